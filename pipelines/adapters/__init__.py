@@ -1,0 +1,117 @@
+"""Source adapters: landed bytes in, canonical request rows and rejected rows out (pure functions)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.adapters.lines import FileProblem
+
+TOKEN_BUCKETS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+)
+
+CANONICAL_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_row", pa.int64()),
+        ("request_id", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("service_tier", pa.string()),
+        ("feature", pa.string()),
+        ("user_id", pa.string()),
+        ("user_segment", pa.string()),
+        ("customer_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("latency_ms", pa.int64()),
+        ("status", pa.string()),
+        ("tags", pa.string()),
+        *[(bucket, pa.int64()) for bucket in TOKEN_BUCKETS],
+        ("web_search_requests", pa.int64()),
+    ]
+)
+CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("row_number", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("byte_length", pa.int64()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("request_id", pa.string()),
+        ("record", pa.string()),
+        ("record_sha256", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class AdapterResult:
+    """What an adapter made of one file: canonical rows, rejected rows, and how many rows it read."""
+
+    rows: pa.Table
+    rejected: pa.Table
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows.num_rows + self.rejected.num_rows
+
+    @classmethod
+    def from_judged(cls, judged: pa.Table, *, source: str, text: bytes) -> "AdapterResult":
+        """Split a judged table (one `problem` column, 'field|reason' or null) into rows and rejections."""
+        bad = pc.is_valid(judged["problem"])
+        good = judged.filter(pc.invert(bad))
+        rows = good.append_column("source", pa.array([source] * good.num_rows, pa.string()))
+        rows = rows.rename_columns(["source_row" if n == "line_no" else n for n in rows.column_names])
+        rows = rows.select(list(CANONICAL_COLUMNS)).cast(CANONICAL_SCHEMA)
+        rejected = judged.filter(bad)
+        parts = pc.split_pattern(rejected["problem"], "|", max_splits=1)
+        rejected_table = pa.table(
+            {
+                "row_number": rejected["line_no"],
+                "byte_offset": rejected["byte_offset"],
+                "byte_length": rejected["byte_length"],
+                "field": pc.list_element(parts, 0),
+                "reason": pc.list_element(parts, 1),
+                "request_id": rejected["request_id"],
+                "record": rejected["record"],
+                "record_sha256": _hashes(text, rejected["byte_offset"], rejected["byte_length"]),
+            }
+        ).cast(REJECTED_SCHEMA)
+        return cls(rows=rows, rejected=rejected_table)
+
+
+def _hashes(text: bytes, offsets: pa.ChunkedArray, lengths: pa.ChunkedArray) -> pa.Array:
+    """SHA-256 of each rejected line's bytes, so a record never kept as text can still be matched."""
+    pairs = zip(offsets.to_pylist(), lengths.to_pylist())
+    return pa.array([hashlib.sha256(text[o : o + n]).hexdigest() for o, n in pairs], pa.string())
+
+
+def reject_file_problem(result: AdapterResult, problem: FileProblem, *, last_line: int) -> AdapterResult:
+    """Add one rejected row for a problem with the file itself (say a truncated gzip stream)."""
+    row = pa.table(
+        {
+            "row_number": [last_line + 1],
+            "byte_offset": [problem.byte_offset],
+            "byte_length": [None],
+            "field": [""],
+            "reason": [problem.reason],
+            "request_id": [None],
+            "record": [None],
+            "record_sha256": [None],
+        }
+    ).cast(REJECTED_SCHEMA)
+    return AdapterResult(rows=result.rows, rejected=pa.concat_tables([result.rejected, row]))

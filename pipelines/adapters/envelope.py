@@ -1,0 +1,314 @@
+"""Adapter for the `envelope` gateway format: JSON Lines in, canonical request rows and rejected rows out.
+
+Token semantics per provider follow ../shared/formats/FORMATS.md; every request is split into
+exclusive buckets (see pipelines.adapters.CANONICAL_SCHEMA) so billed tokens = their sum.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, reject_file_problem
+from pipelines.adapters.lines import decompress, split_lines
+
+SOURCE = "envelope"
+PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "self_hosted:<cluster>")
+
+_TOP = (
+    "request_id", "timestamp", "provider", "model", "service_tier", "feature", "user_id",
+    "user_segment", "customer_id", "conversation_id", "latency_ms", "status", "tags", "usage",
+)
+
+# Every token leaf the adapter reads, as (label users see, path inside the usage struct).
+_TOKEN_LEAVES = (
+    ("prompt_tokens", "u.prompt_tokens"),
+    ("completion_tokens", "u.completion_tokens"),
+    ("input_tokens", "u.input_tokens"),
+    ("output_tokens", "u.output_tokens"),
+    ("prompt_tokens_details.cached_tokens", "u.prompt_tokens_details.cached_tokens"),
+    ("prompt_tokens_details.cache_write_tokens", "u.prompt_tokens_details.cache_write_tokens"),
+    ("prompt_tokens_details.audio_tokens", "u.prompt_tokens_details.audio_tokens"),
+    ("completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
+    ("completion_tokens_details.audio_tokens", "u.completion_tokens_details.audio_tokens"),
+    ("input_tokens_details.cached_tokens", "u.input_tokens_details.cached_tokens"),
+    ("input_tokens_details.cache_write_tokens", "u.input_tokens_details.cache_write_tokens"),
+    ("output_tokens_details.reasoning_tokens", "u.output_tokens_details.reasoning_tokens"),
+    ("output_tokens_details.thinking_tokens", "u.output_tokens_details.thinking_tokens"),
+    ("cache_creation_input_tokens", "u.cache_creation_input_tokens"),
+    ("cache_read_input_tokens", "u.cache_read_input_tokens"),
+    ("cache_creation.ephemeral_5m_input_tokens", "u.cache_creation.ephemeral_5m_input_tokens"),
+    ("cache_creation.ephemeral_1h_input_tokens", "u.cache_creation.ephemeral_1h_input_tokens"),
+    ("server_tool_use.web_search_requests", "u.server_tool_use.web_search_requests"),
+    ("promptTokenCount", "coalesce(u.promptTokenCount, u.prompt_token_count)"),
+    ("cachedContentTokenCount", "coalesce(u.cachedContentTokenCount, u.cached_content_token_count)"),
+    ("candidatesTokenCount", "coalesce(u.candidatesTokenCount, u.candidates_token_count)"),
+    ("thoughtsTokenCount", "coalesce(u.thoughtsTokenCount, u.thoughts_token_count)"),
+    ("toolUsePromptTokenCount", "coalesce(u.toolUsePromptTokenCount, u.tool_use_prompt_token_count)"),
+    ("inputTokens", "u.inputTokens"),
+    ("outputTokens", "u.outputTokens"),
+    ("cacheReadInputTokens", "u.cacheReadInputTokens"),
+    ("cacheWriteInputTokens", "u.cacheWriteInputTokens"),
+)
+
+_USAGE_STRUCTURE = """{
+  "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR",
+  "input_tokens": "VARCHAR", "output_tokens": "VARCHAR",
+  "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
+  "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
+  "input_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR"},
+  "output_tokens_details": {"reasoning_tokens": "VARCHAR", "thinking_tokens": "VARCHAR"},
+  "cache_creation_input_tokens": "VARCHAR", "cache_read_input_tokens": "VARCHAR",
+  "cache_creation": {"ephemeral_5m_input_tokens": "VARCHAR", "ephemeral_1h_input_tokens": "VARCHAR"},
+  "server_tool_use": {"web_search_requests": "VARCHAR"},
+  "service_tier": "VARCHAR",
+  "promptTokenCount": "VARCHAR", "cachedContentTokenCount": "VARCHAR", "candidatesTokenCount": "VARCHAR",
+  "thoughtsTokenCount": "VARCHAR", "toolUsePromptTokenCount": "VARCHAR", "trafficType": "VARCHAR",
+  "prompt_token_count": "VARCHAR", "cached_content_token_count": "VARCHAR", "candidates_token_count": "VARCHAR",
+  "thoughts_token_count": "VARCHAR", "tool_use_prompt_token_count": "VARCHAR", "traffic_type": "VARCHAR",
+  "inputTokens": "VARCHAR", "outputTokens": "VARCHAR", "cacheReadInputTokens": "VARCHAR", "cacheWriteInputTokens": "VARCHAR",
+  "cacheDetails": "JSON"
+}"""
+
+
+def _token(path: str) -> str:
+    """SQL for a token leaf (read as text) as BIGINT; null when absent or not a non-negative integer."""
+    return f"try_cast({path} as bigint)"
+
+
+def _token_problem(label: str, path: str, typed: str) -> str:
+    """SQL that names what is wrong with a token leaf, or null when it is absent or valid."""
+    return f"""case
+        when {path} is null then null
+        when {typed} is null or contains({path}, '.') or contains(lower({path}), 'e') then case
+            when regexp_full_match({path}, '-?[0-9]+') then 'usage.{label}|token count exceeds the 64-bit integer range'
+            when lower({path}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then 'usage.{label}|token count is not a finite number'
+            when try_cast({path} as double) is not null then 'usage.{label}|token count is not a whole number'
+            else 'usage.{label}|token count is not a number: ' || left({path}, 40)
+        end
+        when {typed} < 0 then 'usage.{label}|negative token count'
+    end"""
+
+
+def _text(name: str) -> str:
+    """An optional string field: JSON strings unquoted, numbers kept as their text, objects and arrays null."""
+    return f"case when left(e.{name}, 1) not in ('{{', '[') then e.{name} end"
+
+
+def _query() -> str:
+    top = ", ".join(f'"{name}": "{"JSON" if name in ("tags", "usage") else "VARCHAR"}"' for name in _TOP)
+    t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
+    tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
+    token_problems = ",\n            ".join(_token_problem(label, path, t(label)) for label, path in _TOKEN_LEAVES)
+    return f"""
+with lines as (
+    select line_no, byte_offset, byte_length, rtrim(line, chr(13)) as line
+    from lines_in
+),
+classified as (
+    select *,
+        case
+            when line is null then '|line is not valid UTF-8'
+            when not json_valid(line) then '|invalid JSON'
+            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
+        end as line_problem
+    from lines
+),
+envelopes as (
+    select line_no, byte_offset, byte_length, line, from_json(line, '{{{top}}}') as e
+    from classified
+    where line_problem is null
+),
+fields as (
+    select
+        line_no, byte_offset, byte_length, line,
+        {_text('request_id')} as request_id,
+        {_text('timestamp')} as ts_text,
+        lower({_text('provider')}) as provider,
+        {_text('model')} as model,
+        lower({_text('service_tier')}) as envelope_tier,
+        {_text('feature')} as feature,
+        {_text('user_id')} as user_id,
+        {_text('user_segment')} as user_segment,
+        {_text('customer_id')} as customer_id,
+        {_text('conversation_id')} as conversation_id,
+        {_text('status')} as status,
+        try_cast(try_cast(e.latency_ms as double) as bigint) as latency_ms,
+        case when left(e.tags, 1) = '{{' then e.tags end as tags,
+        case when e.usage is null or e.usage = 'null' then 'NULL' when left(e.usage, 1) = '{{' then 'OBJECT' else 'OTHER' end as usage_type,
+        case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(_USAGE_STRUCTURE.split())}') end as u
+    from envelopes
+),
+tokens as (
+    select *,
+        {tokens}
+    from fields
+),
+checked as (
+    select *,
+        coalesce({token_problems}) as token_problem,
+        case
+            when regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$')
+                then try_cast(ts_text as timestamptz)
+        end as occurred_at,
+        case
+            when u.cacheDetails is not null and json_type(u.cacheDetails) = 'ARRAY'
+                then list_sum(list_transform(
+                    from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
+                    lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
+        end as bedrock_write_1h
+    from tokens
+),
+buckets as (
+    select *,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens')}, {t('input_tokens')})
+            when provider = 'anthropic' then {t('input_tokens')}
+            when provider = 'google' then {t('promptTokenCount')}
+            when provider = 'aws_bedrock' then {t('inputTokens')}
+            when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
+        end as reported_input,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens')}, {t('output_tokens')})
+            when provider = 'anthropic' then {t('output_tokens')}
+            when provider = 'google' then coalesce({t('candidatesTokenCount')}, 0)
+            when provider = 'aws_bedrock' then {t('outputTokens')}
+            when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
+        end as reported_output,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, 0)
+            when provider = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
+            when provider = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
+            when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
+            else 0
+        end as cache_read_tokens,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cache_write_tokens')}, {t('input_tokens_details.cache_write_tokens')}, 0)
+            when provider = 'anthropic' and u.cache_creation is not null
+                 and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
+                then coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0)
+            when provider = 'anthropic' then coalesce({t('cache_creation_input_tokens')}, 0)
+            when provider = 'aws_bedrock' then coalesce({t('cacheWriteInputTokens')}, 0) - coalesce(bedrock_write_1h, 0)
+            else 0
+        end as cache_write_5m_tokens,
+        case
+            when provider = 'anthropic' and u.cache_creation is not null then coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0)
+            when provider = 'aws_bedrock' then coalesce(bedrock_write_1h, 0)
+            else 0
+        end as cache_write_1h_tokens,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
+            when provider = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
+            when provider = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
+            else 0
+        end as reasoning_tokens,
+        case when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.audio_tokens')}, 0) else 0 end as audio_input_tokens,
+        case when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.audio_tokens')}, 0) else 0 end as audio_output_tokens,
+        case when provider = 'anthropic' then coalesce({t('server_tool_use.web_search_requests')}, 0) else 0 end as web_search_requests,
+        case when provider = 'google' then coalesce({t('toolUsePromptTokenCount')}, 0) else 0 end as tool_prompt_tokens,
+        case
+            when provider = 'anthropic' and {t('cache_creation_input_tokens')} is not null and u.cache_creation is not null
+                 and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
+                 and coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0) + coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0) <> {t('cache_creation_input_tokens')}
+                then true else false
+        end as anthropic_split_mismatch
+    from checked
+),
+canonical as (
+    select *,
+        case
+            when provider in ('openai', 'azure_openai') then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
+            when provider = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
+            else reported_input
+        end as input_tokens,
+        case
+            when provider in ('openai', 'azure_openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens
+            else reported_output
+        end as output_tokens,
+        case
+            when coalesce(envelope_tier, lower(u.service_tier), 'standard') in ('default', 'standard', 'auto', 'on_demand')
+                then 'standard'
+            else coalesce(envelope_tier, lower(u.service_tier))
+        end as service_tier
+    from buckets
+),
+judged as (
+    select *,
+        case
+            when request_id is null or trim(request_id) = '' then 'request_id|missing required field'
+            when ts_text is null then 'timestamp|missing required field'
+            when provider is null then 'provider|missing required field'
+            when model is null or trim(model) = '' then 'model|missing required field'
+            when usage_type is null or usage_type = 'NULL' then 'usage|missing required field'
+            when usage_type <> 'OBJECT' then 'usage|usage is not a JSON object'
+            when not (provider in ('openai', 'azure_openai', 'anthropic', 'google', 'aws_bedrock') or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
+                then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
+            when not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
+            when occurred_at is null then 'timestamp|invalid timestamp: ''' || ts_text || ''''
+            when token_problem is not null then token_problem
+            when reported_input is null then 'usage|missing input token count for provider ' || provider
+            when reported_output is null then 'usage|missing output token count for provider ' || provider
+            when anthropic_split_mismatch then 'usage.cache_creation|ephemeral_5m + ephemeral_1h differ from cache_creation_input_tokens'
+            when input_tokens < 0 then 'usage|inconsistent usage: cached, cache-write and audio input tokens exceed the input total'
+            when output_tokens < 0 or cache_write_5m_tokens < 0 then 'usage|inconsistent usage: reasoning and audio output tokens exceed the output total'
+        end as problem
+    from canonical
+)
+select
+    line_no, byte_offset, byte_length,
+    problem,
+    request_id,
+    occurred_at,
+    provider,
+    model,
+    service_tier,
+    coalesce(nullif(trim(feature), ''), 'unattributed') as feature,
+    user_id,
+    user_segment,
+    customer_id,
+    conversation_id,
+    latency_ms,
+    status,
+    cast(tags as varchar) as tags,
+    input_tokens,
+    cache_read_tokens,
+    cache_write_5m_tokens,
+    cache_write_1h_tokens,
+    output_tokens,
+    reasoning_tokens,
+    audio_input_tokens,
+    audio_output_tokens,
+    web_search_requests,
+    case when problem is not null then {_record_sql()} end as record
+from judged
+union all
+select line_no, byte_offset, byte_length, line_problem as problem,
+    null, null, null, null, null, null, null, null, null, null, null, null, null,
+    null, null, null, null, null, null, null, null, null, null
+from classified
+where line_problem is not null
+order by line_no
+"""
+
+
+def _record_sql() -> str:
+    """The record as received, limited to envelope fields: prompt and response text and user ids are never kept."""
+    structure = ", ".join(f'"{name}": "JSON"' for name in _TOP if name != "user_id")
+    kept = ", ".join(f"'{name}', from_json(line, '{{{structure}}}').{name}" for name in _TOP if name != "user_id")
+    return f"json_object({kept})"
+
+
+_QUERY = _query()
+
+
+def parse_envelope(data: bytes, file_name: str) -> AdapterResult:
+    """Parse one landed envelope file (bytes as landed, gzip or not) into canonical rows and rejections."""
+    text, file_problem = decompress(data, file_name)
+    lines = split_lines(text)
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("lines_in", lines)
+        judged = con.sql(_QUERY).to_arrow_table()
+    result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
+    if file_problem is not None:
+        result = reject_file_problem(result, file_problem, last_line=lines.num_rows)
+    return result

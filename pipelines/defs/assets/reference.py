@@ -1,0 +1,37 @@
+"""The price book, loaded into DuckDB reference tables."""
+
+import dagster as dg
+
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.pricebook import load_price_book
+from pipelines.warehouse import replace_table
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["reference", "prices"],
+            group_name="reference",
+            kinds={"duckdb"},
+            description="One row per price-book entry: model x version x service tier x context band, USD per 1M tokens.",
+        ),
+        dg.AssetSpec(
+            ["reference", "model_aliases"],
+            group_name="reference",
+            kinds={"duckdb"},
+            description="One row per model name the price book answers to (the model itself and its aliases).",
+        ),
+    ],
+    pool="duckdb",
+)
+def price_book(tokenledger: TokenledgerHome):
+    """Validate pricing/ and replace the reference tables with it."""
+    book = load_price_book()
+    with tokenledger.warehouse() as con:
+        prices = replace_table(con, "reference.prices", book.prices)
+        aliases = replace_table(con, "reference.model_aliases", book.aliases)
+    yield dg.MaterializeResult(
+        asset_key=["reference", "prices"],
+        metadata={"dagster/row_count": prices, "models": len(book.models)},
+    )
+    yield dg.MaterializeResult(asset_key=["reference", "model_aliases"], metadata={"dagster/row_count": aliases})

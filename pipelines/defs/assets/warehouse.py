@@ -1,0 +1,104 @@
+"""Warehouse models, one per SQL file: staging, core and marts, replaced window by window."""
+
+import dagster as dg
+
+from pipelines.defs.assets._util import days, markdown_table, window_dates
+from pipelines.defs.partitions import daily
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.ingest import REQUESTS_TABLE
+from pipelines.warehouse import replace_table, replace_window, sql_text
+
+_PARTITIONED = dict(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(), pool="duckdb", kinds={"duckdb"})
+
+
+@dg.asset(key=["staging", "stg_gateway_requests"], group_name="staging", deps=[["lake", "gateway_requests"]], **_PARTITIONED)
+def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per request in the window, read from the lake's Parquet."""
+    start, end = window_dates(context)
+    lake = tokenledger.paths.lake / REQUESTS_TABLE
+    files = sorted(str(p) for day in days(start, end) for p in (lake / f"event_date={day.isoformat()}").glob("*.parquet"))
+    with tokenledger.warehouse() as con:
+        sql = sql_text("staging.stg_gateway_requests") if files else None
+        rows = replace_window(con, "staging.stg_gateway_requests", sql, start, end, {"files": files})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "lake_files": len(files)})
+
+
+@dg.asset(
+    key=["core", "request_costs"],
+    group_name="core",
+    deps=[["staging", "stg_gateway_requests"], ["reference", "prices"], ["reference", "model_aliases"]],
+    check_specs=[dg.AssetCheckSpec("priced_rows_are_explained", asset=["core", "request_costs"], blocking=True)],
+    **_PARTITIONED,
+)
+def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per unique request, priced by the price entry in effect at its timestamp."""
+    start, end = window_dates(context)
+    with tokenledger.warehouse() as con:
+        rows = replace_window(con, "core.request_costs", sql_text("core.request_costs"), start, end)
+        window = {"window_start": start, "window_end": end}
+        unpriced, cost = con.execute(
+            "select count(*) filter (where not is_priced), coalesce(sum(cost_usd), 0) from core.request_costs "
+            "where event_date >= $window_start and event_date < $window_end",
+            window,
+        ).fetchone()
+        bad = con.execute(
+            """
+            select request_id, price_id, cost_usd, unpriced_reason from core.request_costs
+            where event_date >= $window_start and event_date < $window_end
+              and ((is_priced and (price_id is null or cost_usd is null or cost_usd < 0))
+                or (not is_priced and (cost_usd is not null or unpriced_reason is null)))
+            limit 5
+            """,
+            window,
+        ).fetchall()
+        top_unpriced = con.execute(
+            "select provider, model, unpriced_reason, count(*) as requests from core.request_costs "
+            "where event_date >= $window_start and event_date < $window_end and not is_priced "
+            "group by all order by requests desc limit 5",
+            window,
+        ).fetchall()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "unpriced_requests": unpriced,
+            "cost_usd": float(round(cost, 2)),
+            "top_unpriced": dg.MetadataValue.md(markdown_table(["provider", "model", "reason", "requests"], top_unpriced)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="priced_rows_are_explained",
+                passed=not bad,
+                metadata={
+                    "rule": "priced rows have a price_id and a non-negative cost; unpriced rows have a reason and no cost",
+                    "examples": dg.MetadataValue.md(markdown_table(["request_id", "price_id", "cost_usd", "reason"], bad)),
+                },
+            )
+        ],
+    )
+
+
+@dg.asset(key=["marts", "daily_spend"], group_name="marts", deps=[["core", "request_costs"]], **_PARTITIONED)
+def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per day x feature x user segment x provider x model x service tier: requests, tokens, cost."""
+    start, end = window_dates(context)
+    with tokenledger.warehouse() as con:
+        rows = replace_window(con, "marts.daily_spend", sql_text("marts.daily_spend"), start, end)
+        top = con.execute(
+            "select feature, round(sum(cost_usd), 2) as cost_usd, sum(requests) as requests from marts.daily_spend "
+            "where event_date >= $window_start and event_date < $window_end group by feature order by cost_usd desc",
+            {"window_start": start, "window_end": end},
+        ).fetchall()
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "spend_by_feature": dg.MetadataValue.md(markdown_table(["feature", "cost_usd", "requests"], top))}
+    )
+
+
+@dg.asset(key=["marts", "price_coverage"], group_name="marts", deps=[["core", "request_costs"]], pool="duckdb", kinds={"duckdb"})
+def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per provider x model seen without a price: requests, tokens, first and last seen."""
+    with tokenledger.warehouse() as con:
+        rows = replace_table(con, "marts.price_coverage", sql_text("marts.price_coverage"))
+        top = con.execute("select provider, model, unpriced_reasons, requests from marts.price_coverage order by requests desc limit 10").fetchall()
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "unpriced_models": dg.MetadataValue.md(markdown_table(["provider", "model", "reasons", "requests"], top))}
+    )

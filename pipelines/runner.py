@@ -1,0 +1,118 @@
+"""Run the pipeline through Dagster: ingest what is new, then materialize every date it touched."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from pipelines.home import Home, shipped_dir
+
+INGEST_KEYS = [
+    dg.AssetKey(["lake", "gateway_requests"]),
+    dg.AssetKey(["reference", "prices"]),
+    dg.AssetKey(["reference", "model_aliases"]),
+    dg.AssetKey(["audit", "ingested_files"]),
+    dg.AssetKey(["audit", "rejected_rows"]),
+]
+DAILY_KEYS = [
+    dg.AssetKey(["staging", "stg_gateway_requests"]),
+    dg.AssetKey(["core", "request_costs"]),
+    dg.AssetKey(["marts", "daily_spend"]),
+]
+SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"])]
+
+
+class PipelineFailed(RuntimeError):
+    """A Dagster run of the pipeline did not succeed."""
+
+
+@dataclass
+class RunSummary:
+    """What one `tokenledger run` did."""
+
+    ingest: dict = field(default_factory=dict)
+    dates: list[dt.date] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+
+def instance_for(home: Home) -> dg.DagsterInstance:
+    """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run."""
+    folder = home.dagster_home
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shipped_dir("dagster.yaml"), folder / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(folder))
+
+
+def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """[(first, last)] for each run of consecutive dates."""
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(set(dates)):
+        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def run_pipeline(
+    home: Home,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    progress: Callable[[str], None] = print,
+) -> RunSummary:
+    """Ingest new landing files, then materialize the touched dates (or [start, end] when given)."""
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import TokenledgerHome
+
+    home.ensure()
+    definitions = defs()
+    assets = list(definitions.assets or [])
+    resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
+    summary = RunSummary()
+    with instance_for(home) as instance:
+        progress("ingesting new landing files")
+        result = _materialize(assets, INGEST_KEYS, instance, resources, tags={})
+        summary.run_ids.append(result.run_id)
+        lake = result.asset_materializations_for_node("lake__gateway_requests")[0].metadata
+        summary.ingest = {k: lake[k].value for k in ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")}
+        progress(
+            f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
+            f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
+            f"{summary.ingest['rows_duplicate']} duplicate"
+        )
+        if start is not None or end is not None:
+            first, last = start or end, end or start
+            summary.dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        else:
+            summary.dates = [dt.date.fromisoformat(d) for d in lake["touched_dates"].value]
+        for first, last in contiguous_ranges(summary.dates):
+            progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
+            tags = {
+                "dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            }
+            result = _materialize(assets, DAILY_KEYS, instance, resources, tags=tags)
+            summary.run_ids.append(result.run_id)
+        progress("refreshing price coverage")
+        result = _materialize(assets, SUMMARY_KEYS, instance, resources, tags={})
+        summary.run_ids.append(result.run_id)
+    return summary
+
+
+def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcessResult:
+    result = dg.materialize(
+        assets,
+        selection=dg.AssetSelection.assets(*keys),
+        instance=instance,
+        resources=resources,
+        tags=tags,
+        raise_on_error=False,
+    )
+    if not result.success:
+        failures = [event.message for event in result.all_events if event.is_failure]
+        raise PipelineFailed(f"run {result.run_id} failed: " + "; ".join(m for m in failures if m)[:2000])
+    return result

@@ -1,0 +1,121 @@
+"""DuckDB warehouse helpers: connections, SQL files, and windowed atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.home import Home, shipped_dir
+
+MEMORY_LIMIT_ENV = "TOKENLEDGER_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+SCHEMAS = ("reference", "staging", "core", "marts", "audit")
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse's write lock."""
+
+
+def sql_path(table: str) -> Path:
+    """`core.request_costs` -> sql/core/request_costs.sql."""
+    schema, name = table.split(".")
+    return shipped_dir("sql") / schema / f"{name}.sql"
+
+
+def sql_text(table: str) -> str:
+    return sql_path(table).read_text(encoding="utf-8")
+
+
+@contextmanager
+def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with UTC session time, a memory limit and spilling to <home>/.tmp."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(home.warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusyError(
+                f"{home.warehouse} is being written by another process; wait for that run to finish "
+                "(finance can read a copy with `tokenledger sql --read-only` once it is done)"
+            ) from exc
+        raise
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
+        if not read_only:
+            tmp = home.root / ".tmp"
+            tmp.mkdir(exist_ok=True)
+            con.execute(f"set temp_directory = '{tmp.as_posix()}'")
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()[0]
+    return bool(found)
+
+
+def replace_window(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    select_sql: str | None,
+    start: dt.date,
+    end: dt.date,
+    params: dict | None = None,
+    date_column: str = "event_date",
+) -> int:
+    """Replace rows with start <= date_column < end by the select's rows, in one transaction.
+
+    select_sql None means the window has no input: its rows are deleted and nothing is inserted.
+    Returns the number of rows now in the window.
+    """
+    window = {"window_start": start, "window_end": end}
+    params = {**(params or {}), **window}
+    con.execute("begin transaction")
+    try:
+        if not table_exists(con, table):
+            if select_sql is None:
+                con.execute("commit")
+                return 0
+            con.execute(f"create table {table} as select * from ({select_sql}) with no data", params)
+        con.execute(f"delete from {table} where {date_column} >= $window_start and {date_column} < $window_end", window)
+        if select_sql is not None:
+            con.execute(f"insert into {table} by name {select_sql}", params)
+        count = con.execute(
+            f"select count(*) from {table} where {date_column} >= $window_start and {date_column} < $window_end", window
+        ).fetchone()[0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: str | pa.Table, params: dict | None = None) -> int:
+    """Replace a whole table by a select (or an Arrow table) in one transaction; return its row count."""
+    con.execute("begin transaction")
+    try:
+        if isinstance(source, pa.Table):
+            con.register("_replacement", source)
+            con.execute(f"create or replace table {table} as select * from _replacement")
+            con.unregister("_replacement")
+        else:
+            con.execute(f"create or replace table {table} as {source}", params or {})
+        count = con.execute(f"select count(*) from {table}").fetchone()[0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count

@@ -1,0 +1,151 @@
+-- One row per unique request, priced by the price-book entry in effect at its timestamp.
+-- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
+with requests as (
+    select *
+    from staging.stg_gateway_requests
+    where event_date >= $window_start and event_date < $window_end
+),
+
+named as (
+    select
+        requests.*,
+        aliases.model as book_model,
+    from requests
+    left join reference.model_aliases as aliases
+        on aliases.provider = requests.provider
+        and aliases.name = requests.model
+),
+
+priced as (
+    select
+        named.*,
+        prices.price_id,
+        prices.input_per_mtok,
+        prices.cache_read_per_mtok,
+        prices.cache_write_5m_per_mtok,
+        prices.cache_write_1h_per_mtok,
+        prices.output_per_mtok,
+        prices.reasoning_per_mtok,
+        prices.audio_input_per_mtok,
+        prices.audio_output_per_mtok,
+        prices.web_search_per_1k,
+        prices.per_request,
+    from named
+    left join reference.prices as prices
+        on prices.provider = named.provider
+        and prices.model = named.book_model
+        and prices.service_tier = named.service_tier
+        and named.occurred_at >= prices.effective_from
+        and named.occurred_at < coalesce(prices.effective_to, 'infinity'::timestamptz)
+        and named.total_input_tokens >= prices.input_tokens_from
+        and named.total_input_tokens < prices.input_tokens_to
+),
+
+model_tiers as (
+    select distinct provider, model, service_tier
+    from reference.prices
+),
+
+judged as (
+    select
+        priced.*,
+        case
+            when priced.book_model is null then 'unknown_model'
+            when model_tiers.model is null then 'unknown_tier'
+            when priced.price_id is null then 'no_price_at_time'
+            when priced.input_tokens > 0 and priced.input_per_mtok is null then 'no_price_for_bucket:input'
+            when priced.cache_read_tokens > 0 and priced.cache_read_per_mtok is null then 'no_price_for_bucket:cache_read'
+            when priced.cache_write_5m_tokens > 0 and priced.cache_write_5m_per_mtok is null then 'no_price_for_bucket:cache_write_5m'
+            when priced.cache_write_1h_tokens > 0 and priced.cache_write_1h_per_mtok is null then 'no_price_for_bucket:cache_write_1h'
+            when priced.output_tokens > 0 and priced.output_per_mtok is null then 'no_price_for_bucket:output'
+            when priced.reasoning_tokens > 0 and priced.reasoning_per_mtok is null then 'no_price_for_bucket:reasoning'
+            when priced.audio_input_tokens > 0 and priced.audio_input_per_mtok is null then 'no_price_for_bucket:audio_input'
+            when priced.audio_output_tokens > 0 and priced.audio_output_per_mtok is null then 'no_price_for_bucket:audio_output'
+            when priced.web_search_requests > 0 and priced.web_search_per_1k is null then 'no_price_for_bucket:web_search'
+        end as unpriced_reason,
+    from priced
+    left join model_tiers
+        on model_tiers.provider = priced.provider
+        and model_tiers.model = priced.book_model
+        and model_tiers.service_tier = priced.service_tier
+),
+
+costed as (
+    select
+        *,
+        unpriced_reason is null as is_priced,
+        case when unpriced_reason is null then
+            cast(input_tokens as decimal(38, 0)) * coalesce(input_per_mtok, 0) * 0.000001
+        end as input_cost_usd,
+        case when unpriced_reason is null then
+            cast(cache_read_tokens as decimal(38, 0)) * coalesce(cache_read_per_mtok, 0) * 0.000001
+        end as cache_read_cost_usd,
+        case when unpriced_reason is null then
+            cast(cache_write_5m_tokens as decimal(38, 0)) * coalesce(cache_write_5m_per_mtok, 0) * 0.000001
+        end as cache_write_5m_cost_usd,
+        case when unpriced_reason is null then
+            cast(cache_write_1h_tokens as decimal(38, 0)) * coalesce(cache_write_1h_per_mtok, 0) * 0.000001
+        end as cache_write_1h_cost_usd,
+        case when unpriced_reason is null then
+            cast(output_tokens as decimal(38, 0)) * coalesce(output_per_mtok, 0) * 0.000001
+        end as output_cost_usd,
+        case when unpriced_reason is null then
+            cast(reasoning_tokens as decimal(38, 0)) * coalesce(reasoning_per_mtok, 0) * 0.000001
+        end as reasoning_cost_usd,
+        case when unpriced_reason is null then
+            cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0) * 0.000001
+            + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0) * 0.000001
+        end as audio_cost_usd,
+        case when unpriced_reason is null then
+            cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
+            + coalesce(per_request, 0)
+        end as fees_cost_usd,
+    from judged
+)
+
+select
+    request_id,
+    occurred_at,
+    event_date,
+    provider,
+    model,
+    service_tier,
+    feature,
+    user_id,
+    user_segment,
+    customer_id,
+    conversation_id,
+    tags,
+    status,
+    latency_ms,
+    input_tokens,
+    cache_read_tokens,
+    cache_write_5m_tokens,
+    cache_write_1h_tokens,
+    output_tokens,
+    reasoning_tokens,
+    audio_input_tokens,
+    audio_output_tokens,
+    web_search_requests,
+    total_input_tokens,
+    total_output_tokens,
+    price_id,
+    cast(input_cost_usd as decimal(38, 15)) as input_cost_usd,
+    cast(cache_read_cost_usd as decimal(38, 15)) as cache_read_cost_usd,
+    cast(cache_write_5m_cost_usd as decimal(38, 15)) as cache_write_5m_cost_usd,
+    cast(cache_write_1h_cost_usd as decimal(38, 15)) as cache_write_1h_cost_usd,
+    cast(output_cost_usd as decimal(38, 15)) as output_cost_usd,
+    cast(reasoning_cost_usd as decimal(38, 15)) as reasoning_cost_usd,
+    cast(audio_cost_usd as decimal(38, 15)) as audio_cost_usd,
+    cast(fees_cost_usd as decimal(38, 15)) as fees_cost_usd,
+    cast(
+        input_cost_usd + cache_read_cost_usd + cache_write_5m_cost_usd + cache_write_1h_cost_usd
+        + output_cost_usd + reasoning_cost_usd + audio_cost_usd + fees_cost_usd
+        as decimal(38, 15)
+    ) as cost_usd,
+    is_priced,
+    unpriced_reason,
+    source,
+    source_file,
+    source_row,
+from costed
