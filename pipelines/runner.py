@@ -24,6 +24,7 @@ DAILY_KEYS = [
     dg.AssetKey(["marts", "daily_spend"]),
 ]
 SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"])]
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class PipelineFailed(RuntimeError):
@@ -110,6 +111,7 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         instance=instance,
         resources=resources,
         tags=tags,
+        run_config=QUIET,
         raise_on_error=False,
     )
     if not result.success:

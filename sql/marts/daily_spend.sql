@@ -23,7 +23,7 @@ daily as (
         cast(sum(audio_input_tokens) as bigint) as audio_input_tokens,
         cast(sum(audio_output_tokens) as bigint) as audio_output_tokens,
         cast(sum(web_search_requests) as bigint) as web_search_requests,
-        cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd,
+        cast(sum(cost_usd) as decimal(38, 15)) as cost_usd,
         count(*) filter (where not is_priced) as unpriced_requests,
     from requests
     group by all

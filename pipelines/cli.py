@@ -1,0 +1,193 @@
+"""The `tokenledger` command line: init, demo, run, dev and sql."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+from pipelines.home import HOME_ENV, Home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except _UserError as exc:
+        print(f"tokenledger: {exc}", file=sys.stderr)
+        return 2
+
+
+class _UserError(Exception):
+    """An error to show the user in one line, without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokenledger", description="Meter AI inference usage and attribute its cost.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_home(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--home", help=f"home folder (default: ${HOME_ENV} or ./data)")
+        return sub
+
+    init = with_home(commands.add_parser("init", help="create the home folder and a pseudonymization key"))
+    init.set_defaults(handler=_init)
+
+    demo = with_home(commands.add_parser("demo", help="generate realistic gateway logs and run the whole pipeline"))
+    demo.add_argument("--days", type=int, default=7, help="days of logs to generate (default 7)")
+    demo.add_argument("--requests-per-day", type=int, default=5000, help="requests per day (default 5000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--end", type=_date, help="last day to generate (default: yesterday, UTC)")
+    demo.set_defaults(handler=_demo)
+
+    run = with_home(commands.add_parser("run", help="ingest what is new in landing and materialize the dates it touched"))
+    run.add_argument("--start", type=_date, help="first date to materialize (YYYY-MM-DD)")
+    run.add_argument("--end", type=_date, help="last date to materialize, inclusive (YYYY-MM-DD)")
+    run.set_defaults(handler=_run)
+
+    dev = with_home(commands.add_parser("dev", help="open the Dagster UI on this home"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=_dev)
+
+    sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
+    sql.add_argument("query", help="the SQL to run (the warehouse is opened read-only)")
+    sql.add_argument("--read-only", action="store_true", default=True, help="always on: the warehouse is opened read-only")
+    sql.set_defaults(handler=_sql)
+    return parser
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pipelines.privacy import create_key
+
+    home = Home.at(args.home).ensure()
+    key = create_key(home.secrets)
+    print(f"home ready at {home.root}\n  drop gateway logs under {home.landing / 'gateway' / 'envelope'}\n  pseudonymization key: {key}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo_data import generate_gateway_logs
+    from pipelines.privacy import create_key
+
+    if args.days < 1 or args.requests_per_day < 1:
+        raise _UserError("--days and --requests-per-day must be at least 1")
+    home = Home.at(args.home).ensure()
+    create_key(home.secrets)
+    end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    start = end - dt.timedelta(days=args.days - 1)
+    print(f"generating {args.days} days x {args.requests_per_day} requests ({start} .. {end}) into {home.landing}")
+    started = time.perf_counter()
+    generated = generate_gateway_logs(
+        home.landing, start=start, days=args.days, requests_per_day=args.requests_per_day, seed=args.seed
+    )
+    print(
+        f"  {generated.requests} requests in {len(generated.files)} files, with {generated.bad_lines} bad lines, "
+        f"{generated.duplicate_lines} duplicates and {generated.unknown_model_requests} requests to unknown models"
+    )
+    _run_and_report(home)
+    print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if (args.start is None) != (args.end is None):
+        raise _UserError("give both --start and --end, or neither")
+    if args.start and args.end < args.start:
+        raise _UserError(f"--end {args.end} is before --start {args.start}")
+    home = Home.at(args.home)
+    if not home.landing.is_dir():
+        raise _UserError(f"{home.landing} does not exist: run `tokenledger init --home {home.root}` first")
+    _run_and_report(home, args.start, args.end)
+    return 0
+
+
+def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | None = None) -> None:
+    from pipelines.privacy import MissingKeyError
+    from pipelines.runner import PipelineFailed, run_pipeline
+    from pipelines.warehouse import WarehouseBusyError
+
+    started = time.perf_counter()
+    try:
+        summary = run_pipeline(home, start, end, progress=lambda message: print(f"  {message}", flush=True))
+    except (MissingKeyError, PipelineFailed, WarehouseBusyError) as exc:
+        raise _UserError(str(exc)) from exc
+    print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
+    _print_spend_summary(home)
+
+
+def _print_spend_summary(home: Home) -> None:
+    from pipelines.warehouse import connect, table_exists
+
+    with connect(home, read_only=True) as con:
+        if not table_exists(con, "marts.daily_spend"):
+            print("no spend yet: marts.daily_spend is empty")
+            return
+        rows = con.execute(
+            """
+            select feature, sum(requests) as requests, sum(cost_usd) as cost_usd,
+                   sum(unpriced_requests) as unpriced
+            from marts.daily_spend group by feature order by cost_usd desc nulls last
+            """
+        ).fetchall()
+        first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchone()
+    total = sum((r[2] or Decimal(0)) for r in rows)
+    print(f"\nspend per feature, {first} .. {last} (USD)")
+    print(f"  {'feature':<22}{'requests':>10}{'cost_usd':>14}{'per_request':>14}{'unpriced':>10}")
+    for feature, requests, cost, unpriced in rows:
+        per_request = (cost or Decimal(0)) / requests if requests else Decimal(0)
+        print(f"  {feature:<22}{requests:>10,}{_money(cost):>14}{_money(per_request, 6):>14}{unpriced:>10,}")
+    print(f"  {'total':<22}{sum(r[1] for r in rows):>10,}{_money(total):>14}{'':>14}{sum(r[3] for r in rows):>10,}")
+
+
+def _money(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value.quantize(Decimal(1).scaleb(-places)):,}"
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from pipelines.runner import instance_for
+
+    home = Home.at(args.home).ensure()
+    instance_for(home).dispose()
+    env = {**os.environ, HOME_ENV: str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-p", str(args.port)]
+    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} for {home.root}")
+    return subprocess.call(command, env=env)
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.warehouse import connect
+
+    home = Home.at(args.home)
+    if not home.warehouse.is_file():
+        raise _UserError(f"no warehouse at {home.warehouse}: run `tokenledger run` first")
+    with connect(home, read_only=True) as con:
+        try:
+            relation = con.sql(args.query)
+        except duckdb.Error as exc:
+            raise _UserError(str(exc).splitlines()[0]) from exc
+        if relation is not None:
+            relation.show(max_rows=200, max_width=200)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
