@@ -144,7 +144,7 @@ def _print_spend_summary(home: Home) -> None:
             from marts.daily_spend group by feature order by cost_usd desc nulls last
             """
         ).fetchall()
-        first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchone()
+        first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchall()[0]
     total = sum((r[2] or Decimal(0)) for r in rows)
     print(f"\nspend per feature, {first} .. {last} (USD)")
     print(f"  {'feature':<22}{'requests':>10}{'cost_usd':>14}{'per_request':>14}{'unpriced':>10}")

@@ -197,7 +197,7 @@ def _drop_duplicates(home: Home, rows: pa.Table, file_id: str) -> tuple[pa.Table
         ).to_arrow_table()
         conflicts = con.execute(
             f"select count(*) from (select source, request_id from incoming group by all having count(distinct ({usage})) > 1)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if existing:
             con.register("firsts", firsts)
             kept = con.sql(
@@ -223,18 +223,18 @@ def _write_partitions(home: Home, rows: pa.Table, file_id: str, stale: list[dt.d
 
 
 def _rejected_for_audit(rejected: pa.Table, landed: LandedFile, key: bytes) -> pa.Table:
-    """Rejected rows with the file named and the user id inside each kept record pseudonymized."""
+    """Rejected rows with the file named and user ids pseudonymized, in the column and inside each record."""
+    pseudo = pseudonymize(rejected["user_id"], key) if rejected.num_rows else pa.array([], pa.string())
     records = rejected["record"]
-    if rejected.num_rows and pc.any(pc.is_valid(records)).as_py():
+    if rejected.num_rows and pc.any(pc.is_valid(pseudo)).as_py():
         with duckdb.connect() as con:
-            con.register("r", pa.table({"record": records}))
-            user_ids = con.sql("select json_extract_string(record, '$.user_id') as u from r").to_arrow_table()["u"]
-            con.register("p", pa.table({"record": records, "pseudo": pseudonymize(user_ids, key)}))
+            con.register("p", pa.table({"record": records, "pseudo": pseudo}))
             records = con.sql(
-                "select case when record is null then null when pseudo is null then record "
+                "select case when record is null or pseudo is null then record "
                 "else cast(json_merge_patch(record, json_object('user_id', pseudo)) as varchar) end as record from p"
             ).to_arrow_table()["record"]
     table = rejected.set_column(rejected.schema.get_field_index("record"), "record", records)
+    table = table.set_column(table.schema.get_field_index("user_id"), "user_id", pseudo)
     n = table.num_rows
     table = table.add_column(0, "source_file", pa.array([landed.relative] * n, pa.string()))
     table = table.add_column(0, "file_id", pa.array([landed.file_id] * n, pa.string()))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.home import Home, shipped_dir
+from pipelines.privacy import load_key
 
 INGEST_KEYS = [
     dg.AssetKey(["lake", "gateway_requests"]),
@@ -70,6 +71,7 @@ def run_pipeline(
     from pipelines.defs.resources import TokenledgerHome
 
     home.ensure()
+    load_key(home.secrets)
     definitions = defs()
     assets = list(definitions.assets or [])
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
@@ -115,6 +117,17 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         raise_on_error=False,
     )
     if not result.success:
-        failures = [event.message for event in result.all_events if event.is_failure]
-        raise PipelineFailed(f"run {result.run_id} failed: " + "; ".join(m for m in failures if m)[:2000])
+        raise PipelineFailed(f"run {result.run_id} failed: " + "; ".join(_failure_messages(result))[:4000])
     return result
+
+
+def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The root cause of each failed step, e.g. 'core__request_costs: BinderException: ...'."""
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip()}")
+    return messages or [event.message or "" for event in result.all_events if event.is_failure]

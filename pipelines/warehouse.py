@@ -63,7 +63,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return bool(found)
 
 
@@ -95,12 +95,33 @@ def replace_window(
             con.execute(f"insert into {table} by name {select_sql}", params)
         count = con.execute(
             f"select count(*) from {table} where {date_column} >= $window_start and {date_column} < $window_end", window
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return count
+
+
+def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
+    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none."""
+    if files:
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(
+            f"create or replace temp view {name} as "
+            f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+        )
+    else:
+        con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
+
+
+def ensure_models(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+    """Create any missing model table empty, from its SQL, so readers always find the contract tables."""
+    never = {"window_start": dt.date.min, "window_end": dt.date.min}
+    for table in tables:
+        if not table_exists(con, table):
+            con.execute(f"create table {table} as select * from ({sql_text(table)}) with no data", never)
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: str | pa.Table, params: dict | None = None) -> int:
@@ -113,7 +134,7 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: str | pa.T
             con.unregister("_replacement")
         else:
             con.execute(f"create or replace table {table} as {source}", params or {})
-        count = con.execute(f"select count(*) from {table}").fetchone()[0]
+        count = con.execute(f"select count(*) from {table}").fetchall()[0][0]
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

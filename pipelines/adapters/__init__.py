@@ -52,6 +52,7 @@ REJECTED_SCHEMA = pa.schema(
         ("field", pa.string()),
         ("reason", pa.string()),
         ("request_id", pa.string()),
+        ("user_id", pa.string()),
         ("record", pa.string()),
         ("record_sha256", pa.string()),
     ]
@@ -87,6 +88,7 @@ class AdapterResult:
                 "field": pc.list_element(parts, 0),
                 "reason": pc.list_element(parts, 1),
                 "request_id": rejected["request_id"],
+                "user_id": rejected["user_id"],
                 "record": rejected["record"],
                 "record_sha256": _hashes(text, rejected["byte_offset"], rejected["byte_length"]),
             }
@@ -110,6 +112,7 @@ def reject_file_problem(result: AdapterResult, problem: FileProblem, *, last_lin
             "field": [""],
             "reason": [problem.reason],
             "request_id": [None],
+            "user_id": [None],
             "record": [None],
             "record_sha256": [None],
         }

@@ -10,6 +10,7 @@ select
     field,
     reason,
     request_id,
+    user_id,
     record,
     byte_offset,
     byte_length,

@@ -1,7 +1,7 @@
 -- One row per request from the lake for the window: typed, with total input and output tokens.
 with source as (
     select *
-    from read_parquet($files, hive_partitioning = false, union_by_name = true)
+    from lake_gateway_requests
 ),
 
 renamed as (

@@ -1,12 +1,10 @@
 """Audit tables: every landed file and every rejected row, from the lake's manifest."""
 
 import dagster as dg
-import pyarrow as pa
-
 from pipelines.defs.assets._util import markdown_table
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import AUDIT_REJECTED_SCHEMA, MANIFEST_DIR, MANIFEST_SCHEMA, REJECTED_DIR
-from pipelines.warehouse import replace_table, sql_text
+from pipelines.warehouse import register_parquet, replace_table, sql_text
 
 _SOURCES = {
     "audit.ingested_files": ("lake_ingested_files", MANIFEST_DIR, MANIFEST_SCHEMA),
@@ -40,15 +38,7 @@ def audit_tables(tokenledger: TokenledgerHome):
     with tokenledger.warehouse() as con:
         for table, (relation, folder, schema) in _SOURCES.items():
             files = sorted(str(p) for p in (home.lake / folder).glob("*.parquet"))
-            if files:
-                con.execute(
-                    f"create or replace temp table {relation} as "
-                    "select * from read_parquet($files, hive_partitioning = false, union_by_name = true)",
-                    {"files": files},
-                )
-            else:
-                con.register("_empty", pa.table({n: [] for n in schema.names}, schema=schema))
-                con.execute(f"create or replace temp table {relation} as select * from _empty")
+            register_parquet(con, relation, files, schema)
             counts[table] = replace_table(con, table, sql_text(table))
         preview = con.execute(
             "select source_file, row_number, field, reason from audit.rejected_rows order by source_file, row_number limit 10"

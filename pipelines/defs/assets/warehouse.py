@@ -5,8 +5,10 @@ import dagster as dg
 from pipelines.defs.assets._util import days, markdown_table, window_dates
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.ingest import REQUESTS_TABLE
-from pipelines.warehouse import replace_table, replace_window, sql_text
+from pipelines.ingest import LAKE_SCHEMA, REQUESTS_TABLE
+from pipelines.warehouse import ensure_models, register_parquet, replace_table, replace_window, sql_text
+
+DAILY_MODELS = ("staging.stg_gateway_requests", "core.request_costs", "marts.daily_spend")
 
 _PARTITIONED = dict(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(), pool="duckdb", kinds={"duckdb"})
 
@@ -18,8 +20,8 @@ def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: Tokenle
     lake = tokenledger.paths.lake / REQUESTS_TABLE
     files = sorted(str(p) for day in days(start, end) for p in (lake / f"event_date={day.isoformat()}").glob("*.parquet"))
     with tokenledger.warehouse() as con:
-        sql = sql_text("staging.stg_gateway_requests") if files else None
-        rows = replace_window(con, "staging.stg_gateway_requests", sql, start, end, {"files": files})
+        register_parquet(con, "lake_gateway_requests", files, LAKE_SCHEMA)
+        rows = replace_window(con, "staging.stg_gateway_requests", sql_text("staging.stg_gateway_requests"), start, end)
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "lake_files": len(files)})
 
 
@@ -40,7 +42,7 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
             "select count(*) filter (where not is_priced), coalesce(sum(cost_usd), 0) from core.request_costs "
             "where event_date >= $window_start and event_date < $window_end",
             window,
-        ).fetchone()
+        ).fetchall()[0]
         bad = con.execute(
             """
             select request_id, price_id, cost_usd, unpriced_reason from core.request_costs
@@ -97,6 +99,8 @@ def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome)
 def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per provider x model seen without a price: requests, tokens, first and last seen."""
     with tokenledger.warehouse() as con:
+        register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
+        ensure_models(con, DAILY_MODELS)
         rows = replace_table(con, "marts.price_coverage", sql_text("marts.price_coverage"))
         top = con.execute("select provider, model, unpriced_reasons, requests from marts.price_coverage order by requests desc limit 10").fetchall()
     return dg.MaterializeResult(

@@ -1,0 +1,209 @@
+"""End to end through Dagster on a temporary home: exact money, audit, idempotence, unpriced models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from conftest import envelope, land, sample_usage
+from pipelines.home import Home
+from pipelines.runner import run_pipeline
+
+CONTRACT = {
+    "core.request_costs": {
+        "request_id", "occurred_at", "event_date", "provider", "model", "service_tier", "feature", "user_id",
+        "user_segment", "customer_id", "conversation_id", "input_tokens", "cache_read_tokens",
+        "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens", "price_id",
+        "cost_usd", "is_priced", "unpriced_reason",
+    },
+    "marts.daily_spend": {
+        "event_date", "feature", "user_segment", "provider", "model", "service_tier", "requests", "input_tokens",
+        "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens",
+        "cost_usd", "unpriced_requests",
+    },
+    "marts.price_coverage": {"provider", "model", "requests", "tokens", "first_seen", "last_seen"},
+    "audit.ingested_files": {
+        "path", "sha256", "format", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "ingested_at",
+    },
+    "audit.rejected_rows": {"source_file", "row_number", "field", "reason", "record", "byte_offset", "byte_length", "record_sha256"},
+}
+
+
+def _query(home: Home, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _samples() -> list[str]:
+    return [
+        envelope("req_openai", "openai", "gpt-4o-2024-08-06", sample_usage("openai_chat_completions_usage.json")),
+        envelope("req_anthropic", "anthropic", "claude-3-5-sonnet-20241022", sample_usage("anthropic_messages_usage.json"), service_tier="standard"),
+    ]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def test_shared_samples_price_to_the_cent(home):
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    costs = dict(_query(home, "select request_id, cost_usd from core.request_costs"))
+    assert costs == {"req_openai": Decimal("0.005615"), "req_anthropic": Decimal("0.016635")}
+    price_ids = dict(_query(home, "select request_id, price_id from core.request_costs"))
+    assert price_ids == {
+        "req_openai": "openai/gpt-4o-2024-08-06@2024-10-01/standard",
+        "req_anthropic": "anthropic/claude-3-5-sonnet-20241022@2024-10-22/standard",
+    }
+    buckets = _query(
+        home,
+        "select input_cost_usd, cache_read_cost_usd, cache_write_5m_cost_usd, cache_write_1h_cost_usd, output_cost_usd "
+        "from core.request_costs where request_id = 'req_anthropic'",
+    )
+    assert buckets == [(Decimal("0.00036"), Decimal("0.0024"), Decimal("0.005625"), Decimal("0.003"), Decimal("0.00525"))]
+
+
+def test_warehouse_holds_the_contract_tables(home):
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    for table, columns in CONTRACT.items():
+        schema, name = table.split(".")
+        found = {row[0] for row in _query(home, "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, name])}
+        assert columns <= found, f"{table} lacks {sorted(columns - found)}"
+    money = _query(home, "select data_type from information_schema.columns where table_name = 'request_costs' and column_name = 'cost_usd'")
+    assert money == [("DECIMAL(38,15)",)]
+
+
+def test_bad_lines_are_rejected_with_reasons_and_the_rest_loads(home):
+    lines = _samples() + [
+        '{"request_id": "cut", "timestamp": ',
+        envelope("neg", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": -5, "completion_tokens": 3}),
+        envelope("naive", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 5, "completion_tokens": 3}, timestamp="2026-11-27T10:00:00"),
+        envelope("", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 5, "completion_tokens": 3}),
+        envelope("frac", "anthropic", "claude-3-5-sonnet-20241022", {"input_tokens": 2.5, "output_tokens": 3}),
+    ]
+    land(home, "mixed.jsonl", lines)
+    run_pipeline(home, progress=_quiet)
+    rejected = _query(home, "select row_number, field, reason from audit.rejected_rows order by row_number")
+    assert rejected == [
+        (3, "", "invalid JSON"),
+        (4, "usage.prompt_tokens", "negative token count"),
+        (5, "timestamp", "timestamp has no UTC offset: '2026-11-27T10:00:00'"),
+        (6, "request_id", "missing required field"),
+        (7, "usage.input_tokens", "token count is not a whole number"),
+    ]
+    unparsed = _query(home, "select record, byte_offset, byte_length, record_sha256 from audit.rejected_rows where row_number = 3")
+    record, offset, length, digest = unparsed[0]
+    raw = lines[2].encode()
+    assert record is None and length == len(raw) and digest == hashlib.sha256(raw).hexdigest()
+    assert offset == len(lines[0].encode()) + len(lines[1].encode()) + 2
+    files = _query(home, "select rows_read, rows_loaded, rows_rejected, rows_duplicate from audit.ingested_files")
+    assert files == [(7, 2, 5, 0)]
+    assert _query(home, "select count(*) from core.request_costs") == [(2,)]
+
+
+def test_rejected_records_keep_no_raw_user_id(home):
+    land(home, "bad.jsonl", [envelope("neg", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": -5, "completion_tokens": 3}, messages=[{"role": "user", "content": "SENTINEL-PROMPT"}])])
+    run_pipeline(home, progress=_quiet)
+    (record,) = _query(home, "select record from audit.rejected_rows")[0]
+    assert "u_1842" not in record and "SENTINEL-PROMPT" not in record and '"user_id":"p_' in record.replace(" ", "")
+    assert _query(home, "select count(*) from core.request_costs") == [(0,)]
+
+
+def test_duplicate_request_is_counted_not_billed_twice(home):
+    samples = _samples()
+    land(home, "a.jsonl", samples + [samples[0]])
+    land(home, "b.jsonl", [samples[1]])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select path, rows_loaded, rows_duplicate from audit.ingested_files order by path") == [
+        ("gateway/envelope/a.jsonl", 2, 1),
+        ("gateway/envelope/b.jsonl", 0, 1),
+    ]
+    assert _query(home, "select count(*), sum(cost_usd) from core.request_costs") == [(2, Decimal("0.022250"))]
+
+
+def test_unknown_model_is_flagged_and_counted_never_zero(home):
+    land(home, "unknown.jsonl", _samples() + [envelope("mystery", "openai", "gpt-9-preview", {"prompt_tokens": 1000, "completion_tokens": 10})])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select is_priced, unpriced_reason, cost_usd, price_id from core.request_costs where request_id = 'mystery'") == [
+        (False, "unknown_model", None, None)
+    ]
+    assert _query(home, "select provider, model, requests, tokens from marts.price_coverage") == [("openai", "gpt-9-preview", 1, 1010)]
+    assert _query(home, "select sum(unpriced_requests), sum(cost_usd) from marts.daily_spend") == [(1, Decimal("0.022250"))]
+
+
+def test_price_in_effect_at_the_request_time_is_used(home):
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    land(home, "o3.jsonl", [
+        envelope("before", "openai", "o3-2025-04-16", usage, timestamp="2025-06-09T23:59:59Z"),
+        envelope("after", "openai", "o3-2025-04-16", usage, timestamp="2025-06-10T00:00:00Z"),
+        envelope("batch", "anthropic", "claude-3-5-sonnet-20241022", usage, service_tier="batch"),
+        envelope("flex", "openai", "gpt-4o-2024-08-06", usage, service_tier="flex"),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = dict((r[0], r[1:]) for r in _query(home, "select request_id, cost_usd, price_id, unpriced_reason from core.request_costs"))
+    assert rows["before"] == (Decimal("50"), "openai/o3-2025-04-16@2025-04-16/standard", None)
+    assert rows["after"] == (Decimal("10"), "openai/o3-2025-04-16@2025-06-10/standard", None)
+    assert rows["batch"] == (Decimal("9"), "anthropic/claude-3-5-sonnet-20241022@2024-10-22/batch", None)
+    assert rows["flex"] == (None, None, "unknown_tier")
+
+
+def test_rerun_leaves_identical_marts(home):
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    first = _fingerprint(home)
+    run_pipeline(home, progress=_quiet)
+    run_pipeline(home, start=dt.date(2026, 11, 27), end=dt.date(2026, 11, 27), progress=_quiet)
+    assert _fingerprint(home) == first
+    assert _query(home, "select count(*) from audit.ingested_files") == [(1,)]
+
+
+def test_changed_file_replaces_the_rows_it_contributed(home):
+    path = land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    land(home, "samples.jsonl", _samples()[:1] + [envelope("moved", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 10, "completion_tokens": 1}, timestamp="2026-11-25T08:00:00Z")])
+    summary = run_pipeline(home, progress=_quiet)
+    assert summary.dates == [dt.date(2026, 11, 25), dt.date(2026, 11, 27)]
+    assert _query(home, "select request_id from core.request_costs order by request_id") == [("moved",), ("req_openai",)]
+    assert _query(home, "select event_date, sum(requests) from marts.daily_spend group by 1 order by 1") == [
+        (dt.date(2026, 11, 25), 1),
+        (dt.date(2026, 11, 27), 1),
+    ]
+    assert path.exists()
+
+
+def test_gzip_files_ingest_and_user_ids_are_pseudonymized(home):
+    import gzip
+
+    path = home.gateway_landing("envelope") / "day.jsonl.gz"
+    path.write_bytes(gzip.compress(("\n".join(_samples()) + "\n").encode()))
+    run_pipeline(home, progress=_quiet)
+    users = _query(home, "select distinct user_id from core.request_costs")
+    assert len(users) == 1 and users[0][0].startswith("p_") and users[0][0] != "u_1842"
+    lake_text = b"".join(p.read_bytes() for p in home.lake.rglob("*.parquet"))
+    assert b"u_1842" not in lake_text
+
+
+def _fingerprint(home: Home) -> dict[str, str]:
+    tables = ["core.request_costs", "marts.daily_spend", "marts.price_coverage", "staging.stg_gateway_requests"]
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return {
+            table: hashlib.sha256(repr(con.execute(f"select * from {table} order by all").fetchall()).encode()).hexdigest()
+            for table in tables
+        }
+
+
+@pytest.mark.skipif(os.environ.get("TOKENLEDGER_PSEUDONYM_KEY") is not None, reason="key comes from the environment")
+def test_missing_key_is_a_clear_error(tmp_path):
+    from pipelines.privacy import MissingKeyError
+
+    bare = Home.at(tmp_path / "bare").ensure()
+    land(bare, "samples.jsonl", _samples())
+    with pytest.raises(Exception) as caught:
+        run_pipeline(bare, progress=_quiet)
+    assert "no pseudonymization key" in str(caught.value) or isinstance(caught.value, MissingKeyError)
