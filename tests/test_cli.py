@@ -1,0 +1,58 @@
+"""The `tokenledger` command as a user runs it: demo end to end, run, and read-only sql."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+
+from pipelines.demo_data import FEATURES
+
+
+def _cli(*args: str, home=None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKENLEDGER_HOME", "TOKENLEDGER_PSEUDONYM_KEY")}
+    command = [sys.executable, "-m", "pipelines.cli", *args] + (["--home", str(home)] if home else [])
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
+    home = tmp_path / "demo"
+    done = _cli("demo", "--days", "2", "--requests-per-day", "400", "--end", "2026-11-27", home=home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "spend per feature, 2026-11-26 .. 2026-11-27" in done.stdout
+    for feature in FEATURES:
+        assert feature in done.stdout
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        tables = {f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
+        assert {"core.request_costs", "marts.daily_spend", "marts.price_coverage", "audit.ingested_files", "audit.rejected_rows"} <= tables
+        requests, unpriced = con.execute("select sum(requests), sum(unpriced_requests) from marts.daily_spend").fetchall()[0]
+        assert requests == 800 and unpriced > 0
+        assert con.execute("select count(*) from audit.rejected_rows").fetchall()[0][0] == 8
+        read, loaded, rejected, duplicate = con.execute(
+            "select sum(rows_read), sum(rows_loaded), sum(rows_rejected), sum(rows_duplicate) from audit.ingested_files"
+        ).fetchall()[0]
+        assert (read, loaded, rejected, duplicate) == (810, 800, 8, 2)
+
+    again = _cli("run", home=home)
+    assert again.returncode == 0 and "ingested 0 files (2 unchanged)" in again.stdout
+
+    query = _cli("sql", "select sum(requests) as n from marts.daily_spend", home=home)
+    assert query.returncode == 0 and "800" in query.stdout
+    write = _cli("sql", "drop table marts.daily_spend", home=home)
+    assert write.returncode == 2 and "read-only" in write.stderr
+
+
+def test_run_on_a_missing_home_says_how_to_start(tmp_path):
+    done = _cli("run", home=tmp_path / "nowhere")
+    assert done.returncode == 2
+    assert "does not exist: run `tokenledger init --home" in done.stderr
+
+
+def test_run_without_a_key_says_how_to_make_one(tmp_path):
+    home = tmp_path / "h"
+    (home / "landing" / "gateway" / "envelope").mkdir(parents=True)
+    done = _cli("run", home=home)
+    assert done.returncode == 2
+    assert "no pseudonymization key" in done.stderr and "tokenledger init" in done.stderr

@@ -1,0 +1,167 @@
+"""The envelope adapter: exact token buckets per provider, and the exact reason for each rejection."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import envelope, sample_usage
+from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.envelope import parse_envelope
+
+
+def _parse(*lines: str, name: str = "f.jsonl"):
+    return parse_envelope(("\n".join(lines) + "\n").encode(), name)
+
+
+def _buckets(result, row: int = 0) -> dict:
+    record = result.rows.slice(row, 1).to_pylist()[0]
+    return {bucket: record[bucket] for bucket in (*TOKEN_BUCKETS, "web_search_requests")}
+
+
+def test_openai_chat_sample_splits_cached_out_of_prompt():
+    result = _parse(envelope("a", "openai", "gpt-4o-2024-08-06", sample_usage("openai_chat_completions_usage.json")))
+    assert _buckets(result) == {
+        "input_tokens": 86, "cache_read_tokens": 1920, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
+        "output_tokens": 300, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "web_search_requests": 0,
+    }
+
+
+def test_openai_responses_sample_splits_reasoning_out_of_output():
+    result = _parse(envelope("a", "openai", "o4-mini-2025-04-16", sample_usage("openai_responses_usage.json")))
+    buckets = _buckets(result)
+    assert (buckets["input_tokens"], buckets["cache_read_tokens"]) == (5200 - 4096, 4096)
+    assert (buckets["output_tokens"], buckets["reasoning_tokens"]) == (1450 - 1024, 1024)
+
+
+def test_anthropic_sample_keeps_input_and_splits_cache_writes_by_ttl():
+    result = _parse(envelope("a", "anthropic", "claude-3-5-sonnet-20241022", sample_usage("anthropic_messages_usage.json")))
+    buckets = _buckets(result)
+    assert buckets["input_tokens"] == 120 and buckets["cache_read_tokens"] == 8000
+    assert (buckets["cache_write_5m_tokens"], buckets["cache_write_1h_tokens"]) == (1500, 500)
+    assert buckets["output_tokens"] == 350
+
+
+def test_anthropic_without_ttl_split_counts_all_writes_as_five_minute():
+    usage = {"input_tokens": 10, "cache_creation_input_tokens": 700, "cache_read_input_tokens": 5, "output_tokens": 20}
+    buckets = _buckets(_parse(envelope("a", "anthropic", "claude-3-5-sonnet-20241022", usage)))
+    assert (buckets["cache_write_5m_tokens"], buckets["cache_write_1h_tokens"]) == (700, 0)
+
+
+def test_service_tier_default_and_feature_fallbacks():
+    result = _parse(
+        envelope("a", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1, "completion_tokens": 1}, service_tier="default", feature=None),
+        envelope("b", "anthropic", "claude-3-5-sonnet-20241022", {"input_tokens": 1, "output_tokens": 1, "service_tier": "batch"}, service_tier=None),
+    )
+    rows = result.rows.to_pylist()
+    assert [(r["service_tier"], r["feature"]) for r in rows] == [("standard", "unattributed"), ("batch", "support_chat")]
+
+
+REJECTIONS = [
+    ('{"request_id": "x"', "", "invalid JSON"),
+    ("[1, 2, 3]", "", "record is not a JSON object (found array)"),
+    (envelope("a", "openai", "m", {"prompt_tokens": -1, "completion_tokens": 1}), "usage.prompt_tokens", "negative token count"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 1.5, "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a whole number"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 10**20, "completion_tokens": 1}), "usage.prompt_tokens", "token count exceeds the 64-bit integer range"),
+    (envelope("a", "openai", "m", {"prompt_tokens": "many", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: many"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, timestamp="2026-11-27T10:15:02"), "timestamp", "timestamp has no UTC offset: '2026-11-27T10:15:02'"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, timestamp="yesterday+01:00"), "timestamp", "invalid timestamp: 'yesterday+01:00'"),
+    (envelope("", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}), "request_id", "missing required field"),
+    (envelope("a", "openai", "", {"prompt_tokens": 1, "completion_tokens": 1}), "model", "missing required field"),
+    (envelope("a", "openai", "m", None), "usage", "missing required field"),
+    (envelope("a", "openai", "m", 12), "usage", "usage is not a JSON object"),
+    (envelope("a", "cohere", "m", {"prompt_tokens": 1, "completion_tokens": 1}), "provider",
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, self_hosted:<cluster>)"),
+    (envelope("a", "openai", "m", {"completion_tokens": 1}), "usage", "missing input token count for provider openai"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}}), "usage",
+     "inconsistent usage: cached, cache-write and audio input tokens exceed the input total"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 5, "completion_tokens": 1, "completion_tokens_details": {"reasoning_tokens": 4}}), "usage",
+     "inconsistent usage: reasoning and audio output tokens exceed the output total"),
+    (envelope("a", "anthropic", "m", {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 10,
+                                       "cache_creation": {"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 3}}),
+     "usage.cache_creation", "ephemeral_5m + ephemeral_1h differ from cache_creation_input_tokens"),
+]
+
+
+@pytest.mark.parametrize(("line", "field", "reason"), REJECTIONS, ids=[r[2][:40] for r in REJECTIONS])
+def test_each_rejection_names_field_and_reason(line, field, reason):
+    good = envelope("good", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 4})
+    result = _parse(good, line, good.replace('"good"', '"good2"'))
+    assert result.rows.num_rows == 2
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(2, field, reason)]
+
+
+def test_bom_crlf_and_blank_lines_load():
+    good = envelope("a", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 4})
+    data = b"\xef\xbb\xbf" + good.encode() + b"\r\n\r\n   \n" + good.replace('"a"', '"b"').encode() + b"\r\n"
+    result = parse_envelope(data, "f.jsonl")
+    assert result.rows["request_id"].to_pylist() == ["a", "b"] and result.rejected.num_rows == 0
+    assert result.rows["source_row"].to_pylist() == [1, 4]
+
+
+def test_invalid_utf8_line_is_rejected_and_the_rest_loads():
+    good = envelope("a", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 4}).encode()
+    result = parse_envelope(good + b"\n\xff\xfe{}\n" + good.replace(b'"a"', b'"b"'), "f.jsonl")
+    assert result.rows.num_rows == 2
+    assert [(r["row_number"], r["reason"]) for r in result.rejected.to_pylist()] == [(2, "line is not valid UTF-8")]
+
+
+def test_truncated_gzip_keeps_what_decompressed_and_reports_the_tail():
+    lines = [envelope(f"r{i}", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 4}) for i in range(200)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    result = parse_envelope(data[: len(data) * 2 // 3], "f.jsonl.gz")
+    assert 0 < result.rows.num_rows < 200
+    reasons = [r["reason"] for r in result.rejected.to_pylist()]
+    assert reasons[-1].startswith("gzip stream is truncated or corrupt after")
+
+
+@st.composite
+def _openai_usage(draw):
+    prompt = draw(st.integers(0, 10**9))
+    cached = draw(st.integers(0, prompt))
+    completion = draw(st.integers(0, 10**9))
+    reasoning = draw(st.integers(0, completion))
+    shape = draw(st.sampled_from(["chat", "responses"]))
+    if shape == "chat":
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                 "prompt_tokens_details": {"cached_tokens": cached}, "completion_tokens_details": {"reasoning_tokens": reasoning}}
+    else:
+        usage = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion,
+                 "input_tokens_details": {"cached_tokens": cached}, "output_tokens_details": {"reasoning_tokens": reasoning}}
+    return usage, prompt + completion
+
+
+@st.composite
+def _anthropic_usage(draw):
+    five, hour = draw(st.integers(0, 10**8)), draw(st.integers(0, 10**8))
+    usage = {"input_tokens": draw(st.integers(0, 10**9)), "cache_read_input_tokens": draw(st.integers(0, 10**9)),
+             "cache_creation_input_tokens": five + hour, "output_tokens": draw(st.integers(0, 10**9))}
+    if draw(st.booleans()):
+        usage["cache_creation"] = {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour}
+    billed = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"] + usage["output_tokens"]
+    return usage, billed
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=st.one_of(_openai_usage().map(lambda c: ("openai", c)), _anthropic_usage().map(lambda c: ("anthropic", c))))
+def test_buckets_conserve_the_billed_total(case):
+    provider, (usage, billed) = case
+    result = _parse(envelope("a", provider, "m", usage))
+    assert result.rejected.num_rows == 0
+    buckets = _buckets(result)
+    assert all(v >= 0 for v in buckets.values())
+    assert sum(buckets[b] for b in TOKEN_BUCKETS) == billed
+
+
+def test_prompt_text_never_reaches_rejected_records():
+    line = json.loads(envelope("a", "openai", "m", {"prompt_tokens": -1, "completion_tokens": 1}))
+    line["messages"] = [{"role": "user", "content": "SENTINEL-PROMPT"}]
+    line["response"] = {"choices": [{"message": {"content": "SENTINEL-ANSWER"}}]}
+    result = _parse(json.dumps(line))
+    (record,) = result.rejected["record"].to_pylist()
+    assert "SENTINEL" not in record and "u_1842" not in record
