@@ -14,13 +14,12 @@ from pathlib import Path
 
 import duckdb
 
-from generate import DEFAULT_START, describe, generate, requests_per_day
+from generate import describe, generate, requests_per_day
 from pipelines.home import Home
 from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
 
 MARKER = ".tokenledger-bench"
 MARKER_TEXT = "home folder created by benchmarks/bench_run.py; the script may delete it\n"
-TOKENLEDGER = Path(sys.executable).with_name("tokenledger")
 
 FLOOR_SQL = """
 select
@@ -48,9 +47,10 @@ class BenchError(Exception):
 
 @dataclass
 class RunTiming:
-    """One timed `tokenledger run`: wall time, peak RSS of its process tree, and its timestamped output."""
+    """One timed `tokenledger run`: wall and CPU time, peak RSS of its process tree, and its timestamped output."""
 
     wall_s: float
+    cpu_s: float
     peak_rss_mib: float
     returncode: int
     lines: list[tuple[float, str]] = field(default_factory=list)
@@ -71,9 +71,21 @@ def prepare_fresh_home(home_dir: Path) -> None:
     (home_dir / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
+def tokenledger_command() -> str:
+    """The `tokenledger` console script beside this interpreter, else the one on PATH."""
+    beside = Path(sys.executable).with_name("tokenledger")
+    found = str(beside) if beside.is_file() else shutil.which("tokenledger")
+    if not found:
+        raise BenchError("no `tokenledger` command: install the project (pip install -e .) in this interpreter's environment")
+    return found
+
+
 def time_run(home: Home) -> RunTiming:
-    """Run `tokenledger run --home` as a child process, echoing its output with seconds since start."""
-    command = [str(TOKENLEDGER), "run", "--home", str(home.root)]
+    """Run `tokenledger run --home` as a child process, echoing its output with seconds since start.
+
+    Peak RSS and CPU time come from RUSAGE_CHILDREN, so they cover that process tree only (ru_maxrss is KiB on Linux).
+    """
+    command = [tokenledger_command(), "run", "--home", str(home.root)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[tuple[float, str]] = []
     started = time.perf_counter()
@@ -84,8 +96,8 @@ def time_run(home: Home) -> RunTiming:
             print(f"  [{at:7.1f}s] {line.rstrip()}", flush=True)
         returncode = child.wait()
     wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return RunTiming(wall, peak_kib / 1024, returncode, lines)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return RunTiming(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, returncode, lines)
 
 
 def stage_times(timing: RunTiming) -> dict[str, float]:
@@ -145,12 +157,12 @@ def time_floor(home: Home, repeats: int) -> tuple[float, int]:
 
 
 def summary_line(requests: int, timing: RunTiming, floor_s: float, stages: dict[str, float]) -> str:
-    per_s = requests / timing.wall_s if timing.wall_s else 0.0
-    stage_text = " ".join(f"{name}_s={seconds:.1f}" for name, seconds in stages.items())
+    """One line of key=value pairs; the first six keys keep their order so results can be grepped and compared."""
+    stage_fields = " ".join(f"{name}_s={seconds:.1f}" for name, seconds in stages.items())
     return (
-        f"requests={requests} wall_s={timing.wall_s:.1f} req_per_s={per_s:.0f} "
+        f"requests={requests} wall_s={timing.wall_s:.1f} req_per_s={requests / timing.wall_s:.0f} "
         f"peak_rss_mib={timing.peak_rss_mib:.0f} floor_s={floor_s:.2f} ratio={timing.wall_s / floor_s:.1f} "
-        f"{stage_text}"
+        f"cpu_s={timing.cpu_s:.1f} {stage_fields}"
     )
 
 
@@ -171,11 +183,12 @@ def bench(args: argparse.Namespace) -> int:
     if args.requests is not None:
         requests_per_day(args.requests, args.days)
         prepare_fresh_home(home.root)
-        print(describe(generate(home.root, requests=args.requests, days=args.days,
-                                files_per_day=args.files_per_day, seed=args.seed, start=DEFAULT_START)), flush=True)
+        generated = generate(home.root, requests=args.requests, days=args.days,
+                             files_per_day=args.files_per_day, seed=args.seed)
+        print(describe(generated), flush=True)
     elif home.warehouse.exists():
         print(f"note: {home.warehouse} exists; files ingested before are skipped, so this times a re-run", flush=True)
-    print(f"timing: {TOKENLEDGER.name} run --home {home.root}", flush=True)
+    print(f"timing: tokenledger run --home {home.root}", flush=True)
     timing = time_run(home)
     stages = stage_times(timing)
     if timing.returncode != 0:
@@ -188,6 +201,7 @@ def bench(args: argparse.Namespace) -> int:
     print(f"requests ingested:          {requests:,}")
     print(f"rows in core.request_costs: {priced_rows:,}")
     print(f"wall:                       {timing.wall_s:.1f}s ({requests / timing.wall_s:,.0f} requests/s)")
+    print(f"CPU (run tree):             {timing.cpu_s:.1f}s user+system ({timing.cpu_s / timing.wall_s:.2f} cores busy on average)")
     print(f"peak RSS (run tree):        {timing.peak_rss_mib:,.0f} MiB")
     print(f"stages:                     {stage_text(stages)}")
     print(f"floor:                      {floor_s:.2f}s (DuckDB sum over the lake, {groups} groups, best of {args.floor_repeats})")

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, AdapterResult
+from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult
 from pipelines.adapters.envelope import parse_envelope
 from pipelines.home import Home
 from pipelines.privacy import load_key, pseudonymize
@@ -146,7 +146,7 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
         sha256=sha,
         status="loaded",
         error=f"{result.rejected.num_rows} rows rejected" if result.rejected.num_rows else None,
-        rows_read=result.rows_read + 0,
+        rows_read=result.rows_read,
         rows_loaded=rows.num_rows,
         rows_rejected=result.rejected.num_rows,
         rows_duplicate=duplicates,
@@ -180,7 +180,12 @@ def _with_lake_columns(rows: pa.Table, relative: str, key: bytes) -> pa.Table:
 
 
 def _drop_duplicates(home: Home, rows: pa.Table, file_id: str) -> tuple[pa.Table, int, int]:
-    """Keep the first row per (source, request_id) in the file and drop requests already in the lake."""
+    """Keep one row per (source, request_id) and drop requests already in the lake.
+
+    Several records of one request whose usage only grows (cumulative streaming usage) count once,
+    with the final usage. Records whose usage disagrees otherwise are a conflict: the first is kept.
+    Returns (kept rows, rows dropped as duplicates, conflicting request ids).
+    """
     if rows.num_rows == 0:
         return rows, 0, 0
     existing = [
@@ -189,24 +194,45 @@ def _drop_duplicates(home: Home, rows: pa.Table, file_id: str) -> tuple[pa.Table
         for p in (home.lake / REQUESTS_TABLE / f"event_date={d.isoformat()}").glob("*.parquet")
         if p.stem != file_id
     ]
-    usage = ", ".join(f"{c}" for c in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens", "reasoning_tokens"))
+    grows = " and ".join(f"{b} >= coalesce(lag({b}) over w, 0)" for b in (*TOKEN_BUCKETS, "web_search_requests"))
     with duckdb.connect() as con:
         con.register("incoming", rows)
-        firsts = con.sql(
-            "select * from incoming qualify row_number() over (partition by source, request_id order by source_row) = 1"
-        ).to_arrow_table()
-        conflicts = con.execute(
-            f"select count(*) from (select source, request_id from incoming group by all having count(distinct ({usage})) > 1)"
-        ).fetchall()[0][0]
+        con.execute("create temp table repeated as select source, request_id from incoming group by all having count(*) > 1")
+        conflicts = 0
+        if con.execute("select count(*) from repeated").fetchall()[0][0]:
+            con.execute(
+                f"""
+                create temp table chosen as
+                with versions as (
+                    select incoming.*, {grows} as grew,
+                        row_number() over w as version, count(*) over (partition by source, request_id) as versions
+                    from incoming semi join repeated using (source, request_id)
+                    window w as (partition by source, request_id order by occurred_at, source_row)
+                ),
+                judged as (
+                    select *, bool_and(grew) over (partition by source, request_id) as cumulative from versions
+                )
+                select * exclude (grew, version, versions, cumulative), not cumulative as conflict
+                from judged
+                where (cumulative and version = versions) or (not cumulative and version = 1)
+                """
+            )
+            conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
+            deduped = con.sql(
+                "select * from incoming anti join repeated using (source, request_id) "
+                "union all by name select * exclude (conflict) from chosen"
+            ).to_arrow_table()
+        else:
+            deduped = rows
         if existing:
-            con.register("firsts", firsts)
+            con.register("deduped", deduped)
             kept = con.sql(
-                "select * from firsts anti join (select source, request_id from read_parquet($files)) seen using (source, request_id)",
+                "select * from deduped anti join (select source, request_id from read_parquet($files)) seen using (source, request_id)",
                 params={"files": existing},
             ).to_arrow_table()
         else:
-            kept = firsts
-    kept = kept.sort_by("source_row").cast(LAKE_SCHEMA)
+            kept = deduped
+    kept = kept.sort_by("source_row").select(LAKE_SCHEMA.names).cast(LAKE_SCHEMA)
     return kept, rows.num_rows - kept.num_rows, conflicts
 
 

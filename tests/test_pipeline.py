@@ -207,3 +207,19 @@ def test_missing_key_is_a_clear_error(tmp_path):
     with pytest.raises(Exception) as caught:
         run_pipeline(bare, progress=_quiet)
     assert "no pseudonymization key" in str(caught.value) or isinstance(caught.value, MissingKeyError)
+
+
+def test_cumulative_streaming_records_count_once_with_final_usage(home):
+    partial = {"input_tokens": 100, "cache_read_input_tokens": 0, "output_tokens": 1}
+    final = {"input_tokens": 100, "cache_read_input_tokens": 0, "output_tokens": 250}
+    other = {"input_tokens": 50, "output_tokens": 300}
+    land(home, "stream.jsonl", [
+        envelope("s1", "anthropic", "claude-3-5-sonnet-20241022", partial, timestamp="2026-11-27T10:00:00.000Z"),
+        envelope("s1", "anthropic", "claude-3-5-sonnet-20241022", final, timestamp="2026-11-27T10:00:02.000Z"),
+        envelope("c1", "anthropic", "claude-3-5-sonnet-20241022", final),
+        envelope("c1", "anthropic", "claude-3-5-sonnet-20241022", other),
+    ])
+    run_pipeline(home, progress=_quiet)
+    tokens = dict((r[0], r[1:]) for r in _query(home, "select request_id, input_tokens, output_tokens from core.request_costs"))
+    assert tokens == {"s1": (100, 250), "c1": (100, 250)}
+    assert _query(home, "select rows_read, rows_loaded, rows_duplicate, duplicate_conflicts from audit.ingested_files") == [(4, 2, 2, 1)]
