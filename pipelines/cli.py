@@ -118,13 +118,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | None = None) -> None:
     from pipelines.privacy import MissingKeyError
-    from pipelines.runner import PipelineFailed, run_pipeline
+    from pipelines.runner import PipelineFailed, RunInProgress, run_pipeline
     from pipelines.warehouse import WarehouseBusyError
 
     started = time.perf_counter()
     try:
         summary = run_pipeline(home, start, end, progress=lambda message: print(f"  {message}", flush=True))
-    except (MissingKeyError, PipelineFailed, WarehouseBusyError) as exc:
+    except (MissingKeyError, PipelineFailed, RunInProgress, WarehouseBusyError) as exc:
         raise _UserError(str(exc)) from exc
     print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
     _print_spend_summary(home)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -30,6 +33,34 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 class PipelineFailed(RuntimeError):
     """A Dagster run of the pipeline did not succeed."""
+
+
+class RunInProgress(RuntimeError):
+    """Another tokenledger run holds this home's run lock."""
+
+
+@contextmanager
+def run_lock(home: Home) -> Iterator[None]:
+    """One run per home at a time: a second run fails at once with a clear message, never interleaves."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    path = home.root / ".run.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {holder}); try again when it finishes") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -76,7 +107,7 @@ def run_pipeline(
     assets = list(definitions.assets or [])
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
-    with instance_for(home) as instance:
+    with run_lock(home), instance_for(home) as instance:
         progress("ingesting new landing files")
         result = _materialize(assets, INGEST_KEYS, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
@@ -130,4 +161,12 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
             while error.cause is not None:
                 error = error.cause
             messages.append(f"{event.step_key}: {error.message.strip()}")
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            failures = evaluation.metadata.get("failures")
+            details = [
+                f"{f['expectation']} {f['column']} ({f['unexpected_count']} unexpected, e.g. {', '.join(f['examples'][:3])})"
+                for f in (failures.value if failures is not None else [])
+            ]
+            messages.append(f"check {evaluation.check_name} failed" + (": " + "; ".join(details) if details else ""))
     return messages or [event.message or "" for event in result.all_events if event.is_failure]

@@ -223,3 +223,25 @@ def test_cumulative_streaming_records_count_once_with_final_usage(home):
     tokens = dict((r[0], r[1:]) for r in _query(home, "select request_id, input_tokens, output_tokens from core.request_costs"))
     assert tokens == {"s1": (100, 250), "c1": (100, 250)}
     assert _query(home, "select rows_read, rows_loaded, rows_duplicate, duplicate_conflicts from audit.ingested_files") == [(4, 2, 2, 1)]
+
+
+def test_failed_contract_leaves_the_last_good_marts(home):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from pipelines.runner import PipelineFailed
+
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    good = _fingerprint(home)
+    (lake_file,) = (home.lake / "gateway_requests" / "event_date=2026-11-27").glob("*.parquet")
+    table = pq.read_table(lake_file)
+    tampered = table.set_column(table.schema.get_field_index("output_tokens"), "output_tokens", pc.negate(table["output_tokens"]))
+    pq.write_table(tampered, lake_file)
+    with pytest.raises(PipelineFailed) as caught:
+        run_pipeline(home, start=dt.date(2026, 11, 27), end=dt.date(2026, 11, 27), progress=_quiet)
+    assert "lake_to_staging" in str(caught.value)
+    assert "expect_column_values_to_be_between output_tokens (2 unexpected, e.g. -300, -350)" in str(caught.value)
+    after = _fingerprint(home)
+    assert after["marts.daily_spend"] == good["marts.daily_spend"]
+    assert after["core.request_costs"] == good["core.request_costs"]

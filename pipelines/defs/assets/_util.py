@@ -6,6 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
+from pipelines.contracts import ContractResult
+
 
 def window_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """[start, end) of the run's partition window, as UTC dates."""
@@ -22,3 +24,17 @@ def markdown_table(header: list[str], rows: list[tuple]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def contract_check(check_name: str, result: ContractResult) -> dg.AssetCheckResult:
+    """A blocking check result from a data-contract run: each failed expectation with column and examples."""
+    rows = [(f["expectation"], f["column"], f["unexpected_count"], ", ".join(f["examples"])) for f in result.failures]
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=result.success,
+        metadata={
+            "rows_validated": result.rows,
+            "failed_expectations": dg.MetadataValue.md(markdown_table(["expectation", "column", "unexpected", "examples"], rows)),
+            "failures": dg.MetadataValue.json(result.failures),
+        },
+    )

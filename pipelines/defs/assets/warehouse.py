@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from pipelines.defs.assets._util import days, markdown_table, window_dates
+from pipelines.contracts import CORE, STAGING, validate
+from pipelines.defs.assets._util import contract_check, days, markdown_table, window_dates
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import LAKE_SCHEMA, REQUESTS_TABLE
@@ -13,7 +14,13 @@ DAILY_MODELS = ("staging.stg_gateway_requests", "core.request_costs", "marts.dai
 _PARTITIONED = dict(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run(), pool="duckdb", kinds={"duckdb"})
 
 
-@dg.asset(key=["staging", "stg_gateway_requests"], group_name="staging", deps=[["lake", "gateway_requests"]], **_PARTITIONED)
+@dg.asset(
+    key=["staging", "stg_gateway_requests"],
+    group_name="staging",
+    deps=[["lake", "gateway_requests"]],
+    check_specs=[dg.AssetCheckSpec(STAGING.name, asset=["staging", "stg_gateway_requests"], blocking=True)],
+    **_PARTITIONED,
+)
 def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per request in the window, read from the lake's Parquet."""
     start, end = window_dates(context)
@@ -22,14 +29,21 @@ def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: Tokenle
     with tokenledger.warehouse() as con:
         register_parquet(con, "lake_gateway_requests", files, LAKE_SCHEMA)
         rows = replace_window(con, "staging.stg_gateway_requests", sql_text("staging.stg_gateway_requests"), start, end)
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "lake_files": len(files)})
+        contract = validate(con, STAGING, {"window_start": start, "window_end": end})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "lake_files": len(files)},
+        check_results=[contract_check(STAGING.name, contract)],
+    )
 
 
 @dg.asset(
     key=["core", "request_costs"],
     group_name="core",
     deps=[["staging", "stg_gateway_requests"], ["reference", "prices"], ["reference", "model_aliases"]],
-    check_specs=[dg.AssetCheckSpec("priced_rows_are_explained", asset=["core", "request_costs"], blocking=True)],
+    check_specs=[
+        dg.AssetCheckSpec("priced_rows_are_explained", asset=["core", "request_costs"], blocking=True),
+        dg.AssetCheckSpec(CORE.name, asset=["core", "request_costs"], blocking=True),
+    ],
     **_PARTITIONED,
 )
 def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
@@ -59,6 +73,7 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
             "group by all order by requests desc limit 5",
             window,
         ).fetchall()
+        contract = validate(con, CORE, window)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
@@ -74,7 +89,8 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
                     "rule": "priced rows have a price_id and a non-negative cost; unpriced rows have a reason and no cost",
                     "examples": dg.MetadataValue.md(markdown_table(["request_id", "price_id", "cost_usd", "reason"], bad)),
                 },
-            )
+            ),
+            contract_check(CORE.name, contract),
         ],
     )
 

@@ -1,0 +1,371 @@
+"""Adapter for the `otel` gateway format: OTLP/JSON trace exports in, one canonical request per GenAI span out.
+
+The input is what an OpenTelemetry Collector's file exporter writes: JSON Lines, one
+`{"resourceSpans": [...]}` object per line (a single pretty-printed document is accepted in a `.json`
+file). resourceSpans → scopeSpans → spans are unnested in one DuckDB query, attributes are pivoted by
+key, and each GenAI span is judged into a row or a rejection. Token semantics follow the GenAI
+semantic conventions (see ../shared/formats/FORMATS.md §1): input_tokens INCLUDES cache reads and
+cache creation, output_tokens INCLUDES reasoning, so
+
+    input = input_tokens - cache_read - cache_creation      cache_read_tokens = cache_read
+    cache_write_5m_tokens = cache_creation (no TTL split)    output = output_tokens - reasoning
+    reasoning_tokens = reasoning
+
+Spans that are not GenAI spans are skipped (counted in `OtelAdapterResult.skipped_spans`, neither rows
+nor rejections), so rows_read counts GenAI spans plus unreadable lines. Prompt and response content
+(span events, gen_ai.input/output.messages, gen_ai.prompt/completion) is never read into rows or into
+rejected records. docs/formats/otel.md is the user-facing description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.adapters import AdapterResult, reject_file_problem
+from pipelines.adapters.lines import BOM, decompress, split_lines
+from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
+
+SOURCE = "otel"
+
+# gen_ai.provider.name (or the deprecated gen_ai.system) → our provider.
+PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "aws.bedrock": "aws_bedrock",
+    "azure.ai.openai": "azure_openai",
+    "az.ai.openai": "azure_openai",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+}
+INFERENCE_OPERATIONS = ("chat", "generate_content", "text_completion", "embeddings")
+# Operations whose usage, when present, is the sum of the model calls beneath them.
+ROLLUP_OPERATIONS = ("invoke_agent", "invoke_workflow")
+
+# The only span attributes a rejected record keeps: usage, model, provider and ids — never content.
+RECORD_ATTRIBUTES = (
+    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.request.model",
+    "gen_ai.response.model", "gen_ai.response.id", "gen_ai.conversation.id",
+    "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
+    "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens",
+    "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
+)
+_RESOURCE_ATTRIBUTES = ("service.name",)
+
+# The parts of an OTLP/JSON document the adapter reads. Span events and everything else stay unread.
+_ATTRIBUTES = '[{"key": "VARCHAR", "value": {"stringValue": "VARCHAR", "intValue": "VARCHAR", "doubleValue": "VARCHAR", "boolValue": "VARCHAR"}}]'
+_STRUCTURE = (
+    '{"resourceSpans": [{"resource": {"attributes": ' + _ATTRIBUTES + '}, '
+    '"scopeSpans": [{"spans": [{"traceId": "VARCHAR", "spanId": "VARCHAR", '
+    '"startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "status": {"code": "VARCHAR"}, '
+    '"attributes": ' + _ATTRIBUTES + "}]}]}]}"
+)
+
+_MIN_NANOS = 946_684_800_000_000_000  # 2000-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class OtelAdapterResult(AdapterResult):
+    """An AdapterResult that also says how many non-GenAI spans were skipped (neither rows nor rejections)."""
+
+    skipped_spans: int = 0
+
+
+def _token_problem(label: str, raw: str, typed: str) -> str:
+    """SQL naming what is wrong with a token attribute (as text), or null when it is absent or valid."""
+    return f"""case
+        when {raw} is null then null
+        when {typed} is null or contains({raw}, '.') or contains(lower({raw}), 'e') then case
+            when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
+            when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
+            when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
+            else {label} || '|token count is not a number: ' || left({raw}, 40)
+        end
+        when {typed} < 0 then {label} || '|negative token count'
+    end"""
+
+
+def _blank_null(expr: str) -> str:
+    return f"nullif(trim({expr}), '')"
+
+
+class _Columns:
+    """Stable SQL aliases for the attribute keys pivoted out of span and resource attribute lists."""
+
+    def __init__(self, prefix: str, keys: list[str]):
+        self.alias = {key: f"{prefix}{i}" for i, key in enumerate(dict.fromkeys(keys))}
+
+    def pivot(self) -> str:
+        return ",\n        ".join(
+            f"arg_min(v, i) filter (where k = {sql_string(key)}) as {alias}" for key, alias in self.alias.items()
+        )
+
+    def keys_sql(self) -> str:
+        return ", ".join(sql_string(key) for key in self.alias)
+
+
+def _query(attribution: AttributionConfig) -> str:
+    attribution_keys = [key for field in FIELDS for key in attribution.otel.keys(field)]
+    span = _Columns("s", [*RECORD_ATTRIBUTES, *attribution_keys])
+    res = _Columns("r", [*_RESOURCE_ATTRIBUTES, *attribution_keys])
+    a = span.alias
+    selected = ", ".join(f"sa.{alias}" for alias in a.values())
+    res_selected = ", ".join(f"ra.{alias}" for alias in res.alias.values())
+
+    def attributed(field: str) -> str:
+        parts = [f"{_blank_null(a[key])}, {_blank_null(res.alias[key])}" for key in attribution.otel.keys(field)]
+        return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
+
+    # Each token: which attribute supplied it (current name first, deprecated second).
+    tokens = {
+        "input": (("gen_ai.usage.input_tokens", a["gen_ai.usage.input_tokens"]), ("gen_ai.usage.prompt_tokens", a["gen_ai.usage.prompt_tokens"])),
+        "output": (("gen_ai.usage.output_tokens", a["gen_ai.usage.output_tokens"]), ("gen_ai.usage.completion_tokens", a["gen_ai.usage.completion_tokens"])),
+        "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),),
+        "cache_creation": (("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),),
+        "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),),
+    }
+    raw_tokens = ",\n        ".join(
+        f"coalesce({', '.join(alias for _, alias in leaves)}) as raw_{name},\n        "
+        + "case " + " ".join(f"when {alias} is not null then {sql_string(label)}" for label, alias in leaves)
+        + f" end as label_{name}"
+        for name, leaves in tokens.items()
+    )
+    typed_tokens = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in tokens)
+    token_problems = ", ".join(_token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
+    provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
+    expected = ", ".join(PROVIDERS)
+    record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES)
+    inference = ", ".join(sql_string(op) for op in INFERENCE_OPERATIONS)
+    rollup = ", ".join(sql_string(op) for op in ROLLUP_OPERATIONS)
+    op = a["gen_ai.operation.name"]
+    return f"""
+with lines as (
+    select line_no, byte_offset, byte_length, rtrim(line, chr(13)) as line
+    from lines_in
+),
+classified as (
+    select *,
+        case
+            when line is null then '|line is not valid UTF-8'
+            when not json_valid(line) then '|invalid JSON'
+            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
+            when json_type(line, '$.resourceSpans') is null then 'resourceSpans|missing required field'
+            when json_type(line, '$.resourceSpans') <> 'ARRAY'
+                then 'resourceSpans|not a JSON array (found ' || lower(json_type(line, '$.resourceSpans')) || ')'
+        end as line_problem
+    from lines
+),
+docs as (
+    select line_no, byte_offset, byte_length, from_json(line, '{_STRUCTURE}') as d
+    from classified
+    where line_problem is null
+),
+resources as (
+    select line_no, byte_offset, byte_length, r.i as rs_i, r.x as rs
+    from (select line_no, byte_offset, byte_length, unnest(list_transform(d.resourceSpans, lambda x, i: {{'i': i, 'x': x}})) as r from docs)
+    where r.x is not null
+),
+scopes as (
+    select line_no, byte_offset, byte_length, rs_i, s.i as ss_i, s.x.spans as span_list
+    from (select *, unnest(list_transform(rs.scopeSpans, lambda x, i: {{'i': i, 'x': x}})) as s from resources)
+    where s.x is not null
+),
+spans as (
+    select row_number() over (order by line_no, rs_i, ss_i, p.i) as span_no,
+        line_no, byte_offset, byte_length, rs_i, p.x as sp
+    from (select *, unnest(list_transform(span_list, lambda x, i: {{'i': i, 'x': x}})) as p from scopes)
+    where p.x is not null
+),
+span_attribute_rows as (
+    select span_no, e.i as i, e.x.key as k,
+        coalesce(e.x.value.stringValue, e.x.value.intValue, e.x.value.doubleValue, e.x.value.boolValue) as v
+    from (select span_no, unnest(list_transform(sp.attributes, lambda x, i: {{'i': i, 'x': x}})) as e from spans)
+),
+span_attributes as (
+    select span_no,
+        bool_or(starts_with(k, 'gen_ai.usage.')) as has_usage,
+        {span.pivot()}
+    from span_attribute_rows
+    where v is not null and (k in ({span.keys_sql()}) or starts_with(k, 'gen_ai.usage.'))
+    group by span_no
+),
+resource_attribute_rows as (
+    select line_no, rs_i, e.i as i, e.x.key as k,
+        coalesce(e.x.value.stringValue, e.x.value.intValue, e.x.value.doubleValue, e.x.value.boolValue) as v
+    from (select line_no, rs_i, unnest(list_transform(rs.resource.attributes, lambda x, i: {{'i': i, 'x': x}})) as e from resources)
+),
+resource_attributes as (
+    select line_no, rs_i,
+        {res.pivot()}
+    from resource_attribute_rows
+    where v is not null and k in ({res.keys_sql()})
+    group by line_no, rs_i
+),
+joined as (
+    select s.span_no, s.line_no, s.byte_offset, s.byte_length,
+        {_blank_null('s.sp.traceId')} as trace_id,
+        {_blank_null('s.sp.spanId')} as span_id,
+        trim(s.sp.startTimeUnixNano) as start_raw,
+        trim(s.sp.endTimeUnixNano) as end_raw,
+        s.sp.status.code as status_code,
+        coalesce(sa.has_usage, false) as has_usage,
+        coalesce({op} in ({inference}), false) as is_inference,
+        {selected},
+        {res_selected}
+    from spans s
+    left join span_attributes sa using (span_no)
+    left join resource_attributes ra using (line_no, rs_i)
+),
+classified_spans as (
+    select *,
+        (is_inference or has_usage) and not (
+            coalesce({op} in ({rollup}), false) and trace_id is not null
+            and coalesce(bool_or(is_inference) over (partition by trace_id), false)
+        ) as is_genai
+    from joined
+),
+genai as (
+    select * from classified_spans where is_genai
+),
+fields as (
+    select *,
+        coalesce({_blank_null(a['gen_ai.provider.name'])}, {_blank_null(a['gen_ai.system'])}) as provider_raw,
+        case when {_blank_null(a['gen_ai.provider.name'])} is not null then 'gen_ai.provider.name' else 'gen_ai.system' end as provider_field,
+        coalesce({_blank_null(a['gen_ai.response.model'])}, {_blank_null(a['gen_ai.request.model'])}) as model,
+        coalesce({_blank_null(a['gen_ai.response.id'])}, trace_id || ':' || span_id) as request_id,
+        case when regexp_full_match(start_raw, '[0-9]{{1,19}}') then try_cast(start_raw as bigint) end as start_ns,
+        case when regexp_full_match(end_raw, '[0-9]{{1,19}}') then try_cast(end_raw as bigint) end as end_ns,
+        lower(coalesce({_blank_null(a['openai.response.service_tier'])}, {_blank_null(a['gen_ai.openai.response.service_tier'])})) as tier_raw,
+        {raw_tokens}
+    from genai
+),
+typed as (
+    select *,
+        case lower(provider_raw) {provider_map} end as provider,
+        {typed_tokens}
+    from fields
+),
+checked as (
+    select *, coalesce({token_problems}) as token_problem
+    from typed
+),
+judged as (
+    select *,
+        case
+            when provider_raw is null then 'gen_ai.provider.name|missing required field'
+            when provider is null then provider_field || '|unknown provider ''' || provider_raw || ''' (expected one of {expected})'
+            when model is null then 'gen_ai.response.model|missing required field'
+            when start_raw is null or start_raw = '' or start_raw = '0' then 'startTimeUnixNano|missing required field'
+            when start_ns is null then 'startTimeUnixNano|invalid timestamp: ''' || left(start_raw, 40) || ''''
+            when start_ns < {_MIN_NANOS} then 'startTimeUnixNano|timestamp before 2000-01-01: ''' || start_raw || ''' (expected nanoseconds since the epoch)'
+            when request_id is null then case when trace_id is null then 'traceId' else 'spanId' end || '|missing required field'
+            when token_problem is not null then token_problem
+            when t_input is null then 'gen_ai.usage.input_tokens|missing required field'
+            when t_output is null and coalesce({op}, '') <> 'embeddings' then 'gen_ai.usage.output_tokens|missing required field'
+            when t_input - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) < 0
+                then label_input || '|inconsistent usage: cache read and cache creation tokens exceed the input total'
+            when coalesce(t_output, 0) - coalesce(t_reasoning, 0) < 0
+                then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning tokens exceed the output total'
+        end as problem
+    from checked
+)
+select
+    line_no, byte_offset, byte_length, span_no,
+    problem,
+    request_id,
+    case when problem is null then make_timestamp(start_ns // 1000)::timestamptz end as occurred_at,
+    provider,
+    model,
+    case when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto') then 'standard' else tier_raw end as service_tier,
+    coalesce({attributed('feature')}, '{UNATTRIBUTED}') as feature,
+    {attributed('user_id')} as user_id,
+    {attributed('user_segment')} as user_segment,
+    {attributed('customer_id')} as customer_id,
+    {attributed('conversation_id')} as conversation_id,
+    case when end_ns >= start_ns then (end_ns - start_ns) // 1000000 end as latency_ms,
+    case when status_code in ('2', 'STATUS_CODE_ERROR') or {a['error.type']} is not null then 'error' else 'ok' end as status,
+    cast(json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op})) as varchar) as tags,
+    t_input - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as input_tokens,
+    coalesce(t_cache_read, 0) as cache_read_tokens,
+    coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
+    0 as cache_write_1h_tokens,
+    coalesce(t_output, 0) - coalesce(t_reasoning, 0) as output_tokens,
+    coalesce(t_reasoning, 0) as reasoning_tokens,
+    0 as audio_input_tokens,
+    0 as audio_output_tokens,
+    0 as web_search_requests,
+    case when problem is not null then cast(json_merge_patch('{{}}', json_object(
+        'traceId', trace_id, 'spanId', span_id, 'startTimeUnixNano', start_raw,
+        'attributes', json_object({record_attributes}))) as varchar) end as record,
+    cast(null as bigint) as skipped_spans
+from judged
+union all
+select line_no, byte_offset, byte_length, null, line_problem,
+    null, null, null, null, null, null, null, null, null, null, null, null, null,
+    null, null, null, null, null, null, null, null, null, null, null
+from classified
+where line_problem is not null
+union all
+select line_no, null, null, null, null,
+    null, null, null, null, null, null, null, null, null, null, null, null, null,
+    null, null, null, null, null, null, null, null, null, null, count(*)
+from classified_spans
+where not is_genai
+group by line_no
+order by line_no, span_no nulls first
+"""
+
+
+def _records(text: bytes, file_name: str) -> pa.Table:
+    """Numbered lines; a `.json` file holding one (pretty-printed) JSON document is one record at its first line."""
+    lines = split_lines(text)
+    name = file_name[:-3] if file_name.endswith(".gz") else file_name
+    if not name.endswith(".json") or lines.num_rows < 2:
+        return lines
+    start = len(BOM) if text.startswith(BOM) else 0
+    try:
+        whole = text[start:].decode("utf-8")
+    except UnicodeDecodeError:
+        return lines
+    with duckdb.connect() as con:
+        if not con.execute("select json_valid($t)", {"t": whole}).fetchone()[0]:
+            return lines
+    first = lines.slice(0, 1).to_pylist()[0]
+    return pa.table(
+        {
+            "line_no": pa.array([first["line_no"]], pa.int64()),
+            "byte_offset": pa.array([start], pa.int64()),
+            "byte_length": pa.array([len(text) - start], pa.int64()),
+            "line": pa.array([whole], pa.large_string()),
+        }
+    )
+
+
+_QUERIES: dict[AttributionConfig, str] = {}
+
+
+def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | None = None) -> OtelAdapterResult:
+    """Parse one landed OTLP/JSON trace export (bytes as landed, gzip or not) into canonical rows and rejections."""
+    attribution = attribution or AttributionConfig.default()
+    query = _QUERIES.get(attribution) or _QUERIES.setdefault(attribution, _query(attribution))
+    text, file_problem = decompress(data, file_name)
+    records = _records(text, file_name)
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("lines_in", records)
+        judged = con.sql(query).to_arrow_table()
+    skip_rows = pc.is_valid(judged["skipped_spans"])
+    skipped = pc.sum(judged["skipped_spans"]).as_py() or 0
+    judged = judged.filter(pc.invert(skip_rows)).drop_columns(["skipped_spans", "span_no"])
+    result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
+    if file_problem is not None:
+        last_line = pc.max(records["line_no"]).as_py() if records.num_rows else 0
+        result = reject_file_problem(result, file_problem, last_line=last_line)
+    return OtelAdapterResult(rows=result.rows, rejected=result.rejected, skipped_spans=int(skipped))
+
+
