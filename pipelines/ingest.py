@@ -29,6 +29,7 @@ from pipelines.privacy import load_key, pseudonymize
 REQUESTS_TABLE = "gateway_requests"
 MANIFEST_DIR = "_audit/ingested_files"
 REJECTED_DIR = "_audit/rejected_rows"
+PENDING_FILE = "_audit/pending_dates.txt"
 SUFFIXES = (".jsonl", ".jsonl.gz")
 ADAPTERS: dict[str, Callable[[bytes, str], AdapterResult]] = {"envelope": parse_envelope}
 
@@ -80,6 +81,30 @@ class IngestReport:
         return {k: sum(entry[k] for entry in self.ingested) for k in keys}
 
 
+def pending_dates(home: Home) -> set[dt.date]:
+    """Dates whose lake rows changed and that no successful run has materialized since."""
+    path = home.lake / PENDING_FILE
+    if not path.is_file():
+        return set()
+    return {dt.date.fromisoformat(line) for line in path.read_text().split() if line}
+
+
+def mark_pending(home: Home, dates: set[dt.date]) -> None:
+    _write_pending(home, pending_dates(home) | set(dates))
+
+
+def clear_pending(home: Home, dates: set[dt.date]) -> None:
+    _write_pending(home, pending_dates(home) - set(dates))
+
+
+def _write_pending(home: Home, dates: set[dt.date]) -> None:
+    path = home.lake / PENDING_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text("".join(f"{d.isoformat()}\n" for d in sorted(dates)))
+    os.replace(tmp, path)
+
+
 def discover(home: Home) -> Iterator[LandedFile]:
     """Every regular file under landing/gateway/<format>/, sorted by path, symlinks included (judged later)."""
     root = home.landing / "gateway"
@@ -104,7 +129,11 @@ def read_manifest(home: Home) -> dict[str, dict]:
 
 
 def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None) -> IngestReport:
-    """Ingest every new or changed gateway file in landing; return what was done and which dates it touched."""
+    """Ingest every new or changed gateway file in landing; return what was done and which dates it touched.
+
+    Touched dates are also recorded as pending in the lake before the file's manifest row is written,
+    so a run killed after ingestion still materializes them next time.
+    """
     manifest = read_manifest(home)
     key = load_key(home.secrets)
     report = IngestReport()
@@ -140,7 +169,9 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
     result = ADAPTERS[landed.format](data, landed.path.name)
     rows = _with_lake_columns(result.rows, landed.relative, key)
     rows, duplicates, conflicts = _drop_duplicates(home, rows, landed.file_id)
-    dates = _write_partitions(home, rows, landed.file_id, stale=(previous or {}).get("event_dates") or [])
+    stale = (previous or {}).get("event_dates") or []
+    dates = _write_partitions(home, rows, landed.file_id, stale=stale)
+    mark_pending(home, set(dates) | set(stale))
     entry = _entry(
         landed,
         sha256=sha,

@@ -81,7 +81,16 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
     return Decimal(loader.construct_scalar(node))
 
 
+def _date_or_text(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    """A YAML date, or the text as written when it is not a real date (validation then names it)."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+_DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _date_or_text)
 
 
 def read_yaml(path: Path) -> object:
@@ -204,13 +213,27 @@ class _Entry:
 def load_price_book(book_dir: Path | None = None) -> PriceBook:
     """Read `*.yaml` and `imported/*.yaml` under book_dir, validate, apply precedence and flatten.
 
-    Raise PriceBookError listing every problem, each with its file and entry.
+    Raise PriceBookError listing every problem, each with its file and entry. The result is reused
+    while no file of the book changes (same names, sizes and modification times).
     """
     book_dir = Path(book_dir) if book_dir is not None else default_book_dir()
     curated = sorted(book_dir.glob("*.yaml"))
     imported = sorted((book_dir / IMPORTED_DIR).glob("*.yaml"))
     if not curated and not imported:
         raise PriceBookError(f"{book_dir}: no price files (*.yaml or {IMPORTED_DIR}/*.yaml) found")
+    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in curated + imported)
+    cached = _LOADED.get(book_dir.resolve())
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    book = _load(book_dir, curated, imported)
+    _LOADED[book_dir.resolve()] = (signature, book)
+    return book
+
+
+_LOADED: dict[Path, tuple[tuple, PriceBook]] = {}
+
+
+def _load(book_dir: Path, curated: list[Path], imported: list[Path]) -> PriceBook:
     entries: list[_Entry] = []
     problems: list[str] = []
     for layer, paths in (("curated", curated), ("imported", imported)):
@@ -378,7 +401,7 @@ def version_problems(where: str, versions: list, starts: list) -> list[str]:
             problems.append(f"{where}: a version must be a mapping")
             continue
         if start is None:
-            problems.append(f"{where}: version without a valid effective_from (YYYY-MM-DD)")
+            problems.append(f"{where}: version without a valid effective_from (YYYY-MM-DD): {version.get('effective_from')!r}")
             continue
         label = f"{where}@{start}"
         if start in seen:

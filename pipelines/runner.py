@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.home import Home, shipped_dir
+from pipelines.ingest import clear_pending, pending_dates
 from pipelines.privacy import load_key
 
 INGEST_KEYS = [
@@ -29,6 +30,7 @@ DAILY_KEYS = [
 ]
 SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"])]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 
 
 class PipelineFailed(RuntimeError):
@@ -80,6 +82,21 @@ def instance_for(home: Home) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(folder))
 
 
+def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark CLI runs left STARTED by a killed process as failed and free their `duckdb` pool slots.
+
+    Called while holding the home's run lock, so no other CLI run on this home can be alive.
+    """
+    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+
+    alive = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    dead = instance.get_runs(filters=RunsFilter(statuses=alive, tags=LAUNCHER_TAG))
+    for run in dead:
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        instance.report_run_failed(run, message="the process running it died before it finished (found by the next run)")
+    return [run.run_id for run in dead]
+
+
 def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """[(first, last)] for each run of consecutive dates."""
     ranges: list[tuple[dt.date, dt.date]] = []
@@ -108,6 +125,8 @@ def run_pipeline(
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
     with run_lock(home), instance_for(home) as instance:
+        for run_id in recover_dead_runs(instance):
+            progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
         progress("ingesting new landing files")
         result = _materialize(assets, INGEST_KEYS, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
@@ -122,7 +141,8 @@ def run_pipeline(
             first, last = start or end, end or start
             summary.dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
         else:
-            summary.dates = [dt.date.fromisoformat(d) for d in lake["touched_dates"].value]
+            touched = {dt.date.fromisoformat(d) for d in lake["touched_dates"].value}
+            summary.dates = sorted(touched | pending_dates(home))
         for first, last in contiguous_ranges(summary.dates):
             progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
             tags = {
@@ -131,6 +151,7 @@ def run_pipeline(
             }
             result = _materialize(assets, DAILY_KEYS, instance, resources, tags=tags)
             summary.run_ids.append(result.run_id)
+            clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
         progress("refreshing price coverage")
         result = _materialize(assets, SUMMARY_KEYS, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
@@ -143,7 +164,7 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         selection=dg.AssetSelection.assets(*keys),
         instance=instance,
         resources=resources,
-        tags=tags,
+        tags={**tags, **LAUNCHER_TAG},
         run_config=QUIET,
         raise_on_error=False,
     )

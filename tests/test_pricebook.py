@@ -1,20 +1,36 @@
-"""The shipped price book validates, and each kind of mistake is reported with its file and entry."""
+"""The shipped price book validates and prices what it should; each kind of mistake is reported with its file and entry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from decimal import Decimal
 
 import pytest
 
-from pipelines.pricebook import PriceBookError, load_price_book
+from pipelines.demo_data import UNKNOWN_MODELS
+from pipelines.pricebook import BUCKETS, PriceBookError, load_price_book
 
 
 def _book(tmp_path, body: str, name: str = "acme.yaml"):
     folder = tmp_path / "book"
-    folder.mkdir(exist_ok=True)
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(textwrap.dedent(body))
     return folder
+
+
+def _utc(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.timezone.utc)
+
+
+def _cost(row: dict, **tokens: int) -> Decimal:
+    """What core.request_costs charges: tokens x price per 1M, every bucket at the matched row's price."""
+    return sum((Decimal(n) * row[f"{bucket}_per_mtok"] * Decimal("0.000001") for bucket, n in tokens.items()), Decimal(0))
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_price_book()
 
 
 VALID = """
@@ -32,13 +48,116 @@ VALID = """
 """
 
 
-def test_shipped_book_validates_and_covers_the_demo_models():
-    book = load_price_book()
+# --------------------------------------------------------------------------- the shipped book
+
+
+def test_shipped_book_validates_and_covers_the_demo_models(book):
     models = {model for _, model in book.models}
     assert {"gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18", "o3-2025-04-16", "claude-sonnet-4-5-20250929", "claude-3-5-sonnet-20241022"} <= models
     ids = book.prices["price_id"].to_pylist()
     assert len(ids) == len(set(ids))
     assert all(book.prices["source"].to_pylist())
+    assert set(book.prices["currency"].to_pylist()) == {"USD"}
+
+
+def test_shipped_book_covers_at_least_300_models_of_eight_providers(book):
+    assert len(book.models) >= 300
+    assert {"openai", "anthropic", "google", "aws_bedrock", "azure_openai", "mistral", "deepseek", "xai"} <= set(book.providers)
+    assert any(name.startswith("imported/") for name in book.files)
+
+
+def test_o3_is_priced_on_both_sides_of_the_2025_06_10_cut(book):
+    before = book.lookup("openai", "o3-2025-04-16", _utc("2025-06-09T23:59:59"))
+    after = book.lookup("openai", "o3-2025-04-16", _utc("2025-06-10T00:00:00"))
+    assert before["price_id"] == "openai/o3-2025-04-16@2025-04-16/standard"
+    assert (before["input_per_mtok"], before["cache_read_per_mtok"], before["output_per_mtok"]) == (10, Decimal("2.5"), 40)
+    assert after["price_id"] == "openai/o3-2025-04-16@2025-06-10/standard"
+    assert (after["input_per_mtok"], after["cache_read_per_mtok"], after["output_per_mtok"]) == (2, Decimal("0.5"), 8)
+    assert _cost(before, input=1_000_000, output=100_000) == Decimal(14)
+    assert _cost(after, input=1_000_000, output=100_000) == Decimal("2.8")
+    # the imported alias `o3` follows the same cut, with the corrected launch cache price
+    assert book.lookup("openai", "o3", _utc("2025-05-01"))["cache_read_per_mtok"] == Decimal("2.5")
+    assert book.lookup("openai", "o3", _utc("2025-07-01"))["input_per_mtok"] == 2
+    assert book.lookup("openai", "o3", _utc("2025-04-15")) is None
+
+
+def test_anthropic_batch_is_half_of_standard_for_every_bucket(book):
+    rows = [r for r in book.prices.to_pylist() if r["provider"] == "anthropic"]
+    standard = {(r["model"], r["effective_from"], r["input_tokens_from"]): r for r in rows if r["service_tier"] == "standard"}
+    batches = [r for r in rows if r["service_tier"] == "batch"]
+    assert len(batches) >= 20
+    for batch in batches:
+        base = standard[(batch["model"], batch["effective_from"], batch["input_tokens_from"])]
+        for bucket in BUCKETS:
+            if base[f"{bucket}_per_mtok"] is not None:
+                assert batch[f"{bucket}_per_mtok"] * 2 == base[f"{bucket}_per_mtok"], (batch["price_id"], bucket)
+    row = book.lookup("anthropic", "claude-sonnet-4-5-20250929", _utc("2026-11-27"), "batch")
+    assert _cost(row, input=1_000_000, output=1_000_000) == Decimal(9)
+
+
+def test_anthropic_one_hour_cache_writes_cost_twice_input(book):
+    rows = [r for r in book.prices.to_pylist() if r["provider"] == "anthropic" and r["cache_write_1h_per_mtok"] is not None]
+    assert len(rows) >= 30
+    for row in rows:
+        assert row["cache_write_1h_per_mtok"] == 2 * row["input_per_mtok"], row["price_id"]
+
+
+def test_gemini_long_context_prices_the_whole_request_at_the_higher_tier(book):
+    at = _utc("2025-08-01T12:00:00")
+    under = book.lookup("google", "gemini-2.5-pro", at, total_input_tokens=200_000)
+    over = book.lookup("google", "gemini-2.5-pro", at, total_input_tokens=200_001)
+    assert under["price_id"].endswith("/standard/input<=200000") and over["price_id"].endswith("/standard/input>200000")
+    assert _cost(under, input=200_000, output=2_000) == Decimal("0.27")
+    # one token over the threshold: every token, output included, at $2.50 / $15
+    assert _cost(over, input=200_001, output=2_000) == Decimal("0.5300025")
+    # Gemini 1.5 Pro: a 128K cliff, before and after the 2024-10-01 cut
+    assert book.lookup("google", "gemini-1.5-pro-002", _utc("2024-09-30"), total_input_tokens=128_001)["input_per_mtok"] == 7
+    assert book.lookup("google", "gemini-1.5-pro-002", _utc("2024-10-01"), total_input_tokens=128_001)["input_per_mtok"] == Decimal("2.5")
+    assert book.lookup("google", "gemini-1.5-pro", _utc("2024-10-01"), total_input_tokens=128_000)["input_per_mtok"] == Decimal("1.25")
+
+
+def test_claude_sonnet_4_and_4_5_have_the_200k_cliff(book):
+    for provider, name in [("anthropic", "claude-sonnet-4-20250514"), ("anthropic", "claude-sonnet-4-5-20250929"), ("anthropic", "claude-sonnet-4-0")]:
+        over = book.lookup(provider, name, _utc("2025-10-01"), total_input_tokens=250_000)
+        assert (over["input_per_mtok"], over["output_per_mtok"]) == (6, Decimal("22.5")), name
+
+
+def test_an_unknown_model_is_flagged_never_zero(book):
+    for provider, name in UNKNOWN_MODELS.items():
+        assert book.resolve(provider, name) is None
+        assert book.lookup(provider, name, _utc("2026-11-27")) is None
+    # a known model outside its price history, or in a tier it is not sold in, has no price either
+    assert book.lookup("openai", "gpt-4o-2024-08-06", _utc("2024-08-05")) is None
+    assert book.lookup("openai", "gpt-4o-2024-08-06", _utc("2026-11-27"), "priority") is None
+
+
+def test_bedrock_regional_inference_profiles_resolve_to_the_same_model(book):
+    model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+    for prefix in ("", "us.", "eu.", "apac.", "global."):
+        assert book.resolve_exact("aws_bedrock", prefix + model) == model
+    # where Bedrock prices the global profile apart from the regional one, the two stay apart
+    regional = book.lookup("aws_bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", _utc("2026-11-27"))
+    global_ = book.lookup("aws_bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", _utc("2026-11-27"))
+    assert (regional["input_per_mtok"], global_["input_per_mtok"]) == (Decimal("3.3"), 3)
+
+
+def test_match_rules_catch_names_no_alias_lists(book):
+    assert book.resolve_exact("anthropic", "claude-3-5-sonnet-20240620") == "claude-3-5-sonnet-20240620"
+    assert book.resolve_exact("anthropic", "claude-3-5-sonnet-latest") is None
+    assert book.resolve("anthropic", "claude-3-5-sonnet-latest") == "claude-3-5-sonnet"
+    assert book.resolve("anthropic", "Claude-3-5-Sonnet-Latest") == "claude-3-5-sonnet"
+    assert book.resolve("google", "gemini-2.5-pro-preview-tts") != "gemini-2.5-pro"
+
+
+def test_azure_derivations_are_explicit_and_match_openai(book):
+    azure = book.lookup("azure_openai", "gpt-4o-2024-08-06", _utc("2026-11-27"))
+    openai = book.lookup("openai", "gpt-4o-2024-08-06", _utc("2026-11-27"))
+    assert azure["note"].startswith("derived from openai/gpt-4o")
+    assert (azure["input_per_mtok"], azure["output_per_mtok"]) == (openai["input_per_mtok"], openai["output_per_mtok"])
+    assert book.resolve("azure_openai", "gpt-35-turbo") == "gpt-3.5-turbo"
+
+
+# --------------------------------------------------------------------------- the schema
 
 
 def test_versions_chain_and_reasoning_defaults_to_output(tmp_path):
@@ -65,6 +184,51 @@ def test_long_context_is_a_cliff_band(tmp_path):
     long = rows["acme/acme-long@2025-01-01/standard/input>200000"]
     assert (base["input_tokens_from"], base["input_tokens_to"]) == (0, 200001)
     assert long["input_tokens_from"] == 200001 and long["input_per_mtok"] == Decimal("6.00")
+    assert long["reasoning_per_mtok"] == Decimal("22.50")
+
+
+def test_null_means_not_sold_and_image_buckets_load(tmp_path):
+    body = VALID + """
+      acme-embed:
+        - effective_from: 2025-01-01
+          source: https://acme.example/pricing
+          standard: {input: 0.02, output: null}
+      acme-image:
+        - effective_from: 2025-01-01
+          source: https://acme.example/pricing
+          standard: {input: 5, output: 40, image_input: 10, image_output: 40}
+    """
+    book = load_price_book(_book(tmp_path, body))
+    embed = book.lookup("acme", "acme-embed", _utc("2025-02-01"))
+    assert embed["output_per_mtok"] is None and embed["reasoning_per_mtok"] is None
+    assert book.lookup("acme", "acme-image", _utc("2025-02-01"))["image_output_per_mtok"] == 40
+
+
+def test_curated_wins_over_imported(tmp_path):
+    folder = _book(tmp_path, VALID.replace("acme-1:", "acme-1:\n        aliases: [acme-stable]\n        prices:").replace("        - effective", "          - effective").replace("          source", "            source").replace("          standard", "            standard").replace("          batch", "            batch"))
+    _book(tmp_path, """
+        provider: acme
+        currency: USD
+        models:
+          acme-1:
+            - effective_from: 2020-01-01
+              source: https://genai-prices.example
+              standard: {input: 99, output: 99}
+          acme-family:
+            aliases: [acme-stable, acme-family-latest]
+            match: [{starts_with: acme-}]
+            prices:
+              - effective_from: 2020-01-01
+                source: https://genai-prices.example
+                standard: {input: 2, output: 3}
+    """, name="imported/acme.yaml")
+    book = load_price_book(folder)
+    assert book.shadowed == ("imported/acme.yaml: acme/acme-1",)
+    assert book.lookup("acme", "acme-1", _utc("2025-02-01"))["book_file"] == "acme.yaml"
+    assert book.resolve("acme", "acme-stable") == "acme-1"
+    assert book.resolve("acme", "acme-family-latest") == "acme-family"
+    assert book.resolve("acme", "acme-2-preview") == "acme-family"
+    assert book.lookup("acme", "acme-2-preview", _utc("2025-02-01"))["book_file"] == "imported/acme.yaml"
 
 
 @pytest.mark.parametrize(
@@ -74,15 +238,28 @@ def test_long_context_is_a_cliff_band(tmp_path):
         (VALID.replace("output: 2.20", "output: -2.20"), "acme.yaml: acme/acme-1@2025-06-10/standard: negative price for output: -2.20"),
         (VALID.replace("cache_read: 0.275", "cached: 0.275"), "acme.yaml: acme/acme-1@2025-01-01/standard: unknown bucket key 'cached'"),
         (VALID.replace("    currency: USD\n", ""), "acme.yaml: missing 'currency'"),
+        (VALID.replace("currency: USD", "currency: dollars"), "acme.yaml: currency must be a 3-letter ISO code, got 'dollars'"),
         (VALID.replace("          source: https://acme.example/pricing\n          standard: {input: 0.55", "          standard: {input: 0.55"),
          "acme.yaml: acme/acme-1@2025-06-10: missing source"),
+        (VALID.replace(", output: 2.20}", "}"), "acme.yaml: acme/acme-1@2025-06-10/standard: output price is required (write null if not sold)"),
+        (VALID.replace("    models:", "    owner: acme\n    models:"), "acme.yaml: unknown key 'owner'"),
+        (VALID.replace("effective_from: 2025-06-10", "effective_from: 2025-06-31"), "acme.yaml: acme/acme-1: version without a valid effective_from (YYYY-MM-DD): '2025-06-31'"),
+        (VALID.replace("input: 0.55", "input: cheap"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: 'cheap'"),
     ],
-    ids=["overlap", "negative", "unknown-bucket", "missing-currency", "missing-source"],
+    ids=["overlap", "negative", "unknown-bucket", "missing-currency", "bad-currency", "missing-source", "missing-output",
+         "unknown-file-key", "bad-date", "not-a-number"],
 )
 def test_validation_errors_name_file_and_entry(tmp_path, body, message):
     with pytest.raises(PriceBookError) as caught:
         load_price_book(_book(tmp_path, body))
     assert message in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    body = VALID.replace("output: 2.20", "output: -2.20").replace("cache_read: 0.275", "cached: 0.275")
+    with pytest.raises(PriceBookError) as caught:
+        load_price_book(_book(tmp_path, body))
+    assert "negative price for output" in str(caught.value) and "unknown bucket key 'cached'" in str(caught.value)
 
 
 def test_alias_claimed_by_two_models_is_rejected(tmp_path):
@@ -100,8 +277,37 @@ def test_alias_claimed_by_two_models_is_rejected(tmp_path):
             source: https://acme.example/pricing
             standard: {input: 1, output: 2}
     """
-    with pytest.raises(PriceBookError, match="alias 'acme-latest' \\(acme\\) is claimed by two models: acme-2 and acme-3"):
+    with pytest.raises(PriceBookError, match="acme.yaml: acme/acme-3: alias 'acme-latest' \\(acme\\) is claimed by two models: acme-2 and acme-3"):
         load_price_book(_book(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("{begins: acme-}", "acme.yaml: acme/acme-2: match: unknown rule 'begins'"),
+        ("{regex: 'acme-(['}", "acme.yaml: acme/acme-2: match: regex 'acme-([' does not compile"),
+        ("{all: []}", "acme.yaml: acme/acme-2: match: 'all' needs a non-empty list of rules"),
+    ],
+    ids=["unknown-kind", "bad-regex", "empty-all"],
+)
+def test_bad_match_rules_are_rejected(tmp_path, rule, message):
+    body = VALID + f"""
+      acme-2:
+        match: [{rule}]
+        prices:
+          - effective_from: 2025-01-01
+            source: https://acme.example/pricing
+            standard: {{input: 1, output: 2}}
+    """
+    with pytest.raises(PriceBookError) as caught:
+        load_price_book(_book(tmp_path, body))
+    assert message in str(caught.value)
+
+
+def test_a_model_defined_twice_in_one_layer_is_rejected(tmp_path):
+    _book(tmp_path, VALID, name="acme-more.yaml")
+    with pytest.raises(PriceBookError, match="acme.yaml: acme/acme-1: defined twice \\(also in acme-more.yaml\\)"):
+        load_price_book(_book(tmp_path, VALID))
 
 
 def test_prices_are_decimals_never_floats(tmp_path):

@@ -77,6 +77,19 @@ _LEAVES = {
     "web_search": "server_tool_use.web_search_requests",
 }
 
+# request_tags → a flat JSON object: `key:value` entries as strings, bare tags as true, first one wins.
+def _tag_key(t: str) -> str:
+    return f"case when contains({t}, ':') then split_part({t}, ':', 1) else {t} end"
+
+
+_TAG_KEY = _tag_key("t")
+_TAGS = (
+    "case when len(list_filter(tag_list, lambda t: nullif(trim(t), '') is not null)) > 0 then '{' || array_to_string("
+    "list_transform(list_filter(list_transform(tag_list, lambda t, i: {'i': i, 't': t}), "
+    f"lambda e: nullif(trim(e.t), '') is not null and list_position(tag_keys, {_tag_key('e.t')}) = e.i), "
+    f"lambda e: cast(to_json({_tag_key('e.t')}) as varchar) || ':' || case when contains(e.t, ':') "
+    "then cast(to_json(substr(e.t, strpos(e.t, ':') + 1)) as varchar) else 'true' end), ',') || '}' end"
+)
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
 _CSV_FIELD = '("(?:[^"]|"")*"|[^,"]*),'
 
@@ -125,17 +138,14 @@ def _jsonl_query() -> str:
     structure = ", ".join(f'"{c}": "VARCHAR"' for c in COLUMNS) + ", " + ", ".join(f'"{c}": "JSON"' for c in _JSON_COLUMNS)
     text = ",\n        ".join(f"case when left(e.\"{c}\", 1) not in ('{{', '[') then e.\"{c}\" end as \"{c}\"" for c in COLUMNS)
     return f"""
-with lines as (
-    select line_no, byte_offset, byte_length, rtrim(line, chr(13)) as line from lines_in
-),
-classified as (
-    select *,
+with classified as (
+    select line_no, byte_offset, byte_length, line,
         case
             when line is null then '|line is not valid UTF-8'
             when not json_valid(line) then '|invalid JSON'
             when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
         end as line_problem
-    from lines
+    from lines_in
 ),
 parsed as (
     select *, case when line_problem is null then from_json(line, '{{{structure}}}') end as e
@@ -242,37 +252,39 @@ with raw as (
 decoded as (
     select *,
         case
-            when metadata is null or trim(metadata) in ('', 'null') then null
             when json_valid(metadata) and json_type(metadata) = 'OBJECT' then metadata
             when json_valid(metadata) and json_type(metadata) = 'VARCHAR' and json_valid(metadata->>'$')
                  and json_type(metadata->>'$') = 'OBJECT' then metadata->>'$'
-            else '!'
         end as meta,
         case
-            when request_tags is null or trim(request_tags) in ('', 'null') then null
             when json_valid(request_tags) and json_type(request_tags) = 'ARRAY' then request_tags
             when json_valid(request_tags) and json_type(request_tags) = 'VARCHAR' and json_valid(request_tags->>'$')
                  and json_type(request_tags->>'$') = 'ARRAY' then request_tags->>'$'
-            else '!'
         end as tags_json
     from raw
     where line_problem is null
 ),
+shaped as (
+    select *,
+        meta is null and coalesce(trim(metadata), '') not in ('', 'null') as meta_bad,
+        tags_json is null and coalesce(trim(request_tags), '') not in ('', 'null') as tags_bad
+    from decoded
+),
 fields as (
     select *,
-        case when meta <> '!' then from_json(meta, '{_META_STRUCTURE}') end as m,
-        case when tags_json <> '!' then from_json(tags_json, '["VARCHAR"]') end as tag_list,
+        from_json(meta, '{_META_STRUCTURE}') as m,
+        from_json(tags_json, '["VARCHAR"]') as tag_list,
         {_blank_null('request_id')} as rid,
         {_blank_null('"startTime"')} as ts_text,
         lower({_blank_null('custom_llm_provider')}) as provider_raw,
         coalesce({_blank_null('model')}, {_blank_null('model_group')}) as served_model,
         trim(prompt_tokens) as raw_prompt, 'prompt_tokens' as label_prompt,
         trim(completion_tokens) as raw_completion, 'completion_tokens' as label_completion
-    from decoded
+    from shaped
 ),
 detailed as (
     select *,
-        case when meta <> '!' then lower(coalesce({_blank_null('m.service_tier')}, {_blank_null('m.usage_object.service_tier')}, {_blank_null('m.additional_usage_values.service_tier')})) end as tier_raw,
+        lower(coalesce({_blank_null('m.service_tier')}, {_blank_null('m.usage_object.service_tier')}, {_blank_null('m.additional_usage_values.service_tier')})) as tier_raw,
         {leaves}
     from fields
 ),
@@ -288,7 +300,11 @@ buckets as (
     select *,
         coalesce({problems}) as token_problem,
         greatest({d('cached_tokens')}, {d('cache_read_input_tokens')}) as cache_read,
-        greatest({d('cache_creation_input_tokens')}, {d('cache_creation_tokens')}, {d('cache_write_tokens')}, {d('write_5m')} + {d('write_1h')}) as cache_write,
+        case
+            when coalesce(t_cache_creation_input_tokens, t_cache_creation_tokens, t_cache_write_tokens) is not null
+                then greatest({d('cache_creation_input_tokens')}, {d('cache_creation_tokens')}, {d('cache_write_tokens')})
+            else {d('write_5m')} + {d('write_1h')}
+        end as cache_write,
         case when provider in ('openai', 'azure_openai') then {d('audio_in')} else 0 end as audio_in,
         case when provider in ('openai', 'azure_openai') then {d('audio_out')} else 0 end as audio_out
     from typed
@@ -316,28 +332,17 @@ judged as (
             when served_model is null then 'model|missing required field'
             when provider is null then 'custom_llm_provider|unknown provider ''' || provider_raw || ''' (expected one of {", ".join(PROVIDERS)})'
             when occurred_at is null then 'startTime|invalid timestamp: ''' || left(ts_text, 40) || ''''
-            when meta = '!' then 'metadata|not a JSON object'
-            when tags_json = '!' then 'request_tags|not a JSON array'
+            when meta_bad then 'metadata|not a JSON object'
+            when tags_bad then 'request_tags|not a JSON array'
             when token_problem is not null then token_problem
             when t_prompt is null then 'prompt_tokens|missing required field'
             when t_completion is null then 'completion_tokens|missing required field'
             when input_tokens < 0 then 'prompt_tokens|inconsistent usage: cached, cache-write and audio tokens in metadata exceed prompt_tokens'
             when output_tokens < 0 then 'completion_tokens|inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens'
             when cache_write_5m_tokens < 0 then 'metadata|inconsistent usage: 1-hour cache writes exceed the cache writes total'
-        end as problem
+        end as problem,
+        list_transform(tag_list, lambda t: {_TAG_KEY}) as tag_keys
     from canonical
-),
-tag_pairs as (
-    select line_no, t.i as i,
-        case when contains(t.x, ':') then split_part(t.x, ':', 1) else t.x end as k,
-        case when contains(t.x, ':') then to_json(substr(t.x, strpos(t.x, ':') + 1)) else to_json(true) end as v
-    from (select line_no, unnest(list_transform(tag_list, lambda x, i: {{'i': i, 'x': x}})) as t from judged where problem is null)
-    where t.x is not null and trim(t.x) <> ''
-),
-tag_objects as (
-    select line_no, '{{' || string_agg(cast(to_json(k) as varchar) || ':' || cast(v as varchar), ',' order by i) || '}}' as tags
-    from (select * from tag_pairs qualify row_number() over (partition by line_no, k order by i) = 1)
-    group by line_no
 )
 select
     j.line_no, j.byte_offset, j.byte_length,
@@ -354,7 +359,7 @@ select
     {attributed('conversation_id')} as conversation_id,
     try_cast(try_cast(request_duration_ms as double) as bigint) as latency_ms,
     case when is_cache_hit then 'cache_hit' else coalesce({_blank_null('status')}, 'success') end as status,
-    t.tags,
+    {_TAGS} as tags,
     case when is_cache_hit then 0 else input_tokens end as input_tokens,
     case when is_cache_hit then 0 else cache_read end as cache_read_tokens,
     case when is_cache_hit then 0 else cache_write_5m_tokens end as cache_write_5m_tokens,
@@ -365,12 +370,11 @@ select
     case when is_cache_hit then 0 else audio_out end as audio_output_tokens,
     case when is_cache_hit then 0 else {d('web_search')} end as web_search_requests,
     case when problem is not null then cast(json_merge_patch('{{}}', json_object({record},
-        'metadata', case when meta <> '!' then json_object(
+        'metadata', case when meta is not null then json_object(
             'usage_object', json_extract(meta, '$.usage_object'),
             'additional_usage_values', json_extract(meta, '$.additional_usage_values'),
             'service_tier', json_extract(meta, '$.service_tier')) end)) as varchar) end as record
 from judged j
-left join tag_objects t using (line_no)
 union all
 select line_no, byte_offset, byte_length, line_problem,
     null, null, null, null, null, null, null, null, null, null, null, null, null,

@@ -90,23 +90,36 @@ def _token_problem(label: str, raw: str, typed: str) -> str:
     end"""
 
 
+def _kind(json_type: str) -> str:
+    """SQL: a DuckDB JSON type name as a JSON kind users know (number, string, array…)."""
+    return (f"case when {json_type} in ('UBIGINT', 'BIGINT', 'DOUBLE') then 'number' "
+            f"when {json_type} = 'VARCHAR' then 'string' else lower({json_type}) end")
+
+
 def _blank_null(expr: str) -> str:
     return f"nullif(trim({expr}), '')"
 
 
 class _Columns:
-    """Stable SQL aliases for the attribute keys pivoted out of span and resource attribute lists."""
+    """Stable SQL aliases for the attribute keys looked up in span and resource attribute lists."""
 
     def __init__(self, prefix: str, keys: list[str]):
         self.alias = {key: f"{prefix}{i}" for i, key in enumerate(dict.fromkeys(keys))}
 
-    def pivot(self) -> str:
-        return ",\n        ".join(
-            f"arg_min(v, i) filter (where k = {sql_string(key)}) as {alias}" for key, alias in self.alias.items()
+    def wanted(self, attributes: str, extra: str = "false") -> str:
+        """SQL: the attribute list as {k, v} text pairs, narrowed to the keys looked up (first entry wins later)."""
+        keys = ", ".join(sql_string(key) for key in self.alias)
+        return (
+            f"list_filter(list_transform({attributes}, lambda e: {{'k': e.key, 'v': "
+            "coalesce(e.value.stringValue, e.value.intValue, e.value.doubleValue, e.value.boolValue)}), "
+            f"lambda a: a.v is not null and (list_contains([{keys}], a.k) or {extra}))"
         )
 
-    def keys_sql(self) -> str:
-        return ", ".join(sql_string(key) for key in self.alias)
+    def lookups(self, pairs: str) -> str:
+        return ",\n        ".join(
+            f"list_extract(list_filter({pairs}, lambda a: a.k = {sql_string(key)}), 1).v as {alias}"
+            for key, alias in self.alias.items()
+        )
 
 
 def _query(attribution: AttributionConfig) -> str:
@@ -114,8 +127,6 @@ def _query(attribution: AttributionConfig) -> str:
     span = _Columns("s", [*RECORD_ATTRIBUTES, *attribution_keys])
     res = _Columns("r", [*_RESOURCE_ATTRIBUTES, *attribution_keys])
     a = span.alias
-    selected = ", ".join(f"sa.{alias}" for alias in a.values())
-    res_selected = ", ".join(f"ra.{alias}" for alias in res.alias.values())
 
     def attributed(field: str) -> str:
         parts = [f"{_blank_null(a[key])}, {_blank_null(res.alias[key])}" for key in attribution.otel.keys(field)]
@@ -144,21 +155,19 @@ def _query(attribution: AttributionConfig) -> str:
     rollup = ", ".join(sql_string(op) for op in ROLLUP_OPERATIONS)
     op = a["gen_ai.operation.name"]
     return f"""
-with lines as (
-    select line_no, byte_offset, byte_length, rtrim(line, chr(13)) as line
-    from lines_in
-),
-classified as (
-    select *,
+with classified as (
+    select line_no, byte_offset, byte_length, line,
         case
             when line is null then '|line is not valid UTF-8'
-            when not json_valid(line) then '|invalid JSON'
-            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
-            when json_type(line, '$.resourceSpans') is null then 'resourceSpans|missing required field'
-            when json_type(line, '$.resourceSpans') <> 'ARRAY'
-                then 'resourceSpans|not a JSON array (found ' || lower(json_type(line, '$.resourceSpans')) || ')'
+            when types is null then '|invalid JSON'
+            when types[1] <> 'OBJECT' then '|record is not a JSON object (found ' || {_kind('types[1]')} || ')'
+            when types[2] is null and types[3] is not null
+                then 'resourceSpans|record is an OTLP metrics export, not traces (token usage metrics cannot price cached input; export spans)'
+            when types[2] is null and types[4] is not null then 'resourceSpans|record is an OTLP logs export, not traces'
+            when types[2] is null then 'resourceSpans|missing required field'
+            when types[2] <> 'ARRAY' then 'resourceSpans|not a JSON array (found ' || {_kind('types[2]')} || ')'
         end as line_problem
-    from lines
+    from (select *, try(json_type(line, ['$', '$.resourceSpans', '$.resourceMetrics', '$.resourceLogs'])) as types from lines_in)
 ),
 docs as (
     select line_no, byte_offset, byte_length, from_json(line, '{_STRUCTURE}') as d
@@ -166,68 +175,59 @@ docs as (
     where line_problem is null
 ),
 resources as (
-    select line_no, byte_offset, byte_length, r.i as rs_i, r.x as rs
-    from (select line_no, byte_offset, byte_length, unnest(list_transform(d.resourceSpans, lambda x, i: {{'i': i, 'x': x}})) as r from docs)
-    where r.x is not null
+    select line_no, byte_offset, byte_length, rs_i, rs.scopeSpans as scope_list,
+        {res.wanted('rs.resource.attributes')} as resource_pairs
+    from (select line_no, byte_offset, byte_length,
+        unnest(d.resourceSpans) as rs, unnest(range(1, len(d.resourceSpans) + 1)) as rs_i from docs)
+    where rs is not null
 ),
 scopes as (
-    select line_no, byte_offset, byte_length, rs_i, s.i as ss_i, s.x.spans as span_list
-    from (select *, unnest(list_transform(rs.scopeSpans, lambda x, i: {{'i': i, 'x': x}})) as s from resources)
-    where s.x is not null
+    select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs, ss.spans as span_list
+    from (select line_no, byte_offset, byte_length, rs_i, resource_pairs,
+        unnest(scope_list) as ss, unnest(range(1, len(scope_list) + 1)) as ss_i from resources)
+    where ss is not null
 ),
 spans as (
-    select row_number() over (order by line_no, rs_i, ss_i, p.i) as span_no,
-        line_no, byte_offset, byte_length, rs_i, p.x as sp
-    from (select *, unnest(list_transform(span_list, lambda x, i: {{'i': i, 'x': x}})) as p from scopes)
-    where p.x is not null
+    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i, resource_pairs,
+        sp.traceId as trace_raw, sp.spanId as span_raw, sp.startTimeUnixNano as start_text,
+        sp.endTimeUnixNano as end_text, sp.status.code as status_code,
+        {span.wanted('sp.attributes', "starts_with(a.k, 'gen_ai.usage.')")} as span_pairs
+    from (select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs,
+        unnest(span_list) as sp, unnest(range(1, len(span_list) + 1)) as sp_i from scopes)
+    where sp is not null
 ),
-span_attribute_rows as (
-    select span_no, e.i as i, e.x.key as k,
-        coalesce(e.x.value.stringValue, e.x.value.intValue, e.x.value.doubleValue, e.x.value.boolValue) as v
-    from (select span_no, unnest(list_transform(sp.attributes, lambda x, i: {{'i': i, 'x': x}})) as e from spans)
+joined as materialized (
+    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i,
+        {_blank_null('trace_raw')} as trace_id,
+        {_blank_null('span_raw')} as span_id,
+        trim(start_text) as start_raw,
+        trim(end_text) as end_raw,
+        status_code,
+        len(list_filter(span_pairs, lambda a: starts_with(a.k, 'gen_ai.usage.'))) > 0 as has_usage,
+        {span.lookups('span_pairs')},
+        {res.lookups('resource_pairs')}
+    from spans
 ),
-span_attributes as (
-    select span_no,
-        bool_or(starts_with(k, 'gen_ai.usage.')) as has_usage,
-        {span.pivot()}
-    from span_attribute_rows
-    where v is not null and (k in ({span.keys_sql()}) or starts_with(k, 'gen_ai.usage.'))
-    group by span_no
-),
-resource_attribute_rows as (
-    select line_no, rs_i, e.i as i, e.x.key as k,
-        coalesce(e.x.value.stringValue, e.x.value.intValue, e.x.value.doubleValue, e.x.value.boolValue) as v
-    from (select line_no, rs_i, unnest(list_transform(rs.resource.attributes, lambda x, i: {{'i': i, 'x': x}})) as e from resources)
-),
-resource_attributes as (
-    select line_no, rs_i,
-        {res.pivot()}
-    from resource_attribute_rows
-    where v is not null and k in ({res.keys_sql()})
-    group by line_no, rs_i
-),
-joined as (
-    select s.span_no, s.line_no, s.byte_offset, s.byte_length,
-        {_blank_null('s.sp.traceId')} as trace_id,
-        {_blank_null('s.sp.spanId')} as span_id,
-        trim(s.sp.startTimeUnixNano) as start_raw,
-        trim(s.sp.endTimeUnixNano) as end_raw,
-        s.sp.status.code as status_code,
-        coalesce(sa.has_usage, false) as has_usage,
+flagged as (
+    select *,
         coalesce({op} in ({inference}), false) as is_inference,
-        {selected},
-        {res_selected}
-    from spans s
-    left join span_attributes sa using (span_no)
-    left join resource_attributes ra using (line_no, rs_i)
+        coalesce({op} in ({rollup}), false) as is_rollup
+    from joined
+),
+rolled_up as (
+    -- a rollup span (invoke_agent, invoke_workflow) whose trace has a model-call span here: its usage is theirs
+    select line_no, rs_i, ss_i, sp_i
+    from (
+        select line_no, rs_i, ss_i, sp_i, is_rollup, bool_or(is_inference) over (partition by trace_id) as trace_has_inference
+        from flagged
+        where trace_id is not null and (is_inference or is_rollup)
+    )
+    where is_rollup and trace_has_inference
 ),
 classified_spans as (
-    select *,
-        (is_inference or has_usage) and not (
-            coalesce({op} in ({rollup}), false) and trace_id is not null
-            and coalesce(bool_or(is_inference) over (partition by trace_id), false)
-        ) as is_genai
-    from joined
+    select j.*, (j.is_inference or j.has_usage) and r.sp_i is null as is_genai
+    from flagged j
+    left join rolled_up r on j.line_no = r.line_no and j.rs_i = r.rs_i and j.ss_i = r.ss_i and j.sp_i = r.sp_i
 ),
 genai as (
     select * from classified_spans where is_genai
@@ -275,7 +275,7 @@ judged as (
     from checked
 )
 select
-    line_no, byte_offset, byte_length, span_no,
+    line_no, byte_offset, byte_length, rs_i, ss_i, sp_i,
     problem,
     request_id,
     case when problem is null then make_timestamp(start_ns // 1000)::timestamptz end as occurred_at,
@@ -305,19 +305,19 @@ select
     cast(null as bigint) as skipped_spans
 from judged
 union all
-select line_no, byte_offset, byte_length, null, line_problem,
+select line_no, byte_offset, byte_length, null, null, null, line_problem,
     null, null, null, null, null, null, null, null, null, null, null, null, null,
     null, null, null, null, null, null, null, null, null, null, null
 from classified
 where line_problem is not null
 union all
-select line_no, null, null, null, null,
+select line_no, null, null, null, null, null, null,
     null, null, null, null, null, null, null, null, null, null, null, null, null,
     null, null, null, null, null, null, null, null, null, null, count(*)
 from classified_spans
 where not is_genai
 group by line_no
-order by line_no, span_no nulls first
+order by line_no, rs_i nulls first, ss_i, sp_i
 """
 
 
@@ -361,7 +361,7 @@ def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | Non
         judged = con.sql(query).to_arrow_table()
     skip_rows = pc.is_valid(judged["skipped_spans"])
     skipped = pc.sum(judged["skipped_spans"]).as_py() or 0
-    judged = judged.filter(pc.invert(skip_rows)).drop_columns(["skipped_spans", "span_no"])
+    judged = judged.filter(pc.invert(skip_rows)).drop_columns(["skipped_spans", "rs_i", "ss_i", "sp_i"])
     result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
     if file_problem is not None:
         last_line = pc.max(records["line_no"]).as_py() if records.num_rows else 0

@@ -1,0 +1,92 @@
+"""A run killed with SIGKILL leaves a readable warehouse with good marts; a second run never interleaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from pipelines.demo_data import generate_gateway_logs
+from pipelines.home import Home
+from pipelines.runner import RunInProgress, run_lock
+
+KEY = {"TOKENLEDGER_PSEUDONYM_KEY": "crash-test-key"}
+DAY = dt.date(2026, 11, 20)
+
+
+def _marts(home: Home) -> str:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = con.execute("select * from marts.daily_spend order by all").fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _run(home: Home) -> subprocess.Popen:
+    env = {**os.environ, **KEY}
+    env.pop("TOKENLEDGER_HOME", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+
+
+def _land(home: Home, start: dt.date, days: int) -> None:
+    generate_gateway_logs(home.landing, start=start, days=days, requests_per_day=1500, seed=11)
+
+
+@pytest.fixture
+def homes(tmp_path):
+    return Home.at(tmp_path / "killed").ensure(), Home.at(tmp_path / "clean").ensure()
+
+
+def test_sigkill_mid_run_keeps_good_marts_and_the_next_run_matches_a_clean_run(homes):
+    killed, clean = homes
+    _land(killed, DAY, 2)
+    assert _run(killed).wait(timeout=600) == 0
+    before = _marts(killed)
+
+    _land(killed, DAY + dt.timedelta(days=2), 3)
+    process = _run(killed)
+    for line in process.stdout:
+        if "materializing" in line:
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+    _land(clean, DAY, 5)
+    assert _run(clean).wait(timeout=600) == 0
+    after_clean = _marts(clean)
+    assert _marts(killed) in {before, after_clean}
+
+    rerun = _run(killed)
+    output, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, output[-3000:]
+    assert _marts(killed) == after_clean
+
+
+def test_a_second_run_on_the_same_home_fails_at_once_with_a_clear_message(homes):
+    home, _ = homes
+    with run_lock(home):
+        with pytest.raises(RunInProgress, match=f"another tokenledger run is writing {home.root} \\(pid {os.getpid()}\\)"):
+            with run_lock(home):
+                pass
+    with run_lock(home):
+        pass
+
+
+def test_cli_reports_a_run_in_progress(homes):
+    home, _ = homes
+    shutil.rmtree(home.secrets)
+    with run_lock(home):
+        process = _run(home)
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert "another tokenledger run is writing" in output

@@ -1,0 +1,400 @@
+"""The OTel adapter: OTLP/JSON trace exports → exact canonical buckets, and the exact reason for each rejection."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.otel import PROVIDERS, parse_otel
+from pipelines.attribution import AttributionConfig
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "otel"
+START = 1_730_419_200_000_000_000  # 2024-11-01T00:00:00Z in nanoseconds
+
+
+def value(v) -> dict:
+    """An OTLP/JSON AnyValue; int64 as a JSON string, as the proto3 JSON mapping writes it."""
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [value(x) for x in v]}}
+    return {"stringValue": v}
+
+
+def span(attributes: dict, span_id: str = "00f067aa0ba902b7", trace_id: str = "4bf92f3577b34da6a3ce929d0e0e4736", **fields) -> dict:
+    record = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": "chat",
+        "kind": 3,
+        "startTimeUnixNano": str(START),
+        "endTimeUnixNano": str(START + 812_000_000),
+        "attributes": [{"key": k, "value": value(v)} for k, v in attributes.items()],
+        "status": {},
+    }
+    record.update(fields)
+    return record
+
+
+def doc(*spans: dict, resource: dict | None = None) -> str:
+    res = {"attributes": [{"key": k, "value": value(v)} for k, v in (resource or {"service.name": "bot"}).items()]}
+    return json.dumps({"resourceSpans": [{"resource": res, "scopeSpans": [{"scope": {"name": "t"}, "spans": list(spans)}]}]})
+
+
+def chat(provider: str = "openai", **extra) -> dict:
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.response.model": "gpt-4o-2024-08-06",
+        "gen_ai.response.id": "chatcmpl-1",
+        "gen_ai.usage.input_tokens": 2006,
+        "gen_ai.usage.output_tokens": 300,
+    }
+    attributes.update(extra)
+    return {k: v for k, v in attributes.items() if v is not None}
+
+
+def _parse(*lines: str, name: str = "f.jsonl", attribution: AttributionConfig | None = None):
+    return parse_otel(("\n".join(lines) + "\n").encode(), name, attribution)
+
+
+def _buckets(result, row: int = 0) -> dict:
+    record = result.rows.slice(row, 1).to_pylist()[0]
+    return {bucket: record[bucket] for bucket in (*TOKEN_BUCKETS, "web_search_requests")}
+
+
+def test_shared_span_sample_splits_cache_out_of_input():
+    # The shared sample (shared/formats/otel_genai_span_attributes.json) wrapped into a full
+    # resourceSpans document. Per the OTel rule input_tokens = 120 uncached + 8000 read + 2000 written
+    # = 10120, so: input 10120 - 8000 - 2000 = 120, cache_read 8000, cache_write_5m 2000 (OTel has no
+    # TTL split; the README's 1500 5m / 500 1h is not recoverable from the span), output 350, no reasoning.
+    result = parse_otel((FIXTURES / "anthropic_chat_span.jsonl").read_bytes(), "anthropic_chat_span.jsonl")
+    assert result.rejected.num_rows == 0 and result.skipped_spans == 0
+    assert _buckets(result) == {
+        "input_tokens": 120, "cache_read_tokens": 8000, "cache_write_5m_tokens": 2000, "cache_write_1h_tokens": 0,
+        "output_tokens": 350, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "web_search_requests": 0,
+    }
+    (row,) = result.rows.to_pylist()
+    assert row["request_id"] == "msg_01XFDUDYJgAACzvnptvVoYEL"
+    assert (row["provider"], row["model"], row["service_tier"]) == ("anthropic", "claude-3-5-sonnet-20241022", "standard")
+    assert row["occurred_at"].isoformat() == "2024-11-01T00:00:00+00:00"
+    assert (row["latency_ms"], row["source_row"], row["status"]) == (1850, 1, "ok")
+    assert row["conversation_id"] == "conv_5j66UpCpwteGg4YSxUnt7lPY"
+    assert row["feature"] == "support_chat"  # app.feature on the resource
+
+
+def test_shared_metric_sample_is_rejected_with_the_reason():
+    # The metric sample as a collector writes it (resourceMetrics): gen_ai.client.token.usage has only
+    # input/output token types, so it cannot price cached input; it is rejected, not silently read.
+    result = parse_otel((FIXTURES / "token_usage_metric.jsonl").read_bytes(), "token_usage_metric.jsonl")
+    assert result.rows.num_rows == 0
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        (1, "resourceSpans", "record is an OTLP metrics export, not traces (token usage metrics cannot price cached input; export spans)")
+    ]
+
+
+def test_openai_span_splits_cached_and_reasoning():
+    # OpenAI sample numbers: 2006 input of which 1920 cached → 86 uncached; 300 output of which 100 reasoning.
+    attributes = chat(**{"gen_ai.usage.cache_read.input_tokens": 1920, "gen_ai.usage.reasoning.output_tokens": 100})
+    buckets = _buckets(_parse(doc(span(attributes))))
+    assert (buckets["input_tokens"], buckets["cache_read_tokens"], buckets["cache_write_5m_tokens"]) == (86, 1920, 0)
+    assert (buckets["output_tokens"], buckets["reasoning_tokens"]) == (200, 100)
+
+
+def test_deprecated_attribute_names_read_like_current_ones():
+    current = chat(**{"gen_ai.usage.cache_read.input_tokens": 1920})
+    deprecated = chat(**{
+        "gen_ai.provider.name": None, "gen_ai.system": "openai",
+        "gen_ai.usage.input_tokens": None, "gen_ai.usage.prompt_tokens": 2006,
+        "gen_ai.usage.output_tokens": None, "gen_ai.usage.completion_tokens": 300,
+        "gen_ai.usage.cache_read.input_tokens": 1920,
+    })
+    result = _parse(doc(span(current, span_id="a1"), span(deprecated, span_id="a2")))
+    assert result.rejected.num_rows == 0
+    assert _buckets(result, 0) == _buckets(result, 1)
+    assert result.rows["provider"].to_pylist() == ["openai", "openai"]
+
+
+def test_provider_names_map_to_ours():
+    names = sorted(PROVIDERS)
+    result = _parse(*(doc(span(chat(provider=name, **{"gen_ai.response.id": name}))) for name in names))
+    assert result.rows["provider"].to_pylist() == [PROVIDERS[name] for name in names]
+    assert set(PROVIDERS.values()) == {"openai", "anthropic", "aws_bedrock", "azure_openai", "google"}
+
+
+def test_service_tier_model_and_request_id_fallbacks():
+    result = _parse(doc(
+        span(chat(**{"openai.response.service_tier": "default"}), span_id="s1"),
+        span(chat(**{"openai.response.service_tier": "flex", "gen_ai.response.model": None, "gen_ai.response.id": None}), span_id="s2"),
+        span(chat(**{"gen_ai.response.id": None}), span_id="s3"),
+    ))
+    rows = result.rows.to_pylist()
+    assert [r["service_tier"] for r in rows] == ["standard", "flex", "standard"]
+    assert [r["model"] for r in rows] == ["gpt-4o-2024-08-06", "gpt-4o", "gpt-4o-2024-08-06"]
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert [r["request_id"] for r in rows] == ["chatcmpl-1", f"{trace}:s2", f"{trace}:s3"]
+    assert [r["source_row"] for r in rows] == [1, 1, 1]  # one line, three spans, three request ids
+
+
+def test_non_genai_spans_are_skipped_and_counted_not_rejected():
+    http = span({"http.request.method": "GET", "url.full": "https://example.com"}, span_id="h1")
+    tool = span({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}, span_id="t1")
+    result = _parse(doc(http, span(chat(), span_id="c1"), tool), doc(http))
+    assert result.rows.num_rows == 1 and result.rejected.num_rows == 0
+    assert result.skipped_spans == 3
+    assert result.rows_read == 1  # GenAI spans plus unreadable lines; skipped spans are not read rows
+
+
+def test_agent_span_usage_is_a_rollup_when_its_model_calls_are_in_the_file():
+    agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+             "gen_ai.usage.input_tokens": 4012, "gen_ai.usage.output_tokens": 600}
+    with_children = _parse(doc(span(agent, span_id="ag"), span(chat(), span_id="c1"), span(chat(**{"gen_ai.response.id": "chatcmpl-2"}), span_id="c2")))
+    assert with_children.rows["request_id"].to_pylist() == ["chatcmpl-1", "chatcmpl-2"]
+    assert with_children.skipped_spans == 1
+    alone = _parse(doc(span(agent, span_id="ag", trace_id="other")))
+    assert alone.rows.num_rows == 1 and alone.rows["input_tokens"].to_pylist() == [4012]
+
+
+def test_embeddings_span_without_output_tokens_has_zero_output():
+    attributes = chat(**{"gen_ai.operation.name": "embeddings", "gen_ai.usage.output_tokens": None,
+                         "gen_ai.response.model": "text-embedding-3-small", "gen_ai.response.id": None})
+    result = _parse(doc(span(attributes)))
+    assert _buckets(result)["input_tokens"] == 2006 and _buckets(result)["output_tokens"] == 0
+
+
+def test_attribution_from_span_then_resource_with_defaults():
+    resource = {"service.name": "bot", "app.feature": "from_resource", "tenant.id": "acme", "app.user_segment": "smb"}
+    spans = (
+        span(chat(**{"app.feature": "from_span", "enduser.id": "u_1", "gen_ai.conversation.id": "c_1"}), span_id="s1"),
+        span(chat(**{"gen_ai.response.id": "chatcmpl-2", "user.id": "u_2", "session.id": "sess"}), span_id="s2"),
+    )
+    rows = _parse(doc(*spans, resource=resource)).rows.to_pylist()
+    assert [(r["feature"], r["user_id"], r["user_segment"], r["customer_id"], r["conversation_id"]) for r in rows] == [
+        ("from_span", "u_1", "smb", "acme", "c_1"),
+        ("from_resource", "u_2", "smb", "acme", "sess"),
+    ]
+    assert json.loads(rows[0]["tags"]) == {"service.name": "bot", "gen_ai.operation.name": "chat"}
+
+
+def test_feature_not_found_is_unattributed_and_custom_keys_apply():
+    line = doc(span(chat(**{"team.product": "search"})), resource={"service.name": "bot"})
+    assert _parse(line).rows["feature"].to_pylist() == ["unattributed"]
+    custom = AttributionConfig.from_mapping({"otel": {"feature": ["team.product"]}})
+    assert _parse(line, attribution=custom).rows["feature"].to_pylist() == ["search"]
+
+
+def _line_with(**changes) -> str:
+    attributes = chat()
+    attributes.update(changes.pop("attributes", {}))
+    return doc(span({k: v for k, v in attributes.items() if v is not None}, **changes))
+
+
+REJECTIONS = [
+    ('{"resourceSpans": [', "", "invalid JSON"),
+    ("[1, 2]", "", "record is not a JSON object (found array)"),
+    ('{"resource": {}}', "resourceSpans", "missing required field"),
+    ('{"resourceSpans": {"a": 1}}', "resourceSpans", "not a JSON array (found object)"),
+    ('{"resourceLogs": []}', "resourceSpans", "record is an OTLP logs export, not traces"),
+    (_line_with(attributes={"gen_ai.usage.input_tokens": -5}), "gen_ai.usage.input_tokens", "negative token count"),
+    (_line_with(attributes={"gen_ai.usage.output_tokens": 2.5}), "gen_ai.usage.output_tokens", "token count is not a whole number"),
+    (_line_with(attributes={"gen_ai.usage.output_tokens": "lots"}), "gen_ai.usage.output_tokens", "token count is not a number: lots"),
+    (_line_with(attributes={"gen_ai.usage.input_tokens": None, "gen_ai.usage.prompt_tokens": str(10**20)}),
+     "gen_ai.usage.prompt_tokens", "token count exceeds the 64-bit integer range"),
+    (_line_with(attributes={"gen_ai.usage.cache_read.input_tokens": "NaN"}), "gen_ai.usage.cache_read.input_tokens", "token count is not a finite number"),
+    (_line_with(attributes={"gen_ai.usage.input_tokens": None}), "gen_ai.usage.input_tokens", "missing required field"),
+    (_line_with(attributes={"gen_ai.usage.output_tokens": None}), "gen_ai.usage.output_tokens", "missing required field"),
+    (_line_with(startTimeUnixNano=None), "startTimeUnixNano", "missing required field"),
+    (_line_with(startTimeUnixNano="2024-11-01T00:00:00Z"), "startTimeUnixNano", "invalid timestamp: '2024-11-01T00:00:00Z'"),
+    (_line_with(startTimeUnixNano="1730419200000"), "startTimeUnixNano",
+     "timestamp before 2000-01-01: '1730419200000' (expected nanoseconds since the epoch)"),
+    (_line_with(attributes={"gen_ai.provider.name": None}), "gen_ai.provider.name", "missing required field"),
+    (_line_with(attributes={"gen_ai.provider.name": "mistral_ai"}), "gen_ai.provider.name",
+     "unknown provider 'mistral_ai' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai)"),
+    (_line_with(attributes={"gen_ai.provider.name": None, "gen_ai.system": "cohere"}), "gen_ai.system",
+     "unknown provider 'cohere' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai)"),
+    (_line_with(attributes={"gen_ai.request.model": None, "gen_ai.response.model": None}), "gen_ai.response.model", "missing required field"),
+    (_line_with(attributes={"gen_ai.response.id": None}, spanId=None), "spanId", "missing required field"),
+    (_line_with(attributes={"gen_ai.usage.cache_read.input_tokens": 2000, "gen_ai.usage.cache_creation.input_tokens": 10}),
+     "gen_ai.usage.input_tokens", "inconsistent usage: cache read and cache creation tokens exceed the input total"),
+    (_line_with(attributes={"gen_ai.usage.reasoning.output_tokens": 301}),
+     "gen_ai.usage.output_tokens", "inconsistent usage: reasoning tokens exceed the output total"),
+]
+
+
+def test_each_rejection_names_line_field_and_reason():
+    # One file: a good span, then each bad line in turn; every rejection names its own line.
+    good = doc(span(chat(**{"gen_ai.response.id": "good"})))
+    result = _parse(good, *(line for line, _, _ in REJECTIONS), good.replace('"good"', '"good2"'))
+    assert result.rows.num_rows == 2
+    got = [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()]
+    assert got == [(i, field, reason) for i, (_, field, reason) in enumerate(REJECTIONS, start=2)]
+
+
+def test_rejected_record_keeps_usage_and_ids_only():
+    attributes = chat(**{"gen_ai.usage.input_tokens": -1, "enduser.id": "u_secret", "gen_ai.prompt": "SENTINEL"})
+    (rejected,) = _parse(doc(span(attributes))).rejected.to_pylist()
+    record = json.loads(rejected["record"])
+    assert record["attributes"]["gen_ai.usage.input_tokens"] == "-1"
+    assert record["spanId"] == "00f067aa0ba902b7" and "u_secret" not in rejected["record"]
+    assert rejected["user_id"] == "u_secret"  # the column ingestion pseudonymizes
+    assert rejected["request_id"] == "chatcmpl-1" and len(rejected["record_sha256"]) == 64
+
+
+def test_pretty_printed_json_document_and_gzip():
+    pretty = json.dumps(json.loads(doc(span(chat()))), indent=2)
+    result = parse_otel(pretty.encode(), "export.json")
+    assert result.rows.num_rows == 1 and result.rejected.num_rows == 0 and result.rows["source_row"].to_pylist() == [1]
+    lines = [doc(span(chat(**{"gen_ai.response.id": f"r{i}"}))) for i in range(3)]
+    gz = parse_otel(gzip.compress(("\n".join(lines) + "\n").encode()), "export.jsonl.gz")
+    assert gz.rows["request_id"].to_pylist() == ["r0", "r1", "r2"]
+
+
+def test_truncated_gzip_keeps_what_decompressed_and_reports_the_tail():
+    lines = [doc(span(chat(**{"gen_ai.response.id": f"r{i}"}))) for i in range(300)]
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    result = parse_otel(data[: len(data) * 2 // 3], "f.jsonl.gz")
+    assert 0 < result.rows.num_rows < 300
+    assert result.rejected.to_pylist()[-1]["reason"].startswith("gzip stream is truncated or corrupt after")
+
+
+def test_prompt_and_response_text_never_reach_any_output():
+    content = {
+        "gen_ai.input.messages": '[{"role":"user","parts":[{"type":"text","content":"SENTINEL-IN"}]}]',
+        "gen_ai.output.messages": "SENTINEL-OUT", "gen_ai.prompt": "SENTINEL-P", "gen_ai.completion": "SENTINEL-C",
+        "gen_ai.system_instructions": "SENTINEL-SYS",
+    }
+    events = [{"timeUnixNano": str(START), "name": "gen_ai.content.prompt",
+               "attributes": [{"key": "gen_ai.prompt", "value": {"stringValue": "SENTINEL-EVENT"}}]}]
+    good = span(chat(**content), span_id="g1", events=events)
+    bad = span(chat(**content, **{"gen_ai.usage.input_tokens": -1, "gen_ai.response.id": "bad"}), span_id="b1", events=events)
+    result = _parse(doc(good, bad, resource={"service.name": "bot", "gen_ai.prompt": "SENTINEL-RES"}))
+    assert result.rows.num_rows == 1 and result.rejected.num_rows == 1
+    assert "SENTINEL" not in str(result.rows.to_pylist()) + str(result.rejected.to_pylist())
+
+
+@st.composite
+def _usage(draw):
+    cache_read, cache_creation = draw(st.integers(0, 10**9)), draw(st.integers(0, 10**9))
+    input_tokens = cache_read + cache_creation + draw(st.integers(0, 10**9))
+    reasoning = draw(st.integers(0, 10**9))
+    output = reasoning + draw(st.integers(0, 10**9))
+    attributes = {"gen_ai.usage.input_tokens": input_tokens, "gen_ai.usage.output_tokens": output}
+    for key, v in (("gen_ai.usage.cache_read.input_tokens", cache_read), ("gen_ai.usage.cache_creation.input_tokens", cache_creation),
+                   ("gen_ai.usage.reasoning.output_tokens", reasoning)):
+        if v or draw(st.booleans()):
+            attributes[key] = v
+    if draw(st.booleans()):  # deprecated names
+        attributes["gen_ai.usage.prompt_tokens"] = attributes.pop("gen_ai.usage.input_tokens")
+        attributes["gen_ai.usage.completion_tokens"] = attributes.pop("gen_ai.usage.output_tokens")
+    return attributes, input_tokens + output  # OTel totals include cache and reasoning: billed = input + output
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases=st.lists(st.tuples(st.sampled_from(sorted(PROVIDERS)), _usage()), min_size=1, max_size=20))
+def test_buckets_conserve_the_billed_total(cases):
+    base = {"gen_ai.usage.input_tokens": None, "gen_ai.usage.output_tokens": None}
+    spans = [span(chat(provider=p, **{**base, **attributes, "gen_ai.response.id": f"r{i}"}), span_id=f"s{i}")
+             for i, (p, (attributes, _)) in enumerate(cases)]
+    result = _parse(doc(*spans))
+    assert result.rejected.num_rows == 0
+    for i, (_, (_, billed)) in enumerate(cases):
+        buckets = _buckets(result, i)
+        assert all(v >= 0 for v in buckets.values())
+        assert sum(buckets[b] for b in TOKEN_BUCKETS) == billed
+
+
+# ---- fuzz: arbitrary lines never raise, and every GenAI span is a row or a rejection ----
+
+_KEYS = ["gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.system", "gen_ai.response.model", "gen_ai.response.id",
+         "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
+         "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.other", "http.method"]
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
+                     st.text(max_size=6), st.sampled_from(["chat", "embeddings", "invoke_agent", "openai", "anthropic", "12", "-3"]))
+_json = st.recursive(_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)), max_leaves=8)
+_any_value = st.one_of(
+    st.builds(lambda k, v: {k: v}, st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue"]), _scalars),
+    st.just({"arrayValue": {"values": []}}), _json,
+)
+_fuzz_span = st.fixed_dictionaries(
+    {"attributes": st.one_of(st.lists(st.one_of(st.fixed_dictionaries({"key": st.sampled_from(_KEYS), "value": _any_value}), _json), max_size=6), _json)},
+    optional={"traceId": st.sampled_from(["t1", "t2", "  ", 7]), "spanId": st.sampled_from(["a", "b", ""]),
+              "startTimeUnixNano": st.one_of(st.just(str(START)), st.integers(), st.text(max_size=5)),
+              "endTimeUnixNano": st.one_of(st.just(str(START + 5)), _scalars)},
+)
+_fuzz_doc = st.builds(
+    lambda rs: {"resourceSpans": rs},
+    st.lists(st.one_of(st.fixed_dictionaries({"scopeSpans": st.lists(st.one_of(
+        st.fixed_dictionaries({"spans": st.one_of(st.lists(st.one_of(_fuzz_span, _scalars), max_size=4), _scalars)}), _scalars), max_size=2)}), _scalars),
+        max_size=2),
+)
+
+
+def _scalar_text(v):
+    if not isinstance(v, dict):
+        return None
+    for kind in ("stringValue", "intValue", "doubleValue", "boolValue"):
+        if v.get(kind) is not None:
+            return v[kind]
+    return None
+
+
+def _expected_genai(document: dict) -> tuple[int, int]:
+    """(GenAI spans, other spans) by the adapter's documented rules, computed independently in Python."""
+    spans = []
+    for rs in document["resourceSpans"] if isinstance(document.get("resourceSpans"), list) else []:
+        scopes = rs.get("scopeSpans") if isinstance(rs, dict) else None
+        for ss in scopes if isinstance(scopes, list) else []:
+            items = ss.get("spans") if isinstance(ss, dict) else None
+            spans += [s for s in (items if isinstance(items, list) else []) if isinstance(s, dict)]
+    facts = []
+    for s in spans:
+        attributes = s.get("attributes") if isinstance(s.get("attributes"), list) else []
+        pairs = [(a.get("key"), _scalar_text(a.get("value"))) for a in attributes if isinstance(a, dict)]
+        pairs = [(k, v) for k, v in pairs if isinstance(k, str) and v is not None]
+        op = next((v for k, v in pairs if k == "gen_ai.operation.name"), None)
+        trace = s.get("traceId")
+        trace = str(trace).strip() if trace is not None and str(trace).strip() else None
+        facts.append((op, any(k.startswith("gen_ai.usage.") for k, _ in pairs), trace))
+    inference_traces = {t for op, _, t in facts if op in ("chat", "generate_content", "text_completion", "embeddings") and t}
+    genai = sum(
+        1 for op, usage, trace in facts
+        if (op in ("chat", "generate_content", "text_completion", "embeddings") or usage)
+        and not (op in ("invoke_agent", "invoke_workflow") and trace in inference_traces)
+    )
+    return genai, len(spans) - genai
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(lines=st.lists(st.one_of(_fuzz_doc.map(lambda d: ("doc", d)), _json.map(lambda j: ("junk", j)), st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=8).map(lambda t: ("text", t))),
+                      min_size=1, max_size=6))
+def test_fuzz_never_raises_and_accounts_for_every_genai_span(lines):
+    rendered, expected_rows, expected_skipped = [], 0, 0
+    for kind, item in lines:
+        if kind == "text":
+            rendered.append(item)
+            expected_rows += 1  # at most 8 printable characters: never an OTLP document
+            continue
+        text = json.dumps(item)
+        rendered.append(text)
+        if kind == "junk":
+            expected_rows += 1  # never an OTLP document: keys are short random text
+        else:
+            genai, other = _expected_genai(item)
+            expected_rows += genai
+            expected_skipped += other
+    result = _parse(*rendered)
+    assert result.rows.num_rows + result.rejected.num_rows == expected_rows
+    assert result.skipped_spans == expected_skipped
+
