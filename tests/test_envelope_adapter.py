@@ -165,3 +165,20 @@ def test_prompt_text_never_reaches_rejected_records():
     result = _parse(json.dumps(line))
     (record,) = result.rejected["record"].to_pylist()
     assert "SENTINEL" not in record and "u_1842" not in record
+
+
+def test_far_future_ancient_and_oversized_values_are_rejected():
+    usage = {"prompt_tokens": 3, "completion_tokens": 4}
+    result = _parse(
+        envelope("f", "openai", "m", usage, timestamp="2099-01-01T00:00:00Z"),
+        envelope("o", "openai", "m", usage, timestamp="2019-12-31T23:59:59Z"),
+        envelope("b", "openai", "m", usage, feature="x" * 5_000_000),
+        envelope("s", "openai", "m", usage, feature="x'); drop table core.request_costs; --"),
+        envelope("u", "openai", "m", usage, feature="поиск 🔎"),
+    )
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        (1, "timestamp", "timestamp is more than a day in the future: '2099-01-01T00:00:00Z'"),
+        (2, "timestamp", "timestamp is before 2020-01-01: '2019-12-31T23:59:59Z'"),
+        (3, "feature", "value is longer than 512 characters"),
+    ]
+    assert result.rows["feature"].to_pylist() == ["x'); drop table core.request_costs; --", "поиск 🔎"]

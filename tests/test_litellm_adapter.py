@@ -275,7 +275,7 @@ def _call(draw):
     return record, billed
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calls=st.lists(_call(), min_size=1, max_size=20))
 def test_buckets_conserve_the_billed_total(calls):
     result = _parse(*(dict(record, request_id=f"r{i}") for i, (record, _) in enumerate(calls)))
@@ -298,7 +298,7 @@ _record = st.dictionaries(
 )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(lines=st.lists(st.one_of(_record.map(lambda r: dict(row(), **r)), _record, _json,
                                 st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=10).map(lambda t: ("raw", t))),
                       min_size=1, max_size=8),

@@ -10,6 +10,9 @@ import pyarrow.compute as pc
 
 from pipelines.adapters.lines import FileProblem
 
+EARLIEST_DATE = "2020-01-01"
+"""Requests before this UTC date are rejected; the daily partitions start on it."""
+
 TOKEN_BUCKETS = (
     "input_tokens",
     "cache_read_tokens",

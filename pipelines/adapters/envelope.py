@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, reject_file_problem
+from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
 
 SOURCE = "envelope"
+EARLIEST = EARLIEST_DATE
+MAX_TEXT = 512
 PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "self_hosted:<cluster>")
 
 _TOP = (
@@ -244,6 +246,9 @@ judged as (
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
             when not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
             when occurred_at is null then 'timestamp|invalid timestamp: ''' || ts_text || ''''
+            when occurred_at > now() + interval 1 day then 'timestamp|timestamp is more than a day in the future: ''' || ts_text || ''''
+            when occurred_at < timestamptz '{EARLIEST}' then 'timestamp|timestamp is before {EARLIEST}: ''' || ts_text || ''''
+{_too_long()}
             when token_problem is not null then token_problem
             when reported_input is null then 'usage|missing input token count for provider ' || provider
             when reported_output is null then 'usage|missing output token count for provider ' || provider
@@ -288,6 +293,14 @@ from classified
 where line_problem is not null
 order by line_no
 """
+
+
+def _too_long() -> str:
+    """CASE branches rejecting dimension values too long to be names (a 5 MB feature is not a feature)."""
+    fields = ("request_id", "model", "feature", "user_id", "user_segment", "customer_id", "conversation_id")
+    return "\n".join(
+        f"            when length({f}) > {MAX_TEXT} then '{f}|value is longer than {MAX_TEXT} characters'" for f in fields
+    )
 
 
 def _record_sql() -> str:

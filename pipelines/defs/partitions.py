@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-FIRST_DAY = "2023-01-01"
+from pipelines.adapters import EARLIEST_DATE
 
-daily = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
+daily = dg.DailyPartitionsDefinition(start_date=EARLIEST_DATE, timezone="UTC", end_offset=1)
