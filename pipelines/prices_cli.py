@@ -26,13 +26,13 @@ from pipelines.pricebook import (
     FEES,
     IMPORTED_DIR,
     TIERS,
+    TOKEN_LIMIT,
     PriceBook,
     PriceBookError,
     bucket_prices,
     default_book_dir,
     default_corrections_path,
     load_price_book,
-    match_rule_problems,
     read_yaml,
     rule_matches,
     version_problems,
@@ -347,7 +347,7 @@ def _money(value: Decimal) -> str:
 
 def _tier_band(row: dict) -> str:
     low, high = row["input_tokens_from"], row["input_tokens_to"]
-    band = f" (input > {low - 1:,})" if low else f" (input <= {high - 1:,})" if high < 2**62 else ""
+    band = f" (input > {low - 1:,})" if low else f" (input <= {high - 1:,})" if high < TOKEN_LIMIT else ""
     return row["service_tier"] + band
 
 
@@ -397,8 +397,11 @@ class ImportResult:
 
 def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> ImportResult:
     """Build `<out_dir>/<provider>.yaml` from genai-prices' bundled data with corrections applied."""
-    import genai_prices
-    from genai_prices.data import providers as genai_providers
+    try:
+        import genai_prices
+        from genai_prices.data import providers as genai_providers
+    except ImportError as exc:
+        raise PriceBookError("genai-prices is not installed: pip install 'tokenledger[prices]'") from exc
 
     corrections: dict = {}
     if corrections_path is not None and not corrections_path.is_file():
