@@ -11,6 +11,7 @@ import time
 from decimal import Decimal
 
 from pipelines.home import HOME_ENV, Home
+from pipelines.prices_cli import add_prices_parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     dev = with_home(commands.add_parser("dev", help="open the Dagster UI on this home"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=_dev)
+
+    add_prices_parser(commands)
 
     sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
     sql.add_argument("query", help="the SQL to run (the warehouse is opened read-only)")

@@ -245,3 +245,30 @@ def test_failed_contract_leaves_the_last_good_marts(home):
     after = _fingerprint(home)
     assert after["marts.daily_spend"] == good["marts.daily_spend"]
     assert after["core.request_costs"] == good["core.request_costs"]
+
+
+def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
+    import json
+
+    from conftest import FORMATS
+
+    gemini = json.loads((FORMATS / "gemini_generate_content_usage_metadata.json").read_text())["usageMetadata"]
+    land(home, "more.jsonl", [
+        envelope("gemini", "google", "gemini-2.5-flash", gemini, service_tier=None),
+        envelope("bedrock", "aws_bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", sample_usage("bedrock_converse_usage.json"), service_tier=None),
+        envelope("long", "google", "gemini-2.5-pro", {"promptTokenCount": 250_000, "candidatesTokenCount": 1000}, service_tier=None),
+        envelope("short", "google", "gemini-2.5-pro", {"promptTokenCount": 200_000, "candidatesTokenCount": 1000}, service_tier=None),
+        envelope("latest", "anthropic", "claude-3-5-sonnet-latest", {"input_tokens": 1_000_000, "output_tokens": 0}, service_tier=None),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = {r[0]: r[1:] for r in _query(home, "select request_id, cost_usd, price_id from core.request_costs")}
+    # Gemini: promptTokenCount includes the 8000 cached; thoughts (600) are billed as output beside 400 candidates.
+    # 4000 x 0.30 + 8000 x 0.03 + (400 + 600) x 2.50 per 1M = 0.003940
+    assert rows["gemini"] == (Decimal("0.003940"), "google/gemini-2.5-flash@2026-10-14/standard")
+    # Bedrock Converse: inputTokens exclude the cache. 120 x 3 + 8000 x 0.30 + 2000 x 3.75 + 350 x 15 per 1M = 0.015510
+    assert rows["bedrock"] == (Decimal("0.015510"), "aws_bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0@2020-01-01/standard")
+    # Above 200K input tokens the whole request moves to the long-context rates: 250000 x 2.50 + 1000 x 15 per 1M.
+    assert rows["long"] == (Decimal("0.640000"), "google/gemini-2.5-pro@2026-10-14/standard/input>200000")
+    assert rows["short"] == (Decimal("0.260000"), "google/gemini-2.5-pro@2026-10-14/standard/input<=200000")
+    # A name only a match rule knows is priced by the entry the rule names.
+    assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@2020-01-01/standard")

@@ -1,5 +1,6 @@
 -- One row per unique request, priced by the price-book entry in effect at its timestamp.
 -- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
+-- model_names: reference.model_aliases plus the names the price book's match rules resolve (set up by the asset).
 with requests as (
     select *
     from staging.stg_gateway_requests
@@ -11,7 +12,7 @@ named as (
         requests.*,
         aliases.model as book_model,
     from requests
-    left join reference.model_aliases as aliases
+    left join model_names as aliases
         on aliases.provider = requests.provider
         and aliases.name = requests.model
 ),

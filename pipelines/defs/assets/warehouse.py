@@ -1,12 +1,16 @@
 """Warehouse models, one per SQL file: staging, core and marts, replaced window by window."""
 
+import datetime as dt
+
 import dagster as dg
+import pyarrow as pa
 
 from pipelines.contracts import CORE, STAGING, validate
 from pipelines.defs.assets._util import contract_check, days, markdown_table, window_dates
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import LAKE_SCHEMA, REQUESTS_TABLE
+from pipelines.pricebook import ALIAS_SCHEMA, load_price_book
 from pipelines.warehouse import ensure_models, register_parquet, replace_table, replace_window, sql_text
 
 DAILY_MODELS = ("staging.stg_gateway_requests", "core.request_costs", "marts.daily_spend")
@@ -49,9 +53,10 @@ def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: Tokenle
 def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per unique request, priced by the price entry in effect at its timestamp."""
     start, end = window_dates(context)
+    window = {"window_start": start, "window_end": end}
     with tokenledger.warehouse() as con:
+        matched = register_model_names(con, window)
         rows = replace_window(con, "core.request_costs", sql_text("core.request_costs"), start, end)
-        window = {"window_start": start, "window_end": end}
         unpriced, cost = con.execute(
             "select count(*) filter (where not is_priced), coalesce(sum(cost_usd), 0) from core.request_costs "
             "where event_date >= $window_start and event_date < $window_end",
@@ -78,6 +83,7 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
         metadata={
             "dagster/row_count": rows,
             "unpriced_requests": unpriced,
+            "names_matched_by_rule": dg.MetadataValue.json(matched),
             "cost_usd": float(round(cost, 2)),
             "top_unpriced": dg.MetadataValue.md(markdown_table(["provider", "model", "reason", "requests"], top_unpriced)),
         },
@@ -93,6 +99,29 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
             contract_check(CORE.name, contract),
         ],
     )
+
+
+def register_model_names(con, window: dict) -> list[list[str]]:
+    """Temp view `model_names`: the book's exact names plus, for names in the window it does not list,
+    the model its match rules resolve (resolved once per distinct name, not per request)."""
+    unknown = con.execute(
+        """
+        select distinct requests.provider, requests.model
+        from staging.stg_gateway_requests as requests
+        anti join reference.model_aliases as aliases
+            on aliases.provider = requests.provider and aliases.name = requests.model
+        where requests.event_date >= $window_start and requests.event_date < $window_end
+        """,
+        window,
+    ).fetchall()
+    book = load_price_book() if unknown else None
+    matched = [[provider, name, model] for provider, name in unknown if (model := book.resolve(provider, name))]
+    con.register("_rule_matches", pa.table({k: [m[i] for m in matched] for i, k in enumerate(("provider", "name", "model"))}, schema=ALIAS_SCHEMA))
+    con.execute(
+        "create or replace temp view model_names as "
+        "select provider, name, model from reference.model_aliases union all select provider, name, model from _rule_matches"
+    )
+    return matched
 
 
 @dg.asset(key=["marts", "daily_spend"], group_name="marts", deps=[["core", "request_costs"]], **_PARTITIONED)
@@ -116,6 +145,8 @@ def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per provider x model seen without a price: requests, tokens, first and last seen."""
     with tokenledger.warehouse() as con:
         register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
+        ensure_models(con, DAILY_MODELS[:1])
+        register_model_names(con, {"window_start": dt.date.min, "window_end": dt.date.min})
         ensure_models(con, DAILY_MODELS)
         rows = replace_table(con, "marts.price_coverage", sql_text("marts.price_coverage"))
         top = con.execute("select provider, model, unpriced_reasons, requests from marts.price_coverage order by requests desc limit 10").fetchall()
