@@ -72,6 +72,7 @@ class RunSummary:
     ingest: dict = field(default_factory=dict)
     dates: list[dt.date] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def instance_for(home: Home) -> dg.DagsterInstance:
@@ -155,6 +156,13 @@ def run_pipeline(
         progress("refreshing price coverage")
         result = _materialize(assets, SUMMARY_KEYS, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
+        summary.warnings += [
+            f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        ]
+        for warning in summary.warnings:
+            progress(f"warning: {warning}")
     return summary
 
 

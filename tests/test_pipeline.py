@@ -129,7 +129,8 @@ def test_duplicate_request_is_counted_not_billed_twice(home):
 
 def test_unknown_model_is_flagged_and_counted_never_zero(home):
     land(home, "unknown.jsonl", _samples() + [envelope("mystery", "openai", "gpt-9-preview", {"prompt_tokens": 1000, "completion_tokens": 10})])
-    run_pipeline(home, progress=_quiet)
+    summary = run_pipeline(home, progress=_quiet)
+    assert summary.warnings == ["marts/price_coverage every_model_priced: 1 of 3 requests have no price"]
     assert _query(home, "select is_priced, unpriced_reason, cost_usd, price_id from core.request_costs where request_id = 'mystery'") == [
         (False, "unknown_model", None, None)
     ]

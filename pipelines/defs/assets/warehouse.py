@@ -140,7 +140,14 @@ def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome)
     )
 
 
-@dg.asset(key=["marts", "price_coverage"], group_name="marts", deps=[["core", "request_costs"]], pool="duckdb", kinds={"duckdb"})
+@dg.asset(
+    key=["marts", "price_coverage"],
+    group_name="marts",
+    deps=[["core", "request_costs"]],
+    pool="duckdb",
+    kinds={"duckdb"},
+    check_specs=[dg.AssetCheckSpec("every_model_priced", asset=["marts", "price_coverage"])],
+)
 def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per provider x model seen without a price: requests, tokens, first and last seen."""
     with tokenledger.warehouse() as con:
@@ -150,6 +157,19 @@ def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
         ensure_models(con, DAILY_MODELS)
         rows = replace_table(con, "marts.price_coverage", sql_text("marts.price_coverage"))
         top = con.execute("select provider, model, unpriced_reasons, requests from marts.price_coverage order by requests desc limit 10").fetchall()
+        unpriced, total = con.execute(
+            "select (select coalesce(sum(requests), 0) from marts.price_coverage), (select count(*) from core.request_costs)"
+        ).fetchall()[0]
+    table = dg.MetadataValue.md(markdown_table(["provider", "model", "reasons", "requests"], top))
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "unpriced_models": dg.MetadataValue.md(markdown_table(["provider", "model", "reasons", "requests"], top))}
+        metadata={"dagster/row_count": rows, "unpriced_models": table},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_model_priced",
+                passed=rows == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"{unpriced} of {total} requests have no price" if unpriced else "every request is priced",
+                metadata={"unpriced_requests": unpriced, "requests": total, "top_unpriced_models": table},
+            )
+        ],
     )
