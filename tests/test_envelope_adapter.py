@@ -182,3 +182,31 @@ def test_far_future_ancient_and_oversized_values_are_rejected():
         (3, "feature", "value is longer than 512 characters"),
     ]
     assert result.rows["feature"].to_pylist() == ["x'); drop table core.request_costs; --", "поиск 🔎"]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "request_id": _json | st.text(min_size=1, max_size=8),
+        "timestamp": _json | st.just("2026-11-27T10:15:02Z"),
+        "provider": _json | st.sampled_from(["openai", "anthropic", "google", "aws_bedrock", "self_hosted:gpu-a"]),
+        "model": _json | st.just("gpt-4o-2024-08-06"),
+        "feature": _json,
+        "usage": _json | st.dictionaries(st.sampled_from(["prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
+                                                          "cache_read_input_tokens", "promptTokenCount", "inputTokens"]), _json, max_size=5),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(records=st.lists(_fields | _json, min_size=1, max_size=6))
+def test_arbitrary_json_never_crashes_and_every_line_is_accounted_for(records):
+    lines = [json.dumps(r) for r in records]
+    result = _parse(*lines)
+    assert result.rows.num_rows + result.rejected.num_rows == len(lines)
+    assert all(reason for reason in result.rejected["reason"].to_pylist())
