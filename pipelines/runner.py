@@ -20,6 +20,7 @@ INGEST_KEYS = [
     dg.AssetKey(["lake", "gateway_requests"]),
     dg.AssetKey(["reference", "prices"]),
     dg.AssetKey(["reference", "model_aliases"]),
+    dg.AssetKey(["reference", "price_overrides"]),
     dg.AssetKey(["audit", "ingested_files"]),
     dg.AssetKey(["audit", "rejected_rows"]),
 ]

@@ -273,3 +273,49 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     assert rows["short"] == (Decimal("0.260000"), "google/gemini-2.5-pro@2026-10-14/standard/input<=200000")
     # A name only a match rule knows is priced by the entry the rule names.
     assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@2020-01-01/standard")
+
+
+def test_negotiated_override_beats_the_list_price_and_both_costs_are_kept(home):
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: openai-2026-agreement
+    provider: openai
+    effective_from: 2026-11-01
+    discount_pct: 20
+    note: 20% off every OpenAI list rate from November 2026
+  - id: acme-sonnet
+    provider: anthropic
+    model: claude-3-5-sonnet-20241022
+    account: acme-prod
+    effective_from: 2026-01-01
+    effective_to: 2027-01-01
+    rates: {input: 2.00, output: 10.00}
+"""
+    )
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    land(home, "contract.jsonl", [
+        envelope("discounted", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}),
+        envelope("before", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}, timestamp="2026-10-31T23:00:00Z"),
+        envelope("acme", "anthropic", "claude-3-5-sonnet-20241022", usage, tags={"account": "acme-prod"}),
+        envelope("other", "anthropic", "claude-3-5-sonnet-20241022", usage, tags={"account": "beta"}),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = {r[0]: r[1:] for r in _query(home, "select request_id, cost_usd, list_cost_usd, override_id from core.request_costs")}
+    assert rows["discounted"] == (Decimal("10.000000"), Decimal("12.500000"), "openai-2026-agreement")
+    assert rows["before"] == (Decimal("12.500000"), Decimal("12.500000"), None)
+    assert rows["acme"] == (Decimal("12.000000"), Decimal("18.000000"), "acme-sonnet")
+    assert rows["other"] == (Decimal("18.000000"), Decimal("18.000000"), None)
+
+
+def test_invalid_overrides_name_file_and_entry(home):
+    from pipelines.overrides import load_overrides
+    from pipelines.pricebook import PriceBookError
+
+    (home.root / "price_overrides.yaml").write_text(
+        "overrides:\n  - id: x\n    provider: openai\n    effective_from: 2026-01-01\n    discount_pct: 120\n    rates: {cached: 1}\n"
+    )
+    with pytest.raises(PriceBookError) as caught:
+        load_overrides(home.root)
+    assert "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100" in str(caught.value)
+    assert "price_overrides.yaml: override 'x': unknown bucket key 'cached' in rates" in str(caught.value)

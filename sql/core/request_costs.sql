@@ -1,5 +1,6 @@
 -- One row per unique request, priced by the price-book entry in effect at its timestamp.
 -- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
+-- cost_usd and the per-bucket costs are effective (negotiated overrides applied); list_cost_usd is at list price.
 -- model_names: reference.model_aliases plus the names the price book's match rules resolve (set up by the asset).
 with requests as (
     select *
@@ -71,37 +72,101 @@ judged as (
         and model_tiers.service_tier = priced.service_tier
 ),
 
+account_days as (
+    select distinct provider, book_model, service_tier, coalesce(tags ->> 'account', '') as account, event_date
+    from judged
+    where unpriced_reason is null
+),
+
+chosen_overrides as (
+    select
+        account_days.*,
+        overrides.override_id,
+        cast(1 - overrides.discount_pct * 0.01 as decimal(38, 12)) as multiplier,
+        overrides.input_per_mtok as override_input,
+        overrides.cache_read_per_mtok as override_cache_read,
+        overrides.cache_write_5m_per_mtok as override_cache_write_5m,
+        overrides.cache_write_1h_per_mtok as override_cache_write_1h,
+        overrides.output_per_mtok as override_output,
+        overrides.reasoning_per_mtok as override_reasoning,
+    from account_days
+    inner join reference.price_overrides as overrides
+        on overrides.provider = account_days.provider
+        and coalesce(overrides.model, account_days.book_model) = account_days.book_model
+        and coalesce(overrides.account, account_days.account) = account_days.account
+        and coalesce(overrides.service_tier, account_days.service_tier) = account_days.service_tier
+        and account_days.event_date >= overrides.effective_from
+        and account_days.event_date < coalesce(overrides.effective_to, date '9999-12-31')
+    qualify row_number() over (
+        partition by account_days.provider, account_days.book_model, account_days.service_tier,
+            account_days.account, account_days.event_date
+        order by overrides.specificity desc, overrides.override_id
+    ) = 1
+),
+
+rated as (
+    select
+        judged.*,
+        chosen_overrides.override_id,
+        coalesce(chosen_overrides.multiplier, 1) as multiplier,
+        coalesce(chosen_overrides.override_input, coalesce(judged.input_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_input_per_mtok,
+        coalesce(chosen_overrides.override_cache_read, coalesce(judged.cache_read_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_read_per_mtok,
+        coalesce(chosen_overrides.override_cache_write_5m, coalesce(judged.cache_write_5m_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_write_5m_per_mtok,
+        coalesce(chosen_overrides.override_cache_write_1h, coalesce(judged.cache_write_1h_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_write_1h_per_mtok,
+        coalesce(chosen_overrides.override_output, coalesce(judged.output_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_output_per_mtok,
+        coalesce(chosen_overrides.override_reasoning, coalesce(judged.reasoning_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_reasoning_per_mtok,
+    from judged
+    left join chosen_overrides
+        on chosen_overrides.provider = judged.provider
+        and chosen_overrides.book_model = judged.book_model
+        and chosen_overrides.service_tier = judged.service_tier
+        and chosen_overrides.account = coalesce(judged.tags ->> 'account', '')
+        and chosen_overrides.event_date = judged.event_date
+),
+
 costed as (
     select
         *,
         unpriced_reason is null as is_priced,
         case when unpriced_reason is null then
-            cast(input_tokens as decimal(38, 0)) * coalesce(input_per_mtok, 0) * 0.000001
+            cast(input_tokens as decimal(38, 0)) * effective_input_per_mtok * 0.000001
         end as input_cost_usd,
         case when unpriced_reason is null then
-            cast(cache_read_tokens as decimal(38, 0)) * coalesce(cache_read_per_mtok, 0) * 0.000001
+            cast(cache_read_tokens as decimal(38, 0)) * effective_cache_read_per_mtok * 0.000001
         end as cache_read_cost_usd,
         case when unpriced_reason is null then
-            cast(cache_write_5m_tokens as decimal(38, 0)) * coalesce(cache_write_5m_per_mtok, 0) * 0.000001
+            cast(cache_write_5m_tokens as decimal(38, 0)) * effective_cache_write_5m_per_mtok * 0.000001
         end as cache_write_5m_cost_usd,
         case when unpriced_reason is null then
-            cast(cache_write_1h_tokens as decimal(38, 0)) * coalesce(cache_write_1h_per_mtok, 0) * 0.000001
+            cast(cache_write_1h_tokens as decimal(38, 0)) * effective_cache_write_1h_per_mtok * 0.000001
         end as cache_write_1h_cost_usd,
         case when unpriced_reason is null then
-            cast(output_tokens as decimal(38, 0)) * coalesce(output_per_mtok, 0) * 0.000001
+            cast(output_tokens as decimal(38, 0)) * effective_output_per_mtok * 0.000001
         end as output_cost_usd,
         case when unpriced_reason is null then
-            cast(reasoning_tokens as decimal(38, 0)) * coalesce(reasoning_per_mtok, 0) * 0.000001
+            cast(reasoning_tokens as decimal(38, 0)) * effective_reasoning_per_mtok * 0.000001
         end as reasoning_cost_usd,
         case when unpriced_reason is null then
-            cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0) * 0.000001
-            + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0) * 0.000001
+            (cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
+             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001 * multiplier
         end as audio_cost_usd,
         case when unpriced_reason is null then
-            cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
-            + coalesce(per_request, 0)
+            (cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
+             + coalesce(per_request, 0)) * multiplier
         end as fees_cost_usd,
-    from judged
+        case when unpriced_reason is null then
+            (cast(input_tokens as decimal(38, 0)) * coalesce(input_per_mtok, 0)
+             + cast(cache_read_tokens as decimal(38, 0)) * coalesce(cache_read_per_mtok, 0)
+             + cast(cache_write_5m_tokens as decimal(38, 0)) * coalesce(cache_write_5m_per_mtok, 0)
+             + cast(cache_write_1h_tokens as decimal(38, 0)) * coalesce(cache_write_1h_per_mtok, 0)
+             + cast(output_tokens as decimal(38, 0)) * coalesce(output_per_mtok, 0)
+             + cast(reasoning_tokens as decimal(38, 0)) * coalesce(reasoning_per_mtok, 0)
+             + cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
+             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001
+            + cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
+            + coalesce(per_request, 0)
+        end as list_cost_usd,
+    from rated
 )
 
 select
@@ -144,6 +209,8 @@ select
         + output_cost_usd + reasoning_cost_usd + audio_cost_usd + fees_cost_usd
         as decimal(38, 15)
     ) as cost_usd,
+    cast(list_cost_usd as decimal(38, 15)) as list_cost_usd,
+    override_id,
     is_priced,
     unpriced_reason,
     source,

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.defs.resources import TokenledgerHome
+from pipelines.overrides import load_overrides
 from pipelines.pricebook import load_price_book
 from pipelines.warehouse import replace_table
 
@@ -21,17 +22,26 @@ from pipelines.warehouse import replace_table
             kinds={"duckdb"},
             description="One row per model name the price book answers to (the model itself and its aliases).",
         ),
+        dg.AssetSpec(
+            ["reference", "price_overrides"],
+            group_name="reference",
+            kinds={"duckdb"},
+            description="One row per negotiated price override from <home>/price_overrides.yaml (wins over list prices).",
+        ),
     ],
     pool="duckdb",
 )
 def price_book(tokenledger: TokenledgerHome):
     """Validate pricing/ and replace the reference tables with it."""
     book = load_price_book()
+    overrides = load_overrides(tokenledger.paths.root)
     with tokenledger.warehouse() as con:
         prices = replace_table(con, "reference.prices", book.prices)
         aliases = replace_table(con, "reference.model_aliases", book.aliases)
+        overridden = replace_table(con, "reference.price_overrides", overrides)
     yield dg.MaterializeResult(
         asset_key=["reference", "prices"],
         metadata={"dagster/row_count": prices, "models": len(book.models)},
     )
     yield dg.MaterializeResult(asset_key=["reference", "model_aliases"], metadata={"dagster/row_count": aliases})
+    yield dg.MaterializeResult(asset_key=["reference", "price_overrides"], metadata={"dagster/row_count": overridden})
