@@ -2,7 +2,8 @@
 
 Accepted files are JSON Lines (`.jsonl`, `.jsonl.gz`, one `LiteLLM_SpendLogs` row per line) and CSV
 (`.csv`, `.csv.gz`, a header row, JSON columns such as metadata and request_tags as JSON text in a cell).
-Both are read into the same columns and judged by one DuckDB query.
+Both are read into the same text columns (a clean CSV through Arrow's CSV reader, a CSV with a bad record
+record by record in DuckDB) and judged by one DuckDB query.
 
 Token semantics. SpendLogs has prompt_tokens / completion_tokens only; LiteLLM keeps the rest of the
 usage object in `metadata.usage_object` (newer versions) and `metadata.additional_usage_values`
@@ -12,15 +13,18 @@ docs/formats/litellm.md): prompt_tokens includes cache reads for every provider;
 writes except for Anthropic's transformer (custom_llm_provider `anthropic`, or Claude on Vertex AI),
 whose cache writes come on top; completion_tokens includes reasoning. Without detail everything is
 uncached input. `spend` (LiteLLM's own estimate) is never read, and `messages`, `response`,
-`proxy_server_request` are never parsed, so they cannot reach rows or rejected records.
+`proxy_server_request` are never read into any column, so they cannot reach rows or rejected records.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
@@ -77,12 +81,13 @@ _LEAVES = {
     "web_search": "server_tool_use.web_search_requests",
 }
 
-# request_tags → a flat JSON object: `key:value` entries as strings, bare tags as true, first one wins.
 def _tag_key(t: str) -> str:
+    """SQL: the key of a request tag (`key:value` → key; a bare tag is its own key)."""
     return f"case when contains({t}, ':') then split_part({t}, ':', 1) else {t} end"
 
 
 _TAG_KEY = _tag_key("t")
+# request_tags → a flat JSON object: `key:value` entries as strings, bare tags as true, first one wins.
 _TAGS = (
     "case when len(list_filter(tag_list, lambda t: nullif(trim(t), '') is not null)) > 0 then '{' || array_to_string("
     "list_transform(list_filter(list_transform(tag_list, lambda t, i: {'i': i, 't': t}), "
@@ -91,7 +96,10 @@ _TAGS = (
     "then cast(to_json(substr(e.t, strpos(e.t, ':') + 1)) as varchar) else 'true' end), ',') || '}' end"
 )
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
-_CSV_FIELD = '("(?:[^"]|"")*"|[^,"]*),'
+# RFC 4180 cells, read the way Arrow's CSV reader reads them: a quote opens a quoted cell only at the
+# start of a cell ("" inside is a quote; text after the closing quote is kept); elsewhere it is literal.
+_CSV_FIELD = '("(?:[^"]|"")*"[^,]*|[^,]*),'
+_QUOTED_CELL = '"((?:[^"]|"")*)"([^,]*)'
 
 
 def _token_problem(label: str, raw: str, typed: str) -> str:
@@ -116,8 +124,8 @@ def _json_path(dotted: str) -> str:
     return "$." + ".".join('"' + part.replace('"', '\\"') + '"' for part in dotted.split("."))
 
 
-def _attribution_sql(key: str) -> str:
-    """SQL for one LiteLLM attribution key: tag:<name>, metadata.<path> or a column."""
+def _attribution_sql(key: str, metadata_paths: list[str]) -> str:
+    """SQL for one LiteLLM attribution key: tag:<name>, metadata.<path> (a scalar) or a column."""
     if key.startswith("tag:"):
         prefix = key[len("tag:") :] + ":"
         return (
@@ -125,11 +133,9 @@ def _attribution_sql(key: str) -> str:
             f"lambda t: {_blank_null(f'substr(t, {len(prefix) + 1})')}), 1)"
         )
     if key.startswith("metadata."):
-        path = sql_string(_json_path(key[len("metadata.") :]))
-        return (
-            f"case when json_type(meta, {path}) in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') "
-            f"then {_blank_null(f'json_extract_string(meta, {path})')} end"
-        )
+        value = f"meta_values[{metadata_paths.index(_json_path(key[len('metadata.') :])) + 1}]"
+        text = _blank_null(f"json_extract_string({value}, '$')")
+        return f"case when json_type({value}) in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') then {text} end"
     return _blank_null(f'"{key}"')
 
 
@@ -187,7 +193,7 @@ order by record_no
 
 
 def _csv_query(header: list[str]) -> str:
-    """CSV records (header excluded) → the same columns as the JSON Lines query."""
+    """CSV records (header excluded) → the same columns as the JSON Lines query, record by record (used when a record is bad)."""
     position = {}
     for index, name in enumerate(header, start=1):
         position.setdefault(name.strip(), index)
@@ -196,7 +202,8 @@ def _csv_query(header: list[str]) -> str:
         if name not in position:
             return f'cast(null as varchar) as "{name}"'
         f = f"f[{position[name]}]"
-        return f"""case when starts_with({f}, '"') then replace({f}[2:-2], '""', '"') else nullif({f}, '') end as "{name}\""""
+        unquoted = f"replace(regexp_extract({f}, '^{_QUOTED_CELL}$', 1), '\"\"', '\"') || regexp_extract({f}, '^{_QUOTED_CELL}$', 2)"
+        return f"""case when starts_with({f}, '"') then {unquoted} else nullif({f}, '') end as "{name}\""""
 
     cells = ",\n        ".join(cell(name) for name in (*COLUMNS, *_JSON_COLUMNS))
     width = len(header)
@@ -212,8 +219,8 @@ classified as (
         case
             when bad_utf8 then '|line is not valid UTF-8'
             when unterminated then '|unterminated quoted field'
-            when list_sum(list_transform(f, lambda x: length(x) + 1)) <> length(coalesce(line, '')) + 1
-                then '|malformed CSV row (a quote inside an unquoted field?)'
+            when list_bool_or(list_transform(f, lambda x: starts_with(x, '"') and not regexp_full_match(x, '{_QUOTED_CELL}')))
+                then '|malformed CSV row (a quoted cell is not closed)'
             when len(f) <> {width} then '|row has ' || len(f) || ' fields, expected {width} (as in the header)'
         end as line_problem
     from records
@@ -222,6 +229,44 @@ select line_no, byte_offset, byte_length, line_problem,
         {cells}
 from classified
 """
+
+
+def _csv_rows_fast(text: bytes, records: pa.Table, header: list[str]) -> pa.Table | None:
+    """The whole CSV through Arrow's reader when every record is clean; None when any is not (use _csv_query)."""
+    wanted = {name.strip(): name for name in header if name.strip() in (*COLUMNS, *_JSON_COLUMNS)}
+    data = records.slice(1)
+    if (
+        len(set(header)) != len(header)
+        or pc.any(data["bad_utf8"]).as_py()
+        or pc.any(data["unterminated"]).as_py()
+    ):
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                include_columns=list(wanted.values()),
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != data.num_rows or table.column_names != list(wanted.values()):
+        return None
+    missing = pa.nulls(data.num_rows, pa.string())
+    columns = {
+        "line_no": data["line_no"],
+        "byte_offset": data["byte_offset"],
+        "byte_length": data["byte_length"],
+        "line_problem": missing,
+    }
+    for name in (*COLUMNS, *_JSON_COLUMNS):
+        columns[name] = table[wanted[name]] if name in wanted else missing
+    return pa.table(columns)
 
 
 def _judge_query(attribution: AttributionConfig) -> str:
@@ -240,8 +285,16 @@ def _judge_query(attribution: AttributionConfig) -> str:
     d = lambda name: f"coalesce(t_{name}, 0)"  # noqa: E731
     provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
 
+    # Every metadata path any dimension names, extracted with one parse of the metadata per row.
+    metadata_paths = list(dict.fromkeys(
+        _json_path(key[len("metadata.") :]) for field in FIELDS for key in attribution.litellm.keys(field) if key.startswith("metadata.")
+    ))
+    meta_values = (
+        f"json_extract(meta, [{', '.join(sql_string(p) for p in metadata_paths)}])" if metadata_paths else "cast(null as json[])"
+    )
+
     def attributed(field: str) -> str:
-        parts = [_attribution_sql(key) for key in attribution.litellm.keys(field)]
+        parts = [_attribution_sql(key, metadata_paths) for key in attribution.litellm.keys(field)]
         return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
 
     record = ", ".join(f"'{c}', \"{c}\"" for c in _RECORD_COLUMNS)
@@ -274,6 +327,7 @@ fields as (
     select *,
         from_json(meta, '{_META_STRUCTURE}') as m,
         from_json(tags_json, '["VARCHAR"]') as tag_list,
+        {meta_values} as meta_values,
         {_blank_null('request_id')} as rid,
         {_blank_null('"startTime"')} as ts_text,
         lower({_blank_null('custom_llm_provider')}) as provider_raw,
@@ -386,8 +440,7 @@ order by line_no
 
 
 def _is_csv(file_name: str) -> bool:
-    name = file_name[:-3] if file_name.endswith(".gz") else file_name
-    return name.lower().endswith(".csv")
+    return file_name.lower().removesuffix(".gz").endswith(".csv")
 
 
 _JUDGE_QUERIES: dict[AttributionConfig, str] = {}
@@ -405,10 +458,14 @@ def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | 
         con.execute("set TimeZone = 'UTC'")
         con.register("lines_in", lines)
         if _is_csv(file_name):
-            records = con.sql(_CSV_RECORDS_QUERY).to_arrow_table()
+            records = _single_line_records(lines)
+            if records is None:
+                records = con.sql(_CSV_RECORDS_QUERY).to_arrow_table()
             header = _header(records)
-            con.register("csv_records", records)
-            rows_in = con.sql(_csv_query(header)).to_arrow_table()
+            rows_in = _csv_rows_fast(text, records, header)
+            if rows_in is None:
+                con.register("csv_records", records)
+                rows_in = con.sql(_csv_query(header)).to_arrow_table()
         else:
             rows_in = con.sql(_JSONL_QUERY).to_arrow_table()
         con.register("rows_in", rows_in)
@@ -417,6 +474,25 @@ def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | 
     if file_problem is not None:
         result = reject_file_problem(result, file_problem, last_line=_last_line(lines))
     return result
+
+
+def _single_line_records(lines: pa.Table) -> pa.Table | None:
+    """When no line has an odd number of quotes (no cell spans lines), each line is one CSV record; else None."""
+    quotes = pc.count_substring(lines["line"], '"')
+    if pc.any(pc.is_null(lines["line"])).as_py() or pc.any(pc.equal(pc.bit_wise_and(quotes, 1), 1)).as_py():
+        return None
+    n = lines.num_rows
+    return pa.table(
+        {
+            "record_no": pa.array(range(n), pa.int64()),
+            "line_no": lines["line_no"],
+            "byte_offset": lines["byte_offset"],
+            "byte_length": lines["byte_length"],
+            "line": pc.utf8_rtrim(lines["line"], characters="\r"),
+            "bad_utf8": pa.array([False] * n, pa.bool_()),
+            "unterminated": pa.array([False] * n, pa.bool_()),
+        }
+    )
 
 
 def _header(records: pa.Table) -> list[str]:

@@ -2,8 +2,8 @@
 
 The input is what an OpenTelemetry Collector's file exporter writes: JSON Lines, one
 `{"resourceSpans": [...]}` object per line (a single pretty-printed document is accepted in a `.json`
-file). resourceSpans → scopeSpans → spans are unnested in one DuckDB query, attributes are pivoted by
-key, and each GenAI span is judged into a row or a rejection. Token semantics follow the GenAI
+file). resourceSpans → scopeSpans → spans are unnested in one DuckDB query, the attributes the adapter
+needs are looked up by key in each span's list, and each GenAI span is judged into a row or a rejection. Token semantics follow the GenAI
 semantic conventions (see ../shared/formats/FORMATS.md §1): input_tokens INCLUDES cache reads and
 cache creation, output_tokens INCLUDES reasoning, so
 
@@ -324,7 +324,7 @@ order by line_no, rs_i nulls first, ss_i, sp_i
 def _records(text: bytes, file_name: str) -> pa.Table:
     """Numbered lines; a `.json` file holding one (pretty-printed) JSON document is one record at its first line."""
     lines = split_lines(text)
-    name = file_name[:-3] if file_name.endswith(".gz") else file_name
+    name = file_name.lower().removesuffix(".gz")
     if not name.endswith(".json") or lines.num_rows < 2:
         return lines
     start = len(BOM) if text.startswith(BOM) else 0
