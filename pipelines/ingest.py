@@ -23,6 +23,9 @@ import pyarrow.parquet as pq
 
 from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult
 from pipelines.adapters.envelope import parse_envelope
+from pipelines.adapters.litellm import parse_litellm
+from pipelines.adapters.otel import parse_otel
+from pipelines.attribution import AttributionConfig
 from pipelines.home import Home
 from pipelines.privacy import load_key, pseudonymize
 
@@ -30,8 +33,20 @@ REQUESTS_TABLE = "gateway_requests"
 MANIFEST_DIR = "_audit/ingested_files"
 REJECTED_DIR = "_audit/rejected_rows"
 PENDING_FILE = "_audit/pending_dates.txt"
-SUFFIXES = (".jsonl", ".jsonl.gz")
-ADAPTERS: dict[str, Callable[[bytes, str], AdapterResult]] = {"envelope": parse_envelope}
+
+@dataclass(frozen=True)
+class Adapter:
+    """A gateway format: how to parse a landed file, and which file names it accepts."""
+
+    parse: Callable[[bytes, str, AttributionConfig], AdapterResult]
+    suffixes: tuple[str, ...]
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "envelope": Adapter(lambda data, name, _: parse_envelope(data, name), (".jsonl", ".jsonl.gz")),
+    "otel": Adapter(parse_otel, (".jsonl", ".jsonl.gz", ".json", ".json.gz")),
+    "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz")),
+}
 
 LAKE_SCHEMA = CANONICAL_SCHEMA.append(pa.field("source_file", pa.string())).append(pa.field("event_date", pa.date32()))
 MANIFEST_SCHEMA = pa.schema(
@@ -136,11 +151,12 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
     """
     manifest = read_manifest(home)
     key = load_key(home.secrets)
+    attribution = AttributionConfig.load(home.root)
     report = IngestReport()
     landed = list(discover(home))
     for index, landed_file in enumerate(landed, start=1):
         previous = manifest.get(landed_file.relative)
-        entry = _ingest_file(home, landed_file, previous, key)
+        entry = _ingest_file(home, landed_file, previous, key, attribution)
         if entry is None:
             report.skipped += 1
             continue
@@ -154,7 +170,7 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
     return report
 
 
-def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: bytes) -> dict | None:
+def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: bytes, attribution: AttributionConfig) -> dict | None:
     problem = _file_problem(home, landed)
     if problem:
         if previous and previous["error"] == problem:
@@ -166,7 +182,7 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
     sha = hashlib.sha256(data).hexdigest()
     if previous and previous["sha256"] == sha and previous["status"] == "loaded":
         return None
-    result = ADAPTERS[landed.format](data, landed.path.name)
+    result = ADAPTERS[landed.format].parse(data, landed.path.name, attribution)
     rows = _with_lake_columns(result.rows, landed.relative, key)
     rows, duplicates, conflicts = _drop_duplicates(home, rows, landed.file_id)
     stale = (previous or {}).get("event_dates") or []
@@ -197,8 +213,9 @@ def _file_problem(home: Home, landed: LandedFile) -> str | None:
             return "symlink does not point to a regular file"
     if landed.format not in ADAPTERS:
         return f"unknown gateway format '{landed.format}' (supported: {', '.join(sorted(ADAPTERS))})"
-    if not landed.path.name.endswith(SUFFIXES):
-        return f"unsupported file type for format '{landed.format}' (expected {' or '.join(SUFFIXES)})"
+    suffixes = ADAPTERS[landed.format].suffixes
+    if not landed.path.name.lower().endswith(suffixes):
+        return f"unsupported file type for format '{landed.format}' (expected {', '.join(suffixes)})"
     return None
 
 
