@@ -319,3 +319,30 @@ def test_invalid_overrides_name_file_and_entry(home):
         load_overrides(home.root)
     assert "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100" in str(caught.value)
     assert "price_overrides.yaml: override 'x': unknown bucket key 'cached' in rates" in str(caught.value)
+
+
+def test_otel_and_litellm_samples_price_by_hand(home):
+    import json
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    (home.landing / "gateway" / "otel").mkdir(parents=True)
+    (home.landing / "gateway" / "litellm").mkdir(parents=True)
+    shutil.copy(fixtures / "otel" / "anthropic_chat_span.jsonl", home.landing / "gateway" / "otel" / "spans.jsonl")
+    shutil.copy(fixtures / "litellm" / "spendlogs_with_usage_detail.jsonl", home.landing / "gateway" / "litellm" / "detail.jsonl")
+    shared_row = json.loads((fixtures / "litellm" / "litellm_spendlogs_row.json").read_text())
+    (home.landing / "gateway" / "litellm" / "row.jsonl").write_text(json.dumps(shared_row) + "\n")
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select source, count(*) from core.request_costs group by 1 order by 1") == [("litellm", 2), ("otel", 1)]
+    costs = {r[0]: r[1] for r in _query(home, "select request_id, cost_usd from core.request_costs")}
+    # OTel: input_tokens 10120 include 8000 cache reads and 2000 cache writes (no TTL split in OTel: 5-minute).
+    # 120 x 3 + 8000 x 0.30 + 2000 x 3.75 + 350 x 15 per 1M = 0.015510
+    assert costs["msg_01XFDUDYJgAACzvnptvVoYEL"] == Decimal("0.015510")
+    # LiteLLM with LiteLLM's own usage detail (prompt_tokens 8120 = 120 input + 8000 cache reads; writes 1500 5m + 500 1h):
+    # 120 x 3 + 8000 x 0.30 + 1500 x 3.75 + 500 x 6 + 350 x 15 per 1M = 0.016635, the Anthropic sample's amount.
+    assert costs["chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000002"] == Decimal("0.016635")
+    # The shared SpendLogs row carries no cache detail: all 8120 prompt tokens are uncached input.
+    # 8120 x 3 + 350 x 15 per 1M = 0.029610
+    assert costs["chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000001"] == Decimal("0.029610")
+    assert _query(home, "select distinct feature from core.request_costs where request_id like 'chatcmpl%'") == [("search",)]
