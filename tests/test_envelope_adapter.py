@@ -210,3 +210,11 @@ def test_arbitrary_json_never_crashes_and_every_line_is_accounted_for(records):
     result = _parse(*lines)
     assert result.rows.num_rows + result.rejected.num_rows == len(lines)
     assert all(reason for reason in result.rejected["reason"].to_pylist())
+
+
+def test_gemini_traffic_type_sets_the_service_tier():
+    def gemini(rid: str, traffic: str) -> str:
+        return envelope(rid, "google", "gemini-2.5-flash", {"promptTokenCount": 10, "candidatesTokenCount": 2, "trafficType": traffic}, service_tier=None)
+
+    result = _parse(gemini("a", "ON_DEMAND"), gemini("b", "ON_DEMAND_FLEX"), gemini("c", "ON_DEMAND_PRIORITY"), gemini("d", "PROVISIONED_THROUGHPUT"))
+    assert result.rows["service_tier"].to_pylist() == ["standard", "flex", "priority", "provisioned_throughput"]

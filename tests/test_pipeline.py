@@ -260,6 +260,7 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
         envelope("long", "google", "gemini-2.5-pro", {"promptTokenCount": 250_000, "candidatesTokenCount": 1000}, service_tier=None),
         envelope("short", "google", "gemini-2.5-pro", {"promptTokenCount": 200_000, "candidatesTokenCount": 1000}, service_tier=None),
         envelope("latest", "anthropic", "claude-3-5-sonnet-latest", {"input_tokens": 1_000_000, "output_tokens": 0}, service_tier=None),
+        envelope("responses", "openai", "o4-mini-2025-04-16", sample_usage("openai_responses_usage.json")),
     ])
     run_pipeline(home, progress=_quiet)
     rows = {r[0]: r[1:] for r in _query(home, "select request_id, cost_usd, price_id from core.request_costs")}
@@ -273,6 +274,9 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     assert rows["short"] == (Decimal("0.260000"), "google/gemini-2.5-pro@2026-10-14/standard/input<=200000")
     # A name only a match rule knows is priced by the entry the rule names.
     assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@2020-01-01/standard")
+    # OpenAI Responses: input 5200 includes 4096 cached; output 1450 includes 1024 reasoning (billed at the output rate).
+    # 1104 x 1.10 + 4096 x 0.275 + (426 + 1024) x 4.40 per 1M = 0.0087208
+    assert rows["responses"] == (Decimal("0.0087208"), "openai/o4-mini-2025-04-16@2025-04-16/standard")
 
 
 def test_negotiated_override_beats_the_list_price_and_both_costs_are_kept(home):

@@ -226,10 +226,13 @@ canonical as (
             when provider in ('openai', 'azure_openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens
             else reported_output
         end as output_tokens,
-        case
-            when coalesce(envelope_tier, lower(u.service_tier), 'standard') in ('default', 'standard', 'auto', 'on_demand')
-                then 'standard'
-            else coalesce(envelope_tier, lower(u.service_tier))
+        case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
+            when 'default' then 'standard'
+            when 'auto' then 'standard'
+            when 'on_demand' then 'standard'
+            when 'on_demand_flex' then 'flex'
+            when 'on_demand_priority' then 'priority'
+            else coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
         end as service_tier
     from buckets
 ),
