@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     run = with_home(commands.add_parser("run", help="ingest what is new in landing and materialize the dates it touched"))
     run.add_argument("--start", type=_date, help="first date to materialize (YYYY-MM-DD)")
     run.add_argument("--end", type=_date, help="last date to materialize, inclusive (YYYY-MM-DD)")
+    run.add_argument("--reprice", action="store_true", help="re-price [--start, --end] with the current price book and overrides")
     run.set_defaults(handler=_run)
+
+    close = with_home(commands.add_parser("close", help="close a month: freeze its marts in finance.* snapshots"))
+    close.add_argument("month", help="the month to close, YYYY-MM")
+    close.set_defaults(handler=_close)
 
     dev = with_home(commands.add_parser("dev", help="open the Dagster UI on this home"))
     dev.add_argument("--port", type=int, default=3000)
@@ -110,12 +115,32 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if (args.start is None) != (args.end is None):
         raise _UserError("give both --start and --end, or neither")
+    if args.reprice and args.start is None:
+        raise _UserError("--reprice needs --start and --end: the dates to re-price")
     if args.start and args.end < args.start:
         raise _UserError(f"--end {args.end} is before --start {args.start}")
     home = Home.at(args.home)
     if not home.landing.is_dir():
         raise _UserError(f"{home.landing} does not exist: run `tokenledger init --home {home.root}` first")
     _run_and_report(home, args.start, args.end)
+    return 0
+
+
+def _close(args: argparse.Namespace) -> int:
+    from pipelines.periods import CloseError, close_month
+    from pipelines.runner import RunInProgress
+
+    home = Home.at(args.home)
+    if not home.warehouse.is_file():
+        raise _UserError(f"no warehouse at {home.warehouse}: run `tokenledger run` first")
+    try:
+        closed = close_month(home, args.month)
+    except (CloseError, RunInProgress) as exc:
+        raise _UserError(str(exc)) from exc
+    print(
+        f"closed {closed['month']}: {closed['requests']:,} requests, {_money(closed['cost_usd'])} USD frozen in "
+        "finance.daily_spend; later changes to this month appear in marts.restatements"
+    )
     return 0
 
 

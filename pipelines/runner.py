@@ -29,7 +29,7 @@ DAILY_KEYS = [
     dg.AssetKey(["core", "request_costs"]),
     dg.AssetKey(["marts", "daily_spend"]),
 ]
-SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"])]
+SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"]), dg.AssetKey(["marts", "restatements"])]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 
@@ -154,7 +154,7 @@ def run_pipeline(
             result = _materialize(assets, DAILY_KEYS, instance, resources, tags=tags)
             summary.run_ids.append(result.run_id)
             clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
-        progress("refreshing price coverage")
+        progress("refreshing price coverage and restatements")
         result = _materialize(assets, SUMMARY_KEYS, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
         summary.warnings += [

@@ -15,7 +15,7 @@ from pipelines.home import Home, shipped_dir
 
 MEMORY_LIMIT_ENV = "TOKENLEDGER_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
-SCHEMAS = ("reference", "staging", "core", "marts", "audit")
+SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
 
 
 class WarehouseBusyError(RuntimeError):

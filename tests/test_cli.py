@@ -43,6 +43,17 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
     write = _cli("sql", "drop table marts.daily_spend", home=home)
     assert write.returncode == 2 and "read-only" in write.stderr
 
+    closed = _cli("close", "2026-11", home=home)
+    assert closed.returncode == 0 and "closed 2026-11: 800 requests" in closed.stdout
+    twice = _cli("close", "2026-11", home=home)
+    assert twice.returncode == 2 and "2026-11 was closed at" in twice.stderr
+    assert _cli("run", "--reprice", home=home).returncode == 2
+    repriced = _cli("run", "--reprice", "--start", "2026-11-26", "--end", "2026-11-27", home=home)
+    assert repriced.returncode == 0 and "(2 dates materialized)" in repriced.stdout
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.restatements").fetchall() == [(0,)]
+        assert con.execute("select sum(requests) from finance.daily_spend").fetchall() == [(800,)]
+
 
 def test_run_on_a_missing_home_says_how_to_start(tmp_path):
     done = _cli("run", home=tmp_path / "nowhere")

@@ -350,3 +350,24 @@ def test_otel_and_litellm_samples_price_by_hand(home):
     # 8120 x 3 + 350 x 15 per 1M = 0.029610
     assert costs["chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000001"] == Decimal("0.029610")
     assert _query(home, "select distinct feature from core.request_costs where request_id like 'chatcmpl%'") == [("search",)]
+
+
+def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_recorded(home):
+    from pipelines.periods import CloseError, close_month
+
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    assert close_month(home, "2026-11") == {"month": "2026-11", "requests": 2, "cost_usd": Decimal("0.022250")}
+    with pytest.raises(CloseError, match="2026-11 was closed at"):
+        close_month(home, "2026-11")
+
+    (home.root / "price_overrides.yaml").write_text(
+        "overrides:\n  - id: anthropic-deal\n    provider: anthropic\n    effective_from: 2026-11-01\n    discount_pct: 10\n"
+    )
+    run_pipeline(home, start=dt.date(2026, 11, 27), end=dt.date(2026, 11, 27), progress=_quiet)
+
+    assert _query(home, "select sum(cost_usd) from finance.daily_spend where month = '2026-11'") == [(Decimal("0.022250"),)]
+    assert _query(home, "select sum(cost_usd) from marts.daily_spend") == [(Decimal("0.0205865"),)]
+    assert _query(home, "select month, provider, closed_cost_usd, current_cost_usd, delta_usd, reason from marts.restatements") == [
+        ("2026-11", "anthropic", Decimal("0.016635"), Decimal("0.0149715"), Decimal("-0.0016635"), "repriced")
+    ]

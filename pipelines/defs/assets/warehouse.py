@@ -10,6 +10,7 @@ from pipelines.defs.assets._util import contract_check, days, markdown_table, wi
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import LAKE_SCHEMA, REQUESTS_TABLE
+from pipelines.periods import ensure_finance_tables
 from pipelines.pricebook import ALIAS_SCHEMA, load_price_book
 from pipelines.warehouse import ensure_models, register_parquet, replace_table, replace_window, sql_text
 
@@ -172,4 +173,31 @@ def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
                 metadata={"unpriced_requests": unpriced, "requests": total, "top_unpriced_models": table},
             )
         ],
+    )
+
+
+@dg.asset(
+    key=["marts", "restatements"],
+    group_name="marts",
+    deps=[["marts", "daily_spend"]],
+    pool="duckdb",
+    kinds={"duckdb"},
+)
+def restatements(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per daily_spend row of a closed month that changed after the close: before, after, delta, why."""
+    with tokenledger.warehouse() as con:
+        register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
+        ensure_models(con, DAILY_MODELS[:1])
+        register_model_names(con, {"window_start": dt.date.min, "window_end": dt.date.min})
+        ensure_models(con, DAILY_MODELS)
+        ensure_finance_tables(con)
+        rows = replace_table(con, "marts.restatements", sql_text("marts.restatements"))
+        by_month = con.execute(
+            "select month, reason, count(*), sum(delta_usd) from marts.restatements group by all order by all"
+        ).fetchall()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "by_month": dg.MetadataValue.md(markdown_table(["month", "reason", "rows", "delta_usd"], by_month)),
+        }
     )

@@ -1,0 +1,62 @@
+-- One row per closed-month daily_spend row that changed after the close: what changed, by how much, why.
+with closed as (
+    select *
+    from finance.daily_spend
+),
+
+current as (
+    select spend.*, periods.month, periods.closed_at as period_closed_at
+    from marts.daily_spend as spend
+    inner join finance.closed_periods as periods
+        on strftime(spend.event_date, '%Y-%m') = periods.month
+),
+
+compared as (
+    select
+        coalesce(closed.month, current.month) as month,
+        coalesce(closed.event_date, current.event_date) as event_date,
+        coalesce(closed.feature, current.feature) as feature,
+        coalesce(closed.user_segment, current.user_segment) as user_segment,
+        coalesce(closed.provider, current.provider) as provider,
+        coalesce(closed.model, current.model) as model,
+        coalesce(closed.service_tier, current.service_tier) as service_tier,
+        coalesce(closed.requests, 0) as closed_requests,
+        coalesce(current.requests, 0) as current_requests,
+        coalesce(closed.cost_usd, 0) as closed_cost_usd,
+        coalesce(current.cost_usd, 0) as current_cost_usd,
+        coalesce(closed.unpriced_requests, 0) as closed_unpriced_requests,
+        coalesce(current.unpriced_requests, 0) as current_unpriced_requests,
+        coalesce(closed.closed_at, current.period_closed_at) as closed_at,
+    from closed
+    full outer join current
+        on closed.event_date = current.event_date
+        and closed.feature = current.feature
+        and closed.user_segment = current.user_segment
+        and closed.provider = current.provider
+        and closed.model = current.model
+        and closed.service_tier = current.service_tier
+)
+
+select
+    month,
+    event_date,
+    feature,
+    user_segment,
+    provider,
+    model,
+    service_tier,
+    closed_requests,
+    current_requests,
+    closed_cost_usd,
+    current_cost_usd,
+    cast(current_cost_usd - closed_cost_usd as decimal(38, 15)) as delta_usd,
+    case
+        when closed_requests <> current_requests then 'late or corrected usage'
+        when closed_unpriced_requests <> current_unpriced_requests then 'price coverage changed'
+        else 'repriced'
+    end as reason,
+    closed_at,
+from compared
+where closed_requests <> current_requests
+    or closed_cost_usd <> current_cost_usd
+    or closed_unpriced_requests <> current_unpriced_requests
