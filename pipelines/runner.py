@@ -21,6 +21,7 @@ INGEST_KEYS = [
     dg.AssetKey(["reference", "prices"]),
     dg.AssetKey(["reference", "model_aliases"]),
     dg.AssetKey(["reference", "price_overrides"]),
+    dg.AssetKey(["reference", "fx_rates"]),
     dg.AssetKey(["audit", "ingested_files"]),
     dg.AssetKey(["audit", "rejected_rows"]),
 ]

@@ -70,7 +70,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def replace_window(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    select_sql: str | None,
+    select_sql: str,
     start: dt.date,
     end: dt.date,
     params: dict | None = None,
@@ -78,21 +78,19 @@ def replace_window(
 ) -> int:
     """Replace rows with start <= date_column < end by the select's rows, in one transaction.
 
-    select_sql None means the window has no input: its rows are deleted and nothing is inserted.
-    Returns the number of rows now in the window.
+    Columns the select gained since the table was created are added to the table first (older rows
+    get nulls), so an upgrade never needs the warehouse rebuilt. Returns the rows now in the window.
     """
     window = {"window_start": start, "window_end": end}
     params = {**(params or {}), **window}
     con.execute("begin transaction")
     try:
+        con.execute(f"create or replace temp table _shape as select * from ({select_sql}) with no data", params)
         if not table_exists(con, table):
-            if select_sql is None:
-                con.execute("commit")
-                return 0
-            con.execute(f"create table {table} as select * from ({select_sql}) with no data", params)
+            con.execute(f"create table {table} as select * from _shape")
+        _add_missing_columns(con, table)
         con.execute(f"delete from {table} where {date_column} >= $window_start and {date_column} < $window_end", window)
-        if select_sql is not None:
-            con.execute(f"insert into {table} by name {select_sql}", params)
+        con.execute(f"insert into {table} by name {select_sql}", params)
         count = con.execute(
             f"select count(*) from {table} where {date_column} >= $window_start and {date_column} < $window_end", window
         ).fetchall()[0][0]
@@ -101,6 +99,19 @@ def replace_window(
         con.execute("rollback")
         raise
     return count
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    schema, name = table.split(".")
+    have = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchall()
+    }
+    for column, column_type in con.execute("select column_name, data_type from information_schema.columns where table_name = '_shape'").fetchall():
+        if column not in have:
+            con.execute(f'alter table {table} add column "{column}" {column_type}')
 
 
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:

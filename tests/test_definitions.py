@@ -9,7 +9,7 @@ from pipelines.definitions import defs
 from pipelines.home import shipped_dir
 
 WAREHOUSE_ASSETS = {
-    "reference/prices", "reference/model_aliases", "reference/price_overrides", "audit/ingested_files", "audit/rejected_rows",
+    "reference/prices", "reference/model_aliases", "reference/price_overrides", "reference/fx_rates", "audit/ingested_files", "audit/rejected_rows",
     "staging/stg_gateway_requests", "core/request_costs", "marts/daily_spend", "marts/price_coverage", "marts/restatements",
 }
 

@@ -371,3 +371,23 @@ def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_rec
     assert _query(home, "select month, provider, closed_cost_usd, current_cost_usd, delta_usd, reason from marts.restatements") == [
         ("2026-11", "anthropic", Decimal("0.016635"), Decimal("0.0149715"), Decimal("-0.0016635"), "repriced")
     ]
+
+
+def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
+    (home.root / "settings.yaml").write_text("reporting_currency: EUR\n")
+    (home.landing / "fx").mkdir(parents=True)
+    (home.landing / "fx" / "rates.csv").write_text(
+        "date,currency,rate\n2026-11-25,EUR,0.90\n2026-11-27,EUR,0.92\n2026-11-28,EUR,0.95\n2026-11-26,GBP,0.79\nyesterday,EUR,1\n2026-11-27,EUR,-1\n"
+    )
+    samples = _samples()
+    land(home, "fx.jsonl", [samples[0], samples[1].replace("2026-11-27T10:15:02.120Z", "2026-11-26T10:00:00Z")])
+    run_pipeline(home, progress=_quiet)
+    rows = _query(home, "select event_date, cost_usd, reporting_currency, fx_rate, fx_rate_date, cost_reporting from marts.daily_spend order by 1")
+    assert rows == [
+        (dt.date(2026, 11, 26), Decimal("0.016635"), "EUR", Decimal("0.90"), dt.date(2026, 11, 25), Decimal("0.0149715")),
+        (dt.date(2026, 11, 27), Decimal("0.005615"), "EUR", Decimal("0.92"), dt.date(2026, 11, 27), Decimal("0.0051658")),
+    ]
+    assert _query(home, "select row_number, field, reason from audit.rejected_fx_rows order by 1") == [
+        (6, "date", "not a date (YYYY-MM-DD): 'yesterday'"),
+        (7, "rate", "must be a positive number: '-1'"),
+    ]

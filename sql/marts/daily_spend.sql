@@ -1,4 +1,5 @@
--- One row per event_date x feature x user_segment x provider x model x service_tier.
+-- One row per event_date x feature x user_segment x provider x model x service_tier,
+-- with the cost also in the reporting currency at the rate in effect that day (rate and its date kept).
 with requests as (
     select *
     from core.request_costs
@@ -27,6 +28,26 @@ daily as (
         count(*) filter (where not is_priced) as unpriced_requests,
     from requests
     group by all
+),
+
+rates as (
+    select fx_rates.rate_date, fx_rates.usd_rate
+    from reference.fx_rates
+    inner join reference.reporting_currency on fx_rates.currency = reporting_currency.currency
+),
+
+reported as (
+    select
+        daily.*,
+        (select currency from reference.reporting_currency) as reporting_currency,
+        rates.rate_date as fx_rate_date,
+        case when (select currency from reference.reporting_currency) = 'USD' then 1 else rates.usd_rate end as fx_rate,
+    from daily
+    asof left join rates
+        on daily.event_date >= rates.rate_date
 )
 
-select * from daily
+select
+    *,
+    cast(cost_usd * fx_rate as decimal(38, 15)) as cost_reporting,
+from reported

@@ -125,7 +125,7 @@ def register_model_names(con, window: dict) -> list[list[str]]:
     return matched
 
 
-@dg.asset(key=["marts", "daily_spend"], group_name="marts", deps=[["core", "request_costs"]], **_PARTITIONED)
+@dg.asset(key=["marts", "daily_spend"], group_name="marts", deps=[["core", "request_costs"], ["reference", "fx_rates"]], **_PARTITIONED)
 def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per day x feature x user segment x provider x model x service tier: requests, tokens, cost."""
     start, end = window_dates(context)
