@@ -7,6 +7,8 @@ exclusive buckets (see pipelines.adapters.CANONICAL_SCHEMA) so billed tokens = t
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
@@ -103,7 +105,7 @@ def _query() -> str:
     token_problems = ",\n            ".join(_token_problem(label, path, t(label)) for label, path in _TOKEN_LEAVES)
     return f"""
 with lines as (
-    select line_no, byte_offset, byte_length, rtrim(line, chr(13)) as line
+    select line_no, byte_offset, byte_length, line
     from lines_in
 ),
 classified as (
@@ -116,13 +118,13 @@ classified as (
     from lines
 ),
 envelopes as (
-    select line_no, byte_offset, byte_length, line, from_json(line, '{{{top}}}') as e
+    select line_no, byte_offset, byte_length, from_json(line, '{{{top}}}') as e
     from classified
     where line_problem is null
 ),
 fields as (
     select
-        line_no, byte_offset, byte_length, line,
+        line_no, byte_offset, byte_length,
         {_text('request_id')} as request_id,
         {_text('timestamp')} as ts_text,
         lower({_text('provider')}) as provider,
@@ -286,7 +288,7 @@ select
     audio_input_tokens,
     audio_output_tokens,
     web_search_requests,
-    case when problem is not null then {_record_sql()} end as record
+    cast(null as varchar) as record
 from judged
 union all
 select line_no, byte_offset, byte_length, line_problem as problem,
@@ -304,6 +306,19 @@ def _too_long() -> str:
     return "\n".join(
         f"            when length({f}) > {MAX_TEXT} then '{f}|value is longer than {MAX_TEXT} characters'" for f in fields
     )
+
+
+def _with_records(con: duckdb.DuckDBPyConnection, judged: pa.Table) -> pa.Table:
+    """Fill `record` for rejected rows that parsed as objects (only those lines are read again)."""
+    bad = pc.and_(pc.is_valid(judged["problem"]), pc.invert(pc.starts_with(judged["problem"], "|")))
+    wanted = judged.filter(bad)["line_no"]
+    if len(wanted) == 0:
+        return judged
+    con.register("wanted", pa.table({"line_no": wanted}))
+    records = con.sql(f"select line_no, {_record_sql()} as record from lines_in semi join wanted using (line_no)").to_arrow_table()
+    index = pc.index_in(judged["line_no"], value_set=records["line_no"])
+    filled = pc.take(records["record"], index)
+    return judged.set_column(judged.schema.get_field_index("record"), "record", filled.cast(pa.string()))
 
 
 def _record_sql() -> str:
@@ -324,6 +339,7 @@ def parse_envelope(data: bytes, file_name: str) -> AdapterResult:
         con.execute("set TimeZone = 'UTC'")
         con.register("lines_in", lines)
         judged = con.sql(_QUERY).to_arrow_table()
+        judged = _with_records(con, judged)
     result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
     if file_problem is not None:
         result = reject_file_problem(result, file_problem, last_line=lines.num_rows)
