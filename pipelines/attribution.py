@@ -13,6 +13,7 @@ docs/formats/otel.md and docs/formats/litellm.md for the file format.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -89,6 +90,8 @@ class AttributionConfig:
     otel: FieldKeys
     litellm: FieldKeys
     origin: str = "defaults"
+    helicone: FieldKeys | None = None
+    portkey: FieldKeys | None = None
 
     @classmethod
     def default(cls) -> "AttributionConfig":
@@ -114,9 +117,12 @@ class AttributionConfig:
         if not isinstance(document, dict):
             raise AttributionConfigError(f"{origin}: expected a mapping with keys otel and/or litellm, found {_kind(document)}")
         defaults = {"otel": _OTEL_DEFAULT, "litellm": _LITELLM_DEFAULT}
-        unknown = [str(k) for k in document if k not in defaults]
+        unknown = [str(k) for k in document if k not in (*defaults, *ADAPTER_DEFAULTS)]
         if unknown:
-            raise AttributionConfigError(f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm)")
+            raise AttributionConfigError(
+                f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm, {', '.join(ADAPTER_DEFAULTS)})"
+            )
+        defaults |= {source: _adapter_defaults(source) for source in ADAPTER_DEFAULTS if source in document}
         chosen = {}
         for source, base in defaults.items():
             section = document.get(source)
@@ -133,7 +139,21 @@ class AttributionConfig:
             chosen[source] = base.replace(
                 **{field: _keys(origin, source, field, value) for field, value in section.items()}
             )
-        return cls(otel=chosen["otel"], litellm=chosen["litellm"], origin=origin)
+        return cls(
+            otel=chosen["otel"],
+            litellm=chosen["litellm"],
+            origin=origin,
+            helicone=chosen.get("helicone"),
+            portkey=chosen.get("portkey"),
+        )
+
+
+ADAPTER_DEFAULTS = ("helicone", "portkey")
+"""Formats whose default keys live in their adapter module (which also checks each key)."""
+
+
+def _adapter_defaults(source: str) -> FieldKeys:
+    return importlib.import_module(f"pipelines.adapters.{source}").DEFAULT_KEYS
 
 
 def _keys(origin: str, source: str, field: str, value: object) -> tuple[str, ...]:

@@ -23,7 +23,9 @@ import pyarrow.parquet as pq
 
 from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult
 from pipelines.adapters.envelope import parse_envelope
+from pipelines.adapters.helicone import parse_helicone
 from pipelines.adapters.litellm import parse_litellm
+from pipelines.adapters.portkey import parse_portkey
 from pipelines.adapters.otel import parse_otel
 from pipelines.attribution import AttributionConfig
 from pipelines.home import Home
@@ -46,6 +48,8 @@ ADAPTERS: dict[str, Adapter] = {
     "envelope": Adapter(lambda data, name, _: parse_envelope(data, name), (".jsonl", ".jsonl.gz")),
     "otel": Adapter(parse_otel, (".jsonl", ".jsonl.gz", ".json", ".json.gz")),
     "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz")),
+    "helicone": Adapter(parse_helicone, (".jsonl", ".jsonl.gz")),
+    "portkey": Adapter(parse_portkey, (".jsonl", ".jsonl.gz")),
 }
 
 LAKE_SCHEMA = CANONICAL_SCHEMA.append(pa.field("source_file", pa.string())).append(pa.field("event_date", pa.date32()))

@@ -54,7 +54,7 @@ def test_config_is_frozen_and_hashable():
 
 
 ERRORS = [
-    ("otle:\n  feature: [a]\n", "unknown key 'otle' (expected one of: otel, litellm)"),
+    ("otle:\n  feature: [a]\n", "unknown key 'otle' (expected one of: otel, litellm, helicone, portkey)"),
     ("otel:\n  featur: [a]\n", "unknown key 'otel.featur' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
     ("litellm:\n  segment: [a]\n", "unknown key 'litellm.segment' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
     ("otel:\n  feature: app.feature\n", "'otel.feature' must be a list of keys, found a string"),
@@ -78,3 +78,12 @@ def test_bad_files_are_clear_errors_naming_file_and_key(tmp_path, text, message)
         AttributionConfig.load(tmp_path)
     assert str(raised.value).startswith(f"{path}: ")
     assert message in str(raised.value)
+
+
+def test_helicone_and_portkey_sections_replace_their_adapter_defaults():
+    from pipelines.adapters.portkey import DEFAULT_KEYS
+
+    config = AttributionConfig.from_mapping({"helicone": {"feature": ["properties.team"]}, "portkey": {"customer_id": ["metadata.org"]}})
+    assert config.helicone.feature == ("properties.team",)
+    assert config.portkey.customer_id == ("metadata.org",) and config.portkey.feature == DEFAULT_KEYS.feature
+    assert AttributionConfig.default().helicone is None

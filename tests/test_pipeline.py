@@ -325,7 +325,7 @@ def test_invalid_overrides_name_file_and_entry(home):
     assert "price_overrides.yaml: override 'x': unknown bucket key 'cached' in rates" in str(caught.value)
 
 
-def test_otel_and_litellm_samples_price_by_hand(home):
+def test_otel_litellm_helicone_and_portkey_samples_price_by_hand(home):
     import json
     import shutil
     from pathlib import Path
@@ -337,8 +337,14 @@ def test_otel_and_litellm_samples_price_by_hand(home):
     shutil.copy(fixtures / "litellm" / "spendlogs_with_usage_detail.jsonl", home.landing / "gateway" / "litellm" / "detail.jsonl")
     shared_row = json.loads((fixtures / "litellm" / "litellm_spendlogs_row.json").read_text())
     (home.landing / "gateway" / "litellm" / "row.jsonl").write_text(json.dumps(shared_row) + "\n")
+    for fmt, sample in (("helicone", "helicone_request_response_rmt_row.json"), ("portkey", "portkey_log_export_row.json")):
+        (home.landing / "gateway" / fmt).mkdir(parents=True)
+        row = json.loads((fixtures / fmt / sample).read_text())
+        (home.landing / "gateway" / fmt / "export.jsonl").write_text(json.dumps(row) + "\n")
     run_pipeline(home, progress=_quiet)
-    assert _query(home, "select source, count(*) from core.request_costs group by 1 order by 1") == [("litellm", 2), ("otel", 1)]
+    assert _query(home, "select source, count(*) from core.request_costs group by 1 order by 1") == [
+        ("helicone", 1), ("litellm", 2), ("otel", 1), ("portkey", 1)
+    ]
     costs = {r[0]: r[1] for r in _query(home, "select request_id, cost_usd from core.request_costs")}
     # OTel: input_tokens 10120 include 8000 cache reads and 2000 cache writes (no TTL split in OTel: 5-minute).
     # 120 x 3 + 8000 x 0.30 + 2000 x 3.75 + 350 x 15 per 1M = 0.015510
@@ -349,6 +355,11 @@ def test_otel_and_litellm_samples_price_by_hand(home):
     # The shared SpendLogs row carries no cache detail: all 8120 prompt tokens are uncached input.
     # 8120 x 3 + 350 x 15 per 1M = 0.029610
     assert costs["chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000001"] == Decimal("0.029610")
+    # Helicone: prompt_tokens (120) exclude the 8000 cache reads and 2000 cache writes (no TTL split: 5-minute).
+    # 120 x 3 + 8000 x 0.30 + 2000 x 3.75 + 350 x 15 per 1M = 0.015510 (Helicone's own cost column is not used)
+    assert costs["6f1d9d2c-0000-4000-8000-000000000001"] == Decimal("0.015510")
+    # Portkey: req_units carry no cache split, so all 2006 are uncached. 2006 x 2.50 + 300 x 10 per 1M = 0.008015
+    assert costs["3c90c3cc-0d44-4b50-8888-8dd25736052a"] == Decimal("0.008015")
     assert _query(home, "select distinct feature from core.request_costs where request_id like 'chatcmpl%'") == [("search",)]
 
 

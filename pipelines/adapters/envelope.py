@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
+from pipelines.adapters.sql import token_problem
 
 SOURCE = "envelope"
 EARLIEST = EARLIEST_DATE
@@ -79,20 +80,6 @@ def _token(path: str) -> str:
     return f"try_cast({path} as bigint)"
 
 
-def _token_problem(label: str, path: str, typed: str) -> str:
-    """SQL that names what is wrong with a token leaf, or null when it is absent or valid."""
-    return f"""case
-        when {path} is null then null
-        when {typed} is null or contains({path}, '.') or contains(lower({path}), 'e') then case
-            when regexp_full_match({path}, '-?[0-9]+') then 'usage.{label}|token count exceeds the 64-bit integer range'
-            when lower({path}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then 'usage.{label}|token count is not a finite number'
-            when try_cast({path} as double) is not null then 'usage.{label}|token count is not a whole number'
-            else 'usage.{label}|token count is not a number: ' || left({path}, 40)
-        end
-        when {typed} < 0 then 'usage.{label}|negative token count'
-    end"""
-
-
 def _text(name: str) -> str:
     """An optional string field: JSON strings unquoted, numbers kept as their text, objects and arrays null."""
     return f"case when left(e.{name}, 1) not in ('{{', '[') then e.{name} end"
@@ -102,7 +89,7 @@ def _query() -> str:
     top = ", ".join(f'"{name}": "{"JSON" if name in ("tags", "usage") else "VARCHAR"}"' for name in _TOP)
     t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
     tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
-    token_problems = ",\n            ".join(_token_problem(label, path, t(label)) for label, path in _TOKEN_LEAVES)
+    token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in _TOKEN_LEAVES)
     return f"""
 with lines as (
     select line_no, byte_offset, byte_length, line

@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
+from pipelines.adapters.sql import blank_null, token_problem
 
 SOURCE = "litellm"
 
@@ -102,22 +103,6 @@ _CSV_FIELD = '("(?:[^"]|"")*"[^,]*|[^,]*),'
 _QUOTED_CELL = '"((?:[^"]|"")*)"([^,]*)'
 
 
-def _token_problem(label: str, raw: str, typed: str) -> str:
-    """SQL naming what is wrong with a token count (as text), or null when it is absent or valid."""
-    return f"""case
-        when {raw} is null then null
-        when {typed} is null or contains({raw}, '.') or contains(lower({raw}), 'e') then case
-            when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
-            when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
-            when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
-            else {label} || '|token count is not a number: ' || left({raw}, 40)
-        end
-        when {typed} < 0 then {label} || '|negative token count'
-    end"""
-
-
-def _blank_null(expr: str) -> str:
-    return f"nullif(trim({expr}), '')"
 
 
 def _json_path(dotted: str) -> str:
@@ -130,13 +115,13 @@ def _attribution_sql(key: str, metadata_paths: list[str]) -> str:
         prefix = key[len("tag:") :] + ":"
         return (
             f"list_extract(list_transform(list_filter(tag_list, lambda t: starts_with(t, {sql_string(prefix)})), "
-            f"lambda t: {_blank_null(f'substr(t, {len(prefix) + 1})')}), 1)"
+            f"lambda t: {blank_null(f'substr(t, {len(prefix) + 1})')}), 1)"
         )
     if key.startswith("metadata."):
         value = f"meta_values[{metadata_paths.index(_json_path(key[len('metadata.') :])) + 1}]"
-        text = _blank_null(f"json_extract_string({value}, '$')")
+        text = blank_null(f"json_extract_string({value}, '$')")
         return f"case when json_type({value}) in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') then {text} end"
-    return _blank_null(f'"{key}"')
+    return blank_null(f'"{key}"')
 
 
 def _jsonl_query() -> str:
@@ -280,7 +265,7 @@ def _judge_query(attribution: AttributionConfig) -> str:
     leaves = ",\n        ".join(leaf(name, path) for name, path in _LEAVES.items())
     typed = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in ("prompt", "completion", *_LEAVES))
     problems = ", ".join(
-        _token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in ("prompt", "completion", *_LEAVES)
+        token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in ("prompt", "completion", *_LEAVES)
     )
     d = lambda name: f"coalesce(t_{name}, 0)"  # noqa: E731
     provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
@@ -328,17 +313,17 @@ fields as (
         from_json(meta, '{_META_STRUCTURE}') as m,
         from_json(tags_json, '["VARCHAR"]') as tag_list,
         {meta_values} as meta_values,
-        {_blank_null('request_id')} as rid,
-        {_blank_null('"startTime"')} as ts_text,
-        lower({_blank_null('custom_llm_provider')}) as provider_raw,
-        coalesce({_blank_null('model')}, {_blank_null('model_group')}) as served_model,
+        {blank_null('request_id')} as rid,
+        {blank_null('"startTime"')} as ts_text,
+        lower({blank_null('custom_llm_provider')}) as provider_raw,
+        coalesce({blank_null('model')}, {blank_null('model_group')}) as served_model,
         trim(prompt_tokens) as raw_prompt, 'prompt_tokens' as label_prompt,
         trim(completion_tokens) as raw_completion, 'completion_tokens' as label_completion
     from shaped
 ),
 detailed as (
     select *,
-        lower(coalesce({_blank_null('m.service_tier')}, {_blank_null('m.usage_object.service_tier')}, {_blank_null('m.additional_usage_values.service_tier')})) as tier_raw,
+        lower(coalesce({blank_null('m.service_tier')}, {blank_null('m.usage_object.service_tier')}, {blank_null('m.additional_usage_values.service_tier')})) as tier_raw,
         {leaves}
     from fields
 ),
@@ -412,7 +397,7 @@ select
     {attributed('customer_id')} as customer_id,
     {attributed('conversation_id')} as conversation_id,
     try_cast(try_cast(request_duration_ms as double) as bigint) as latency_ms,
-    case when is_cache_hit then 'cache_hit' else coalesce({_blank_null('status')}, 'success') end as status,
+    case when is_cache_hit then 'cache_hit' else coalesce({blank_null('status')}, 'success') end as status,
     {_TAGS} as tags,
     case when is_cache_hit then 0 else input_tokens end as input_tokens,
     case when is_cache_hit then 0 else cache_read end as cache_read_tokens,

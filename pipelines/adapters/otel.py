@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import BOM, decompress, split_lines
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
+from pipelines.adapters.sql import blank_null, token_problem
 
 SOURCE = "otel"
 
@@ -76,28 +77,12 @@ class OtelAdapterResult(AdapterResult):
     skipped_spans: int = 0
 
 
-def _token_problem(label: str, raw: str, typed: str) -> str:
-    """SQL naming what is wrong with a token attribute (as text), or null when it is absent or valid."""
-    return f"""case
-        when {raw} is null then null
-        when {typed} is null or contains({raw}, '.') or contains(lower({raw}), 'e') then case
-            when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
-            when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
-            when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
-            else {label} || '|token count is not a number: ' || left({raw}, 40)
-        end
-        when {typed} < 0 then {label} || '|negative token count'
-    end"""
-
 
 def _kind(json_type: str) -> str:
     """SQL: a DuckDB JSON type name as a JSON kind users know (number, string, array…)."""
     return (f"case when {json_type} in ('UBIGINT', 'BIGINT', 'DOUBLE') then 'number' "
             f"when {json_type} = 'VARCHAR' then 'string' else lower({json_type}) end")
 
-
-def _blank_null(expr: str) -> str:
-    return f"nullif(trim({expr}), '')"
 
 
 class _Columns:
@@ -129,7 +114,7 @@ def _query(attribution: AttributionConfig) -> str:
     a = span.alias
 
     def attributed(field: str) -> str:
-        parts = [f"{_blank_null(a[key])}, {_blank_null(res.alias[key])}" for key in attribution.otel.keys(field)]
+        parts = [f"{blank_null(a[key])}, {blank_null(res.alias[key])}" for key in attribution.otel.keys(field)]
         return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
 
     # Each token: which attribute supplied it (current name first, deprecated second).
@@ -147,7 +132,7 @@ def _query(attribution: AttributionConfig) -> str:
         for name, leaves in tokens.items()
     )
     typed_tokens = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in tokens)
-    token_problems = ", ".join(_token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
+    token_problems = ", ".join(token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
     provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
     expected = ", ".join(PROVIDERS)
     record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES)
@@ -198,8 +183,8 @@ spans as (
 ),
 joined as materialized (
     select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i,
-        {_blank_null('trace_raw')} as trace_id,
-        {_blank_null('span_raw')} as span_id,
+        {blank_null('trace_raw')} as trace_id,
+        {blank_null('span_raw')} as span_id,
         trim(start_text) as start_raw,
         trim(end_text) as end_raw,
         status_code,
@@ -234,13 +219,13 @@ genai as (
 ),
 fields as (
     select *,
-        coalesce({_blank_null(a['gen_ai.provider.name'])}, {_blank_null(a['gen_ai.system'])}) as provider_raw,
-        case when {_blank_null(a['gen_ai.provider.name'])} is not null then 'gen_ai.provider.name' else 'gen_ai.system' end as provider_field,
-        coalesce({_blank_null(a['gen_ai.response.model'])}, {_blank_null(a['gen_ai.request.model'])}) as model,
-        coalesce({_blank_null(a['gen_ai.response.id'])}, trace_id || ':' || span_id) as request_id,
+        coalesce({blank_null(a['gen_ai.provider.name'])}, {blank_null(a['gen_ai.system'])}) as provider_raw,
+        case when {blank_null(a['gen_ai.provider.name'])} is not null then 'gen_ai.provider.name' else 'gen_ai.system' end as provider_field,
+        coalesce({blank_null(a['gen_ai.response.model'])}, {blank_null(a['gen_ai.request.model'])}) as model,
+        coalesce({blank_null(a['gen_ai.response.id'])}, trace_id || ':' || span_id) as request_id,
         case when regexp_full_match(start_raw, '[0-9]{{1,19}}') then try_cast(start_raw as bigint) end as start_ns,
         case when regexp_full_match(end_raw, '[0-9]{{1,19}}') then try_cast(end_raw as bigint) end as end_ns,
-        lower(coalesce({_blank_null(a['openai.response.service_tier'])}, {_blank_null(a['gen_ai.openai.response.service_tier'])})) as tier_raw,
+        lower(coalesce({blank_null(a['openai.response.service_tier'])}, {blank_null(a['gen_ai.openai.response.service_tier'])})) as tier_raw,
         {raw_tokens}
     from genai
 ),

@@ -1,0 +1,26 @@
+"""SQL fragments every adapter shares: judging a token count read as text."""
+
+from __future__ import annotations
+
+
+def token_problem(label: str, raw: str, typed: str) -> str:
+    """SQL naming what is wrong with a token count, as 'field|reason', or null when absent or valid.
+
+    label is a SQL expression for the field name users see; raw is the value as text and typed its
+    try_cast to BIGINT.
+    """
+    return f"""case
+        when {raw} is null then null
+        when {typed} is null or contains({raw}, '.') or contains(lower({raw}), 'e') then case
+            when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
+            when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
+            when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
+            else {label} || '|token count is not a number: ' || left({raw}, 40)
+        end
+        when {typed} < 0 then {label} || '|negative token count'
+    end"""
+
+
+def blank_null(expr: str) -> str:
+    """SQL: the text with surrounding blanks removed, null when nothing is left."""
+    return f"nullif(trim({expr}), '')"
