@@ -25,8 +25,8 @@ from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS,
 from pipelines.adapters.envelope import parse_envelope
 from pipelines.adapters.helicone import parse_helicone
 from pipelines.adapters.litellm import parse_litellm
-from pipelines.adapters.portkey import parse_portkey
 from pipelines.adapters.otel import parse_otel
+from pipelines.adapters.portkey import parse_portkey
 from pipelines.attribution import AttributionConfig
 from pipelines.home import Home
 from pipelines.privacy import load_key, pseudonymize
@@ -35,6 +35,7 @@ REQUESTS_TABLE = "gateway_requests"
 MANIFEST_DIR = "_audit/ingested_files"
 REJECTED_DIR = "_audit/rejected_rows"
 PENDING_FILE = "_audit/pending_dates.txt"
+
 
 @dataclass(frozen=True)
 class Adapter:
