@@ -6,10 +6,10 @@ import gzip
 import json
 
 import pytest
+from conftest import envelope, sample_usage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import envelope, sample_usage
 from pipelines.adapters import TOKEN_BUCKETS
 from pipelines.adapters.envelope import parse_envelope
 

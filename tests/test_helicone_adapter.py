@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import functools
+import gzip
 import json
 from decimal import Decimal
 from pathlib import Path

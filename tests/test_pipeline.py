@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-
 from conftest import envelope, land, sample_usage
+
 from pipelines.home import Home
 from pipelines.runner import run_pipeline
 

@@ -6,8 +6,8 @@ import json
 
 import duckdb
 import pyarrow.parquet as pq
-
 from conftest import envelope, land, sample_usage
+
 from pipelines.runner import run_pipeline
 
 PROMPT = "SENTINEL-PROMPT-7f3a"

@@ -28,8 +28,8 @@ import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 from pipelines.adapters.sql import blank_null, token_problem
+from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "litellm"
 

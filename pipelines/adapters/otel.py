@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import BOM, decompress, split_lines
-from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 from pipelines.adapters.sql import blank_null, token_problem
+from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "otel"
 

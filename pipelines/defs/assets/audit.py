@@ -1,6 +1,7 @@
 """Audit tables: every landed file and every rejected row, from the lake's manifest."""
 
 import dagster as dg
+
 from pipelines.defs.assets._util import markdown_table
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import AUDIT_REJECTED_SCHEMA, MANIFEST_DIR, MANIFEST_SCHEMA, REJECTED_DIR

@@ -1,11 +1,10 @@
 """The price book, loaded into DuckDB reference tables."""
 
 import dagster as dg
-
-from pipelines.defs.resources import TokenledgerHome
 import pyarrow as pa
 
 from pipelines.defs.assets._util import markdown_table
+from pipelines.defs.resources import TokenledgerHome
 from pipelines.fx import load_rates, reporting_currency
 from pipelines.overrides import load_overrides
 from pipelines.pricebook import load_price_book
