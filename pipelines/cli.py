@@ -194,7 +194,11 @@ def _dev(args: argparse.Namespace) -> int:
     home = Home.at(args.home).ensure()
     instance_for(home).dispose()
     env = {**os.environ, HOME_ENV: str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-p", str(args.port)]
+    workspace = home.dagster_home / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: pipelines.definitions\n      location_name: tokenledger\n"
+    )
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
     print(f"opening the Dagster UI on http://127.0.0.1:{args.port} for {home.root}")
     return subprocess.call(command, env=env)
 
