@@ -102,6 +102,14 @@ def request_costs(context: dg.AssetExecutionContext, tokenledger: TokenledgerHom
     )
 
 
+def _ensure_daily_models(con) -> None:
+    """Create staging, core and daily_spend empty if no partition was ever materialized."""
+    register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
+    ensure_models(con, DAILY_MODELS[:1])
+    register_model_names(con, {"window_start": dt.date.min, "window_end": dt.date.min})
+    ensure_models(con, DAILY_MODELS)
+
+
 def register_model_names(con, window: dict) -> list[list[str]]:
     """Temp view `model_names`: the book's exact names plus, for names in the window it does not list,
     the model its match rules resolve (resolved once per distinct name, not per request)."""
@@ -152,10 +160,7 @@ def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome)
 def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per provider x model seen without a price: requests, tokens, first and last seen."""
     with tokenledger.warehouse() as con:
-        register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
-        ensure_models(con, DAILY_MODELS[:1])
-        register_model_names(con, {"window_start": dt.date.min, "window_end": dt.date.min})
-        ensure_models(con, DAILY_MODELS)
+        _ensure_daily_models(con)
         rows = replace_table(con, "marts.price_coverage", sql_text("marts.price_coverage"))
         top = con.execute("select provider, model, unpriced_reasons, requests from marts.price_coverage order by requests desc limit 10").fetchall()
         unpriced, total = con.execute(
@@ -186,10 +191,7 @@ def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
 def restatements(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per daily_spend row of a closed month that changed after the close: before, after, delta, why."""
     with tokenledger.warehouse() as con:
-        register_parquet(con, "lake_gateway_requests", [], LAKE_SCHEMA)
-        ensure_models(con, DAILY_MODELS[:1])
-        register_model_names(con, {"window_start": dt.date.min, "window_end": dt.date.min})
-        ensure_models(con, DAILY_MODELS)
+        _ensure_daily_models(con)
         ensure_finance_tables(con)
         rows = replace_table(con, "marts.restatements", sql_text("marts.restatements"))
         by_month = con.execute(
