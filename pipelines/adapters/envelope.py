@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, token_problem
 
 SOURCE = "envelope"
 EARLIEST = EARLIEST_DATE
@@ -97,11 +97,7 @@ with lines as (
 ),
 classified as (
     select *,
-        case
-            when line is null then '|line is not valid UTF-8'
-            when not json_valid(line) then '|invalid JSON'
-            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
-        end as line_problem
+        {LINE_PROBLEM} as line_problem
     from lines
 ),
 envelopes as (

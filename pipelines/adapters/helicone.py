@@ -26,7 +26,7 @@ import duckdb
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import blank_null, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, blank_null, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, AttributionConfigError, FieldKeys, sql_string
 
 SOURCE = "helicone"
@@ -142,11 +142,7 @@ def _judge_query(keys: FieldKeys) -> str:
     return f"""
 with classified as (
     select line_no, byte_offset, byte_length, line,
-        case
-            when line is null then '|line is not valid UTF-8'
-            when not json_valid(line) then '|invalid JSON'
-            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
-        end as line_problem
+        {LINE_PROBLEM} as line_problem
     from lines_in
 ),
 parsed as (

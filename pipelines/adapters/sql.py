@@ -24,3 +24,11 @@ def token_problem(label: str, raw: str, typed: str) -> str:
 def blank_null(expr: str) -> str:
     """SQL: the text with surrounding blanks removed, null when nothing is left."""
     return f"nullif(trim({expr}), '')"
+
+
+LINE_PROBLEM = """case
+            when line is null then '|line is not valid UTF-8'
+            when not json_valid(line) then '|invalid JSON'
+            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
+        end"""
+"""SQL: what makes a JSON Lines line unreadable as a record (as '|reason'), or null."""
