@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-
 from generate import describe, generate, requests_per_day
+
 from pipelines.home import Home
 from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
 
