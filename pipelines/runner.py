@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from pipelines.adapters import EARLIEST_DATE
 from pipelines.home import Home, shipped_dir
 from pipelines.ingest import clear_pending, pending_dates
 from pipelines.privacy import load_key
@@ -146,6 +147,7 @@ def run_pipeline(
         else:
             touched = {dt.date.fromisoformat(d) for d in lake["touched_dates"].value}
             summary.dates = sorted(touched | pending_dates(home))
+        summary.dates = _within_partitions(summary.dates, summary.warnings, progress)
         for first, last in contiguous_ranges(summary.dates):
             progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
             tags = {
@@ -166,6 +168,18 @@ def run_pipeline(
         for warning in summary.warnings:
             progress(f"warning: {warning}")
     return summary
+
+
+def _within_partitions(dates: list[dt.date], warnings: list[str], progress: Callable[[str], None]) -> list[dt.date]:
+    """Dates the daily partitions cover ([first partition day, tomorrow] UTC); others are reported, not run."""
+    first = dt.date.fromisoformat(EARLIEST_DATE)
+    last = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    outside = [d for d in dates if not first <= d <= last]
+    if outside:
+        warning = f"{len(outside)} date(s) outside the daily partitions ({first} .. {last}) not materialized: {outside[0]} .. {outside[-1]}"
+        warnings.append(warning)
+        progress(f"warning: {warning}")
+    return [d for d in dates if first <= d <= last]
 
 
 def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcessResult:

@@ -179,7 +179,7 @@ def test_configured_keys_and_tags_never_carry_the_user_property():
 REJECTIONS = [
     ('{"request_id": "x"', "", "invalid JSON"),
     ("[1, 2]", "", "record is not a JSON object (found array)"),
-    ('"just text"', "", "record is not a JSON object (found varchar)"),
+    ('"just text"', "", "record is not a JSON object (found string)"),
     (row(request_id=""), "request_id", "missing required field"),
     (row(request_created_at=None), "request_created_at", "missing required field"),
     (row(provider=" "), "provider", "missing required field"),

@@ -171,7 +171,7 @@ def test_configured_keys():
 REJECTIONS = [
     ('{"id": "x"', "", "invalid JSON"),
     ("[1, 2]", "", "record is not a JSON object (found array)"),
-    ("42", "", "record is not a JSON object (found ubigint)"),
+    ("42", "", "record is not a JSON object (found number)"),
     (row(id=""), "id", "missing required field"),
     (row(created_at=None), "created_at", "missing required field"),
     (row(ai_org=""), "ai_org", "missing required field"),

@@ -10,12 +10,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
+from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, date_range_problem, token_problem
 
 SOURCE = "envelope"
-EARLIEST = EARLIEST_DATE
 MAX_TEXT = 512
 PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "self_hosted:<cluster>")
 
@@ -108,6 +107,7 @@ envelopes as (
 fields as (
     select
         line_no, byte_offset, byte_length,
+        e.request_id as e_request_id, e.timestamp as e_timestamp, e.provider as e_provider, e.model as e_model,
         {_text('request_id')} as request_id,
         {_text('timestamp')} as ts_text,
         lower({_text('provider')}) as provider,
@@ -224,6 +224,7 @@ canonical as (
 judged as (
     select *,
         case
+{_wrong_kind()}
             when request_id is null or trim(request_id) = '' then 'request_id|missing required field'
             when ts_text is null then 'timestamp|missing required field'
             when provider is null then 'provider|missing required field'
@@ -232,10 +233,10 @@ judged as (
             when usage_type <> 'OBJECT' then 'usage|usage is not a JSON object'
             when not (provider in ('openai', 'azure_openai', 'anthropic', 'google', 'aws_bedrock') or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
+            when not regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}') then 'timestamp|invalid timestamp: ''' || left(ts_text, 40) || ''''
             when not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
             when occurred_at is null then 'timestamp|invalid timestamp: ''' || ts_text || ''''
-            when occurred_at > now() + interval 1 day then 'timestamp|timestamp is more than a day in the future: ''' || ts_text || ''''
-            when occurred_at < timestamptz '{EARLIEST}' then 'timestamp|timestamp is before {EARLIEST}: ''' || ts_text || ''''
+            {date_range_problem("timestamp", "occurred_at", "ts_text")}
 {_too_long()}
             when token_problem is not null then token_problem
             when reported_input is null then 'usage|missing input token count for provider ' || provider
@@ -281,6 +282,15 @@ from classified
 where line_problem is not null
 order by line_no
 """
+
+
+def _wrong_kind() -> str:
+    """CASE branches rejecting a required text field given as an array or an object."""
+    return "\n".join(
+        f"            when left(trim(e_{f}), 1) in ('[', '{{') then '{f}|not a string (found ' || "
+        f"case when left(trim(e_{f}), 1) = '[' then 'array' else 'object' end || ')'"
+        for f in ("request_id", "timestamp", "provider", "model")
+    )
 
 
 def _too_long() -> str:

@@ -22,19 +22,29 @@ class FileProblem:
 
 
 def decompress(data: bytes, name: str) -> tuple[bytes, FileProblem | None]:
-    """Gunzip `.gz` files; a truncated or corrupt stream keeps what decompressed and reports where it stopped."""
-    if not name.endswith(".gz"):
+    """Gunzip `.gz` files (any case) member by member; at a truncated or corrupt member, keep what
+    decompressed before it and report the byte where that member starts."""
+    if not name.lower().endswith(".gz"):
         return data, None
     try:
         return gzip.decompress(data), None
     except (EOFError, OSError, zlib.error):
+        pass
+    kept: list[bytes] = []
+    offset = 0
+    while offset < len(data):
         inflater = zlib.decompressobj(wbits=31)
         try:
-            kept = inflater.decompress(data)
+            chunk = inflater.decompress(data[offset:])
         except zlib.error:
-            kept = b""
-        consumed = len(data) - len(inflater.unconsumed_tail) - len(inflater.unused_data)
-        return kept, FileProblem(f"gzip stream is truncated or corrupt after {len(kept)} decompressed bytes", consumed)
+            chunk = None
+        if chunk is None or not inflater.eof:
+            kept.append(chunk or b"")
+            size = sum(len(k) for k in kept)
+            return b"".join(kept), FileProblem(f"gzip stream is truncated or corrupt after {size} decompressed bytes", offset)
+        kept.append(chunk)
+        offset = len(data) - len(inflater.unused_data)
+    return b"".join(kept), None
 
 
 def split_lines(data: bytes) -> pa.Table:

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, blank_null, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, blank_null, date_range_problem, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "litellm"
@@ -367,6 +367,7 @@ judged as (
             when served_model is null then 'model|missing required field'
             when provider is null then 'custom_llm_provider|unknown provider ''' || provider_raw || ''' (expected one of {", ".join(PROVIDERS)})'
             when occurred_at is null then 'startTime|invalid timestamp: ''' || left(ts_text, 40) || ''''
+            {date_range_problem("startTime", "occurred_at", "ts_text")}
             when meta_bad then 'metadata|not a JSON object'
             when tags_bad then 'request_tags|not a JSON array'
             when token_problem is not null then token_problem

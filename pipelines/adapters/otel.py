@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import BOM, decompress, split_lines
-from pipelines.adapters.sql import blank_null, token_problem
+from pipelines.adapters.sql import blank_null, date_range_problem, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "otel"
@@ -248,6 +248,7 @@ judged as (
             when start_raw is null or start_raw = '' or start_raw = '0' then 'startTimeUnixNano|missing required field'
             when start_ns is null then 'startTimeUnixNano|invalid timestamp: ''' || left(start_raw, 40) || ''''
             when start_ns < {_MIN_NANOS} then 'startTimeUnixNano|timestamp before 2000-01-01: ''' || start_raw || ''' (expected nanoseconds since the epoch)'
+            {date_range_problem("startTimeUnixNano", "make_timestamp(start_ns // 1000)::timestamptz", "start_raw")}
             when request_id is null then case when trace_id is null then 'traceId' else 'spanId' end || '|missing required field'
             when token_problem is not null then token_problem
             when t_input is null then 'gen_ai.usage.input_tokens|missing required field'

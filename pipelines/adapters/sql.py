@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pipelines.adapters import EARLIEST_DATE
+
+MAX_TOKENS = 10**12
+"""More tokens than this in one request is a broken record, not usage (and would overflow daily sums)."""
+
 
 def token_problem(label: str, raw: str, typed: str) -> str:
     """SQL naming what is wrong with a token count, as 'field|reason', or null when absent or valid.
@@ -18,6 +23,7 @@ def token_problem(label: str, raw: str, typed: str) -> str:
             else {label} || '|token count is not a number: ' || left({raw}, 40)
         end
         when {typed} < 0 then {label} || '|negative token count'
+        when {typed} > {MAX_TOKENS} then {label} || '|token count above 10^12 is not plausible for one request'
     end"""
 
 
@@ -26,9 +32,27 @@ def blank_null(expr: str) -> str:
     return f"nullif(trim({expr}), '')"
 
 
-LINE_PROBLEM = """case
+def json_kind(json_type: str) -> str:
+    """SQL: a DuckDB JSON type name as the JSON kind users know (number, string, boolean, array...)."""
+    return (
+        f"case when {json_type} in ('UBIGINT', 'BIGINT', 'DOUBLE') then 'number' when {json_type} = 'VARCHAR' then 'string' "
+        f"else lower({json_type}) end"
+    )
+
+
+def date_range_problem(field: str, occurred_at: str, text: str) -> str:
+    """CASE branches rejecting a timestamp more than a day ahead or before the first partition day."""
+    return (
+        f"when {occurred_at} > now() + interval 1 day "
+        f"then '{field}|timestamp is more than a day in the future: ''' || left({text}, 40) || ''''\n"
+        f"            when {occurred_at} < timestamptz '{EARLIEST_DATE}' "
+        f"then '{field}|timestamp is before {EARLIEST_DATE}: ''' || left({text}, 40) || ''''"
+    )
+
+
+LINE_PROBLEM = f"""case
             when line is null then '|line is not valid UTF-8'
             when not json_valid(line) then '|invalid JSON'
-            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || lower(json_type(line)) || ')'
+            when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind("json_type(line)")} || ')'
         end"""
 """SQL: what makes a JSON Lines line unreadable as a record (as '|reason'), or null."""
