@@ -218,3 +218,21 @@ def test_gemini_traffic_type_sets_the_service_tier():
 
     result = _parse(gemini("a", "ON_DEMAND"), gemini("b", "ON_DEMAND_FLEX"), gemini("c", "ON_DEMAND_PRIORITY"), gemini("d", "PROVISIONED_THROUGHPUT"))
     assert result.rows["service_tier"].to_pylist() == ["standard", "flex", "priority", "provisioned_throughput"]
+
+
+def test_gemini_snake_case_bedrock_ttl_split_and_self_hosted_usage():
+    result = _parse(
+        envelope("g", "google", "gemini-2.5-flash", {"prompt_token_count": 12000, "cached_content_token_count": 8000,
+                                                     "candidates_token_count": 400, "thoughts_token_count": 600,
+                                                     "tool_use_prompt_token_count": 50}),
+        envelope("b", "aws_bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0",
+                 {"inputTokens": 120, "outputTokens": 350, "cacheReadInputTokens": 8000, "cacheWriteInputTokens": 2000,
+                  "cacheDetails": [{"ttl": "1h", "inputTokens": 500}, {"ttl": "5m", "inputTokens": 1500}]}),
+        envelope("s", "self_hosted:gpu-a", "llama-3.1-70b", {"input_tokens": 900, "output_tokens": 100}),
+    )
+    assert result.rejected.num_rows == 0
+    gemini, bedrock, hosted = (_buckets(result, i) for i in range(3))
+    # Gemini: the prompt count includes the cache; tool-use prompt and thoughts are outside it.
+    assert (gemini["input_tokens"], gemini["cache_read_tokens"], gemini["output_tokens"], gemini["reasoning_tokens"]) == (4050, 8000, 400, 600)
+    assert (bedrock["input_tokens"], bedrock["cache_write_5m_tokens"], bedrock["cache_write_1h_tokens"]) == (120, 1500, 500)
+    assert (hosted["input_tokens"], hosted["output_tokens"]) == (900, 100)
