@@ -156,6 +156,31 @@ def time_floor(home: Home, repeats: int) -> tuple[float, int]:
     return best, groups
 
 
+LANDING_FLOOR_SQL = """
+select cast(timestamp as date) as event_date, feature, model,
+    sum(coalesce(usage.prompt_tokens, usage.input_tokens, 0)) as input_tokens,
+    sum(coalesce(usage.completion_tokens, usage.output_tokens, 0)) as output_tokens
+from read_json($files, format = 'newline_delimited', ignore_errors = true, columns = {
+    'timestamp': 'TIMESTAMPTZ', 'feature': 'VARCHAR', 'model': 'VARCHAR',
+    'usage': 'STRUCT(prompt_tokens BIGINT, completion_tokens BIGINT, input_tokens BIGINT, output_tokens BIGINT)'})
+group by all
+"""
+
+
+def time_landing_floor(home: Home, repeats: int) -> float:
+    """Best wall seconds of DuckDB reading the landed JSON Lines themselves and summing tokens per day x feature x model."""
+    files = sorted(str(p) for p in (home.landing / "gateway" / "envelope").glob("**/*.jsonl*"))
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with duckdb.connect() as con:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
+            con.execute(LANDING_FLOOR_SQL, {"files": files}).fetchall()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def summary_line(requests: int, timing: RunTiming, floor_s: float, stages: dict[str, float]) -> str:
     """One line of key=value pairs; the first six keys keep their order so results can be grepped and compared."""
     stage_fields = " ".join(f"{name}_s={seconds:.1f}" for name, seconds in stages.items())
@@ -198,6 +223,7 @@ def bench(args: argparse.Namespace) -> int:
         )
     requests, priced_rows = warehouse_counts(home)
     floor_s, groups = time_floor(home, args.floor_repeats)
+    landing_floor_s = time_landing_floor(home, args.floor_repeats)
     print(f"requests ingested:          {requests:,}")
     print(f"rows in core.request_costs: {priced_rows:,}")
     print(f"wall:                       {timing.wall_s:.1f}s ({requests / timing.wall_s:,.0f} requests/s)")
@@ -206,7 +232,9 @@ def bench(args: argparse.Namespace) -> int:
     print(f"stages:                     {stage_text(stages)}")
     print(f"floor:                      {floor_s:.2f}s (DuckDB sum over the lake, {groups} groups, best of {args.floor_repeats})")
     print(f"run / floor:                {timing.wall_s / floor_s:.1f}")
-    print(summary_line(requests, timing, floor_s, stages))
+    print(f"landing floor:              {landing_floor_s:.2f}s (DuckDB read_json over the landed files, same sums)")
+    print(f"run / landing floor:        {timing.wall_s / landing_floor_s:.1f}")
+    print(summary_line(requests, timing, floor_s, stages) + f" landing_floor_s={landing_floor_s:.2f}")
     return 0
 
 
