@@ -10,14 +10,13 @@ explicit `rates` (USD per 1M tokens, per bucket; buckets not named keep their li
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import yaml
 
-from pipelines.pricebook import BUCKETS, PriceBookError, _DecimalLoader
+from pipelines.pricebook import BUCKETS, PriceBookError, _as_date, _DecimalLoader
 
 OVERRIDES_FILE = "price_overrides.yaml"
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
@@ -72,7 +71,7 @@ def _row(name: str, index: int, entry: object) -> tuple[dict | None, list[str]]:
     problems = [f"{where}: unknown key '{key}'" for key in entry if key not in KEYS]
     if not entry.get("provider"):
         problems.append(f"{where}: missing provider")
-    start, end = _date(entry.get("effective_from")), _date(entry.get("effective_to"))
+    start, end = _as_date(entry.get("effective_from")), _as_date(entry.get("effective_to"))
     if start is None:
         problems.append(f"{where}: missing or invalid effective_from (YYYY-MM-DD)")
     if entry.get("effective_to") is not None and (end is None or (start and end <= start)):
@@ -106,13 +105,3 @@ def _row(name: str, index: int, entry: object) -> tuple[dict | None, list[str]]:
     }
     return row, problems
 
-
-def _date(value: object) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
