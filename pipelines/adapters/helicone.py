@@ -26,7 +26,7 @@ import duckdb
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, blank_null, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, blank_null, json_of_kind, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, AttributionConfigError, FieldKeys, sql_string
 
 SOURCE = "helicone"
@@ -158,11 +158,7 @@ fields as (
 ),
 decoded as (
     select *,
-        case
-            when json_valid(properties_raw) and json_type(properties_raw) = 'OBJECT' then properties_raw
-            when json_valid(properties_raw) and json_type(properties_raw) = 'VARCHAR' and json_valid(properties_raw->>'$')
-                 and json_type(properties_raw->>'$') = 'OBJECT' then properties_raw->>'$'
-        end as props
+        {json_of_kind("properties_raw", "OBJECT")} as props
     from fields
 ),
 typed as (

@@ -28,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, blank_null, date_range_problem, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, blank_null, date_range_problem, json_of_kind, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "litellm"
@@ -285,16 +285,8 @@ with raw as (
 ),
 decoded as (
     select *,
-        case
-            when json_valid(metadata) and json_type(metadata) = 'OBJECT' then metadata
-            when json_valid(metadata) and json_type(metadata) = 'VARCHAR' and json_valid(metadata->>'$')
-                 and json_type(metadata->>'$') = 'OBJECT' then metadata->>'$'
-        end as meta,
-        case
-            when json_valid(request_tags) and json_type(request_tags) = 'ARRAY' then request_tags
-            when json_valid(request_tags) and json_type(request_tags) = 'VARCHAR' and json_valid(request_tags->>'$')
-                 and json_type(request_tags->>'$') = 'ARRAY' then request_tags->>'$'
-        end as tags_json
+        {json_of_kind("metadata", "OBJECT")} as meta,
+        {json_of_kind("request_tags", "ARRAY")} as tags_json
     from raw
     where line_problem is null
 ),

@@ -21,7 +21,7 @@ import duckdb
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
 from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, blank_null, token_problem
+from pipelines.adapters.sql import LINE_PROBLEM, blank_null, json_of_kind, token_problem
 from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, AttributionConfigError, FieldKeys, sql_string
 
 SOURCE = "portkey"
@@ -144,11 +144,7 @@ fields as (
 ),
 decoded as (
     select *,
-        case
-            when json_valid(metadata_raw) and json_type(metadata_raw) = 'OBJECT' then metadata_raw
-            when json_valid(metadata_raw) and json_type(metadata_raw) = 'VARCHAR' and json_valid(metadata_raw->>'$')
-                 and json_type(metadata_raw->>'$') = 'OBJECT' then metadata_raw->>'$'
-        end as meta
+        {json_of_kind("metadata_raw", "OBJECT")} as meta
     from fields
 ),
 typed as (

@@ -56,3 +56,13 @@ LINE_PROBLEM = f"""case
             when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind("json_type(line)")} || ')'
         end"""
 """SQL: what makes a JSON Lines line unreadable as a record (as '|reason'), or null."""
+
+
+def json_of_kind(expr: str, kind: str) -> str:
+    """SQL: the JSON text in expr when it is a JSON `kind` ('OBJECT', 'ARRAY'), or a JSON string that
+    encodes one (as exports double-encode JSON columns); null otherwise."""
+    return f"""case
+            when json_valid({expr}) and json_type({expr}) = '{kind}' then {expr}
+            when json_valid({expr}) and json_type({expr}) = 'VARCHAR' and json_valid({expr}->>'$')
+                 and json_type({expr}->>'$') = '{kind}' then {expr}->>'$'
+        end"""
