@@ -17,21 +17,8 @@ from pipelines.home import Home, shipped_dir
 from pipelines.ingest import clear_pending, pending_dates
 from pipelines.privacy import load_key
 
-INGEST_KEYS = [
-    dg.AssetKey(["lake", "gateway_requests"]),
-    dg.AssetKey(["reference", "prices"]),
-    dg.AssetKey(["reference", "model_aliases"]),
-    dg.AssetKey(["reference", "price_overrides"]),
-    dg.AssetKey(["reference", "fx_rates"]),
-    dg.AssetKey(["audit", "ingested_files"]),
-    dg.AssetKey(["audit", "rejected_rows"]),
-]
-DAILY_KEYS = [
-    dg.AssetKey(["staging", "stg_gateway_requests"]),
-    dg.AssetKey(["core", "request_costs"]),
-    dg.AssetKey(["marts", "daily_spend"]),
-]
-SUMMARY_KEYS = [dg.AssetKey(["marts", "price_coverage"]), dg.AssetKey(["marts", "restatements"])]
+INGEST_GROUPS = ("lake", "reference", "audit")
+"""Unpartitioned assets in these groups run first: they read landing and the price book."""
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 
@@ -101,6 +88,21 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return [run.run_id for run in dead]
 
 
+def stage_keys(assets) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey]]:
+    """Asset keys by stage: ingestion (unpartitioned lake, reference and audit assets), the daily
+    partitioned models, and every other unpartitioned asset (whole-history marts), run last."""
+    ingest, daily, summary = [], [], []
+    for asset in assets:
+        for key in asset.keys:
+            if asset.partitions_def is not None:
+                daily.append(key)
+            elif asset.group_names_by_key.get(key) in INGEST_GROUPS:
+                ingest.append(key)
+            else:
+                summary.append(key)
+    return ingest, daily, summary
+
+
 def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """[(first, last)] for each run of consecutive dates."""
     ranges: list[tuple[dt.date, dt.date]] = []
@@ -126,13 +128,14 @@ def run_pipeline(
     load_key(home.secrets)
     definitions = defs()
     assets = list(definitions.assets or [])
+    ingest_keys, daily_keys, summary_keys = stage_keys(assets)
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
     with run_lock(home), instance_for(home) as instance:
         for run_id in recover_dead_runs(instance):
             progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
         progress("ingesting new landing files")
-        result = _materialize(assets, INGEST_KEYS, instance, resources, tags={})
+        result = _materialize(assets, ingest_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
         lake = result.asset_materializations_for_node("lake__gateway_requests")[0].metadata
         summary.ingest = {k: lake[k].value for k in ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")}
@@ -154,11 +157,11 @@ def run_pipeline(
                 "dagster/asset_partition_range_start": first.isoformat(),
                 "dagster/asset_partition_range_end": last.isoformat(),
             }
-            result = _materialize(assets, DAILY_KEYS, instance, resources, tags=tags)
+            result = _materialize(assets, daily_keys, instance, resources, tags=tags)
             summary.run_ids.append(result.run_id)
             clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
-        progress("refreshing price coverage and restatements")
-        result = _materialize(assets, SUMMARY_KEYS, instance, resources, tags={})
+        progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
+        result = _materialize(assets, summary_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
         summary.warnings += [
             f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"
