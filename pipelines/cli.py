@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from pipelines.home import HOME_ENV, Home
 from pipelines.prices_cli import add_prices_parser
@@ -64,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(handler=_dev)
 
     add_prices_parser(commands)
+
+    export = commands.add_parser("export", help="export the ledger in an open format")
+    formats = export.add_subparsers(dest="export_format", required=True)
+    focus = with_home(formats.add_parser("focus", help="the priced usage as a FOCUS 1.2 dataset (.parquet or .csv)"))
+    focus.add_argument("--out", required=True, type=Path, help="file to write: FILE.parquet or FILE.csv")
+    focus.set_defaults(handler=_export_focus)
 
     sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
     sql.add_argument("query", help="the SQL to run (the warehouse is opened read-only)")
@@ -186,6 +193,20 @@ def _money(value: Decimal | None, places: int = 2) -> str:
     if value is None:
         return "n/a"
     return f"{value.quantize(Decimal(1).scaleb(-places)):,}"
+
+
+def _export_focus(args: argparse.Namespace) -> int:
+    from pipelines.focus_export import ExportError, export_focus
+
+    try:
+        summary = export_focus(Home.at(args.home), args.out)
+    except ExportError as exc:
+        raise _UserError(str(exc)) from None
+    print(f"wrote {summary.rows} FOCUS 1.2 rows to {summary.path}")
+    print(f"EffectiveCost total ${_money(summary.effective_cost_usd, 6)} (ledger ${_money(summary.ledger_cost_usd, 6)})")
+    if summary.unpriced_requests:
+        print(f"{summary.unpriced_requests} requests without a price are left out of the costs (see marts.price_coverage)")
+    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -36,19 +36,50 @@ class SettingsError(ValueError):
     """settings.yaml is not valid."""
 
 
-def reporting_currency(home_root: Path) -> str:
-    """The reporting currency from <home>/settings.yaml, USD when unset."""
+SETTINGS_KEYS = ("reporting_currency", "reconciliation")
+RECONCILIATION_KEYS = ("tolerance_pct", "tolerance_usd")
+DEFAULT_TOLERANCE = (Decimal("1"), Decimal("0.01"))
+
+
+def read_settings(home_root: Path) -> dict:
+    """<home>/settings.yaml as a mapping ({} when absent); unknown keys are an error naming them."""
     path = home_root / SETTINGS_FILE
     if not path.is_file():
-        return "USD"
-    settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(settings) - {"reporting_currency"}) if isinstance(settings, dict) else ["(not a mapping)"]
+        return {}
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path.name}: not valid YAML: {exc}") from None
+    unknown = sorted(set(settings) - set(SETTINGS_KEYS)) if isinstance(settings, dict) else ["(not a mapping)"]
     if unknown:
-        raise SettingsError(f"{path.name}: unknown key(s) {', '.join(unknown)} (known: reporting_currency)")
-    currency = str(settings.get("reporting_currency", "USD"))
+        raise SettingsError(f"{path.name}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})")
+    return settings
+
+
+def reporting_currency(home_root: Path) -> str:
+    """The reporting currency from <home>/settings.yaml, USD when unset."""
+    currency = str(read_settings(home_root).get("reporting_currency", "USD"))
     if not CURRENCY.match(currency):
-        raise SettingsError(f"{path.name}: reporting_currency must be an ISO 4217 code like EUR, got {currency!r}")
+        raise SettingsError(f"{SETTINGS_FILE}: reporting_currency must be an ISO 4217 code like EUR, got {currency!r}")
     return currency
+
+
+def reconciliation_tolerance(home_root: Path) -> tuple[Decimal, Decimal]:
+    """(percent, dollars) from settings.yaml `reconciliation:`; a day matches within the larger of the two."""
+    section = read_settings(home_root).get("reconciliation") or {}
+    if not isinstance(section, dict) or set(section) - set(RECONCILIATION_KEYS):
+        raise SettingsError(f"{SETTINGS_FILE}: reconciliation takes only {', '.join(RECONCILIATION_KEYS)}, got {section!r}")
+    values = []
+    for key, default in zip(RECONCILIATION_KEYS, DEFAULT_TOLERANCE):
+        raw = section.get(key, default)
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if not value.is_finite() or value < 0:
+            raise SettingsError(f"{SETTINGS_FILE}: reconciliation.{key} must be a non-negative number, got {raw!r}")
+        values.append(value)
+    return values[0], values[1]
 
 
 def load_rates(landing: Path) -> tuple[pa.Table, pa.Table]:

@@ -7,6 +7,8 @@ import datetime as dt
 import dagster as dg
 
 from pipelines.contracts import ContractResult
+from pipelines.home import Home
+from pipelines.ingest import read_manifest
 
 
 def window_dates(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -37,4 +39,20 @@ def contract_check(check_name: str, result: ContractResult) -> dg.AssetCheckResu
             "failed_expectations": dg.MetadataValue.md(markdown_table(["expectation", "column", "unexpected", "examples"], rows)),
             "failures": dg.MetadataValue.json(result.failures),
         },
+    )
+
+
+def conservation_check(home: Home, prefix: str, check_name: str = "rows_conserved") -> dg.AssetCheckResult:
+    """rows_read = rows_loaded + rows_rejected + rows_duplicate for every landed file under landing/<prefix>."""
+    manifest = [row for path, row in read_manifest(home).items() if path.startswith(prefix)]
+    broken = [
+        f"{row['path']}: read {row['rows_read']} != loaded {row['rows_loaded']} + rejected {row['rows_rejected']}"
+        f" + duplicate {row['rows_duplicate']}"
+        for row in manifest
+        if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"]
+    ]
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=not broken,
+        metadata={"files_checked": len(manifest), "violations": dg.MetadataValue.json(broken[:20])},
     )

@@ -1,0 +1,89 @@
+-- One row per line item of the providers' billing exports, with every amount also in USD.
+-- A paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier pull for the
+-- same account and day; a line delivered after its month was closed is marked as a correction.
+with lines as (
+    select *
+    from lake_billing_line_items
+),
+
+delivered as (
+    select
+        lines.*,
+        files.ingested_at,
+    from lines
+    left join audit.ingested_files as files
+        on files.file_id = lines.file_id
+),
+
+current_lines as (
+    select *
+    from delivered
+    qualify source_format not in ('openai_costs', 'anthropic_costs')
+        or dense_rank() over (
+            partition by source_format, coalesce(account, ''), charge_date
+            order by ingested_at desc, file_id desc
+        ) = 1
+),
+
+converted as (
+    select
+        current_lines.*,
+        case when current_lines.currency = 'USD' then cast(1 as decimal(38, 12)) else rates.usd_rate end as fx_rate,
+        closed.closed_at,
+    from current_lines
+    asof left join reference.fx_rates as rates
+        on rates.currency = current_lines.currency
+        and current_lines.charge_date >= rates.rate_date
+    left join finance.closed_periods as closed
+        on closed.month = strftime(current_lines.charge_date, '%Y-%m')
+),
+
+resolved as (
+    select
+        converted.*,
+        aliases.model as reconcile_model,
+    from converted
+    left join reference.model_aliases as aliases
+        on aliases.provider = converted.provider
+        and aliases.name = converted.model
+)
+
+select
+    charge_date,
+    charge_period_start,
+    charge_period_end,
+    billing_period_start,
+    provider,
+    bill_provider,
+    service_name,
+    account,
+    model,
+    reconcile_model,
+    token_bucket,
+    service_tier,
+    quantity,
+    unit,
+    billed_cost,
+    effective_cost,
+    list_cost,
+    included_credits,
+    currency,
+    fx_rate,
+    cast(billed_cost / fx_rate as decimal(38, 15)) as billed_cost_usd,
+    cast(effective_cost / fx_rate as decimal(38, 15)) as effective_cost_usd,
+    cast(list_cost / fx_rate as decimal(38, 15)) as list_cost_usd,
+    cast(included_credits / fx_rate as decimal(38, 15)) as included_credits_usd,
+    charge_category,
+    is_correction or coalesce(ingested_at > closed_at, false) as is_correction,
+    case
+        when is_correction then 'the export marks it a correction (ChargeClass)'
+        when ingested_at > closed_at then 'delivered after ' || strftime(charge_date, '%Y-%m') || ' was closed'
+    end as correction_reason,
+    description,
+    extra,
+    source_format,
+    source_file,
+    source_row,
+    file_id,
+    ingested_at,
+from resolved

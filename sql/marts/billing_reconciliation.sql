@@ -1,0 +1,123 @@
+-- One row per charge_date x provider x model: the estimate from request logs beside the provider's bill.
+-- A provider-day whose usage lines all name a model the price book knows is reconciled per model;
+-- otherwise the whole provider-day is one row with a null model (the grain both sides share).
+-- Credits, tax, adjustments and purchases are reported beside usage and never count as usage variance.
+with bill as (
+    select *
+    from core.billing_line_items
+    where provider is not null
+),
+
+bill_days as (
+    select
+        charge_date,
+        provider,
+        coalesce(bool_and(reconcile_model is not null) filter (where charge_category = 'usage'), true) as by_model,
+    from bill
+    group by all
+),
+
+estimate_rows as (
+    select
+        spend.event_date as charge_date,
+        spend.provider,
+        coalesce(aliases.model, spend.model) as reconcile_model,
+        spend.cost_usd,
+        spend.requests,
+        spend.unpriced_requests,
+    from marts.daily_spend as spend
+    left join reference.model_aliases as aliases
+        on aliases.provider = spend.provider
+        and aliases.name = spend.model
+    where not starts_with(spend.provider, 'self_hosted')
+),
+
+estimated as (
+    select
+        estimate_rows.charge_date,
+        estimate_rows.provider,
+        case when coalesce(bill_days.by_model, true) then estimate_rows.reconcile_model end as model,
+        cast(coalesce(sum(estimate_rows.cost_usd), 0) as decimal(38, 15)) as estimated_cost_usd,
+        sum(estimate_rows.requests) as requests,
+        sum(estimate_rows.unpriced_requests) as unpriced_requests,
+    from estimate_rows
+    left join bill_days using (charge_date, provider)
+    group by all
+),
+
+billed as (
+    select
+        bill.charge_date,
+        bill.provider,
+        case when bill_days.by_model then bill.reconcile_model end as model,
+        count(*) filter (where bill.charge_category = 'usage') as usage_lines,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'usage'), 0) as decimal(38, 15)) as billed_cost_usd,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'credit'), 0)
+            + coalesce(sum(bill.included_credits_usd), 0) as decimal(38, 15)) as credits_usd,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'tax'), 0) as decimal(38, 15)) as tax_usd,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'adjustment'), 0) as decimal(38, 15)) as adjustments_usd,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'purchase'), 0) as decimal(38, 15)) as purchases_usd,
+        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.is_correction), 0) as decimal(38, 15)) as corrections_usd,
+        count(*) filter (where bill.fx_rate is null) as unconverted_lines,
+    from bill
+    inner join bill_days using (charge_date, provider)
+    group by all
+),
+
+joined as (
+    select
+        coalesce(estimated.charge_date, billed.charge_date) as charge_date,
+        coalesce(estimated.provider, billed.provider) as provider,
+        coalesce(estimated.model, billed.model) as model,
+        estimated.estimated_cost_usd is not null as has_estimate,
+        coalesce(billed.usage_lines, 0) > 0 as has_bill,
+        coalesce(estimated.estimated_cost_usd, 0) as estimated_cost_usd,
+        coalesce(billed.billed_cost_usd, 0) as billed_cost_usd,
+        coalesce(estimated.requests, 0) as requests,
+        coalesce(estimated.unpriced_requests, 0) as unpriced_requests,
+        coalesce(billed.credits_usd, 0) as credits_usd,
+        coalesce(billed.tax_usd, 0) as tax_usd,
+        coalesce(billed.adjustments_usd, 0) as adjustments_usd,
+        coalesce(billed.purchases_usd, 0) as purchases_usd,
+        coalesce(billed.corrections_usd, 0) as corrections_usd,
+        coalesce(billed.unconverted_lines, 0) as unconverted_lines,
+    from estimated
+    full outer join billed
+        on billed.charge_date = estimated.charge_date
+        and billed.provider = estimated.provider
+        and billed.model is not distinct from estimated.model
+),
+
+measured as (
+    select
+        *,
+        cast(billed_cost_usd - estimated_cost_usd as decimal(38, 15)) as variance_usd,
+        cast(greatest(cast($tolerance_pct as decimal(38, 15)) / 100 * abs(estimated_cost_usd), cast($tolerance_usd as decimal(38, 15))) as decimal(38, 15)) as tolerance_usd,
+    from joined
+)
+
+select
+    charge_date,
+    provider,
+    model,
+    estimated_cost_usd,
+    billed_cost_usd,
+    variance_usd,
+    case when estimated_cost_usd <> 0 then cast(round(variance_usd / estimated_cost_usd * 100, 4) as decimal(18, 4)) end as variance_pct,
+    case
+        when has_bill and not has_estimate then 'billed_only'
+        when has_estimate and not has_bill and estimated_cost_usd <> 0 then 'estimated_only'
+        when abs(variance_usd) <= tolerance_usd then 'matched'
+        when variance_usd > 0 then 'over_billed'
+        else 'under_billed'
+    end as status,
+    tolerance_usd,
+    requests,
+    unpriced_requests,
+    credits_usd,
+    tax_usd,
+    adjustments_usd,
+    purchases_usd,
+    corrections_usd,
+    unconverted_lines,
+from measured

@@ -1,0 +1,261 @@
+"""Provider bills: every shared billing sample ingests with its amount, and reconciliation statuses are exact."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+from decimal import Decimal
+
+import duckdb
+import pytest
+from conftest import FORMATS, envelope, land, sample_usage
+
+from pipelines.cli import main
+from pipelines.focus_export import FOCUS_COLUMNS
+from pipelines.home import Home
+from pipelines.periods import close_month
+from pipelines.runner import run_pipeline
+
+# One OpenAI Chat request of the shared sample: 86 uncached + 1920 cached input, 300 output = $0.005615.
+REQUEST_COST = Decimal("0.005615")
+MODEL = "gpt-4o-2024-08-06"
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _query(home: Home, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _land_bill(home: Home, fmt: str, name: str, content: bytes | str) -> None:
+    path = home.landing / "billing" / fmt / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+
+def _openai_page(day: dt.date, results: list[tuple[str | None, str | float]]) -> str:
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    return json.dumps(
+        {
+            "object": "page",
+            "data": [
+                {
+                    "object": "bucket",
+                    "start_time": start,
+                    "end_time": start + 86400,
+                    "results": [
+                        {"object": "organization.costs.result", "amount": {"value": value, "currency": "usd"}, "line_item": item, "project_id": "proj_main"}
+                        for item, value in results
+                    ],
+                }
+            ],
+            "has_more": False,
+            "next_page": None,
+        }
+    )
+
+
+def test_every_shared_billing_sample_ingests_with_its_amount(home):
+    _land_bill(home, "focus", "focus_1_2_bedrock_row.csv", (FORMATS / "focus_1_2_bedrock_row.csv").read_bytes())
+    _land_bill(home, "aws_cur", "aws_cur2_bedrock_rows.csv", (FORMATS / "aws_cur2_bedrock_rows.csv").read_bytes())
+    _land_bill(home, "openai_costs", "openai_org_costs_page.json", (FORMATS / "openai_org_costs_page.json").read_bytes())
+    _land_bill(home, "anthropic_costs", "anthropic_admin_cost_report.json", (FORMATS / "anthropic_admin_cost_report.json").read_bytes())
+    _land_bill(home, "gcp_billing", "gcp_billing_export_v1_vertex_row.json", (FORMATS / "gcp_billing_export_v1_vertex_row.json").read_bytes())
+    run_pipeline(home, progress=_quiet)
+
+    lines = _query(
+        home,
+        "select source_format, source_row, charge_date, provider, model, token_bucket, charge_category, billed_cost_usd, "
+        "included_credits_usd, quantity from core.billing_line_items order by source_format, source_row",
+    )
+    assert lines == [
+        ("anthropic_costs", 1, dt.date(2025, 8, 1), "anthropic", "claude-3-5-sonnet-20241022", "cache_read", "usage", Decimal("0.0024"), Decimal(0), None),
+        ("aws_cur", 1, dt.date(2024, 11, 1), "aws_bedrock", "Claude2.0", "input", "usage", Decimal("0.00096"), Decimal(0), Decimal(120)),
+        ("aws_cur", 3, dt.date(2024, 11, 1), "aws_bedrock", "Claude2.0", None, "credit", Decimal("-5"), Decimal(0), Decimal(0)),
+        ("focus", 1, dt.date(2024, 11, 1), "aws_bedrock", None, "cache_read", "usage", Decimal("0.0024"), Decimal(0), Decimal(8000)),
+        ("focus", 2, dt.date(2024, 11, 1), "aws_bedrock", None, None, "credit", Decimal("-5"), Decimal(0), None),
+        ("gcp_billing", 1, dt.date(2024, 11, 1), "google", None, "input", "usage", Decimal("0.0012"), Decimal("-0.0012"), Decimal(4000)),
+        ("openai_costs", 1, dt.date(2024, 11, 1), "openai", None, "input", "usage", Decimal("0.06"), Decimal(0), Decimal(10000)),
+    ]
+    # The CUR sample's second row carries a placeholder instead of a cost: rejected with file, row, field and reason.
+    rejected = _query(home, "select source_file, row_number, field, reason from audit.rejected_rows")
+    assert rejected == [("billing/aws_cur/aws_cur2_bedrock_rows.csv", 2, "line_item_unblended_cost", "not a number: <computed>")]
+    files = _query(home, "select format, rows_read, rows_loaded, rows_rejected from audit.ingested_files where path like 'billing/%' order by format")
+    assert files == [("anthropic_costs", 1, 1, 0), ("aws_cur", 3, 2, 1), ("focus", 2, 2, 0), ("gcp_billing", 1, 1, 0), ("openai_costs", 1, 1, 0)]
+    # FOCUS x_ columns and tags are kept.
+    extra = _query(home, "select extra from core.billing_line_items where source_format = 'focus' and source_row = 1")[0][0]
+    assert json.loads(json.loads(extra)["Tags"]) == {"user:team": "search", "user:env": "prod"}
+    # Credits sit beside usage: the Bedrock day has no requests, so its usage is billed_only and the credits are reported.
+    bedrock = _query(
+        home,
+        "select model, status, billed_cost_usd, credits_usd from marts.billing_reconciliation where provider = 'aws_bedrock'",
+    )
+    assert bedrock == [(None, "billed_only", Decimal("0.00336"), Decimal("-10"))]
+
+
+def _reconciliation_home(home: Home) -> None:
+    """Four days of ten OpenAI requests each ($0.05615 a day), and bills that tell four stories."""
+    days = [dt.date(2026, 10, d) for d in (1, 2, 3, 4)]
+    usage = sample_usage("openai_chat_completions_usage.json")
+    lines = [
+        envelope(f"r{day.day}_{n}", "openai", MODEL, usage, timestamp=f"{day.isoformat()}T12:00:{n:02d}Z")
+        for day in (days[0], days[1], days[3])
+        for n in range(10)
+    ]
+    land(home, "requests.jsonl", lines)
+    day_cost = REQUEST_COST * 10
+    # Day 1: billed within 1% (0.5% over) plus a $2 credit -> matched; the credit does not move the variance.
+    _land_bill(home, "openai_costs", "2026-10-01.json", _openai_page(days[0], [(f"{MODEL}, input", str(day_cost * Decimal("1.005"))), (None, "-2.00")]))
+    # Day 2: billed twice the estimate -> over_billed. First delivered wrong, then pulled again (the later pull wins).
+    _land_bill(home, "openai_costs", "2026-10-02.json", _openai_page(days[1], [(f"{MODEL}, input", "9.99")]))
+    # Day 3: a bill, no requests (a batch job the gateway never saw) -> billed_only.
+    _land_bill(home, "openai_costs", "2026-10-03.json", _openai_page(days[2], [(f"{MODEL}, output", 0.25)]))
+    # Day 4: requests, no bill -> estimated_only.
+
+
+def test_reconciliation_statuses_and_amounts(home):
+    _reconciliation_home(home)
+    run_pipeline(home, progress=_quiet)
+    day_cost = REQUEST_COST * 10
+    _land_bill(home, "openai_costs", "2026-10-02-repull.json", _openai_page(dt.date(2026, 10, 2), [(f"{MODEL}, input", str(day_cost * 2))]))
+    summary = run_pipeline(home, progress=_quiet)
+
+    rows = _query(
+        home,
+        "select charge_date, provider, model, estimated_cost_usd, billed_cost_usd, variance_usd, variance_pct, status, credits_usd "
+        "from marts.billing_reconciliation order by charge_date, model nulls last",
+    )
+    assert rows == [
+        (dt.date(2026, 10, 1), "openai", MODEL, day_cost, day_cost * Decimal("1.005"), day_cost * Decimal("0.005"), Decimal("0.5"), "matched", Decimal(0)),
+        # The credit names no model: it sits on its own row of the day, beside usage, with no usage variance.
+        (dt.date(2026, 10, 1), "openai", None, Decimal(0), Decimal(0), Decimal(0), None, "matched", Decimal("-2")),
+        (dt.date(2026, 10, 2), "openai", MODEL, day_cost, day_cost * 2, day_cost, Decimal("100"), "over_billed", Decimal(0)),
+        (dt.date(2026, 10, 3), "openai", MODEL, Decimal(0), Decimal("0.25"), Decimal("0.25"), None, "billed_only", Decimal(0)),
+        (dt.date(2026, 10, 4), "openai", MODEL, day_cost, Decimal(0), -day_cost, Decimal("-100"), "estimated_only", Decimal(0)),
+    ]
+    # The repulled day replaced the first pull: one usage line for 2026-10-02, the later one.
+    day2 = _query(home, "select billed_cost_usd, source_file from core.billing_line_items where charge_date = '2026-10-02'")
+    assert day2 == [(day_cost * 2, "billing/openai_costs/2026-10-02-repull.json")]
+    # The warning check names the days outside tolerance, worst first.
+    assert any("billing_reconciliation variance_within_tolerance" in w and "2 provider-day rows" in w for w in summary.warnings)
+
+
+def test_tolerance_is_configurable(home):
+    _reconciliation_home(home)
+    (home.root / "settings.yaml").write_text("reconciliation:\n  tolerance_pct: 0.1\n  tolerance_usd: 0.0001\n")
+    run_pipeline(home, progress=_quiet)
+    status = _query(home, "select status, tolerance_usd from marts.billing_reconciliation where charge_date = '2026-10-01' and model is not null")
+    # 0.1% of $0.05615 is below $0.0001, so the dollar floor applies; the bill is $0.00028 over.
+    assert status == [("over_billed", Decimal("0.0001"))]
+
+
+def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
+    header = "ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeClass,BilledCost,EffectiveCost,BillingCurrency,ProviderName,ServiceName\n"
+    body = (
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Refund,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00,2026-10-02T00:00:00Z,Usage,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,one,1.50,USD,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,Correction,-0.25,-0.25,usd,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,3.00,3.00,USD,Microsoft,Virtual Machines\n"
+    )
+    _land_bill(home, "focus", "azure.csv", header + body)
+    _land_bill(home, "focus", "notes.txt", "not a bill")
+    _land_bill(home, "unknown_vendor", "bill.csv", header)
+    run_pipeline(home, progress=_quiet)
+    rejected = _query(home, "select source_file, row_number, field, reason from audit.rejected_rows order by row_number")
+    assert rejected == [
+        ("billing/focus/azure.csv", 2, "ChargeCategory", "not a FOCUS ChargeCategory (Usage, Purchase, Tax, Credit, Adjustment): Refund"),
+        ("billing/focus/azure.csv", 3, "ChargePeriodStart", "not an ISO 8601 timestamp with an offset: 2026-10-01T00:00:00"),
+        ("billing/focus/azure.csv", 4, "BilledCost", "not a number: one"),
+        ("billing/focus/azure.csv", 6, "", "record has 3 cells, the header has 9"),
+    ]
+    lines = _query(home, "select source_row, provider, billed_cost_usd, is_correction, correction_reason from core.billing_line_items order by source_row")
+    assert lines == [
+        (1, "azure_openai", Decimal("1.5"), False, None),
+        (5, "azure_openai", Decimal("-0.25"), True, "the export marks it a correction (ChargeClass)"),
+        (7, None, Decimal("3"), False, None),
+    ]
+    errors = dict(_query(home, "select path, error from audit.ingested_files where status = 'failed'"))
+    assert errors == {
+        "billing/focus/notes.txt": "unsupported file type for billing format 'focus' (expected .csv, .csv.gz, .parquet)",
+        "billing/unknown_vendor/bill.csv": (
+            "unknown billing format 'unknown_vendor' (files go under landing/billing/<format>/; "
+            "supported: anthropic_costs, aws_cur, focus, gcp_billing, openai_costs)"
+        ),
+    }
+    # Only the Azure OpenAI lines reconcile; the virtual machine line is kept but is not AI spend.
+    recon = _query(home, "select provider, billed_cost_usd, corrections_usd, status from marts.billing_reconciliation")
+    assert recon == [("azure_openai", Decimal("1.25"), Decimal("-0.25"), "billed_only")]
+
+
+def test_focus_parquet_and_redelivery_replace_and_withdraw(home):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = list(csv.DictReader(io.StringIO((FORMATS / "focus_1_2_bedrock_row.csv").read_text())))
+    table = pa.table({k: [r[k] or None for r in rows] for k in rows[0]})
+    table = table.set_column(0, "BilledCost", pa.array([Decimal("0.0024"), Decimal("-5.00")], pa.decimal128(18, 6)))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    _land_bill(home, "focus", "BILLING_PERIOD=2024-11/part-1.parquet", buffer.getvalue())
+    _land_bill(home, "focus", "BILLING_PERIOD=2024-11/part-2.csv", (FORMATS / "focus_1_2_bedrock_row.csv").read_bytes())
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select count(*), sum(billed_cost_usd) from core.billing_line_items") == [(4, Decimal("-9.9952"))]
+    # The export is delivered again with one part: the other part's rows are withdrawn.
+    (home.landing / "billing" / "focus" / "BILLING_PERIOD=2024-11" / "part-2.csv").unlink()
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select count(*), sum(billed_cost_usd) from core.billing_line_items") == [(2, Decimal("-4.9976"))]
+    removed = _query(home, "select status, rows_read, error from audit.ingested_files where path like '%part-2.csv'")
+    assert removed == [("removed", 0, "no longer in landing; its 2 rows were withdrawn")]
+
+
+def test_bill_delivered_after_close_is_a_correction(home):
+    _reconciliation_home(home)
+    run_pipeline(home, progress=_quiet)
+    close_month(home, "2026-10")
+    _land_bill(home, "openai_costs", "late.json", _openai_page(dt.date(2026, 10, 4), [(f"{MODEL}, input", "0.05615")]))
+    run_pipeline(home, progress=_quiet)
+    late = _query(home, "select is_correction, correction_reason from core.billing_line_items where source_file like '%late.json'")
+    assert late == [(True, "delivered after 2026-10 was closed")]
+    assert _query(home, "select status, corrections_usd from marts.billing_reconciliation where charge_date = '2026-10-04'") == [
+        ("matched", Decimal("0.05615"))
+    ]
+
+
+def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, capsys):
+    _reconciliation_home(home)
+    land(home, "unknown.jsonl", [envelope("r_unknown", "openai", "gpt-6-preview", {"prompt_tokens": 5, "completion_tokens": 1})])
+    run_pipeline(home, progress=_quiet)
+    ledger = _query(home, "select sum(cost_usd) from core.request_costs")[0][0]
+    assert ledger == REQUEST_COST * 30
+    for name in ("focus.parquet", "focus.csv"):
+        out = tmp_path / name
+        assert main(["export", "focus", "--home", str(home.root), "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert "1 requests without a price are left out" in printed
+        with duckdb.connect() as con:
+            reader = f"read_parquet('{out}')" if name.endswith(".parquet") else f"read_csv('{out}', all_varchar = true)"
+            columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
+            total, features, tier = con.execute(
+                f"select sum(cast(EffectiveCost as decimal(38, 15))), string_agg(distinct x_feature), string_agg(distinct SkuPriceId) from {reader}"
+            ).fetchall()[0]
+        assert set(FOCUS_COLUMNS) <= set(columns)
+        assert {"x_feature", "x_user_segment", "x_customer_id"} <= set(columns)
+        assert total == ledger
+        assert features == "support_chat"
+        assert tier == f"openai/{MODEL}@2024-10-01/standard"
+
+
+def test_export_needs_a_warehouse(tmp_path, capsys):
+    assert main(["export", "focus", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "f.parquet")]) == 2
+    assert "run `tokenledger run` first" in capsys.readouterr().err
+    assert main(["export", "focus", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "f.xlsx")]) == 2
