@@ -11,23 +11,32 @@ from pipelines.home import shipped_dir
 WAREHOUSE_ASSETS = {
     "reference/prices", "reference/model_aliases", "reference/price_overrides", "reference/fx_rates", "audit/ingested_files", "audit/rejected_rows",
     "staging/stg_gateway_requests", "core/request_costs", "marts/daily_spend", "marts/price_coverage", "marts/restatements",
+    "core/billing_line_items", "marts/billing_reconciliation",
 }
+LAKE_ASSETS = {"lake/gateway_requests", "lake/billing_line_items"}
 
 
 def test_definitions_load_with_the_contract_assets():
     graph = defs().resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == WAREHOUSE_ASSETS | {"lake/gateway_requests"}
+    assert WAREHOUSE_ASSETS | LAKE_ASSETS <= keys
 
 
 def test_every_warehouse_writer_uses_the_duckdb_pool():
     definitions = defs()
-    pools = {}
+    writers, lake = {}, {}
     for assets_def in definitions.assets:
         for key in assets_def.keys:
-            pools[key.to_user_string()] = assets_def.op.pool
-    assert {k for k, pool in pools.items() if pool == "duckdb"} == WAREHOUSE_ASSETS
-    assert pools["lake/gateway_requests"] is None
+            name = key.to_user_string()
+            if key.path[0] == "lake":
+                lake[name] = assets_def.op.pool
+            else:
+                writers[name] = assets_def.op.pool
+    assert WAREHOUSE_ASSETS <= set(writers)
+    # Every asset outside the lake writes the one DuckDB file, so it waits for the single `duckdb` slot.
+    assert {k: pool for k, pool in writers.items() if pool != "duckdb"} == {}
+    # Lake assets write Parquet only and run in parallel.
+    assert LAKE_ASSETS <= set(lake) and set(lake.values()) == {None}
 
 
 def test_daily_models_share_one_utc_partitioning():
