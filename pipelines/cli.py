@@ -96,6 +96,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo_billing import write_demo_bills
     from pipelines.demo_data import generate_gateway_logs
     from pipelines.privacy import create_key
 
@@ -115,6 +116,10 @@ def _demo(args: argparse.Namespace) -> int:
         f"{generated.duplicate_lines} duplicates and {generated.unknown_model_requests} requests to unknown models"
     )
     _run_and_report(home)
+    bills = write_demo_bills(home)
+    print(f"\nbilling: {len(bills)} provider cost pages written from the ledger (with an over-billed day, a model outside the gateway, a credit)")
+    _run_quietly(home)
+    _print_reconciliation_summary(home)
     print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
     return 0
 
@@ -163,6 +168,35 @@ def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | Non
         raise _UserError(str(exc)) from exc
     print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
     _print_spend_summary(home)
+
+
+def _run_quietly(home: Home) -> None:
+    from pipelines.runner import PipelineFailed, run_pipeline
+
+    try:
+        summary = run_pipeline(home, progress=lambda _: None)
+    except PipelineFailed as exc:
+        raise _UserError(str(exc)) from exc
+    for warning in summary.warnings:
+        print(f"  warning: {warning}")
+
+
+def _print_reconciliation_summary(home: Home) -> None:
+    from pipelines.warehouse import connect, table_exists
+
+    with connect(home, read_only=True) as con:
+        if not table_exists(con, "marts.billing_reconciliation"):
+            return
+        rows = con.execute(
+            "select status, count(*), sum(estimated_cost_usd), sum(billed_cost_usd), sum(variance_usd), sum(credits_usd) "
+            "from marts.billing_reconciliation group by status order by status"
+        ).fetchall()
+    if not rows:
+        return
+    print("\nestimate vs bill (marts.billing_reconciliation, USD)")
+    print(f"  {'status':<16}{'rows':>6}{'estimated':>14}{'billed':>14}{'variance':>14}{'credits':>12}")
+    for status, count, estimated, billed, variance, credits in rows:
+        print(f"  {status:<16}{count:>6}{_money(estimated):>14}{_money(billed):>14}{_money(variance):>14}{_money(credits):>12}")
 
 
 def _print_spend_summary(home: Home) -> None:
