@@ -31,9 +31,15 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
         assert requests == 800 and unpriced > 0
         assert con.execute("select count(*) from audit.rejected_rows").fetchall()[0][0] == 8
         read, loaded, rejected, duplicate = con.execute(
-            "select sum(rows_read), sum(rows_loaded), sum(rows_rejected), sum(rows_duplicate) from audit.ingested_files"
+            "select sum(rows_read), sum(rows_loaded), sum(rows_rejected), sum(rows_duplicate) from audit.ingested_files "
+            "where path like 'gateway/%'"
         ).fetchall()[0]
         assert (read, loaded, rejected, duplicate) == (810, 800, 8, 2)
+        # The demo bills its first day (the last is not billed yet): the over-billed day, the model
+        # outside the gateway and the unbilled day each show in the reconciliation.
+        statuses = dict(con.execute("select status, count(*) from marts.billing_reconciliation group by status").fetchall())
+        assert statuses.get("billed_only") == 1 and statuses.get("estimated_only", 0) >= 1 and statuses.get("matched", 0) >= 1
+    assert "estimate vs bill" in done.stdout
 
     again = _cli("run", home=home)
     assert again.returncode == 0 and "ingested 0 files (2 unchanged)" in again.stdout
