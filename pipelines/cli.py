@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from pipelines.home import HOME_ENV, Home
+from pipelines.insights_cli import add_insight_parsers
 from pipelines.prices_cli import add_prices_parser
 
 
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(handler=_dev)
 
     add_prices_parser(commands)
+    add_insight_parsers(commands)
 
     export = commands.add_parser("export", help="export the ledger in an open format")
     formats = export.add_subparsers(dest="export_format", required=True)
@@ -96,7 +98,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipelines.demo_billing import write_demo_bills
+    from pipelines.demo_billing import write_demo_bills, write_demo_budgets
+    from pipelines.report import write_report
     from pipelines.demo_data import generate_gateway_logs
     from pipelines.privacy import create_key
 
@@ -118,8 +121,13 @@ def _demo(args: argparse.Namespace) -> int:
     _run_and_report(home)
     bills = write_demo_bills(home)
     print(f"\nbilling: {len(bills)} provider cost pages written from the ledger (with an over-billed day, a model outside the gateway, a credit)")
+    budgets = write_demo_budgets(home)
+    if budgets:
+        print(f"budgets: {budgets.name} written with a monthly budget per feature and segment (one feature set to run over)")
     _run_quietly(home)
     _print_reconciliation_summary(home)
+    _demo_whatif(home)
+    print(f"\nspend report: {write_report(home)}")
     print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
     return 0
 
@@ -168,6 +176,24 @@ def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | Non
         raise _UserError(str(exc)) from exc
     print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
     _print_spend_summary(home)
+
+
+def _demo_whatif(home: Home) -> None:
+    """The demo's example what-if: half of code_assist on a cheaper model, saved to marts.scenarios."""
+    from pipelines.warehouse import connect
+    from pipelines.whatif import WhatIfError, run_whatif, save_scenarios, whatif_rows
+
+    try:
+        with connect(home) as con:
+            result = run_whatif(con, "code_assist", "openai/gpt-4.1-mini-2025-04-14", Decimal("0.5"))
+            save_scenarios(con, whatif_rows(result, dt.datetime.now(dt.timezone.utc)))
+    except WhatIfError as exc:
+        print(f"what-if skipped: {exc}")
+        return
+    print(
+        f"what-if (estimate): half of code_assist on {result.target}: month to date ${_money(result.actual_usd)} -> "
+        f"${_money(result.scenario_usd)} (tokenledger whatif --feature code_assist --to-model ... for your own)"
+    )
 
 
 def _run_quietly(home: Home) -> None:

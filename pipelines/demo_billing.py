@@ -73,6 +73,38 @@ def write_demo_bills(home: Home) -> list[Path]:
     return written
 
 
+def write_demo_budgets(home: Home) -> Path | None:
+    """A budgets.yaml sized from the demo's spend: 25% headroom per feature and segment, except the
+    costliest feature, whose budget its projection passes. An existing budgets.yaml is kept."""
+    path = home.root / "budgets.yaml"
+    if path.exists():
+        return None
+    with connect(home, read_only=True) as con:
+        first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchall()[0]
+        features = con.execute(
+            "select feature, sum(cost_usd) from marts.daily_spend group by feature having sum(cost_usd) > 0 order by 2 desc"
+        ).fetchall()
+        segments = con.execute(
+            "select user_segment, sum(cost_usd) from marts.daily_spend group by user_segment having sum(cost_usd) > 0 order by 2 desc"
+        ).fetchall()
+    if not features:
+        return None
+    month_start = max(first, last.replace(day=1))
+    month_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    observed = (last - month_start).days + 1
+    share = Decimal((month_end - month_start).days) / observed / ((last - first).days + 1)
+
+    def monthly(cost: Decimal, headroom: Decimal) -> int:
+        """A budget at `headroom` times the month-end projection of this spend (the whole demo's daily rate)."""
+        return max(1, int((cost * observed * share * headroom).quantize(Decimal(1))))
+
+    lines = ["# Monthly budgets in USD (demo: sized from the demo's own spend)", "features:"]
+    lines += [f"  {name}: {monthly(cost, Decimal('0.8') if i == 0 else Decimal('1.25'))}" for i, (name, cost) in enumerate(features)]
+    lines += ["segments:"] + [f"  {name}: {monthly(cost, Decimal('1.25'))}" for name, cost in segments]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _openai_page(day: dt.date, items: list[dict]) -> dict:
     start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
     results = [

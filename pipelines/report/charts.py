@@ -1,0 +1,194 @@
+"""Charts as inline SVG, drawn in Python: no script, no library, nothing fetched.
+
+Values arrive as numbers for geometry only (floats are fine for pixels); every label shown on a chart
+is formatted by the caller from the exact Decimal. Each chart carries a <title> for screen readers and
+a <title> per mark for hover values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from html import escape
+
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+WIDTH = 760
+FONT = 12
+CHAR = 6.2
+"""Approximate width of one character at FONT px, for layout."""
+
+Formatter = Callable[[float], str]
+
+
+def color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high] (always including 0 when the range crosses it)."""
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    raw = (high - low) / max(count, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(low / step) * step
+    ticks = []
+    value = first
+    while value < high + step * 0.999:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def _text(x: float, y: float, label: str, anchor: str = "start", size: int = FONT, css: str = "", weight: str = "") -> str:
+    attrs = f' class="{css}"' if css else ""
+    attrs += f' font-weight="{weight}"' if weight else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}"{attrs}>{escape(label)}</text>'
+
+
+def _clip(label: str, width: float) -> str:
+    limit = max(4, int(width / CHAR))
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _legend(names: Sequence[str], top: float, width: float = WIDTH, left: float = 10) -> tuple[list[str], float]:
+    """Legend entries laid out in rows; returns the SVG parts and the height used."""
+    parts, x, y = [], left, top
+    for index, name in enumerate(names):
+        entry = 18 + len(name) * CHAR + 16
+        if x + entry > width and x > left:
+            x, y = left, y + 18
+        parts.append(f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" rx="2" fill="{color(index)}"/>')
+        parts.append(_text(x + 17, y, name, css="legend"))
+        x += entry
+    return parts, (y - top) + 22 if names else 0
+
+
+def _svg(title: str, height: float, body: list[str], kind: str) -> str:
+    return (
+        f'<svg class="chart" data-chart="{kind}" role="img" viewBox="0 0 {WIDTH} {height:.0f}" width="100%" '
+        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def line_chart(
+    title: str,
+    x_labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    fmt: Formatter,
+    *,
+    markers: set[tuple[int, int]] | None = None,
+    guides: Sequence[tuple[float, str]] = (),
+    height: int = 300,
+) -> str:
+    """One line per series over shared x labels (dates); `markers` rings (series, x) points; `guides` are dashed y lines."""
+    legend, legend_height = _legend([name for name, _ in series], top=16)
+    values = [v for _, points in series for v in points if v is not None] + [g for g, _ in guides]
+    low, high = min(values + [0.0]), max(values + [0.0])
+    ticks = nice_ticks(low, high)
+    low, high = ticks[0], ticks[-1]
+    left, right, top, bottom = 70, 44, 12 + legend_height, 36
+    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    span = (high - low) or 1.0
+
+    def sx(index: int) -> float:
+        return left + (plot_w * index / (len(x_labels) - 1) if len(x_labels) > 1 else plot_w / 2)
+
+    def sy(value: float) -> float:
+        return top + plot_h - (value - low) / span * plot_h
+
+    body = list(legend)
+    for tick in ticks:
+        y = sy(tick)
+        body.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        body.append(_text(left - 6, y + 4, fmt(tick), anchor="end", css="axis"))
+    step = max(1, math.ceil(len(x_labels) / 10))
+    for index, label in enumerate(x_labels):
+        if index % step == 0 or index == len(x_labels) - 1:
+            body.append(_text(sx(index), height - bottom + 18, label, anchor="middle", css="axis"))
+    for value, label in guides:
+        y = sy(value)
+        body.append(f'<line x1="{left}" x2="{WIDTH - right}" y1="{y:.1f}" y2="{y:.1f}" class="guide"/>')
+        body.append(_text(WIDTH - right - 4, y - 4, label, anchor="end", css="axis"))
+    for s_index, (name, points) in enumerate(series):
+        coords = [(sx(i), sy(v), i, v) for i, v in enumerate(points) if v is not None]
+        if len(coords) > 1:
+            path = " ".join(f"{'M' if n == 0 else 'L'}{x:.1f},{y:.1f}" for n, (x, y, _, _) in enumerate(coords))
+            body.append(f'<path d="{path}" fill="none" stroke="{color(s_index)}" stroke-width="2"/>')
+        for x, y, i, v in coords:
+            flagged = markers is not None and (s_index, i) in markers
+            radius = 6 if flagged else 3
+            ring = ' stroke="#111" stroke-width="2"' if flagged else ""
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius}" fill="{color(s_index)}"{ring}>'
+                f"<title>{escape(name)} {escape(x_labels[i])}: {escape(fmt(v))}{' (flagged)' if flagged else ''}</title></circle>"
+            )
+    body.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" class="axisline"/>')
+    return _svg(title, height, body, "line")
+
+
+def bar_chart(
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    fmt: Formatter,
+    *,
+    stacked: bool = False,
+    value_labels: Sequence[Sequence[str]] | None = None,
+) -> str:
+    """Horizontal bars, one row per category: grouped by series, or stacked (then the total is labelled)."""
+    show_legend = len(series) > 1
+    legend, legend_height = _legend([name for name, _ in series], top=16) if show_legend else ([], 0)
+    label_w = min(320, max(60, max((len(c) for c in categories), default=4) * CHAR + 10))
+    bar_h = 16 if stacked or len(series) == 1 else 11
+    row_h = bar_h + 10 if stacked or len(series) == 1 else bar_h * len(series) + 10
+    left, right, top = label_w + 10, 96, 10 + legend_height
+    height = top + row_h * len(categories) + 30
+    plot_w = WIDTH - left - right
+    totals = [sum(max(0.0, s[1][i]) for s in series) for i in range(len(categories))]
+    values = totals if stacked else [v for _, points in series for v in points]
+    low = min(values + [0.0])
+    high = max(values + [0.0])
+    ticks = nice_ticks(low, high, 4)
+    low, high = ticks[0], ticks[-1]
+    span = (high - low) or 1.0
+
+    def sx(value: float) -> float:
+        return left + (value - low) / span * plot_w
+
+    body = list(legend)
+    for tick in ticks:
+        x = sx(tick)
+        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 24}" class="grid"/>')
+        body.append(_text(x, height - 8, fmt(tick), anchor="middle", css="axis"))
+    for c_index, category in enumerate(categories):
+        y0 = top + c_index * row_h + 5
+        body.append(_text(left - 8, y0 + (row_h - 10) / 2 + 4, _clip(category, label_w - 10), anchor="end", css="label"))
+        offset = 0.0
+        for s_index, (name, points) in enumerate(series):
+            value = points[c_index]
+            label = value_labels[s_index][c_index] if value_labels else fmt(value)
+            if stacked:
+                x1, x2 = sx(offset), sx(offset + max(0.0, value))
+                offset += max(0.0, value)
+                y = y0
+            else:
+                x1, x2 = sorted((sx(0.0), sx(value)))
+                y = y0 + s_index * bar_h
+            body.append(
+                f'<rect x="{x1:.1f}" y="{y:.1f}" width="{max(x2 - x1, 0.5):.1f}" height="{bar_h - 1}" fill="{color(s_index)}">'
+                f"<title>{escape(category)} — {escape(name)}: {escape(label)}</title></rect>"
+            )
+            if not stacked:
+                body.append(_text(x2 + 4, y + bar_h - 3, label, css="value", size=11))
+        if stacked:
+            total = value_labels[-1][c_index] if value_labels and len(value_labels) > len(series) else fmt(totals[c_index])
+            body.append(_text(sx(offset) + 4, y0 + bar_h - 3, total, css="value", size=11))
+    zero = sx(0.0)
+    body.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top - 4}" y2="{height - 24}" class="axisline"/>')
+    return _svg(title, height, body, "stacked-bar" if stacked else "bar")

@@ -1,0 +1,222 @@
+"""The spend report in a real headless Chromium, opened from disk: charts drawn, no page errors, every
+feature named, nothing fetched from the network, the table toggle works; a screenshot is saved."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.demo_data import generate_gateway_logs
+from pipelines.home import Home
+from pipelines.privacy import create_key
+from pipelines.report import write_report
+from pipelines.runner import run_pipeline
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--remote-debugging-port=0",
+    "--window-size=1280,900",
+)
+
+
+def find_chromium() -> str | None:
+    """$CHROMIUM when set, else the first Chromium or Chrome on PATH."""
+    if os.environ.get("CHROMIUM"):
+        return os.environ["CHROMIUM"]
+    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+class Page:
+    """One tab of a headless Chromium driven over the DevTools protocol (a websocket, no other dependency)."""
+
+    def __init__(self, binary: str, profile: Path, timeout: float = 60.0):
+        from websockets.sync.client import connect
+
+        self.timeout = timeout
+        self.events: list[dict] = []
+        self._next_id = 0
+        profile.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"chromium did not start: {self.process.stderr.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as response:
+            targets = json.loads(response.read())
+        page = next(t for t in targets if t["type"] == "page")
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout)
+
+    def send(self, method: str, **params) -> dict:
+        self._next_id += 1
+        request_id = self._next_id
+        self.socket.send(json.dumps({"id": request_id, "method": method, "params": params}))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if message.get("id") == request_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, method: str) -> dict:
+        for event in self.events:
+            if event.get("method") == method:
+                return event
+        deadline = time.monotonic() + self.timeout
+        while True:
+            message = json.loads(self.socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if "id" not in message:
+                self.events.append(message)
+                if message.get("method") == method:
+                    return message
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"evaluating {expression!r}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, url: str) -> None:
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.send(f"{domain}.enable")
+        self.send("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+
+    def errors(self) -> list[str]:
+        """Uncaught exceptions, console errors and browser log errors seen so far."""
+        found = []
+        for event in self.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params['exceptionDetails'].get('exception', {}).get('description') or params['exceptionDetails'].get('text')}")
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                found.append(f"console.{params['type']}: {[a.get('value', a.get('description')) for a in params.get('args', [])]}")
+            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+                found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+        return found
+
+    def requested_urls(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def screenshot(self, path: Path, width: int = 1280) -> Path:
+        """The whole page, top to bottom, as PNG."""
+        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
+        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        socket = getattr(self, "socket", None)
+        if socket is not None:
+            socket.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+CHART_SHAPES = """
+Array.from(document.querySelectorAll('svg.chart')).map(function (svg) {
+  var box = svg.getBoundingClientRect();
+  return {kind: svg.getAttribute('data-chart'), width: box.width, height: box.height,
+          marks: svg.querySelectorAll('rect, path, circle').length,
+          drawn: Array.from(svg.querySelectorAll('rect, path, circle')).filter(function (m) {
+            var b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length};
+})
+"""
+
+
+def inspect_report(binary: str, report: Path, profile: Path, screenshot: Path) -> dict:
+    """Open the report from disk; return what the test asserts on."""
+    page = Page(binary, profile)
+    try:
+        page.open(report.resolve().as_uri())
+        found = {
+            "charts": page.evaluate(CHART_SHAPES),
+            "canvases": page.evaluate("document.querySelectorAll('canvas').length"),
+            "text": page.evaluate("document.body.innerText"),
+            "tables": page.evaluate("document.querySelectorAll('details.data').length"),
+            "charts_without_table": page.evaluate(
+                "Array.from(document.querySelectorAll('section')).filter(function (s) {"
+                " return s.querySelector('svg.chart') && !s.querySelector('details.data'); }).map(function (s) { return s.id; })"
+            ),
+        }
+        found["opened_by_toggle"] = page.evaluate(
+            "document.getElementById('toggle-tables').click(); document.querySelectorAll('details.data[open]').length"
+        )
+        page.evaluate("document.getElementById('toggle-tables').click(); 0")
+        found["screenshot"] = page.screenshot(screenshot)
+        found["errors"] = page.errors()
+        found["requests"] = page.requested_urls()
+    finally:
+        page.close()
+    return found
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A report over four days of generated gateway logs run through the real pipeline, with budgets."""
+    home = Home.at(tmp_path_factory.mktemp("browser") / "home").ensure()
+    create_key(home.secrets)
+    generate_gateway_logs(home.landing, start=dt.date(2026, 10, 20), days=4, requests_per_day=120, seed=11)
+    (home.root / "budgets.yaml").write_text("features:\n  code_assist: 2.00\n  support_chat: 50\nsegments:\n  enterprise: 10\n")
+    run_pipeline(home, progress=lambda _: None)
+    import duckdb
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        features = [r[0] for r in con.execute("select distinct feature from core.request_costs order by 1").fetchall()]
+    return write_report(home), features
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found (install the Debian package `chromium`, or set $CHROMIUM); .ci/run installs it")
+    path, features = report
+    found = inspect_report(binary, path, tmp_path / "profile", tmp_path / "report.png")
+    print(f"\nscreenshot: {found['screenshot']}")
+
+    assert found["errors"] == []
+    assert [url for url in found["requests"] if not url.startswith("file://")] == []
+    charts = found["charts"]
+    assert len(charts) + found["canvases"] >= 8
+    assert {c["kind"] for c in charts} >= {"line", "bar", "stacked-bar"}
+    assert all(c["width"] > 200 and c["height"] > 50 and c["marks"] > 0 and c["drawn"] > 0 for c in charts), charts
+    assert len(features) == 6
+    for feature in features:
+        assert feature in found["text"], feature
+    assert "Built " in found["text"] and "Data: event dates 2026-10-20 to 2026-10-23" in found["text"]
+    assert found["charts_without_table"] == []
+    assert found["opened_by_toggle"] == found["tables"] > 0
+    image = found["screenshot"].read_bytes()
+    assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 50_000
