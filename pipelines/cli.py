@@ -99,6 +99,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.demo_billing import write_demo_bills, write_demo_budgets
+    from pipelines.demo_business import generate_business_data, write_self_hosted_logs
     from pipelines.report import write_report
     from pipelines.demo_data import generate_gateway_logs
     from pipelines.privacy import create_key
@@ -117,6 +118,12 @@ def _demo(args: argparse.Namespace) -> int:
     print(
         f"  {generated.requests} requests in {len(generated.files)} files, with {generated.bad_lines} bad lines, "
         f"{generated.duplicate_lines} duplicates and {generated.unknown_model_requests} requests to unknown models"
+    )
+    self_hosted = write_self_hosted_logs(home, seed=args.seed)
+    business = generate_business_data(home, start, end, seed=args.seed)
+    print(
+        f"  {business['outcomes']} outcomes, {business['revenue_records']} revenue records and {business['gpu_records']} GPU records"
+        + (f" for the self-hosted requests in {self_hosted.name}" if self_hosted else "")
     )
     _run_and_report(home)
     bills = write_demo_bills(home)

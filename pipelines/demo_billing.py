@@ -82,10 +82,12 @@ def write_demo_budgets(home: Home) -> Path | None:
     with connect(home, read_only=True) as con:
         first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchall()[0]
         features = con.execute(
-            "select feature, sum(cost_usd) from marts.daily_spend group by feature having sum(cost_usd) > 0 order by 2 desc"
+            "select feature, sum(cost_usd) from marts.daily_spend where feature <> 'idle_capacity' "
+            "group by feature having sum(cost_usd) > 0 order by 2 desc"
         ).fetchall()
         segments = con.execute(
-            "select user_segment, sum(cost_usd) from marts.daily_spend group by user_segment having sum(cost_usd) > 0 order by 2 desc"
+            "select user_segment, sum(cost_usd) from marts.daily_spend where feature <> 'idle_capacity' "
+            "group by user_segment having sum(cost_usd) > 0 order by 2 desc"
         ).fetchall()
     if not features:
         return None

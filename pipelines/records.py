@@ -364,7 +364,7 @@ def ingest_source(home: Home, source: RecordSource, progress: Callable[[str], No
                 report.touched_dates |= set(row["event_dates"] or [])
                 progress(f"{path}: no longer in landing, its {row['rows_loaded']} rows withdrawn")
     if source.pending and report.touched_dates:
-        mark_pending(home, report.touched_dates)
+        mark_pending(home, report.touched_dates)  # withdrawn files' dates (new rows were marked before their manifest row)
     return report
 
 
@@ -392,6 +392,8 @@ def _ingest_file(home: Home, source: RecordSource, landed: LandedFile, previous:
     rows, duplicates = _drop_duplicates(home, source, rows, landed.file_id)
     dates = sorted(set(pc.unique(pc.cast(rows[source.dates], pa.date32())).drop_null().to_pylist())) if source.dates and n else []
     _atomic_parquet(rows, home.lake / source.table / f"{landed.file_id}.parquet")
+    if source.pending:
+        mark_pending(home, set(dates) | set((previous or {}).get("event_dates") or []))
     rejected_rows = result.rejected.num_rows
     entry = _entry(
         landed,
@@ -442,11 +444,13 @@ def _drop_duplicates(home: Home, source: RecordSource, rows: pa.Table, file_id: 
         return rows, 0
     others = [f for f in lake_files(home, source) if Path(f).stem != file_id]
     key = ", ".join(f'"{k}"' for k in source.key)
+    # A null key part matches a null (`is not distinct from`), so a row without an optional key part is still one row.
+    same = " and ".join(f'kept."{k}" is not distinct from seen."{k}"' for k in source.key)
     with duckdb.connect() as con:
         con.register("incoming", rows)
         query = f"select * from incoming qualify row_number() over (partition by {key} order by source_row) = 1"
         if others:
-            query = f"select * from ({query}) anti join (select distinct {key} from read_parquet($files)) seen using ({key})"
+            query = f"select kept.* from ({query}) as kept anti join (select distinct {key} from read_parquet($files)) as seen on {same}"
         kept = con.sql(query, params={"files": others} if others else None).to_arrow_table()
     kept = kept.sort_by("source_row").cast(rows.schema)
     return kept, rows.num_rows - kept.num_rows

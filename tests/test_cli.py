@@ -27,30 +27,42 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         tables = {f"{s}.{t}" for s, t in con.execute("select table_schema, table_name from information_schema.tables").fetchall()}
         assert {"core.request_costs", "marts.daily_spend", "marts.price_coverage", "audit.ingested_files", "audit.rejected_rows"} <= tables
-        requests, unpriced = con.execute("select sum(requests), sum(unpriced_requests) from marts.daily_spend").fetchall()[0]
+        requests, unpriced = con.execute(
+            "select sum(requests), sum(unpriced_requests) from marts.daily_spend where not starts_with(provider, 'self_hosted')"
+        ).fetchall()[0]
         assert requests == 800 and unpriced > 0
-        assert con.execute("select count(*) from audit.rejected_rows").fetchall()[0][0] == 8
+        # Plus the demo's self-hosted requests (a sample of summarize and search served by its own cluster).
+        all_requests = con.execute("select sum(requests) from marts.daily_spend").fetchall()[0][0]
+        assert all_requests > 800
+        assert con.execute("select count(*) from audit.rejected_rows where source_file like 'gateway/%'").fetchall()[0][0] == 8
         read, loaded, rejected, duplicate = con.execute(
             "select sum(rows_read), sum(rows_loaded), sum(rows_rejected), sum(rows_duplicate) from audit.ingested_files "
-            "where path like 'gateway/%'"
+            "where path like 'gateway/%' and path not like '%self_hosted%'"
         ).fetchall()[0]
         assert (read, loaded, rejected, duplicate) == (810, 800, 8, 2)
         # The demo bills its first day (the last is not billed yet): the over-billed day, the model
         # outside the gateway and the unbilled day each show in the reconciliation.
         statuses = dict(con.execute("select status, count(*) from marts.billing_reconciliation group by status").fetchall())
         assert statuses.get("billed_only") == 1 and statuses.get("estimated_only", 0) >= 1 and statuses.get("matched", 0) >= 1
+        # Outcomes, revenue and the self-hosted cluster's GPU bill flow through their marts.
+        assert con.execute("select count(*) from marts.cost_per_outcome where outcomes > 0").fetchall()[0][0] > 0
+        assert con.execute("select count(*) from marts.revenue_ratio where revenue_usd > 0").fetchall()[0][0] > 0
+        gpu = con.execute("select sum(gpu_cost_usd), sum(allocated_cost_usd + idle_cost_usd) from marts.self_hosted_costs").fetchall()[0]
+        assert gpu[0] > 0 and gpu[0] == gpu[1]
     assert "estimate vs bill" in done.stdout
+    report = home / "reports" / "spend-report.html"
+    assert report.is_file() and f"spend report: {report}" in done.stdout
 
     again = _cli("run", home=home)
-    assert again.returncode == 0 and "ingested 0 files (2 unchanged)" in again.stdout
+    assert again.returncode == 0 and "ingested 0 files (3 unchanged)" in again.stdout
 
-    query = _cli("sql", "select sum(requests) as n from marts.daily_spend", home=home)
+    query = _cli("sql", "select sum(requests) as n from marts.daily_spend where not starts_with(provider, 'self_hosted')", home=home)
     assert query.returncode == 0 and "800" in query.stdout
     write = _cli("sql", "drop table marts.daily_spend", home=home)
     assert write.returncode == 2 and "read-only" in write.stderr
 
     closed = _cli("close", "2026-11", home=home)
-    assert closed.returncode == 0 and "closed 2026-11: 800 requests" in closed.stdout
+    assert closed.returncode == 0 and f"closed 2026-11: {all_requests} requests" in closed.stdout
     twice = _cli("close", "2026-11", home=home)
     assert twice.returncode == 2 and "2026-11 was closed at" in twice.stderr
     assert _cli("run", "--reprice", home=home).returncode == 2
@@ -58,7 +70,7 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
     assert repriced.returncode == 0 and "(2 dates materialized)" in repriced.stdout
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.restatements").fetchall() == [(0,)]
-        assert con.execute("select sum(requests) from finance.daily_spend").fetchall() == [(800,)]
+        assert con.execute("select sum(requests) from finance.daily_spend").fetchall() == [(all_requests,)]
 
 
 def test_run_on_a_missing_home_says_how_to_start(tmp_path):

@@ -2,10 +2,121 @@
 -- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
 -- cost_usd and the per-bucket costs are effective (negotiated overrides applied); list_cost_usd is at list price.
 -- model_names: reference.model_aliases plus the names the price book's match rules resolve (set up by the asset).
+-- Self-hosted requests (provider self_hosted:<cluster>) are priced from reference.gpu_capacity instead: the
+-- cluster-day's allocated GPU cost is shared by tokens served (see docs/business-inputs.md), price_id 'gpu:<cluster>:<date>'.
 with requests as (
     select *
     from staging.stg_gateway_requests
     where event_date >= $window_start and event_date < $window_end
+),
+
+-- GPU cost per self-hosted cluster-day, in whole 10^-15 USD (HUGEINT) so shares are exact. Null bill: a GPU
+-- record without a USD rate. Capacity is known only when every GPU record of the day gives capacity_tokens_per_hour.
+gpu_days as (
+    select
+        provider,
+        event_date,
+        min(price_id) as gpu_price_id,
+        case when count(*) = count(cost_usd) then sum(
+            cast(floor(cost_usd) as hugeint) * 1000000000000000
+            + cast((cost_usd - floor(cost_usd)) * 1000000000000000 as hugeint)
+        ) end as bill_units,
+        case when count(*) = count(capacity_tokens) then sum(capacity_tokens) end as capacity_tokens,
+    from reference.gpu_capacity
+    where event_date >= $window_start and event_date < $window_end
+    group by provider, event_date
+),
+
+gpu_served as (
+    select
+        source,
+        request_id,
+        provider,
+        event_date,
+        input_tokens,
+        cache_read_tokens,
+        cache_write_5m_tokens,
+        cache_write_1h_tokens,
+        output_tokens,
+        reasoning_tokens,
+        total_input_tokens + total_output_tokens as gpu_tokens,
+        sum(total_input_tokens + total_output_tokens) over (
+            partition by provider, event_date order by occurred_at, source, request_id
+            rows between unbounded preceding and current row
+        ) as tokens_through,
+        sum(total_input_tokens + total_output_tokens) over (partition by provider, event_date) as tokens_served,
+    from requests
+    where provider like 'self\_hosted:%' escape '\'
+),
+
+-- Allocated = the bill x min(tokens served, capacity) / capacity; the whole bill when capacity is unknown;
+-- nothing when no token was served. Each request gets round(allocated x tokens up to and including it / served)
+-- minus the same for the requests before it, so the shares add up to the allocated cost exactly.
+gpu_shares as (
+    select
+        gpu_served.*,
+        gpu_days.gpu_price_id,
+        case
+            when gpu_days.bill_units is null then null
+            when gpu_served.tokens_served = 0 then 0
+            when gpu_days.capacity_tokens is null or gpu_days.capacity_tokens = 0 then gpu_days.bill_units
+            else (2 * gpu_days.bill_units * least(gpu_served.tokens_served, gpu_days.capacity_tokens) + gpu_days.capacity_tokens)
+                // (2 * gpu_days.capacity_tokens)
+        end as allocated_units,
+    from gpu_served
+    inner join gpu_days
+        on gpu_days.provider = gpu_served.provider
+        and gpu_days.event_date = gpu_served.event_date
+),
+
+gpu_levels as (
+    select
+        *,
+        coalesce((2 * allocated_units * tokens_through + tokens_served) // nullif(2 * tokens_served, 0), 0)
+            - coalesce((2 * allocated_units * (tokens_through - gpu_tokens) + tokens_served) // nullif(2 * tokens_served, 0), 0)
+            as share_units,
+    from gpu_shares
+    where allocated_units is not null
+),
+
+-- The request's share split over its buckets the same way (cumulative rounding), so they add up to it.
+gpu_bucket_levels as (
+    select
+        source,
+        request_id,
+        gpu_price_id,
+        share_units,
+        coalesce((2 * share_units * input_tokens + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_input,
+        coalesce((2 * share_units * (input_tokens + cache_read_tokens) + gpu_tokens)
+            // nullif(2 * gpu_tokens, 0), 0) as through_cache_read,
+        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens) + gpu_tokens)
+            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_5m,
+        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) + gpu_tokens)
+            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_1h,
+        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
+            + output_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_output,
+        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
+            + output_tokens + reasoning_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_reasoning,
+    from gpu_levels
+),
+
+-- 10^-15 USD units back to DECIMAL(38, 15); audio input and output are the rest of the share.
+gpu_costs as (
+    select
+        source,
+        request_id,
+        gpu_price_id,
+        cast(cast(through_input as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_input_cost_usd,
+        cast(cast(through_cache_read - through_input as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_cache_read_cost_usd,
+        cast(cast(through_cache_write_5m - through_cache_read as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))
+            as gpu_cache_write_5m_cost_usd,
+        cast(cast(through_cache_write_1h - through_cache_write_5m as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))
+            as gpu_cache_write_1h_cost_usd,
+        cast(cast(through_output - through_cache_write_1h as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_output_cost_usd,
+        cast(cast(through_reasoning - through_output as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_reasoning_cost_usd,
+        cast(cast(share_units - through_reasoning as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_audio_cost_usd,
+        cast(cast(share_units as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_cost_usd,
+    from gpu_bucket_levels
 ),
 
 named as (
@@ -21,7 +132,15 @@ named as (
 priced as (
     select
         named.*,
-        prices.price_id,
+        coalesce(prices.price_id, gpu_costs.gpu_price_id) as price_id,
+        gpu_costs.gpu_input_cost_usd,
+        gpu_costs.gpu_cache_read_cost_usd,
+        gpu_costs.gpu_cache_write_5m_cost_usd,
+        gpu_costs.gpu_cache_write_1h_cost_usd,
+        gpu_costs.gpu_output_cost_usd,
+        gpu_costs.gpu_reasoning_cost_usd,
+        gpu_costs.gpu_audio_cost_usd,
+        gpu_costs.gpu_cost_usd,
         prices.input_per_mtok,
         prices.cache_read_per_mtok,
         prices.cache_write_5m_per_mtok,
@@ -41,6 +160,9 @@ priced as (
         and named.occurred_at < coalesce(prices.effective_to, 'infinity'::timestamptz)
         and named.total_input_tokens >= prices.input_tokens_from
         and named.total_input_tokens < prices.input_tokens_to
+    left join gpu_costs
+        on gpu_costs.source = named.source
+        and gpu_costs.request_id = named.request_id
 ),
 
 model_tiers as (
@@ -52,6 +174,8 @@ judged as (
     select
         priced.*,
         case
+            when priced.provider like 'self\_hosted:%' escape '\' then
+                case when priced.gpu_cost_usd is null then 'no_price_at_time' end
             when priced.book_model is null then 'unknown_model'
             when model_tiers.model is null then 'unknown_tier'
             when priced.price_id is null then 'no_price_at_time'
@@ -128,33 +252,41 @@ costed as (
     select
         *,
         unpriced_reason is null as is_priced,
-        case when unpriced_reason is null then
-            cast(input_tokens as decimal(38, 0)) * effective_input_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_input_cost_usd,
+            cast(input_tokens as decimal(38, 0)) * effective_input_per_mtok * 0.000001)
         end as input_cost_usd,
-        case when unpriced_reason is null then
-            cast(cache_read_tokens as decimal(38, 0)) * effective_cache_read_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_cache_read_cost_usd,
+            cast(cache_read_tokens as decimal(38, 0)) * effective_cache_read_per_mtok * 0.000001)
         end as cache_read_cost_usd,
-        case when unpriced_reason is null then
-            cast(cache_write_5m_tokens as decimal(38, 0)) * effective_cache_write_5m_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_cache_write_5m_cost_usd,
+            cast(cache_write_5m_tokens as decimal(38, 0)) * effective_cache_write_5m_per_mtok * 0.000001)
         end as cache_write_5m_cost_usd,
-        case when unpriced_reason is null then
-            cast(cache_write_1h_tokens as decimal(38, 0)) * effective_cache_write_1h_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_cache_write_1h_cost_usd,
+            cast(cache_write_1h_tokens as decimal(38, 0)) * effective_cache_write_1h_per_mtok * 0.000001)
         end as cache_write_1h_cost_usd,
-        case when unpriced_reason is null then
-            cast(output_tokens as decimal(38, 0)) * effective_output_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_output_cost_usd,
+            cast(output_tokens as decimal(38, 0)) * effective_output_per_mtok * 0.000001)
         end as output_cost_usd,
-        case when unpriced_reason is null then
-            cast(reasoning_tokens as decimal(38, 0)) * effective_reasoning_per_mtok * 0.000001
+        case when unpriced_reason is null then coalesce(
+            gpu_reasoning_cost_usd,
+            cast(reasoning_tokens as decimal(38, 0)) * effective_reasoning_per_mtok * 0.000001)
         end as reasoning_cost_usd,
-        case when unpriced_reason is null then
+        case when unpriced_reason is null then coalesce(
+            gpu_audio_cost_usd,
             (cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
-             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001 * multiplier
+             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001 * multiplier)
         end as audio_cost_usd,
         case when unpriced_reason is null then
             (cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
              + coalesce(per_request, 0)) * multiplier
         end as fees_cost_usd,
-        case when unpriced_reason is null then
+        case when unpriced_reason is null then coalesce(
+            gpu_cost_usd,
             (cast(input_tokens as decimal(38, 0)) * coalesce(input_per_mtok, 0)
              + cast(cache_read_tokens as decimal(38, 0)) * coalesce(cache_read_per_mtok, 0)
              + cast(cache_write_5m_tokens as decimal(38, 0)) * coalesce(cache_write_5m_per_mtok, 0)
@@ -164,7 +296,7 @@ costed as (
              + cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
              + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001
             + cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
-            + coalesce(per_request, 0)
+            + coalesce(per_request, 0))
         end as list_cost_usd,
     from rated
 )

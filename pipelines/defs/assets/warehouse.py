@@ -44,7 +44,7 @@ def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: Tokenle
 @dg.asset(
     key=["core", "request_costs"],
     group_name="core",
-    deps=[["staging", "stg_gateway_requests"], ["reference", "prices"], ["reference", "model_aliases"], ["reference", "price_overrides"]],
+    deps=[["staging", "stg_gateway_requests"], ["reference", "prices"], ["reference", "model_aliases"], ["reference", "price_overrides"], ["reference", "gpu_capacity"]],
     check_specs=[
         dg.AssetCheckSpec("priced_rows_are_explained", asset=["core", "request_costs"], blocking=True),
         dg.AssetCheckSpec(CORE.name, asset=["core", "request_costs"], blocking=True),

@@ -1,0 +1,66 @@
+-- One row per outcome with the direct cost of the requests behind it: every request of its conversation when
+-- the outcome names a conversation_id, else the request it names (core.outcomes.linked_by says which).
+-- Two outcomes of one conversation each show the whole conversation's cost. When no request is found,
+-- linked_requests is 0 and direct_cost_usd is null (unknown, not free).
+with outcomes as (
+    select *
+    from core.outcomes
+),
+
+requests as (
+    select
+        request_id,
+        conversation_id,
+        occurred_at,
+        is_priced,
+        cost_usd,
+        total_input_tokens + total_output_tokens as tokens,
+    from core.request_costs
+),
+
+linked as (
+    select outcomes.outcome_id, requests.*
+    from outcomes
+    inner join requests
+        on requests.conversation_id = outcomes.conversation_id
+    where outcomes.linked_by = 'conversation_id'
+    union all
+    select outcomes.outcome_id, requests.*
+    from outcomes
+    inner join requests
+        on requests.request_id = outcomes.request_id
+    where outcomes.linked_by = 'request_id'
+),
+
+direct as (
+    select
+        outcome_id,
+        count(*) as linked_requests,
+        count(*) filter (where not is_priced) as unpriced_linked_requests,
+        cast(sum(tokens) as bigint) as linked_tokens,
+        cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as direct_cost_usd,
+        min(occurred_at) as first_request_at,
+        max(occurred_at) as last_request_at,
+    from linked
+    group by outcome_id
+)
+
+select
+    outcomes.outcome_id,
+    outcomes.occurred_at,
+    outcomes.event_date,
+    outcomes.outcome_type,
+    outcomes.feature,
+    outcomes.linked_by,
+    outcomes.request_id,
+    outcomes.conversation_id,
+    coalesce(direct.linked_requests, 0) as linked_requests,
+    coalesce(direct.unpriced_linked_requests, 0) as unpriced_linked_requests,
+    coalesce(direct.linked_tokens, 0) as linked_tokens,
+    direct.direct_cost_usd,
+    outcomes.value_usd,
+    direct.first_request_at,
+    direct.last_request_at,
+from outcomes
+left join direct
+    on direct.outcome_id = outcomes.outcome_id
