@@ -5,6 +5,7 @@ import dagster as dg
 from pipelines.billing import BILLING
 from pipelines.defs.assets._util import conservation_check, markdown_table
 from pipelines.defs.assets.warehouse import _ensure_daily_models
+from pipelines.defs.automation import MARTS_FRESHNESS
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.fx import reconciliation_tolerance
 from pipelines.periods import ensure_finance_tables
@@ -62,6 +63,7 @@ def billing_line_items(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     pool="duckdb",
     kinds={"duckdb"},
     check_specs=[dg.AssetCheckSpec(TOLERANCE_CHECK, asset=["marts", "billing_reconciliation"])],
+    freshness_policy=MARTS_FRESHNESS,
 )
 def billing_reconciliation(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per charge date x provider x model: estimated cost, billed cost, variance and status."""

@@ -6,6 +6,7 @@ import dagster as dg
 from pipelines.business import GPU, OUTCOMES, REVENUE, define_money_macros, ensure_fx_rates, ensure_gpu_capacity, load_tier_rules
 from pipelines.defs.assets._util import conservation_check, markdown_table
 from pipelines.defs.assets.warehouse import _ensure_daily_models
+from pipelines.defs.automation import MARTS_FRESHNESS
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.home import Home
 from pipelines.ingest import mark_pending
@@ -15,6 +16,7 @@ from pipelines.warehouse import register_parquet, replace_table, sql_text, table
 CONSERVATION = "rows_conserved"
 PREVIEW_ROWS = 10
 _WAREHOUSE = dict(pool="duckdb", kinds={"duckdb"})
+_MART = dict(_WAREHOUSE, freshness_policy=MARTS_FRESHNESS)
 
 
 # -- lake -----------------------------------------------------------------------------------------
@@ -218,7 +220,7 @@ def _mart(tokenledger: TokenledgerHome, table: str, preview_sql: str, header: li
     )
 
 
-@dg.asset(key=["marts", "cost_per_outcome"], group_name="marts", deps=[["core", "outcomes"], ["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "cost_per_outcome"], group_name="marts", deps=[["core", "outcomes"], ["core", "request_costs"]], **_MART)
 def cost_per_outcome(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per day x feature x outcome type: outcomes, the feature's requests and spend, cost per outcome."""
     return _mart(
@@ -230,7 +232,7 @@ def cost_per_outcome(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(key=["marts", "outcome_costs"], group_name="marts", deps=[["core", "outcomes"], ["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "outcome_costs"], group_name="marts", deps=[["core", "outcomes"], ["core", "request_costs"]], **_MART)
 def outcome_costs(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per outcome: the requests linked to it (by conversation or request) and their direct cost."""
     return _mart(
@@ -242,7 +244,7 @@ def outcome_costs(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(key=["marts", "revenue_ratio"], group_name="marts", deps=[["core", "revenue"], ["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "revenue_ratio"], group_name="marts", deps=[["core", "revenue"], ["core", "request_costs"]], **_MART)
 def revenue_ratio(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per month x customer: revenue prorated by days, inference cost, cost-to-revenue ratio, gross margin."""
     return _mart(
@@ -254,7 +256,7 @@ def revenue_ratio(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(key=["marts", "revenue_ratio_by_segment"], group_name="marts", deps=[["marts", "revenue_ratio"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "revenue_ratio_by_segment"], group_name="marts", deps=[["marts", "revenue_ratio"]], **_MART)
 def revenue_ratio_by_segment(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per month x user segment: customers, revenue, cost, cost-to-revenue ratio, margin, share of plan price."""
     return _mart(
@@ -266,7 +268,7 @@ def revenue_ratio_by_segment(tokenledger: TokenledgerHome) -> dg.MaterializeResu
     )
 
 
-@dg.asset(key=["marts", "unit_economics"], group_name="marts", deps=[["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "unit_economics"], group_name="marts", deps=[["core", "request_costs"]], **_MART)
 def unit_economics(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per month x user segment: active users, requests, cost, cost per active user, per 1k requests, per 1M tokens."""
     return _mart(
@@ -278,7 +280,7 @@ def unit_economics(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(key=["marts", "unit_economics_by_feature"], group_name="marts", deps=[["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "unit_economics_by_feature"], group_name="marts", deps=[["core", "request_costs"]], **_MART)
 def unit_economics_by_feature(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per month x user segment x feature: active users, requests, cost and the same unit costs."""
     return _mart(
@@ -345,7 +347,7 @@ def _idle_check(con) -> list[dg.AssetCheckResult]:
         dg.AssetCheckSpec(IDLE_CHECK, asset=["marts", "self_hosted_costs"]),
         dg.AssetCheckSpec(GPU_USD_CHECK, asset=["marts", "self_hosted_costs"]),
     ],
-    **_WAREHOUSE,
+    **_MART,
 )
 def self_hosted_costs(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per self-hosted cluster x day: GPU bill, utilization, allocated and idle cost, effective cost per 1M tokens."""
@@ -359,7 +361,7 @@ def self_hosted_costs(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(key=["marts", "model_tier_spend"], group_name="marts", deps=[["core", "request_costs"]], **_WAREHOUSE)
+@dg.asset(key=["marts", "model_tier_spend"], group_name="marts", deps=[["core", "request_costs"]], **_MART)
 def model_tier_spend(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per month x feature x model tier: requests, spend, cost per request and per 1M tokens, share of the feature."""
     rules = load_tier_rules(tokenledger.paths.root)
