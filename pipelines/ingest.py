@@ -4,6 +4,11 @@ A file is read once per content hash; a file whose content changed replaces the 
 Rows are keyed by (source, request_id): a request already in the lake is counted as a duplicate, not
 loaded twice. Every file gets one row in the manifest (`lake/_audit/ingested_files`) and its bad rows
 go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
+
+A file of any size goes through bounded memory: the adapter yields it in chunks of whole lines, the
+chunks collect in a scratch DuckDB that spills to <home>/.tmp, and duplicates are dropped and the
+Parquet written set-based from there. Landing and lake are local folders or S3-compatible URLs
+($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; see pipelines.home.Store).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,16 +25,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult
-from pipelines.adapters.envelope import parse_envelope
+from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult, UnreadableFile
+from pipelines.adapters.envelope import iter_envelope, parse_envelope
 from pipelines.adapters.helicone import parse_helicone
 from pipelines.adapters.litellm import parse_litellm
 from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
 from pipelines.attribution import AttributionConfig
-from pipelines.home import Home
+from pipelines.home import Home, Store
 from pipelines.privacy import load_key, pseudonymize
 
 REQUESTS_TABLE = "gateway_requests"
@@ -39,14 +46,26 @@ PENDING_FILE = "_audit/pending_dates.txt"
 
 @dataclass(frozen=True)
 class Adapter:
-    """A gateway format: how to parse a landed file, and which file names it accepts."""
+    """A gateway format: how to parse a landed file (whole, or chunk by chunk), and which file names it accepts."""
 
     parse: Callable[[bytes, str, AttributionConfig], AdapterResult]
     suffixes: tuple[str, ...]
+    chunks: Callable[[bytes, str, AttributionConfig], Iterator[AdapterResult]] | None = None
+
+    def results(self, data: bytes, name: str, attribution: AttributionConfig) -> Iterator[AdapterResult]:
+        """The file's rows and rejections in chunks (one chunk for adapters that read whole files)."""
+        if self.chunks is not None:
+            yield from self.chunks(data, name, attribution)
+        else:
+            yield self.parse(data, name, attribution)
 
 
 ADAPTERS: dict[str, Adapter] = {
-    "envelope": Adapter(lambda data, name, _: parse_envelope(data, name), (".jsonl", ".jsonl.gz")),
+    "envelope": Adapter(
+        lambda data, name, _: parse_envelope(data, name),
+        (".jsonl", ".jsonl.gz", ".parquet"),
+        lambda data, name, _: iter_envelope(data, name),
+    ),
     "otel": Adapter(parse_otel, (".jsonl", ".jsonl.gz", ".json", ".json.gz")),
     "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz")),
     "helicone": Adapter(parse_helicone, (".jsonl", ".jsonl.gz")),
@@ -76,15 +95,23 @@ AUDIT_REJECTED_SCHEMA = pa.schema([("file_id", pa.string()), ("source_file", pa.
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file found under landing/gateway/<format>/."""
+    """A file found under landing/gateway/<format>/ (on local disk, or in the landing bucket when `store` is set)."""
 
-    path: Path
+    path: Path | None
     relative: str
     format: str
+    store: Store | None = None
 
     @property
     def file_id(self) -> str:
         return hashlib.sha256(self.relative.encode()).hexdigest()[:20]
+
+    @property
+    def name(self) -> str:
+        return self.relative.rsplit("/", 1)[-1]
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes() if self.store is None else self.store.read_bytes(self.relative)
 
 
 @dataclass
@@ -103,10 +130,10 @@ class IngestReport:
 
 def pending_dates(home: Home) -> set[dt.date]:
     """Dates whose lake rows changed and that no successful run has materialized since."""
-    path = home.lake / PENDING_FILE
-    if not path.is_file():
+    lake = home.lake_store
+    if not lake.exists(PENDING_FILE):
         return set()
-    return {dt.date.fromisoformat(line) for line in path.read_text().split() if line}
+    return {dt.date.fromisoformat(line) for line in lake.read_bytes(PENDING_FILE).decode().split() if line}
 
 
 def mark_pending(home: Home, dates: set[dt.date]) -> None:
@@ -118,16 +145,20 @@ def clear_pending(home: Home, dates: set[dt.date]) -> None:
 
 
 def _write_pending(home: Home, dates: set[dt.date]) -> None:
-    path = home.lake / PENDING_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text("".join(f"{d.isoformat()}\n" for d in sorted(dates)))
-    os.replace(tmp, path)
+    home.lake_store.write_bytes(PENDING_FILE, "".join(f"{d.isoformat()}\n" for d in sorted(dates)).encode())
 
 
 def discover(home: Home) -> Iterator[LandedFile]:
     """Every regular file under landing/gateway/<format>/, sorted by path, symlinks included (judged later)."""
-    root = home.landing / "gateway"
+    store = home.landing_store
+    if not store.is_local:
+        for relative in store.files("gateway"):
+            parts = relative.split("/")
+            if len(parts) >= 3 and not parts[-1].startswith("."):
+                yield LandedFile(path=None, relative=relative, format=parts[1], store=store)
+        return
+    landing = Path(store.root)
+    root = landing / "gateway"
     if not root.is_dir():
         return
     for fmt_dir in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -135,17 +166,34 @@ def discover(home: Home) -> Iterator[LandedFile]:
             if path.is_file() or path.is_symlink():
                 if path.name.startswith("."):
                     continue
-                yield LandedFile(path=path, relative=path.relative_to(home.landing).as_posix(), format=fmt_dir.name)
+                yield LandedFile(path=path, relative=path.relative_to(landing).as_posix(), format=fmt_dir.name)
 
 
 def read_manifest(home: Home) -> dict[str, dict]:
     """The latest manifest row per landed path."""
-    folder = home.lake / MANIFEST_DIR
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    lake = home.lake_store
+    files = lake.files(MANIFEST_DIR, ".parquet")
     if not files:
         return {}
-    table = pa.concat_tables([pq.read_table(f, schema=MANIFEST_SCHEMA) for f in files])
+    table = ds.dataset([lake.full(f) for f in files], schema=MANIFEST_SCHEMA, format="parquet", filesystem=lake.filesystem).to_table()
     return {row["path"]: row for row in table.to_pylist()}
+
+
+def lake_files(home: Home, dates: list[dt.date], exclude: str | None = None) -> list[str]:
+    """The lake's Parquet files of gateway requests for these event dates, as paths or s3:// URLs."""
+    lake = home.lake_store
+    found = []
+    for day in dates:
+        for relative in lake.files(f"{REQUESTS_TABLE}/event_date={day.isoformat()}", ".parquet"):
+            if exclude is None or not relative.endswith(f"/{exclude}.parquet"):
+                found.append(lake.uri(relative))
+    return found
+
+
+def lake_audit_files(home: Home, folder: str) -> list[str]:
+    """The Parquet files of a lake _audit folder (MANIFEST_DIR, REJECTED_DIR), as paths or s3:// URLs."""
+    lake = home.lake_store
+    return [lake.uri(relative) for relative in lake.files(folder, ".parquet")]
 
 
 def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None) -> IngestReport:
@@ -180,37 +228,49 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
     if problem:
         if previous and previous["error"] == problem:
             return None
-        entry = _entry(landed, sha256=None, status="failed", error=problem)
-        _write_audit(home, landed, entry, pa.table({n: [] for n in AUDIT_REJECTED_SCHEMA.names}, schema=AUDIT_REJECTED_SCHEMA))
-        return entry
-    data = landed.path.read_bytes()
+        return _failed(home, landed, problem)
+    data = landed.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    if previous and previous["sha256"] == sha and previous["status"] == "loaded":
+    if previous and previous["sha256"] == sha:
         return None
-    result = ADAPTERS[landed.format].parse(data, landed.path.name, attribution)
-    rows = _with_lake_columns(result.rows, landed.relative, key)
-    rows, duplicates, conflicts = _drop_duplicates(home, rows, landed.file_id)
     stale = (previous or {}).get("event_dates") or []
-    dates = _write_partitions(home, rows, landed.file_id, stale=stale)
+    rejected, rows_read = [], 0
+    try:
+        with _Staging(home, landed.file_id) as staging:
+            for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
+                staging.add(_with_lake_columns(part.rows, landed.relative, key))
+                rejected.append(part.rejected)
+                rows_read += part.rows_read
+            del data
+            loaded, duplicates, conflicts, dates = staging.publish(stale)
+    except UnreadableFile as exc:
+        return _failed(home, landed, str(exc), sha256=sha)
     mark_pending(home, set(dates) | set(stale))
+    rejected_rows = AdapterResult.concat([AdapterResult(CANONICAL_SCHEMA.empty_table(), r) for r in rejected]).rejected
     entry = _entry(
         landed,
         sha256=sha,
         status="loaded",
-        error=f"{result.rejected.num_rows} rows rejected" if result.rejected.num_rows else None,
-        rows_read=result.rows_read,
-        rows_loaded=rows.num_rows,
-        rows_rejected=result.rejected.num_rows,
+        error=f"{rejected_rows.num_rows} rows rejected" if rejected_rows.num_rows else None,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_rejected=rejected_rows.num_rows,
         rows_duplicate=duplicates,
         duplicate_conflicts=conflicts,
         event_dates=dates,
     )
-    _write_audit(home, landed, entry, _rejected_for_audit(result.rejected, landed, key))
+    _write_audit(home, landed, entry, _rejected_for_audit(rejected_rows, landed, key))
+    return entry
+
+
+def _failed(home: Home, landed: LandedFile, problem: str, sha256: str | None = None) -> dict:
+    entry = _entry(landed, sha256=sha256, status="failed", error=problem)
+    _write_audit(home, landed, entry, AUDIT_REJECTED_SCHEMA.empty_table())
     return entry
 
 
 def _file_problem(home: Home, landed: LandedFile) -> str | None:
-    if landed.path.is_symlink():
+    if landed.path is not None and landed.path.is_symlink():
         target = landed.path.resolve()
         if not target.is_relative_to(home.landing.resolve()):
             return "symlink points outside the landing folder; not followed"
@@ -219,7 +279,7 @@ def _file_problem(home: Home, landed: LandedFile) -> str | None:
     if landed.format not in ADAPTERS:
         return f"unknown gateway format '{landed.format}' (supported: {', '.join(sorted(ADAPTERS))})"
     suffixes = ADAPTERS[landed.format].suffixes
-    if not landed.path.name.lower().endswith(suffixes):
+    if not landed.name.lower().endswith(suffixes):
         return f"unsupported file type for format '{landed.format}' (expected {', '.join(suffixes)})"
     return None
 
@@ -227,78 +287,123 @@ def _file_problem(home: Home, landed: LandedFile) -> str | None:
 def _with_lake_columns(rows: pa.Table, relative: str, key: bytes) -> pa.Table:
     """Pseudonymize user ids and add source_file and event_date (the UTC date of occurred_at)."""
     rows = rows.set_column(rows.schema.get_field_index("user_id"), "user_id", pseudonymize(rows["user_id"], key))
-    rows = rows.append_column("source_file", pa.array([relative] * rows.num_rows, pa.string()))
+    rows = rows.append_column("source_file", pa.repeat(pa.scalar(relative, pa.string()), rows.num_rows))
     event_date = pc.cast(rows["occurred_at"], pa.date32()) if rows.num_rows else pa.array([], pa.date32())
     return rows.append_column("event_date", event_date).cast(LAKE_SCHEMA)
 
 
-def _drop_duplicates(home: Home, rows: pa.Table, file_id: str) -> tuple[pa.Table, int, int]:
-    """Keep one row per (source, request_id) and drop requests already in the lake.
+_COLUMNS = ", ".join(f'"{name}"' for name in LAKE_SCHEMA.names)
+
+
+class _Staging:
+    """One landed file's rows on their way to the lake, held in a scratch DuckDB that spills to <home>/.tmp.
+
+    `add` appends a chunk of canonical rows; `publish` drops duplicates set-based and writes one Parquet
+    file per event date into the lake (through a local scratch file and a rename or an upload).
+    """
+
+    def __init__(self, home: Home, file_id: str) -> None:
+        self.home, self.file_id = home, file_id
+        self.scratch = home.scratch / f"ingest-{file_id}-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> "_Staging":
+        from pipelines.warehouse import memory_limit
+
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect()
+        self.con.execute("set TimeZone = 'UTC'")
+        self.con.execute(f"set memory_limit = '{memory_limit()}'")
+        self.con.execute(f"set temp_directory = '{self.scratch.as_posix()}'")
+        self.con.execute("set preserve_insertion_order = false")
+        self.con.register("_empty", LAKE_SCHEMA.empty_table())
+        self.con.execute("create table incoming as select * from _empty")
+        self.con.unregister("_empty")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.con.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def add(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.con.register("_chunk", rows)
+            self.con.execute(f"insert into incoming select {_COLUMNS} from _chunk")
+            self.con.unregister("_chunk")
+
+    def publish(self, stale: list[dt.date]) -> tuple[int, int, int, list[dt.date]]:
+        """Write the kept rows per event date; remove this file's Parquet from dates it no longer covers.
+
+        Returns (rows loaded, rows dropped as duplicates, conflicting request ids, event dates written).
+        """
+        from pipelines.warehouse import register_parquet
+
+        con = self.con
+        incoming = con.execute("select count(*) from incoming").fetchall()[0][0]
+        dates = [row[0] for row in con.execute("select distinct event_date from incoming order by 1").fetchall()]
+        conflicts = _deduplicate(con)
+        existing = lake_files(self.home, dates, exclude=self.file_id)
+        register_parquet(con, "seen", existing, LAKE_SCHEMA)
+        kind = "view" if len(dates) == 1 else "table"
+        con.execute(
+            f"create {kind} kept as select {_COLUMNS} from deduped "
+            "anti join (select source, request_id from seen) as seen using (source, request_id)"
+        )
+        lake = self.home.lake_store
+        written, loaded = [], 0
+        for day in dates:
+            relative = f"{REQUESTS_TABLE}/event_date={day.isoformat()}/{self.file_id}.parquet"
+            local = self.scratch / f"{day.isoformat()}.parquet"
+            count = con.execute(
+                f"copy (select * from kept where event_date = $day order by source_row) to '{local.as_posix()}' "
+                "(format parquet, compression zstd)",
+                {"day": day},
+            ).fetchall()[0][0]
+            if count:
+                lake.put_file(local, relative)
+                written.append(day)
+                loaded += count
+            else:
+                local.unlink(missing_ok=True)
+                lake.delete(relative)
+        for day in set(stale) - set(written):
+            lake.delete(f"{REQUESTS_TABLE}/event_date={day.isoformat()}/{self.file_id}.parquet")
+        return loaded, incoming - loaded, conflicts, written
+
+
+def _deduplicate(con: duckdb.DuckDBPyConnection) -> int:
+    """Table `deduped`: one row per (source, request_id) of `incoming`; returns the conflicting request ids.
 
     Several records of one request whose usage only grows (cumulative streaming usage) count once,
     with the final usage. Records whose usage disagrees otherwise are a conflict: the first is kept.
-    Returns (kept rows, rows dropped as duplicates, conflicting request ids).
     """
-    if rows.num_rows == 0:
-        return rows, 0, 0
-    existing = [
-        str(p)
-        for d in pc.unique(rows["event_date"]).to_pylist()
-        for p in (home.lake / REQUESTS_TABLE / f"event_date={d.isoformat()}").glob("*.parquet")
-        if p.stem != file_id
-    ]
+    con.execute("create table repeated as select source, request_id from incoming group by all having count(*) > 1")
+    if not con.execute("select count(*) from repeated").fetchall()[0][0]:
+        con.execute("create view deduped as select * from incoming")
+        return 0
     grows = " and ".join(f"{b} >= coalesce(lag({b}) over w, 0)" for b in (*TOKEN_BUCKETS, "web_search_requests"))
-    with duckdb.connect() as con:
-        con.register("incoming", rows)
-        con.execute("create temp table repeated as select source, request_id from incoming group by all having count(*) > 1")
-        conflicts = 0
-        if con.execute("select count(*) from repeated").fetchall()[0][0]:
-            con.execute(
-                f"""
-                create temp table chosen as
-                with versions as (
-                    select incoming.*, {grows} as grew,
-                        row_number() over w as version, count(*) over (partition by source, request_id) as versions
-                    from incoming semi join repeated using (source, request_id)
-                    window w as (partition by source, request_id order by occurred_at, source_row)
-                ),
-                judged as (
-                    select *, bool_and(grew) over (partition by source, request_id) as cumulative from versions
-                )
-                select * exclude (grew, version, versions, cumulative), not cumulative as conflict
-                from judged
-                where (cumulative and version = versions) or (not cumulative and version = 1)
-                """
-            )
-            conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
-            deduped = con.sql(
-                "select * from incoming anti join repeated using (source, request_id) "
-                "union all by name select * exclude (conflict) from chosen"
-            ).to_arrow_table()
-        else:
-            deduped = rows
-        if existing:
-            con.register("deduped", deduped)
-            kept = con.sql(
-                "select * from deduped anti join (select source, request_id from read_parquet($files)) seen using (source, request_id)",
-                params={"files": existing},
-            ).to_arrow_table()
-        else:
-            kept = deduped
-    kept = kept.sort_by("source_row").select(LAKE_SCHEMA.names).cast(LAKE_SCHEMA)
-    return kept, rows.num_rows - kept.num_rows, conflicts
-
-
-def _write_partitions(home: Home, rows: pa.Table, file_id: str, stale: list[dt.date]) -> list[dt.date]:
-    """Write one Parquet file per event date; remove this file's Parquet from dates it no longer covers."""
-    dates = sorted(pc.unique(rows["event_date"]).to_pylist()) if rows.num_rows else []
-    table_dir = home.lake / REQUESTS_TABLE
-    for day in dates:
-        part = rows.filter(pc.equal(rows["event_date"], pa.scalar(day, pa.date32())))
-        _atomic_parquet(part, table_dir / f"event_date={day.isoformat()}" / f"{file_id}.parquet")
-    for day in set(stale) - set(dates):
-        (table_dir / f"event_date={day.isoformat()}" / f"{file_id}.parquet").unlink(missing_ok=True)
-    return dates
+    con.execute(
+        f"""
+        create table chosen as
+        with versions as (
+            select incoming.*, {grows} as grew,
+                row_number() over w as version, count(*) over (partition by source, request_id) as versions
+            from incoming semi join repeated using (source, request_id)
+            window w as (partition by source, request_id order by occurred_at, source_row)
+        ),
+        judged as (
+            select *, bool_and(grew) over (partition by source, request_id) as cumulative from versions
+        )
+        select * exclude (grew, version, versions, cumulative), not cumulative as conflict
+        from judged
+        where (cumulative and version = versions) or (not cumulative and version = 1)
+        """
+    )
+    conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
+    con.execute(
+        "create view deduped as select * from incoming anti join repeated using (source, request_id) "
+        "union all by name select * exclude (conflict) from chosen"
+    )
+    return conflicts
 
 
 def _rejected_for_audit(rejected: pa.Table, landed: LandedFile, key: bytes) -> pa.Table:
@@ -340,8 +445,15 @@ def _entry(landed: LandedFile, *, sha256: str | None, status: str, error: str | 
 
 def _write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table) -> None:
     """Rejected rows first, the manifest row last: a crash in between re-ingests the file next time."""
-    _atomic_parquet(rejected, home.lake / REJECTED_DIR / f"{landed.file_id}.parquet")
-    _atomic_parquet(pa.Table.from_pylist([entry], schema=MANIFEST_SCHEMA), home.lake / MANIFEST_DIR / f"{landed.file_id}.parquet")
+    lake = home.lake_store
+    lake.write_bytes(f"{REJECTED_DIR}/{landed.file_id}.parquet", _parquet_bytes(rejected))
+    lake.write_bytes(f"{MANIFEST_DIR}/{landed.file_id}.parquet", _parquet_bytes(pa.Table.from_pylist([entry], schema=MANIFEST_SCHEMA)))
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
 
 
 def _atomic_parquet(table: pa.Table, path: Path) -> None:

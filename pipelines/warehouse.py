@@ -14,8 +14,13 @@ import pyarrow as pa
 from pipelines.home import Home, shipped_dir
 
 MEMORY_LIMIT_ENV = "TOKENLEDGER_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_MEMORY_LIMIT = "1536MB"
 SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
+
+
+def memory_limit() -> str:
+    """DuckDB's memory_limit for the warehouse and for ingestion: $TOKENLEDGER_DUCKDB_MEMORY_LIMIT, else the default."""
+    return os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
 
 
 class WarehouseBusyError(RuntimeError):
@@ -47,7 +52,7 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         raise
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"set memory_limit = '{os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)}'")
+        con.execute(f"set memory_limit = '{memory_limit()}'")
         if not read_only:
             tmp = home.root / ".tmp"
             tmp.mkdir(exist_ok=True)
@@ -115,8 +120,16 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
-    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none."""
-    if files:
+    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none.
+
+    Files may be local paths or s3:// URLs; URLs are read through a pyarrow dataset (streamed, with
+    column and filter pushdown), so DuckDB needs no extension for object storage.
+    """
+    remote = [f for f in files if "://" in f]
+    if remote:
+        con.register(f"_{name}_dataset", _remote_dataset(files, schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
+    elif files:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         con.execute(
             f"create or replace temp view {name} as "
@@ -125,6 +138,16 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str]
     else:
         con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
         con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
+
+
+def _remote_dataset(urls: list[str], schema: pa.Schema):
+    """A pyarrow dataset over Parquet objects in one bucket (credentials and endpoint from the AWS variables)."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    filesystem, _ = pafs.FileSystem.from_uri(urls[0])
+    paths = [url.split("://", 1)[1] for url in urls]
+    return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
 def ensure_models(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:

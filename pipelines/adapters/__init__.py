@@ -62,6 +62,10 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
+class UnreadableFile(ValueError):
+    """A landed file that cannot be read at all (its reason becomes the file's error in the manifest)."""
+
+
 @dataclass(frozen=True)
 class AdapterResult:
     """What an adapter made of one file: canonical rows, rejected rows, and how many rows it read."""
@@ -72,6 +76,33 @@ class AdapterResult:
     @property
     def rows_read(self) -> int:
         return self.rows.num_rows + self.rejected.num_rows
+
+    @classmethod
+    def empty(cls) -> "AdapterResult":
+        return cls(rows=CANONICAL_SCHEMA.empty_table(), rejected=REJECTED_SCHEMA.empty_table())
+
+    @classmethod
+    def concat(cls, parts: list["AdapterResult"]) -> "AdapterResult":
+        """One result from the results of a file's chunks, in order."""
+        if not parts:
+            return cls.empty()
+        return cls(rows=pa.concat_tables([p.rows for p in parts]), rejected=pa.concat_tables([p.rejected for p in parts]))
+
+    def shifted(self, byte_offset: int) -> "AdapterResult":
+        """The same result with rejected rows' byte offsets moved by `byte_offset` (a chunk's place in its file)."""
+        if not byte_offset or not self.rejected.num_rows:
+            return self
+        column = pc.add(self.rejected["byte_offset"], pa.scalar(byte_offset, pa.int64()))
+        return AdapterResult(self.rows, self.rejected.set_column(self.rejected.schema.get_field_index("byte_offset"), "byte_offset", column))
+
+    def without_offsets(self) -> "AdapterResult":
+        """The same result with byte offsets and lengths null (rows that did not come from a text file)."""
+        if not self.rejected.num_rows:
+            return self
+        rejected = self.rejected
+        for name in ("byte_offset", "byte_length"):
+            rejected = rejected.set_column(rejected.schema.get_field_index(name), name, pa.nulls(rejected.num_rows, pa.int64()))
+        return AdapterResult(self.rows, rejected)
 
     @classmethod
     def from_judged(cls, judged: pa.Table, *, source: str, text: bytes) -> "AdapterResult":

@@ -1,16 +1,48 @@
-"""Split landed bytes into numbered lines, keeping byte offsets, without per-line Python."""
+"""Split landed bytes into numbered lines, keeping byte offsets, without per-line Python.
+
+Big files are read as a stream of text chunks (`text_chunks`): each chunk ends at a line break, and
+carries the number of its first line and its byte offset in the decompressed file, so a file of any
+size is judged in bounded memory and line numbers and offsets stay those of the whole file.
+"""
 
 from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 BOM = b"\xef\xbb\xbf"
+CHUNK_BYTES = 64 * 2**20
+"""Decompressed bytes per chunk: about 100k-150k gateway lines, a few hundred MB once judged."""
+_COMPRESSED_STEP = 4 * 2**20
+_WHITESPACE_FIRST_BYTES = np.array([*range(9, 14), *range(28, 33)], dtype=np.uint8)
+
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T]) -> Iterator[T]:
+    """The same items, the next one produced on a second thread while the caller works on this one.
+
+    For decompressing and splitting chunk n+1 (zlib, numpy and Arrow release the GIL) while DuckDB
+    judges chunk n: two cores busy, at most two chunks in memory.
+    """
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        ahead = pool.submit(next, items, done)
+        while True:
+            item = ahead.result()
+            if item is done:
+                return
+            ahead = pool.submit(next, items, done)
+            yield item
 
 
 @dataclass(frozen=True)
@@ -19,6 +51,22 @@ class FileProblem:
 
     reason: str
     byte_offset: int
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """Whole lines of a file: their text, the number of the first line, and where the text starts in the file."""
+
+    text: bytes
+    first_line_no: int
+    byte_offset: int
+
+    def lines(self) -> pa.Table:
+        return split_lines(self.text, first_line_no=self.first_line_no, bom=self.byte_offset == 0)
+
+    def line_count(self) -> int:
+        """Lines this chunk numbers (blank ones included), so the next chunk continues the count."""
+        return self.text.count(b"\n") + (0 if self.text.endswith(b"\n") else 1)
 
 
 def decompress(data: bytes, name: str) -> tuple[bytes, FileProblem | None]:
@@ -47,42 +95,95 @@ def decompress(data: bytes, name: str) -> tuple[bytes, FileProblem | None]:
     return b"".join(kept), None
 
 
-def split_lines(data: bytes) -> pa.Table:
-    """One row per non-blank line: line_no (1-based), byte_offset, byte_length, line (null when not UTF-8)."""
-    start = len(BOM) if data.startswith(BOM) else 0
+def text_chunks(data: bytes, name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[TextChunk | FileProblem]:
+    """The file's text as chunks of whole lines (gunzipped for `.gz` names), then a FileProblem if the
+    gzip stream broke: the same lines, offsets and problem as `decompress` + `split_lines` on the whole
+    file, except that a member corrupt mid-way keeps the text decompressed before the corruption."""
+    line_no, offset = 1, 0
+    pending = b""
+    for piece in _decompressed_pieces(data, name):
+        if isinstance(piece, FileProblem):
+            if pending:
+                yield TextChunk(pending, line_no, offset)
+            yield piece
+            return
+        pending += piece
+        if len(pending) < chunk_bytes:
+            continue
+        cut = pending.rfind(b"\n")
+        if cut < 0:
+            continue
+        chunk = TextChunk(pending[: cut + 1], line_no, offset)
+        yield chunk
+        line_no += chunk.line_count()
+        offset += cut + 1
+        pending = pending[cut + 1 :]
+    if pending or offset == 0:
+        yield TextChunk(pending, line_no, offset)
+
+
+def _decompressed_pieces(data: bytes, name: str) -> Iterator[bytes | FileProblem]:
+    """Decompressed bytes in pieces, member by member; a FileProblem where a member is cut or corrupt."""
+    if not name.lower().endswith(".gz"):
+        for start in range(0, max(len(data), 1), CHUNK_BYTES):
+            yield data[start : start + CHUNK_BYTES]
+        return
+    view = memoryview(data)
+    member_start, produced = 0, 0
+    while member_start < len(data):
+        if data[member_start] == 0 and data.count(b"\0", member_start) == len(data) - member_start:
+            return
+        inflater = zlib.decompressobj(wbits=31)
+        position = member_start
+        try:
+            while not inflater.eof and position < len(data):
+                out = inflater.decompress(view[position : position + _COMPRESSED_STEP])
+                position += _COMPRESSED_STEP
+                produced += len(out)
+                yield out
+        except zlib.error:
+            yield FileProblem(f"gzip stream is truncated or corrupt after {produced} decompressed bytes", member_start)
+            return
+        if not inflater.eof:
+            tail = inflater.flush()
+            produced += len(tail)
+            yield tail
+            yield FileProblem(f"gzip stream is truncated or corrupt after {produced} decompressed bytes", member_start)
+            return
+        member_start = len(data) - len(inflater.unused_data)
+
+
+def split_lines(data: bytes, first_line_no: int = 1, bom: bool = True) -> pa.Table:
+    """One row per non-blank line: line_no (from first_line_no), byte_offset, byte_length, line (null when not UTF-8).
+
+    Offsets are within `data`. A leading byte-order mark is skipped when `bom` (the start of a file).
+    """
+    start = len(BOM) if bom and data.startswith(BOM) else 0
+    if not data.endswith(b"\n"):
+        data += b"\n"
     buffer = np.frombuffer(data, dtype=np.uint8)
     breaks = np.flatnonzero(buffer == ord("\n"))
-    starts = np.concatenate(([start], breaks + 1)).astype(np.int64)
-    ends = np.concatenate((breaks, [len(data)])).astype(np.int64)
-    keep = starts >= start
-    starts, ends = starts[keep], ends[keep]
-    line_no = np.arange(1, len(starts) + 1, dtype=np.int64)
-    lengths = ends - starts
-    raw = _slices(data, starts, ends)
-    text = _as_utf8(raw)
-    table = pa.table(
-        {
-            "line_no": line_no,
-            "byte_offset": starts,
-            "byte_length": lengths,
-            "line": text,
-        }
+    starts = np.concatenate(([start], breaks[:-1] + 1)).astype(np.int64)
+    lengths = breaks - starts
+    line_no = np.arange(first_line_no, first_line_no + len(starts), dtype=np.int64)
+    with_breaks = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(starts), [None, pa.py_buffer(np.append(starts, len(data))), pa.py_buffer(data)]
     )
-    stripped = pc.utf8_trim_whitespace(table["line"])
-    blank = pc.fill_null(pc.equal(pc.utf8_length(stripped), 0), False)
-    return table.filter(pc.invert(blank))
+    text = _as_utf8(pc.binary_slice(with_breaks, 0, -1))
+    table = pa.table({"line_no": line_no, "byte_offset": starts, "byte_length": lengths, "line": text})
+    return table.filter(pa.array(~_blank(buffer, starts, lengths, text)))
 
 
-def _slices(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pa.Array:
-    """A binary array of data[start:end] per line, built from offsets rather than line by line."""
-    keep = np.zeros(len(data), dtype=bool)
-    keep[starts[0] if len(starts) else len(data) :] = True
-    keep[ends[:-1]] = False
-    packed = np.frombuffer(data, dtype=np.uint8)[keep].tobytes()
-    offsets = np.concatenate(([0], np.cumsum(ends - starts))).astype(np.int64)
-    return pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), len(starts), [None, pa.py_buffer(offsets), pa.py_buffer(packed)]
-    )
+def _blank(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray, text: pa.Array) -> np.ndarray:
+    """Lines that are empty or only whitespace; only lines starting with a space-like or non-ASCII byte are looked at."""
+    blank = lengths == 0
+    first = buffer[np.minimum(starts, len(buffer) - 1)]
+    maybe = np.flatnonzero(~blank & (np.isin(first, _WHITESPACE_FIRST_BYTES) | (first >= 0x80)))
+    if len(maybe):
+        candidates = text.take(pa.array(maybe))
+        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(candidates)), 0)
+        blank[maybe] = pc.fill_null(empty, False).to_numpy(zero_copy_only=False)
+    return blank
 
 
 def _as_utf8(raw: pa.Array) -> pa.Array:

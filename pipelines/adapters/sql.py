@@ -66,3 +66,12 @@ def json_of_kind(expr: str, kind: str) -> str:
             when json_valid({expr}) and json_type({expr}) = 'VARCHAR' and json_valid({expr}->>'$')
                  and json_type({expr}->>'$') = '{kind}' then {expr}->>'$'
         end"""
+
+
+def line_problem(line: str, line_type: str) -> str:
+    """SQL: LINE_PROBLEM with the line parsed once: `line_type` is try(json_type(line)), null when not JSON."""
+    return f"""case
+            when {line} is null then '|line is not valid UTF-8'
+            when {line_type} is null then '|invalid JSON'
+            when {line_type} <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind(line_type)} || ')'
+        end"""

@@ -28,15 +28,18 @@ _PARTITIONED = dict(partitions_def=daily, backfill_policy=dg.BackfillPolicy.sing
 )
 def stg_gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per request in the window, read from the lake's Parquet."""
+    from pipelines.contracts import prefetch_gx
+    from pipelines.ingest import lake_files
+
+    prefetch_gx()
     start, end = window_dates(context)
-    lake = tokenledger.paths.lake / REQUESTS_TABLE
-    files = sorted(str(p) for day in days(start, end) for p in (lake / f"event_date={day.isoformat()}").glob("*.parquet"))
+    files = lake_files(tokenledger.paths, days(start, end))
     with tokenledger.warehouse() as con:
         register_parquet(con, "lake_gateway_requests", files, LAKE_SCHEMA)
         rows = replace_window(con, "staging.stg_gateway_requests", sql_text("staging.stg_gateway_requests"), start, end)
         contract = validate(con, STAGING, {"window_start": start, "window_end": end})
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "lake_files": len(files)},
+        metadata={"dagster/row_count": rows, "lake_files": len(files), "lake_table": f"lake/{REQUESTS_TABLE}"},
         check_results=[contract_check(STAGING.name, contract)],
     )
 
