@@ -39,6 +39,13 @@ def test_every_warehouse_writer_uses_the_duckdb_pool():
     assert LAKE_ASSETS <= set(lake) and set(lake.values()) == {None}
 
 
+def test_every_mart_has_a_freshness_policy():
+    definitions = defs()
+    marts = {key.to_user_string(): a.specs_by_key[key].freshness_policy for a in definitions.assets for key in a.keys if key.path[0] == "marts"}
+    assert {"marts/daily_spend", "marts/billing_reconciliation", "marts/cost_per_outcome", "marts/spend_anomalies"} <= set(marts)
+    assert {name for name, policy in marts.items() if policy is None} == set()
+
+
 def test_daily_models_share_one_utc_partitioning():
     graph = defs().resolve_asset_graph()
     partitioned = {

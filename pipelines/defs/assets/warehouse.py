@@ -7,6 +7,7 @@ import pyarrow as pa
 
 from pipelines.contracts import CORE, STAGING, validate
 from pipelines.defs.assets._util import contract_check, days, markdown_table, window_dates
+from pipelines.defs.automation import MARTS_FRESHNESS
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import LAKE_SCHEMA, REQUESTS_TABLE
@@ -136,7 +137,13 @@ def register_model_names(con, window: dict) -> list[list[str]]:
     return matched
 
 
-@dg.asset(key=["marts", "daily_spend"], group_name="marts", deps=[["core", "request_costs"], ["reference", "fx_rates"]], **_PARTITIONED)
+@dg.asset(
+    key=["marts", "daily_spend"],
+    group_name="marts",
+    deps=[["core", "request_costs"], ["reference", "fx_rates"]],
+    freshness_policy=MARTS_FRESHNESS,
+    **_PARTITIONED,
+)
 def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per day x feature x user segment x provider x model x service tier: requests, tokens, cost."""
     start, end = window_dates(context)
@@ -159,6 +166,7 @@ def daily_spend(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome)
     pool="duckdb",
     kinds={"duckdb"},
     check_specs=[dg.AssetCheckSpec("every_model_priced", asset=["marts", "price_coverage"])],
+    freshness_policy=MARTS_FRESHNESS,
 )
 def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per provider x model seen without a price: requests, tokens, first and last seen."""
@@ -190,6 +198,7 @@ def price_coverage(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     deps=[["marts", "daily_spend"]],
     pool="duckdb",
     kinds={"duckdb"},
+    freshness_policy=MARTS_FRESHNESS,
 )
 def restatements(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per daily_spend row of a closed month that changed after the close: before, after, delta, why."""
