@@ -100,9 +100,9 @@ def _init(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from pipelines.demo_billing import write_demo_bills, write_demo_budgets
     from pipelines.demo_business import generate_business_data, write_self_hosted_logs
-    from pipelines.report import write_report
     from pipelines.demo_data import generate_gateway_logs
     from pipelines.privacy import create_key
+    from pipelines.report import write_report
 
     if args.days < 1 or args.requests_per_day < 1:
         raise _UserError("--days and --requests-per-day must be at least 1")

@@ -99,6 +99,8 @@ class Home:
 
 LANDING_URL_ENV = "TOKENLEDGER_LANDING_URL"
 LAKE_URL_ENV = "TOKENLEDGER_LAKE_URL"
+S3_REQUEST_TIMEOUT = 60.0
+S3_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,13 @@ class Store:
             scheme = text.split("://", 1)[0].lower()
             if scheme not in ("s3", "file"):
                 raise ValueError(f"unsupported storage URL {text!r}: use a local folder or s3://bucket/prefix")
-            filesystem, root = pafs.FileSystem.from_uri(text.rstrip("/"))
-            return cls(text.rstrip("/"), filesystem, root.rstrip("/"))
+            if scheme == "file":
+                filesystem, root = pafs.FileSystem.from_uri(text.rstrip("/"))
+                return cls(text.rstrip("/"), filesystem, root.rstrip("/"))
+            # The AWS SDK gives up on a transfer that moves nothing for request_timeout seconds (3 by
+            # default): too short for a busy S3-compatible server, so allow a minute.
+            filesystem = pafs.S3FileSystem(request_timeout=S3_REQUEST_TIMEOUT, connect_timeout=S3_CONNECT_TIMEOUT, **_s3_endpoint())
+            return cls(text.rstrip("/"), filesystem, text.split("://", 1)[1].rstrip("/"))
         path = Path(text).expanduser().resolve()
         return cls(str(path), pafs.LocalFileSystem(), path.as_posix())
 
@@ -193,6 +200,20 @@ class Store:
 
         if self.filesystem.get_file_info(self.full(relative)).type == pafs.FileType.File:
             self.filesystem.delete_file(self.full(relative))
+
+
+def _s3_endpoint() -> dict:
+    """Endpoint and region from the standard AWS variables (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, AWS_REGION)."""
+    options = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        scheme, _, host = endpoint.rpartition("://")
+        options["endpoint_override"] = host.rstrip("/")
+        options["scheme"] = scheme or "https"
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["region"] = region
+    return options
 
 
 def _hidden_tmp(target: str) -> str:

@@ -6,12 +6,9 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import shutil
 from decimal import Decimal
 
 import duckdb
-import pytest
 from conftest import FORMATS, envelope, land, sample_usage
 
 from pipelines.cli import main

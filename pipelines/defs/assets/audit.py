@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.assets._util import markdown_table
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.ingest import AUDIT_REJECTED_SCHEMA, MANIFEST_DIR, MANIFEST_SCHEMA, REJECTED_DIR
+from pipelines.ingest import AUDIT_REJECTED_SCHEMA, MANIFEST_DIR, MANIFEST_SCHEMA, REJECTED_DIR, lake_audit_files
 from pipelines.warehouse import register_parquet, replace_table, sql_text
 
 _SOURCES = {
@@ -38,7 +38,7 @@ def audit_tables(tokenledger: TokenledgerHome):
     counts = {}
     with tokenledger.warehouse() as con:
         for table, (relation, folder, schema) in _SOURCES.items():
-            files = sorted(str(p) for p in (home.lake / folder).glob("*.parquet"))
+            files = lake_audit_files(home, folder)
             register_parquet(con, relation, files, schema)
             counts[table] = replace_table(con, table, sql_text(table))
         preview = con.execute(

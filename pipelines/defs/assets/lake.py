@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from pipelines.contracts import prefetch_gx
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest import ingest_gateway, read_manifest
 
@@ -16,8 +17,6 @@ CONSERVATION = "rows_conserved"
 )
 def gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per gateway request, in Parquet per landed file and event date (new and changed files only)."""
-    from pipelines.contracts import prefetch_gx
-
     prefetch_gx()  # the contracts of the daily models need it next; importing it takes seconds
     home = tokenledger.paths
     report = ingest_gateway(home, progress=context.log.info)
