@@ -19,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult, UnreadableFile
+from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
+from pipelines.adapters.envelope import file_query as envelope_file_query
 from pipelines.adapters.envelope import iter_envelope, parse_envelope
 from pipelines.adapters.helicone import parse_helicone
+from pipelines.adapters.lines import count_lines
 from pipelines.adapters.litellm import parse_litellm
 from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
@@ -237,10 +241,14 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
     rejected, rows_read = [], 0
     try:
         with _Staging(home, landed.file_id) as staging:
-            for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
-                staging.add(_with_lake_columns(part.rows, landed.relative, key))
-                rejected.append(part.rejected)
-                rows_read += part.rows_read
+            whole = _whole_file(staging, landed, data, key)
+            if whole is not None:
+                rows_read = whole
+            else:
+                for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
+                    staging.add(_with_lake_columns(part.rows, landed.relative, key))
+                    rejected.append(part.rejected)
+                    rows_read += part.rows_read
             del data
             loaded, duplicates, conflicts, dates = staging.publish(stale)
     except UnreadableFile as exc:
@@ -261,6 +269,37 @@ def _ingest_file(home: Home, landed: LandedFile, previous: dict | None, key: byt
     )
     _write_audit(home, landed, entry, _rejected_for_audit(rejected_rows, landed, key))
     return entry
+
+
+def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes) -> int | None:
+    """Stage a clean envelope file read whole by DuckDB; the rows read, or None to judge it line by line.
+
+    None (nothing staged) when the format has no whole-file reader, the file's layout needs the line path,
+    DuckDB cannot read it, any row has a problem, or the rows read are not the file's lines (blank lines);
+    the line path then finds and names every problem.
+    """
+    if landed.format != "envelope":
+        return None
+    if landed.path is not None and landed.store is None:
+        local = landed.path.resolve()
+    else:
+        local = staging.scratch / landed.name
+        local.write_bytes(data)
+    query = envelope_file_query(local.as_posix(), landed.name)
+    if query is None:
+        return None
+    lines = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if not landed.name.lower().endswith(".parquet"):
+            lines = pool.submit(count_lines, data, landed.name)
+        try:
+            rows = staging.add_judged(query, landed.relative, key)
+        except duckdb.Error:
+            rows = None
+        if rows is not None and lines is not None and lines.result() != rows:
+            staging.clear()
+            rows = None
+    return rows
 
 
 def _failed(home: Home, landed: LandedFile, problem: str, sha256: str | None = None) -> dict:
@@ -323,6 +362,40 @@ class _Staging:
     def __exit__(self, *exc_info) -> None:
         self.con.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def add_judged(self, query: str, relative: str, key: bytes) -> int | None:
+        """Stage the rows of a judging query (an adapter's output: line_no, problem, canonical fields) when
+        none has a problem; the rows staged, or None (nothing staged) when any has one."""
+        con = self.con
+        con.execute("set preserve_insertion_order = true")  # rows stored in file order: a null line_no is rowid + 1
+        try:
+            con.execute(f"create temp table judged as {query}")
+        finally:
+            con.execute("set preserve_insertion_order = false")
+        rows, problems = con.execute("select count(*), count(problem) from judged").fetchall()[0]
+        if problems:
+            con.execute("drop table judged")
+            return None
+        users = con.sql("select distinct user_id from judged where user_id is not null").to_arrow_table()["user_id"]
+        con.register("_pseudonyms", pa.table({"user_id": users, "pseudonym": pseudonymize(users, key)}))
+        lake_columns = {
+            "source": f"'{SOURCE_ENVELOPE}'",
+            "source_row": "coalesce(judged.line_no, judged.rowid + 1)",
+            "user_id": "_pseudonyms.pseudonym",
+            "source_file": "$relative",
+            "event_date": "cast(occurred_at as date)",
+        }
+        select = ", ".join(f'{lake_columns.get(name, f"judged.{name}")} as "{name}"' for name in LAKE_SCHEMA.names)
+        con.execute(
+            f"insert into incoming select {select} from judged left join _pseudonyms using (user_id)", {"relative": relative}
+        )
+        con.unregister("_pseudonyms")
+        con.execute("drop table judged")
+        return rows
+
+    def clear(self) -> None:
+        """Drop every staged row."""
+        self.con.execute("delete from incoming")
 
     def add(self, rows: pa.Table) -> None:
         if rows.num_rows:

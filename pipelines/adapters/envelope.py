@@ -88,13 +88,10 @@ def _text(name: str) -> str:
     return f"case when left(e.{name}, 1) not in ('{{', '[') then e.{name} end"
 
 
-def _query() -> str:
-    top = ", ".join(f'"{name}": "{"JSON" if name in ("tags", "usage") else "VARCHAR"}"' for name in _TOP)
-    t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
-    tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
-    token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in _TOKEN_LEAVES)
-    return f"""
-with typed as (
+_TOP_TYPES = {name: "JSON" if name in ("tags", "usage") else "VARCHAR" for name in _TOP}
+
+_LINE_ENVELOPES = f"""
+typed as (
     select line_no, byte_offset, byte_length, line, try(json_type(line)) as line_type
     from lines_in
 ),
@@ -105,9 +102,20 @@ classified as (
 ),
 envelopes as (
     select line_no, byte_offset, byte_length, line_problem,
-        case when line_problem is null then from_json(line, '{{{top}}}') end as e
+        case when line_problem is null then from_json(line, '{{{", ".join(f'"{k}": "{v}"' for k, v in _TOP_TYPES.items())}}}') end as e
     from classified
-),
+)"""
+"""The judging query's source when it reads `lines_in` (numbered lines of text): each line parsed once as an envelope."""
+
+
+def _query(envelopes: str = _LINE_ENVELOPES) -> str:
+    """The judging query over `envelopes`: CTEs ending in one named `envelopes` with (line_no, byte_offset,
+    byte_length, line_problem, e), e the envelope's top-level fields as text (usage and tags as JSON)."""
+    t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
+    tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
+    token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in _TOKEN_LEAVES)
+    return f"""
+with {envelopes},
 fields as (
     select
         line_no, byte_offset, byte_length, line_problem,
@@ -426,3 +434,74 @@ def _numbered(rendered: pa.ChunkedArray, first: int) -> tuple[pa.Table, bytes]:
         }
     )
     return lines, text
+
+
+def file_query(path: str, file_name: str) -> str | None:
+    """The judging query reading a whole local envelope file in DuckDB (its own parallel reader), or None
+    when the file's layout needs the line-by-line path.
+
+    For the common clean file: DuckDB parses each JSON line once, or reads each Parquet row's columns as they
+    are, instead of Python splitting lines and rendering rows. JSON lines come with a null line_no: the caller
+    numbers them in the order it stores them (insertion order preserved), as a window here would judge on one
+    thread. The caller keeps the result only when no row has a problem and (for JSON Lines) the rows read equal
+    the file's lines, since this reader skips blank lines and does not say where a bad line is; otherwise it
+    judges the file line by line (`iter_envelope`), which gives every rejection its line, byte offset and
+    record. Accepted rows are the same either way.
+    """
+    quoted = path.replace("'", "''")
+    lower = file_name.lower()
+    if lower.endswith(".parquet"):
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowInvalid, OSError):
+            return None
+        values = _parquet_fields(schema)
+        if values is None:
+            return None
+        source, line_no = f"read_parquet('{quoted}', file_row_number = true)", "file_row_number + 1"
+    elif lower.endswith((".jsonl", ".jsonl.gz")):
+        columns = ", ".join(f"'{name}': '{kind}'" for name, kind in _TOP_TYPES.items())
+        compression = "gzip" if lower.endswith(".gz") else "none"
+        source = f"read_json('{quoted}', format = 'newline_delimited', columns = {{{columns}}}, compression = '{compression}')"
+        values, line_no = {name: f'"{name}"' for name in _TOP}, "cast(null as bigint)"
+    else:
+        return None
+    packed = ", ".join(f'"{name}" := {values[name]}' for name in _TOP)
+    envelopes = f"""
+envelopes as (
+    select {line_no} as line_no, cast(null as bigint) as byte_offset, cast(null as bigint) as byte_length,
+        cast(null as varchar) as line_problem, struct_pack({packed}) as e
+    from {source}
+)"""
+    return _query(envelopes)
+
+
+def _parquet_fields(schema: pa.Schema) -> dict[str, str] | None:
+    """SQL per envelope field giving the text `_parquet_json` + `from_json` would give, or None when a column's
+    type is one only the line-by-line path renders faithfully (floats, booleans, lists, nested dimensions)."""
+    values = {}
+    for name in _TOP:
+        if len(schema.get_all_field_indices(name)) > 1:
+            return None
+        index = schema.get_field_index(name)
+        if index < 0:
+            values[name] = "cast(null as json)" if _TOP_TYPES[name] == "JSON" else "cast(null as varchar)"
+            continue
+        kind, column = schema.field(index).type, f'"{name}"'
+        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        if name in ("usage", "tags"):
+            if text:
+                values[name] = f"case when json_valid({column}) then json({column}) else to_json({column}) end"
+            elif pa.types.is_struct(kind) or pa.types.is_map(kind):
+                values[name] = f"to_json({column})"
+            else:
+                return None
+        elif text:
+            values[name] = column
+        elif pa.types.is_timestamp(kind):
+            values[name] = f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+        elif pa.types.is_integer(kind):
+            values[name] = f"cast({column} as varchar)"
+        else:
+            return None
+    return values

@@ -198,3 +198,16 @@ def _as_utf8(raw: pa.Array) -> pa.Array:
             except UnicodeDecodeError:
                 values.append(None)
         return pa.array(values, type=pa.large_string())
+
+
+def count_lines(data: bytes, name: str) -> int | None:
+    """How many lines the file holds (a last line without a break counts), gunzipped in pieces for `.gz`
+    names; None when the gzip stream is cut or corrupt."""
+    lines, last = 0, b"\n"
+    for piece in _decompressed_pieces(data, name):
+        if isinstance(piece, FileProblem):
+            return None
+        if piece:
+            lines += piece.count(b"\n")
+            last = piece[-1:]
+    return lines + (0 if last == b"\n" else 1)

@@ -1,0 +1,141 @@
+"""Clean envelope files are read whole by DuckDB; any other file is judged line by line, with the same rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import ingest
+from pipelines.adapters.envelope import file_query, parse_envelope
+from pipelines.adapters.lines import count_lines
+from pipelines.ingest import ingest_gateway, read_manifest
+from pipelines.privacy import load_key, pseudonymize
+
+from conftest import envelope, land, sample_usage
+
+OPENAI = sample_usage("openai_chat_completions_usage.json")
+ANTHROPIC = sample_usage("anthropic_messages_usage.json")
+
+
+def _lines(n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        usage = OPENAI if i % 2 else ANTHROPIC
+        provider, model = ("openai", "gpt-4o-2024-08-06") if i % 2 else ("anthropic", "claude-3-5-sonnet-20241022")
+        out.append(envelope(f"r{i}", provider, model, usage, user_id=f"u_{i % 3}", latency_ms=100 + i, tags={"k": str(i)}))
+    return out
+
+
+def _no_line_path(monkeypatch) -> None:
+    """Fail the test if ingestion judges the file line by line instead of reading it whole."""
+
+    def refuse(data, name, attribution):
+        raise AssertionError(f"{name} went through the line-by-line path")
+
+    monkeypatch.setitem(ingest.ADAPTERS, "envelope", ingest.Adapter(refuse, (".jsonl", ".jsonl.gz", ".parquet"), refuse))
+
+
+def _lake(home) -> pa.Table:
+    with duckdb.connect() as con:
+        return con.sql(
+            f"select * exclude (source_file) from read_parquet('{home.lake.as_posix()}/gateway_requests/**/*.parquet') order by source_row"
+        ).to_arrow_table()
+
+
+def _line_path_rows(home, data: bytes, name: str) -> pa.Table:
+    """What the line-by-line adapter makes of the same bytes, with the lake's pseudonyms and event dates."""
+    rows = parse_envelope(data, name).rows
+    rows = rows.set_column(rows.schema.get_field_index("user_id"), "user_id", pseudonymize(rows["user_id"], load_key(home.secrets)))
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("r", rows)
+        return con.sql("select *, cast(occurred_at as date) as event_date from r order by source_row").to_arrow_table()
+
+
+def test_clean_gzip_file_is_read_whole_and_matches_the_line_path(home, monkeypatch):
+    lines = _lines(40)
+    path = home.gateway_landing("envelope") / "2026-11-27" / "clean.jsonl.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    assert file_query(path.as_posix(), path.name) is not None
+    _no_line_path(monkeypatch)
+
+    report = ingest_gateway(home)
+
+    assert report.rows == {"rows_read": 40, "rows_loaded": 40, "rows_rejected": 0, "rows_duplicate": 0}
+    lake = _lake(home)
+    expected = _line_path_rows(home, path.read_bytes(), path.name)
+    assert lake.select(expected.column_names).cast(expected.schema).equals(expected)
+    assert lake["source_row"].to_pylist() == list(range(1, 41))
+    assert lake["request_id"].to_pylist() == [f"r{i}" for i in range(40)]
+    assert all(u.startswith("p_") for u in lake["user_id"].to_pylist())
+
+
+def test_parquet_envelope_file_is_read_whole_and_matches_the_line_path(home, monkeypatch):
+    records = [json.loads(line) for line in _lines(12)]
+    for record in records:
+        record["timestamp"] = None
+    table = pa.table(
+        {
+            "request_id": [r["request_id"] for r in records],
+            "timestamp": pa.array([1_795_774_502_120_000] * 12, pa.timestamp("us", tz="UTC")),
+            "provider": [r["provider"] for r in records],
+            "model": [r["model"] for r in records],
+            "feature": [r["feature"] for r in records],
+            "user_id": [r["user_id"] for r in records],
+            "latency_ms": pa.array([r["latency_ms"] for r in records], pa.int32()),
+            "usage": [json.dumps(r["usage"]) for r in records],
+            "tags": [json.dumps(r["tags"]) for r in records],
+        }
+    )
+    path = home.gateway_landing("envelope") / "2026-11-27" / "rows.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    assert file_query(path.as_posix(), path.name) is not None
+    _no_line_path(monkeypatch)
+
+    report = ingest_gateway(home)
+
+    assert report.rows["rows_loaded"] == 12
+    expected = _line_path_rows(home, path.read_bytes(), path.name)
+    lake = _lake(home)
+    assert lake.select(expected.column_names).cast(expected.schema).equals(expected)
+    assert lake["service_tier"].to_pylist() == ["standard"] * 12
+
+
+def test_blank_lines_keep_physical_line_numbers(home):
+    lines = _lines(4)
+    land(home, "2026-11-27/blank.jsonl", [lines[0], "", lines[1], "   ", lines[2], lines[3]])
+
+    ingest_gateway(home)
+
+    assert _lake(home)["source_row"].to_pylist() == [1, 3, 5, 6]
+    (entry,) = read_manifest(home).values()
+    assert (entry["rows_read"], entry["rows_loaded"]) == (4, 4)
+
+
+def test_a_bad_line_falls_back_to_the_line_path_and_is_named(home):
+    lines = _lines(5)
+    lines[3] = lines[3].replace('"usage": {', '"usage": "oops", "x": {')
+    land(home, "2026-11-27/bad.jsonl", lines)
+
+    report = ingest_gateway(home)
+
+    assert report.rows == {"rows_read": 5, "rows_loaded": 4, "rows_rejected": 1, "rows_duplicate": 0}
+    rejected = pq.read_table(home.lake / "_audit" / "rejected_rows").to_pylist()
+    assert [(r["row_number"], r["field"], r["reason"]) for r in rejected] == [(4, "usage", "usage is not a JSON object")]
+    assert rejected[0]["byte_offset"] == sum(len(line) + 1 for line in lines[:3])
+    assert _lake(home)["source_row"].to_pylist() == [1, 2, 3, 5]
+
+
+def test_count_lines_counts_a_last_line_without_a_break_and_refuses_cut_gzip():
+    assert count_lines(b"a\nb\nc", "x.jsonl") == 3
+    assert count_lines(b"a\nb\n", "x.jsonl") == 2
+    assert count_lines(b"", "x.jsonl") == 0
+    packed = gzip.compress(b"a\n" * 1000)
+    assert count_lines(packed, "x.jsonl.gz") == 1000
+    assert count_lines(packed[: len(packed) // 2], "x.jsonl.gz") is None
