@@ -1,10 +1,12 @@
 -- One row per unique request, priced by the price-book entry in effect at its timestamp.
 -- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
 -- cost_usd and the per-bucket costs are effective (negotiated overrides applied); list_cost_usd is at list price.
+-- Each bucket cost is rounded to 15 decimals and cost_usd is their sum. A discount multiplies prices only on rows
+-- that have an override: a 38-digit multiply on every row was most of this query's time.
 -- model_names: reference.model_aliases plus the names the price book's match rules resolve (set up by the asset).
 -- Self-hosted requests (provider self_hosted:<cluster>) are priced from reference.gpu_capacity instead: the
 -- cluster-day's allocated GPU cost is shared by tokens served (see docs/business-inputs.md), price_id 'gpu:<cluster>:<date>'.
-with requests as (
+with requests as not materialized (
     select *
     from staging.stg_gateway_requests
     where event_date >= $window_start and event_date < $window_end
@@ -119,7 +121,7 @@ gpu_costs as (
     from gpu_bucket_levels
 ),
 
-named as (
+named as not materialized (
     select
         requests.*,
         aliases.model as book_model,
@@ -196,10 +198,12 @@ judged as (
         and model_tiers.service_tier = priced.service_tier
 ),
 
+-- Every (account, day) of a known model, priced or not: overrides apply only to priced rows (see rated), and
+-- reading the narrow `named` keeps `judged` from being stored whole for a second reader.
 account_days as (
     select distinct provider, book_model, service_tier, coalesce(tags ->> 'account', '') as account, event_date
-    from judged
-    where unpriced_reason is null
+    from named
+    where book_model is not null
 ),
 
 chosen_overrides as (
@@ -231,14 +235,25 @@ chosen_overrides as (
 rated as (
     select
         judged.*,
-        chosen_overrides.override_id,
-        coalesce(chosen_overrides.multiplier, 1) as multiplier,
-        coalesce(chosen_overrides.override_input, coalesce(judged.input_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_input_per_mtok,
-        coalesce(chosen_overrides.override_cache_read, coalesce(judged.cache_read_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_read_per_mtok,
-        coalesce(chosen_overrides.override_cache_write_5m, coalesce(judged.cache_write_5m_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_write_5m_per_mtok,
-        coalesce(chosen_overrides.override_cache_write_1h, coalesce(judged.cache_write_1h_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_cache_write_1h_per_mtok,
-        coalesce(chosen_overrides.override_output, coalesce(judged.output_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_output_per_mtok,
-        coalesce(chosen_overrides.override_reasoning, coalesce(judged.reasoning_per_mtok, 0) * coalesce(chosen_overrides.multiplier, 1)) as effective_reasoning_per_mtok,
+        (cast(judged.audio_input_tokens as decimal(38, 0)) * coalesce(judged.audio_input_per_mtok, 0)
+         + cast(judged.audio_output_tokens as decimal(38, 0)) * coalesce(judged.audio_output_per_mtok, 0)) * 0.000001
+            as audio_list_cost_usd,
+        cast(judged.web_search_requests as decimal(38, 0)) * coalesce(judged.web_search_per_1k, 0) * 0.001
+            + coalesce(judged.per_request, 0) as fees_list_cost_usd,
+        case when judged.unpriced_reason is null then chosen_overrides.override_id end as override_id,
+        chosen_overrides.multiplier,
+        coalesce(chosen_overrides.override_input, case when chosen_overrides.multiplier is null then coalesce(judged.input_per_mtok, 0)
+            else cast(coalesce(judged.input_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_input_per_mtok,
+        coalesce(chosen_overrides.override_cache_read, case when chosen_overrides.multiplier is null then coalesce(judged.cache_read_per_mtok, 0)
+            else cast(coalesce(judged.cache_read_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_read_per_mtok,
+        coalesce(chosen_overrides.override_cache_write_5m, case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_5m_per_mtok, 0)
+            else cast(coalesce(judged.cache_write_5m_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_write_5m_per_mtok,
+        coalesce(chosen_overrides.override_cache_write_1h, case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_1h_per_mtok, 0)
+            else cast(coalesce(judged.cache_write_1h_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_write_1h_per_mtok,
+        coalesce(chosen_overrides.override_output, case when chosen_overrides.multiplier is null then coalesce(judged.output_per_mtok, 0)
+            else cast(coalesce(judged.output_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_output_per_mtok,
+        coalesce(chosen_overrides.override_reasoning, case when chosen_overrides.multiplier is null then coalesce(judged.reasoning_per_mtok, 0)
+            else cast(coalesce(judged.reasoning_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_reasoning_per_mtok,
     from judged
     left join chosen_overrides
         on chosen_overrides.provider = judged.provider
@@ -278,12 +293,12 @@ costed as (
         end as reasoning_cost_usd,
         case when unpriced_reason is null then coalesce(
             gpu_audio_cost_usd,
-            (cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
-             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001 * multiplier)
+            case when multiplier is null then cast(audio_list_cost_usd as decimal(38, 15))
+                else cast(audio_list_cost_usd * multiplier as decimal(38, 15)) end)
         end as audio_cost_usd,
         case when unpriced_reason is null then
-            (cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
-             + coalesce(per_request, 0)) * multiplier
+            case when multiplier is null then cast(fees_list_cost_usd as decimal(38, 15))
+                else cast(fees_list_cost_usd * multiplier as decimal(38, 15)) end
         end as fees_cost_usd,
         case when unpriced_reason is null then coalesce(
             gpu_cost_usd,
