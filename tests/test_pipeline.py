@@ -312,6 +312,34 @@ overrides:
     assert rows["other"] == (Decimal("18.000000"), Decimal("18.000000"), None)
 
 
+def test_a_discount_rounds_each_bucket_to_15_decimals_and_the_cost_is_their_sum(home):
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: a-third-off
+    provider: anthropic
+    effective_from: 2026-01-01
+    discount_pct: 33.333333333
+"""
+    )
+    usage = {"input_tokens": 1_234_567, "output_tokens": 7, "server_tool_use": {"web_search_requests": 3}}
+    land(home, "third.jsonl", [
+        envelope("third", "anthropic", "claude-3-5-sonnet-20241022", usage),
+        envelope("plain", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 1}),
+    ])
+    run_pipeline(home, progress=_quiet)
+    buckets = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning", "audio", "fees")
+    rows = _query(home, f"select request_id, cost_usd, {', '.join(b + '_cost_usd' for b in buckets)}, override_id from core.request_costs order by 1")
+    assert [(r[0], r[1] == sum(r[2:-1])) for r in rows] == [("plain", True), ("third", True)]
+    third = dict(zip(("request_id", "cost", *buckets, "override"), rows[1]))
+    # multiplier 1 - 0.33333333333 = 0.66666666667; effective prices keep 9 decimals: $3 -> $2.000000000, $15 -> $10.000000000
+    assert third["input"] == Decimal("2.469134")  # 1,234,567 x $2 / 1M
+    assert third["output"] == Decimal("0.00007")  # 7 x $10 / 1M
+    assert third["fees"] == Decimal("0.0200000000001")  # 3 x $10 / 1k x 0.66666666667, exact at 15 decimals
+    assert third["cost"] == Decimal("2.4892040000001")
+    assert third["override"] == "a-third-off"
+
+
 def test_invalid_overrides_name_file_and_entry(home):
     from pipelines.overrides import load_overrides
     from pipelines.pricebook import PriceBookError

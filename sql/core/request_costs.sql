@@ -121,7 +121,7 @@ gpu_costs as (
     from gpu_bucket_levels
 ),
 
-named as not materialized (
+named as (
     select
         requests.*,
         aliases.model as book_model,
@@ -198,12 +198,19 @@ judged as (
         and model_tiers.service_tier = priced.service_tier
 ),
 
--- Every (account, day) of a known model, priced or not: overrides apply only to priced rows (see rated), and
--- reading the narrow `named` keeps `judged` from being stored whole for a second reader.
+-- Every (account, day) of a known model, priced or not: overrides apply only to priced rows (see rated). Read
+-- from the requests again rather than from `named` or `judged`, which DuckDB would store whole for a second reader.
 account_days as (
-    select distinct provider, book_model, service_tier, coalesce(tags ->> 'account', '') as account, event_date
-    from named
-    where book_model is not null
+    select distinct
+        requests.provider,
+        aliases.model as book_model,
+        requests.service_tier,
+        coalesce(requests.tags ->> 'account', '') as account,
+        requests.event_date,
+    from requests
+    inner join model_names as aliases
+        on aliases.provider = requests.provider
+        and aliases.name = requests.model
 ),
 
 chosen_overrides as (
