@@ -5,9 +5,11 @@ Rows are keyed by (source, request_id): a request already in the lake is counted
 loaded twice. Every file gets one row in the manifest (`lake/_audit/ingested_files`) and its bad rows
 go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
 
-A file of any size goes through bounded memory: the adapter yields it in chunks of whole lines, the
-chunks collect in a scratch DuckDB that spills to <home>/.tmp, and duplicates are dropped and the
-Parquet written set-based from there. Landing and lake are local folders or S3-compatible URLs
+A clean envelope file (every line a valid request, no blank lines) is read whole by DuckDB's own
+parallel JSON or Parquet reader into a scratch DuckDB that spills to <home>/.tmp. Any other file, or
+another format, goes line by line through its adapter in chunks of whole lines, so every bad row is
+named with its line, byte offset and field; the accepted rows are the same either way. Duplicates are
+then dropped and the Parquet written set-based from the scratch DuckDB. Landing and lake are local folders or S3-compatible URLs
 ($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; see pipelines.home.Store).
 """
 
@@ -283,8 +285,10 @@ def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes
     if landed.path is not None and landed.store is None:
         local = landed.path.resolve()
     else:
-        local = staging.scratch / landed.name
+        local = staging.scratch / (landed.file_id + "".join(Path(landed.name.lower()).suffixes[-2:]))
         local.write_bytes(data)
+    if any(char in local.as_posix() for char in "*?[]{}"):
+        return None  # DuckDB's readers would take the path for a glob pattern
     query = envelope_file_query(local.as_posix(), landed.name)
     if query is None:
         return None

@@ -139,3 +139,15 @@ def test_count_lines_counts_a_last_line_without_a_break_and_refuses_cut_gzip():
     packed = gzip.compress(b"a\n" * 1000)
     assert count_lines(packed, "x.jsonl.gz") == 1000
     assert count_lines(packed[: len(packed) // 2], "x.jsonl.gz") is None
+
+
+def test_a_file_name_duckdb_would_read_as_a_glob_is_ingested_alone(home):
+    lines = _lines(3)
+    land(home, "2026-11-27/req[1].jsonl", lines)
+    land(home, "2026-11-27/req1.jsonl", _lines(5)[3:])
+
+    report = ingest_gateway(home)
+
+    assert report.rows == {"rows_read": 5, "rows_loaded": 5, "rows_rejected": 0, "rows_duplicate": 0}
+    manifest = read_manifest(home)
+    assert {path.rsplit("/", 1)[-1]: row["rows_loaded"] for path, row in manifest.items()} == {"req[1].jsonl": 3, "req1.jsonl": 2}
