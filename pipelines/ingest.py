@@ -9,8 +9,8 @@ A clean envelope file (every line a valid request, no blank lines) is read whole
 parallel JSON or Parquet reader into a scratch DuckDB that spills to <home>/.tmp. Any other file, or
 another format, goes line by line through its adapter in chunks of whole lines, so every bad row is
 named with its line, byte offset and field; the accepted rows are the same either way. Duplicates are
-then dropped and the Parquet written set-based from the scratch DuckDB. Landing and lake are local folders or S3-compatible URLs
-($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; see pipelines.home.Store).
+then dropped and the Parquet written set-based from the scratch DuckDB. Landing and lake are local
+folders or S3-compatible URLs ($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; see pipelines.home.Store).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipelines.adapters import CANONICAL_SCHEMA, REJECTED_SCHEMA, TOKEN_BUCKETS, AdapterResult, UnreadableFile
@@ -180,9 +181,21 @@ def read_manifest(home: Home) -> dict[str, dict]:
     files = lake.files(MANIFEST_DIR, ".parquet")
     if not files:
         return {}
-    # Small files, read one by one: one request at a time is kinder to S3-compatible servers than a burst of ranged reads.
-    table = pa.concat_tables([pq.read_table(pa.BufferReader(lake.read_bytes(f)), schema=MANIFEST_SCHEMA) for f in files])
-    return {row["path"]: row for row in table.to_pylist()}
+    if not lake.is_local:  # one object at a time is kinder to S3-compatible servers than a burst of ranged reads
+        table = pa.concat_tables([pq.read_table(pa.BufferReader(lake.read_bytes(f)), schema=MANIFEST_SCHEMA) for f in files])
+        return {row["path"]: row for row in table.to_pylist()}
+    # A run reads the manifest once per source and check: read every small file in one multi-threaded pass,
+    # and again only when a file was added, removed or rewritten since.
+    paths = [lake.uri(f) for f in files]
+    signature = tuple((path, (stat := os.stat(path)).st_mtime_ns, stat.st_size) for path in paths)
+    cached = _MANIFEST_CACHE.get(lake.root)
+    if cached is None or cached[0] != signature:
+        table = pads.dataset(paths, schema=MANIFEST_SCHEMA, format="parquet").to_table()
+        cached = _MANIFEST_CACHE[lake.root] = (signature, {row["path"]: row for row in table.to_pylist()})
+    return {path: dict(row) for path, row in cached[1].items()}
+
+
+_MANIFEST_CACHE: dict[str, tuple[tuple, dict[str, dict]]] = {}
 
 
 def lake_files(home: Home, dates: list[dt.date], exclude: str | None = None) -> list[str]:

@@ -246,8 +246,9 @@ judged as (
             when usage_type <> 'OBJECT' then 'usage|usage is not a JSON object'
             when not (provider in ('openai', 'azure_openai', 'anthropic', 'google', 'aws_bedrock') or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
-            when not regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}') then 'timestamp|invalid timestamp: ''' || left(ts_text, 40) || ''''
-            when not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
+            -- occurred_at is set only when ts_text matched the whole pattern, so these two look at failures only
+            when occurred_at is null and not regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}') then 'timestamp|invalid timestamp: ''' || left(ts_text, 40) || ''''
+            when occurred_at is null and not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
             when occurred_at is null then 'timestamp|invalid timestamp: ''' || ts_text || ''''
             {date_range_problem("timestamp", "occurred_at", "ts_text")}
 {_too_long()}
@@ -303,7 +304,8 @@ def _too_long() -> str:
     """CASE branches rejecting dimension values too long to be names (a 5 MB feature is not a feature)."""
     fields = ("request_id", "model", "feature", "user_id", "user_segment", "customer_id", "conversation_id")
     return "\n".join(
-        f"            when length({f}) > {MAX_TEXT} then '{f}|value is longer than {MAX_TEXT} characters'" for f in fields
+        f"            when strlen({f}) > {MAX_TEXT} and length({f}) > {MAX_TEXT} then '{f}|value is longer than {MAX_TEXT} characters'"
+        for f in fields
     )
 
 
