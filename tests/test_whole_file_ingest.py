@@ -8,14 +8,13 @@ import json
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from conftest import envelope, land, sample_usage
 
 from pipelines import ingest
 from pipelines.adapters.envelope import file_query, parse_envelope
 from pipelines.adapters.lines import count_lines
 from pipelines.ingest import ingest_gateway, read_manifest
 from pipelines.privacy import load_key, pseudonymize
-
-from conftest import envelope, land, sample_usage
 
 OPENAI = sample_usage("openai_chat_completions_usage.json")
 ANTHROPIC = sample_usage("anthropic_messages_usage.json")
@@ -151,3 +150,17 @@ def test_a_file_name_duckdb_would_read_as_a_glob_is_ingested_alone(home):
     assert report.rows == {"rows_read": 5, "rows_loaded": 5, "rows_rejected": 0, "rows_duplicate": 0}
     manifest = read_manifest(home)
     assert {path.rsplit("/", 1)[-1]: row["rows_loaded"] for path, row in manifest.items()} == {"req[1].jsonl": 3, "req1.jsonl": 2}
+
+
+def test_a_large_file_read_on_every_thread_keeps_each_request_on_its_own_line(home, monkeypatch):
+    template = _lines(2)
+    lines = [template[i % 2].replace('"r0"' if i % 2 == 0 else '"r1"', f'"r{i}"') for i in range(150_000)]
+    land(home, "2026-11-27/large.jsonl", lines)  # ~80 MB: DuckDB parses it in several buffers at once
+    _no_line_path(monkeypatch)
+
+    ingest_gateway(home)
+
+    lake = _lake(home)
+    assert lake.num_rows == 150_000
+    assert lake["request_id"].to_pylist() == [f"r{i}" for i in range(150_000)]
+    assert lake["source_row"].to_pylist() == list(range(1, 150_001))

@@ -249,18 +249,36 @@ rated as (
             + coalesce(judged.per_request, 0) as fees_list_cost_usd,
         case when judged.unpriced_reason is null then chosen_overrides.override_id end as override_id,
         chosen_overrides.multiplier,
-        coalesce(chosen_overrides.override_input, case when chosen_overrides.multiplier is null then coalesce(judged.input_per_mtok, 0)
-            else cast(coalesce(judged.input_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_input_per_mtok,
-        coalesce(chosen_overrides.override_cache_read, case when chosen_overrides.multiplier is null then coalesce(judged.cache_read_per_mtok, 0)
-            else cast(coalesce(judged.cache_read_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_read_per_mtok,
-        coalesce(chosen_overrides.override_cache_write_5m, case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_5m_per_mtok, 0)
-            else cast(coalesce(judged.cache_write_5m_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_write_5m_per_mtok,
-        coalesce(chosen_overrides.override_cache_write_1h, case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_1h_per_mtok, 0)
-            else cast(coalesce(judged.cache_write_1h_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_cache_write_1h_per_mtok,
-        coalesce(chosen_overrides.override_output, case when chosen_overrides.multiplier is null then coalesce(judged.output_per_mtok, 0)
-            else cast(coalesce(judged.output_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_output_per_mtok,
-        coalesce(chosen_overrides.override_reasoning, case when chosen_overrides.multiplier is null then coalesce(judged.reasoning_per_mtok, 0)
-            else cast(coalesce(judged.reasoning_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end) as effective_reasoning_per_mtok,
+        coalesce(
+            chosen_overrides.override_input,
+            case when chosen_overrides.multiplier is null then coalesce(judged.input_per_mtok, 0)
+                else cast(coalesce(judged.input_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_input_per_mtok,
+        coalesce(
+            chosen_overrides.override_cache_read,
+            case when chosen_overrides.multiplier is null then coalesce(judged.cache_read_per_mtok, 0)
+                else cast(coalesce(judged.cache_read_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_cache_read_per_mtok,
+        coalesce(
+            chosen_overrides.override_cache_write_5m,
+            case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_5m_per_mtok, 0)
+                else cast(coalesce(judged.cache_write_5m_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_cache_write_5m_per_mtok,
+        coalesce(
+            chosen_overrides.override_cache_write_1h,
+            case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_1h_per_mtok, 0)
+                else cast(coalesce(judged.cache_write_1h_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_cache_write_1h_per_mtok,
+        coalesce(
+            chosen_overrides.override_output,
+            case when chosen_overrides.multiplier is null then coalesce(judged.output_per_mtok, 0)
+                else cast(coalesce(judged.output_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_output_per_mtok,
+        coalesce(
+            chosen_overrides.override_reasoning,
+            case when chosen_overrides.multiplier is null then coalesce(judged.reasoning_per_mtok, 0)
+                else cast(coalesce(judged.reasoning_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
+        ) as effective_reasoning_per_mtok,
     from judged
     left join chosen_overrides
         on chosen_overrides.provider = judged.provider
