@@ -340,6 +340,29 @@ overrides:
     assert third["override"] == "a-third-off"
 
 
+def test_an_unpriced_request_names_no_override_even_when_its_account_day_has_one(home):
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: openai-deal
+    provider: openai
+    effective_from: 2026-01-01
+    discount_pct: 10
+"""
+    )
+    audio = {"prompt_tokens": 1_000_000, "completion_tokens": 0, "prompt_tokens_details": {"audio_tokens": 10}}
+    land(home, "deal.jsonl", [
+        envelope("priced", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1_000_000, "completion_tokens": 0}),
+        envelope("no_audio_price", "openai", "gpt-4o-2024-08-06", audio),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = _query(home, "select request_id, is_priced, unpriced_reason, override_id, cost_usd from core.request_costs order by 1")
+    assert rows == [
+        ("no_audio_price", False, "no_price_for_bucket:audio_input", None, None),
+        ("priced", True, None, "openai-deal", Decimal("2.250000")),  # 1M x $2.50 x 0.9
+    ]
+
+
 def test_invalid_overrides_name_file_and_entry(home):
     from pipelines.overrides import load_overrides
     from pipelines.pricebook import PriceBookError
