@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 from generate import describe, generate, requests_per_day
 
-from pipelines.home import Home
-from pipelines.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
+from pipelines.settings import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
+from pipelines.storage.home import Home
 
 MARKER = ".tokenledger-bench"
 MARKER_TEXT = "home folder created by benchmarks/bench_run.py; the script may delete it\n"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.demo_data import GenerationSummary, generate_gateway_logs
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.demo.gateway import GenerationSummary, generate_gateway_logs
+from pipelines.ingest.privacy import create_key
+from pipelines.storage.home import Home
 
 DEFAULT_START = dt.date(2026, 11, 2)
 

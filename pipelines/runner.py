@@ -1,58 +1,36 @@
-"""Run the pipeline through Dagster: ingest what is new, then materialize every date it touched."""
+"""Run the pipeline through Dagster: ingest what is new, then materialize every date it touched.
+
+A run goes through the three stages of `defs.stages`. Which dates to materialize comes from the lake's
+pending dates (ingestion marks every date whose rows changed before it writes a file's manifest row), so a
+run killed after ingestion materializes them next time. One run per home at a time (`storage.lock`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from pipelines.adapters import EARLIEST_DATE
-from pipelines.home import Home, shipped_dir
-from pipelines.ingest import clear_pending, pending_dates
-from pipelines.privacy import load_key
+from pipelines.definitions import defs
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.defs.stages import contiguous_ranges, partition_dates, range_tags, stage_keys
+from pipelines.ingest.privacy import load_key
+from pipelines.storage.home import Home, shipped_dir
+from pipelines.storage.lake import clear_pending, pending_dates
+from pipelines.storage.lock import run_lock
+from pipelines.storage.schemas import EARLIEST_DATE
 
-INGEST_GROUPS = ("lake", "reference", "audit")
-"""Unpartitioned assets in these groups run first: they read landing and the price book."""
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
+GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
+INGEST_COUNTS = ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")
 
 
 class PipelineFailed(RuntimeError):
     """A Dagster run of the pipeline did not succeed."""
-
-
-class RunInProgress(RuntimeError):
-    """Another tokenledger run holds this home's run lock."""
-
-
-@contextmanager
-def run_lock(home: Home) -> Iterator[None]:
-    """One run per home at a time: a second run fails at once with a clear message, never interleaves."""
-    home.root.mkdir(parents=True, exist_ok=True)
-    path = home.root / ".run.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {holder}); try again when it finishes") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -78,40 +56,12 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 
     Called while holding the home's run lock, so no other CLI run on this home can be alive.
     """
-    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
-
-    alive = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
-    dead = instance.get_runs(filters=RunsFilter(statuses=alive, tags=LAUNCHER_TAG))
+    alive = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    dead = instance.get_runs(filters=dg.RunsFilter(statuses=alive, tags=LAUNCHER_TAG))
     for run in dead:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         instance.report_run_failed(run, message="the process running it died before it finished (found by the next run)")
     return [run.run_id for run in dead]
-
-
-def stage_keys(assets) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey]]:
-    """Asset keys by stage: ingestion (unpartitioned lake, reference and audit assets), the daily
-    partitioned models, and every other unpartitioned asset (whole-history marts), run last."""
-    ingest, daily, summary = [], [], []
-    for asset in assets:
-        for key in asset.keys:
-            if asset.partitions_def is not None:
-                daily.append(key)
-            elif asset.group_names_by_key.get(key) in INGEST_GROUPS:
-                ingest.append(key)
-            else:
-                summary.append(key)
-    return ingest, daily, summary
-
-
-def contiguous_ranges(dates: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """[(first, last)] for each run of consecutive dates."""
-    ranges: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(set(dates)):
-        if ranges and day == ranges[-1][1] + dt.timedelta(days=1):
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
 
 
 def run_pipeline(
@@ -121,13 +71,10 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
 ) -> RunSummary:
     """Ingest new landing files, then materialize the touched dates (or [start, end] when given)."""
-    from pipelines.definitions import defs
-    from pipelines.defs.resources import TokenledgerHome
-
     home.ensure()
     load_key(home.secrets)
     definitions = defs()
-    assets = list(definitions.assets or [])
+    assets = [asset for asset in definitions.assets or [] if isinstance(asset, dg.AssetsDefinition) and asset.is_executable]
     ingest_keys, daily_keys, summary_keys = stage_keys(assets)
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
@@ -137,8 +84,8 @@ def run_pipeline(
         progress("ingesting new landing files")
         result = _materialize(assets, ingest_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
-        lake = result.asset_materializations_for_node("lake__gateway_requests")[0].metadata
-        summary.ingest = {k: lake[k].value for k in ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")}
+        gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
+        summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
         progress(
             f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
             f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
@@ -146,43 +93,28 @@ def run_pipeline(
         )
         if start is not None or end is not None:
             first, last = start or end, end or start
-            summary.dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+            wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
         else:
-            touched = {dt.date.fromisoformat(d) for d in lake["touched_dates"].value}
-            summary.dates = sorted(touched | pending_dates(home))
-        summary.dates = _within_partitions(summary.dates, summary.warnings, progress)
+            wanted = pending_dates(home)
+        today = dt.datetime.now(dt.timezone.utc).date()
+        summary.dates, outside = partition_dates(wanted, today)
+        if outside:
+            bounds = f"{EARLIEST_DATE} .. {today + dt.timedelta(days=1)}"
+            summary.warnings.append(f"{len(outside)} date(s) outside the daily partitions ({bounds}) not materialized: {outside[0]} .. {outside[-1]}")
+            progress(f"warning: {summary.warnings[-1]}")
         for first, last in contiguous_ranges(summary.dates):
             progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
-            tags = {
-                "dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat(),
-            }
-            result = _materialize(assets, daily_keys, instance, resources, tags=tags)
+            result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
             summary.run_ids.append(result.run_id)
             clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
         progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
         result = _materialize(assets, summary_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
-        summary.warnings += [
-            f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}"
-            for e in result.get_asset_check_evaluations()
-            if not e.passed
-        ]
-        for warning in summary.warnings:
-            progress(f"warning: {warning}")
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                summary.warnings.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
+                progress(f"warning: {summary.warnings[-1]}")
     return summary
-
-
-def _within_partitions(dates: list[dt.date], warnings: list[str], progress: Callable[[str], None]) -> list[dt.date]:
-    """Dates the daily partitions cover ([first partition day, tomorrow] UTC); others are reported, not run."""
-    first = dt.date.fromisoformat(EARLIEST_DATE)
-    last = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
-    outside = [d for d in dates if not first <= d <= last]
-    if outside:
-        warning = f"{len(outside)} date(s) outside the daily partitions ({first} .. {last}) not materialized: {outside[0]} .. {outside[-1]}"
-        warnings.append(warning)
-        progress(f"warning: {warning}")
-    return [d for d in dates if first <= d <= last]
 
 
 def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcessResult:

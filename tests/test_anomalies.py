@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import envelope, land
+from helpers import envelope, land
 
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.ingest.privacy import create_key
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 STEADY_DAYS = [dt.date(2026, 9, 1) + dt.timedelta(days=n) for n in range(8)]
 ODD_DAY = dt.date(2026, 9, 9)

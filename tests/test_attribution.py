@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.attribution import FIELDS, AttributionConfig, AttributionConfigError
+from pipelines.adapters.attribution import FIELDS, AttributionConfig, AttributionConfigError
 
 
 def _write(home: Path, text: str) -> Path:

@@ -8,12 +8,14 @@ import datetime as dt
 import dagster as dg
 import duckdb
 import pytest
-from conftest import envelope, land
+from helpers import envelope, land
 
-from pipelines.defs import automation
-from pipelines.home import HOME_ENV, Home
-from pipelines.ingest import mark_pending, pending_dates
-from pipelines.privacy import create_key
+from pipelines.defs.automation import sensors as automation
+from pipelines.defs.freshness import MARTS_FRESHNESS
+from pipelines.ingest.privacy import create_key
+from pipelines.settings import HOME_ENV
+from pipelines.storage.home import Home
+from pipelines.storage.lake import mark_pending, pending_dates
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 100}
 
@@ -49,7 +51,7 @@ def test_definitions_hold_the_schedule_sensors_jobs_and_freshness(setup):
     assert {s.name for s in definitions.sensors} >= {"new_landing_files", "clear_materialized_dates"}
     graph = definitions.resolve_asset_graph()
     for key in (["marts", "spend_anomalies"], ["marts", "budget_status"], ["marts", "scenarios"]):
-        assert graph.get(dg.AssetKey(key)).freshness_policy == automation.MARTS_FRESHNESS
+        assert graph.get(dg.AssetKey(key)).freshness_policy == MARTS_FRESHNESS
     assert all(graph.get(k).freshness_policy is None for k in graph.get_all_asset_keys() if k.path[0] in ("lake", "staging", "core"))
     daily_job = definitions.resolve_job_def("tokenledger_daily")
     models_job = definitions.resolve_job_def("tokenledger_models")

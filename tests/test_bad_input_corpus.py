@@ -32,10 +32,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipelines.home import Home
-from pipelines.ingest import ADAPTERS
-from pipelines.privacy import create_key
+from pipelines.ingest.gateway import ADAPTERS
+from pipelines.ingest.privacy import create_key
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MANIFEST = yaml.safe_load((CORPUS / "expected.yaml").read_text(encoding="utf-8"))

@@ -9,13 +9,13 @@ import json
 from decimal import Decimal
 
 import duckdb
-from conftest import FORMATS, envelope, land, sample_usage
+from helpers import FORMATS, envelope, land, sample_usage
 
-from pipelines.cli import main
-from pipelines.focus_export import FOCUS_COLUMNS
-from pipelines.home import Home
-from pipelines.periods import close_month
+from pipelines.cli.main import main
+from pipelines.finance.close import close_month
+from pipelines.finance.focus_export import FOCUS_COLUMNS
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 # One OpenAI Chat request of the shared sample: 86 uncached + 1920 cached input, 300 output = $0.005615.
 REQUEST_COST = Decimal("0.005615")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo_data import generate_gateway_logs
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.demo.gateway import generate_gateway_logs
+from pipelines.ingest.privacy import create_key
 from pipelines.report import write_report
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 FLAGS = (

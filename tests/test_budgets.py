@@ -8,12 +8,12 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 import pytest
-from conftest import envelope, land
+from helpers import envelope, land
 
-from pipelines.budgets import Budget, BudgetError, MonthSpan, load_budgets
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.ingest.privacy import create_key
+from pipelines.insights.budgets import Budget, BudgetError, MonthSpan, load_budgets
 from pipelines.runner import RunSummary, run_pipeline
+from pipelines.storage.home import Home
 
 # gpt-4o-2024-08-06 standard: 1,000 input x 2.50 + 100 output x 10.00 = 3,500 per 1M -> 0.0035 USD a request.
 # gpt-4o-mini-2024-07-18 standard: 1,000 x 0.15 + 100 x 0.60 = 210 per 1M -> 0.00021 USD a request.

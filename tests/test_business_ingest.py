@@ -13,12 +13,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import envelope, land
+from helpers import envelope, land
 
-from pipelines.business.inputs import parse_gpu, parse_outcomes, parse_revenue
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.ingest.privacy import create_key
+from pipelines.records.business import parse_gpu, parse_outcomes, parse_revenue
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 NOV_27 = dt.date(2026, 11, 27)
 

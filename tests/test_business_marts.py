@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import envelope, land
+from helpers import envelope, land
 
-from pipelines.home import Home
-from pipelines.privacy import create_key
+from pipelines.ingest.privacy import create_key
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 NOV_27 = dt.date(2026, 11, 27)
 NOV_26 = dt.date(2026, 11, 26)
@@ -323,7 +323,7 @@ def test_money_columns_are_decimal(world):
 
 
 def test_money_macros_divide_exactly_and_give_null_on_zero():
-    from pipelines.business import define_money_macros
+    from pipelines.storage.money import define_money_macros
 
     with duckdb.connect() as con:
         define_money_macros(con)
@@ -340,8 +340,8 @@ def test_money_macros_divide_exactly_and_give_null_on_zero():
 
 
 def test_shipped_tiers_classify_the_common_models(tmp_path):
-    from pipelines.business import load_tier_rules
-    from pipelines.warehouse import sql_text
+    from pipelines.pricing.tiers import load_tier_rules
+    from pipelines.storage.database import sql_text
 
     models = {
         "openai/gpt-4o-mini-2024-07-18": "small", "openai/gpt-4.1-nano-2025-04-14": "small", "openai/gpt-5-mini-2025-08-07": "small",
@@ -352,7 +352,7 @@ def test_shipped_tiers_classify_the_common_models(tmp_path):
         "google/gemini-2.5-pro": "premium", "openai/gpt-6-preview": "unclassified",
     }
     with duckdb.connect() as con:
-        from pipelines.business import define_money_macros
+        from pipelines.storage.money import define_money_macros
 
         define_money_macros(con)
         con.execute("create schema core")
@@ -372,7 +372,7 @@ def test_shipped_tiers_classify_the_common_models(tmp_path):
 
 
 def test_a_bad_tiers_file_names_the_file_and_the_rule(tmp_path):
-    from pipelines.business import ModelTiersError, load_tier_rules
+    from pipelines.pricing.tiers import ModelTiersError, load_tier_rules
 
     (tmp_path / "model_tiers.yaml").write_text("rules:\n  - {match: 'gpt-4o*', tier: medium}\n  - {match: '*opus*', tier: huge}\n  - {tier: small}\n")
     with pytest.raises(ModelTiersError) as caught:

@@ -8,7 +8,7 @@ import sys
 
 import duckdb
 
-from pipelines.demo_data import FEATURES
+from pipelines.demo.gateway import FEATURES
 
 
 def _cli(*args: str, home=None) -> subprocess.CompletedProcess:

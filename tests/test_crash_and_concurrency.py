@@ -14,9 +14,9 @@ import time
 import duckdb
 import pytest
 
-from pipelines.demo_data import generate_gateway_logs
-from pipelines.home import Home
-from pipelines.runner import RunInProgress, run_lock
+from pipelines.demo.gateway import generate_gateway_logs
+from pipelines.storage.home import Home
+from pipelines.storage.lock import RunInProgress, run_lock
 
 KEY = {"TOKENLEDGER_PSEUDONYM_KEY": "crash-test-key"}
 DAY = dt.date(2026, 11, 20)

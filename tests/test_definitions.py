@@ -6,7 +6,7 @@ import dagster as dg
 import yaml
 
 from pipelines.definitions import defs
-from pipelines.home import shipped_dir
+from pipelines.storage.home import shipped_dir
 
 WAREHOUSE_ASSETS = {
     "reference/prices", "reference/model_aliases", "reference/price_overrides", "reference/fx_rates", "audit/ingested_files", "audit/rejected_rows",

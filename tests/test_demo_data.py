@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo_data import FEATURES, SEGMENTS, UNKNOWN_MODELS, GenerationSummary, generate_gateway_logs
+from pipelines.demo.gateway import FEATURES, SEGMENTS, UNKNOWN_MODELS, GenerationSummary, generate_gateway_logs
 
 START = datetime.date(2026, 11, 20)
 ENVELOPE_FIELDS = {

@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from conftest import envelope, sample_usage
+from helpers import envelope, sample_usage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError, FieldKeys
 from pipelines.adapters.helicone import PROVIDERS, SUFFIXES, parse_helicone
-from pipelines.attribution import AttributionConfig, AttributionConfigError, FieldKeys
-from pipelines.pricebook import load_price_book
+from pipelines.pricing.book import load_price_book
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "helicone"
 SAMPLE = json.loads((FIXTURES / "helicone_request_response_rmt_row.json").read_text())

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.attribution import AttributionConfig
 from pipelines.adapters.litellm import PROVIDERS, parse_litellm
-from pipelines.attribution import AttributionConfig
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "litellm"
 SAMPLE = json.loads((FIXTURES / "litellm_spendlogs_row.json").read_text())

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.demo_data import generate_gateway_logs
-from pipelines.home import LAKE_URL_ENV, LANDING_URL_ENV, Home
-from pipelines.privacy import KEY_ENV
+from pipelines.demo.gateway import generate_gateway_logs
+from pipelines.settings import LAKE_URL_ENV, LANDING_URL_ENV, PSEUDONYM_KEY_ENV
+from pipelines.storage.home import Home
 
 BUCKET = "tokenledger-test"
 START = dt.date(2026, 11, 2)
@@ -60,7 +60,7 @@ def aws(monkeypatch, s3_endpoint):
         "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(KEY_ENV, "object-storage-test-key")
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "object-storage-test-key")
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket=BUCKET)
     return client
@@ -90,7 +90,8 @@ def _run(home: Home) -> dg.ExecuteInProcessResult:
     """Ingest, then every daily partitioned asset over the landed days, in process (the CLI's stages, without the marts of whole history)."""
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
-    from pipelines.runner import instance_for, stage_keys
+    from pipelines.defs.stages import stage_keys
+    from pipelines.runner import instance_for
 
     assets = list(defs().assets or [])
     ingest, daily, _ = stage_keys(assets)

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.attribution import AttributionConfig
 from pipelines.adapters.otel import PROVIDERS, parse_otel
-from pipelines.attribution import AttributionConfig
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "otel"
 START = 1_730_419_200_000_000_000  # 2024-11-01T00:00:00Z in nanoseconds

@@ -13,9 +13,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipelines.demo_data import generate_gateway_logs
-from pipelines.home import HOME_ENV, Home
-from pipelines.privacy import KEY_ENV
+from pipelines.demo.gateway import generate_gateway_logs
+from pipelines.settings import HOME_ENV, PSEUDONYM_KEY_ENV
+from pipelines.storage.home import Home
 
 START = dt.date(2026, 11, 2)
 DAYS = 2
@@ -30,7 +30,7 @@ def daily_job() -> dg.JobDefinition:
     Each step runs in its own process; steps in the `duckdb` pool wait for the pool's one slot.
     """
     from pipelines.definitions import defs
-    from pipelines.runner import stage_keys
+    from pipelines.defs.stages import stage_keys
 
     definitions = defs()
     _, daily, _ = stage_keys(list(definitions.assets or []))
@@ -55,7 +55,8 @@ def _ingested_home(root: Path) -> Home:
     """A home with three days of landed requests, ingested (lake, reference and audit assets) in process."""
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
-    from pipelines.runner import instance_for, stage_keys
+    from pipelines.defs.stages import stage_keys
+    from pipelines.runner import instance_for
 
     home = Home.at(root).ensure()
     generate_gateway_logs(home.landing, start=START, days=DAYS, requests_per_day=PER_DAY, seed=11, bad_lines=False)
@@ -91,14 +92,15 @@ def _intervals(instance: dg.DagsterInstance, run_id: str) -> list[tuple[float, f
 
 @pytest.fixture
 def key(monkeypatch):
-    monkeypatch.setenv(KEY_ENV, "parallel-backfill-test-key")
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, "parallel-backfill-test-key")
     return "parallel-backfill-test-key"
 
 
 def test_parallel_partition_runs_equal_one_sequential_run(tmp_path, key):
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
-    from pipelines.runner import instance_for, stage_keys
+    from pipelines.defs.stages import stage_keys
+    from pipelines.runner import instance_for
 
     sequential = _ingested_home(tmp_path / "sequential")
     parallel = _ingested_home(tmp_path / "parallel")
@@ -115,7 +117,7 @@ def test_parallel_partition_runs_equal_one_sequential_run(tmp_path, key):
     assert result.success
 
     env = {
-        **os.environ, KEY_ENV: key, HOME_ENV: str(parallel.root),
+        **os.environ, PSEUDONYM_KEY_ENV: key, HOME_ENV: str(parallel.root),
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
     }
     partitions = [(START + dt.timedelta(days=n)).isoformat() for n in range(DAYS)]

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import envelope, land, sample_usage
+from helpers import envelope, land, sample_usage
 
-from pipelines.home import Home
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 CONTRACT = {
     "core.request_costs": {
@@ -201,7 +201,7 @@ def _fingerprint(home: Home) -> dict[str, str]:
 
 @pytest.mark.skipif(os.environ.get("TOKENLEDGER_PSEUDONYM_KEY") is not None, reason="key comes from the environment")
 def test_missing_key_is_a_clear_error(tmp_path):
-    from pipelines.privacy import MissingKeyError
+    from pipelines.ingest.privacy import MissingKeyError
 
     bare = Home.at(tmp_path / "bare").ensure()
     land(bare, "samples.jsonl", _samples())
@@ -251,7 +251,7 @@ def test_failed_contract_leaves_the_last_good_marts(home):
 def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     import json
 
-    from conftest import FORMATS
+    from helpers import FORMATS
 
     gemini = json.loads((FORMATS / "gemini_generate_content_usage_metadata.json").read_text())["usageMetadata"]
     land(home, "more.jsonl", [
@@ -364,8 +364,8 @@ overrides:
 
 
 def test_invalid_overrides_name_file_and_entry(home):
-    from pipelines.overrides import load_overrides
-    from pipelines.pricebook import PriceBookError
+    from pipelines.pricing.book import PriceBookError
+    from pipelines.pricing.overrides import load_overrides
 
     (home.root / "price_overrides.yaml").write_text(
         "overrides:\n  - id: x\n    provider: openai\n    effective_from: 2026-01-01\n    discount_pct: 120\n    rates: {cached: 1}\n"
@@ -415,7 +415,7 @@ def test_otel_litellm_helicone_and_portkey_samples_price_by_hand(home):
 
 
 def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_recorded(home):
-    from pipelines.periods import CloseError, close_month
+    from pipelines.finance.close import CloseError, close_month
 
     land(home, "samples.jsonl", _samples())
     run_pipeline(home, progress=_quiet)

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
+from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError, FieldKeys
 from pipelines.adapters.portkey import PROVIDERS, SUFFIXES, parse_portkey
-from pipelines.attribution import AttributionConfig, AttributionConfigError, FieldKeys
-from pipelines.pricebook import load_price_book
+from pipelines.pricing.book import load_price_book
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "portkey"
 SAMPLE = json.loads((FIXTURES / "portkey_log_export_row.json").read_text())

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.demo_data import UNKNOWN_MODELS
-from pipelines.pricebook import BUCKETS, PriceBookError, load_price_book
+from pipelines.demo.gateway import UNKNOWN_MODELS
+from pipelines.pricing.book import BUCKETS, PriceBookError, load_price_book
 
 
 def _book(tmp_path, body: str, name: str = "acme.yaml"):

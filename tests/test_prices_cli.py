@@ -10,9 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.home import shipped_dir
-from pipelines.pricebook import load_price_book, read_yaml
-from pipelines.prices_cli import GENERATED_HEADER, main
+from pipelines.cli.main import main
+from pipelines.pricing.book import load_price_book
+from pipelines.pricing.imported_yaml import GENERATED_HEADER
+from pipelines.settings import load_yaml
+from pipelines.storage.home import shipped_dir
 
 genai_prices = pytest.importorskip("genai_prices")
 SHIPPED = shipped_dir("pricing")
@@ -42,14 +44,14 @@ def test_import_writes_generated_files_with_start_dates(imported_book):
     assert files == [f"{p}.yaml" for p in sorted(["openai", "anthropic", "google", "aws_bedrock", "azure_openai", "mistral", "deepseek", "xai"])]
     text = (imported_book / "imported" / "openai.yaml").read_text()
     assert text.startswith(f"{GENERATED_HEADER} from genai-prices {genai_prices.__version__}.")
-    models = read_yaml(imported_book / "imported" / "openai.yaml")["models"]
+    models = load_yaml(imported_book / "imported" / "openai.yaml")["models"]
     o3 = [version["effective_from"].isoformat() for version in models["o3"]["prices"]]
     assert o3[:2] == ["2025-04-16", "2025-06-10"]
     assert models["o3"]["prices"][0]["standard"]["cache_read"] == Decimal("2.5")
 
 
 def test_import_applies_the_gpt_4o_2024_05_13_correction(imported_book):
-    entry = read_yaml(imported_book / "imported" / "openai.yaml")["models"]["gpt-4o-2024-05-13"]
+    entry = load_yaml(imported_book / "imported" / "openai.yaml")["models"]["gpt-4o-2024-05-13"]
     first = entry["prices"][0]
     assert first["effective_from"].isoformat() == "2024-05-13"
     assert (first["standard"]["input"], first["standard"]["output"]) == (5, 15)

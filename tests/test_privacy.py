@@ -6,7 +6,7 @@ import json
 
 import duckdb
 import pyarrow.parquet as pq
-from conftest import envelope, land, sample_usage
+from helpers import envelope, land, sample_usage
 
 from pipelines.runner import run_pipeline
 

@@ -10,14 +10,14 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from conftest import envelope, land, sample_usage
+from helpers import envelope, land, sample_usage
 
-from pipelines.home import Home
-from pipelines.insights_cli import main as insights_main
-from pipelines.privacy import create_key
+from pipelines.cli.main import main as insights_main
+from pipelines.ingest.privacy import create_key
 from pipelines.report import build_report, write_report
 from pipelines.report.data import load_report_data
 from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
 
 # gpt-4o-2024-08-06 standard: input 2.50, cache read 1.25, output 10.00 per 1M. This usage is 976 input,
 # 1,024 cached and 300 output tokens: 0.00672 USD, and the cache saved 1,024 x (2.50 - 1.25) = 0.00128 USD.
@@ -67,11 +67,12 @@ def test_cache_savings_use_the_effective_rates_of_each_request(home):
 def test_unit_costs_are_exact_decimals(home):
     data = load_report_data(home, "2025-10")
     units = {row["feature"]: row for row in data.unit_costs.rows}
-    # 2 x 0.00672 + 3 x 0.00672 x 0.8 = 0.029568 over 5 requests and 11,500 tokens
+    # 2 x 0.00672 + 3 x 0.00672 x 0.8 = 0.029568 over 5 requests and 11,500 tokens; unit costs are money,
+    # DECIMAL(38, 15): 0.029568 x 10^6 / 11,500 = 2.5711304347826086956... rounded to 15 places
     chat = units["support_chat"]
     assert chat["cost_usd"] == Decimal("0.029568")
     assert chat["cost_per_request_usd"] == Decimal("0.0059136")
-    assert chat["cost_per_1m_tokens_usd"] == Decimal("2.571130434782608695652173913")
+    assert chat["cost_per_1m_tokens_usd"] == Decimal("2.571130434782609")
     email = units["email_draft"]
     assert (email["priced_requests"], email["cost_usd"], email["cost_per_request_usd"]) == (0, Decimal("0"), None)
     assert (data.requests, data.unpriced_requests, data.first_day, data.last_day) == (7, 1, dt.date(2025, 10, 10), dt.date(2025, 10, 21))

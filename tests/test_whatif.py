@@ -8,14 +8,14 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 import pytest
-from conftest import envelope, land, sample_usage
+from helpers import envelope, land, sample_usage
 
-from pipelines.home import Home
-from pipelines.insights_cli import main as insights_main
-from pipelines.privacy import create_key
+from pipelines.cli.main import main as insights_main
+from pipelines.ingest.privacy import create_key
+from pipelines.insights.whatif import ALL_FEATURES, WhatIfError, run_whatif
 from pipelines.runner import run_pipeline
-from pipelines.warehouse import connect
-from pipelines.whatif import ALL_FEATURES, WhatIfError, run_whatif
+from pipelines.storage.database import connect
+from pipelines.storage.home import Home
 
 # gpt-4o-2024-08-06, standard, since 2024-10-01: input 2.50, cache read 1.25, output 10.00 USD per 1M tokens.
 # The usage below is 976 uncached input + 1,024 cached + 300 output tokens:

@@ -8,13 +8,14 @@ import json
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import envelope, land, sample_usage
+from helpers import envelope, land, sample_usage
 
-from pipelines import ingest
 from pipelines.adapters.envelope import file_query, parse_envelope
 from pipelines.adapters.lines import count_lines
-from pipelines.ingest import ingest_gateway, read_manifest
-from pipelines.privacy import load_key, pseudonymize
+from pipelines.ingest import gateway as ingest
+from pipelines.ingest.gateway import ingest_gateway
+from pipelines.ingest.privacy import load_key, pseudonymize
+from pipelines.storage.lake import read_manifest
 
 OPENAI = sample_usage("openai_chat_completions_usage.json")
 ANTHROPIC = sample_usage("anthropic_messages_usage.json")

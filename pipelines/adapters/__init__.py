@@ -1,4 +1,8 @@
-"""Source adapters: landed bytes in, canonical request rows and rejected rows out (pure functions)."""
+"""Gateway adapters: landed bytes in, canonical request rows and rejected rows out (pure functions).
+
+The row shapes they produce (CANONICAL_SCHEMA, REJECTED_SCHEMA, the token buckets) are the lake's
+(`storage.schemas`); one module per gateway format, the token semantics of each in docs/formats/.
+"""
 
 from __future__ import annotations
 
@@ -9,58 +13,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.adapters.lines import FileProblem
-
-EARLIEST_DATE = "2020-01-01"
-"""Requests before this UTC date are rejected; the daily partitions start on it."""
-
-TOKEN_BUCKETS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "audio_input_tokens",
-    "audio_output_tokens",
+from pipelines.storage.schemas import (
+    CANONICAL_COLUMNS,
+    CANONICAL_SCHEMA,
+    EARLIEST_DATE,
+    REJECTED_SCHEMA,
+    TOKEN_BUCKETS,
 )
 
-CANONICAL_SCHEMA = pa.schema(
-    [
-        ("source", pa.string()),
-        ("source_row", pa.int64()),
-        ("request_id", pa.string()),
-        ("occurred_at", pa.timestamp("us", tz="UTC")),
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("service_tier", pa.string()),
-        ("feature", pa.string()),
-        ("user_id", pa.string()),
-        ("user_segment", pa.string()),
-        ("customer_id", pa.string()),
-        ("conversation_id", pa.string()),
-        ("latency_ms", pa.int64()),
-        ("status", pa.string()),
-        ("tags", pa.string()),
-        *[(bucket, pa.int64()) for bucket in TOKEN_BUCKETS],
-        ("web_search_requests", pa.int64()),
-    ]
-)
-CANONICAL_COLUMNS = tuple(CANONICAL_SCHEMA.names)
-
-REJECTED_SCHEMA = pa.schema(
-    [
-        ("row_number", pa.int64()),
-        ("byte_offset", pa.int64()),
-        ("byte_length", pa.int64()),
-        ("field", pa.string()),
-        ("reason", pa.string()),
-        ("request_id", pa.string()),
-        ("user_id", pa.string()),
-        ("record", pa.string()),
-        ("record_sha256", pa.string()),
-    ]
-)
-
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "CANONICAL_SCHEMA",
+    "EARLIEST_DATE",
+    "REJECTED_SCHEMA",
+    "TOKEN_BUCKETS",
+    "AdapterResult",
+    "UnreadableFile",
+    "reject_file_problem",
+]
 
 class UnreadableFile(ValueError):
     """A landed file that cannot be read at all (its reason becomes the file's error in the manifest)."""

@@ -25,9 +25,9 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.adapters import EARLIEST_DATE, AdapterResult, reject_file_problem
+from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, AttributionConfigError, FieldKeys, sql_string
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM, blank_null, json_of_kind, token_problem
-from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, AttributionConfigError, FieldKeys, sql_string
 
 SOURCE = "helicone"
 SUFFIXES = (".jsonl", ".jsonl.gz")

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult, reject_file_problem
+from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM, blank_null, date_range_problem, json_of_kind, token_problem
-from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "litellm"
 

@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.adapters import AdapterResult, reject_file_problem
+from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 from pipelines.adapters.lines import BOM, decompress, split_lines
 from pipelines.adapters.sql import blank_null, date_range_problem, token_problem
-from pipelines.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 
 SOURCE = "otel"
 

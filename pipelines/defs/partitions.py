@@ -1,7 +1,7 @@
-"""The one partitions definition: daily, UTC."""
+"""The one partitions definition: daily, UTC, from the first day requests are accepted to tomorrow."""
 
 import dagster as dg
 
-from pipelines.adapters import EARLIEST_DATE
+from pipelines.storage.schemas import EARLIEST_DATE
 
 daily = dg.DailyPartitionsDefinition(start_date=EARLIEST_DATE, timezone="UTC", end_offset=1)

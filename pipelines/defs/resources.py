@@ -1,15 +1,18 @@
 """Resources shared by every asset: the home folder and its warehouse."""
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 
-from pipelines.home import DEFAULT_HOME, HOME_ENV, Home
-from pipelines.warehouse import connect
+from pipelines.settings import DEFAULT_HOME, HOME_ENV
+from pipelines.storage.home import Home
+from pipelines.warehouse.tables import open_warehouse
 
 
 class TokenledgerHome(dg.ConfigurableResource):
-    """The home folder (landing, lake, warehouse, reports); see DESIGN.md."""
+    """The home folder: landing, lake, warehouse and reports (README, "Using it on your own logs")."""
 
     home: str = DEFAULT_HOME
 
@@ -18,8 +21,9 @@ class TokenledgerHome(dg.ConfigurableResource):
         return Home.at(self.home)
 
     @contextmanager
-    def warehouse(self, read_only: bool = False):
-        with connect(self.paths, read_only=read_only) as con:
+    def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse opened for writing, with every contract table there."""
+        with open_warehouse(self.paths) as con:
             yield con
 
 

@@ -6,9 +6,9 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from pipelines.home import Home
 from pipelines.report.data import ReportData, load_report_data
 from pipelines.report.page import render
+from pipelines.storage.home import Home
 
 __all__ = ["ReportData", "build_report", "default_report_path", "write_report"]
 

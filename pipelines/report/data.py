@@ -1,8 +1,9 @@
-"""What the spend report shows, read from the warehouse (read-only) and aggregated in DuckDB.
+"""What the spend report shows, read from the marts (read-only) by the selects in sql/report/.
 
-Every query groups in SQL; Python only divides a handful of aggregates (cost per request, per 1M
-tokens, per outcome) in Decimal. A section whose table the pipeline has not built yet comes back with
-`missing` set, and the page says "no data yet" for it.
+Every number on the page comes from a mart through one of those files: sums, shares and unit costs are
+computed in SQL in exact decimals. A section whose mart the pipeline has not built yet comes back with
+`missing` set, and the page says "no data yet" for it. Budgets of a month other than the one
+marts.budget_status holds (the latest with spend) are projected by the mart's own logic for that month.
 """
 
 from __future__ import annotations
@@ -13,56 +14,31 @@ from decimal import Decimal
 
 import duckdb
 
-from pipelines.anomalies import PARAMS as ANOMALY_PARAMS
-from pipelines.budgets import BudgetError, budget_status, load_budgets, month_start, observed_month
-from pipelines.home import Home
-from pipelines.warehouse import connect, table_exists
+from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
+from pipelines.insights.budgets import BudgetError, budget_status, load_budgets, month_start, observed_month
+from pipelines.storage.database import bound, connect, sql_text, table_exists
+from pipelines.storage.home import Home
 
-BILLED_TOKENS = (
-    "input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens"
-    " + output_tokens + reasoning_tokens + audio_input_tokens + audio_output_tokens"
-)
-TOP = 10
+ANOMALY_THRESHOLD = ANOMALY_PARAMS["threshold"]
 
-CACHE_SQL = """
-with requests as (
-    select *
-    from core.request_costs
-    where is_priced and event_date >= $start and event_date < $end
-),
-
-rates as (
-    -- the effective (negotiated where an override applied) per-1M rates of the price entry each request used
-    select
-        requests.feature,
-        requests.cache_read_tokens,
-        requests.cache_write_5m_tokens,
-        requests.cache_write_1h_tokens,
-        requests.cache_read_cost_usd,
-        coalesce(1 - overrides.discount_pct * 0.01, 1) as multiplier,
-        coalesce(overrides.input_per_mtok, prices.input_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1)) as input_rate,
-        coalesce(overrides.cache_read_per_mtok, prices.cache_read_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1)) as cache_read_rate,
-        coalesce(overrides.cache_write_5m_per_mtok, prices.cache_write_5m_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1)) as cache_write_5m_rate,
-        coalesce(overrides.cache_write_1h_per_mtok, prices.cache_write_1h_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1)) as cache_write_1h_rate,
-    from requests
-    inner join reference.prices as prices on prices.price_id = requests.price_id
-    left join reference.price_overrides as overrides on overrides.override_id = requests.override_id
-)
-
-select
-    feature,
-    cast(sum(cache_read_tokens) as bigint) as cached_tokens,
-    cast(sum(cache_read_cost_usd) as decimal(38, 15)) as cached_cost_usd,
-    cast(sum(cast(cache_read_tokens as decimal(38, 0)) * input_rate * 0.000001) as decimal(38, 15)) as uncached_cost_usd,
-    cast(sum(cast(cache_read_tokens as decimal(38, 0)) * (input_rate - coalesce(cache_read_rate, input_rate)) * 0.000001) as decimal(38, 15)) as saved_usd,
-    cast(sum(
-        (cast(cache_write_5m_tokens as decimal(38, 0)) * (coalesce(cache_write_5m_rate, input_rate) - input_rate)
-         + cast(cache_write_1h_tokens as decimal(38, 0)) * (coalesce(cache_write_1h_rate, cache_write_5m_rate, input_rate) - input_rate)) * 0.000001
-    ) as decimal(38, 15)) as write_premium_usd,
-from rates
-group by feature
-order by saved_usd desc, feature
-"""
+# Section -> (the marts its select reads, sql/report/<file>).
+SECTIONS = {
+    "trend": (("marts.daily_spend",), "trend"),
+    "models": (("marts.daily_spend",), "models"),
+    "feature_models": (("marts.daily_spend",), "feature_models"),
+    "unit_costs": (("marts.unit_economics_by_feature",), "unit_costs"),
+    "outcomes": (("marts.cost_per_outcome",), "outcomes"),
+    "cache": (("marts.cache_savings",), "cache"),
+    "segments": (("marts.daily_spend",), "segments"),
+    "customers": (("marts.revenue_ratio",), "customers"),
+    "revenue": (("marts.revenue_ratio",), "revenue"),
+    "reconciliation": (("marts.billing_reconciliation",), "reconciliation"),
+    "reconciliation_days": (("marts.billing_reconciliation",), "reconciliation_days"),
+    "unpriced": (("marts.price_coverage_daily",), "unpriced"),
+    "anomaly_scores": (("marts.spend_anomalies",), "anomaly_scores"),
+    "anomalies": (("marts.spend_anomalies",), "anomalies"),
+    "scenarios": (("marts.scenarios",), "scenarios"),
+}
 
 
 @dataclass
@@ -84,6 +60,10 @@ class ReportData:
     unpriced_requests: int = 0
     tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    cost_per_request_usd: Decimal | None = None
+    cost_per_1m_tokens_usd: Decimal | None = None
+    net_saved_usd: Decimal | None = None
+    unpriced_pct: Decimal | None = None
     features: list[str] = field(default_factory=list)
     trend: Section = field(default_factory=Section)
     models: Section = field(default_factory=Section)
@@ -122,27 +102,31 @@ def load_report_data(home: Home, month: str | None = None, built_at: dt.datetime
 
 
 def _mark_all_missing(data: ReportData, reason: str) -> None:
-    for name, value in vars(data).items():
+    for value in vars(data).values():
         if isinstance(value, Section):
             value.missing = reason
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
-    cursor = con.execute(sql, params or {})
+def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
+    sql = sql_text(f"report/{name}")
+    cursor = con.execute(sql, bound(sql, params))
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def _section(con, table: str, sql: str, params: dict) -> Section:
-    if not table_exists(con, table):
-        return Section(missing=f"no data yet: {table} has not been built")
-    return Section(rows=_rows(con, sql, params))
+def _section(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], name: str, params: dict) -> Section:
+    missing = [table for table in tables if not table_exists(con, table)]
+    if missing:
+        return Section(missing=f"no data yet: {missing[0]} has not been built")
+    return Section(rows=_rows(con, name, params))
 
 
-def _ratio(numerator: Decimal | None, denominator, scale: int = 1) -> Decimal | None:
-    if numerator is None or not denominator:
-        return None
-    return Decimal(numerator) * scale / Decimal(denominator)
+def _window(month: str | None) -> dict:
+    """The report's parameters: event dates [start, end) and months start_month .. end_month."""
+    if month is None:
+        return {"start": dt.date.min, "end": dt.date.max, "start_month": "", "end_month": "9999-12"}
+    start = month_start(month)
+    return {"start": start, "end": (start + dt.timedelta(days=32)).replace(day=1), "start_month": month, "end_month": month}
 
 
 def _load(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) -> None:
@@ -150,135 +134,19 @@ def _load(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) -> None:
         _mark_all_missing(data, "no data yet: marts.daily_spend has not been built")
         _load_budgets(con, home, data)
         return
-    if data.month:
-        start = month_start(data.month)
-        end = (start + dt.timedelta(days=32)).replace(day=1)
-    else:
-        start, end = dt.date.min, dt.date.max
-    window = {"start": start, "end": end}
-    summary = _rows(
-        con,
-        f"""
-        select min(event_date) as first_day, max(event_date) as last_day, coalesce(sum(requests), 0) as requests,
-               coalesce(sum(unpriced_requests), 0) as unpriced_requests, coalesce(sum({BILLED_TOKENS}), 0) as tokens,
-               coalesce(sum(cost_usd), 0) as cost_usd
-        from marts.daily_spend where event_date >= $start and event_date < $end
-        """,
-        window,
-    )[0]
-    data.first_day, data.last_day = summary["first_day"], summary["last_day"]
-    data.requests, data.unpriced_requests = int(summary["requests"]), int(summary["unpriced_requests"])
-    data.tokens, data.cost_usd = int(summary["tokens"]), Decimal(summary["cost_usd"])
-    data.features = [r[0] for r in con.execute(
-        "select distinct feature from marts.daily_spend where event_date >= $start and event_date < $end order by 1", window
-    ).fetchall()]
-
-    data.trend = Section(rows=_rows(con, """
-        select event_date, feature, cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd, sum(requests) as requests
-        from marts.daily_spend where event_date >= $start and event_date < $end
-        group by all order by event_date, feature
-    """, window))
-    data.models = Section(rows=_rows(con, f"""
-        select provider, model, sum(requests) as requests, cast(sum({BILLED_TOKENS}) as bigint) as tokens,
-               cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd, sum(unpriced_requests) as unpriced_requests
-        from marts.daily_spend where event_date >= $start and event_date < $end
-        group by all order by cost_usd desc, requests desc
-    """, window))
-    data.feature_models = Section(rows=_rows(con, """
-        select feature, provider || '/' || model as model, cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd
-        from marts.daily_spend where event_date >= $start and event_date < $end
-        group by all order by feature, cost_usd desc
-    """, window))
-    unit = _rows(con, f"""
-        select feature, count(*) as requests, count(*) filter (where is_priced) as priced_requests,
-               cast(coalesce(sum({BILLED_TOKENS}) filter (where is_priced), 0) as bigint) as priced_tokens,
-               cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd
-        from core.request_costs where event_date >= $start and event_date < $end
-        group by feature order by cost_usd desc, feature
-    """, window) if table_exists(con, "core.request_costs") else []
-    for row in unit:
-        row["cost_per_request_usd"] = _ratio(row["cost_usd"], row["priced_requests"])
-        row["cost_per_1m_tokens_usd"] = _ratio(row["cost_usd"], row["priced_tokens"], 1_000_000)
-    data.unit_costs = Section(rows=unit)
-
-    data.outcomes = _section(con, "marts.cost_per_outcome", """
-        select feature, outcome_type, sum(outcomes) as outcomes, sum(requests) as requests, cast(sum(cost_usd) as decimal(38, 15)) as cost_usd
-        from marts.cost_per_outcome where event_date >= $start and event_date < $end
-        group by all order by feature, outcome_type
-    """, window)
-    for row in data.outcomes.rows:
-        row["cost_per_outcome_usd"] = _ratio(row["cost_usd"], row["outcomes"])
-
-    if table_exists(con, "core.request_costs") and table_exists(con, "reference.prices") and table_exists(con, "reference.price_overrides"):
-        data.cache = Section(rows=_rows(con, CACHE_SQL, window))
-        for row in data.cache.rows:
-            row["net_saved_usd"] = (row["saved_usd"] or Decimal(0)) - (row["write_premium_usd"] or Decimal(0))
-    else:
-        data.cache = Section(missing="no data yet: core.request_costs or the price book has not been built")
-
-    data.segments = Section(rows=_rows(con, """
-        select user_segment, sum(requests) as requests, cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd,
-               sum(unpriced_requests) as unpriced_requests
-        from marts.daily_spend where event_date >= $start and event_date < $end
-        group by all order by cost_usd desc
-    """, window))
-    for row in data.segments.rows:
-        row["share"] = _ratio(row["cost_usd"], data.cost_usd, 100)
-    data.customers = _section(con, "core.request_costs", f"""
-        select coalesce(customer_id, '(none)') as customer_id, any_value(user_segment) as user_segment, count(*) as requests,
-               cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd
-        from core.request_costs where event_date >= $start and event_date < $end
-        group by 1 order by cost_usd desc, customer_id limit {TOP}
-    """, window)
-    revenue_window = {"start": start.strftime("%Y-%m") if data.month else "", "end": data.month or "9999-12"}
-    data.revenue = _section(con, "marts.revenue_ratio", f"""
-        select customer_id, any_value(user_segment) as user_segment, cast(sum(revenue_usd) as decimal(38, 15)) as revenue_usd,
-               cast(sum(cost_usd) as decimal(38, 15)) as cost_usd, cast(sum(gross_margin_usd) as decimal(38, 15)) as gross_margin_usd
-        from marts.revenue_ratio where left(cast(month as varchar), 7) >= $start and left(cast(month as varchar), 7) <= $end
-        group by customer_id order by cost_usd desc nulls last limit {TOP * 2}
-    """, revenue_window)
-    for row in data.revenue.rows:
-        row["cost_to_revenue_pct"] = _ratio(row["cost_usd"], row["revenue_usd"], 100)
-
-    data.reconciliation = _section(con, "marts.billing_reconciliation", """
-        select status, count(*) as rows, cast(coalesce(sum(estimated_cost_usd), 0) as decimal(38, 15)) as estimated_cost_usd,
-               cast(coalesce(sum(billed_cost_usd), 0) as decimal(38, 15)) as billed_cost_usd,
-               cast(coalesce(sum(variance_usd), 0) as decimal(38, 15)) as variance_usd
-        from marts.billing_reconciliation where charge_date >= $start and charge_date < $end
-        group by status order by status
-    """, window)
-    data.reconciliation_days = _section(con, "marts.billing_reconciliation", f"""
-        select charge_date, provider, model, estimated_cost_usd, billed_cost_usd, variance_usd, variance_pct, status
-        from marts.billing_reconciliation where charge_date >= $start and charge_date < $end and status <> 'matched'
-        order by abs(coalesce(variance_usd, 0)) desc limit {TOP * 2}
-    """, window)
-
-    data.unpriced = _section(con, "core.request_costs", f"""
-        select provider, model, unpriced_reason, count(*) as requests, cast(sum({BILLED_TOKENS}) as bigint) as tokens,
-               min(event_date) as first_seen, max(event_date) as last_seen
-        from core.request_costs where not is_priced and event_date >= $start and event_date < $end
-        group by all order by requests desc, provider, model
-    """, window)
-
-    data.anomaly_scores = _section(con, "marts.spend_anomalies", """
-        select event_date, subject as feature, robust_score, is_anomaly, cost_usd, baseline_median_usd
-        from marts.spend_anomalies where dimension = 'feature' and event_date >= $start and event_date < $end
-        order by event_date, subject
-    """, window)
-    data.anomalies = _section(con, "marts.spend_anomalies", """
-        select event_date, dimension, subject, provider, cost_usd, baseline_median_usd, robust_score, direction, cause, requests
-        from marts.spend_anomalies where is_anomaly and event_date >= $start and event_date < $end
-        order by event_date desc, abs(robust_score) desc
-    """, window)
-
-    _load_budgets(con, home, data)
+    window = _window(data.month)
+    if all(table_exists(con, t) for t in ("marts.unit_economics_by_feature", "marts.cache_savings")):
+        summary = _rows(con, "summary", window)[0]
+        data.first_day, data.last_day = summary["first_day"], summary["last_day"]
+        data.requests, data.unpriced_requests, data.tokens = int(summary["requests"]), int(summary["unpriced_requests"]), int(summary["tokens"])
+        data.cost_usd = Decimal(summary["cost_usd"])
+        data.cost_per_request_usd, data.cost_per_1m_tokens_usd = summary["cost_per_request_usd"], summary["cost_per_1m_tokens_usd"]
+        data.net_saved_usd, data.unpriced_pct = summary["net_saved_usd"], summary["unpriced_pct"]
+    data.features = [row["feature"] for row in _rows(con, "features", window)]
     scenario_month = data.month or (data.last_day.strftime("%Y-%m") if data.last_day else "")
-    data.scenarios = _section(con, "marts.scenarios", """
-        select scenario_id, kind, month, feature, to_model, share, growth_factor, requests, actual_usd, scenario_usd,
-               baseline_month_end_usd, scenario_month_end_usd, delta_month_end_usd, first_day, last_day, description, built_at
-        from marts.scenarios where month = $month
-        order by kind, feature, scenario_id, growth_factor
-    """, {"month": scenario_month})
+    for name, (tables, query) in SECTIONS.items():
+        setattr(data, name, _section(con, tables, query, {**window, "month": scenario_month}))
+    _load_budgets(con, home, data)
 
 
 def _load_budgets(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) -> None:
@@ -291,10 +159,9 @@ def _load_budgets(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) 
     if not budgets:
         data.budgets = Section(missing="no budgets yet: add budgets.yaml to the home folder (monthly USD per feature and per segment)")
         return
-    if observed_month(con, data.month) is None:
+    span = observed_month(con, data.month)
+    if span is None:
         data.budgets = Section(missing="no spend in this month yet")
         return
-    data.budgets = Section(rows=budget_status(con, budgets, data.month).to_pylist())
-
-
-ANOMALY_THRESHOLD = ANOMALY_PARAMS["threshold"]
+    kept = _rows(con, "budgets", {"month": span.month}) if table_exists(con, "marts.budget_status") else []
+    data.budgets = Section(rows=kept or budget_status(con, budgets, data.month).to_pylist())

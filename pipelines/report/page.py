@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from pipelines.anomalies import CAUSES
-from pipelines.anomalies import PARAMS as ANOMALY_PARAMS
+from pipelines.insights.anomalies import CAUSES
+from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
+from pipelines.insights.whatif import ALL_FEATURES
 from pipelines.report.charts import bar_chart, line_chart
 from pipelines.report.data import ANOMALY_THRESHOLD, ReportData
-from pipelines.whatif import ALL_FEATURES
 
 MAX_BARS = 12
 
@@ -196,40 +196,31 @@ def _models(data: ReportData) -> str:
     rows = data.models.rows
     if not rows:
         return empty("no data yet: no spend in marts.daily_spend for this period")
-    total = sum((row["cost_usd"] for row in rows), Decimal(0))
     top = rows[:MAX_BARS]
     names = [f"{row['provider']}/{row['model']}" for row in top]
-    share = [row["cost_usd"] * 100 / total if total else Decimal(0) for row in top]
-    chart = bar_chart("Share of spend per model", names, [("share of spend", [_f(s) for s in share])], axis_pct, value_labels=[[pct(s) for s in share]])
+    chart = bar_chart("Share of spend per model", names, [("share of spend", [_f(r["share_pct"]) for r in top])], axis_pct,
+                      value_labels=[[pct(r["share_pct"]) for r in top]])
     table_rows = [
-        [row["provider"], row["model"], count(row["requests"]), count(row["tokens"]), usd(row["cost_usd"]),
-         pct(row["cost_usd"] * 100 / total if total else None), count(row["unpriced_requests"])]
+        [row["provider"], row["model"], count(row["requests"]), count(row["tokens"]), usd(row["cost_usd"]), pct(row["share_pct"]),
+         count(row["unpriced_requests"])]
         for row in rows
     ]
     mix_table = data_table("spend per model", ["provider", "model", "requests", "tokens", "cost", "share", "unpriced requests"], table_rows, {2, 3, 4, 5, 6})
 
-    by_feature: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    by_feature: dict[str, dict[str, dict]] = defaultdict(dict)
     for row in data.feature_models.rows:
-        by_feature[row["feature"]][row["model"]] = row["cost_usd"]
+        by_feature[row["feature"]][row["model"]] = row
     models = [f"{row['provider']}/{row['model']}" for row in rows if row["cost_usd"]]
     features = sorted(by_feature)
-    feature_totals = {feature: sum(by_feature[feature].values(), Decimal(0)) for feature in features}
-    shares = {
-        (feature, model): (cost * 100 / feature_totals[feature] if feature_totals[feature] else None)
-        for feature in features
-        for model, cost in by_feature[feature].items()
-    }
-    stacked_series = [(model, [_f(shares.get((feature, model))) for feature in features]) for model in models]
+    priced = {feature: any(r["share_pct"] is not None for r in by_feature[feature].values()) for feature in features}
+    share = {(feature, model): row["share_pct"] for feature in features for model, row in by_feature[feature].items()}
+    stacked_series = [(model, [_f(share.get((feature, model))) for feature in features]) for model in models]
     stacked = bar_chart(
         "Model mix within each feature (share of the feature's spend)", features, stacked_series, axis_pct, stacked=True,
-        value_labels=[[pct(shares.get((feature, model))) for feature in features] for model in models]
-        + [["100%" if feature_totals[feature] else "no priced spend" for feature in features]],
+        value_labels=[[pct(share.get((feature, model))) for feature in features] for model in models]
+        + [["100%" if priced[feature] else "no priced spend" for feature in features]],
     )
-    feature_rows = [
-        [feature, model, usd(cost), pct(shares[(feature, model)])]
-        for feature in features
-        for model, cost in sorted(by_feature[feature].items(), key=lambda item: -item[1])
-    ]
+    feature_rows = [[row["feature"], row["model"], usd(row["cost_usd"]), pct(row["share_pct"])] for row in data.feature_models.rows]
     return (
         chart + mix_table + "<h3>Model mix per feature</h3>" + stacked
         + data_table("spend per feature and model", ["feature", "model", "cost", "share of feature"], feature_rows, {2, 3})
@@ -311,7 +302,7 @@ def _customers(data: ReportData) -> str:
         parts.append("<h3>Segments</h3>" + bar_chart("Spend per user segment", [r["user_segment"] for r in rows],
                                                      [("cost", [_f(r["cost_usd"]) for r in rows])], axis_usd, value_labels=[[usd(r["cost_usd"]) for r in rows]]))
         parts.append(data_table("spend per segment", ["segment", "requests", "cost", "share", "unpriced requests"],
-                                [[r["user_segment"], count(r["requests"]), usd(r["cost_usd"]), pct(r["share"]), count(r["unpriced_requests"])] for r in rows],
+                                [[r["user_segment"], count(r["requests"]), usd(r["cost_usd"]), pct(r["share_pct"]), count(r["unpriced_requests"])] for r in rows],
                                 {1, 2, 3, 4}))
     else:
         parts.append(empty("no data yet: no spend for this period"))
@@ -471,9 +462,8 @@ def _reconciliation(data: ReportData) -> str:
 
 
 def _coverage(data: ReportData) -> str:
-    share = Decimal(data.unpriced_requests) * 100 / data.requests if data.requests else None
     text = (
-        f"<p><b>{pct(share, 2)}</b> of requests ({count(data.unpriced_requests)} of {count(data.requests)}) have no price: "
+        f"<p><b>{pct(data.unpriced_pct, 2)}</b> of requests ({count(data.unpriced_requests)} of {count(data.requests)}) have no price: "
         "they are not counted as $0 — every cost on this page leaves them out, so it is a floor.</p>"
     )
     if data.unpriced.missing:
@@ -492,19 +482,13 @@ def _coverage(data: ReportData) -> str:
 # -- the page -------------------------------------------------------------------------------------
 
 def _kpis(data: ReportData) -> str:
-    priced_requests = data.requests - data.unpriced_requests
-    per_request = data.cost_usd / priced_requests if priced_requests else None
-    priced_tokens = sum(r["priced_tokens"] or 0 for r in data.unit_costs.rows)
-    per_mtok = data.cost_usd * 1_000_000 / priced_tokens if priced_tokens else None
-    net_saved = sum((r["net_saved_usd"] for r in data.cache.rows), Decimal(0)) if not data.cache.missing else None
-    unpriced = Decimal(data.unpriced_requests) * 100 / data.requests if data.requests else None
     tiles = [
         (usd(data.cost_usd), "total spend (priced requests)"),
         (count(data.requests), "requests"),
-        (unit_usd(per_request), "cost per request"),
-        (unit_usd(per_mtok), "cost per 1M tokens"),
-        (usd(net_saved), "net cache savings"),
-        (pct(unpriced, 2), "requests without a price"),
+        (unit_usd(data.cost_per_request_usd), "cost per request"),
+        (unit_usd(data.cost_per_1m_tokens_usd), "cost per 1M tokens"),
+        (usd(data.net_saved_usd if not data.cache.missing else None), "net cache savings"),
+        (pct(data.unpriced_pct, 2), "requests without a price"),
     ]
     return '<div class="kpis">' + "".join(f'<div class="kpi"><b>{escape(v)}</b><span>{escape(label)}</span></div>' for v, label in tiles) + "</div>"
 

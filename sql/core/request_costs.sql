@@ -3,122 +3,21 @@
 -- cost_usd and the per-bucket costs are effective (negotiated overrides applied); list_cost_usd is at list price.
 -- Each bucket cost is rounded to 15 decimals and cost_usd is their sum. A discount multiplies prices only on rows
 -- that have an override: a 38-digit multiply on every row was most of this query's time.
--- model_names: reference.model_aliases plus the names the price book's match rules resolve (set up by the asset).
--- Self-hosted requests (provider self_hosted:<cluster>) are priced from reference.gpu_capacity instead: the
--- cluster-day's allocated GPU cost is shared by tokens served (see docs/business-inputs.md), price_id 'gpu:<cluster>:<date>'.
+-- model_names: reference.model_aliases plus the names the price book's match rules resolve in the window
+-- (pipelines/pricing/names.py). Self-hosted requests (provider self_hosted:<cluster>) are priced from
+-- reference.gpu_capacity instead: gpu_allocation(window_start, window_end), a table macro (sql/core/_gpu_allocation.sql),
+-- shares the cluster-day's allocated GPU cost by tokens served (docs/business-inputs.md), price_id 'gpu:<cluster>:<date>'.
+-- effective_rate and token_cost are macros (pipelines/storage/money.py).
 with requests as not materialized (
     select *
     from staging.stg_gateway_requests
     where event_date >= $window_start and event_date < $window_end
 ),
 
--- GPU cost per self-hosted cluster-day, in whole 10^-15 USD (HUGEINT) so shares are exact. Null bill: a GPU
--- record without a USD rate. Capacity is known only when every GPU record of the day gives capacity_tokens_per_hour.
-gpu_days as (
-    select
-        provider,
-        event_date,
-        min(price_id) as gpu_price_id,
-        case when count(*) = count(cost_usd) then sum(
-            cast(floor(cost_usd) as hugeint) * 1000000000000000
-            + cast((cost_usd - floor(cost_usd)) * 1000000000000000 as hugeint)
-        ) end as bill_units,
-        case when count(*) = count(capacity_tokens) then sum(capacity_tokens) end as capacity_tokens,
-    from reference.gpu_capacity
-    where event_date >= $window_start and event_date < $window_end
-    group by provider, event_date
-),
-
-gpu_served as (
-    select
-        source,
-        request_id,
-        provider,
-        event_date,
-        input_tokens,
-        cache_read_tokens,
-        cache_write_5m_tokens,
-        cache_write_1h_tokens,
-        output_tokens,
-        reasoning_tokens,
-        total_input_tokens + total_output_tokens as gpu_tokens,
-        sum(total_input_tokens + total_output_tokens) over (
-            partition by provider, event_date order by occurred_at, source, request_id
-            rows between unbounded preceding and current row
-        ) as tokens_through,
-        sum(total_input_tokens + total_output_tokens) over (partition by provider, event_date) as tokens_served,
-    from requests
-    where provider like 'self\_hosted:%' escape '\'
-),
-
--- Allocated = the bill x min(tokens served, capacity) / capacity; the whole bill when capacity is unknown;
--- nothing when no token was served. Each request gets round(allocated x tokens up to and including it / served)
--- minus the same for the requests before it, so the shares add up to the allocated cost exactly.
-gpu_shares as (
-    select
-        gpu_served.*,
-        gpu_days.gpu_price_id,
-        case
-            when gpu_days.bill_units is null then null
-            when gpu_served.tokens_served = 0 then 0
-            when gpu_days.capacity_tokens is null or gpu_days.capacity_tokens = 0 then gpu_days.bill_units
-            else (2 * gpu_days.bill_units * least(gpu_served.tokens_served, gpu_days.capacity_tokens) + gpu_days.capacity_tokens)
-                // (2 * gpu_days.capacity_tokens)
-        end as allocated_units,
-    from gpu_served
-    inner join gpu_days
-        on gpu_days.provider = gpu_served.provider
-        and gpu_days.event_date = gpu_served.event_date
-),
-
-gpu_levels as (
-    select
-        *,
-        coalesce((2 * allocated_units * tokens_through + tokens_served) // nullif(2 * tokens_served, 0), 0)
-            - coalesce((2 * allocated_units * (tokens_through - gpu_tokens) + tokens_served) // nullif(2 * tokens_served, 0), 0)
-            as share_units,
-    from gpu_shares
-    where allocated_units is not null
-),
-
--- The request's share split over its buckets the same way (cumulative rounding), so they add up to it.
-gpu_bucket_levels as (
-    select
-        source,
-        request_id,
-        gpu_price_id,
-        share_units,
-        coalesce((2 * share_units * input_tokens + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_input,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_read,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_5m,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_1h,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-            + output_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_output,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-            + output_tokens + reasoning_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_reasoning,
-    from gpu_levels
-),
-
--- 10^-15 USD units back to DECIMAL(38, 15); audio input and output are the rest of the share.
+-- The self-hosted requests' share of their cluster-day's GPU bill, per bucket (see the macro's file).
 gpu_costs as (
-    select
-        source,
-        request_id,
-        gpu_price_id,
-        cast(cast(through_input as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_input_cost_usd,
-        cast(cast(through_cache_read - through_input as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_cache_read_cost_usd,
-        cast(cast(through_cache_write_5m - through_cache_read as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))
-            as gpu_cache_write_5m_cost_usd,
-        cast(cast(through_cache_write_1h - through_cache_write_5m as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))
-            as gpu_cache_write_1h_cost_usd,
-        cast(cast(through_output - through_cache_write_1h as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_output_cost_usd,
-        cast(cast(through_reasoning - through_output as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_reasoning_cost_usd,
-        cast(cast(share_units - through_reasoning as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_audio_cost_usd,
-        cast(cast(share_units as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15)) as gpu_cost_usd,
-    from gpu_bucket_levels
+    select *
+    from gpu_allocation($window_start, $window_end)
 ),
 
 named as (
@@ -249,36 +148,18 @@ rated as (
             + coalesce(judged.per_request, 0) as fees_list_cost_usd,
         case when judged.unpriced_reason is null then chosen_overrides.override_id end as override_id,
         chosen_overrides.multiplier,
-        coalesce(
-            chosen_overrides.override_input,
-            case when chosen_overrides.multiplier is null then coalesce(judged.input_per_mtok, 0)
-                else cast(coalesce(judged.input_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_input_per_mtok,
-        coalesce(
-            chosen_overrides.override_cache_read,
-            case when chosen_overrides.multiplier is null then coalesce(judged.cache_read_per_mtok, 0)
-                else cast(coalesce(judged.cache_read_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_cache_read_per_mtok,
-        coalesce(
-            chosen_overrides.override_cache_write_5m,
-            case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_5m_per_mtok, 0)
-                else cast(coalesce(judged.cache_write_5m_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_cache_write_5m_per_mtok,
-        coalesce(
-            chosen_overrides.override_cache_write_1h,
-            case when chosen_overrides.multiplier is null then coalesce(judged.cache_write_1h_per_mtok, 0)
-                else cast(coalesce(judged.cache_write_1h_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_cache_write_1h_per_mtok,
-        coalesce(
-            chosen_overrides.override_output,
-            case when chosen_overrides.multiplier is null then coalesce(judged.output_per_mtok, 0)
-                else cast(coalesce(judged.output_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_output_per_mtok,
-        coalesce(
-            chosen_overrides.override_reasoning,
-            case when chosen_overrides.multiplier is null then coalesce(judged.reasoning_per_mtok, 0)
-                else cast(coalesce(judged.reasoning_per_mtok, 0) * chosen_overrides.multiplier as decimal(38, 9)) end
-        ) as effective_reasoning_per_mtok,
+        effective_rate(chosen_overrides.override_input, judged.input_per_mtok, chosen_overrides.multiplier)
+            as effective_input_per_mtok,
+        effective_rate(chosen_overrides.override_cache_read, judged.cache_read_per_mtok, chosen_overrides.multiplier)
+            as effective_cache_read_per_mtok,
+        effective_rate(chosen_overrides.override_cache_write_5m, judged.cache_write_5m_per_mtok, chosen_overrides.multiplier)
+            as effective_cache_write_5m_per_mtok,
+        effective_rate(chosen_overrides.override_cache_write_1h, judged.cache_write_1h_per_mtok, chosen_overrides.multiplier)
+            as effective_cache_write_1h_per_mtok,
+        effective_rate(chosen_overrides.override_output, judged.output_per_mtok, chosen_overrides.multiplier)
+            as effective_output_per_mtok,
+        effective_rate(chosen_overrides.override_reasoning, judged.reasoning_per_mtok, chosen_overrides.multiplier)
+            as effective_reasoning_per_mtok,
     from judged
     left join chosen_overrides
         on chosen_overrides.provider = judged.provider
@@ -292,30 +173,18 @@ costed as (
     select
         *,
         unpriced_reason is null as is_priced,
-        case when unpriced_reason is null then coalesce(
-            gpu_input_cost_usd,
-            cast(input_tokens as decimal(38, 0)) * effective_input_per_mtok * 0.000001)
-        end as input_cost_usd,
-        case when unpriced_reason is null then coalesce(
-            gpu_cache_read_cost_usd,
-            cast(cache_read_tokens as decimal(38, 0)) * effective_cache_read_per_mtok * 0.000001)
-        end as cache_read_cost_usd,
-        case when unpriced_reason is null then coalesce(
-            gpu_cache_write_5m_cost_usd,
-            cast(cache_write_5m_tokens as decimal(38, 0)) * effective_cache_write_5m_per_mtok * 0.000001)
-        end as cache_write_5m_cost_usd,
-        case when unpriced_reason is null then coalesce(
-            gpu_cache_write_1h_cost_usd,
-            cast(cache_write_1h_tokens as decimal(38, 0)) * effective_cache_write_1h_per_mtok * 0.000001)
-        end as cache_write_1h_cost_usd,
-        case when unpriced_reason is null then coalesce(
-            gpu_output_cost_usd,
-            cast(output_tokens as decimal(38, 0)) * effective_output_per_mtok * 0.000001)
-        end as output_cost_usd,
-        case when unpriced_reason is null then coalesce(
-            gpu_reasoning_cost_usd,
-            cast(reasoning_tokens as decimal(38, 0)) * effective_reasoning_per_mtok * 0.000001)
-        end as reasoning_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_input_cost_usd, token_cost(input_tokens, effective_input_per_mtok)) end
+            as input_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_cache_read_cost_usd, token_cost(cache_read_tokens, effective_cache_read_per_mtok)) end
+            as cache_read_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_cache_write_5m_cost_usd, token_cost(cache_write_5m_tokens, effective_cache_write_5m_per_mtok)) end
+            as cache_write_5m_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_cache_write_1h_cost_usd, token_cost(cache_write_1h_tokens, effective_cache_write_1h_per_mtok)) end
+            as cache_write_1h_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_output_cost_usd, token_cost(output_tokens, effective_output_per_mtok)) end
+            as output_cost_usd,
+        case when unpriced_reason is null then coalesce(gpu_reasoning_cost_usd, token_cost(reasoning_tokens, effective_reasoning_per_mtok)) end
+            as reasoning_cost_usd,
         case when unpriced_reason is null then coalesce(
             gpu_audio_cost_usd,
             case when multiplier is null then cast(audio_list_cost_usd as decimal(38, 15))

@@ -1,32 +1,22 @@
--- Month-to-date spend per feature and per user segment, the spend side of marts.budget_status:
--- pipelines/budgets.py joins it to <home>/budgets.yaml and adds the burn rate and month-end projection.
--- Unpriced requests add no cost; they are counted so the report can say the spend is a floor.
-with month_spend as (
-    select *
-    from marts.daily_spend
-    where event_date >= $month_start and event_date < $month_end
-),
-
-by_feature as (
-    select
-        'feature' as scope,
-        feature as name,
-        cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as spent_usd,
-        cast(sum(unpriced_requests) as bigint) as unpriced_requests,
-    from month_spend
-    group by feature
-),
-
-by_segment as (
-    select
-        'segment' as scope,
-        user_segment as name,
-        cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as spent_usd,
-        cast(sum(unpriced_requests) as bigint) as unpriced_requests,
-    from month_spend
-    group by user_segment
-)
-
-select scope, name, spent_usd, unpriced_requests from by_feature
-union all
-select scope, name, spent_usd, unpriced_requests from by_segment
+-- One row per budget line of <home>/budgets.yaml for the latest month with spend: month-to-date spend, burn
+-- rate, month-end projection and status (on_track, projected_over, over_budget).
+-- budget_status_rows: pipelines/insights/budgets.py joins the budgets to the month's spend
+-- (sql/queries/budget_month_spend.sql) and projects the month end in exact decimals:
+-- projected = spent + spent / days observed x days remaining, rounded to 15 decimals.
+select
+    month,
+    scope,
+    name,
+    budget_usd,
+    spent_usd,
+    first_day,
+    last_day,
+    days_observed,
+    days_remaining,
+    days_in_month,
+    burn_rate_usd_per_day,
+    projected_usd,
+    projected_pct_of_budget,
+    unpriced_requests,
+    status,
+from budget_status_rows

@@ -1,45 +1,53 @@
-"""Ingestion: landed gateway files to canonical Parquet in the lake."""
+"""The lake: landed files to canonical Parquet, one asset per landed source. Lake assets write Parquet only and
+run in parallel; each checks that every file it ever landed conserved its rows."""
 
 import dagster as dg
 
-from pipelines.contracts import prefetch_gx
+from pipelines.defs.checks import CONSERVATION, conservation_check
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.ingest import ingest_gateway, read_manifest
+from pipelines.ingest.gateway import ingest_gateway
+from pipelines.ingest.landed import IngestReport
+from pipelines.ingest.records import ingest_source
+from pipelines.records.billing import BILLING
+from pipelines.records.business import GPU, OUTCOMES, REVENUE
+from pipelines.records.read import RecordSource
+from pipelines.storage.lake import GATEWAY
+from pipelines.warehouse.contracts import prefetch_gx
 
-CONSERVATION = "rows_conserved"
+
+def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> dg.MaterializeResult:
+    metadata = {
+        "files_ingested": len(report.ingested),
+        "files_unchanged": report.skipped,
+        **report.rows,
+        "touched_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in report.touched_dates)),
+    }
+    return dg.MaterializeResult(metadata=metadata, check_results=[conservation_check(tokenledger.paths, folder)])
 
 
-@dg.asset(
-    key=["lake", "gateway_requests"],
-    group_name="lake",
-    kinds={"parquet"},
-    check_specs=[dg.AssetCheckSpec(CONSERVATION, asset=["lake", "gateway_requests"], blocking=True)],
-)
+def _spec(table: str) -> dict:
+    key = ["lake", table]
+    return {"key": key, "group_name": "lake", "kinds": {"parquet"}, "check_specs": [dg.AssetCheckSpec(CONSERVATION, asset=key, blocking=True)]}
+
+
+@dg.asset(**_spec("gateway_requests"))
 def gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per gateway request, in Parquet per landed file and event date (new and changed files only)."""
     prefetch_gx()  # the contracts of the daily models need it next; importing it takes seconds
-    home = tokenledger.paths
-    report = ingest_gateway(home, progress=context.log.info)
-    manifest = read_manifest(home)
-    broken = [
-        f"{row['path']}: read {row['rows_read']} != loaded {row['rows_loaded']} + rejected {row['rows_rejected']}"
-        f" + duplicate {row['rows_duplicate']}"
-        for row in manifest.values()
-        if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"]
-    ]
-    totals = report.rows
-    return dg.MaterializeResult(
-        metadata={
-            "files_ingested": len(report.ingested),
-            "files_unchanged": report.skipped,
-            **totals,
-            "touched_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in report.touched_dates)),
-        },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=CONSERVATION,
-                passed=not broken,
-                metadata={"files_checked": len(manifest), "violations": dg.MetadataValue.json(broken[:20])},
-            )
-        ],
-    )
+    return _result(ingest_gateway(tokenledger.paths, progress=context.log.info), tokenledger, GATEWAY)
+
+
+def _record_source(source: RecordSource, description: str) -> dg.AssetsDefinition:
+    @dg.asset(description=description, **_spec(source.table))
+    def landed(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+        return _result(ingest_source(tokenledger.paths, source, progress=context.log.info), tokenledger, source.landing)
+
+    return landed
+
+
+billing_line_items = _record_source(
+    BILLING, "One row per line item of a landed billing export, in Parquet per landed file (new and changed files only)."
+)
+outcomes = _record_source(OUTCOMES, "One row per outcome event from landing/outcomes, in Parquet per landed file (new and changed files only).")
+revenue = _record_source(REVENUE, "One row per revenue record from landing/revenue, in Parquet per landed file (new and changed files only).")
+gpu_capacity = _record_source(GPU, "One row per cluster x day x GPU type from landing/gpu, in Parquet per landed file; marks its days for re-pricing.")

@@ -1,72 +1,70 @@
-"""The price book, loaded into DuckDB reference tables."""
+"""Reference tables: the price book, negotiated prices and exchange rates, and self-hosted GPU capacity."""
 
 import dagster as dg
-import pyarrow as pa
 
-from pipelines.defs.assets._util import markdown_table
+from pipelines.defs.checks import markdown_table, unconverted
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.fx import load_rates, reporting_currency
-from pipelines.overrides import load_overrides
-from pipelines.pricebook import load_price_book
-from pipelines.warehouse import replace_table
+from pipelines.defs.sql_models import WAREHOUSE, Preview, sql_metadata
+from pipelines.warehouse.reference import load_reference, refresh_gpu_capacity
+from pipelines.warehouse.tables import table
+
+GPU_USD = unconverted("reference.gpu_capacity", "gpu_cost_in_usd", "GPU record", ("cluster", "event_date", "currency"))
+GPU_PREVIEW = Preview(("event_date", "cluster", "gpu_type", "gpu_count", "hours", "currency", "cost_usd"), "event_date desc, cluster, gpu_type")
+
+_BOOK_TABLES = {
+    "reference.prices": "One row per price-book entry: model x version x service tier x context band, USD per 1M tokens.",
+    "reference.model_aliases": "One row per model name the price book answers to (the model itself and its aliases).",
+    "reference.price_overrides": "One row per negotiated price override from <home>/price_overrides.yaml (wins over list prices).",
+    "reference.fx_rates": "One row per dated exchange rate from landing/fx (units per USD).",
+    "reference.reporting_currency": "One row: the reporting currency from <home>/settings.yaml (default USD).",
+    "audit.rejected_fx_rows": "One row per rejected exchange-rate row under landing/fx: file, row, field, reason.",
+}
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
-            ["reference", "prices"],
-            group_name="reference",
-            kinds={"duckdb"},
-            description="One row per price-book entry: model x version x service tier x context band, USD per 1M tokens.",
-        ),
-        dg.AssetSpec(
-            ["reference", "model_aliases"],
-            group_name="reference",
-            kinds={"duckdb"},
-            description="One row per model name the price book answers to (the model itself and its aliases).",
-        ),
-        dg.AssetSpec(
-            ["reference", "fx_rates"],
-            group_name="reference",
-            kinds={"duckdb"},
-            description="One row per dated exchange rate from landing/fx (units per USD), plus the reporting currency.",
-        ),
-        dg.AssetSpec(
-            ["reference", "price_overrides"],
-            group_name="reference",
-            kinds={"duckdb"},
-            description="One row per negotiated price override from <home>/price_overrides.yaml (wins over list prices).",
-        ),
+        dg.AssetSpec(name.split("."), group_name=name.split(".")[0], kinds={"duckdb"}, description=text, metadata=sql_metadata(table(name).sql_files))
+        for name, text in _BOOK_TABLES.items()
     ],
     pool="duckdb",
 )
 def price_book(tokenledger: TokenledgerHome):
-    """Validate pricing/ and replace the reference tables with it."""
-    book = load_price_book()
-    overrides = load_overrides(tokenledger.paths.root)
-    currency = reporting_currency(tokenledger.paths.root)
-    rates, fx_rejected = load_rates(tokenledger.paths.landing)
+    """Validate pricing/, the home's overrides, settings and rates, and replace the reference tables with them."""
     with tokenledger.warehouse() as con:
-        prices = replace_table(con, "reference.prices", book.prices)
-        aliases = replace_table(con, "reference.model_aliases", book.aliases)
-        overridden = replace_table(con, "reference.price_overrides", overrides)
-        fx_rows = replace_table(con, "reference.fx_rates", rates)
-        replace_table(con, "reference.reporting_currency", pa.table({"currency": [currency]}))
-        replace_table(con, "audit.rejected_fx_rows", fx_rejected)
-    yield dg.MaterializeResult(
-        asset_key=["reference", "prices"],
-        metadata={"dagster/row_count": prices, "models": len(book.models)},
-    )
-    yield dg.MaterializeResult(asset_key=["reference", "model_aliases"], metadata={"dagster/row_count": aliases})
-    yield dg.MaterializeResult(asset_key=["reference", "price_overrides"], metadata={"dagster/row_count": overridden})
-    yield dg.MaterializeResult(
-        asset_key=["reference", "fx_rates"],
-        metadata={
-            "dagster/row_count": fx_rows,
-            "reporting_currency": currency,
-            "rejected_rows": fx_rejected.num_rows,
-            "rejected": dg.MetadataValue.md(
-                markdown_table(["file", "row", "field", "reason"], [tuple(r.values()) for r in fx_rejected.to_pylist()[:10]])
-            ),
+        loaded = load_reference(con, tokenledger.paths)
+    extra = {
+        "reference.prices": {"models": len(loaded.book.models)},
+        "reference.fx_rates": {
+            "reporting_currency": loaded.currency,
+            "rejected_rows": len(loaded.fx_rejected),
+            "rejected": dg.MetadataValue.md(markdown_table(["file", "row", "field", "reason"], [tuple(r.values()) for r in loaded.fx_rejected[:10]])),
         },
+    }
+    for name, rows in loaded.rows.items():
+        yield dg.MaterializeResult(asset_key=name.split("."), metadata={"dagster/row_count": rows, **extra.get(name, {})})
+
+
+@dg.asset(
+    key=["reference", "gpu_capacity"],
+    group_name="reference",
+    deps=[["lake", "gpu_capacity"], ["reference", "fx_rates"]],
+    check_specs=[GPU_USD.spec()],
+    metadata=sql_metadata(table("reference.gpu_capacity").sql_files, [GPU_USD]),
+    **WAREHOUSE,
+)
+def gpu_capacity(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per self-hosted cluster x day x GPU type: GPU-hours, capacity and the day's cost in USD."""
+    with tokenledger.warehouse() as con:
+        rows, changed = refresh_gpu_capacity(con, tokenledger.paths)
+        if changed:
+            context.log.info(f"GPU cost changed on {len(changed)} day(s): their self-hosted requests are re-priced")
+        preview = con.execute(GPU_PREVIEW.sql("reference.gpu_capacity")).fetchall()
+        check = GPU_USD.evaluate(con)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "repriced_days": dg.MetadataValue.json([d.isoformat() for d in changed]),
+            "preview": dg.MetadataValue.md(markdown_table(GPU_PREVIEW.columns, preview)),
+        },
+        check_results=[check],
     )

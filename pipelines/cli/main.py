@@ -1,0 +1,253 @@
+"""The `tokenledger` command line: init, demo, run, close, dev, sql, export, and the price-book and insight commands.
+
+Each handler is a thin shell over one library function (`run_pipeline`, `close_month`, `export_focus`, …);
+its summaries are queries on the marts kept in sql/queries/. Handler imports are lazy so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.cli.common import UserError, date_arg, home_of, money, warehouse_of, with_home
+from pipelines.cli.insights import add_insight_parsers
+from pipelines.cli.prices import add_prices_parser
+from pipelines.settings import HOME_ENV, SettingsError
+from pipelines.storage.home import Home
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipelines.ingest.privacy import MissingKeyError
+    from pipelines.storage.database import WarehouseBusyError
+    from pipelines.storage.lock import RunInProgress
+
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (UserError, MissingKeyError, RunInProgress, SettingsError, WarehouseBusyError) as exc:
+        print(f"tokenledger: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokenledger", description="Meter AI inference usage and attribute its cost.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = with_home(commands.add_parser("init", help="create the home folder and a pseudonymization key"))
+    init.set_defaults(handler=_init)
+
+    demo = with_home(commands.add_parser("demo", help="generate realistic gateway logs and run the whole pipeline"))
+    demo.add_argument("--days", type=int, default=7, help="days of logs to generate (default 7)")
+    demo.add_argument("--requests-per-day", type=int, default=5000, help="requests per day (default 5000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--end", type=date_arg, help="last day to generate (default: yesterday, UTC)")
+    demo.set_defaults(handler=_demo)
+
+    run = with_home(commands.add_parser("run", help="ingest what is new in landing and materialize the dates it touched"))
+    run.add_argument("--start", type=date_arg, help="first date to materialize (YYYY-MM-DD)")
+    run.add_argument("--end", type=date_arg, help="last date to materialize, inclusive (YYYY-MM-DD)")
+    run.add_argument("--reprice", action="store_true", help="re-price [--start, --end] with the current price book and overrides")
+    run.set_defaults(handler=_run)
+
+    close = with_home(commands.add_parser("close", help="close a month: freeze its marts in finance.* snapshots"))
+    close.add_argument("month", help="the month to close, YYYY-MM")
+    close.set_defaults(handler=_close)
+
+    dev = with_home(commands.add_parser("dev", help="open the Dagster UI on this home"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=_dev)
+
+    add_prices_parser(commands)
+    add_insight_parsers(commands)
+
+    export = commands.add_parser("export", help="export the ledger in an open format")
+    formats = export.add_subparsers(dest="export_format", required=True)
+    focus = with_home(formats.add_parser("focus", help="the priced usage as a FOCUS 1.2 dataset (.parquet or .csv)"))
+    focus.add_argument("--out", required=True, type=Path, help="file to write: FILE.parquet or FILE.csv")
+    focus.set_defaults(handler=_export_focus)
+
+    sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
+    sql.add_argument("query", help="the SQL to run (the warehouse is opened read-only)")
+    sql.add_argument("--read-only", action="store_true", default=True, help="always on: the warehouse is opened read-only")
+    sql.set_defaults(handler=_sql)
+    return parser
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pipelines.ingest.privacy import create_key
+
+    home = home_of(args).ensure()
+    key = create_key(home.secrets)
+    print(f"home ready at {home.root}\n  drop gateway logs under {home.landing / 'gateway' / 'envelope'}\n  pseudonymization key: {key}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import demo_whatif, generate_demo, write_demo_bills, write_demo_budgets
+    from pipelines.report import write_report
+
+    if args.days < 1 or args.requests_per_day < 1:
+        raise UserError("--days and --requests-per-day must be at least 1")
+    home = home_of(args).ensure()
+    end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
+    started = time.perf_counter()
+    generate_demo(home, end=end, days=args.days, requests_per_day=args.requests_per_day, seed=args.seed, progress=print)
+    _run_and_report(home)
+    bills = write_demo_bills(home)
+    print(f"\nbilling: {len(bills)} provider cost pages written from the ledger (with an over-billed day, a model outside the gateway, a credit)")
+    budgets = write_demo_budgets(home)
+    if budgets:
+        print(f"budgets: {budgets.name} written with a monthly budget per feature and segment (one feature set to run over)")
+    _run_quietly(home)
+    _print_reconciliation_summary(home)
+    whatif = demo_whatif(home)
+    if isinstance(whatif, str):
+        print(f"what-if skipped: {whatif}")
+    else:
+        print(
+            f"what-if (estimate): half of {whatif.feature} on {whatif.target}: month to date ${money(whatif.actual_usd)} -> "
+            f"${money(whatif.scenario_usd)} (tokenledger whatif --feature {whatif.feature} --to-model ... for your own)"
+        )
+    print(f"\nspend report: {write_report(home)}")
+    print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if (args.start is None) != (args.end is None):
+        raise UserError("give both --start and --end, or neither")
+    if args.reprice and args.start is None:
+        raise UserError("--reprice needs --start and --end: the dates to re-price")
+    if args.start and args.end < args.start:
+        raise UserError(f"--end {args.end} is before --start {args.start}")
+    home = home_of(args)
+    if not home.landing.is_dir():
+        raise UserError(f"{home.landing} does not exist: run `tokenledger init --home {home.root}` first")
+    _run_and_report(home, args.start, args.end)
+    return 0
+
+
+def _close(args: argparse.Namespace) -> int:
+    from pipelines.finance.close import CloseError, close_month
+
+    home = warehouse_of(args)
+    try:
+        closed = close_month(home, args.month)
+    except CloseError as exc:
+        raise UserError(str(exc)) from exc
+    print(
+        f"closed {closed['month']}: {closed['requests']:,} requests, {money(closed['cost_usd'])} USD frozen in "
+        "finance.daily_spend; later changes to this month appear in marts.restatements"
+    )
+    return 0
+
+
+def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | None = None) -> None:
+    from pipelines.runner import PipelineFailed, run_pipeline
+
+    started = time.perf_counter()
+    try:
+        summary = run_pipeline(home, start, end, progress=lambda message: print(f"  {message}", flush=True))
+    except PipelineFailed as exc:
+        raise UserError(str(exc)) from exc
+    print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
+    _print_spend_summary(home)
+
+
+def _run_quietly(home: Home) -> None:
+    from pipelines.runner import PipelineFailed, run_pipeline
+
+    try:
+        summary = run_pipeline(home, progress=lambda _: None)
+    except PipelineFailed as exc:
+        raise UserError(str(exc)) from exc
+    for warning in summary.warnings:
+        print(f"  warning: {warning}")
+
+
+def _summary(home: Home, query: str, table: str) -> list[tuple]:
+    """Rows of a summary query (sql/queries/<query>.sql) on a mart; none when the mart is not built yet."""
+    from pipelines.storage.database import connect, sql_text, table_exists
+
+    with connect(home, read_only=True) as con:
+        return con.execute(sql_text(f"queries/{query}")).fetchall() if table_exists(con, table) else []
+
+
+def _print_reconciliation_summary(home: Home) -> None:
+    rows = _summary(home, "reconciliation_by_status", "marts.billing_reconciliation")
+    if not rows:
+        return
+    print("\nestimate vs bill (marts.billing_reconciliation, USD)")
+    print(f"  {'status':<16}{'rows':>6}{'estimated':>14}{'billed':>14}{'variance':>14}{'credits':>12}")
+    for status, count, estimated, billed, variance, credits in rows:
+        print(f"  {status:<16}{count:>6}{money(estimated):>14}{money(billed):>14}{money(variance):>14}{money(credits):>12}")
+
+
+def _print_spend_summary(home: Home) -> None:
+    rows = _summary(home, "spend_by_feature", "marts.daily_spend")
+    if not rows:
+        print("no spend yet: marts.daily_spend is empty")
+        return
+    first, last = rows[0][-2:]
+    print(f"\nspend per feature, {first} .. {last} (USD)")
+    print(f"  {'feature':<22}{'requests':>10}{'cost_usd':>14}{'per_request':>14}{'unpriced':>10}")
+    for feature, requests, cost, per_request, unpriced, _, _ in rows:
+        label = "total" if feature is None else feature
+        print(f"  {label:<22}{requests:>10,}{money(cost):>14}{'' if feature is None else money(per_request, 6):>14}{unpriced:>10,}")
+
+
+def _export_focus(args: argparse.Namespace) -> int:
+    from pipelines.finance.focus_export import ExportError, export_focus
+
+    try:
+        summary = export_focus(home_of(args), args.out)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {summary.rows} FOCUS 1.2 rows to {summary.path}")
+    print(f"EffectiveCost total ${money(summary.effective_cost_usd, 6)} (ledger ${money(summary.ledger_cost_usd, 6)})")
+    if summary.unpriced_requests:
+        print(f"{summary.unpriced_requests} requests without a price are left out of the costs (see marts.price_coverage)")
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from pipelines.runner import instance_for
+
+    home = home_of(args).ensure()
+    instance_for(home).dispose()
+    env = {**os.environ, HOME_ENV: str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
+    workspace = home.dagster_home / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: pipelines.definitions\n      location_name: tokenledger\n"
+    )
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
+    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} for {home.root}")
+    return subprocess.call(command, env=env)
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.storage.database import connect
+
+    home = warehouse_of(args)
+    with connect(home, read_only=True) as con:
+        try:
+            relation = con.sql(args.query)
+        except duckdb.Error as exc:
+            raise UserError(str(exc).splitlines()[0]) from exc
+        if relation is not None:
+            relation.show(max_rows=200, max_width=200)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""What product and finance read next to the spend: anomalies, budgets and what-if scenarios."""
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.defs.checks import SqlCheck, markdown_table
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.defs.sql_models import WAREHOUSE, Preview, sql_metadata, sql_model
+from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
+from pipelines.insights.budgets import BudgetError, budget_status, load_budgets
+from pipelines.insights.whatif import SCENARIOS_TABLE, refresh_growth_scenarios
+from pipelines.warehouse.tables import table
+
+BUDGET_CHECK = "projection_within_budget"
+
+
+def _budget_rows(con, home) -> dict:
+    try:
+        budgets = load_budgets(home.root)
+    except BudgetError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    return {"budget_status_rows": budget_status(con, budgets)}
+
+
+def _over(rows: list[tuple], con, params: dict) -> str:
+    return "; ".join(f"{scope} {name}: projected {projected:,.2f} USD > budget {budget:,.2f} USD for {month}" for month, scope, name, budget, projected in rows)
+
+
+def _within(con, params: dict) -> str:
+    (budgets,) = con.execute("select count(*) from marts.budget_status").fetchone()
+    return f"all {budgets} budgets are projected within their amount" if budgets else "no budgets: add <home>/budgets.yaml"
+
+
+PROJECTION_WITHIN_BUDGET = SqlCheck(
+    BUDGET_CHECK,
+    "marts.budget_status",
+    ("month", "scope", "name", "budget_usd", "projected_usd"),
+    rule="every budget line's month-end projection is within its budget",
+    passed=_within,
+    describe=_over,
+    warn=True,
+)
+
+spend_anomalies = sql_model(
+    "marts.spend_anomalies",
+    "One row per day x feature and per day x model: spend, trailing median and MAD, robust score, flag and cause.",
+    deps=["marts.daily_spend"],
+    params=lambda home: dict(ANOMALY_PARAMS),
+    preview=Preview(("event_date", "dimension", "subject", "cost_usd", "baseline_median_usd", "robust_score", "cause"),
+                    "is_anomaly desc, event_date desc, abs(robust_score) desc"),
+)
+
+budget_status_mart = sql_model(
+    "marts.budget_status",
+    "One row per budget in <home>/budgets.yaml: month-to-date spend, burn rate, month-end projection, status.",
+    deps=["marts.daily_spend"],
+    rows=_budget_rows,
+    preview=Preview(("month", "scope", "name", "budget_usd", "spent_usd", "projected_usd", "status"), "scope, name"),
+    checks=[PROJECTION_WITHIN_BUDGET],
+)
+
+
+@dg.asset(
+    key=["marts", "scenarios"],
+    group_name="marts",
+    deps=[["marts", "daily_spend"], ["core", "request_costs"]],
+    metadata=sql_metadata(table(SCENARIOS_TABLE).sql_files),
+    **WAREHOUSE,
+)
+def scenarios(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+    """One row per scenario x growth factor: the latest month's growth projections (rebuilt) and saved what-ifs (kept); all estimates."""
+    with tokenledger.warehouse() as con:
+        rows, growth = refresh_growth_scenarios(con, dt.datetime.now(dt.timezone.utc))
+        by_kind = con.execute(f"select kind, month, count(*) from {SCENARIOS_TABLE} group by all order by all").fetchall()
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "growth_rows": growth, "by_kind": dg.MetadataValue.md(markdown_table(["kind", "month", "rows"], by_kind))}
+    )

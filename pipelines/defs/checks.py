@@ -1,0 +1,123 @@
+"""Asset checks: the rule's SQL in sql/checks/, the result with a description and examples as metadata.
+
+A `SqlCheck` is a select returning the rows that break its rule (`sql/checks/<schema>__<table>__<check>.sql`):
+it passes when there are none. Its description says how many broke it and names the first; every check
+keeps its name as a constant beside its asset, declared in `check_specs` and returned inside the asset's
+MaterializeResult.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import dagster as dg
+import duckdb
+
+from pipelines.storage.database import bound, sql_text
+from pipelines.storage.home import Home
+from pipelines.storage.lake import conservation_violations
+from pipelines.warehouse.contracts import ContractResult
+
+PREVIEW_ROWS = 10
+CONSERVATION = "rows_conserved"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A small markdown table for materialization metadata (decimals shown to 6 places)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Decimal):
+        value = round(value, 6)
+    return str(value).replace("|", "\\|")
+
+
+@dataclass(frozen=True)
+class SqlCheck:
+    """A check whose rule is a select of the rows that break it (`source`: its file's name, when another
+    table's check shares it).
+
+    `describe(rows, con, params)` says what broke, in one line; `passed` is the description when nothing did
+    (or a function of con and params giving it).
+    """
+
+    name: str
+    table: str
+    header: tuple[str, ...]
+    rule: str
+    passed: str | Callable[[duckdb.DuckDBPyConnection, dict], str]
+    describe: Callable[[list[tuple], duckdb.DuckDBPyConnection, dict], str]
+    blocking: bool = False
+    warn: bool = False
+    source: str | None = None
+
+    @property
+    def file(self) -> str:
+        """The check's SQL file, as `sql_text` names it."""
+        return f"checks/{self.source or self.table.replace('.', '__') + '__' + self.name}"
+
+    @property
+    def sql(self) -> str:
+        return sql_text(self.file)
+
+    def spec(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=self.table.split("."), blocking=self.blocking)
+
+    def evaluate(self, con: duckdb.DuckDBPyConnection, params: dict | None = None) -> dg.AssetCheckResult:
+        sql, params = self.sql, params or {}
+        broken = con.execute(sql, bound(sql, params)).fetchall()
+        passed = self.passed if isinstance(self.passed, str) else self.passed(con, params)
+        return dg.AssetCheckResult(
+            check_name=self.name,
+            asset_key=self.table.split("."),
+            passed=not broken,
+            severity=dg.AssetCheckSeverity.WARN if self.warn else dg.AssetCheckSeverity.ERROR,
+            description=self.describe(broken, con, params) if broken else passed,
+            metadata={
+                "rule": self.rule,
+                "violations": len(broken),
+                "examples": dg.MetadataValue.md(markdown_table(self.header, broken[:PREVIEW_ROWS])),
+            },
+        )
+
+
+def unconverted(table: str, name: str, what: str, header: tuple[str, ...], source: str | None = None) -> SqlCheck:
+    """A warning naming the rows whose amount has no USD rate (the rows say which: first columns, then the reason)."""
+
+    def describe(rows: list[tuple], con: duckdb.DuckDBPyConnection, params: dict) -> str:
+        examples = ", ".join(" ".join(str(v) for v in row[:-1]) for row in rows[:3])
+        return f"{len(rows)} {what}(s) without a USD rate in reference.fx_rates (e.g. {examples}); add rates under landing/fx"
+
+    return SqlCheck(
+        name, table, (*header, "reason"), rule=f"every {what} is in USD or has a rate in reference.fx_rates",
+        passed=f"every {what} is in USD or has a rate", describe=describe, warn=True, source=source,
+    )
+
+
+def contract_check(check_name: str, result: ContractResult) -> dg.AssetCheckResult:
+    """A blocking check result from a data-contract run: each failed expectation with column and examples."""
+    rows = [(f["expectation"], f["column"], f["unexpected_count"], ", ".join(f["examples"])) for f in result.failures]
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=result.success,
+        metadata={
+            "rows_validated": result.rows,
+            "failed_expectations": dg.MetadataValue.md(markdown_table(["expectation", "column", "unexpected", "examples"], rows)),
+            "failures": dg.MetadataValue.json(result.failures),
+        },
+    )
+
+
+def conservation_check(home: Home, folder: str) -> dg.AssetCheckResult:
+    """rows_read = rows_loaded + rows_rejected + rows_duplicate for every file landed under landing/<folder>/."""
+    checked, broken = conservation_violations(home, folder)
+    return dg.AssetCheckResult(
+        check_name=CONSERVATION,
+        passed=not broken,
+        metadata={"files_checked": checked, "violations": dg.MetadataValue.json(broken[:20])},
+    )

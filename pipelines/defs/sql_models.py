@@ -1,0 +1,103 @@
+"""`sql_model`: one SQL file, one asset. The asset key is the table's name, the group its schema.
+
+    sql_model("marts.cost_per_outcome", "One row per day x feature x outcome type: ...",
+              deps=["core.outcomes", "core.request_costs"], preview=Preview(("event_date", "feature", ...)))
+
+The asset opens the warehouse, sets up the table's inputs (`pipelines.warehouse.tables`), replaces the table
+(a daily table: the run's partition window) from `sql/<schema>/<table>.sql`, evaluates its checks and reports
+the row count and a preview. `deps` is written by hand, as the tables the SQL reads; a test compares the two.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from pipelines.defs.checks import PREVIEW_ROWS, SqlCheck, contract_check, markdown_table
+from pipelines.defs.partitions import daily
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.storage.home import Home
+from pipelines.warehouse.contracts import Contract, prefetch_gx, validate
+from pipelines.warehouse.tables import Window, build, table
+
+WAREHOUSE = {"pool": "duckdb", "kinds": {"duckdb"}}
+"""Every asset that writes the warehouse waits for the one `duckdb` slot (dagster.yaml limits the pool to 1)."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of the table in materialization metadata: which columns, in which order."""
+
+    columns: tuple[str, ...]
+    order: str
+
+    def sql(self, name: str, where: str = "") -> str:
+        return f"select {', '.join(self.columns)} from {name}{where} order by {self.order} limit {PREVIEW_ROWS}"
+
+
+def asset_key(name: str) -> dg.AssetKey:
+    """`core.request_costs` or `lake/gateway_requests` -> the asset key."""
+    return dg.AssetKey(name.replace(".", "/").split("/"))
+
+
+def sql_metadata(files: Sequence[str], checks: Sequence[SqlCheck] = ()) -> dict:
+    """The asset's definition metadata naming every SQL file it runs (shown in the Dagster UI; a test compares
+    the tables they read with the asset's deps)."""
+    return {"tokenledger/sql": dg.MetadataValue.json([*files, *(check.file for check in checks)])}
+
+
+def window_of(context: dg.AssetExecutionContext) -> Window:
+    """[start, end) of the run's partition window, as UTC dates."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def sql_model(
+    name: str,
+    description: str,
+    deps: Sequence[str],
+    preview: Preview | None = None,
+    checks: Sequence[SqlCheck] = (),
+    contract: Contract | None = None,
+    params: Callable[[Home], dict] | None = None,
+    rows: Callable[[duckdb.DuckDBPyConnection, Home], dict[str, pa.Table]] | None = None,
+    metadata: Callable[[duckdb.DuckDBPyConnection, dict, dict], dict] | None = None,
+) -> dg.AssetsDefinition:
+    """The asset that builds warehouse table `name` from its SQL file.
+
+    `params(home)`: the SQL's parameters beyond the window; `rows(con, home)`: inputs computed in Python;
+    `metadata(con, window_params, inputs)`: more materialization metadata; `contract`: a blocking data contract.
+    """
+    entry = table(name)
+    key = asset_key(name)
+    specs = [check.spec() for check in checks]
+    if contract is not None:
+        specs.append(dg.AssetCheckSpec(contract.name, asset=key, blocking=True))
+    partitioned = {"partitions_def": daily, "backfill_policy": dg.BackfillPolicy.single_run()} if entry.daily else {}
+
+    @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=description,
+              check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **WAREHOUSE)
+    def model(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+        if contract is not None:
+            prefetch_gx()
+        home = tokenledger.paths
+        window = window_of(context) if entry.daily else None
+        scope = {"window_start": window[0], "window_end": window[1]} if window else {}
+        where = " where event_date >= $window_start and event_date < $window_end" if window else ""
+        with tokenledger.warehouse() as con:
+            extra = rows(con, home) if rows else None
+            count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
+            meta: dict = {"dagster/row_count": count}
+            if preview is not None:
+                shown = con.execute(preview.sql(name, where), scope).fetchall()
+                meta["preview"] = dg.MetadataValue.md(markdown_table(preview.columns, shown))
+            if metadata is not None:
+                meta |= metadata(con, scope, inputs)
+            results = [check.evaluate(con, scope | (params(home) if params else {})) for check in checks]
+            if contract is not None:
+                results.append(contract_check(contract.name, validate(con, contract, scope)))
+        return dg.MaterializeResult(metadata=meta, check_results=results)
+
+    return model

@@ -1,0 +1,50 @@
+"""Closing a month: freeze its marts in `finance.*` so later changes show as restatements, not rewrites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pipelines.storage.database import sql_text
+from pipelines.storage.home import Home
+from pipelines.storage.lock import run_lock
+from pipelines.warehouse.tables import open_warehouse
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+class CloseError(RuntimeError):
+    """The month cannot be closed (bad month, no data, already closed)."""
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """'2025-10' -> (2025-10-01, 2025-11-01)."""
+    match = MONTH.match(month)
+    if not match:
+        raise CloseError(f"not a month (YYYY-MM): {month!r}")
+    year, number = int(match[1]), int(match[2])
+    start = dt.date(year, number, 1)
+    end = dt.date(year + (number == 12), number % 12 + 1, 1)
+    return start, end
+
+
+def close_month(home: Home, month: str) -> dict:
+    """Snapshot marts.daily_spend for the month into finance.daily_spend and record the close, in one transaction."""
+    start, end = month_bounds(month)
+    with run_lock(home), open_warehouse(home) as con:
+        closed = con.execute("select closed_at from finance.closed_periods where month = ?", [month]).fetchall()
+        if closed:
+            raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
+        params = {"month": month, "month_start": start, "month_end": end}
+        con.execute("begin transaction")
+        try:
+            con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
+            requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
+            if not requests:
+                raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
+            con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return {"month": month, "requests": requests, "cost_usd": cost}

@@ -1,0 +1,346 @@
+"""Ingest landed gateway files into the lake: one Parquet file per (landed file, event date), with a manifest.
+
+A file is read once per content hash; a file whose content changed replaces the rows it wrote before.
+Rows are keyed by (source, request_id): a request already in the lake is counted as a duplicate, not
+loaded twice. Every file gets one row in the manifest (`lake/_audit/ingested_files`) and its bad rows
+go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
+
+A clean envelope file (every line a valid request, no blank lines) is read whole by DuckDB's own
+parallel JSON or Parquet reader into a scratch DuckDB that spills to <home>/.tmp. Any other file, or
+another format, goes line by line through its adapter in chunks of whole lines, so every bad row is
+named with its line, byte offset and field; the accepted rows are the same either way. Duplicates are
+then dropped and the Parquet written set-based from the scratch DuckDB. Landing and lake are local
+folders or S3-compatible URLs ($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; see `storage.store.Store`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.adapters import CANONICAL_SCHEMA, TOKEN_BUCKETS, AdapterResult, UnreadableFile
+from pipelines.adapters.attribution import AttributionConfig
+from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
+from pipelines.adapters.envelope import file_query as envelope_file_query
+from pipelines.adapters.envelope import iter_envelope, parse_envelope
+from pipelines.adapters.helicone import parse_helicone
+from pipelines.adapters.lines import count_lines
+from pipelines.adapters.litellm import parse_litellm
+from pipelines.adapters.otel import parse_otel
+from pipelines.adapters.portkey import parse_portkey
+from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
+from pipelines.ingest.privacy import load_key, pseudonymize
+from pipelines.settings import memory_limit
+from pipelines.storage.database import register_parquet
+from pipelines.storage.home import Home
+from pipelines.storage.lake import (
+    AUDIT_REJECTED_SCHEMA,
+    GATEWAY,
+    LAKE_SCHEMA,
+    LandedFile,
+    discover_landed,
+    file_problem,
+    manifest_entry,
+    mark_pending,
+    request_file,
+    request_files,
+    write_audit,
+)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A gateway format: how to parse a landed file (whole, or chunk by chunk), and which file names it accepts."""
+
+    parse: Callable[[bytes, str, AttributionConfig], AdapterResult]
+    suffixes: tuple[str, ...]
+    chunks: Callable[[bytes, str, AttributionConfig], Iterator[AdapterResult]] | None = None
+
+    def results(self, data: bytes, name: str, attribution: AttributionConfig) -> Iterator[AdapterResult]:
+        """The file's rows and rejections in chunks (one chunk for adapters that read whole files)."""
+        if self.chunks is not None:
+            yield from self.chunks(data, name, attribution)
+        else:
+            yield self.parse(data, name, attribution)
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "envelope": Adapter(
+        lambda data, name, _: parse_envelope(data, name),
+        (".jsonl", ".jsonl.gz", ".parquet"),
+        lambda data, name, _: iter_envelope(data, name),
+    ),
+    "otel": Adapter(parse_otel, (".jsonl", ".jsonl.gz", ".json", ".json.gz")),
+    "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz")),
+    "helicone": Adapter(parse_helicone, (".jsonl", ".jsonl.gz")),
+    "portkey": Adapter(parse_portkey, (".jsonl", ".jsonl.gz")),
+}
+
+SUFFIXES = {fmt: adapter.suffixes for fmt, adapter in ADAPTERS.items()}
+
+
+def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None) -> IngestReport:
+    """Ingest every new or changed gateway file in landing; return what was done and which dates it touched.
+
+    Touched dates are also recorded as pending in the lake before the file's manifest row is written,
+    so a run killed after ingestion still materializes them next time.
+    """
+    key = load_key(home.secrets)
+    attribution = AttributionConfig.load(home.root)
+    source = LandedSource(
+        name=GATEWAY,
+        problem=lambda landed: file_problem(home, landed, SUFFIXES),
+        load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution),
+    )
+    return ingest_landed(home, source, list(discover_landed(home, GATEWAY)), progress)
+
+
+def _load(
+    home: Home, landed: LandedFile, data: bytes, sha: str, previous: dict | None, key: bytes, attribution: AttributionConfig
+) -> dict:
+    """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row."""
+    stale = (previous or {}).get("event_dates") or []
+    rejected, rows_read = [], 0
+    try:
+        with _Staging(home, landed.file_id) as staging:
+            whole = _whole_file(staging, landed, data, key)
+            if whole is not None:
+                rows_read = whole
+            else:
+                for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
+                    staging.add(_with_lake_columns(part.rows, landed.relative, key))
+                    rejected.append(part.rejected)
+                    rows_read += part.rows_read
+            del data
+            loaded, duplicates, conflicts, dates = staging.publish(stale)
+    except UnreadableFile as exc:
+        return failed(home, landed, str(exc), sha256=sha)
+    mark_pending(home, set(dates) | set(stale))
+    rejected_rows = AdapterResult.concat([AdapterResult(CANONICAL_SCHEMA.empty_table(), r) for r in rejected]).rejected
+    entry = manifest_entry(
+        landed,
+        sha256=sha,
+        status="loaded",
+        error=f"{rejected_rows.num_rows} rows rejected" if rejected_rows.num_rows else None,
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_rejected=rejected_rows.num_rows,
+        rows_duplicate=duplicates,
+        duplicate_conflicts=conflicts,
+        event_dates=dates,
+    )
+    write_audit(home, landed, entry, _rejected_for_audit(rejected_rows, landed, key))
+    return entry
+
+
+def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes) -> int | None:
+    """Stage a clean envelope file read whole by DuckDB; the rows read, or None to judge it line by line.
+
+    None (nothing staged) when the format has no whole-file reader, the file's layout needs the line path,
+    DuckDB cannot read it, any row has a problem, or the rows read are not the file's lines (blank lines);
+    the line path then finds and names every problem.
+    """
+    if landed.format != "envelope":
+        return None
+    if landed.path is not None and landed.store is None:
+        local = landed.path.resolve()
+    else:
+        local = staging.scratch / (landed.file_id + "".join(Path(landed.name.lower()).suffixes[-2:]))
+        local.write_bytes(data)
+    if any(char in local.as_posix() for char in "*?[]{}"):
+        return None  # DuckDB's readers would take the path for a glob pattern
+    query = envelope_file_query(local.as_posix(), landed.name)
+    if query is None:
+        return None
+    lines = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if not landed.name.lower().endswith(".parquet"):
+            lines = pool.submit(count_lines, data, landed.name)
+        try:
+            rows = staging.add_judged(query, landed.relative, key)
+        except duckdb.Error:
+            rows = None
+        if rows is not None and lines is not None and lines.result() != rows:
+            staging.clear()
+            rows = None
+    return rows
+
+
+def _with_lake_columns(rows: pa.Table, relative: str, key: bytes) -> pa.Table:
+    """Pseudonymize user ids and add source_file and event_date (the UTC date of occurred_at)."""
+    rows = rows.set_column(rows.schema.get_field_index("user_id"), "user_id", pseudonymize(rows["user_id"], key))
+    rows = rows.append_column("source_file", pa.repeat(pa.scalar(relative, pa.string()), rows.num_rows))
+    event_date = pc.cast(rows["occurred_at"], pa.date32()) if rows.num_rows else pa.array([], pa.date32())
+    return rows.append_column("event_date", event_date).cast(LAKE_SCHEMA)
+
+
+_COLUMNS = ", ".join(f'"{name}"' for name in LAKE_SCHEMA.names)
+
+
+class _Staging:
+    """One landed file's rows on their way to the lake, held in a scratch DuckDB that spills to <home>/.tmp.
+
+    `add` appends a chunk of canonical rows; `publish` drops duplicates set-based and writes one Parquet
+    file per event date into the lake (through a local scratch file and a rename or an upload).
+    """
+
+    def __init__(self, home: Home, file_id: str) -> None:
+        self.home, self.file_id = home, file_id
+        self.scratch = home.scratch / f"ingest-{file_id}-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> "_Staging":
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect()
+        self.con.execute("set TimeZone = 'UTC'")
+        self.con.execute(f"set memory_limit = '{memory_limit()}'")
+        self.con.execute(f"set temp_directory = '{self.scratch.as_posix()}'")
+        self.con.execute("set preserve_insertion_order = false")
+        self.con.register("_empty", LAKE_SCHEMA.empty_table())
+        self.con.execute("create table incoming as select * from _empty")
+        self.con.unregister("_empty")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.con.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def add_judged(self, query: str, relative: str, key: bytes) -> int | None:
+        """Stage the rows of a judging query (an adapter's output: line_no, problem, canonical fields) when
+        none has a problem; the rows staged, or None (nothing staged) when any has one."""
+        con = self.con
+        con.execute("set preserve_insertion_order = true")  # rows stored in file order: a null line_no is rowid + 1
+        try:
+            con.execute(f"create temp table judged as {query}")
+        finally:
+            con.execute("set preserve_insertion_order = false")
+        rows, problems = con.execute("select count(*), count(problem) from judged").fetchall()[0]
+        if problems:
+            con.execute("drop table judged")
+            return None
+        users = con.sql("select distinct user_id from judged where user_id is not null").to_arrow_table()["user_id"]
+        con.register("_pseudonyms", pa.table({"user_id": users, "pseudonym": pseudonymize(users, key)}))
+        lake_columns = {
+            "source": f"'{SOURCE_ENVELOPE}'",
+            "source_row": "coalesce(judged.line_no, judged.rowid + 1)",
+            "user_id": "_pseudonyms.pseudonym",
+            "source_file": "$relative",
+            "event_date": "cast(occurred_at as date)",
+        }
+        select = ", ".join(f'{lake_columns.get(name, f"judged.{name}")} as "{name}"' for name in LAKE_SCHEMA.names)
+        con.execute(
+            f"insert into incoming select {select} from judged left join _pseudonyms using (user_id)", {"relative": relative}
+        )
+        con.unregister("_pseudonyms")
+        con.execute("drop table judged")
+        return rows
+
+    def clear(self) -> None:
+        """Drop every staged row."""
+        self.con.execute("delete from incoming")
+
+    def add(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.con.register("_chunk", rows)
+            self.con.execute(f"insert into incoming select {_COLUMNS} from _chunk")
+            self.con.unregister("_chunk")
+
+    def publish(self, stale: list[dt.date]) -> tuple[int, int, int, list[dt.date]]:
+        """Write the kept rows per event date; remove this file's Parquet from dates it no longer covers.
+
+        Returns (rows loaded, rows dropped as duplicates, conflicting request ids, event dates written).
+        """
+        con = self.con
+        incoming = con.execute("select count(*) from incoming").fetchall()[0][0]
+        dates = [row[0] for row in con.execute("select distinct event_date from incoming order by 1").fetchall()]
+        conflicts = _deduplicate(con)
+        existing = request_files(self.home, dates, exclude=self.file_id)
+        register_parquet(con, "seen", existing, LAKE_SCHEMA)
+        kind = "view" if len(dates) == 1 else "table"
+        con.execute(
+            f"create {kind} kept as select {_COLUMNS} from deduped "
+            "anti join (select source, request_id from seen) as seen using (source, request_id)"
+        )
+        lake = self.home.lake_store
+        written, loaded = [], 0
+        for day in dates:
+            relative = request_file(day, self.file_id)
+            local = self.scratch / f"{day.isoformat()}.parquet"
+            count = con.execute(
+                f"copy (select * from kept where event_date = $day order by source_row) to '{local.as_posix()}' "
+                "(format parquet, compression zstd)",
+                {"day": day},
+            ).fetchall()[0][0]
+            if count:
+                lake.put_file(local, relative)
+                written.append(day)
+                loaded += count
+            else:
+                local.unlink(missing_ok=True)
+                lake.delete(relative)
+        for day in set(stale) - set(written):
+            lake.delete(request_file(day, self.file_id))
+        return loaded, incoming - loaded, conflicts, written
+
+
+def _deduplicate(con: duckdb.DuckDBPyConnection) -> int:
+    """Table `deduped`: one row per (source, request_id) of `incoming`; returns the conflicting request ids.
+
+    Several records of one request whose usage only grows (cumulative streaming usage) count once,
+    with the final usage. Records whose usage disagrees otherwise are a conflict: the first is kept.
+    """
+    con.execute("create table repeated as select source, request_id from incoming group by all having count(*) > 1")
+    if not con.execute("select count(*) from repeated").fetchall()[0][0]:
+        con.execute("create view deduped as select * from incoming")
+        return 0
+    grows = " and ".join(f"{b} >= coalesce(lag({b}) over w, 0)" for b in (*TOKEN_BUCKETS, "web_search_requests"))
+    con.execute(
+        f"""
+        create table chosen as
+        with versions as (
+            select incoming.*, {grows} as grew,
+                row_number() over w as version, count(*) over (partition by source, request_id) as versions
+            from incoming semi join repeated using (source, request_id)
+            window w as (partition by source, request_id order by occurred_at, source_row)
+        ),
+        judged as (
+            select *, bool_and(grew) over (partition by source, request_id) as cumulative from versions
+        )
+        select * exclude (grew, version, versions, cumulative), not cumulative as conflict
+        from judged
+        where (cumulative and version = versions) or (not cumulative and version = 1)
+        """
+    )
+    conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
+    con.execute(
+        "create view deduped as select * from incoming anti join repeated using (source, request_id) "
+        "union all by name select * exclude (conflict) from chosen"
+    )
+    return conflicts
+
+
+def _rejected_for_audit(rejected: pa.Table, landed: LandedFile, key: bytes) -> pa.Table:
+    """Rejected rows with the file named and user ids pseudonymized, in the column and inside each record."""
+    pseudo = pseudonymize(rejected["user_id"], key) if rejected.num_rows else pa.array([], pa.string())
+    records = rejected["record"]
+    if rejected.num_rows and pc.any(pc.is_valid(pseudo)).as_py():
+        with duckdb.connect() as con:
+            con.register("p", pa.table({"record": records, "pseudo": pseudo}))
+            records = con.sql(
+                "select case when record is null or pseudo is null then record "
+                "else cast(json_merge_patch(record, json_object('user_id', pseudo)) as varchar) end as record from p"
+            ).to_arrow_table()["record"]
+    table = rejected.set_column(rejected.schema.get_field_index("record"), "record", records)
+    table = table.set_column(table.schema.get_field_index("user_id"), "user_id", pseudo)
+    n = table.num_rows
+    table = table.add_column(0, "source_file", pa.array([landed.relative] * n, pa.string()))
+    table = table.add_column(0, "file_id", pa.array([landed.file_id] * n, pa.string()))
+    return table.cast(AUDIT_REJECTED_SCHEMA)

@@ -1,0 +1,245 @@
+"""What-if scenarios: re-price a feature's real token usage on another model, and growth projections.
+
+`run_whatif` takes a feature's priced requests of one month and prices each request's own token
+buckets at the target model's list price in effect at the request's time (same service tier when the
+target has it, else standard; the target's context band for the request's input size), set-based in
+DuckDB. A bucket the target does not price separately is billed as it would be there: cache reads
+and writes as input, reasoning as output. A request the target cannot price (no price at its time,
+audio or web search it does not sell) stays on its model. With `share` s, the scenario spend is
+actual - s x (actual of the re-priced requests) + s x (their cost on the target).
+
+Month-end projections extend the month's burn rate (see pipelines/budgets.py); growth factors
+multiply the projected month (x2, x3, x10: the same mix at that many times the volume). Every number
+is an estimate, and `marts.scenarios` says so in `is_estimate` and `description`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.insights.budgets import MONEY_PLACES, MonthSpan, observed_month
+from pipelines.storage.database import sql_text, table_exists
+
+GROWTH_FACTORS = (1, 2, 3, 10)
+SCENARIOS_TABLE = "marts.scenarios"
+ALL_FEATURES = "(all features)"
+
+SCENARIO_SCHEMA = pa.schema(
+    [
+        ("scenario_id", pa.string()),
+        ("kind", pa.string()),
+        ("month", pa.string()),
+        ("feature", pa.string()),
+        ("to_model", pa.string()),
+        ("share", pa.decimal128(9, 4)),
+        ("growth_factor", pa.int64()),
+        ("requests", pa.int64()),
+        ("repriced_requests", pa.int64()),
+        ("first_day", pa.date32()),
+        ("last_day", pa.date32()),
+        ("days_observed", pa.int64()),
+        ("days_in_month", pa.int64()),
+        ("actual_usd", pa.decimal128(38, 15)),
+        ("scenario_usd", pa.decimal128(38, 15)),
+        ("baseline_month_end_usd", pa.decimal128(38, 15)),
+        ("scenario_month_end_usd", pa.decimal128(38, 15)),
+        ("delta_month_end_usd", pa.decimal128(38, 15)),
+        ("is_estimate", pa.bool_()),
+        ("description", pa.string()),
+        ("built_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+class WhatIfError(ValueError):
+    """A what-if that cannot be computed: unknown feature or model, bad share or month, no data."""
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """A model-switch scenario for one feature and month (all money in USD, Decimal)."""
+
+    feature: str
+    to_provider: str
+    to_model: str
+    share: Decimal
+    span: MonthSpan
+    requests: int
+    unpriced_requests: int
+    repriced_requests: int
+    kept_requests: int
+    tier_fallback_requests: int
+    actual_usd: Decimal
+    repriced_actual_usd: Decimal
+    target_usd: Decimal
+    target_price_ids: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return f"{self.to_provider}/{self.to_model}"
+
+    @property
+    def scenario_usd(self) -> Decimal:
+        """Month-to-date spend had `share` of the re-priceable requests gone to the target model."""
+        with decimal.localcontext(prec=60):
+            return (self.actual_usd - self.share * self.repriced_actual_usd + self.share * self.target_usd).quantize(MONEY_PLACES)
+
+    def month_end(self, growth: int = 1) -> tuple[Decimal, Decimal]:
+        """(baseline, scenario) month-end spend at `growth` times the volume."""
+        return self.span.project(self.actual_usd) * growth, self.span.project(self.scenario_usd) * growth
+
+    @property
+    def scenario_id(self) -> str:
+        return f"model_switch:{self.span.month}:{self.feature}:{self.target}:{self.share.normalize()}"
+
+    def description(self, growth: int) -> str:
+        text = (
+            f"estimate: {self.feature} with {_pct(self.share)} of its priced requests re-priced at {self.target} list prices "
+            f"({self.repriced_requests} re-priced, {self.kept_requests} kept on their model, {self.unpriced_requests} unpriced left out)"
+        )
+        return text + (f", at {growth}x the volume" if growth != 1 else "")
+
+
+def _pct(share: Decimal) -> str:
+    return f"{(share * 100).normalize():f}%"
+
+
+def resolve_model(con: duckdb.DuckDBPyConnection, text: str) -> tuple[str, str]:
+    """(provider, price-book model) for `model` or `provider/model`, as the price book names it."""
+    provider, _, name = text.rpartition("/")
+    rows = con.execute(
+        "select distinct provider, model from reference.model_aliases where name = $name and ($provider = '' or provider = $provider) "
+        "order by provider",
+        {"name": name, "provider": provider},
+    ).fetchall()
+    if not rows:
+        raise WhatIfError(f"--to-model {text!r} is not in the price book (`tokenledger prices list` shows every model)")
+    if len(rows) > 1:
+        options = ", ".join(f"{p}/{m}" for p, m in rows)
+        raise WhatIfError(f"--to-model {text!r} is priced under several providers ({options}): name one as provider/model")
+    return rows[0]
+
+
+def run_whatif(
+    con: duckdb.DuckDBPyConnection, feature: str, to_model: str, share: Decimal = Decimal(1), month: str | None = None
+) -> WhatIf:
+    """Re-price `feature`'s requests of `month` (default: the latest) as if `share` of them had gone to `to_model`."""
+    share = Decimal(share)
+    if not Decimal(0) < share <= Decimal(1):
+        raise WhatIfError(f"--share must be in (0, 1], got {share}")
+    for table in ("core.request_costs", "reference.prices", "reference.model_aliases"):
+        if not table_exists(con, table):
+            raise WhatIfError(f"no {table} in the warehouse yet: run `tokenledger run` first")
+    try:
+        span = observed_month(con, month)
+    except ValueError as exc:
+        raise WhatIfError(f"--month: {exc}") from None
+    if span is None:
+        raise WhatIfError(f"no spend in {month or 'the warehouse'} yet")
+    known = [row[0] for row in con.execute("select distinct feature from marts.daily_spend order by 1").fetchall()]
+    if feature not in known:
+        raise WhatIfError(f"no feature {feature!r} in the data (features: {', '.join(known)})")
+    provider, model = resolve_model(con, to_model)
+    params = {"feature": feature, "provider": provider, "model": model, "month_start": span.start, "month_end": span.end}
+    cursor = con.execute(sql_text("queries/whatif_reprice"), params)
+    names = [column[0] for column in cursor.description]
+    counts = dict(zip(names, cursor.fetchall()[0]))
+    counts["target_price_ids"] = list(counts["target_price_ids"])
+    return WhatIf(feature=feature, to_provider=provider, to_model=model, share=share, span=span, **counts)
+
+
+def whatif_rows(result: WhatIf, built_at: dt.datetime) -> pa.Table:
+    """marts.scenarios rows for a model-switch what-if, one per growth factor."""
+    rows = []
+    for growth in GROWTH_FACTORS:
+        baseline, scenario = result.month_end(growth)
+        rows.append(
+            _row(
+                result.scenario_id, "model_switch", result.span, result.feature, growth, result.requests - result.unpriced_requests,
+                result.actual_usd, result.scenario_usd, baseline, scenario, result.description(growth), built_at,
+                to_model=result.target, share=result.share, repriced=result.repriced_requests,
+            )
+        )
+    return pa.Table.from_pylist(rows, schema=SCENARIO_SCHEMA)
+
+
+def growth_rows(con: duckdb.DuckDBPyConnection, built_at: dt.datetime, month: str | None = None) -> pa.Table:
+    """marts.scenarios growth rows for the month (default: the latest): per feature and in total, x1 x2 x3 x10."""
+    span = observed_month(con, month)
+    if span is None or not table_exists(con, "core.request_costs"):
+        return SCENARIO_SCHEMA.empty_table()
+    rows = []
+    for feature, requests, actual in con.execute(sql_text("queries/whatif_growth"), {"month_start": span.start, "month_end": span.end}).fetchall():
+        feature = feature if feature is not None else ALL_FEATURES
+        projected = span.project(actual)
+        for growth in GROWTH_FACTORS:
+            description = (
+                f"estimate: {feature} month-end spend at the {span.first_day}..{span.last_day} burn rate"
+                + (f", at {growth}x the volume" if growth != 1 else "")
+            )
+            rows.append(
+                _row(
+                    f"growth:{span.month}:{feature}", "growth", span, feature, growth, requests, actual, actual,
+                    projected, projected * growth, description, built_at,
+                )
+            )
+    return pa.Table.from_pylist(rows, schema=SCENARIO_SCHEMA)
+
+
+def _row(scenario_id, kind, span, feature, growth, requests, actual, scenario, baseline_end, scenario_end, description, built_at,
+         to_model=None, share=None, repriced=None) -> dict:
+    return {
+        "scenario_id": scenario_id,
+        "kind": kind,
+        "month": span.month,
+        "feature": feature,
+        "to_model": to_model,
+        "share": share,
+        "growth_factor": growth,
+        "requests": requests,
+        "repriced_requests": repriced,
+        "first_day": span.first_day,
+        "last_day": span.last_day,
+        "days_observed": span.days_observed,
+        "days_in_month": span.days_in_month,
+        "actual_usd": actual,
+        "scenario_usd": scenario,
+        "baseline_month_end_usd": baseline_end,
+        "scenario_month_end_usd": scenario_end,
+        "delta_month_end_usd": scenario_end - baseline_end,
+        "is_estimate": True,
+        "description": description,
+        "built_at": built_at,
+    }
+
+
+def save_scenarios(con: duckdb.DuckDBPyConnection, rows: pa.Table, replace_kind: str | None = None) -> int:
+    """Write rows into marts.scenarios (through its SQL, sql/marts/scenarios.sql) in one transaction, replacing
+    rows with the same scenario ids (or every row of `replace_kind`); return the table's row count.
+
+    The table must exist: open the warehouse with `pipelines.warehouse.tables.open_warehouse`."""
+    con.execute("begin transaction")
+    try:
+        con.register("scenario_rows", rows)
+        if replace_kind is not None:
+            con.execute(f"delete from {SCENARIOS_TABLE} where kind = $kind", {"kind": replace_kind})
+        con.execute(f"delete from {SCENARIOS_TABLE} where scenario_id in (select scenario_id from scenario_rows)")
+        con.execute(f"insert into {SCENARIOS_TABLE} by name {sql_text(SCENARIOS_TABLE)}")
+        con.unregister("scenario_rows")
+        (count,) = con.execute(f"select count(*) from {SCENARIOS_TABLE}").fetchall()[0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count
+
+
+def refresh_growth_scenarios(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> tuple[int, int]:
+    """Replace marts.scenarios' growth rows with the latest month's; (rows in the table, growth rows written)."""
+    growth = growth_rows(con, built_at)
+    return save_scenarios(con, growth, replace_kind="growth"), growth.num_rows

@@ -1,0 +1,105 @@
+"""`pricing/corrections.yaml`: what the genai-prices import gets wrong, and entries it lacks, with a reason each.
+
+Each correction names an imported model and does one or more of: `drop` it, replace its `prices`, move its
+`first_effective_from`, `set` some prices on a tier (optionally from / before a date), `add_aliases`.
+Each derivation copies imported models of one provider to another (Azure OpenAI from OpenAI, say). Every
+entry gives its `reason` and `source`. The format is documented in pricing/README.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pipelines.pricing.book import TIERS, bucket_prices, version_problems
+from pipelines.settings import load_yaml
+
+CORRECTION_KEYS = {"provider", "model", "reason", "source", "checked", "drop", "prices", "first_effective_from", "set", "add_aliases"}
+CORRECTION_ACTIONS = ("drop", "prices", "first_effective_from", "set", "add_aliases")
+SET_KEYS = {"tier", "from", "before", "prices"}
+DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason", "source", "checked", "models"}
+
+
+def corrections_file_problems(path: Path) -> list[str]:
+    """Validate corrections.yaml: known keys, a reason and source per entry, prices that would load."""
+    name = path.name
+    if not path.is_file():
+        return [f"{name}: not found at {path}"]
+    try:
+        document = load_yaml(path)
+    except Exception as exc:  # yaml.YAMLError and friends
+        return [f"{name}: not valid YAML: {exc}"]
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        return [f"{name}: expected a mapping with 'corrections' and/or 'derivations'"]
+    problems = [f"{name}: unknown key '{key}' (known: corrections, derivations)" for key in document if key not in ("corrections", "derivations")]
+    for index, correction in enumerate(document.get("corrections") or []):
+        problems += _correction_problems(f"{name}: corrections[{index}]", correction)
+    for index, derivation in enumerate(document.get("derivations") or []):
+        problems += _derivation_problems(f"{name}: derivations[{index}]", derivation)
+    return problems
+
+
+def _correction_problems(label: str, correction: object) -> list[str]:
+    if not isinstance(correction, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {correction.get('provider')}/{correction.get('model')}"
+    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(CORRECTION_KEYS))})" for key in correction if key not in CORRECTION_KEYS]
+    problems += [f"{label}: missing '{key}'" for key in ("provider", "model", "reason", "source") if not correction.get(key)]
+    if not any(key in correction for key in CORRECTION_ACTIONS):
+        problems.append(f"{label}: does nothing (give one of {', '.join(CORRECTION_ACTIONS)})")
+    if "first_effective_from" in correction and not isinstance(correction["first_effective_from"], dt.date):
+        problems.append(f"{label}: first_effective_from is not a date (YYYY-MM-DD)")
+    if "prices" in correction:
+        versions = correction["prices"]
+        if not isinstance(versions, list) or not versions:
+            problems.append(f"{label}: prices must be a non-empty list of versions")
+        else:
+            filled = [{"source": correction.get("source"), **v} if isinstance(v, dict) else v for v in versions]
+            starts = [v.get("effective_from") if isinstance(v, dict) and isinstance(v.get("effective_from"), dt.date) else None for v in filled]
+            problems += version_problems(label, filled, starts)
+            for version, start in zip(filled, starts):
+                for tier in TIERS:
+                    if isinstance(version, dict) and isinstance(version.get(tier), dict):
+                        problems += bucket_prices(f"{label}@{start}/{tier}", version[tier], {})[1]
+    for position, change in enumerate(correction.get("set") or []):
+        where = f"{label}: set[{position}]"
+        if not isinstance(change, dict):
+            problems.append(f"{where}: expected a mapping with tier and prices")
+            continue
+        problems += [f"{where}: unknown key '{key}' (known: {', '.join(sorted(SET_KEYS))})" for key in change if key not in SET_KEYS]
+        if change.get("tier") not in TIERS:
+            problems.append(f"{where}: tier must be one of {', '.join(TIERS)}")
+        problems += [f"{where}: {key} is not a date" for key in ("from", "before") if key in change and not isinstance(change[key], dt.date)]
+        prices = change.get("prices")
+        if not isinstance(prices, dict) or not prices:
+            problems.append(f"{where}: prices must be a mapping of bucket prices")
+            continue
+        problems += bucket_prices(where, {k: v for k, v in prices.items() if k != "long_context"}, {}, required=())[1]
+        if "long_context" in prices:
+            long_context = prices["long_context"]
+            if not isinstance(long_context, dict) or type(long_context.get("above_input_tokens")) is not int:
+                problems.append(f"{where}: long_context needs an integer above_input_tokens")
+            else:
+                body = {k: v for k, v in long_context.items() if k != "above_input_tokens"}
+                problems += bucket_prices(f"{where}/long_context", body, {}, required=())[1]
+    aliases = correction.get("add_aliases")
+    if aliases is not None and (not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases)):
+        problems.append(f"{label}: add_aliases must be a list of names")
+    return problems
+
+
+def _derivation_problems(label: str, derivation: object) -> list[str]:
+    if not isinstance(derivation, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {derivation.get('provider')}"
+    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(DERIVATION_KEYS))})" for key in derivation if key not in DERIVATION_KEYS]
+    problems += [f"{label}: missing '{key}'" for key in ("provider", "from_provider", "reason", "source", "models") if not derivation.get(key)]
+    tiers = derivation.get("tiers", ["standard"])
+    if not isinstance(tiers, list) or any(tier not in TIERS for tier in tiers):
+        problems.append(f"{label}: tiers must be a list of {', '.join(TIERS)}")
+    models = derivation.get("models")
+    if models is not None and not isinstance(models, (dict, list)):
+        problems.append(f"{label}: models must map each new model to the model it is derived from")
+    return problems

@@ -1,0 +1,367 @@
+"""Outcome events, revenue records and GPU capacity: landed files in, typed lake rows and rejections out.
+
+Each source is read by `pipelines.records.read` (JSON Lines, JSON arrays, CSV or Parquet, gzip allowed)
+into one JSON record per row, then typed and judged by one DuckDB query: a row with a problem is
+rejected with the field and the reason, the rest of the file loads. Shapes and examples are in
+docs/business-inputs.md.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipelines.adapters import EARLIEST_DATE
+from pipelines.adapters.sql import date_range_problem
+from pipelines.records.read import ParseResult, RecordFormat, RecordSource, judge, read_records
+
+MAX_TEXT = 512
+"""Longer text is not a name or an id; the row is rejected."""
+MAX_AMOUNT = 10**10
+"""Revenue amounts beyond ±10^10 (in any currency) are not one invoice; exact USD conversion is bounded there."""
+MAX_GPU_COUNT = 100_000
+MAX_HOURLY_RATE = 10_000
+MAX_CAPACITY_TOKENS_PER_HOUR = 10**10
+
+AMOUNT = pa.decimal128(38, 9)
+HOURS = pa.decimal128(38, 6)
+
+OUTCOMES_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("outcome_id", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("event_date", pa.date32()),
+        ("outcome_type", pa.string()),
+        ("feature", pa.string()),
+        ("request_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("value_usd", AMOUNT),
+    ]
+)
+
+REVENUE_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("customer_id", pa.string()),
+        ("user_segment", pa.string()),
+        ("plan", pa.string()),
+        ("period_start", pa.date32()),
+        ("period_end", pa.date32()),
+        ("amount", AMOUNT),
+        ("currency", pa.string()),
+    ]
+)
+
+GPU_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("cluster", pa.string()),
+        ("event_date", pa.date32()),
+        ("gpu_type", pa.string()),
+        ("gpu_count", pa.int64()),
+        ("hours", HOURS),
+        ("hourly_rate", AMOUNT),
+        ("currency", pa.string()),
+        ("capacity_tokens_per_hour", pa.int64()),
+    ]
+)
+
+_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)$"
+_TIMESTAMP_START = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+_OFFSET = r"([Zz]|[+-]\d{2}(:?\d{2})?)$"
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_CLUSTER = r"[a-z0-9_.-]+"
+_CURRENCY = r"[A-Z]{3}"
+
+
+# -- SQL fragments --------------------------------------------------------------------------------
+
+
+def _quoted(text: str) -> str:
+    """SQL: the first 40 characters of a value, quoted for a reason."""
+    return f"''' || left({text}, 40) || ''''"
+
+
+def _text(field: str) -> str:
+    """SQL: a field of the record as trimmed text, null when absent, JSON null or blank."""
+    return f"nullif(trim(r ->> '{field}'), '')"
+
+
+def _not_single(fields: tuple[str, ...]) -> str:
+    """CASE branches rejecting a field given as a JSON object or array."""
+    return "\n".join(
+        f"            when json_type(r, '$.{f}') in ('OBJECT', 'ARRAY') "
+        f"then '{f}|not a single value (found ' || lower(json_type(r, '$.{f}')) || ')'"
+        for f in fields
+    )
+
+
+def _required(field: str, text: str) -> str:
+    return f"when {text} is null then '{field}|missing required field'"
+
+
+def _too_long(fields: dict[str, str]) -> str:
+    """CASE branches rejecting text too long to be a name or an id (field -> SQL text)."""
+    return "\n".join(
+        f"            when length({text}) > {MAX_TEXT} then '{field}|value is longer than {MAX_TEXT} characters'"
+        for field, text in fields.items()
+    )
+
+
+def _timestamp(text: str) -> str:
+    """SQL: the text as TIMESTAMPTZ when it is ISO 8601 with an offset, else null."""
+    return f"case when regexp_full_match({text}, '{_TIMESTAMP}') then try_cast({text} as timestamptz) end"
+
+
+def _timestamp_problems(field: str, text: str, typed: str) -> str:
+    """CASE branches judging a required timestamp the way gateway logs are judged."""
+    return f"""{_required(field, text)}
+            when not regexp_matches({text}, '{_TIMESTAMP_START}') then '{field}|invalid timestamp: {_quoted(text)}
+            when not regexp_matches({text}, '{_OFFSET}') then '{field}|timestamp has no UTC offset: {_quoted(text)}
+            when {typed} is null then '{field}|invalid timestamp: {_quoted(text)}
+            {date_range_problem(field, typed, text)}"""
+
+
+def _date(text: str) -> str:
+    return f"case when regexp_full_match({text}, '{_DATE}') then try_cast({text} as date) end"
+
+
+def _date_problems(field: str, text: str, typed: str, *, future: bool) -> str:
+    """CASE branches judging a required YYYY-MM-DD date; with `future`, a date after tomorrow (UTC) is rejected."""
+    branches = f"""{_required(field, text)}
+            when {typed} is null then '{field}|not a date (YYYY-MM-DD): {_quoted(text)}
+            when {typed} < date '{EARLIEST_DATE}' then '{field}|date is before {EARLIEST_DATE}: {_quoted(text)}"""
+    if future:
+        branches += f"\n            when {typed} > current_date + 1 then '{field}|date is more than a day in the future: {_quoted(text)}"
+    return branches
+
+
+def _number_problems(
+    field: str,
+    text: str,
+    *,
+    required: bool = True,
+    whole: bool = False,
+    minimum: int | None = None,
+    positive: bool = False,
+    maximum: int | None = None,
+    magnitude: int | None = None,
+) -> str:
+    """CASE branches judging a number read as text: presence, form and plausible range."""
+    value = f"try_cast({text} as decimal(38, 9))"
+    branches = [_required(field, text)] if required else []
+    branches.append(f"when {text} is not null and {value} is null then '{field}|not a number: {_quoted(text)}")
+    if whole:
+        branches.append(f"when {value} <> trunc({value}) then '{field}|not a whole number: {_quoted(text)}")
+    if positive:
+        branches.append(f"when {value} <= 0 then '{field}|must be positive: {_quoted(text)}")
+    if minimum is not None:
+        branches.append(f"when {value} < {minimum} then '{field}|must not be negative: {_quoted(text)}")
+    if maximum is not None:
+        branches.append(f"when {value} > {maximum} then '{field}|above {maximum} is not plausible: {_quoted(text)}")
+    if magnitude is not None:
+        branches.append(f"when abs({value}) >= {magnitude} then '{field}|beyond ±{magnitude} is not plausible for one record: {_quoted(text)}")
+    return "\n            ".join(branches)
+
+
+def _currency_problems(field: str, text: str) -> str:
+    return f"""{_required(field, text)}
+            when not regexp_full_match(upper({text}), '{_CURRENCY}') then '{field}|not an ISO 4217 currency code: {_quoted(text)}"""
+
+
+def _kept_record(fields: tuple[str, ...]) -> str:
+    """SQL: the record as received, limited to the source's own fields (nothing else is kept in the audit)."""
+    kept = ", ".join(f"'{f}', r -> '$.{f}'" for f in fields)
+    return f"case when r is null then record else cast(json_object({kept}) as varchar) end"
+
+
+def _query(fields: tuple[str, ...], texts: str, typed: str, problems: str, columns: str) -> str:
+    """One judging query over `records_in`: text fields, typed fields, the first problem, the schema's columns."""
+    return f"""
+with raw as (
+    select row_number, byte_offset, byte_length, record, problem as read_problem,
+        case when problem is null then record end as r
+    from records_in
+),
+texts as (
+    select *,
+{texts}
+    from raw
+),
+typed as (
+    select *,
+{typed}
+    from texts
+)
+select
+    row_number, byte_offset, byte_length,
+    {_kept_record(fields)} as record,
+    coalesce(read_problem, case
+{_not_single(fields)}
+            {problems}
+        end) as problem,
+{columns}
+from typed
+order by row_number
+"""
+
+
+# -- outcomes -------------------------------------------------------------------------------------
+
+_OUTCOME_FIELDS = ("outcome_id", "timestamp", "outcome_type", "feature", "request_id", "conversation_id", "value_usd")
+
+OUTCOMES_QUERY = _query(
+    _OUTCOME_FIELDS,
+    texts=f"""        {_text('outcome_id')} as outcome_id,
+        {_text('timestamp')} as ts_text,
+        {_text('outcome_type')} as outcome_type,
+        {_text('feature')} as feature,
+        {_text('request_id')} as request_id,
+        {_text('conversation_id')} as conversation_id,
+        {_text('value_usd')} as value_text""",
+    typed=f"""        {_timestamp('ts_text')} as occurred_at,
+        try_cast(value_text as decimal(38, 9)) as value_usd""",
+    problems=f"""{_required('outcome_id', 'outcome_id')}
+            {_timestamp_problems('timestamp', 'ts_text', 'occurred_at')}
+            {_required('outcome_type', 'outcome_type')}
+            {_required('feature', 'feature')}
+            when request_id is null and conversation_id is null then 'request_id|missing: an outcome needs request_id or conversation_id'
+            {_number_problems('value_usd', 'value_text', required=False, minimum=0, magnitude=MAX_AMOUNT)}
+{_too_long({f: f for f in ('outcome_id', 'outcome_type', 'feature', 'request_id', 'conversation_id')})}""",
+    columns="""    outcome_id,
+    occurred_at,
+    cast(occurred_at as date) as event_date,
+    outcome_type,
+    feature,
+    request_id,
+    conversation_id,
+    value_usd,""",
+)
+
+
+def parse_outcomes(data: bytes, name: str) -> ParseResult:
+    """Outcome events: one per business outcome, linked to requests by request_id or conversation_id."""
+    return judge(read_records(data, name), OUTCOMES_QUERY, OUTCOMES_SCHEMA)
+
+
+# -- revenue --------------------------------------------------------------------------------------
+
+_REVENUE_FIELDS = ("customer_id", "user_segment", "period_start", "period_end", "amount", "currency", "plan")
+
+REVENUE_QUERY = _query(
+    _REVENUE_FIELDS,
+    texts=f"""        {_text('customer_id')} as customer_id,
+        {_text('user_segment')} as user_segment,
+        {_text('plan')} as plan,
+        {_text('period_start')} as start_text,
+        {_text('period_end')} as end_text,
+        {_text('amount')} as amount_text,
+        {_text('currency')} as currency_text""",
+    typed=f"""        {_date('start_text')} as period_start,
+        {_date('end_text')} as period_end,
+        try_cast(amount_text as decimal(38, 9)) as amount""",
+    problems=f"""{_required('customer_id', 'customer_id')}
+            {_required('user_segment', 'user_segment')}
+            {_date_problems('period_start', 'start_text', 'period_start', future=False)}
+            {_date_problems('period_end', 'end_text', 'period_end', future=False)}
+            when period_end <= period_start then 'period_end|must be after period_start (the end is exclusive): {_quoted('end_text')}
+            when period_end - period_start > 3660 then 'period_end|a period longer than ten years is not plausible: {_quoted('end_text')}
+            {_number_problems('amount', 'amount_text', magnitude=MAX_AMOUNT)}
+            {_currency_problems('currency', 'currency_text')}
+{_too_long({f: f for f in ('customer_id', 'user_segment', 'plan')})}""",
+    columns="""    customer_id,
+    user_segment,
+    coalesce(plan, '') as plan,
+    period_start,
+    period_end,
+    amount,
+    upper(currency_text) as currency,""",
+)
+
+
+def parse_revenue(data: bytes, name: str) -> ParseResult:
+    """Revenue records: one per invoice or subscription period, end exclusive.
+
+    A record without a plan is kept with plan '' in the lake (core.revenue shows null): plan is part of the
+    duplicate key, and a null key part would never match the same record landed again in another file.
+    """
+    return judge(read_records(data, name), REVENUE_QUERY, REVENUE_SCHEMA)
+
+
+# -- gpu ------------------------------------------------------------------------------------------
+
+_GPU_FIELDS = ("cluster", "date", "gpu_type", "gpu_count", "hours", "hourly_rate", "currency", "capacity_tokens_per_hour")
+
+GPU_QUERY = _query(
+    _GPU_FIELDS,
+    texts=f"""        lower({_text('cluster')}) as cluster,
+        {_text('date')} as date_text,
+        {_text('gpu_type')} as gpu_type,
+        {_text('gpu_count')} as count_text,
+        {_text('hours')} as hours_text,
+        {_text('hourly_rate')} as rate_text,
+        {_text('currency')} as currency_text,
+        {_text('capacity_tokens_per_hour')} as capacity_text""",
+    typed=f"""        {_date('date_text')} as event_date,
+        try_cast(count_text as decimal(38, 9)) as gpu_count,
+        try_cast(hours_text as decimal(38, 6)) as hours,
+        try_cast(rate_text as decimal(38, 9)) as hourly_rate,
+        try_cast(capacity_text as decimal(38, 9)) as capacity_tokens_per_hour""",
+    problems=f"""{_required('cluster', 'cluster')}
+            when not regexp_full_match(cluster, '{_CLUSTER}') then 'cluster|not a cluster name (letters, digits, _ . -, as in provider self_hosted:<cluster>): {_quoted('cluster')}
+            {_date_problems('date', 'date_text', 'event_date', future=True)}
+            {_required('gpu_type', 'gpu_type')}
+            {_number_problems('gpu_count', 'count_text', whole=True, positive=True, maximum=MAX_GPU_COUNT)}
+            {_number_problems('hours', 'hours_text', minimum=0, maximum=24)}
+            {_number_problems('hourly_rate', 'rate_text', minimum=0, maximum=MAX_HOURLY_RATE)}
+            {_currency_problems('currency', 'currency_text')}
+            {_number_problems('capacity_tokens_per_hour', 'capacity_text', required=False, whole=True, positive=True, maximum=MAX_CAPACITY_TOKENS_PER_HOUR)}
+{_too_long({'cluster': 'cluster', 'gpu_type': 'gpu_type'})}""",
+    columns="""    cluster,
+    event_date,
+    gpu_type,
+    cast(gpu_count as bigint) as gpu_count,
+    hours,
+    hourly_rate,
+    upper(currency_text) as currency,
+    cast(capacity_tokens_per_hour as bigint) as capacity_tokens_per_hour,""",
+)
+
+
+def parse_gpu(data: bytes, name: str) -> ParseResult:
+    """GPU capacity: one record per cluster, day and GPU type, with its hours and hourly rate."""
+    return judge(read_records(data, name), GPU_QUERY, GPU_SCHEMA)
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+OUTCOMES = RecordSource(
+    table="outcomes",
+    landing="outcomes",
+    formats={"outcomes": RecordFormat(parse_outcomes)},
+    schema=OUTCOMES_SCHEMA,
+    key=("outcome_id",),
+    dates="event_date",
+)
+
+REVENUE = RecordSource(
+    table="revenue",
+    landing="revenue",
+    formats={"revenue": RecordFormat(parse_revenue)},
+    schema=REVENUE_SCHEMA,
+    key=("customer_id", "period_start", "period_end", "plan"),
+    dates="period_start",
+)
+
+GPU = RecordSource(
+    table="gpu_capacity",
+    landing="gpu",
+    formats={"gpu": RecordFormat(parse_gpu)},
+    schema=GPU_SCHEMA,
+    key=("cluster", "event_date", "gpu_type"),
+    dates="event_date",
+    pending=True,
+)
+"""A late or corrected GPU file re-prices the self-hosted requests of the days it covers."""
+
+SOURCES = (OUTCOMES, REVENUE, GPU)

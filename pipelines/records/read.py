@@ -1,0 +1,289 @@
+"""Landed record files that are not gateway logs (bills, outcomes, revenue, GPU capacity): readers and judging.
+
+Readers turn JSON Lines, JSON arrays, CSV and Parquet (gzip allowed) into one JSON text `record` per row; a
+format then types and judges the records in one DuckDB query (`judge`), the same way for every container
+format: a row with a problem is rejected with its row number, field and reason, the rest of the file loads.
+A `RecordSource` says where a source lands, its formats, its lake schema and its duplicate key;
+`pipelines.ingest.records` ingests it with the gateway's rules.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.adapters import REJECTED_SCHEMA
+from pipelines.adapters.lines import decompress, split_lines
+from pipelines.adapters.sql import LINE_PROBLEM
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("row_number", pa.int64()),
+        ("byte_offset", pa.int64()),
+        ("byte_length", pa.int64()),
+        ("record", pa.string()),
+        ("problem", pa.string()),
+    ]
+)
+"""What a reader makes of a file: one JSON object per row as text, or a '|reason' problem."""
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".csv.gz", ".parquet")
+
+
+class FileError(ValueError):
+    """A file that cannot be read at all (its reason goes to the manifest's `error`)."""
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What an adapter made of one file: typed rows (with `source_row`) and rejected rows."""
+
+    rows: pa.Table
+    rejected: pa.Table
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows.num_rows + self.rejected.num_rows
+
+
+@dataclass(frozen=True)
+class RecordFormat:
+    """How to parse one landed file of a format, and which file names it accepts."""
+
+    parse: Callable[[bytes, str], ParseResult]
+    suffixes: tuple[str, ...] = SUFFIXES
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """A kind of landed record file, e.g. billing exports under landing/billing/<format>/.
+
+    With `by_format_folder`, each folder under landing/<landing>/ names a format of `formats`;
+    otherwise the files sit anywhere under landing/<landing>/ and `formats` has one entry keyed
+    by `landing`. Rows repeating `key` (within the file or already in the lake) count as duplicates.
+    `dates` is the column whose dates the manifest records; with `pending`, those dates are marked
+    for the daily models to re-materialize. With `withdraw_removed`, a file no longer in landing
+    withdraws its rows (an export re-delivered with fewer parts replaces the old delivery).
+    """
+
+    table: str
+    landing: str
+    formats: Mapping[str, RecordFormat]
+    schema: pa.Schema
+    key: tuple[str, ...] = ()
+    dates: str | None = None
+    by_format_folder: bool = False
+    pending: bool = False
+    withdraw_removed: bool = False
+
+    @property
+    def lake_schema(self) -> pa.Schema:
+        return self.schema.append(pa.field("source_file", pa.string())).append(pa.field("file_id", pa.string()))
+
+
+# -- readers --------------------------------------------------------------------------------------
+
+
+def read_records(data: bytes, name: str) -> pa.Table:
+    """One JSON text record per row of a JSON Lines, JSON (an array or one object), CSV or Parquet file (gzip allowed).
+
+    Rows are numbered from 1 (lines for JSON Lines, records after the header for CSV, array
+    elements, Parquet rows). A row that is not a readable object gets a '|reason' problem.
+    """
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        return _read_parquet(data, name)
+    text, problem = decompress(data, name)
+    base = lower.removesuffix(".gz")
+    if base.endswith(".jsonl"):
+        table = _read_jsonl(text)
+    elif base.endswith(".json"):
+        table = _read_json_array(text, name)
+    elif base.endswith(".csv"):
+        table = _read_csv(text, name)
+    else:
+        raise FileError(f"unsupported file type (expected one of {', '.join(SUFFIXES)})")
+    if problem is not None:
+        last = pc.max(table["row_number"]).as_py() or 0
+        extra = pa.table(
+            {"row_number": [last + 1], "byte_offset": [problem.byte_offset], "byte_length": [None], "record": [None], "problem": ["|" + problem.reason]},
+            schema=RAW_SCHEMA,
+        )
+        table = pa.concat_tables([table, extra])
+    return table
+
+
+def records_from_objects(objects: list, *, start: int = 1) -> pa.Table:
+    """Records from already-parsed JSON values (for paged API exports): non-objects get a problem."""
+    texts = [json.dumps(o) if isinstance(o, dict) else None for o in objects]
+    problems = [None if isinstance(o, dict) else f"|record is not a JSON object (found {_kind(o)})" for o in objects]
+    n = len(objects)
+    return pa.table(
+        {
+            "row_number": pa.array(range(start, start + n), pa.int64()),
+            "byte_offset": pa.nulls(n, pa.int64()),
+            "byte_length": pa.nulls(n, pa.int64()),
+            "record": pa.array(texts, pa.string()),
+            "problem": pa.array(problems, pa.string()),
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+def load_json_document(data: bytes, name: str) -> object:
+    """A whole JSON document (gzip allowed), decimals kept as their text so money stays exact.
+    A file that is not one is a FileError naming the position."""
+    text, problem = decompress(data, name)
+    if problem is not None:
+        raise FileError(problem.reason)
+    try:
+        return json.loads(text.decode("utf-8-sig"), parse_float=str)
+    except UnicodeDecodeError as exc:
+        raise FileError(f"file is not valid UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise FileError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def _kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}.get(type(value), "value")
+
+
+def _read_jsonl(text: bytes) -> pa.Table:
+    with duckdb.connect() as con:
+        con.register("lines_in", split_lines(text))
+        return con.sql(
+            f"""
+            select line_no as row_number, byte_offset, byte_length,
+                case when problem is null then line end as record, problem
+            from (select *, {LINE_PROBLEM} as problem from lines_in)
+            order by line_no
+            """
+        ).to_arrow_table().cast(RAW_SCHEMA)
+
+
+def _read_json_array(text: bytes, name: str) -> pa.Table:
+    document = load_json_document(text, name.removesuffix(".gz").removesuffix(".GZ"))
+    return records_from_objects(document if isinstance(document, list) else [document])
+
+
+def _read_csv(text: bytes, name: str) -> pa.Table:
+    """CSV with a header row; every cell is text. A record with the wrong number of cells is a problem."""
+    try:
+        decoded = text.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FileError(f"file is not valid UTF-8 (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(decoded, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return RAW_SCHEMA.empty_table()
+    except csv.Error as exc:
+        raise FileError(f"header row is not valid CSV: {exc}") from None
+    if len(set(header)) != len(header):
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        raise FileError(f"header names a column more than once: {', '.join(repeated)}")
+    numbers, records, problems = [], [], []
+    number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            number += 1
+            numbers.append(number)
+            records.append(None)
+            problems.append(f"|record is not valid CSV: {exc}")
+            continue
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        number += 1
+        numbers.append(number)
+        if len(cells) != len(header):
+            records.append(json.dumps(cells))
+            problems.append(f"|record has {len(cells)} cells, the header has {len(header)}")
+            continue
+        records.append(json.dumps(dict(zip(header, cells))))
+        problems.append(None)
+    n = len(numbers)
+    return pa.table(
+        {
+            "row_number": pa.array(numbers, pa.int64()),
+            "byte_offset": pa.nulls(n, pa.int64()),
+            "byte_length": pa.nulls(n, pa.int64()),
+            "record": pa.array(records, pa.string()),
+            "problem": pa.array(problems, pa.string()),
+        },
+        schema=RAW_SCHEMA,
+    )
+
+
+def _read_parquet(data: bytes, name: str) -> pa.Table:
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileError(f"not a readable Parquet file: {exc}") from None
+    with duckdb.connect() as con:
+        con.register("parquet_in", table)
+        con.execute("set TimeZone = 'UTC'")
+        return con.sql(
+            """
+            select row_number() over () as row_number, null as byte_offset, null as byte_length,
+                cast(to_json(t) as varchar) as record, null as problem
+            from (select columns(*)::varchar from parquet_in) as t
+            """
+        ).to_arrow_table().cast(RAW_SCHEMA)
+
+
+def judge(raw: pa.Table, query: str, schema: pa.Schema, params: dict | None = None) -> ParseResult:
+    """Run an adapter's query over `records_in` (the reader's table) and split rows from rejections.
+
+    The query returns row_number, byte_offset, byte_length, record, a `problem` column
+    ('field|reason' or null) and every column of `schema` except source_row.
+    """
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.register("records_in", raw)
+        judged = con.sql(query, params=params).to_arrow_table() if params else con.sql(query).to_arrow_table()
+    bad = pc.fill_null(pc.is_valid(judged["problem"]), False)
+    good = judged.filter(pc.invert(bad))
+    good = good.append_column("source_row", good["row_number"])
+    rows = good.select(schema.names).cast(schema)
+    rejected = judged.filter(bad)
+    parts = pc.split_pattern(rejected["problem"], "|", max_splits=1)
+    records = rejected["record"]
+    hashes = [hashlib.sha256(r.encode()).hexdigest() if r is not None else None for r in records.to_pylist()]
+    return ParseResult(
+        rows=rows,
+        rejected=pa.table(
+            {
+                "row_number": rejected["row_number"],
+                "byte_offset": rejected["byte_offset"],
+                "byte_length": rejected["byte_length"],
+                "field": pc.list_element(parts, 0),
+                "reason": pc.list_element(parts, 1),
+                "request_id": pa.nulls(rejected.num_rows, pa.string()),
+                "user_id": pa.nulls(rejected.num_rows, pa.string()),
+                "record": records,
+                "record_sha256": pa.array(hashes, pa.string()),
+            }
+        ).cast(REJECTED_SCHEMA),
+    )
+
+
+def file_rejected(reason: str) -> pa.Table:
+    """One rejected row standing for a whole unreadable file."""
+    return pa.table(
+        {"row_number": [None], "byte_offset": [None], "byte_length": [None], "field": [""], "reason": [reason],
+         "request_id": [None], "user_id": [None], "record": [None], "record_sha256": [None]},
+        schema=REJECTED_SCHEMA,
+    )

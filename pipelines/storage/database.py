@@ -1,0 +1,177 @@
+"""The DuckDB warehouse file: connections, SQL files, registered inputs and windowed atomic writes.
+
+Every connection has UTC session time, the memory limit of $TOKENLEDGER_DUCKDB_MEMORY_LIMIT and the exact
+money macros (`storage.money`). Tables are created by one bootstrap (`pipelines.warehouse.tables`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.settings import memory_limit
+from pipelines.storage.home import Home, shipped_dir
+from pipelines.storage.money import define_money_macros
+
+SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse's write lock."""
+
+
+def sql_path(name: str) -> Path:
+    """The SQL file of a table or query: `core.request_costs` -> sql/core/request_costs.sql,
+    `queries/spend_by_feature` -> sql/queries/spend_by_feature.sql."""
+    if "/" in name:
+        return shipped_dir("sql") / f"{name}.sql"
+    schema, table = name.split(".")
+    return shipped_dir("sql") / schema / f"{table}.sql"
+
+
+def sql_text(name: str) -> str:
+    return sql_path(name).read_text(encoding="utf-8")
+
+
+def bound(sql: str, params: dict) -> dict:
+    """The parameters a query names ($name), from `params`: DuckDB refuses a parameter the query does not use."""
+    named = set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", sql))
+    return {name: value for name, value in params.items() if name in named}
+
+
+@contextmanager
+def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse with UTC session time, a memory limit and spilling to <home>/.tmp."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(home.warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusyError(
+                f"{home.warehouse} is being written by another process; wait for that run to finish "
+                "(finance can read a copy with `tokenledger sql --read-only` once it is done)"
+            ) from exc
+        raise
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"set memory_limit = '{memory_limit()}'")
+        define_money_macros(con)
+        if not read_only:
+            tmp = home.root / ".tmp"
+            tmp.mkdir(exist_ok=True)
+            con.execute(f"set temp_directory = '{tmp.as_posix()}'")
+            for schema in SCHEMAS:
+                con.execute(f"create schema if not exists {schema}")
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchall()[0][0]
+    return bool(found)
+
+
+def replace_window(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    select_sql: str,
+    start: dt.date,
+    end: dt.date,
+    params: dict | None = None,
+    date_column: str = "event_date",
+) -> int:
+    """Replace rows with start <= date_column < end by the select's rows, in one transaction.
+
+    Columns the select gained since the table was created are added to the table first (older rows
+    get nulls), so an upgrade never needs the warehouse rebuilt. Returns the rows now in the window.
+    """
+    window = {"window_start": start, "window_end": end}
+    params = {**(params or {}), **window}
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create or replace temp table _shape as select * from ({select_sql}) with no data", params)
+        if not table_exists(con, table):
+            con.execute(f"create table {table} as select * from _shape")
+        _add_missing_columns(con, table)
+        con.execute(f"delete from {table} where {date_column} >= $window_start and {date_column} < $window_end", window)
+        con.execute(f"insert into {table} by name {select_sql}", params)
+        count = con.execute(
+            f"select count(*) from {table} where {date_column} >= $window_start and {date_column} < $window_end", window
+        ).fetchall()[0][0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    schema, name = table.split(".")
+    have = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, name]
+        ).fetchall()
+    }
+    for column, column_type in con.execute("select column_name, data_type from information_schema.columns where table_name = '_shape'").fetchall():
+        if column not in have:
+            con.execute(f'alter table {table} add column "{column}" {column_type}')
+
+
+def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
+    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none.
+
+    Files may be local paths or s3:// URLs; URLs are read through a pyarrow dataset (streamed, with
+    column and filter pushdown), so DuckDB needs no extension for object storage.
+    """
+    remote = [f for f in files if "://" in f]
+    if remote:
+        con.register(f"_{name}_dataset", _remote_dataset(files, schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
+    elif files:
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        con.execute(
+            f"create or replace temp view {name} as "
+            f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+        )
+    else:
+        con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
+
+
+def _remote_dataset(urls: list[str], schema: pa.Schema):
+    """A pyarrow dataset over Parquet objects in one bucket (credentials and endpoint from the AWS variables)."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    filesystem, _ = pafs.FileSystem.from_uri(urls[0])
+    paths = [url.split("://", 1)[1] for url in urls]
+    return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: str | pa.Table, params: dict | None = None) -> int:
+    """Replace a whole table by a select (or an Arrow table) in one transaction; return its row count."""
+    con.execute("begin transaction")
+    try:
+        if isinstance(source, pa.Table):
+            con.register("_replacement", source)
+            con.execute(f"create or replace table {table} as select * from _replacement")
+            con.unregister("_replacement")
+        else:
+            con.execute(f"create or replace table {table} as {source}", params or {})
+        count = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return count

@@ -1,0 +1,275 @@
+"""The lake's catalog: where landed files are found, where each lake table keeps its Parquet, and its audit.
+
+- Landing: `discover_landed` lists the files under one landing folder (gateway logs, bills, outcomes, …) and
+  `file_problem` says why one cannot be read (a symlink out of landing, an unknown format, a wrong suffix).
+- Tables: gateway requests in `gateway_requests/event_date=YYYY-MM-DD/<file_id>.parquet`; every other source in
+  `<table>/<file_id>.parquet`. One Parquet file per landed file (and event date), so a changed file replaces
+  exactly what it wrote.
+- Audit: every landed file has one manifest row (`_audit/ingested_files/<file_id>.parquet`) and its rejected rows
+  (`_audit/rejected_rows/<file_id>.parquet`); rows_read = rows_loaded + rows_rejected + rows_duplicate.
+- Pending dates (`_audit/pending_dates.txt`): dates whose lake rows changed and that no run has materialized
+  since. Ingestion marks them before it writes a file's manifest row; a run clears them once materialized.
+
+Landing is a local folder, except gateway logs when $TOKENLEDGER_LANDING_URL names a bucket; the lake is
+<home>/lake or the bucket prefix in $TOKENLEDGER_LAKE_URL (see `storage.store.Store`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from pipelines.storage.home import Home
+from pipelines.storage.schemas import CANONICAL_SCHEMA, REJECTED_SCHEMA
+from pipelines.storage.store import Store
+
+REQUESTS_TABLE = "gateway_requests"
+MANIFEST_DIR = "_audit/ingested_files"
+REJECTED_DIR = "_audit/rejected_rows"
+PENDING_FILE = "_audit/pending_dates.txt"
+GATEWAY = "gateway"
+"""The landing folder of gateway logs (the only one that may live in a bucket)."""
+
+LAKE_SCHEMA = CANONICAL_SCHEMA.append(pa.field("source_file", pa.string())).append(pa.field("event_date", pa.date32()))
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("file_id", pa.string()),
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("format", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("rows_read", pa.int64()),
+        ("rows_loaded", pa.int64()),
+        ("rows_rejected", pa.int64()),
+        ("rows_duplicate", pa.int64()),
+        ("duplicate_conflicts", pa.int64()),
+        ("event_dates", pa.list_(pa.date32())),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+AUDIT_REJECTED_SCHEMA = pa.schema([("file_id", pa.string()), ("source_file", pa.string()), *REJECTED_SCHEMA])
+
+
+# -- landing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file found under landing/<folder>/ (on local disk, or in the landing bucket when `path` is None)."""
+
+    path: Path | None
+    relative: str
+    format: str
+    store: Store | None = None
+
+    @property
+    def file_id(self) -> str:
+        return hashlib.sha256(self.relative.encode()).hexdigest()[:20]
+
+    @property
+    def name(self) -> str:
+        return self.relative.rsplit("/", 1)[-1]
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes() if self.path is not None else self.store.read_bytes(self.relative)
+
+
+def landing_store(home: Home, folder: str) -> Store:
+    """Where a landing folder lives: the gateway folder may be in a bucket; every other one is local."""
+    return home.landing_store if folder == GATEWAY else Store.at(home.landing)
+
+
+def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator[LandedFile]:
+    """Every file under landing/<folder>/, sorted by path, hidden files skipped, symlinks included (judged later).
+
+    With `by_format`, the first folder below names the file's format (a file directly under landing/<folder>/
+    has format '', which `file_problem` reports); otherwise every file's format is `folder`.
+    """
+
+    def fmt(parts: tuple[str, ...] | list[str]) -> str:
+        return (parts[0] if len(parts) >= 2 else "") if by_format else folder
+
+    store = landing_store(home, folder)
+    if not store.is_local:
+        for relative in store.files(folder):
+            parts = relative.split("/")[1:]
+            if not parts[-1].startswith("."):
+                yield LandedFile(path=None, relative=relative, format=fmt(parts), store=store)
+        return
+    landing = Path(store.root)
+    root = landing / folder
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob("*")):
+        if (path.is_file() or path.is_symlink()) and not path.name.startswith("."):
+            yield LandedFile(path=path, relative=path.relative_to(landing).as_posix(), format=fmt(path.relative_to(root).parts))
+
+
+def file_problem(home: Home, landed: LandedFile, suffixes: Mapping[str, tuple[str, ...]], where: str | None = None) -> str | None:
+    """Why a landed file cannot be read, or None: a symlink leaving landing, an unknown format, a wrong file type.
+
+    `suffixes` maps each format of the folder to the file endings it accepts; `where`, when given, names the
+    folder's layout in the message (for example 'landing/billing/<format>/').
+    """
+    if landed.path is not None and landed.path.is_symlink():
+        target = landed.path.resolve()
+        if not target.is_relative_to(home.landing.resolve()):
+            return "symlink points outside the landing folder; not followed"
+        if not target.is_file():
+            return "symlink does not point to a regular file"
+    folder = landed.relative.split("/", 1)[0]
+    if landed.format not in suffixes:
+        hint = f"files go under {where}; " if where else ""
+        return f"unknown {folder} format '{landed.format}' ({hint}supported: {', '.join(sorted(suffixes))})"
+    accepted = suffixes[landed.format]
+    if not landed.name.lower().endswith(accepted):
+        kind = f"{folder} format" if where else "format"
+        return f"unsupported file type for {kind} '{landed.format}' (expected {', '.join(accepted)})"
+    return None
+
+
+# -- pending dates --------------------------------------------------------------------------------
+
+
+def pending_dates(home: Home) -> set[dt.date]:
+    """Dates whose lake rows changed and that no successful run has materialized since."""
+    lake = home.lake_store
+    if not lake.exists(PENDING_FILE):
+        return set()
+    return {dt.date.fromisoformat(line) for line in lake.read_bytes(PENDING_FILE).decode().split() if line}
+
+
+def pending_version(home: Home) -> int:
+    """When the pending dates were last marked (ns since the epoch); 0 when none ever were or the lake is remote."""
+    path = home.lake / PENDING_FILE
+    return path.stat().st_mtime_ns if home.lake_url is None and path.is_file() else 0
+
+
+def mark_pending(home: Home, dates: set[dt.date]) -> None:
+    if dates:
+        _write_pending(home, pending_dates(home) | set(dates))
+
+
+def clear_pending(home: Home, dates: set[dt.date]) -> None:
+    _write_pending(home, pending_dates(home) - set(dates))
+
+
+def _write_pending(home: Home, dates: set[dt.date]) -> None:
+    home.lake_store.write_bytes(PENDING_FILE, "".join(f"{d.isoformat()}\n" for d in sorted(dates)).encode())
+
+
+# -- manifest and audit ---------------------------------------------------------------------------
+
+
+def read_manifest(home: Home) -> dict[str, dict]:
+    """The latest manifest row per landed path."""
+    lake = home.lake_store
+    files = lake.files(MANIFEST_DIR, ".parquet")
+    if not files:
+        return {}
+    if not lake.is_local:  # one object at a time is kinder to S3-compatible servers than a burst of ranged reads
+        table = pa.concat_tables([pq.read_table(pa.BufferReader(lake.read_bytes(f)), schema=MANIFEST_SCHEMA) for f in files])
+        return {row["path"]: row for row in table.to_pylist()}
+    # A run reads the manifest once per source and check: read every small file in one multi-threaded pass,
+    # and again only when a file was added, removed or rewritten since.
+    paths = [lake.uri(f) for f in files]
+    signature = tuple((path, (stat := os.stat(path)).st_mtime_ns, stat.st_size) for path in paths)
+    cached = _MANIFEST_CACHE.get(lake.root)
+    if cached is None or cached[0] != signature:
+        table = pads.dataset(paths, schema=MANIFEST_SCHEMA, format="parquet").to_table()
+        cached = _MANIFEST_CACHE[lake.root] = (signature, {row["path"]: row for row in table.to_pylist()})
+    return {path: dict(row) for path, row in cached[1].items()}
+
+
+_MANIFEST_CACHE: dict[str, tuple[tuple, dict[str, dict]]] = {}
+
+
+def manifest_entry(landed: LandedFile, *, sha256: str | None, status: str, error: str | None, **counts) -> dict:
+    """One manifest row: the file, its hash, loaded / failed / removed, and its row counts and event dates."""
+    return {
+        "file_id": landed.file_id,
+        "path": landed.relative,
+        "sha256": sha256,
+        "format": landed.format,
+        "status": status,
+        "error": error,
+        "rows_read": counts.get("rows_read", 0),
+        "rows_loaded": counts.get("rows_loaded", 0),
+        "rows_rejected": counts.get("rows_rejected", 0),
+        "rows_duplicate": counts.get("rows_duplicate", 0),
+        "duplicate_conflicts": counts.get("duplicate_conflicts", 0),
+        "event_dates": counts.get("event_dates", []),
+        "ingested_at": dt.datetime.now(dt.timezone.utc),
+    }
+
+
+def write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table | None = None) -> None:
+    """Rejected rows first, the manifest row last: a crash in between re-ingests the file next time."""
+    lake = home.lake_store
+    rejected = AUDIT_REJECTED_SCHEMA.empty_table() if rejected is None else rejected.cast(AUDIT_REJECTED_SCHEMA)
+    lake.write_bytes(f"{REJECTED_DIR}/{landed.file_id}.parquet", parquet_bytes(rejected))
+    lake.write_bytes(f"{MANIFEST_DIR}/{landed.file_id}.parquet", parquet_bytes(pa.Table.from_pylist([entry], schema=MANIFEST_SCHEMA)))
+
+
+def conservation_violations(home: Home, folder: str) -> tuple[int, list[str]]:
+    """(files checked, one line per landed file under landing/<folder>/ where rows_read is not
+    rows_loaded + rows_rejected + rows_duplicate)."""
+    manifest = [row for path, row in read_manifest(home).items() if path.startswith(f"{folder}/")]
+    broken = [
+        f"{row['path']}: read {row['rows_read']} != loaded {row['rows_loaded']} + rejected {row['rows_rejected']}"
+        f" + duplicate {row['rows_duplicate']}"
+        for row in manifest
+        if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"]
+    ]
+    return len(manifest), broken
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+# -- lake tables ----------------------------------------------------------------------------------
+
+
+def request_files(home: Home, dates: list[dt.date], exclude: str | None = None) -> list[str]:
+    """The Parquet files of gateway requests for these event dates, as paths or s3:// URLs (`exclude`: a file_id)."""
+    lake = home.lake_store
+    found = []
+    for day in dates:
+        for relative in lake.files(f"{REQUESTS_TABLE}/event_date={day.isoformat()}", ".parquet"):
+            if exclude is None or not relative.endswith(f"/{exclude}.parquet"):
+                found.append(lake.uri(relative))
+    return found
+
+
+def request_file(day: dt.date, file_id: str) -> str:
+    """Where one landed file's requests of one event date are kept, relative to the lake."""
+    return f"{REQUESTS_TABLE}/event_date={day.isoformat()}/{file_id}.parquet"
+
+
+def table_file(table: str, file_id: str) -> str:
+    """Where one landed file's rows of a record table (bills, outcomes, …) are kept, relative to the lake."""
+    return f"{table}/{file_id}.parquet"
+
+
+def table_files(home: Home, table: str, exclude: str | None = None) -> list[str]:
+    """The Parquet files of a record table, as paths or s3:// URLs (`exclude`: a file_id)."""
+    lake = home.lake_store
+    return [lake.uri(f) for f in lake.files(table, ".parquet") if exclude is None or f != table_file(table, exclude)]
+
+
+def audit_files(home: Home, folder: str) -> list[str]:
+    """The Parquet files of a lake _audit folder (MANIFEST_DIR, REJECTED_DIR), as paths or s3:// URLs."""
+    lake = home.lake_store
+    return [lake.uri(relative) for relative in lake.files(folder, ".parquet")]

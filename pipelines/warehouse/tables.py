@@ -1,0 +1,269 @@
+"""Every warehouse table, what its SQL reads, and the one bootstrap that creates the missing ones empty.
+
+A table is `sql/<schema>/<name>.sql`: one select. What it reads besides other tables are inputs, temp views
+(or a table macro) set up just before it runs: lake Parquet, the price book, a YAML file of the home.
+`ensure_tables` creates every table that does not exist yet, in this order, from its SQL with no rows (its
+inputs set up empty), so every reader finds every contract table from the first run on, and no asset has to
+create the tables it reads. `build` sets up a table's inputs for real and replaces the table (or the window's
+rows of a daily table) in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
+from pipelines.insights.budgets import STATUS_SCHEMA
+from pipelines.insights.whatif import SCENARIO_SCHEMA
+from pipelines.pricing.book import ALIAS_SCHEMA, PRICE_SCHEMA
+from pipelines.pricing.fx import RATES_SCHEMA
+from pipelines.pricing.fx import REJECTED_SCHEMA as FX_REJECTED_SCHEMA
+from pipelines.pricing.names import register_model_names
+from pipelines.pricing.overrides import OVERRIDE_SCHEMA
+from pipelines.pricing.tiers import RULES_SCHEMA, load_tier_rules
+from pipelines.records.billing import BILLING
+from pipelines.records.business import GPU, OUTCOMES, REVENUE
+from pipelines.records.read import RecordSource
+from pipelines.settings import DEFAULT_TOLERANCE
+from pipelines.storage.database import (
+    connect,
+    register_parquet,
+    replace_table,
+    replace_window,
+    sql_text,
+)
+from pipelines.storage.home import Home
+from pipelines.storage.lake import (
+    AUDIT_REJECTED_SCHEMA,
+    LAKE_SCHEMA,
+    MANIFEST_DIR,
+    MANIFEST_SCHEMA,
+    REJECTED_DIR,
+    audit_files,
+    request_files,
+    table_files,
+)
+
+LAKE_ASSETS = ("lake/gateway_requests", "lake/billing_line_items", "lake/outcomes", "lake/revenue", "lake/gpu_capacity")
+Window = tuple[dt.date, dt.date]
+"""[start, end) of a daily table's rows, as UTC dates."""
+NEVER: Window = (dt.date.min, dt.date.min)
+
+
+@dataclass(frozen=True)
+class Input:
+    """Something a table's SQL reads that is not a warehouse table: a temp view or a table macro.
+
+    `setup(con, home, window)` creates it with real rows; with `home` None it creates it empty (the bootstrap).
+    `assets` are the assets whose output it reads (for `deps`), none when it reads a file of the home; `sql` is
+    the file of a table macro, whose own reads count as the table's.
+    """
+
+    name: str
+    setup: Callable[[duckdb.DuckDBPyConnection, Home | None, Window], object]
+    assets: tuple[str, ...] = ()
+    sql: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A warehouse table: its name (and SQL file), its inputs, and how it is written.
+
+    `daily`: its rows are replaced window by window ($window_start <= event_date < $window_end).
+    `appended`: rows are added to it by commands (closing a month, saving a what-if), never replaced; the
+    bootstrap adds columns its SQL gained since it was created. `params`: the SQL's other parameters, with
+    the values the bootstrap creates it with. `reads`: the other SQL files its writer runs (sql/queries/).
+    """
+
+    name: str
+    inputs: tuple[Input, ...] = ()
+    daily: bool = False
+    appended: bool = False
+    params: dict = field(default_factory=dict)
+    reads: tuple[str, ...] = ()
+
+    @property
+    def sql_files(self) -> tuple[str, ...]:
+        """Every SQL file building this table runs: its own, its table macros', the queries its writer runs."""
+        return (self.name, *(item.sql for item in self.inputs if item.sql), *self.reads)
+
+
+def _arrow(name: str, schema: pa.Schema) -> Input:
+    """Rows the writer computes in Python (from a YAML file, a CSV folder, a projection) and hands to `build`."""
+
+    def setup(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+        if home is not None:
+            raise ValueError(f"{name}: give its rows to build(..., rows={{{name!r}: table}})")
+        con.register(name, schema.empty_table())
+
+    return Input(name, setup)
+
+
+def _records(source: RecordSource) -> Input:
+    """The lake Parquet of a record source (bills, outcomes, revenue, GPU capacity)."""
+
+    def setup(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+        register_parquet(con, f"lake_{source.table}", table_files(home, source.table) if home else [], source.lake_schema)
+
+    return Input(f"lake_{source.table}", setup, assets=(f"lake/{source.table}",))
+
+
+def _audit(name: str, folder: str, schema: pa.Schema) -> Input:
+    """The lake's manifest or rejected rows, which every lake asset writes."""
+
+    def setup(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+        register_parquet(con, name, audit_files(home, folder) if home else [], schema)
+
+    return Input(name, setup, assets=LAKE_ASSETS)
+
+
+def _requests(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    days = [window[0] + dt.timedelta(days=n) for n in range((window[1] - window[0]).days)]
+    register_parquet(con, "lake_gateway_requests", request_files(home, days) if home else [], LAKE_SCHEMA)
+
+
+def _model_names(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> list[list[str]]:
+    return register_model_names(con, {"window_start": window[0], "window_end": window[1]})
+
+
+def _gpu_allocation(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    con.execute(f"create or replace temp macro gpu_allocation(window_start, window_end) as table {sql_text('core._gpu_allocation')}")
+
+
+def _tier_rules(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    con.register("tier_rules", load_tier_rules(home.root) if home else RULES_SCHEMA.empty_table())
+
+
+
+_MONTH = {"month": "", "month_start": dt.date.min, "month_end": dt.date.min}
+
+TABLES: tuple[Table, ...] = (
+    Table("reference.prices", (_arrow("book_prices", PRICE_SCHEMA),)),
+    Table("reference.model_aliases", (_arrow("book_aliases", ALIAS_SCHEMA),)),
+    Table("reference.price_overrides", (_arrow("home_price_overrides", OVERRIDE_SCHEMA),)),
+    Table("reference.fx_rates", (_arrow("landed_fx_rates", RATES_SCHEMA),)),
+    Table("reference.reporting_currency", params={"currency": "USD"}),
+    Table("audit.rejected_fx_rows", (_arrow("landed_fx_rejected", FX_REJECTED_SCHEMA),)),
+    Table("audit.ingested_files", (_audit("lake_ingested_files", MANIFEST_DIR, MANIFEST_SCHEMA),)),
+    Table("audit.rejected_rows", (_audit("lake_rejected_rows", REJECTED_DIR, AUDIT_REJECTED_SCHEMA),)),
+    Table("reference.gpu_capacity", (_records(GPU),), reads=("queries/gpu_capacity_changed_days",)),
+    Table("staging.stg_gateway_requests", (Input("lake_gateway_requests", _requests, assets=("lake/gateway_requests",)),), daily=True),
+    Table(
+        "core.request_costs",
+        (
+            Input("model_names", _model_names, assets=("reference/model_aliases",)),
+            Input("gpu_allocation", _gpu_allocation, sql="core._gpu_allocation"),
+        ),
+        daily=True,
+        reads=("queries/unknown_model_names",),
+    ),
+    Table("marts.daily_spend", daily=True),
+    Table("finance.closed_periods", appended=True, params=_MONTH),
+    Table("finance.daily_spend", appended=True, params=_MONTH),
+    Table("core.billing_line_items", (_records(BILLING),)),
+    Table("core.outcomes", (_records(OUTCOMES),)),
+    Table("core.revenue", (_records(REVENUE),)),
+    Table("marts.price_coverage"),
+    Table("marts.price_coverage_daily"),
+    Table("marts.restatements"),
+    Table("marts.billing_reconciliation", params={"tolerance_pct": DEFAULT_TOLERANCE[0], "tolerance_usd": DEFAULT_TOLERANCE[1]}),
+    Table("marts.cost_per_outcome"),
+    Table("marts.outcome_costs"),
+    Table("marts.revenue_ratio"),
+    Table("marts.revenue_ratio_by_segment"),
+    Table("marts.unit_economics"),
+    Table("marts.unit_economics_by_feature"),
+    Table("marts.self_hosted_costs"),
+    Table("marts.model_tier_spend", (Input("tier_rules", _tier_rules),)),
+    Table("marts.cache_savings"),
+    Table("marts.spend_anomalies", params=ANOMALY_PARAMS),
+    Table("marts.budget_status", (_arrow("budget_status_rows", STATUS_SCHEMA),), reads=("queries/month_span", "queries/budget_month_spend")),
+    Table("marts.scenarios", (_arrow("scenario_rows", SCENARIO_SCHEMA),), appended=True, reads=("queries/month_span", "queries/whatif_growth")),
+)
+BY_NAME = {table.name: table for table in TABLES}
+
+
+def table(name: str) -> Table:
+    """The catalog entry of a warehouse table; KeyError names it when it has none."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"{name} is not a warehouse table (known: {', '.join(BY_NAME)})") from None
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create every missing table empty, in catalog order; add the columns appended tables' SQL gained.
+
+    Returns the tables created. Cheap when nothing is missing: one query lists the tables.
+    """
+    existing = {
+        f"{schema}.{name}"
+        for schema, name in con.execute("select table_schema, table_name from information_schema.tables where table_catalog = current_database()").fetchall()
+    }
+    created = []
+    for entry in TABLES:
+        if entry.name in existing and not entry.appended:
+            continue
+        for item in entry.inputs:
+            item.setup(con, None, NEVER)
+        params = {**({"window_start": NEVER[0], "window_end": NEVER[1]} if entry.daily else {}), **entry.params}
+        select = f"select * from ({sql_text(entry.name)})"
+        if entry.name not in existing:
+            con.execute(f"create table {entry.name} as {select} with no data", params)
+            created.append(entry.name)
+        else:
+            _add_new_columns(con, entry.name, select, params)
+    return created
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, name: str, select: str, params: dict) -> None:
+    schema, table_name = name.split(".")
+    have = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, table_name]
+        ).fetchall()
+    }
+    wanted = con.execute(f"describe {select}", params).fetchall()
+    for column, column_type, *_ in wanted:
+        if column not in have:
+            con.execute(f'alter table {name} add column "{column}" {column_type}')
+
+
+@contextmanager
+def open_warehouse(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened for writing, every contract table there (see `ensure_tables`)."""
+    with connect(home) as con:
+        ensure_tables(con)
+        yield con
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    name: str,
+    window: Window | None = None,
+    params: dict | None = None,
+    rows: dict[str, pa.Table] | None = None,
+) -> tuple[int, dict[str, object]]:
+    """Set up a table's inputs (`rows` gives those computed in Python) and replace the table from its SQL, or a
+    daily table's window; (rows now in the table or window, what each input's setup returned by name)."""
+    entry = table(name)
+    if entry.daily and window is None:
+        raise ValueError(f"{name} is replaced window by window: give the window")
+    rows = rows or {}
+    found = {}
+    for item in entry.inputs:
+        if item.name in rows:
+            con.register(item.name, rows[item.name])
+        else:
+            found[item.name] = item.setup(con, home, window or NEVER)
+    if entry.daily:
+        return replace_window(con, name, sql_text(name), window[0], window[1], params), found
+    return replace_table(con, name, sql_text(name), params), found

@@ -1,0 +1,23 @@
+-- Spend per provider and model in the window [$start, $end), with its share of the window's spend (percent).
+-- exact_ratio is an exact DECIMAL division macro (pipelines/storage/money.py).
+with by_model as (
+    select
+        provider,
+        model,
+        sum(requests) as requests,
+        cast(sum(
+            input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
+            + output_tokens + reasoning_tokens + audio_input_tokens + audio_output_tokens
+        ) as bigint) as tokens,
+        cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd,
+        sum(unpriced_requests) as unpriced_requests,
+    from marts.daily_spend
+    where event_date >= $start and event_date < $end
+    group by provider, model
+)
+
+select
+    *,
+    exact_ratio(cost_usd * 100, sum(cost_usd) over ()) as share_pct,
+from by_model
+order by cost_usd desc, requests desc

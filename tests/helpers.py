@@ -1,0 +1,42 @@
+"""Helpers for building test inputs: envelope lines from the provider samples, and landing them in a home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.storage.home import Home
+
+FORMATS = Path(__file__).resolve().parent / "fixtures" / "formats"
+"""Provider and gateway samples (copies of the project's format samples), read only from the repository."""
+
+
+def sample_usage(name: str) -> dict:
+    """The `usage` object of a provider response sample under tests/fixtures/formats."""
+    return json.loads((FORMATS / name).read_text())["usage"]
+
+
+def envelope(request_id: str, provider: str, model: str, usage: dict | int | None, **fields) -> str:
+    record = {
+        "request_id": request_id,
+        "timestamp": "2026-11-27T10:15:02.120Z",
+        "provider": provider,
+        "model": model,
+        "service_tier": "default",
+        "feature": "support_chat",
+        "user_id": "u_1842",
+        "user_segment": "enterprise",
+        "customer_id": "acme",
+        "conversation_id": "c_77",
+        "usage": usage,
+    }
+    record.update(fields)
+    return json.dumps(record)
+
+
+def land(home: Home, name: str, lines: list[str]) -> Path:
+    """Write envelope lines into landing/gateway/envelope/<name>."""
+    path = home.gateway_landing("envelope") / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
