@@ -71,6 +71,15 @@ def load_yaml(path: Path) -> object:
     return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=DecimalLoader)
 
 
+def read_yaml(path: Path, error: type[Exception], label: str | None = None) -> object:
+    """A YAML file the user wrote, with money as Decimal; `error` naming the file (`label`, else its name) when
+    it is not YAML or not UTF-8."""
+    try:
+        return load_yaml(path)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{label or Path(path).name}: not valid YAML: {exc}") from None
+
+
 def as_date(value: object) -> dt.date | None:
     """A YAML value as a date (a date, a datetime's day or YYYY-MM-DD text), None when it is none of those."""
     if isinstance(value, dt.datetime):
@@ -117,10 +126,7 @@ def read_settings(home_root: Path) -> dict:
     path = Path(home_root) / SETTINGS_FILE
     if not path.is_file():
         return {}
-    try:
-        settings = load_yaml(path) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path.name}: not valid YAML: {exc}") from None
+    settings = read_yaml(path, SettingsError) or {}
     unknown = sorted(map(str, set(settings) - set(SETTINGS_KEYS))) if isinstance(settings, dict) else ["(not a mapping)"]
     if unknown:
         raise SettingsError(f"{path.name}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})")

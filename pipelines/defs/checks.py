@@ -39,19 +39,16 @@ def _cell(value: object) -> str:
 
 @dataclass(frozen=True)
 class SqlCheck:
-    """A check whose rule is a select of the rows that break it (`source`: its file's name, when another
-    table's check shares it).
+    """A check whose rule is a select of the rows that break it; the rule in words is the file's header.
 
     `describe(rows, con, params)` says what broke, in one line; `passed` is the description when nothing did
-    (or a function of con and params giving it).
+    (or a function of con and params giving it). `source` names the file when another table's check shares it.
     """
 
     name: str
     table: str
-    header: tuple[str, ...]
-    rule: str
-    passed: str | Callable[[duckdb.DuckDBPyConnection, dict], str]
     describe: Callable[[list[tuple], duckdb.DuckDBPyConnection, dict], str]
+    passed: str | Callable[[duckdb.DuckDBPyConnection, dict], str]
     blocking: bool = False
     warn: bool = False
     source: str | None = None
@@ -61,16 +58,14 @@ class SqlCheck:
         """The check's SQL file, as `sql_text` names it."""
         return f"checks/{self.source or self.table.replace('.', '__') + '__' + self.name}"
 
-    @property
-    def sql(self) -> str:
-        return sql_text(self.file)
-
     def spec(self) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(self.name, asset=self.table.split("."), blocking=self.blocking)
 
     def evaluate(self, con: duckdb.DuckDBPyConnection, params: dict | None = None) -> dg.AssetCheckResult:
-        sql, params = self.sql, params or {}
-        broken = con.execute(sql, bound(sql, params)).fetchall()
+        sql, params = sql_text(self.file), params or {}
+        cursor = con.execute(sql, bound(sql, params))
+        header = [column[0] for column in cursor.description]
+        broken = cursor.fetchall()
         passed = self.passed if isinstance(self.passed, str) else self.passed(con, params)
         return dg.AssetCheckResult(
             check_name=self.name,
@@ -79,24 +74,31 @@ class SqlCheck:
             severity=dg.AssetCheckSeverity.WARN if self.warn else dg.AssetCheckSeverity.ERROR,
             description=self.describe(broken, con, params) if broken else passed,
             metadata={
-                "rule": self.rule,
+                "rule": sql_header(sql),
                 "violations": len(broken),
-                "examples": dg.MetadataValue.md(markdown_table(self.header, broken[:PREVIEW_ROWS])),
+                "examples": dg.MetadataValue.md(markdown_table(header, broken[:PREVIEW_ROWS])),
             },
         )
 
 
-def unconverted(table: str, name: str, what: str, header: tuple[str, ...], source: str | None = None) -> SqlCheck:
+def sql_header(sql: str) -> str:
+    """The comment at the top of a SQL file, as one paragraph."""
+    lines = []
+    for line in sql.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line[2:].strip())
+    return " ".join(lines)
+
+
+def unconverted(table: str, name: str, what: str, source: str | None = None) -> SqlCheck:
     """A warning naming the rows whose amount has no USD rate (the rows say which: first columns, then the reason)."""
 
     def describe(rows: list[tuple], con: duckdb.DuckDBPyConnection, params: dict) -> str:
         examples = ", ".join(" ".join(str(v) for v in row[:-1]) for row in rows[:3])
         return f"{len(rows)} {what}(s) without a USD rate in reference.fx_rates (e.g. {examples}); add rates under landing/fx"
 
-    return SqlCheck(
-        name, table, (*header, "reason"), rule=f"every {what} is in USD or has a rate in reference.fx_rates",
-        passed=f"every {what} is in USD or has a rate", describe=describe, warn=True, source=source,
-    )
+    return SqlCheck(name, table, describe, passed=f"every {what} is in USD or has a rate", warn=True, source=source)
 
 
 def contract_check(check_name: str, result: ContractResult) -> dg.AssetCheckResult:

@@ -1,23 +1,23 @@
-"""`sql_model`: one SQL file, one asset. The asset key is the table's name, the group its schema.
+"""`sql_model`: one SQL file, one asset. The asset key is the table's name, the group its schema, the
+description the header of its SQL file.
 
-    sql_model("marts.cost_per_outcome", "One row per day x feature x outcome type: ...",
-              deps=["core.outcomes", "core.request_costs"], preview=Preview(("event_date", "feature", ...)))
+    cost_per_outcome = sql_model("marts.cost_per_outcome", deps=["core.outcomes", "core.request_costs"])
 
 The asset opens the warehouse, sets up the table's inputs (`pipelines.warehouse.tables`), replaces the table
 (a daily table: the run's partition window) from `sql/<schema>/<table>.sql`, evaluates its checks and reports
-the row count and a preview. `deps` is written by hand, as the tables the SQL reads; a test compares the two.
+the row count and the first rows. `deps` is written by hand, as the tables the SQL reads; a test compares them.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from pipelines.defs.checks import PREVIEW_ROWS, SqlCheck, contract_check, markdown_table
+from pipelines.defs.checks import PREVIEW_ROWS, SqlCheck, contract_check, markdown_table, sql_header
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
+from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
 from pipelines.warehouse.contracts import Contract, prefetch_gx, validate
 from pipelines.warehouse.tables import Window, build, table
@@ -26,15 +26,20 @@ WAREHOUSE = {"pool": "duckdb", "kinds": {"duckdb"}}
 """Every asset that writes the warehouse waits for the one `duckdb` slot (dagster.yaml limits the pool to 1)."""
 
 
-@dataclass(frozen=True)
-class Preview:
-    """The first rows of the table in materialization metadata: which columns, in which order."""
+PREVIEW_COLUMNS = 8
 
-    columns: tuple[str, ...]
-    order: str
 
-    def sql(self, name: str, where: str = "") -> str:
-        return f"select {', '.join(self.columns)} from {name}{where} order by {self.order} limit {PREVIEW_ROWS}"
+def header(name: str) -> str:
+    """The comment at the top of a table's SQL file: what one row is, the money type, the traps."""
+    return sql_header(sql_text(name))
+
+
+def preview(con: duckdb.DuckDBPyConnection, name: str, window: dict) -> dg.MetadataValue:
+    """The first rows of a table (of the window's, for a daily table) and its first columns, as markdown."""
+    where = " where event_date >= $window_start and event_date < $window_end" if window else ""
+    cursor = con.execute(f"select * from {name}{where} limit {PREVIEW_ROWS}", window)
+    columns = [column[0] for column in cursor.description][:PREVIEW_COLUMNS]
+    return dg.MetadataValue.md(markdown_table(columns, [row[:PREVIEW_COLUMNS] for row in cursor.fetchall()]))
 
 
 def asset_key(name: str) -> dg.AssetKey:
@@ -56,9 +61,7 @@ def window_of(context: dg.AssetExecutionContext) -> Window:
 
 def sql_model(
     name: str,
-    description: str,
     deps: Sequence[str],
-    preview: Preview | None = None,
     checks: Sequence[SqlCheck] = (),
     contract: Contract | None = None,
     params: Callable[[Home], dict] | None = None,
@@ -77,7 +80,7 @@ def sql_model(
         specs.append(dg.AssetCheckSpec(contract.name, asset=key, blocking=True))
     partitioned = {"partitions_def": daily, "backfill_policy": dg.BackfillPolicy.single_run()} if entry.daily else {}
 
-    @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=description,
+    @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=header(name),
               check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **WAREHOUSE)
     def model(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
         if contract is not None:
@@ -85,14 +88,10 @@ def sql_model(
         home = tokenledger.paths
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
-        where = " where event_date >= $window_start and event_date < $window_end" if window else ""
         with tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
             count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
-            meta: dict = {"dagster/row_count": count}
-            if preview is not None:
-                shown = con.execute(preview.sql(name, where), scope).fetchall()
-                meta["preview"] = dg.MetadataValue.md(markdown_table(preview.columns, shown))
+            meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}
             if metadata is not None:
                 meta |= metadata(con, scope, inputs)
             results = [check.evaluate(con, scope | (params(home) if params else {})) for check in checks]

@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters import CANONICAL_SCHEMA, TOKEN_BUCKETS, AdapterResult, UnreadableFile
+from pipelines.adapters import CANONICAL_SCHEMA, AdapterResult, UnreadableFile
 from pipelines.adapters.attribution import AttributionConfig
 from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
 from pipelines.adapters.envelope import file_query as envelope_file_query
@@ -40,7 +40,7 @@ from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import memory_limit
-from pipelines.storage.database import register_parquet
+from pipelines.storage.database import register_parquet, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,
@@ -301,24 +301,7 @@ def _deduplicate(con: duckdb.DuckDBPyConnection) -> int:
     if not con.execute("select count(*) from repeated").fetchall()[0][0]:
         con.execute("create view deduped as select * from incoming")
         return 0
-    grows = " and ".join(f"{b} >= coalesce(lag({b}) over w, 0)" for b in (*TOKEN_BUCKETS, "web_search_requests"))
-    con.execute(
-        f"""
-        create table chosen as
-        with versions as (
-            select incoming.*, {grows} as grew,
-                row_number() over w as version, count(*) over (partition by source, request_id) as versions
-            from incoming semi join repeated using (source, request_id)
-            window w as (partition by source, request_id order by occurred_at, source_row)
-        ),
-        judged as (
-            select *, bool_and(grew) over (partition by source, request_id) as cumulative from versions
-        )
-        select * exclude (grew, version, versions, cumulative), not cumulative as conflict
-        from judged
-        where (cumulative and version = versions) or (not cumulative and version = 1)
-        """
-    )
+    con.execute(f"create table chosen as {sql_text('queries/ingest_chosen_records')}")
     conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
     con.execute(
         "create view deduped as select * from incoming anti join repeated using (source, request_id) "

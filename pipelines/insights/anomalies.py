@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import duckdb
-
-from pipelines.storage.database import sql_text
-
 PARAMS = {
     "baseline_days": 14,
     "min_baseline_days": 5,
@@ -27,16 +23,3 @@ CAUSES = {
     "model_mix": "traffic moved between models",
     "price": "cost per token of the same models changed (price, tier or cache hits)",
 }
-
-
-def anomalies_select() -> tuple[str, dict]:
-    """The select behind marts.spend_anomalies and its parameters."""
-    return sql_text("marts.spend_anomalies"), dict(PARAMS)
-
-
-def flagged(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Flagged days, newest first: dimension, subject, provider, date, spend, baseline median, score, direction, cause."""
-    return con.execute(
-        "select dimension, subject, provider, event_date, cost_usd, baseline_median_usd, robust_score, direction, cause "
-        "from marts.spend_anomalies where is_anomaly order by event_date desc, abs(robust_score) desc"
-    ).fetchall()

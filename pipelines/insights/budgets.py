@@ -25,9 +25,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import yaml
 
-from pipelines.settings import load_yaml
+from pipelines.settings import read_yaml
 from pipelines.storage.database import sql_text, table_exists
 
 BUDGETS_FILE = "budgets.yaml"
@@ -71,12 +70,7 @@ class Budget:
 def load_budgets(home_root: Path) -> list[Budget]:
     """The budgets in <home>/budgets.yaml (empty when there is no file); BudgetError names each bad field."""
     path = home_root / BUDGETS_FILE
-    if not path.is_file():
-        return []
-    try:
-        document = load_yaml(path)
-    except yaml.YAMLError as exc:
-        raise BudgetError(f"{path.name}: not valid YAML: {exc}") from exc
+    document = read_yaml(path, BudgetError) if path.is_file() else None
     if document is None:
         return []
     if not isinstance(document, dict):
@@ -87,12 +81,10 @@ def load_budgets(home_root: Path) -> list[Budget]:
         problems.append(f"{path.name}: currency: budgets are in USD, got {currency!r}")
     budgets = []
     for key, scope in SCOPES.items():
-        entries = document.get(key)
-        if entries is None:
-            continue
+        entries = {} if document.get(key) is None else document[key]
         if not isinstance(entries, dict):
             problems.append(f"{path.name}: {key}: expected a mapping of {scope} name to monthly USD, got {type(entries).__name__}")
-            continue
+            entries = {}
         for name, amount in entries.items():
             value = _amount(amount)
             if not isinstance(name, str) or not name.strip():

@@ -41,12 +41,17 @@ def corrections_file_problems(path: Path) -> list[str]:
     return problems
 
 
+def _keys_problems(label: str, entry: dict, known: set[str], required: tuple[str, ...]) -> list[str]:
+    """Unknown keys and missing required ones of one entry."""
+    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(known))})" for key in entry if key not in known]
+    return problems + [f"{label}: missing '{key}'" for key in required if not entry.get(key)]
+
+
 def _correction_problems(label: str, correction: object) -> list[str]:
     if not isinstance(correction, dict):
         return [f"{label}: expected a mapping"]
     label = f"{label} {correction.get('provider')}/{correction.get('model')}"
-    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(CORRECTION_KEYS))})" for key in correction if key not in CORRECTION_KEYS]
-    problems += [f"{label}: missing '{key}'" for key in ("provider", "model", "reason", "source") if not correction.get(key)]
+    problems = _keys_problems(label, correction, CORRECTION_KEYS, ("provider", "model", "reason", "source"))
     if not any(key in correction for key in CORRECTION_ACTIONS):
         problems.append(f"{label}: does nothing (give one of {', '.join(CORRECTION_ACTIONS)})")
     if "first_effective_from" in correction and not isinstance(correction["first_effective_from"], dt.date):
@@ -94,8 +99,7 @@ def _derivation_problems(label: str, derivation: object) -> list[str]:
     if not isinstance(derivation, dict):
         return [f"{label}: expected a mapping"]
     label = f"{label} {derivation.get('provider')}"
-    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(DERIVATION_KEYS))})" for key in derivation if key not in DERIVATION_KEYS]
-    problems += [f"{label}: missing '{key}'" for key in ("provider", "from_provider", "reason", "source", "models") if not derivation.get(key)]
+    problems = _keys_problems(label, derivation, DERIVATION_KEYS, ("provider", "from_provider", "reason", "source", "models"))
     tiers = derivation.get("tiers", ["standard"])
     if not isinstance(tiers, list) or any(tier not in TIERS for tier in tiers):
         problems.append(f"{label}: tiers must be a list of {', '.join(TIERS)}")

@@ -14,10 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import yaml
 
 from pipelines.pricing.book import BUCKETS, PriceBookError
-from pipelines.settings import as_date, load_yaml
+from pipelines.settings import as_date, read_yaml
 
 OVERRIDES_FILE = "price_overrides.yaml"
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
@@ -44,10 +43,7 @@ def load_overrides(home_root: Path) -> pa.Table:
     path = home_root / OVERRIDES_FILE
     if not path.is_file():
         return OVERRIDE_SCHEMA.empty_table()
-    try:
-        document = load_yaml(path) or {}
-    except yaml.YAMLError as exc:
-        raise PriceBookError(f"{path.name}: not valid YAML: {exc}") from exc
+    document = read_yaml(path, PriceBookError) or {}
     entries = document.get("overrides") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise PriceBookError(f"{path.name}: expected a mapping with a list under 'overrides'")

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import yaml
 
-from pipelines.settings import load_yaml
+from pipelines.settings import read_yaml
 from pipelines.storage.home import shipped_dir
 
 TIERS = ("small", "medium", "premium")
@@ -44,10 +43,7 @@ def load_tier_rules(home_root: Path) -> pa.Table:
 
 
 def _read_rules(path: Path, label: str) -> list[dict]:
-    try:
-        document = load_yaml(path)
-    except yaml.YAMLError as exc:
-        raise ModelTiersError(f"{label}: not valid YAML: {exc}") from None
+    document = read_yaml(path, ModelTiersError, label)
     if document is None:
         return []
     if not isinstance(document, dict) or set(document) != {"rules"}:

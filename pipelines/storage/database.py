@@ -99,10 +99,10 @@ def replace_window(
     params = {**(params or {}), **window}
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace temp table _shape as select * from ({select_sql}) with no data", params)
-        if not table_exists(con, table):
-            con.execute(f"create table {table} as select * from _shape")
-        _add_missing_columns(con, table)
+        if table_exists(con, table):
+            add_missing_columns(con, table, select_sql, params)
+        else:
+            con.execute(f"create table {table} as select * from ({select_sql}) with no data", params)
         con.execute(f"delete from {table} where {date_column} >= $window_start and {date_column} < $window_end", window)
         con.execute(f"insert into {table} by name {select_sql}", params)
         count = con.execute(
@@ -115,7 +115,8 @@ def replace_window(
     return count
 
 
-def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict | None = None) -> None:
+    """Add to `table` the columns `select_sql` gives that it lacks (older rows get nulls)."""
     schema, name = table.split(".")
     have = {
         row[0]
@@ -123,7 +124,7 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
             "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, name]
         ).fetchall()
     }
-    for column, column_type in con.execute("select column_name, data_type from information_schema.columns where table_name = '_shape'").fetchall():
+    for column, column_type, *_ in con.execute(f"describe select * from ({select_sql})", params or {}).fetchall():
         if column not in have:
             con.execute(f'alter table {table} add column "{column}" {column_type}')
 
@@ -159,16 +160,11 @@ def _remote_dataset(urls: list[str], schema: pa.Schema):
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
-def replace_table(con: duckdb.DuckDBPyConnection, table: str, source: str | pa.Table, params: dict | None = None) -> int:
-    """Replace a whole table by a select (or an Arrow table) in one transaction; return its row count."""
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict | None = None) -> int:
+    """Replace a whole table by a select's rows in one transaction; return its row count."""
     con.execute("begin transaction")
     try:
-        if isinstance(source, pa.Table):
-            con.register("_replacement", source)
-            con.execute(f"create or replace table {table} as select * from _replacement")
-            con.unregister("_replacement")
-        else:
-            con.execute(f"create or replace table {table} as {source}", params or {})
+        con.execute(f"create or replace table {table} as {select_sql}", params or {})
         count = con.execute(f"select count(*) from {table}").fetchall()[0][0]
         con.execute("commit")
     except BaseException:

@@ -32,6 +32,7 @@ from pipelines.records.business import GPU, OUTCOMES, REVENUE
 from pipelines.records.read import RecordSource
 from pipelines.settings import DEFAULT_TOLERANCE
 from pipelines.storage.database import (
+    add_missing_columns,
     connect,
     register_parquet,
     replace_table,
@@ -213,27 +214,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
         for item in entry.inputs:
             item.setup(con, None, NEVER)
         params = {**({"window_start": NEVER[0], "window_end": NEVER[1]} if entry.daily else {}), **entry.params}
-        select = f"select * from ({sql_text(entry.name)})"
         if entry.name not in existing:
-            con.execute(f"create table {entry.name} as {select} with no data", params)
+            con.execute(f"create table {entry.name} as select * from ({sql_text(entry.name)}) with no data", params)
             created.append(entry.name)
         else:
-            _add_new_columns(con, entry.name, select, params)
+            add_missing_columns(con, entry.name, sql_text(entry.name), params)
     return created
-
-
-def _add_new_columns(con: duckdb.DuckDBPyConnection, name: str, select: str, params: dict) -> None:
-    schema, table_name = name.split(".")
-    have = {
-        row[0]
-        for row in con.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ?", [schema, table_name]
-        ).fetchall()
-    }
-    wanted = con.execute(f"describe {select}", params).fetchall()
-    for column, column_type, *_ in wanted:
-        if column not in have:
-            con.execute(f'alter table {name} add column "{column}" {column_type}')
 
 
 @contextmanager

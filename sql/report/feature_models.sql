@@ -14,4 +14,4 @@ select
     *,
     exact_ratio(cost_usd * 100, sum(cost_usd) over (partition by feature)) as share_pct,
 from by_feature_model
-order by feature, cost_usd desc
+order by feature, cost_usd desc, model

@@ -20,4 +20,4 @@ select
     *,
     exact_ratio(cost_usd * 100, sum(cost_usd) over ()) as share_pct,
 from by_model
-order by cost_usd desc, requests desc
+order by cost_usd desc, requests desc, provider, model

@@ -16,5 +16,5 @@ select
     *,
     exact_ratio(cost_usd * 100, revenue_usd) as cost_to_revenue_pct,
 from by_customer
-order by cost_usd desc nulls last
+order by cost_usd desc nulls last, customer_id
 limit 20

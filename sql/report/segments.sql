@@ -15,4 +15,4 @@ select
     *,
     exact_ratio(cost_usd * 100, sum(cost_usd) over ()) as share_pct,
 from by_segment
-order by cost_usd desc
+order by cost_usd desc, user_segment

@@ -4,27 +4,22 @@ import dagster as dg
 
 from pipelines.defs.checks import markdown_table, unconverted
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.sql_models import WAREHOUSE, Preview, sql_metadata
+from pipelines.defs.sql_models import WAREHOUSE, header, preview, sql_metadata
 from pipelines.warehouse.reference import load_reference, refresh_gpu_capacity
 from pipelines.warehouse.tables import table
 
-GPU_USD = unconverted("reference.gpu_capacity", "gpu_cost_in_usd", "GPU record", ("cluster", "event_date", "currency"))
-GPU_PREVIEW = Preview(("event_date", "cluster", "gpu_type", "gpu_count", "hours", "currency", "cost_usd"), "event_date desc, cluster, gpu_type")
+GPU_USD = unconverted("reference.gpu_capacity", "gpu_cost_in_usd", "GPU record")
 
-_BOOK_TABLES = {
-    "reference.prices": "One row per price-book entry: model x version x service tier x context band, USD per 1M tokens.",
-    "reference.model_aliases": "One row per model name the price book answers to (the model itself and its aliases).",
-    "reference.price_overrides": "One row per negotiated price override from <home>/price_overrides.yaml (wins over list prices).",
-    "reference.fx_rates": "One row per dated exchange rate from landing/fx (units per USD).",
-    "reference.reporting_currency": "One row: the reporting currency from <home>/settings.yaml (default USD).",
-    "audit.rejected_fx_rows": "One row per rejected exchange-rate row under landing/fx: file, row, field, reason.",
-}
+_BOOK_TABLES = (
+    "reference.prices", "reference.model_aliases", "reference.price_overrides", "reference.fx_rates", "reference.reporting_currency",
+    "audit.rejected_fx_rows",
+)
 
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(name.split("."), group_name=name.split(".")[0], kinds={"duckdb"}, description=text, metadata=sql_metadata(table(name).sql_files))
-        for name, text in _BOOK_TABLES.items()
+        dg.AssetSpec(name.split("."), group_name=name.split(".")[0], kinds={"duckdb"}, description=header(name), metadata=sql_metadata(table(name).sql_files))
+        for name in _BOOK_TABLES
     ],
     pool="duckdb",
 )
@@ -49,22 +44,23 @@ def price_book(tokenledger: TokenledgerHome):
     group_name="reference",
     deps=[["lake", "gpu_capacity"], ["reference", "fx_rates"]],
     check_specs=[GPU_USD.spec()],
+    description=header("reference.gpu_capacity"),
     metadata=sql_metadata(table("reference.gpu_capacity").sql_files, [GPU_USD]),
     **WAREHOUSE,
 )
 def gpu_capacity(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
-    """One row per self-hosted cluster x day x GPU type: GPU-hours, capacity and the day's cost in USD."""
+    """Rebuild the GPU capacity from the lake; re-price the days whose GPU cost changed."""
     with tokenledger.warehouse() as con:
         rows, changed = refresh_gpu_capacity(con, tokenledger.paths)
         if changed:
             context.log.info(f"GPU cost changed on {len(changed)} day(s): their self-hosted requests are re-priced")
-        preview = con.execute(GPU_PREVIEW.sql("reference.gpu_capacity")).fetchall()
+        shown = preview(con, "reference.gpu_capacity", {})
         check = GPU_USD.evaluate(con)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "repriced_days": dg.MetadataValue.json([d.isoformat() for d in changed]),
-            "preview": dg.MetadataValue.md(markdown_table(GPU_PREVIEW.columns, preview)),
+            "preview": shown,
         },
         check_results=[check],
     )

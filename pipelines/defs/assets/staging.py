@@ -3,10 +3,4 @@
 from pipelines.defs.sql_models import sql_model
 from pipelines.warehouse.contracts import STAGING
 
-stg_gateway_requests = sql_model(
-    "staging.stg_gateway_requests",
-    "One row per request in the window, read from the lake's Parquet.",
-    deps=["lake/gateway_requests"],
-    contract=STAGING,
-    metadata=lambda con, window, inputs: {"lake_table": "lake/gateway_requests"},
-)
+stg_gateway_requests = sql_model("staging.stg_gateway_requests", deps=["lake/gateway_requests"], contract=STAGING)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipelines.defs.checks import SqlCheck, markdown_table
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.sql_models import WAREHOUSE, Preview, sql_metadata, sql_model
+from pipelines.defs.sql_models import WAREHOUSE, header, sql_metadata, sql_model
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import BudgetError, budget_status, load_budgets
 from pipelines.insights.whatif import SCENARIOS_TABLE, refresh_growth_scenarios
@@ -32,44 +32,22 @@ def _within(con, params: dict) -> str:
     return f"all {budgets} budgets are projected within their amount" if budgets else "no budgets: add <home>/budgets.yaml"
 
 
-PROJECTION_WITHIN_BUDGET = SqlCheck(
-    BUDGET_CHECK,
-    "marts.budget_status",
-    ("month", "scope", "name", "budget_usd", "projected_usd"),
-    rule="every budget line's month-end projection is within its budget",
-    passed=_within,
-    describe=_over,
-    warn=True,
-)
+PROJECTION_WITHIN_BUDGET = SqlCheck(BUDGET_CHECK, "marts.budget_status", _over, passed=_within, warn=True)
 
-spend_anomalies = sql_model(
-    "marts.spend_anomalies",
-    "One row per day x feature and per day x model: spend, trailing median and MAD, robust score, flag and cause.",
-    deps=["marts.daily_spend"],
-    params=lambda home: dict(ANOMALY_PARAMS),
-    preview=Preview(("event_date", "dimension", "subject", "cost_usd", "baseline_median_usd", "robust_score", "cause"),
-                    "is_anomaly desc, event_date desc, abs(robust_score) desc"),
-)
-
-budget_status_mart = sql_model(
-    "marts.budget_status",
-    "One row per budget in <home>/budgets.yaml: month-to-date spend, burn rate, month-end projection, status.",
-    deps=["marts.daily_spend"],
-    rows=_budget_rows,
-    preview=Preview(("month", "scope", "name", "budget_usd", "spent_usd", "projected_usd", "status"), "scope, name"),
-    checks=[PROJECTION_WITHIN_BUDGET],
-)
+spend_anomalies = sql_model("marts.spend_anomalies", deps=["marts.daily_spend"], params=lambda home: dict(ANOMALY_PARAMS))
+budget_status_mart = sql_model("marts.budget_status", deps=["marts.daily_spend"], rows=_budget_rows, checks=[PROJECTION_WITHIN_BUDGET])
 
 
 @dg.asset(
     key=["marts", "scenarios"],
     group_name="marts",
     deps=[["marts", "daily_spend"], ["core", "request_costs"]],
+    description=header(SCENARIOS_TABLE),
     metadata=sql_metadata(table(SCENARIOS_TABLE).sql_files),
     **WAREHOUSE,
 )
 def scenarios(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
-    """One row per scenario x growth factor: the latest month's growth projections (rebuilt) and saved what-ifs (kept); all estimates."""
+    """Rebuild the latest month's growth projections; saved what-ifs are kept."""
     with tokenledger.warehouse() as con:
         rows, growth = refresh_growth_scenarios(con, dt.datetime.now(dt.timezone.utc))
         by_kind = con.execute(f"select kind, month, count(*) from {SCENARIOS_TABLE} group by all order by all").fetchall()

@@ -1,0 +1,33 @@
+-- Ingestion: which record to keep of each request a landed file holds more than once (`incoming` and `repeated`
+-- are the scratch tables of pipelines/ingest/gateway.py). Records of one request whose usage only grows, in
+-- time order, are one streaming request's cumulative usage: the last one is kept. Otherwise the records
+-- disagree: the first is kept and `conflict` says so.
+with versions as (
+    select
+        incoming.*,
+        input_tokens >= coalesce(lag(input_tokens) over w, 0)
+            and cache_read_tokens >= coalesce(lag(cache_read_tokens) over w, 0)
+            and cache_write_5m_tokens >= coalesce(lag(cache_write_5m_tokens) over w, 0)
+            and cache_write_1h_tokens >= coalesce(lag(cache_write_1h_tokens) over w, 0)
+            and output_tokens >= coalesce(lag(output_tokens) over w, 0)
+            and reasoning_tokens >= coalesce(lag(reasoning_tokens) over w, 0)
+            and audio_input_tokens >= coalesce(lag(audio_input_tokens) over w, 0)
+            and audio_output_tokens >= coalesce(lag(audio_output_tokens) over w, 0)
+            and web_search_requests >= coalesce(lag(web_search_requests) over w, 0) as grew,
+        row_number() over w as version,
+        count(*) over (partition by source, request_id) as versions,
+    from incoming
+    semi join repeated using (source, request_id)
+    window w as (partition by source, request_id order by occurred_at, source_row)
+),
+
+judged as (
+    select
+        *,
+        bool_and(grew) over (partition by source, request_id) as cumulative,
+    from versions
+)
+
+select * exclude (grew, version, versions, cumulative), not cumulative as conflict
+from judged
+where (cumulative and version = versions) or (not cumulative and version = 1)

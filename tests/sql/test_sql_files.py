@@ -1,0 +1,159 @@
+"""One SQL file at a time, on a few hand-made rows registered as the tables it reads: seconds, no pipeline run.
+
+Each test builds an in-memory DuckDB with the money macros (as every warehouse connection has them), creates
+the tables a select reads from Arrow rows, runs the file from sql/ and checks hand-computed results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from pipelines.storage.database import sql_text
+from pipelines.storage.money import define_money_macros
+
+MONEY = pa.decimal128(38, 15)
+RATE = pa.decimal128(38, 9)
+DAY = dt.date(2026, 11, 2)
+
+
+@pytest.fixture
+def con():
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'UTC'")
+        define_money_macros(con)
+        for schema in ("reference", "staging", "core", "marts"):
+            con.execute(f"create schema {schema}")
+        yield con
+
+
+def table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict], schema: pa.Schema) -> None:
+    con.register("_rows", pa.Table.from_pylist(rows, schema=schema))
+    con.execute(f"create or replace table {name} as select * from _rows")
+    con.unregister("_rows")
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> list[dict]:
+    cursor = con.execute(sql_text(name), params or {})
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+REQUESTS = pa.schema(
+    [("event_date", pa.date32()), ("feature", pa.string()), ("is_priced", pa.bool_()), ("price_id", pa.string()),
+     ("override_id", pa.string()), ("cache_read_tokens", pa.int64()), ("cache_write_5m_tokens", pa.int64()),
+     ("cache_write_1h_tokens", pa.int64()), ("cache_read_cost_usd", MONEY)]
+)
+PRICES = pa.schema(
+    [("price_id", pa.string()), ("input_per_mtok", RATE), ("cache_read_per_mtok", RATE), ("cache_write_5m_per_mtok", RATE),
+     ("cache_write_1h_per_mtok", RATE)]
+)
+OVERRIDES = pa.schema(
+    [("override_id", pa.string()), ("discount_pct", RATE), ("input_per_mtok", RATE), ("cache_read_per_mtok", RATE),
+     ("cache_write_5m_per_mtok", RATE), ("cache_write_1h_per_mtok", RATE)]
+)
+
+
+def test_cache_savings_against_the_uncached_price_of_the_same_entry(con):
+    # Claude-like prices per 1M: input 3.00, cache read 0.30, 5-minute write 3.75, 1-hour write 6.00.
+    table(con, "reference.prices", [{"price_id": "p", "input_per_mtok": Decimal("3"), "cache_read_per_mtok": Decimal("0.3"),
+                                      "cache_write_5m_per_mtok": Decimal("3.75"), "cache_write_1h_per_mtok": Decimal("6")}], PRICES)
+    # A 20% discount on every rate of the second request's account.
+    table(con, "reference.price_overrides", [{"override_id": "o", "discount_pct": Decimal("20")}], OVERRIDES)
+    table(con, "core.request_costs", [
+        {"event_date": DAY, "feature": "chat", "is_priced": True, "price_id": "p", "override_id": None, "cache_read_tokens": 1_000_000,
+         "cache_write_5m_tokens": 100_000, "cache_write_1h_tokens": 0, "cache_read_cost_usd": Decimal("0.3")},
+        {"event_date": DAY, "feature": "chat", "is_priced": True, "price_id": "p", "override_id": "o", "cache_read_tokens": 500_000,
+         "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 10_000, "cache_read_cost_usd": Decimal("0.12")},
+        # No cache: not a row of the mart. Unpriced: never counted as a saving.
+        {"event_date": DAY, "feature": "search", "is_priced": True, "price_id": "p", "override_id": None, "cache_read_tokens": 0,
+         "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "cache_read_cost_usd": Decimal("0")},
+        {"event_date": DAY, "feature": "chat", "is_priced": False, "price_id": None, "override_id": None, "cache_read_tokens": 9_000_000,
+         "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "cache_read_cost_usd": None},
+    ], REQUESTS)
+    (row,) = run(con, "marts.cache_savings")
+    # uncached: 1M x 3.00 + 0.5M x 2.40 = 4.20; saved: 1M x 2.70 + 0.5M x 2.16 = 3.78
+    # write premium: 0.1M x (3.75 - 3.00) + 0.01M x (4.80 - 2.40) = 0.075 + 0.024 = 0.099
+    assert (row["event_date"], row["feature"], row["cached_tokens"]) == (DAY, "chat", 1_500_000)
+    assert row["cached_cost_usd"] == Decimal("0.42")
+    assert row["uncached_cost_usd"] == Decimal("4.2")
+    assert row["saved_usd"] == Decimal("3.78")
+    assert row["write_premium_usd"] == Decimal("0.099")
+    assert row["net_saved_usd"] == Decimal("3.681")
+
+
+GPU = pa.schema(
+    [("provider", pa.string()), ("event_date", pa.date32()), ("price_id", pa.string()), ("cost_usd", MONEY), ("capacity_tokens", pa.int64())]
+)
+STAGED = pa.schema(
+    [("source", pa.string()), ("request_id", pa.string()), ("provider", pa.string()), ("event_date", pa.date32()),
+     ("occurred_at", pa.timestamp("us", tz="UTC")), *[(f"{b}_tokens", pa.int64()) for b in (
+         "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning")],
+     ("total_input_tokens", pa.int64()), ("total_output_tokens", pa.int64())]
+)
+
+
+def _staged(request_id: str, second: int, input_tokens: int, output_tokens: int) -> dict:
+    return {"source": "envelope", "request_id": request_id, "provider": "self_hosted:gpu-a", "event_date": DAY,
+            "occurred_at": dt.datetime(2026, 11, 2, 10, 0, second, tzinfo=dt.timezone.utc), "input_tokens": input_tokens,
+            "cache_read_tokens": 0, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0, "output_tokens": output_tokens,
+            "reasoning_tokens": 0, "total_input_tokens": input_tokens, "total_output_tokens": output_tokens}
+
+
+def test_gpu_allocation_shares_add_up_to_the_allocated_bill_exactly(con):
+    # A 10 USD cluster-day with capacity for 300 tokens serves 3 x 100: allocated = 10 x 300/300 = 10, a third each;
+    # a third of 10 does not end in 15 decimals, and the three shares still add up to 10 exactly.
+    table(con, "reference.gpu_capacity", [{"provider": "self_hosted:gpu-a", "event_date": DAY, "price_id": "gpu:gpu-a:2026-11-02",
+                                           "cost_usd": Decimal("10"), "capacity_tokens": 300}], GPU)
+    table(con, "staging.stg_gateway_requests", [_staged("a", 1, 60, 40), _staged("b", 2, 100, 0), _staged("c", 3, 1, 99)], STAGED)
+    con.execute(f"create temp macro gpu_allocation(window_start, window_end) as table {sql_text('core._gpu_allocation')}")
+    rows = con.execute("select * from gpu_allocation($s, $e) order by request_id", {"s": DAY, "e": DAY + dt.timedelta(days=1)}).fetchall()
+    shares = {row[1]: row[-1] for row in rows}
+    assert shares == {"a": Decimal("3.333333333333333"), "b": Decimal("3.333333333333334"), "c": Decimal("3.333333333333333")}
+    assert sum(shares.values()) == Decimal("10")
+    # a's share splits 60:40 over input and output, the buckets adding up to the share.
+    a = next(row for row in rows if row[1] == "a")
+    assert (a[3], a[7]) == (Decimal("2.000000000000000"), Decimal("1.333333333333333"))
+
+
+def test_effective_rate_prefers_the_negotiated_rate_then_the_discounted_list_rate(con):
+    rate = lambda *args: con.execute("select effective_rate($o, $l, $m)", dict(zip("olm", args))).fetchone()[0]  # noqa: E731
+    assert rate(Decimal("1.5"), Decimal("3"), Decimal("0.8")) == Decimal("1.5")
+    assert rate(None, Decimal("3"), Decimal("0.8")) == Decimal("2.4")
+    assert rate(None, Decimal("3"), None) == Decimal("3")
+    assert rate(None, None, None) == Decimal("0")
+
+
+SPEND = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("requests", pa.int64()), ("cost_usd", MONEY),
+                   ("unpriced_requests", pa.int64())])
+
+
+def test_spend_by_feature_has_a_total_and_no_row_without_spend(con):
+    table(con, "marts.daily_spend", [], SPEND)
+    assert run(con, "queries/spend_by_feature") == []
+    table(con, "marts.daily_spend", [
+        {"event_date": DAY, "feature": "chat", "requests": 3, "cost_usd": Decimal("1"), "unpriced_requests": 0},
+        {"event_date": DAY + dt.timedelta(days=1), "feature": "search", "requests": 2, "cost_usd": Decimal("2"), "unpriced_requests": 1},
+    ], SPEND)
+    rows = [(r["feature"], r["requests"], r["cost_usd"], r["cost_per_request_usd"], r["unpriced_requests"]) for r in run(con, "queries/spend_by_feature")]
+    assert rows == [
+        ("search", 2, Decimal("2"), Decimal("1"), 1),
+        ("chat", 3, Decimal("1"), Decimal("0.333333333333333"), 0),
+        (None, 5, Decimal("3"), Decimal("0.6"), 1),
+    ]
+
+
+def test_month_span_is_the_latest_month_or_the_one_asked_for(con):
+    table(con, "marts.daily_spend", [
+        {"event_date": dt.date(2026, 10, 20), "feature": "chat", "requests": 1, "cost_usd": Decimal("1"), "unpriced_requests": 0},
+        {"event_date": dt.date(2026, 10, 23), "feature": "chat", "requests": 1, "cost_usd": Decimal("1"), "unpriced_requests": 0},
+        {"event_date": dt.date(2026, 11, 2), "feature": "chat", "requests": 1, "cost_usd": Decimal("1"), "unpriced_requests": 0},
+    ], SPEND)
+    assert run(con, "queries/month_span", {"month": None}) == [{"month": "2026-11", "first_day": dt.date(2026, 11, 1), "last_day": dt.date(2026, 11, 2)}]
+    # October's first data day is the 20th: the span starts there, not on the 1st.
+    assert run(con, "queries/month_span", {"month": "2026-10"}) == [{"month": "2026-10", "first_day": dt.date(2026, 10, 20), "last_day": dt.date(2026, 10, 23)}]
+    assert run(con, "queries/month_span", {"month": "2026-09"}) == []
