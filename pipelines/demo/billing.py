@@ -16,29 +16,21 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.storage.database import connect
+from pipelines.storage.database import connect, sql_text
 from pipelines.storage.home import Home
 
 OVER_BILLED_MODEL = "gpt-4o-2024-08-06"
 UNSEEN_MODEL = "gpt-4.1-nano-2025-04-14"
 _KINDS = ("input", "cached input", "output")
-_ANTHROPIC_TYPES = ("uncached_input_tokens", "cache_read_input_tokens", "cache_creation.ephemeral_5m_input_tokens", "output_tokens")
+_ANTHROPIC_TYPES = (
+    "uncached_input_tokens", "cache_read_input_tokens", "cache_creation.ephemeral_5m_input_tokens", "output_tokens",
+)
 
 
 def write_demo_bills(home: Home) -> list[Path]:
     """Write one OpenAI and one Anthropic cost page per billed day; return the files written."""
     with connect(home, read_only=True) as con:
-        rows = con.execute(
-            """
-            select event_date, provider, model,
-                sum(input_cost_usd), sum(cache_read_cost_usd), sum(cache_write_5m_cost_usd + cache_write_1h_cost_usd),
-                sum(output_cost_usd + reasoning_cost_usd + audio_cost_usd + fees_cost_usd)
-            from core.request_costs
-            where is_priced and provider in ('openai', 'anthropic')
-            group by all
-            order by all
-            """
-        ).fetchall()
+        rows = con.execute(sql_text("queries/demo_bill_costs")).fetchall()
     days = sorted({r[0] for r in rows})
     if len(days) < 2:
         return []
@@ -68,7 +60,9 @@ def write_demo_bills(home: Home) -> list[Path]:
                 if amount:
                     anthropic.append({"model": model, "token_type": token_type, "amount": str(round(amount * 100, 7))})
         if day == billed_days[0]:
-            anthropic.append({"model": None, "token_type": None, "cost_type": "credit", "amount": "-2500", "description": "Promotional credit"})
+            anthropic.append(
+                {"model": None, "token_type": None, "cost_type": "credit", "amount": "-2500", "description": "Promotional credit"}
+            )
         written.append(_write(home, "anthropic_costs", day, _anthropic_page(day, anthropic)))
     return written
 
@@ -81,14 +75,9 @@ def write_demo_budgets(home: Home) -> Path | None:
         return None
     with connect(home, read_only=True) as con:
         first, last = con.execute("select min(event_date), max(event_date) from marts.daily_spend").fetchall()[0]
-        features = con.execute(
-            "select feature, sum(cost_usd) from marts.daily_spend where feature <> 'idle_capacity' "
-            "group by feature having sum(cost_usd) > 0 order by 2 desc"
-        ).fetchall()
-        segments = con.execute(
-            "select user_segment, sum(cost_usd) from marts.daily_spend where feature <> 'idle_capacity' "
-            "group by user_segment having sum(cost_usd) > 0 order by 2 desc"
-        ).fetchall()
+        spend = con.execute(sql_text("queries/demo_budget_spend")).fetchall()
+    features = [(name, cost) for scope, name, cost in spend if scope == "feature"]
+    segments = [(name, cost) for scope, name, cost in spend if scope == "segment"]
     if not features:
         return None
     month_start = max(first, last.replace(day=1))
@@ -101,7 +90,9 @@ def write_demo_budgets(home: Home) -> Path | None:
         return max(1, int((cost * observed * share * headroom).quantize(Decimal(1))))
 
     lines = ["# Monthly budgets in USD (demo: sized from the demo's own spend)", "features:"]
-    lines += [f"  {name}: {monthly(cost, Decimal('0.8') if i == 0 else Decimal('1.25'))}" for i, (name, cost) in enumerate(features)]
+    lines += [
+        f"  {name}: {monthly(cost, Decimal('0.8') if i == 0 else Decimal('1.25'))}" for i, (name, cost) in enumerate(features)
+    ]
     lines += ["segments:"] + [f"  {name}: {monthly(cost, Decimal('1.25'))}" for name, cost in segments]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -125,7 +116,10 @@ def _anthropic_page(day: dt.date, items: list[dict]) -> dict:
          "currency": "USD", "amount": item["amount"]}
         for item in items
     ]
-    bucket = {"starting_at": f"{day.isoformat()}T00:00:00Z", "ending_at": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z", "results": results}
+    bucket = {
+        "starting_at": f"{day.isoformat()}T00:00:00Z", "ending_at": f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z",
+        "results": results,
+    }
     return {"data": [bucket], "has_more": False, "next_page": None}
 
 

@@ -3,17 +3,21 @@
 They are derived from the gateway logs already landed under `<home>/landing/gateway/envelope/`, so every
 outcome links to real demo requests (by conversation_id or request_id), every paying customer is a demo
 customer, and GPU records exist for the self-hosted clusters the logs use. Generation is set-based in DuckDB
-and deterministic: the same logs and seed give the same files.
+and deterministic: the same logs and seed give the same files. The selects are sql/queries/demo_*.sql; Python
+registers OUTCOME_RULES and PLANS as tables for them and writes each result where it lands.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
 
 OUTCOMES_DIR = "outcomes"
@@ -22,20 +26,27 @@ GPU_DIR = "gpu"
 
 # feature -> (outcome_type, linked by, chance per conversation or request, value_usd per outcome)
 OUTCOME_RULES = {
-    "support_chat": ("ticket_resolved", "conversation_id", 0.55, "6.50"),
-    "agent_workflows": ("task_completed", "conversation_id", 0.45, "18.00"),
-    "code_assist": ("suggestion_accepted", "request_id", 0.32, "0.40"),
+    "support_chat": ("ticket_resolved", "conversation_id", 0.55, Decimal("6.50")),
+    "agent_workflows": ("task_completed", "conversation_id", 0.45, Decimal("18.00")),
+    "code_assist": ("suggestion_accepted", "request_id", 0.32, Decimal("0.40")),
     "search": ("answer_clicked", "request_id", 0.28, None),
     "summarize": ("summary_exported", "request_id", 0.50, None),
-    "email_draft": ("draft_sent", "request_id", 0.40, "0.25"),
+    "email_draft": ("draft_sent", "request_id", 0.40, Decimal("0.25")),
 }
+_OUTCOME_RULES_SCHEMA = pa.schema([
+    ("feature", pa.string()), ("outcome_type", pa.string()), ("linked_by", pa.string()), ("chance", pa.float64()),
+    ("value_usd", pa.decimal128(18, 2)),
+])
 
 # segment -> (plan, monthly price in USD, share of its customers billed yearly at 10 months' price)
 PLANS = {
-    "pro": ("pro", "49.00", 0.0),
-    "team": ("team", "399.00", 0.3),
-    "enterprise": ("enterprise", "4800.00", 0.5),
+    "pro": ("pro", Decimal("49.00"), 0.0),
+    "team": ("team", Decimal("399.00"), 0.3),
+    "enterprise": ("enterprise", Decimal("4800.00"), 0.5),
 }
+_PLANS_SCHEMA = pa.schema([
+    ("user_segment", pa.string()), ("plan", pa.string()), ("monthly_price", pa.decimal128(18, 2)), ("yearly_share", pa.float64()),
+])
 
 GPU_TYPE = "H100-80GB"
 GPU_HOURLY_RATE = "2.49"
@@ -57,31 +68,12 @@ def write_self_hosted_logs(home: Home, seed: int) -> Path | None:
     if not files:
         return None
     path = home.landing / "gateway" / "envelope" / "self_hosted.jsonl"
+    params = {
+        "files": files, "seed": str(seed), "per_mille": int(SELF_HOSTED_SHARE * 1000),
+        "provider": SELF_HOSTED_PROVIDER, "model": SELF_HOSTED_MODEL,
+    }
     with duckdb.connect() as con:
-        con.execute(
-            f"""
-            copy (
-                select
-                    'sh_' || md5(request_id) as request_id,
-                    timestamp,
-                    '{SELF_HOSTED_PROVIDER}' as provider,
-                    '{SELF_HOSTED_MODEL}' as model,
-                    'default' as service_tier,
-                    feature, user_id, user_segment, customer_id, conversation_id,
-                    {{'input_tokens': coalesce(try_cast(usage ->> 'prompt_tokens' as bigint), try_cast(usage ->> 'input_tokens' as bigint), 800),
-                      'output_tokens': coalesce(try_cast(usage ->> 'completion_tokens' as bigint), try_cast(usage ->> 'output_tokens' as bigint), 200)}} as usage,
-                from read_ndjson($files, columns = {{
-                        request_id: 'VARCHAR', timestamp: 'VARCHAR', feature: 'VARCHAR', user_id: 'VARCHAR', user_segment: 'VARCHAR',
-                        customer_id: 'VARCHAR', conversation_id: 'VARCHAR', usage: 'JSON'}}, ignore_errors = true)
-                where feature in ('summarize', 'search') and request_id is not null
-                    and regexp_matches(timestamp, '([Zz]|[+-]\\d{{2}}:?\\d{{2}})$')
-                    and not regexp_matches(cast(usage as varchar), ':\\s*-\\d')
-                    and hash(request_id || '{seed}') % 1000 < {int(SELF_HOSTED_SHARE * 1000)}
-                order by timestamp, request_id
-            ) to '{path.as_posix()}' (format json)
-            """,
-            {"files": files},
-        )
+        con.execute(f"copy ({sql_text('queries/demo_self_hosted_requests')}) to '{_sql_path(path)}' (format json)", params)
     return path
 
 
@@ -103,194 +95,53 @@ def generate_business_data(home: Home, start: dt.date, end: dt.date, seed: int) 
         _load_requests(con, files, start, end)
         summary["outcomes"] = _write_outcomes(con, home.landing / OUTCOMES_DIR, seed, summary["files"])
         summary["revenue_records"] = _write_revenue(con, home.landing / REVENUE_DIR, start, end, seed, summary["files"])
-        summary["gpu_records"], summary["self_hosted_clusters"] = _write_gpu(con, home.landing / GPU_DIR, start, end, summary["files"])
+        summary["gpu_records"], summary["self_hosted_clusters"] = _write_gpu(
+            con, home.landing / GPU_DIR, start, end, summary["files"]
+        )
     return summary
 
 
 def _load_requests(con: duckdb.DuckDBPyConnection, files: list[str], start: dt.date, end: dt.date) -> None:
     """The demo's good requests in [start, end]: lines the pipeline loads (bad lines and duplicates left out)."""
-    con.execute(
-        """
-        create temp table requests as
-        select distinct on (request_id)
-            request_id,
-            cast(timestamp as timestamptz) as occurred_at,
-            provider,
-            feature,
-            customer_id,
-            user_segment,
-            conversation_id,
-            status,
-            coalesce(try_cast(usage ->> 'prompt_tokens' as bigint), try_cast(usage ->> 'input_tokens' as bigint), 0)
-                + coalesce(try_cast(usage ->> 'completion_tokens' as bigint), try_cast(usage ->> 'output_tokens' as bigint), 0) as tokens,
-        from read_ndjson(
-            $files,
-            columns = {
-                request_id: 'VARCHAR', timestamp: 'VARCHAR', provider: 'VARCHAR', feature: 'VARCHAR',
-                customer_id: 'VARCHAR', user_segment: 'VARCHAR', conversation_id: 'VARCHAR', status: 'VARCHAR', usage: 'JSON'
-            },
-            ignore_errors = true
-        )
-        where request_id is not null
-            and regexp_matches(timestamp, '([Zz]|[+-]\\d{2}:?\\d{2})$')
-            and not regexp_matches(cast(usage as varchar), ':\\s*-\\d')
-            and cast(cast(timestamp as timestamptz) as date) between $start and $end
-        order by request_id, occurred_at
-        """,
-        {"files": files, "start": start, "end": end},
-    )
-
-
-def _chance(key: str, seed: int, salt: str) -> str:
-    """SQL: a deterministic uniform number in [0, 1) from a key, the seed and a salt."""
-    return f"(hash({key}, {seed}, '{salt}') % 1000000) / 1000000.0"
+    params = {"files": files, "start": start, "end": end}
+    con.execute(f"create temp table requests as {sql_text('queries/demo_requests')}", params)
 
 
 def _write_outcomes(con: duckdb.DuckDBPyConnection, folder: Path, seed: int, written: list[str]) -> int:
-    rules = " union all ".join(
-        f"select '{feature}' as feature, '{kind}' as outcome_type, '{link}' as linked_by, {chance} as chance, "
-        f"{f'cast({value} as decimal(18, 2))' if value else 'cast(null as decimal(18, 2))'} as value_usd"
-        for feature, (kind, link, chance, value) in OUTCOME_RULES.items()
-    )
-    con.execute(
-        f"""
-        create temp table outcomes as
-        with rules as ({rules}),
-        conversations as (
-            select conversation_id, any_value(feature) as feature, max(occurred_at) as last_at, count(*) as requests
-            from requests
-            where status = 'ok' and conversation_id is not null
-            group by conversation_id
-        ),
-        candidates as (
-            select 'conversation_id' as linked_by, conversation_id as link, feature, last_at as at
-            from conversations
-            union all
-            select 'request_id', request_id, feature, occurred_at
-            from requests
-            where status = 'ok'
-        )
-        select
-            'out_' || left(md5(candidates.link || '{seed}'), 16) as outcome_id,
-            candidates.at + to_seconds(30 + cast({_chance('candidates.link', seed, 'delay')} * 900 as bigint)) as occurred_at,
-            rules.outcome_type,
-            candidates.feature,
-            case when candidates.linked_by = 'request_id' then candidates.link end as request_id,
-            case when candidates.linked_by = 'conversation_id' then candidates.link end as conversation_id,
-            rules.value_usd,
-        from candidates
-        inner join rules
-            on rules.feature = candidates.feature
-            and rules.linked_by = candidates.linked_by
-        where {_chance('candidates.link', seed, 'outcome')} < rules.chance
-        """
-    )
+    """One JSON Lines file per day of outcome events, each with one outcome that links to nothing; returns the events drawn."""
+    _register(con, "outcome_rules", OUTCOME_RULES, _OUTCOME_RULES_SCHEMA)
+    con.execute(f"create temp table outcomes as {sql_text('queries/demo_outcomes')}", {"seed": seed})
     folder.mkdir(parents=True, exist_ok=True)
     days = [row[0] for row in con.execute("select distinct cast(occurred_at as date) from outcomes order by 1").fetchall()]
     for day in days:
         path = folder / f"{day:%Y-%m-%d}.jsonl"
-        con.execute(
-            f"""
-            copy (
-                select outcome_id, strftime(occurred_at, '%Y-%m-%dT%H:%M:%SZ') as timestamp, outcome_type, feature,
-                    request_id, conversation_id, value_usd
-                from outcomes
-                where cast(occurred_at as date) = $day
-                union all
-                select 'out_unlinked_{day:%Y%m%d}', '{day:%Y-%m-%d}T12:00:00Z', 'ticket_resolved', 'support_chat', null, null, null
-                order by timestamp, outcome_id
-            ) to '{_sql_path(path)}' (format json)
-            """,
-            {"day": day},
-        )
+        con.execute(f"copy ({sql_text('queries/demo_outcomes_of_day')}) to '{_sql_path(path)}' (format json)", {"day": day})
         written.append(str(path))
     return con.execute("select count(*) from outcomes").fetchall()[0][0]
 
 
-def _write_revenue(con: duckdb.DuckDBPyConnection, folder: Path, start: dt.date, end: dt.date, seed: int, written: list[str]) -> int:
+def _write_revenue(
+    con: duckdb.DuckDBPyConnection, folder: Path, start: dt.date, end: dt.date, seed: int, written: list[str]
+) -> int:
     """Subscription periods per paying customer, from an anchor day of its own, covering [start, end]."""
-    plans = " union all ".join(
-        f"select '{segment}' as user_segment, '{plan}' as plan, cast({price} as decimal(18, 2)) as monthly_price, {yearly} as yearly_share"
-        for segment, (plan, price, yearly) in PLANS.items()
-    )
-    con.execute(
-        f"""
-        create temp table revenue as
-        with plans as ({plans}),
-        customers as (
-            select customer_id, arg_max(user_segment, occurred_at) as user_segment
-            from requests
-            where customer_id is not null
-            group by customer_id
-        ),
-        billed as (
-            select
-                customers.customer_id,
-                customers.user_segment,
-                plans.plan,
-                plans.monthly_price,
-                {_chance('customers.customer_id', seed, 'yearly')} < plans.yearly_share as yearly,
-                1 + cast(floor({_chance('customers.customer_id', seed, 'anchor')} * 28) as bigint) as anchor_day,
-            from customers
-            inner join plans on plans.user_segment = customers.user_segment
-        ),
-        monthly as (
-            select
-                billed.*,
-                cast(unnest(generate_series(
-                    date_trunc('month', $start) - interval 1 month, date_trunc('month', $end), interval 1 month
-                )) as date) + cast(anchor_day - 1 as integer) as period_start,
-            from billed
-            where not yearly
-        ),
-        yearly as (
-            select
-                billed.*,
-                cast(date_trunc('month', $start) - to_months(1 + cast(floor({_chance('customer_id', seed, 'since')} * 11) as bigint)) as date)
-                    + cast(anchor_day - 1 as integer) as period_start,
-            from billed
-            where yearly
-        ),
-        periods as (
-            select *, cast(period_start + interval 1 month as date) as period_end, monthly_price as amount
-            from monthly
-            union all
-            select *, cast(period_start + interval 1 year as date) as period_end, monthly_price * 10 as amount
-            from yearly
-        )
-        select customer_id, user_segment, plan, period_start, period_end, amount, 'USD' as currency
-        from periods
-        where period_start <= $end and period_end > $start
-        """,
-        {"start": start, "end": end},
-    )
+    _register(con, "plans", PLANS, _PLANS_SCHEMA)
+    params = {"start": start, "end": end, "seed": seed}
+    con.execute(f"create temp table revenue as {sql_text('queries/demo_subscriptions')}", params)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "subscriptions.csv"
     con.execute(
-        f"""
-        copy (
-            select customer_id, user_segment, period_start, period_end, amount, currency, plan
-            from revenue
-            order by customer_id, period_start
-        ) to '{_sql_path(path)}' (format csv, header true)
-        """
+        f"copy (select * from revenue order by customer_id, period_start) to '{_sql_path(path)}' (format csv, header true)"
     )
     written.append(str(path))
     return con.execute("select count(*) from revenue").fetchall()[0][0]
 
 
-def _write_gpu(con: duckdb.DuckDBPyConnection, folder: Path, start: dt.date, end: dt.date, written: list[str]) -> tuple[int, list[str]]:
+def _write_gpu(
+    con: duckdb.DuckDBPyConnection, folder: Path, start: dt.date, end: dt.date, written: list[str]
+) -> tuple[int, list[str]]:
     """One record per self-hosted cluster and day: one GPU rented for the whole hours its day's tokens
     need at about TARGET_UTILIZATION (an autoscaled pool billed by the hour), at least one hour a day."""
-    days = con.execute(
-        """
-        select substr(lower(provider), length('self_hosted:') + 1) as cluster, cast(occurred_at as date) as day, sum(tokens) as tokens
-        from requests
-        where lower(provider) like 'self\\_hosted:%' escape '\\'
-        group by all
-        order by all
-        """
-    ).fetchall()
+    days = con.execute(sql_text("queries/demo_self_hosted_tokens")).fetchall()
     if not days:
         return 0, []
     served = {(cluster, day): tokens for cluster, day, tokens in days}
@@ -304,10 +155,18 @@ def _write_gpu(con: duckdb.DuckDBPyConnection, folder: Path, start: dt.date, end
             day += dt.timedelta(days=1)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "capacity.csv"
-    path.write_text("cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour\n" + "\n".join(rows) + "\n")
+    header = "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour"
+    path.write_text("\n".join([header, *rows]) + "\n")
     written.append(str(path))
     return len(rows), clusters
 
 
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: dict[str, tuple], schema: pa.Schema) -> None:
+    """A constant table (OUTCOME_RULES, PLANS: first column the key) registered as `name` for a select to join."""
+    rows = [dict(zip(schema.names, (key, *values))) for key, values in table.items()]
+    con.register(name, pa.Table.from_pylist(rows, schema=schema))
+
+
 def _sql_path(path: Path) -> str:
+    """A path as the text of an SQL string literal: DuckDB takes no parameter for the file `copy ... to` writes."""
     return path.as_posix().replace("'", "''")
