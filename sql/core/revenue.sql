@@ -1,7 +1,7 @@
 -- One row per revenue record from landing/revenue (an invoice or subscription period, end exclusive),
 -- with its amount in USD at the latest reference.fx_rates rate on or before period_start (usd_rate = units
 -- per 1 USD). A non-USD record without any rate keeps amount_usd null and says why in unconverted_reason.
--- money_divide is an exact DECIMAL division macro (pipelines/business/money.py).
+-- money_divide is an exact DECIMAL division macro (pipelines/storage/money.py).
 with source as (
     select *
     from lake_revenue

@@ -2,7 +2,7 @@
 -- cost_usd is ALL of the feature's priced spend that day, requests that led to no outcome included (the honest
 -- unit cost). A feature-day with two outcome types repeats that spend on both rows: do not sum cost_usd across
 -- outcome types. Idle self-hosted capacity belongs to no feature and is not included.
--- money_muldiv is an exact DECIMAL division macro (pipelines/business/money.py); null when there is no outcome.
+-- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py); null when there is no outcome.
 with outcomes as (
     select
         event_date,

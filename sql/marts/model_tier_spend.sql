@@ -2,7 +2,7 @@
 -- decision needs. Tiers come from tier_rules (registered by the asset from <home>/model_tiers.yaml, then
 -- pricing/model_tiers.yaml): the first rule whose glob matches "<provider>/<model>" or the model name wins.
 -- Unit costs are over priced usage (priced_requests, priced_tokens); the shares compare the tier with the whole feature.
--- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/business/money.py).
+-- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/storage/money.py).
 with usage as (
     select
         strftime(event_date, '%Y-%m') as month,

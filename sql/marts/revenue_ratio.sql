@@ -6,7 +6,7 @@
 -- customer_id under 'unattributed'); idle self-hosted capacity belongs to no customer.
 -- plan_price_usd: for each plan of the customer, the amount of its latest period overlapping the month, summed.
 -- user_segment: from the customer's latest revenue record overlapping the month, else its most frequent request segment.
--- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/business/money.py); a ratio over 0 is null.
+-- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/storage/money.py); a ratio over 0 is null.
 with periods as (
     select *
     from core.revenue

@@ -1,7 +1,7 @@
 -- One row per month (YYYY-MM) x user_segment: marts.revenue_ratio rolled up over the segment's customers.
 -- revenue_usd is null when any customer's revenue could not be converted to USD. cost_share_of_plan_price
 -- compares the cost of customers with a plan price to the sum of those plan prices.
--- exact_ratio is an exact DECIMAL division macro (pipelines/business/money.py); a ratio over 0 is null.
+-- exact_ratio is an exact DECIMAL division macro (pipelines/storage/money.py); a ratio over 0 is null.
 with customers as (
     select *
     from marts.revenue_ratio

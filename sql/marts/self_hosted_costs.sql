@@ -5,7 +5,7 @@
 -- when every GPU record of the day gives capacity_tokens_per_hour, else null (then the whole bill is allocated
 -- to the day's requests). effective_cost_per_1m_tokens_usd = the whole bill (idle included) per 1M tokens served.
 -- A day with requests but no GPU record (or no USD rate) has a null bill and its requests are unpriced.
--- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/business/money.py).
+-- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/storage/money.py).
 with gpu_days as (
     select
         provider,

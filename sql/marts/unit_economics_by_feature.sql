@@ -3,7 +3,7 @@
 -- Unit costs are over priced usage: cost per 1k requests divides by priced_requests and cost per 1M tokens by
 -- priced_tokens (every token bucket); unpriced_requests says how much usage has no cost yet. An active user is a
 -- distinct (pseudonymized) user_id with at least one request. Idle self-hosted capacity is not attributed here.
--- money_muldiv is an exact DECIMAL division macro (pipelines/business/money.py); null when dividing by 0.
+-- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py); null when dividing by 0.
 with requests as (
     select
         strftime(event_date, '%Y-%m') as month,

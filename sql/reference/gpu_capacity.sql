@@ -2,7 +2,7 @@
 -- cost = gpu_count x hours x hourly_rate in the record's currency; cost_usd converts it at the latest
 -- reference.fx_rates rate on or before the day (usd_rate = units of the currency per 1 USD).
 -- A non-USD row without any rate keeps cost_usd null and says why in unconverted_reason.
--- money_divide is an exact DECIMAL division macro (pipelines/business/money.py).
+-- money_divide is an exact DECIMAL division macro (pipelines/storage/money.py).
 with source as (
     select *
     from lake_gpu_capacity
