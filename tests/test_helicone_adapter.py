@@ -64,7 +64,7 @@ def _list_price_usd(record: dict) -> Decimal:
 
 
 def test_shared_sample_ingests_with_exact_buckets():
-    # shared/formats/helicone_request_response_rmt_row.json, one line. Helicone's prompt_tokens is the uncached
+    # tests/fixtures/helicone/helicone_request_response_rmt_row.json, one line. Helicone's prompt_tokens is the uncached
     # input only (cache reads and writes have their own columns), so the buckets are the columns as they stand.
     result = parse_helicone(_jsonl(SAMPLE), "rmt.jsonl")
     assert result.rejected.num_rows == 0

@@ -60,7 +60,7 @@ def _usage(**detail) -> dict:
 
 
 def test_shared_sample_row_without_usage_detail_is_all_uncached_input():
-    # shared/formats/litellm_spendlogs_row.json, one line. Its metadata has no usage detail, so the
+    # tests/fixtures/litellm/litellm_spendlogs_row.json, one line. Its metadata has no usage detail, so the
     # 8120 prompt_tokens (in truth 120 uncached + 8000 cache reads, per LiteLLM's Anthropic rule) can only
     # be uncached input, and the 2000 cache writes (not in prompt_tokens) are not in the export at all.
     result = parse_litellm(_jsonl(SAMPLE), "spendlogs.jsonl")

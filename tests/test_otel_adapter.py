@@ -74,10 +74,10 @@ def _buckets(result, row: int = 0) -> dict:
 
 
 def test_shared_span_sample_splits_cache_out_of_input():
-    # The shared sample (shared/formats/otel_genai_span_attributes.json) wrapped into a full
+    # The span sample (tests/fixtures/otel/otel_genai_span_attributes.json) wrapped into a full
     # resourceSpans document. Per the OTel rule input_tokens = 120 uncached + 8000 read + 2000 written
     # = 10120, so: input 10120 - 8000 - 2000 = 120, cache_read 8000, cache_write_5m 2000 (OTel has no
-    # TTL split; the README's 1500 5m / 500 1h is not recoverable from the span), output 350, no reasoning.
+    # TTL split; the sample call's 1500 5m / 500 1h is not recoverable from the span), output 350, no reasoning.
     result = parse_otel((FIXTURES / "anthropic_chat_span.jsonl").read_bytes(), "anthropic_chat_span.jsonl")
     assert result.rejected.num_rows == 0 and result.skipped_spans == 0
     assert _buckets(result) == {

@@ -64,7 +64,7 @@ def _list_price_usd(record: dict) -> Decimal:
 
 
 def test_shared_sample_ingests_with_exact_buckets():
-    # shared/formats/portkey_log_export_row.json, one line. The export has one input and one output count:
+    # tests/fixtures/portkey/portkey_log_export_row.json, one line. The export has one input and one output count:
     # req_units is all input (no cache split), res_units all output (no reasoning split).
     result = parse_portkey(_jsonl(SAMPLE), "logs.jsonl")
     assert result.rejected.num_rows == 0

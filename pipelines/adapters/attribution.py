@@ -6,14 +6,16 @@ dimension it is an ordered list of keys, the first one present (and not blank) w
 - `otel`: span or resource attribute names; for one key the span attribute wins over the resource's.
 - `litellm`: `tag:<name>` (a `request_tags` entry `<name>:<value>`), `metadata.<path>` (a dotted path
   into the SpendLogs `metadata` JSON), or a SpendLogs column name (see LITELLM_COLUMNS).
+- `helicone`: `properties.<name>` (a key of the `properties` map) or a column (HELICONE_COLUMNS).
+- `portkey`: `metadata.<key>` (a key of the log's `metadata`) or a field (PORTKEY_COLUMNS).
 
-A request whose feature is found nowhere gets `unattributed`; it is never dropped. See
-docs/formats/otel.md and docs/formats/litellm.md for the file format.
+A request whose feature is found nowhere gets `unattributed`; it is never dropped. Each format's key
+syntax (KEY_SYNTAX) is checked when the file is read (LiteLLM) or when the adapter takes the keys
+(`keys_for`). See docs/formats/ for each format.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,6 +34,11 @@ LITELLM_COLUMNS = (
     "end_user", "user", "team_id", "organization_id", "session_id", "agent_id", "api_key",
     "model_group", "call_type", "mcp_namespaced_tool_name",
 )
+
+# Helicone `request_response_rmt` and Portkey export columns that may name an attribution value: no
+# content, money or token column is among them.
+HELICONE_COLUMNS = ("user_id", "organization_id", "proxy_key_id")
+PORTKEY_COLUMNS = ("trace_id", "prompt_slug")
 
 # Attributes that hold prompt or response text: never usable as an attribution key.
 OTEL_CONTENT_ATTRIBUTES = (
@@ -63,6 +70,54 @@ class FieldKeys:
         return FieldKeys(**{f.name: changes.get(f.name, getattr(self, f.name)) for f in fields(self)})
 
 
+@dataclass(frozen=True)
+class KeyPrefix:
+    """Keys `<prefix><rest>`, where `rest` names a value inside one of the format's JSON columns: one key, or a dotted path."""
+
+    prefix: str
+    shape: str
+    """How the key is written in messages, e.g. `properties.<name>`."""
+    empty: str
+    """What an empty `rest` is called in messages, e.g. `an empty property name`."""
+    dotted: bool = False
+
+
+@dataclass(frozen=True)
+class KeySyntax:
+    """The keys one format accepts: prefixed keys, or the name of a column that may hold an attribution value."""
+
+    prefixes: tuple[KeyPrefix, ...]
+    columns: tuple[str, ...]
+
+    def prefix_of(self, key: str) -> KeyPrefix | None:
+        return next((p for p in self.prefixes if key.startswith(p.prefix)), None)
+
+    def check(self, where: str, key: str) -> None:
+        """Raise AttributionConfigError unless `key` is a well-formed prefixed key or one of the columns."""
+        prefix = self.prefix_of(key)
+        if prefix is not None:
+            rest = key[len(prefix.prefix) :]
+            if rest == "" or (prefix.dotted and "" in rest.split(".")):
+                raise AttributionConfigError(f"{where} has {prefix.empty} in '{key}'")
+        elif key not in self.columns:
+            shapes = ", ".join(p.shape for p in self.prefixes)
+            raise AttributionConfigError(
+                f"{where} has unknown key '{key}' (expected {shapes} or one of the columns {', '.join(self.columns)})"
+            )
+
+
+KEY_SYNTAX = {
+    "litellm": KeySyntax(
+        (KeyPrefix("tag:", "tag:<name>", "an empty tag name"),
+         KeyPrefix("metadata.", "metadata.<path>", "an empty path segment", dotted=True)),
+        LITELLM_COLUMNS,
+    ),
+    "helicone": KeySyntax((KeyPrefix("properties.", "properties.<name>", "an empty property name"),), HELICONE_COLUMNS),
+    "portkey": KeySyntax((KeyPrefix("metadata.", "metadata.<key>", "an empty metadata key"),), PORTKEY_COLUMNS),
+}
+"""The attribution key syntax of the formats whose keys name JSON keys or columns (OTel keys are attribute names)."""
+
+
 _OTEL_DEFAULT = FieldKeys(
     feature=("app.feature", "feature", "gen_ai.agent.name"),
     user_id=("enduser.id", "user.id", "user_id"),
@@ -83,6 +138,27 @@ _LITELLM_DEFAULT = FieldKeys(
     ),
     conversation_id=("tag:conversation_id", "metadata.spend_logs_metadata.conversation_id", "session_id"),
 )
+
+# Helicone: `properties.<name>` is a custom property (a `Helicone-Property-<Name>` header).
+HELICONE_DEFAULTS = FieldKeys(
+    feature=("properties.feature",),
+    user_id=("user_id",),
+    user_segment=("properties.user_segment",),
+    customer_id=("properties.customer_id",),
+    conversation_id=("properties.Helicone-Session-Id",),
+)
+
+# Portkey: `metadata.<key>` comes from the `x-portkey-metadata` header; `_user` is Portkey's reserved user key.
+PORTKEY_DEFAULTS = FieldKeys(
+    feature=("metadata.feature", "metadata.team"),
+    user_id=("metadata._user",),
+    user_segment=("metadata.user_segment",),
+    customer_id=("metadata.customer_id",),
+    conversation_id=("metadata.conversation_id", "trace_id"),
+)
+
+SECTION_DEFAULTS = {"helicone": HELICONE_DEFAULTS, "portkey": PORTKEY_DEFAULTS}
+"""Formats whose AttributionConfig section stays None unless the file gives one; their adapters then use these."""
 
 
 @dataclass(frozen=True)
@@ -119,12 +195,12 @@ class AttributionConfig:
         if not isinstance(document, dict):
             raise AttributionConfigError(f"{origin}: expected a mapping with keys otel and/or litellm, found {_kind(document)}")
         defaults = {"otel": _OTEL_DEFAULT, "litellm": _LITELLM_DEFAULT}
-        unknown = [str(k) for k in document if k not in (*defaults, *ADAPTER_DEFAULTS)]
+        unknown = [str(k) for k in document if k not in (*defaults, *SECTION_DEFAULTS)]
         if unknown:
             raise AttributionConfigError(
-                f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm, {', '.join(ADAPTER_DEFAULTS)})"
+                f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm, {', '.join(SECTION_DEFAULTS)})"
             )
-        defaults |= {source: _adapter_defaults(source) for source in ADAPTER_DEFAULTS if source in document}
+        defaults |= {source: keys for source, keys in SECTION_DEFAULTS.items() if source in document}
         chosen = {}
         for source, base in defaults.items():
             section = document.get(source)
@@ -150,12 +226,15 @@ class AttributionConfig:
         )
 
 
-ADAPTER_DEFAULTS = ("helicone", "portkey")
-"""Formats whose default keys live in their adapter module (which also checks each key)."""
-
-
-def _adapter_defaults(source: str) -> FieldKeys:
-    return importlib.import_module(f"pipelines.adapters.{source}").DEFAULT_KEYS
+def keys_for(source: str, attribution: object | None) -> FieldKeys:
+    """The keys `attribution` gives `source` (any object with that attribute), else its defaults; each key is
+    checked against the format's syntax, since an object not read from a file has not been checked."""
+    defaults = SECTION_DEFAULTS.get(source) or getattr(AttributionConfig.default(), source)
+    keys = getattr(attribution, source, None) or defaults
+    for field in FIELDS:
+        for key in keys.keys(field):
+            KEY_SYNTAX[source].check(f"'{source}.{field}'", key)
+    return keys
 
 
 def _keys(origin: str, source: str, field: str, value: object) -> tuple[str, ...]:
@@ -171,25 +250,9 @@ def _keys(origin: str, source: str, field: str, value: object) -> tuple[str, ...
         if source == "otel" and item in OTEL_CONTENT_ATTRIBUTES:
             raise AttributionConfigError(f"{where} names '{item}', which holds prompt or response text")
         if source == "litellm":
-            _check_litellm_key(where, item)
+            KEY_SYNTAX[source].check(where, item)
         keys.append(item)
     return tuple(keys)
-
-
-def _check_litellm_key(where: str, key: str) -> None:
-    if key.startswith("tag:"):
-        if len(key) == len("tag:"):
-            raise AttributionConfigError(f"{where} has an empty tag name in 'tag:'")
-        return
-    if key.startswith("metadata."):
-        if any(part == "" for part in key.split(".")[1:]):
-            raise AttributionConfigError(f"{where} has an empty path segment in '{key}'")
-        return
-    if key not in LITELLM_COLUMNS:
-        raise AttributionConfigError(
-            f"{where} has unknown key '{key}' (expected tag:<name>, metadata.<path> or one of the columns "
-            f"{', '.join(LITELLM_COLUMNS)})"
-        )
 
 
 def _kind(value: object) -> str:

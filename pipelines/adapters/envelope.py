@@ -1,7 +1,12 @@
-"""Adapter for the `envelope` gateway format: JSON Lines in, canonical request rows and rejected rows out.
+"""Adapter for the `envelope` gateway format: JSON Lines (or Parquet) in, canonical request rows and rejected rows out.
 
-Token semantics per provider follow ../shared/formats/FORMATS.md; every request is split into
-exclusive buckets (see pipelines.adapters.CANONICAL_SCHEMA) so billed tokens = their sum.
+Each line is one request with the provider's `usage` object as the provider returned it. One DuckDB query
+parses each line once and judges it; no Python runs per row. A big file is judged in chunks of whole lines
+(`iter_envelope`), and a clean local file can be read whole by DuckDB's own reader (`file_query`); Parquet
+rows are made into the same lines first (`envelope_parquet`). Token semantics per provider follow
+docs/formats/token-semantics.md (§2): every request is split into the exclusive buckets of
+pipelines.adapters.CANONICAL_SCHEMA, so billed tokens = their sum. `timestamp` must carry a UTC offset
+(`sql.OFFSET_REQUIRED`): a naive time is rejected, never guessed.
 """
 
 from __future__ import annotations
@@ -9,14 +14,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.adapters import AdapterResult, UnreadableFile, reject_file_problem
-from pipelines.adapters.lines import CHUNK_BYTES, FileProblem, TextChunk, prefetch, text_chunks
-from pipelines.adapters.sql import date_range_problem, line_problem, token_problem
+from pipelines.adapters import AdapterResult, reject_file_problem
+from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
+from pipelines.adapters.lines import CHUNK_BYTES, FileProblem, TextChunk, prefetch, scannable, text_chunks
+from pipelines.adapters.sql import (
+    DATE_HOUR_MINUTE,
+    OFFSET_REQUIRED,
+    UTC_OFFSET,
+    date_range_problem,
+    line_problem,
+    timestamptz,
+    token_problem,
+)
 
 SOURCE = "envelope"
 MAX_TEXT = 512
@@ -88,7 +101,7 @@ def _text(name: str) -> str:
     return f"case when left(e.{name}, 1) not in ('{{', '[') then e.{name} end"
 
 
-_TOP_TYPES = {name: "JSON" if name in ("tags", "usage") else "VARCHAR" for name in _TOP}
+_TOP_TYPES = {name: "JSON" if name in JSON_FIELDS else "VARCHAR" for name in _TOP}
 
 _LINE_ENVELOPES = f"""
 typed as (
@@ -145,10 +158,7 @@ tokens as (
 checked as (
     select *,
         coalesce({token_problems}) as token_problem,
-        case
-            when regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$')
-                then try_cast(ts_text as timestamptz)
-        end as occurred_at,
+        {timestamptz("ts_text", OFFSET_REQUIRED)} as occurred_at,
         case
             when u.cacheDetails is not null and json_type(u.cacheDetails) = 'ARRAY'
                 then list_sum(list_transform(
@@ -247,8 +257,10 @@ judged as (
             when not (provider in ('openai', 'azure_openai', 'anthropic', 'google', 'aws_bedrock') or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
             -- occurred_at is set only when ts_text matched the whole pattern, so these two look at failures only
-            when occurred_at is null and not regexp_matches(ts_text, '^\\d{{4}}-\\d{{2}}-\\d{{2}}[T ]\\d{{2}}:\\d{{2}}') then 'timestamp|invalid timestamp: ''' || left(ts_text, 40) || ''''
-            when occurred_at is null and not regexp_matches(ts_text, '([Zz]|[+-]\\d{{2}}(:?\\d{{2}})?)$') then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
+            when occurred_at is null and not regexp_matches(ts_text, '^{DATE_HOUR_MINUTE}')
+                then 'timestamp|invalid timestamp: ''' || left(ts_text, 40) || ''''
+            when occurred_at is null and not regexp_matches(ts_text, '{UTC_OFFSET}$')
+                then 'timestamp|timestamp has no UTC offset: ''' || ts_text || ''''
             when occurred_at is null then 'timestamp|invalid timestamp: ''' || ts_text || ''''
             {date_range_problem("timestamp", "occurred_at", "ts_text")}
 {_too_long()}
@@ -341,14 +353,16 @@ def iter_envelope(data: bytes, file_name: str, chunk_bytes: int = CHUNK_BYTES) -
     """Parse a landed envelope file chunk by chunk (bounded memory): one AdapterResult per chunk of whole lines.
 
     Row numbers and byte offsets are those of the whole file; the next chunk is decompressed and split
-    on a second thread while DuckDB judges this one.
+    on a second thread while DuckDB judges this one. A Parquet file comes in batches of rows, each row
+    numbered by its place in the file, with null byte offsets.
     """
-    if file_name.lower().endswith(".parquet"):
-        yield from _iter_parquet(data)
-        return
-    lines_read = 0
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
+        if file_name.lower().endswith(".parquet"):
+            for lines, text in parquet_lines(con, data):
+                yield _judge(con, lines, text).without_offsets()
+            return
+        lines_read = 0
         for item in prefetch(_split(text_chunks(data, file_name, chunk_bytes))):
             if isinstance(item, FileProblem):
                 yield reject_file_problem(AdapterResult.empty(), item, last_line=lines_read)
@@ -363,79 +377,14 @@ def _split(chunks: Iterator[TextChunk | FileProblem]) -> Iterator[tuple[TextChun
         yield chunk if isinstance(chunk, FileProblem) else (chunk, chunk.lines())
 
 
-SCAN_BATCH_ROWS = 16_384
-"""Rows per Arrow batch handed to DuckDB: it scans one batch per thread, so one big batch would use one core."""
-
-
 def _judge(con: duckdb.DuckDBPyConnection, lines: pa.Table, text: bytes) -> AdapterResult:
-    con.register("lines_in", pa.Table.from_batches(lines.to_batches(max_chunksize=SCAN_BATCH_ROWS), lines.schema))
+    con.register("lines_in", scannable(lines))
     try:
         judged = con.sql(_QUERY).to_arrow_table()
         judged = _with_records(con, judged)
     finally:
         con.unregister("lines_in")
     return AdapterResult.from_judged(judged, source=SOURCE, text=text)
-
-
-PARQUET_BATCH_ROWS = 131_072
-
-
-def _iter_parquet(data: bytes) -> Iterator[AdapterResult]:
-    """Envelope rows stored as Parquet: one row per request with the envelope's fields as columns.
-
-    `usage` and `tags` may be structs or JSON text. Each batch is rendered back to one JSON object per
-    row inside DuckDB and judged exactly like a JSON line, so both layouts accept and reject the same
-    records; row_number is the Parquet row (1-based) and byte offsets are null.
-    """
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UnreadableFile("not a readable Parquet file (no valid Parquet footer)") from exc
-    first = 1
-    with duckdb.connect() as con:
-        con.execute("set TimeZone = 'UTC'")
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            con.register("batch_in", pa.Table.from_batches(pa.Table.from_batches([batch]).to_batches(max_chunksize=SCAN_BATCH_ROWS)))
-            try:
-                rendered = con.sql(f"select {_parquet_json(batch.schema)} as line from batch_in").to_arrow_table()["line"]
-            finally:
-                con.unregister("batch_in")
-            lines, text = _numbered(rendered, first)
-            yield _judge(con, lines, text).without_offsets()
-            first += batch.num_rows
-
-
-def _parquet_json(schema: pa.Schema) -> str:
-    """SQL rendering one Parquet row as the JSON object the envelope line would hold."""
-    parts = []
-    for field in schema:
-        column = '"' + field.name.replace('"', '""') + '"'
-        if field.name in ("usage", "tags") and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
-            value = f"case when json_valid({column}) then json({column}) else to_json({column}) end"
-        elif pa.types.is_timestamp(field.type):
-            value = f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
-        else:
-            value = column
-        parts.append(f"'{field.name.replace(chr(39), chr(39) * 2)}', {value}")
-    return f"cast(json_object({', '.join(parts)}) as varchar)"
-
-
-def _numbered(rendered: pa.ChunkedArray, first: int) -> tuple[pa.Table, bytes]:
-    """lines_in for rendered rows, and the text they would make as JSON Lines (for the rejected rows' hashes)."""
-    values = rendered.combine_chunks().cast(pa.large_string())
-    with_breaks = pc.binary_join_element_wise(values, pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string()))
-    offsets = np.frombuffer(with_breaks.buffers()[1], dtype=np.int64)[with_breaks.offset : with_breaks.offset + len(values) + 1]
-    starts = offsets[:-1] - offsets[0]
-    text = with_breaks.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
-    lines = pa.table(
-        {
-            "line_no": np.arange(first, first + len(values), dtype=np.int64),
-            "byte_offset": starts,
-            "byte_length": np.diff(offsets) - 1,
-            "line": values,
-        }
-    )
-    return lines, text
 
 
 def file_query(path: str, file_name: str) -> str | None:
@@ -457,7 +406,7 @@ def file_query(path: str, file_name: str) -> str | None:
             schema = pq.read_schema(path)
         except (pa.ArrowInvalid, OSError):
             return None
-        values = _parquet_fields(schema)
+        values = parquet_fields(schema, _TOP)
         if values is None:
             return None
         source, line_no = f"read_parquet('{quoted}', file_row_number = true)", "file_row_number + 1"
@@ -476,34 +425,3 @@ envelopes as (
     from {source}
 )"""
     return _query(envelopes)
-
-
-def _parquet_fields(schema: pa.Schema) -> dict[str, str] | None:
-    """SQL per envelope field giving the text `_parquet_json` + `from_json` would give, or None when a column's
-    type is one only the line-by-line path renders faithfully (floats, booleans, lists, nested dimensions)."""
-    values = {}
-    for name in _TOP:
-        if len(schema.get_all_field_indices(name)) > 1:
-            return None
-        index = schema.get_field_index(name)
-        if index < 0:
-            values[name] = "cast(null as json)" if _TOP_TYPES[name] == "JSON" else "cast(null as varchar)"
-            continue
-        kind, column = schema.field(index).type, f'"{name}"'
-        text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
-        if name in ("usage", "tags"):
-            if text:
-                values[name] = f"case when json_valid({column}) then json({column}) else to_json({column}) end"
-            elif pa.types.is_struct(kind) or pa.types.is_map(kind):
-                values[name] = f"to_json({column})"
-            else:
-                return None
-        elif text:
-            values[name] = column
-        elif pa.types.is_timestamp(kind):
-            values[name] = f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
-        elif pa.types.is_integer(kind):
-            values[name] = f"cast({column} as varchar)"
-        else:
-            return None
-    return values

@@ -1,4 +1,5 @@
-"""Split landed bytes into numbered lines, keeping byte offsets, without per-line Python.
+"""Split landed bytes into numbered lines, keeping byte offsets, without per-line Python; hand them to DuckDB
+in batches it scans on every core (`scannable`).
 
 Big files are read as a stream of text chunks (`text_chunks`): each chunk ends at a line break, and
 carries the number of its first line and its byte offset in the decompressed file, so a file of any
@@ -21,6 +22,8 @@ import pyarrow.compute as pc
 BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 64 * 2**20
 """Decompressed bytes per chunk: about 100k-150k gateway lines, a few hundred MB once judged."""
+SCAN_BATCH_ROWS = 16_384
+"""Rows per Arrow batch handed to DuckDB: it scans one batch per thread, so one big batch would use one core."""
 _COMPRESSED_STEP = 4 * 2**20
 _WHITESPACE_FIRST_BYTES = np.array([*range(9, 14), *range(28, 33)], dtype=np.uint8)
 
@@ -198,6 +201,11 @@ def _as_utf8(raw: pa.Array) -> pa.Array:
             except UnicodeDecodeError:
                 values.append(None)
         return pa.array(values, type=pa.large_string())
+
+
+def scannable(table: pa.Table) -> pa.Table:
+    """The same table in batches of SCAN_BATCH_ROWS, for DuckDB to scan on every thread."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), table.schema)
 
 
 def count_lines(data: bytes, name: str) -> int | None:

@@ -3,17 +3,19 @@
 Accepted files are JSON Lines (`.jsonl`, `.jsonl.gz`, one `LiteLLM_SpendLogs` row per line) and CSV
 (`.csv`, `.csv.gz`, a header row, JSON columns such as metadata and request_tags as JSON text in a cell).
 Both are read into the same text columns (a clean CSV through Arrow's CSV reader, a CSV with a bad record
-record by record in DuckDB) and judged by one DuckDB query.
+record by record in DuckDB) and judged by the JSON Lines gateway query (`pipelines.adapters.jsonl`); this
+module declares the format, with two steps of its own that split the usage detail into token buckets.
 
 Token semantics. SpendLogs has prompt_tokens / completion_tokens only; LiteLLM keeps the rest of the
 usage object in `metadata.usage_object` (newer versions) and `metadata.additional_usage_values`
 (every usage key except prompt/completion/total). When those carry cache or reasoning detail it is
-used with the semantics of LiteLLM's provider transformer (see ../shared/formats/FORMATS.md §3 and
-docs/formats/litellm.md): prompt_tokens includes cache reads for every provider; it includes cache
+used with the semantics of LiteLLM's provider transformer (docs/formats/token-semantics.md §3 and
+§4.2; docs/formats/litellm.md): prompt_tokens includes cache reads for every provider; it includes cache
 writes except for Anthropic's transformer (custom_llm_provider `anthropic`, or Claude on Vertex AI),
 whose cache writes come on top; completion_tokens includes reasoning. Without detail everything is
 uncached input. `spend` (LiteLLM's own estimate) is never read, and `messages`, `response`,
 `proxy_server_request` are never read into any column, so they cannot reach rows or rejected records.
+`startTime` is stored in UTC and may come without an offset: a naive time is UTC (`sql.NAIVE_IS_UTC`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.adapters import AdapterResult, reject_file_problem
-from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
-from pipelines.adapters.lines import decompress, split_lines
-from pipelines.adapters.sql import LINE_PROBLEM, blank_null, date_range_problem, json_of_kind, token_problem
+from pipelines.adapters import AdapterResult
+from pipelines.adapters.attribution import KEY_SYNTAX, AttributionConfig, keys_for
+from pipelines.adapters.jsonl import Format, JsonColumn, Required, Token, column_token, parse, required
+from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
 
 SOURCE = "litellm"
 
@@ -50,12 +52,9 @@ COLUMNS = (
     "end_user", "user", "team_id", "organization_id", "session_id", "agent_id", "api_key",
     "mcp_namespaced_tool_name",
 )
-_JSON_COLUMNS = ("metadata", "request_tags")
-# Columns a rejected record keeps (no user ids, no tags that may carry them, no content, no spend).
-_RECORD_COLUMNS = (
-    "request_id", "call_type", "startTime", "model", "model_group", "custom_llm_provider",
-    "prompt_tokens", "completion_tokens", "total_tokens", "cache_hit", "status",
-)
+_JSON_COLUMNS = (JsonColumn("metadata", "OBJECT", "meta"), JsonColumn("request_tags", "ARRAY", "tags_json"))
+_READ = (*COLUMNS, *(j.name for j in _JSON_COLUMNS))
+"""Every column read, in the order of the `rows_in` columns a CSV is read into."""
 
 _V = '"VARCHAR"'
 _USAGE = (
@@ -82,6 +81,7 @@ _LEAVES = {
     "web_search": "server_tool_use.web_search_requests",
 }
 
+
 def _tag_key(t: str) -> str:
     """SQL: the key of a request tag (`key:value` → key; a bare tag is its own key)."""
     return f"case when contains({t}, ':') then split_part({t}, ':', 1) else {t} end"
@@ -96,54 +96,143 @@ _TAGS = (
     f"lambda e: cast(to_json({_tag_key('e.t')}) as varchar) || ':' || case when contains(e.t, ':') "
     "then cast(to_json(substr(e.t, strpos(e.t, ':') + 1)) as varchar) else 'true' end), ',') || '}' end"
 )
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
+
+
+def _leaf(name: str, path: str) -> Token:
+    """A usage detail: from `usage_object`, else `additional_usage_values`; its problems name the one it came from."""
+    return Token(
+        name,
+        f"coalesce(m.usage_object.{path}, m.additional_usage_values.{path})",
+        f"case when m.usage_object.{path} is not null then 'metadata.usage_object.{path}' "
+        f"else 'metadata.additional_usage_values.{path}' end",
+    )
+
+
+def _d(name: str) -> str:
+    """SQL: a usage detail's count, 0 when absent."""
+    return f"coalesce(t_{name}, 0)"
+
+
+def _unless_cache_hit(bucket: str) -> str:
+    """SQL: a bucket's count, 0 for a request answered from LiteLLM's cache (the provider was not called)."""
+    return f"case when is_cache_hit then 0 else {bucket} end"
+
+
+_DETAILS = (
+    f"lower(coalesce({blank_null('m.service_tier')}, {blank_null('m.usage_object.service_tier')}, "
+    f"{blank_null('m.additional_usage_values.service_tier')})) as tier_raw",
+    "(provider_raw = 'anthropic' or (provider_raw in ('vertex_ai', 'gemini') and contains(lower(served_model), 'claude')))"
+    " as writes_excluded",
+    "lower(trim(cache_hit)) = 'true' as is_cache_hit",
+    f"greatest({_d('cached_tokens')}, {_d('cache_read_input_tokens')}) as cache_read",
+    f"""case
+            when coalesce(t_cache_creation_input_tokens, t_cache_creation_tokens, t_cache_write_tokens) is not null
+                then greatest({_d('cache_creation_input_tokens')}, {_d('cache_creation_tokens')}, {_d('cache_write_tokens')})
+            else {_d('write_5m')} + {_d('write_1h')}
+        end as cache_write""",
+    f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_in')} else 0 end as audio_in",
+    f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_out')} else 0 end as audio_out",
+)
+"""The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio (OpenAI and Azure only)."""
+
+_BUCKETS = (
+    "case when writes_excluded then t_prompt_tokens - cache_read "
+    "else t_prompt_tokens - cache_read - cache_write - audio_in end as input_tokens",
+    f"cache_write - {_d('write_1h')} as cache_write_5m_tokens",
+    f"{_d('write_1h')} as cache_write_1h_tokens",
+    f"t_completion_tokens - {_d('reasoning')} - audio_out as output_tokens",
+    """case
+            when tier_raw is null and lower(coalesce(call_type, '')) like '%batch%' then 'batch'
+            when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto', 'on_demand') then 'standard'
+            else tier_raw
+        end as service_tier""",
+    f"list_transform(tag_list, lambda t: {_TAG_KEY}) as tag_keys",
+)
+"""The exclusive buckets: prompt and completion tokens less the detail they include."""
+
+FORMAT = Format(
+    source=SOURCE,
+    columns=COLUMNS,
+    json_columns=_JSON_COLUMNS,
+    request_id=required("request_id"),
+    timestamp=required("startTime"),
+    provider=Required("custom_llm_provider", f"lower({blank_null('custom_llm_provider')})"),
+    model=Required("model", f"coalesce({blank_null('model')}, {blank_null('model_group')})"),
+    providers=PROVIDERS,
+    provider_case="lower",
+    provider_quoted_whole=True,
+    timestamp_rule=NAIVE_IS_UTC,
+    tokens=(
+        column_token("prompt_tokens", required=True),
+        column_token("completion_tokens", required=True),
+        *(_leaf(name, path) for name, path in _LEAVES.items()),
+    ),
+    keys=KEY_SYNTAX[SOURCE],
+    key_objects={"metadata.": "meta"},
+    key_tags={"tag:": "tag_list"},
+    parsed=(f"from_json(meta, '{_META_STRUCTURE}') as m", """from_json(tags_json, '["VARCHAR"]') as tag_list"""),
+    steps=(("details", _DETAILS), ("buckets", _BUCKETS)),
+    problems=(
+        "when input_tokens < 0 "
+        "then 'prompt_tokens|inconsistent usage: cached, cache-write and audio tokens in metadata exceed prompt_tokens'",
+        "when output_tokens < 0 "
+        "then 'completion_tokens|inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens'",
+        "when cache_write_5m_tokens < 0 then 'metadata|inconsistent usage: 1-hour cache writes exceed the cache writes total'",
+    ),
+    outputs={
+        "service_tier": "service_tier",
+        "latency_ms": "try_cast(try_cast(request_duration_ms as double) as bigint)",
+        "status": f"case when is_cache_hit then 'cache_hit' else coalesce({blank_null('status')}, 'success') end",
+        "tags": _TAGS,
+        "input_tokens": _unless_cache_hit("input_tokens"),
+        "cache_read_tokens": _unless_cache_hit("cache_read"),
+        "cache_write_5m_tokens": _unless_cache_hit("cache_write_5m_tokens"),
+        "cache_write_1h_tokens": _unless_cache_hit("cache_write_1h_tokens"),
+        "output_tokens": _unless_cache_hit("output_tokens"),
+        "reasoning_tokens": _unless_cache_hit(_d("reasoning")),
+        "audio_input_tokens": _unless_cache_hit("audio_in"),
+        "audio_output_tokens": _unless_cache_hit("audio_out"),
+        "web_search_requests": _unless_cache_hit(_d("web_search")),
+    },
+    # Columns a rejected record keeps (no user ids, no tags that may carry them, no content, no spend),
+    # and of metadata only the usage detail.
+    record_columns=(
+        "request_id", "call_type", "startTime", "model", "model_group", "custom_llm_provider",
+        "prompt_tokens", "completion_tokens", "total_tokens", "cache_hit", "status",
+    ),
+    record_extra=(("metadata", """case when meta is not null then json_object(
+            'usage_object', json_extract(meta, '$.usage_object'),
+            'additional_usage_values', json_extract(meta, '$.additional_usage_values'),
+            'service_tier', json_extract(meta, '$.service_tier')) end"""),),
+)
+
+
+def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | None = None) -> AdapterResult:
+    """Parse one landed SpendLogs export (JSON Lines or CSV, gzip or not) into canonical rows and rejections.
+
+    Attribution keys are `attribution.litellm`, else the defaults in attribution.py.
+    """
+    is_csv = file_name.lower().removesuffix(".gz").endswith(".csv")
+    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), read_rows=_csv_rows if is_csv else None)
+
+
+def _csv_rows(con: duckdb.DuckDBPyConnection, text: bytes, lines: pa.Table) -> pa.Table:
+    """A CSV file's records (its numbered lines are `lines_in`) as the columns the JSON Lines reading gives."""
+    records = _single_line_records(lines)
+    if records is None:
+        records = con.sql(_CSV_RECORDS_QUERY).to_arrow_table()
+    header = _header(records)
+    rows = _csv_rows_fast(text, records, header)
+    if rows is None:
+        con.register("csv_records", records)
+        rows = con.sql(_csv_query(header)).to_arrow_table()
+    return rows
+
+
 # RFC 4180 cells, read the way Arrow's CSV reader reads them: a quote opens a quoted cell only at the
 # start of a cell ("" inside is a quote; text after the closing quote is kept); elsewhere it is literal.
 _CSV_FIELD = '("(?:[^"]|"")*"[^,]*|[^,]*),'
 _QUOTED_CELL = '"((?:[^"]|"")*)"([^,]*)'
-
-
-
-
-def _json_path(dotted: str) -> str:
-    return "$." + ".".join('"' + part.replace('"', '\\"') + '"' for part in dotted.split("."))
-
-
-def _attribution_sql(key: str, metadata_paths: list[str]) -> str:
-    """SQL for one LiteLLM attribution key: tag:<name>, metadata.<path> (a scalar) or a column."""
-    if key.startswith("tag:"):
-        prefix = key[len("tag:") :] + ":"
-        return (
-            f"list_extract(list_transform(list_filter(tag_list, lambda t: starts_with(t, {sql_string(prefix)})), "
-            f"lambda t: {blank_null(f'substr(t, {len(prefix) + 1})')}), 1)"
-        )
-    if key.startswith("metadata."):
-        value = f"meta_values[{metadata_paths.index(_json_path(key[len('metadata.') :])) + 1}]"
-        text = blank_null(f"json_extract_string({value}, '$')")
-        return f"case when json_type({value}) in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN') then {text} end"
-    return blank_null(f'"{key}"')
-
-
-def _jsonl_query() -> str:
-    """Lines of JSON → one text column per SpendLogs column read (JSON columns kept as JSON text)."""
-    structure = ", ".join(f'"{c}": "VARCHAR"' for c in COLUMNS) + ", " + ", ".join(f'"{c}": "JSON"' for c in _JSON_COLUMNS)
-    text = ",\n        ".join(f"case when left(e.\"{c}\", 1) not in ('{{', '[') then e.\"{c}\" end as \"{c}\"" for c in COLUMNS)
-    return f"""
-with classified as (
-    select line_no, byte_offset, byte_length, line,
-        {LINE_PROBLEM} as line_problem
-    from lines_in
-),
-parsed as (
-    select *, case when line_problem is null then from_json(line, '{{{structure}}}') end as e
-    from classified
-)
-select line_no, byte_offset, byte_length, line_problem,
-        {text},
-        cast(e.metadata as varchar) as metadata,
-        cast(e.request_tags as varchar) as request_tags
-from parsed
-"""
 
 
 def _csv_records_query() -> str:
@@ -186,7 +275,7 @@ def _csv_query(header: list[str]) -> str:
         unquoted = f"replace(regexp_extract({f}, '^{_QUOTED_CELL}$', 1), '\"\"', '\"') || regexp_extract({f}, '^{_QUOTED_CELL}$', 2)"
         return f"""case when starts_with({f}, '"') then {unquoted} else nullif({f}, '') end as "{name}\""""
 
-    cells = ",\n        ".join(cell(name) for name in (*COLUMNS, *_JSON_COLUMNS))
+    cells = ",\n        ".join(cell(name) for name in _READ)
     width = len(header)
     return f"""
 with records as (
@@ -214,7 +303,7 @@ from classified
 
 def _csv_rows_fast(text: bytes, records: pa.Table, header: list[str]) -> pa.Table | None:
     """The whole CSV through Arrow's reader when every record is clean; None when any is not (use _csv_query)."""
-    wanted = {name.strip(): name for name in header if name.strip() in (*COLUMNS, *_JSON_COLUMNS)}
+    wanted = {name.strip(): name for name in header if name.strip() in _READ}
     data = records.slice(1)
     if (
         len(set(header)) != len(header)
@@ -245,209 +334,12 @@ def _csv_rows_fast(text: bytes, records: pa.Table, header: list[str]) -> pa.Tabl
         "byte_length": data["byte_length"],
         "line_problem": missing,
     }
-    for name in (*COLUMNS, *_JSON_COLUMNS):
+    for name in _READ:
         columns[name] = table[wanted[name]] if name in wanted else missing
     return pa.table(columns)
 
 
-def _judge_query(attribution: AttributionConfig) -> str:
-    def leaf(name: str, path: str) -> str:
-        return (
-            f"coalesce(m.usage_object.{path}, m.additional_usage_values.{path}) as raw_{name},\n        "
-            f"case when m.usage_object.{path} is not null then 'metadata.usage_object.{path}' "
-            f"else 'metadata.additional_usage_values.{path}' end as label_{name}"
-        )
-
-    leaves = ",\n        ".join(leaf(name, path) for name, path in _LEAVES.items())
-    typed = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in ("prompt", "completion", *_LEAVES))
-    problems = ", ".join(
-        token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in ("prompt", "completion", *_LEAVES)
-    )
-    d = lambda name: f"coalesce(t_{name}, 0)"  # noqa: E731
-    provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
-
-    # Every metadata path any dimension names, extracted with one parse of the metadata per row.
-    metadata_paths = list(dict.fromkeys(
-        _json_path(key[len("metadata.") :]) for field in FIELDS for key in attribution.litellm.keys(field) if key.startswith("metadata.")
-    ))
-    meta_values = (
-        f"json_extract(meta, [{', '.join(sql_string(p) for p in metadata_paths)}])" if metadata_paths else "cast(null as json[])"
-    )
-
-    def attributed(field: str) -> str:
-        parts = [_attribution_sql(key, metadata_paths) for key in attribution.litellm.keys(field)]
-        return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
-
-    record = ", ".join(f"'{c}', \"{c}\"" for c in _RECORD_COLUMNS)
-    return f"""
-with raw as (
-    select * from rows_in
-),
-decoded as (
-    select *,
-        {json_of_kind("metadata", "OBJECT")} as meta,
-        {json_of_kind("request_tags", "ARRAY")} as tags_json
-    from raw
-    where line_problem is null
-),
-shaped as (
-    select *,
-        meta is null and coalesce(trim(metadata), '') not in ('', 'null') as meta_bad,
-        tags_json is null and coalesce(trim(request_tags), '') not in ('', 'null') as tags_bad
-    from decoded
-),
-fields as (
-    select *,
-        from_json(meta, '{_META_STRUCTURE}') as m,
-        from_json(tags_json, '["VARCHAR"]') as tag_list,
-        {meta_values} as meta_values,
-        {blank_null('request_id')} as rid,
-        {blank_null('"startTime"')} as ts_text,
-        lower({blank_null('custom_llm_provider')}) as provider_raw,
-        coalesce({blank_null('model')}, {blank_null('model_group')}) as served_model,
-        trim(prompt_tokens) as raw_prompt, 'prompt_tokens' as label_prompt,
-        trim(completion_tokens) as raw_completion, 'completion_tokens' as label_completion
-    from shaped
-),
-detailed as (
-    select *,
-        lower(coalesce({blank_null('m.service_tier')}, {blank_null('m.usage_object.service_tier')}, {blank_null('m.additional_usage_values.service_tier')})) as tier_raw,
-        {leaves}
-    from fields
-),
-typed as (
-    select *,
-        case provider_raw {provider_map} end as provider,
-        (provider_raw = 'anthropic' or (provider_raw in ('vertex_ai', 'gemini') and contains(lower(served_model), 'claude'))) as writes_excluded,
-        lower(trim(cache_hit)) = 'true' as is_cache_hit,
-        {typed}
-    from detailed
-),
-buckets as (
-    select *,
-        coalesce({problems}) as token_problem,
-        greatest({d('cached_tokens')}, {d('cache_read_input_tokens')}) as cache_read,
-        case
-            when coalesce(t_cache_creation_input_tokens, t_cache_creation_tokens, t_cache_write_tokens) is not null
-                then greatest({d('cache_creation_input_tokens')}, {d('cache_creation_tokens')}, {d('cache_write_tokens')})
-            else {d('write_5m')} + {d('write_1h')}
-        end as cache_write,
-        case when provider in ('openai', 'azure_openai') then {d('audio_in')} else 0 end as audio_in,
-        case when provider in ('openai', 'azure_openai') then {d('audio_out')} else 0 end as audio_out
-    from typed
-),
-canonical as (
-    select *,
-        case when writes_excluded then t_prompt - cache_read else t_prompt - cache_read - cache_write - audio_in end as input_tokens,
-        cache_write - {d('write_1h')} as cache_write_5m_tokens,
-        {d('write_1h')} as cache_write_1h_tokens,
-        t_completion - {d('reasoning')} - audio_out as output_tokens,
-        case
-            when tier_raw is null and lower(coalesce(call_type, '')) like '%batch%' then 'batch'
-            when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto', 'on_demand') then 'standard'
-            else tier_raw
-        end as service_tier,
-        case when regexp_matches(ts_text, '{_TIMESTAMP}') then try_cast(ts_text as timestamptz) end as occurred_at
-    from buckets
-),
-judged as (
-    select *,
-        case
-            when rid is null then 'request_id|missing required field'
-            when ts_text is null then 'startTime|missing required field'
-            when provider_raw is null then 'custom_llm_provider|missing required field'
-            when served_model is null then 'model|missing required field'
-            when provider is null then 'custom_llm_provider|unknown provider ''' || provider_raw || ''' (expected one of {", ".join(PROVIDERS)})'
-            when occurred_at is null then 'startTime|invalid timestamp: ''' || left(ts_text, 40) || ''''
-            {date_range_problem("startTime", "occurred_at", "ts_text")}
-            when meta_bad then 'metadata|not a JSON object'
-            when tags_bad then 'request_tags|not a JSON array'
-            when token_problem is not null then token_problem
-            when t_prompt is null then 'prompt_tokens|missing required field'
-            when t_completion is null then 'completion_tokens|missing required field'
-            when input_tokens < 0 then 'prompt_tokens|inconsistent usage: cached, cache-write and audio tokens in metadata exceed prompt_tokens'
-            when output_tokens < 0 then 'completion_tokens|inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens'
-            when cache_write_5m_tokens < 0 then 'metadata|inconsistent usage: 1-hour cache writes exceed the cache writes total'
-        end as problem,
-        list_transform(tag_list, lambda t: {_TAG_KEY}) as tag_keys
-    from canonical
-)
-select
-    j.line_no, j.byte_offset, j.byte_length,
-    problem,
-    rid as request_id,
-    occurred_at,
-    provider,
-    served_model as model,
-    service_tier,
-    coalesce({attributed('feature')}, '{UNATTRIBUTED}') as feature,
-    {attributed('user_id')} as user_id,
-    {attributed('user_segment')} as user_segment,
-    {attributed('customer_id')} as customer_id,
-    {attributed('conversation_id')} as conversation_id,
-    try_cast(try_cast(request_duration_ms as double) as bigint) as latency_ms,
-    case when is_cache_hit then 'cache_hit' else coalesce({blank_null('status')}, 'success') end as status,
-    {_TAGS} as tags,
-    case when is_cache_hit then 0 else input_tokens end as input_tokens,
-    case when is_cache_hit then 0 else cache_read end as cache_read_tokens,
-    case when is_cache_hit then 0 else cache_write_5m_tokens end as cache_write_5m_tokens,
-    case when is_cache_hit then 0 else cache_write_1h_tokens end as cache_write_1h_tokens,
-    case when is_cache_hit then 0 else output_tokens end as output_tokens,
-    case when is_cache_hit then 0 else {d('reasoning')} end as reasoning_tokens,
-    case when is_cache_hit then 0 else audio_in end as audio_input_tokens,
-    case when is_cache_hit then 0 else audio_out end as audio_output_tokens,
-    case when is_cache_hit then 0 else {d('web_search')} end as web_search_requests,
-    case when problem is not null then cast(json_merge_patch('{{}}', json_object({record},
-        'metadata', case when meta is not null then json_object(
-            'usage_object', json_extract(meta, '$.usage_object'),
-            'additional_usage_values', json_extract(meta, '$.additional_usage_values'),
-            'service_tier', json_extract(meta, '$.service_tier')) end)) as varchar) end as record
-from judged j
-union all
-select line_no, byte_offset, byte_length, line_problem,
-    null, null, null, null, null, null, null, null, null, null, null, null, null,
-    null, null, null, null, null, null, null, null, null, null
-from raw
-where line_problem is not null
-order by line_no
-"""
-
-
-def _is_csv(file_name: str) -> bool:
-    return file_name.lower().removesuffix(".gz").endswith(".csv")
-
-
-_JUDGE_QUERIES: dict[AttributionConfig, str] = {}
-_JSONL_QUERY = _jsonl_query()
 _CSV_RECORDS_QUERY = _csv_records_query()
-
-
-def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | None = None) -> AdapterResult:
-    """Parse one landed SpendLogs export (JSON Lines or CSV, gzip or not) into canonical rows and rejections."""
-    attribution = attribution or AttributionConfig.default()
-    judge = _JUDGE_QUERIES.get(attribution) or _JUDGE_QUERIES.setdefault(attribution, _judge_query(attribution))
-    text, file_problem = decompress(data, file_name)
-    lines = split_lines(text)
-    with duckdb.connect() as con:
-        con.execute("set TimeZone = 'UTC'")
-        con.register("lines_in", lines)
-        if _is_csv(file_name):
-            records = _single_line_records(lines)
-            if records is None:
-                records = con.sql(_CSV_RECORDS_QUERY).to_arrow_table()
-            header = _header(records)
-            rows_in = _csv_rows_fast(text, records, header)
-            if rows_in is None:
-                con.register("csv_records", records)
-                rows_in = con.sql(_csv_query(header)).to_arrow_table()
-        else:
-            rows_in = con.sql(_JSONL_QUERY).to_arrow_table()
-        con.register("rows_in", rows_in)
-        judged = con.sql(judge).to_arrow_table()
-    result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
-    if file_problem is not None:
-        result = reject_file_problem(result, file_problem, last_line=_last_line(lines))
-    return result
 
 
 def _single_line_records(lines: pa.Table) -> pa.Table | None:
@@ -475,7 +367,3 @@ def _header(records: pa.Table) -> list[str]:
         return []
     first = records.slice(0, 1).to_pylist()[0]["line"] or ""
     return next(csv.reader([first]), [])
-
-
-def _last_line(lines: pa.Table) -> int:
-    return lines["line_no"][-1].as_py() if lines.num_rows else 0

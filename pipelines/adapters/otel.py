@@ -3,9 +3,9 @@
 The input is what an OpenTelemetry Collector's file exporter writes: JSON Lines, one
 `{"resourceSpans": [...]}` object per line (a single pretty-printed document is accepted in a `.json`
 file). resourceSpans → scopeSpans → spans are unnested in one DuckDB query, the attributes the adapter
-needs are looked up by key in each span's list, and each GenAI span is judged into a row or a rejection. Token semantics follow the GenAI
-semantic conventions (see ../shared/formats/FORMATS.md §1): input_tokens INCLUDES cache reads and
-cache creation, output_tokens INCLUDES reasoning, so
+needs are looked up by key in each span's list, and each GenAI span is judged into a row or a rejection.
+Token semantics follow the GenAI semantic conventions (docs/formats/token-semantics.md §1): input_tokens
+INCLUDES cache reads and cache creation, output_tokens INCLUDES reasoning, so
 
     input = input_tokens - cache_read - cache_creation      cache_read_tokens = cache_read
     cache_write_5m_tokens = cache_creation (no TTL split)    output = output_tokens - reasoning
@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pipelines.adapters import AdapterResult, reject_file_problem
 from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
 from pipelines.adapters.lines import BOM, decompress, split_lines
-from pipelines.adapters.sql import blank_null, date_range_problem, token_problem
+from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
 
 SOURCE = "otel"
 
@@ -75,14 +75,6 @@ class OtelAdapterResult(AdapterResult):
     """An AdapterResult that also says how many non-GenAI spans were skipped (neither rows nor rejections)."""
 
     skipped_spans: int = 0
-
-
-
-def _kind(json_type: str) -> str:
-    """SQL: a DuckDB JSON type name as a JSON kind users know (number, string, array…)."""
-    return (f"case when {json_type} in ('UBIGINT', 'BIGINT', 'DOUBLE') then 'number' "
-            f"when {json_type} = 'VARCHAR' then 'string' else lower({json_type}) end")
-
 
 
 class _Columns:
@@ -145,12 +137,12 @@ with classified as (
         case
             when line is null then '|line is not valid UTF-8'
             when types is null then '|invalid JSON'
-            when types[1] <> 'OBJECT' then '|record is not a JSON object (found ' || {_kind('types[1]')} || ')'
+            when types[1] <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind('types[1]')} || ')'
             when types[2] is null and types[3] is not null
                 then 'resourceSpans|record is an OTLP metrics export, not traces (token usage metrics cannot price cached input; export spans)'
             when types[2] is null and types[4] is not null then 'resourceSpans|record is an OTLP logs export, not traces'
             when types[2] is null then 'resourceSpans|missing required field'
-            when types[2] <> 'ARRAY' then 'resourceSpans|not a JSON array (found ' || {_kind('types[2]')} || ')'
+            when types[2] <> 'ARRAY' then 'resourceSpans|not a JSON array (found ' || {json_kind('types[2]')} || ')'
         end as line_problem
     from (select *, try(json_type(line, ['$', '$.resourceSpans', '$.resourceMetrics', '$.resourceLogs'])) as types from lines_in)
 ),

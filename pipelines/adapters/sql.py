@@ -1,8 +1,36 @@
-"""SQL fragments every adapter shares: judging a token count read as text."""
+"""SQL fragments every adapter shares: judging a token count, a timestamp or a JSON line read as text.
+
+Each function returns a SQL expression (or CASE branches) over column names it is given; nothing here
+runs a query. Reasons come as 'field|reason', the way every judging query reports a problem.
+"""
 
 from __future__ import annotations
 
 from pipelines.adapters import EARLIEST_DATE
+
+DATE_HOUR_MINUTE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+"""The start every ISO 8601 time must have: a date, `T` or a space, hours and minutes."""
+DATE_TIME = DATE_HOUR_MINUTE + r"(:\d{2}(\.\d+)?)?"
+"""An ISO 8601 date and time without its offset: seconds and a fraction of any length are optional."""
+UTC_OFFSET = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
+"""An ISO 8601 UTC offset: `Z`, or a sign and hours with optional minutes (`+02`, `+0200`, `+02:00`)."""
+
+OFFSET_REQUIRED = f"^{DATE_TIME}{UTC_OFFSET}$"
+"""The rule for logs that must say their zone (envelope, Portkey, business inputs): a naive time is rejected, never guessed."""
+NAIVE_IS_UTC = f"^{DATE_TIME}{UTC_OFFSET}?$"
+"""The rule for Helicone and LiteLLM, whose tables store UTC and write it without an offset: a naive time is UTC."""
+SPACE_BEFORE_OFFSET = rf"^{DATE_TIME}\s*{UTC_OFFSET}$"
+"""The rule for billing exports: a time with a space before its offset still has one, so it is reported as
+not a valid timestamp (DuckDB cannot read it) rather than as one without an offset."""
+
+
+def timestamptz(text: str, rule: str) -> str:
+    """SQL: the text as TIMESTAMPTZ when it matches `rule` (one of the patterns above), else null.
+
+    A naive time is read in the session's zone, which every judging connection sets to UTC.
+    """
+    return f"case when regexp_full_match({text}, '{rule}') then try_cast({text} as timestamptz) end"
+
 
 MAX_TOKENS = 10**12
 """More tokens than this in one request is a broken record, not usage (and would overflow daily sums)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.adapters import EARLIEST_DATE
-from pipelines.adapters.sql import date_range_problem
+from pipelines.adapters.sql import DATE_HOUR_MINUTE, OFFSET_REQUIRED, UTC_OFFSET, date_range_problem, timestamptz
 from pipelines.records.read import ParseResult, RecordFormat, RecordSource, judge, read_records
 
 MAX_TEXT = 512
@@ -66,9 +66,6 @@ GPU_SCHEMA = pa.schema(
     ]
 )
 
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}(:?\d{2})?)$"
-_TIMESTAMP_START = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
-_OFFSET = r"([Zz]|[+-]\d{2}(:?\d{2})?)$"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _CLUSTER = r"[a-z0-9_.-]+"
 _CURRENCY = r"[A-Z]{3}"
@@ -85,6 +82,11 @@ def _quoted(text: str) -> str:
 def _text(field: str) -> str:
     """SQL: a field of the record as trimmed text, null when absent, JSON null or blank."""
     return f"nullif(trim(r ->> '{field}'), '')"
+
+
+def _texts(**aliases: str) -> str:
+    """SQL select items: each record field (the value) as trimmed text under its alias (the key)."""
+    return ",\n".join(f"        {_text(field)} as {alias}" for alias, field in aliases.items())
 
 
 def _not_single(fields: tuple[str, ...]) -> str:
@@ -108,16 +110,11 @@ def _too_long(fields: dict[str, str]) -> str:
     )
 
 
-def _timestamp(text: str) -> str:
-    """SQL: the text as TIMESTAMPTZ when it is ISO 8601 with an offset, else null."""
-    return f"case when regexp_full_match({text}, '{_TIMESTAMP}') then try_cast({text} as timestamptz) end"
-
-
 def _timestamp_problems(field: str, text: str, typed: str) -> str:
     """CASE branches judging a required timestamp the way gateway logs are judged."""
     return f"""{_required(field, text)}
-            when not regexp_matches({text}, '{_TIMESTAMP_START}') then '{field}|invalid timestamp: {_quoted(text)}
-            when not regexp_matches({text}, '{_OFFSET}') then '{field}|timestamp has no UTC offset: {_quoted(text)}
+            when not regexp_matches({text}, '^{DATE_HOUR_MINUTE}') then '{field}|invalid timestamp: {_quoted(text)}
+            when not regexp_matches({text}, '{UTC_OFFSET}$') then '{field}|timestamp has no UTC offset: {_quoted(text)}
             when {typed} is null then '{field}|invalid timestamp: {_quoted(text)}
             {date_range_problem(field, typed, text)}"""
 
@@ -212,14 +209,11 @@ _OUTCOME_FIELDS = ("outcome_id", "timestamp", "outcome_type", "feature", "reques
 
 OUTCOMES_QUERY = _query(
     _OUTCOME_FIELDS,
-    texts=f"""        {_text('outcome_id')} as outcome_id,
-        {_text('timestamp')} as ts_text,
-        {_text('outcome_type')} as outcome_type,
-        {_text('feature')} as feature,
-        {_text('request_id')} as request_id,
-        {_text('conversation_id')} as conversation_id,
-        {_text('value_usd')} as value_text""",
-    typed=f"""        {_timestamp('ts_text')} as occurred_at,
+    texts=_texts(
+        outcome_id="outcome_id", ts_text="timestamp", outcome_type="outcome_type", feature="feature", request_id="request_id",
+        conversation_id="conversation_id", value_text="value_usd",
+    ),
+    typed=f"""        {timestamptz('ts_text', OFFSET_REQUIRED)} as occurred_at,
         try_cast(value_text as decimal(38, 9)) as value_usd""",
     problems=f"""{_required('outcome_id', 'outcome_id')}
             {_timestamp_problems('timestamp', 'ts_text', 'occurred_at')}
@@ -250,13 +244,10 @@ _REVENUE_FIELDS = ("customer_id", "user_segment", "period_start", "period_end", 
 
 REVENUE_QUERY = _query(
     _REVENUE_FIELDS,
-    texts=f"""        {_text('customer_id')} as customer_id,
-        {_text('user_segment')} as user_segment,
-        {_text('plan')} as plan,
-        {_text('period_start')} as start_text,
-        {_text('period_end')} as end_text,
-        {_text('amount')} as amount_text,
-        {_text('currency')} as currency_text""",
+    texts=_texts(
+        customer_id="customer_id", user_segment="user_segment", plan="plan", start_text="period_start", end_text="period_end",
+        amount_text="amount", currency_text="currency",
+    ),
     typed=f"""        {_date('start_text')} as period_start,
         {_date('end_text')} as period_end,
         try_cast(amount_text as decimal(38, 9)) as amount""",
@@ -294,15 +285,12 @@ _GPU_FIELDS = ("cluster", "date", "gpu_type", "gpu_count", "hours", "hourly_rate
 
 GPU_QUERY = _query(
     _GPU_FIELDS,
-    texts=f"""        lower({_text('cluster')}) as cluster,
-        {_text('date')} as date_text,
-        {_text('gpu_type')} as gpu_type,
-        {_text('gpu_count')} as count_text,
-        {_text('hours')} as hours_text,
-        {_text('hourly_rate')} as rate_text,
-        {_text('currency')} as currency_text,
-        {_text('capacity_tokens_per_hour')} as capacity_text""",
-    typed=f"""        {_date('date_text')} as event_date,
+    texts=_texts(
+        cluster_text="cluster", date_text="date", gpu_type="gpu_type", count_text="gpu_count", hours_text="hours",
+        rate_text="hourly_rate", currency_text="currency", capacity_text="capacity_tokens_per_hour",
+    ),
+    typed=f"""        lower(cluster_text) as cluster,
+        {_date('date_text')} as event_date,
         try_cast(count_text as decimal(38, 9)) as gpu_count,
         try_cast(hours_text as decimal(38, 6)) as hours,
         try_cast(rate_text as decimal(38, 9)) as hourly_rate,

@@ -1,0 +1,388 @@
+"""The five bill formats, each declared as the fields it reads, the rows it rejects and its own columns.
+
+`judging.billing_query` turns a declaration into the judging query over `records_in`; the API exports
+(`openai_costs`, `anthropic_costs`) first turn their pages into one record per result (`pages`).
+"""
+
+from __future__ import annotations
+
+from pipelines.records.billing.judging import (
+    BILLING_SCHEMA,
+    CHARGE_CATEGORIES,
+    billing_query,
+    currency_problem,
+    lookup,
+    money_problem,
+    quantity_problem,
+    text,
+    timestamp_problem,
+    token_bucket,
+)
+from pipelines.records.billing.pages import bucket_results
+from pipelines.records.read import ParseResult, judge, read_records
+
+# -- focus ------------------------------------------------------------------------------------------
+# The `focus` bill format: FOCUS 1.0, 1.1 and 1.2 cost and usage rows (CSV or Parquet) in, billing line items out.
+#
+# Rows come from any provider. ServiceName / ProviderName map to our providers (Amazon Bedrock, Vertex AI
+# or Gemini, an OpenAI service billed by Microsoft/Azure, OpenAI, Anthropic); rows of other services are kept
+# with a null provider and left out of reconciliation. `x_` custom columns and Tags are kept in `extra`.
+# ChargeClass `Correction` marks a fix to an earlier period.
+
+_FOCUS_PROVIDER = """case
+            when lower(coalesce(service_name, '')) like '%bedrock%' then 'aws_bedrock'
+            when lower(coalesce(service_name, '')) like '%vertex%'
+                or lower(coalesce(service_name, '')) like '%gemini%' then 'google'
+            when lower(coalesce(service_name, '')) like '%openai%'
+                and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*' then 'azure_openai'
+            when lower(coalesce(bill_provider, '')) = 'openai' then 'openai'
+            when lower(coalesce(bill_provider, '')) = 'anthropic' then 'anthropic'
+        end"""
+
+FOCUS_QUERY = billing_query(
+    "focus",
+    fields=(
+        f"{text('ChargePeriodStart')} as start_text",
+        f"{text('ChargePeriodEnd')} as end_text",
+        f"{text('BillingPeriodStart')} as billing_start_text",
+        f"{text('ChargeCategory')} as category_text",
+        f"{text('ChargeClass')} as class_text",
+        f"{text('BilledCost')} as billed_text",
+        f"{text('EffectiveCost')} as effective_text",
+        f"{text('ListCost')} as list_text",
+        f"coalesce({text('BillingCurrency')}, {text('PricingCurrency')}) as currency_text",
+        f"coalesce({text('ServiceName')}, '') as service_name",
+        f"coalesce({text('ProviderName')}, {text('InvoiceIssuerName')}) as bill_provider",
+        f"{text('PublisherName')} as publisher",
+        f"coalesce({text('SubAccountId')}, {text('BillingAccountId')}) as account",
+        f"coalesce({text('SkuMeter')}, {text('ChargeDescription')}) as meter",
+        f"coalesce({text('ConsumedQuantity')}, {text('PricingQuantity')}) as quantity",
+        f"coalesce({text('ConsumedUnit')}, {text('PricingUnit')}) as unit",
+        f"{text('ChargeDescription')} as description",
+        """cast(to_json(map_from_entries(list_transform(
+                list_filter(json_keys(record),
+                    lambda k: (starts_with(lower(k), 'x_') or k = 'Tags') and nullif(trim(record ->> k), '') is not null),
+                lambda k: {'k': k, 'v': record -> k}))) as varchar) as custom""",
+    ),
+    problems=(
+        timestamp_problem("ChargePeriodStart", "start_text"),
+        timestamp_problem("ChargePeriodEnd", "end_text", required=False),
+        "when category_text is null then 'ChargeCategory|missing ChargeCategory'",
+        f"when lower(category_text) not in {CHARGE_CATEGORIES} then "
+        "'ChargeCategory|not a FOCUS ChargeCategory (Usage, Purchase, Tax, Credit, Adjustment): ' || left(category_text, 40)",
+        money_problem("BilledCost", "billed_text", required=True),
+        money_problem("EffectiveCost", "effective_text", required=False),
+        money_problem("ListCost", "list_text", required=False),
+        currency_problem("BillingCurrency"),
+        "when not regexp_full_match(upper(currency_text), '[A-Z]{3}') "
+        "then 'BillingCurrency|not an ISO 4217 currency code: ' || left(currency_text, 40)",
+        quantity_problem("ConsumedQuantity"),
+    ),
+    columns={
+        "billing_period_start": "cast(try_cast(billing_start_text as timestamptz) as date)",
+        "provider": _FOCUS_PROVIDER,
+        "bill_provider": "bill_provider",
+        "service_name": "service_name",
+        "token_bucket": token_bucket("meter"),
+        "billed_cost": "try_cast(billed_text as decimal(38, 15))",
+        "effective_cost": "coalesce(try_cast(effective_text as decimal(38, 15)), try_cast(billed_text as decimal(38, 15)))",
+        "list_cost": "try_cast(list_text as decimal(38, 15))",
+        "charge_category": "lower(category_text)",
+        "is_correction": "coalesce(lower(class_text) = 'correction', false)",
+        "extra": "case when custom = '{}' then null else custom end",
+    },
+)
+
+
+def parse_focus(data: bytes, name: str) -> ParseResult:
+    return judge(read_records(data, name), FOCUS_QUERY, BILLING_SCHEMA)
+
+
+# -- openai_costs -----------------------------------------------------------------------------------
+# The `openai_costs` bill format: OpenAI organization Costs API pages (`/v1/organization/costs`) in, line items out.
+#
+# amount.value is dollars (a number or a string), the currency lowercase. `line_item` may name the model and the
+# token kind (`gpt-4o-2024-08-06, input`, `... batch input`), name the kind alone, or be absent. The bucket's
+# start (Unix seconds) gives the day; a negative amount is a credit.
+
+
+# line_item kinds (after `batch ` is taken off) → token bucket.
+_OPENAI_KINDS = {
+    "input": "input",
+    "input_tokens": "input",
+    "uncached input": "input",
+    "cached input": "cache_read",
+    "cached_input": "cache_read",
+    "input_cached": "cache_read",
+    "cached_input_tokens": "cache_read",
+    "output": "output",
+    "output_tokens": "output",
+    "audio input": "audio_input",
+    "audio output": "audio_output",
+}
+
+_OPENAI_AMOUNT = "try_cast(amount_text as decimal(38, 15))"
+
+OPENAI_QUERY = billing_query(
+    "openai_costs",
+    fields=(
+        f"{text('$.amount.value')} as amount_text",
+        f"{text('$.amount.currency')} as currency_text",
+        f"{text('$.line_item')} as line_item",
+        f"{text('$.project_id')} as account",
+        f"{text('$.quantity')} as quantity",
+        f"{text('$.quantity_unit')} as unit",
+        f"{text('$.bucket_start_time')} as start_text",
+        f"{text('$.bucket_end_time')} as end_text",
+    ),
+    derived=(
+        "case when contains(line_item, ',') then trim(split_part(line_item, ',', 1)) end as line_model",
+        "lower(trim(case when contains(line_item, ',') then substr(line_item, strpos(line_item, ',') + 1) else line_item end))"
+        " as kind",
+    ),
+    problems=(
+        "when start_text is null or try_cast(start_text as bigint) is null "
+        "then 'start_time|missing or not a Unix time: ' || coalesce(left(start_text, 40), 'absent')",
+        money_problem("amount.value", "amount_text", required=True),
+        currency_problem("amount.currency"),
+        quantity_problem("quantity"),
+    ),
+    columns={
+        "charge_period_start": "to_timestamp(try_cast(start_text as bigint))",
+        "charge_period_end": "to_timestamp(try_cast(end_text as bigint))",
+        "provider": "'openai'",
+        "bill_provider": "'OpenAI'",
+        "service_name": "'OpenAI API'",
+        "model": "line_model",
+        "token_bucket": lookup(_OPENAI_KINDS, "replace(kind, 'batch ', '')"),
+        "service_tier": "case when contains(kind, 'batch') then 'batch' end",
+        "billed_cost": _OPENAI_AMOUNT,
+        "effective_cost": _OPENAI_AMOUNT,
+        "charge_category": f"case when {_OPENAI_AMOUNT} < 0 then 'credit' else 'usage' end",
+        "description": "line_item",
+    },
+)
+
+
+def parse_openai_costs(data: bytes, name: str) -> ParseResult:
+    return judge(bucket_results(data, name, "start_time", "end_time"), OPENAI_QUERY, BILLING_SCHEMA)
+
+
+# -- anthropic_costs --------------------------------------------------------------------------------
+# The `anthropic_costs` bill format: Anthropic Admin API cost_report pages in, billing line items out.
+#
+# amount is a decimal string in CENTS (`"0.24"` is $0.0024). model, token_type, cost_type, service_tier and
+# workspace_id are kept; context_window goes to `extra`. A negative amount is a credit.
+
+
+# token_type → token bucket (cost_type web_search, code_execution and session_usage name their own).
+_ANTHROPIC_TOKEN_TYPES = {
+    "uncached_input_tokens": "input",
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_read_input_tokens": "cache_read",
+    "cache_creation.ephemeral_5m_input_tokens": "cache_write_5m",
+    "cache_creation.ephemeral_1h_input_tokens": "cache_write_1h",
+    "cache_creation_input_tokens": "cache_write_5m",
+}
+
+_ANTHROPIC_DOLLARS = "cast(try_cast(cents_text as decimal(38, 15)) / 100 as decimal(38, 15))"
+
+ANTHROPIC_QUERY = billing_query(
+    "anthropic_costs",
+    fields=(
+        f"{text('$.amount')} as cents_text",
+        f"{text('$.currency')} as currency_text",
+        f"{text('$.bucket_start_time')} as start_text",
+        f"{text('$.bucket_end_time')} as end_text",
+        f"{text('$.workspace_id')} as account",
+        f"{text('$.model')} as model",
+        f"{text('$.token_type')} as token_type",
+        f"{text('$.cost_type')} as cost_type",
+        f"{text('$.service_tier')} as tier",
+        f"{text('$.context_window')} as context_window",
+        f"{text('$.description')} as description",
+    ),
+    problems=(
+        timestamp_problem("starting_at", "start_text"),
+        money_problem("amount", "cents_text", required=True),
+        currency_problem("currency"),
+    ),
+    columns={
+        "provider": "'anthropic'",
+        "bill_provider": "'Anthropic'",
+        "service_name": "'Claude API'",
+        "model": "model",
+        "token_bucket": f"""case
+            when lower(cost_type) = 'web_search' then 'web_search'
+            when lower(cost_type) in ('code_execution', 'session_usage') then lower(cost_type)
+            else {lookup(_ANTHROPIC_TOKEN_TYPES, 'lower(token_type)')}
+        end""",
+        "service_tier": "case lower(tier) when 'standard' then 'default' else lower(tier) end",
+        "quantity": "cast(null as varchar)",
+        "unit": "case when token_type is not null then 'tokens' end",
+        "billed_cost": _ANTHROPIC_DOLLARS,
+        "effective_cost": _ANTHROPIC_DOLLARS,
+        "charge_category": "case when try_cast(cents_text as decimal(38, 15)) < 0 then 'credit' else 'usage' end",
+        "extra": "case when context_window is not null then cast(json_object('context_window', context_window) as varchar) end",
+    },
+)
+
+
+def parse_anthropic_costs(data: bytes, name: str) -> ParseResult:
+    return judge(bucket_results(data, name, "starting_at", "ending_at"), ANTHROPIC_QUERY, BILLING_SCHEMA)
+
+
+# -- aws_cur ----------------------------------------------------------------------------------------
+# The `aws_cur` bill format: AWS CUR 2.0 rows (CSV or Parquet) in, billing line items out.
+#
+# The line item type gives the charge category. Bedrock usage types name the region, the model, the token kind
+# and a tier (`USE1-Claude2.0-input-tokens`); the billed cost is line_item_unblended_cost, the effective cost
+# the net unblended cost when present, the list cost the public on-demand cost.
+
+
+# CUR 2.0 line item types -> charge category.
+_CUR_TYPES = {
+    "usage": "usage",
+    "discountedusage": "usage",
+    "savingsplancoveredusage": "usage",
+    "credit": "credit",
+    "refund": "adjustment",
+    "tax": "tax",
+    "fee": "purchase",
+    "rifee": "purchase",
+    "savingsplanrecurringfee": "purchase",
+    "savingsplanupfrontfee": "purchase",
+    "savingsplannegation": "adjustment",
+    "bundleddiscount": "credit",
+    "discount": "credit",
+    "edpdiscount": "credit",
+    "privaterateddiscount": "credit",
+}
+_CUR_USAGE_TYPE = (
+    r"^(?:[A-Z]{2,4}[0-9]?-)?(.+?)-(input-tokens|output-tokens|cache-read-input-token-count|cache-write-input-token-count"
+    r"|cache-read-input-tokens|cache-write-input-tokens)(?:-(batch|flex|priority))?$"
+)
+_CUR_KINDS = {
+    "input-tokens": "input",
+    "output-tokens": "output",
+    "cache-read-input-token-count": "cache_read",
+    "cache-read-input-tokens": "cache_read",
+    "cache-write-input-token-count": "cache_write_5m",
+    "cache-write-input-tokens": "cache_write_5m",
+}
+
+CUR_QUERY = billing_query(
+    "aws_cur",
+    fields=(
+        f"{text('line_item_usage_start_date')} as start_text",
+        f"{text('line_item_usage_end_date')} as end_text",
+        f"{text('bill_billing_period_start_date')} as billing_start_text",
+        f"{text('line_item_line_item_type')} as type_text",
+        f"coalesce({text('line_item_product_code')}, {text('product_servicecode')}) as product",
+        f"{text('line_item_usage_account_id')} as account",
+        f"{text('line_item_usage_type')} as usage_type",
+        f"{text('line_item_usage_amount')} as quantity",
+        f"{text('pricing_unit')} as unit_text",
+        f"{text('line_item_unblended_cost')} as cost_text",
+        f"{text('line_item_net_unblended_cost')} as net_text",
+        f"{text('pricing_public_on_demand_cost')} as list_text",
+        f"{text('line_item_currency_code')} as currency_text",
+        f"{text('line_item_line_item_description')} as description",
+        f"{text('resource_tags')} as tags",
+    ),
+    derived=(
+        f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 1) as usage_model",
+        f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 2) as usage_kind",
+        f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 3) as usage_tier",
+    ),
+    problems=(
+        timestamp_problem("line_item_usage_start_date", "start_text"),
+        timestamp_problem("line_item_usage_end_date", "end_text", required=False),
+        "when type_text is null then 'line_item_line_item_type|missing line item type'",
+        f"when lower(type_text) not in {tuple(_CUR_TYPES)} "
+        "then 'line_item_line_item_type|not a CUR line item type: ' || left(type_text, 40)",
+        money_problem("line_item_unblended_cost", "cost_text", required=True),
+        money_problem("line_item_net_unblended_cost", "net_text", required=False),
+        money_problem("pricing_public_on_demand_cost", "list_text", required=False),
+        currency_problem("line_item_currency_code"),
+        quantity_problem("line_item_usage_amount"),
+    ),
+    columns={
+        "billing_period_start": "cast(try_cast(billing_start_text as timestamptz) as date)",
+        "provider": "case when lower(product) = 'amazonbedrock' then 'aws_bedrock' end",
+        "bill_provider": "'AWS'",
+        "service_name": "product",
+        "model": "case when usage_model <> '' and not contains(usage_model, '<') then usage_model end",
+        "token_bucket": f"case when usage_kind <> '' then {lookup(_CUR_KINDS, 'usage_kind')} end",
+        "service_tier": "nullif(usage_tier, '')",
+        "unit": "case when usage_kind <> '' then 'tokens' "
+        "when unit_text is not null and not contains(unit_text, '<') then unit_text end",
+        "billed_cost": "try_cast(cost_text as decimal(38, 15))",
+        "effective_cost": "coalesce(try_cast(net_text as decimal(38, 15)), try_cast(cost_text as decimal(38, 15)))",
+        "list_cost": "try_cast(list_text as decimal(38, 15))",
+        "charge_category": lookup(_CUR_TYPES, "lower(type_text)"),
+        "description": "coalesce(description, usage_type)",
+        "extra": "case when tags is not null then cast(json_object('resource_tags', tags) as varchar) end",
+    },
+)
+
+
+def parse_aws_cur(data: bytes, name: str) -> ParseResult:
+    return judge(read_records(data, name), CUR_QUERY, BILLING_SCHEMA)
+
+
+# -- gcp_billing ------------------------------------------------------------------------------------
+# The `gcp_billing` bill format: Cloud Billing detailed export rows (BigQuery rows as JSON or Parquet) in, line items out.
+#
+# `service.description` Vertex AI or Gemini → google; `cost` is the billed cost; the `credits` inside a row are
+# summed into `included_credits` (negative); `cost_type` tax and adjustment rows are not usage; `invoice.month`
+# (YYYYMM) gives the billing period.
+
+_GCP_COST = "try_cast(cost_text as decimal(38, 15))"
+
+GCP_QUERY = billing_query(
+    "gcp_billing",
+    fields=(
+        f"{text('$.usage_start_time')} as start_text",
+        f"{text('$.usage_end_time')} as end_text",
+        f"{text('$.invoice.month')} as invoice_month",
+        f"{text('$.service.description')} as service_name",
+        f"{text('$.sku.description')} as sku",
+        f"{text('$.project.id')} as account",
+        f"{text('$.cost')} as cost_text",
+        f"{text('$.currency')} as currency_text",
+        f"{text('$.usage.amount')} as quantity",
+        f"{text('$.usage.unit')} as unit",
+        f"lower(coalesce({text('$.cost_type')}, 'regular')) as cost_type",
+        """case when json_type(record -> '$.credits') = 'ARRAY' then
+                list_transform(cast(record -> '$.credits' as json[]), lambda c: c ->> 'amount') end as credit_texts""",
+    ),
+    problems=(
+        timestamp_problem("usage_start_time", "start_text"),
+        money_problem("cost", "cost_text", required=True),
+        currency_problem("currency"),
+        """when len(list_filter(coalesce(credit_texts, []), lambda t: try_cast(t as decimal(38, 15)) is null)) > 0
+                then 'credits|a credit amount is not a number'""",
+        quantity_problem("usage.amount"),
+    ),
+    columns={
+        "billing_period_start": "try_cast(left(invoice_month, 4) || '-' || substr(invoice_month, 5, 2) || '-01' as date)",
+        "provider": "case when lower(coalesce(service_name, '')) similar to '.*(vertex|gemini).*' then 'google' end",
+        "bill_provider": "'Google Cloud'",
+        "service_name": "service_name",
+        "token_bucket": token_bucket("sku"),
+        "unit": "case when unit is not null and not contains(unit, '<') then unit end",
+        "billed_cost": _GCP_COST,
+        "effective_cost": _GCP_COST,
+        "included_credits": "cast(-abs(coalesce(list_sum(list_transform(coalesce(credit_texts, []), "
+        "lambda t: try_cast(t as decimal(38, 15)))), 0)) as decimal(38, 15))",
+        "charge_category": "case cost_type when 'tax' then 'tax' when 'adjustment' then 'adjustment' "
+        "when 'rounding_error' then 'adjustment' else 'usage' end",
+        "description": "sku",
+    },
+)
+
+
+def parse_gcp_billing(data: bytes, name: str) -> ParseResult:
+    return judge(read_records(data, name), GCP_QUERY, BILLING_SCHEMA)

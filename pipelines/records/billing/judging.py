@@ -1,0 +1,190 @@
+"""The billing line item schema and the judging query every bill format is declared in.
+
+A format gives `billing_query` the fields it reads from each record (`records_in`, one JSON record per row
+as `pipelines.records.read` makes them), the CASE branches that reject a row, and the SQL of the columns
+that are its own; the rest take DEFAULT_COLUMNS. Out comes one query returning the reader's columns, a
+`problem` ('field|reason' or null) and BILLING_SCHEMA's columns. Rules every format shares: amounts are
+DECIMAL, credits are negative whatever sign the export gave them, only usage rows have a token bucket.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from pipelines.adapters.sql import SPACE_BEFORE_OFFSET, blank_null
+
+MONEY = pa.decimal128(38, 15)
+QUANTITY = pa.decimal128(38, 9)
+
+BILLING_SCHEMA = pa.schema(
+    [
+        ("source_format", pa.string()),
+        ("source_row", pa.int64()),
+        ("charge_date", pa.date32()),
+        ("charge_period_start", pa.timestamp("us", tz="UTC")),
+        ("charge_period_end", pa.timestamp("us", tz="UTC")),
+        ("billing_period_start", pa.date32()),
+        ("provider", pa.string()),
+        ("bill_provider", pa.string()),
+        ("service_name", pa.string()),
+        ("account", pa.string()),
+        ("model", pa.string()),
+        ("token_bucket", pa.string()),
+        ("service_tier", pa.string()),
+        ("quantity", QUANTITY),
+        ("unit", pa.string()),
+        ("billed_cost", MONEY),
+        ("effective_cost", MONEY),
+        ("list_cost", MONEY),
+        ("included_credits", MONEY),
+        ("currency", pa.string()),
+        ("charge_category", pa.string()),
+        ("is_correction", pa.bool_()),
+        ("description", pa.string()),
+        ("extra", pa.string()),
+    ]
+)
+
+CHARGE_CATEGORIES = ("usage", "credit", "tax", "adjustment", "purchase")
+
+DEFAULT_COLUMNS = {
+    "charge_period_start": "try_cast(start_text as timestamptz)",
+    "charge_period_end": "try_cast(end_text as timestamptz)",
+    "billing_period_start": "cast(null as date)",
+    "account": "account",
+    "model": "cast(null as varchar)",
+    "service_tier": "cast(null as varchar)",
+    "quantity": "quantity",
+    "unit": "unit",
+    "list_cost": "cast(null as decimal(38, 15))",
+    "included_credits": "cast(0 as decimal(38, 15))",
+    "currency": "upper(currency_text)",
+    "is_correction": "false",
+    "description": "description",
+    "extra": "cast(null as varchar)",
+}
+"""A column's SQL when the format does not give its own (over the fields it reads, by these names)."""
+
+_COLUMNS = [name for name in BILLING_SCHEMA.names if name not in ("source_format", "source_row", "charge_date")]
+
+
+def text(path: str) -> str:
+    """SQL: a field of the record as trimmed text, null when absent or blank."""
+    return blank_null(f"(record ->> '{path}')")
+
+
+def money_problem(label: str, expr: str, *, required: bool) -> str:
+    """CASE branches: a missing (when required) or non-numeric amount."""
+    branches = (
+        f"when {expr} is not null and try_cast({expr} as decimal(38, 15)) is null "
+        f"then '{label}|not a number: ' || left({expr}, 40)"
+    )
+    if required:
+        branches = f"when {expr} is null then '{label}|missing amount'\n            " + branches
+    return branches
+
+
+def quantity_problem(label: str) -> str:
+    """A CASE branch: a quantity (the field `quantity`) that is not a number."""
+    return (
+        "when quantity is not null and try_cast(quantity as decimal(38, 9)) is null "
+        f"then '{label}|not a number: ' || left(quantity, 40)"
+    )
+
+
+def currency_problem(label: str) -> str:
+    """A CASE branch: no currency (the field `currency_text`)."""
+    return f"when currency_text is null then '{label}|missing currency'"
+
+
+def timestamp_problem(label: str, expr: str, *, required: bool = True) -> str:
+    """CASE branches: a missing (when required) timestamp, one without an offset, or one DuckDB cannot read."""
+    branches = (
+        f"when {expr} is not null and not regexp_full_match({expr}, '{SPACE_BEFORE_OFFSET}') "
+        f"then '{label}|not an ISO 8601 timestamp with an offset: ' || left({expr}, 40)\n"
+        f"            when {expr} is not null and try_cast({expr} as timestamptz) is null "
+        f"then '{label}|not a valid timestamp: ' || left({expr}, 40)"
+    )
+    if required:
+        branches = f"when {expr} is null then '{label}|missing timestamp'\n            " + branches
+    return branches
+
+
+def lookup(mapping: dict[str, str], expr: str) -> str:
+    """SQL: the value `mapping` gives the text in expr, or null."""
+    return f"case {expr} " + " ".join(f"when '{k}' then '{v}'" for k, v in mapping.items()) + " end"
+
+
+def token_bucket(meter: str) -> str:
+    """SQL: the token bucket a free-text meter name describes, or null."""
+    t = f"lower(coalesce({meter}, ''))"
+    return f"""case
+            when {t} similar to '.*cache[ _-]?(read|hit).*' or {t} similar to '.*cached.*' then 'cache_read'
+            when {t} similar to '.*cache[ _-]?(write|creation).*1h.*' then 'cache_write_1h'
+            when {t} similar to '.*cache[ _-]?(write|creation).*' then 'cache_write_5m'
+            when {t} similar to '.*(reasoning|thinking).*' then 'reasoning'
+            when {t} similar to '.*web[ _-]?search.*' then 'web_search'
+            when {t} similar to '.*input.*' then 'input'
+            when {t} similar to '.*output.*' then 'output'
+        end"""
+
+
+def billing_query(
+    source_format: str,
+    fields: tuple[str, ...],
+    problems: tuple[str, ...],
+    columns: dict[str, str],
+    derived: tuple[str, ...] = (),
+) -> str:
+    """The judging query of one bill format over `records_in`.
+
+    fields: `<SQL> as <name>` read from each record; derived: more, over those fields; problems: CASE
+    branches, the first that applies rejects the row (a reader's problem comes first); columns: SQL for
+    BILLING_SCHEMA columns that do not take DEFAULT_COLUMNS.
+    """
+    sql = {**DEFAULT_COLUMNS, **columns}
+    listed = lambda exprs: "".join(f",\n        {e}" for e in exprs)  # noqa: E731
+    derived_cte = f"\nderived as (\n    select *{listed(derived)}\n    from fields\n)," if derived else ""
+    branches = "\n            ".join(problems)
+    selected = "".join(f",\n        {sql[name]} as {name}" for name in _COLUMNS)
+    return f"""
+with fields as (
+    select *{listed(fields)}
+    from records_in
+),{derived_cte}
+judged as (
+    select
+        row_number, byte_offset, byte_length, record,
+        coalesce(problem, case
+            {branches}
+        end) as problem,
+        '{source_format}' as source_format{selected}
+    from {"derived" if derived else "fields"}
+)
+select
+    row_number, byte_offset, byte_length, record, problem,
+    source_format,
+    cast(charge_period_start as date) as charge_date,
+    charge_period_start,
+    charge_period_end,
+    billing_period_start,
+    provider,
+    bill_provider,
+    service_name,
+    account,
+    model,
+    case when charge_category = 'usage' then token_bucket end as token_bucket,
+    service_tier,
+    try_cast(quantity as decimal(38, 9)) as quantity,
+    unit,
+    case when charge_category = 'credit' then -abs(billed_cost) else billed_cost end as billed_cost,
+    case when charge_category = 'credit' then -abs(effective_cost) else effective_cost end as effective_cost,
+    case when charge_category = 'credit' then -abs(list_cost) else list_cost end as list_cost,
+    included_credits,
+    currency,
+    charge_category,
+    is_correction,
+    description,
+    extra,
+from judged
+"""
