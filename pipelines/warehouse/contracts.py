@@ -163,14 +163,13 @@ def prefetch_gx() -> None:
     """Start importing Great Expectations on a background thread (once per process), so the seconds it
     takes overlap the SQL that runs before the first contract.
 
-    The packages this thread (Dagster's run storage, DuckDB's frames) may import at the same time are imported
-    here first: two threads importing one package with circular imports can see it half initialized
-    ("partially initialized module 'sqlalchemy.orm.exc'").
+    SQLAlchemy's ORM, which Dagster's run storage may import on this thread meanwhile, is imported here first:
+    two threads importing a package with circular imports can see it half initialized ("partially initialized
+    module 'sqlalchemy.orm.exc'", seen failing a run).
     """
     global _gx_import
     with _gx_lock:
         if _gx_import is None:
-            import pandas  # noqa: F401
             import sqlalchemy.orm  # noqa: F401
 
             _gx_import = threading.Thread(target=_import_gx, name="import-great-expectations", daemon=True)

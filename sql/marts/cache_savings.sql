@@ -10,15 +10,25 @@ with requests as (
     where is_priced and (cache_read_tokens > 0 or cache_write_5m_tokens > 0 or cache_write_1h_tokens > 0)
 ),
 
-rates as (
-    -- the effective per-1M rates of the price entry each request used (an override's rate or discount applied)
+-- A price entry's rates are the same for all its requests: add up tokens per entry first, price them after.
+usage as (
     select
-        requests.event_date,
-        requests.feature,
-        requests.cache_read_tokens,
-        requests.cache_write_5m_tokens,
-        requests.cache_write_1h_tokens,
-        requests.cache_read_cost_usd,
+        event_date,
+        feature,
+        price_id,
+        override_id,
+        sum(cache_read_tokens) as cache_read_tokens,
+        sum(cache_write_5m_tokens) as cache_write_5m_tokens,
+        sum(cache_write_1h_tokens) as cache_write_1h_tokens,
+        sum(cache_read_cost_usd) as cache_read_cost_usd,
+    from requests
+    group by event_date, feature, price_id, override_id
+),
+
+rates as (
+    -- the effective per-1M rates of the price entry (an override's rate or discount applied)
+    select
+        usage.*,
         coalesce(overrides.input_per_mtok, prices.input_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1)) as input_rate,
         coalesce(overrides.cache_read_per_mtok, prices.cache_read_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1))
             as cache_read_rate,
@@ -26,11 +36,11 @@ rates as (
             as cache_write_5m_rate,
         coalesce(overrides.cache_write_1h_per_mtok, prices.cache_write_1h_per_mtok * coalesce(1 - overrides.discount_pct * 0.01, 1))
             as cache_write_1h_rate,
-    from requests
+    from usage
     inner join reference.prices as prices
-        on prices.price_id = requests.price_id
+        on prices.price_id = usage.price_id
     left join reference.price_overrides as overrides
-        on overrides.override_id = requests.override_id
+        on overrides.override_id = usage.override_id
 ),
 
 savings as (
