@@ -19,7 +19,7 @@ from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.stages import contiguous_ranges, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key
 from pipelines.storage.home import Home, shipped_dir
-from pipelines.storage.lake import clear_pending, pending_dates
+from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
 from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
 
@@ -81,9 +81,17 @@ def run_pipeline(
     with run_lock(home), instance_for(home) as instance:
         for run_id in recover_dead_runs(instance):
             progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
+        removed = remove_scratch(home)
+        if removed:
+            progress(f"removed the scratch of {removed} interrupted ingestion(s)")
+        if start is not None or end is not None:
+            first, last = start or end, end or start
+            wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
+            mark_pending(home, wanted)  # a range re-priced but killed before its marts is finished by the next run
         progress("ingesting new landing files")
         result = _materialize(assets, ingest_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
+        _warn(result, summary, progress)
         gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
         summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
         progress(
@@ -91,11 +99,7 @@ def run_pipeline(
             f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
             f"{summary.ingest['rows_duplicate']} duplicate"
         )
-        if start is not None or end is not None:
-            first, last = start or end, end or start
-            wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
-        else:
-            wanted = pending_dates(home)
+        wanted = pending_dates(home)
         today = dt.datetime.now(dt.timezone.utc).date()
         summary.dates, outside = partition_dates(wanted, today)
         if outside:
@@ -106,15 +110,21 @@ def run_pipeline(
             progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
             result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
             summary.run_ids.append(result.run_id)
+            _warn(result, summary, progress)
             clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
         progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
         result = _materialize(assets, summary_keys, instance, resources, tags={})
         summary.run_ids.append(result.run_id)
-        for evaluation in result.get_asset_check_evaluations():
-            if not evaluation.passed:
-                summary.warnings.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
-                progress(f"warning: {summary.warnings[-1]}")
+        _warn(result, summary, progress)
     return summary
+
+
+def _warn(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:
+    """Every check a stage's run did not pass (warnings: a failed blocking check fails the run) into the summary."""
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            summary.warnings.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
+            progress(f"warning: {summary.warnings[-1]}")
 
 
 def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcessResult:

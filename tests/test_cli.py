@@ -85,3 +85,28 @@ def test_run_without_a_key_says_how_to_make_one(tmp_path):
     done = _cli("run", home=home)
     assert done.returncode == 2
     assert "no pseudonymization key" in done.stderr and "tokenledger init" in done.stderr
+
+
+def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_path):
+    import json
+
+    from pipelines.ingest.privacy import create_key
+    from pipelines.storage.home import Home
+
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    hostile = "\x1b]0;owned\x07\x1b[2Jsearch\u202egnp.exe\nfake row"
+    record = {
+        "request_id": "esc-1", "timestamp": "2026-11-27T10:15:02Z", "provider": "openai", "model": "gpt-4o-2024-08-06",
+        "feature": hostile, "user_id": "u_1", "customer_id": "acme", "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+    }
+    folder = home.gateway_landing("envelope")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.jsonl").write_text(json.dumps(record) + "\n")
+    runs = _cli("run", home=home.root)
+    query = _cli("sql", "select feature from marts.daily_spend", home=home.root)
+    for done in (runs, query):
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert not any(c in done.stdout + done.stderr for c in ("\x1b", "\x07", "\u202e")), done.stdout
+    assert "\\x1b]0;owned\\x07\\x1b[2Jsearch\\u202egnp.exe\\nfake row" in runs.stdout  # one value, one line
+    assert "]0;owned" in query.stdout

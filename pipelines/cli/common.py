@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from pipelines.settings import DEFAULT_HOME, HOME_ENV
@@ -72,3 +75,46 @@ def pipe_safe(handler: Callable[[argparse.Namespace], int]) -> Callable[[argpars
             return 0
 
     return run
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""Control characters (tab and newline aside) and the marks that reorder or break text: in a value they
+could retitle or clear the operator's terminal, or make a table say what it does not."""
+
+
+def printable(text: str) -> str:
+    """The text with every unsafe character written as its escape (\\x1b, \\u202e)."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def cell(value: object) -> str:
+    """A value printed inside a line or a table: newlines and tabs escaped too, so one value stays one cell."""
+    return printable(str(value)).replace("\n", "\\n").replace("\t", "\\t")
+
+
+class _Escaped(io.TextIOBase):
+    """A text stream that escapes unsafe characters before they reach the terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+@contextmanager
+def escaped_output() -> Iterator[None]:
+    """Everything a command prints goes through `printable`: values from logs and bills are data, not terminal codes."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Escaped(sys.stdout), _Escaped(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from pipelines.cli.common import UserError, home_of, money, month_arg, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, home_of, money, month_arg, warehouse_of, with_home
 
 
 def add_insight_parsers(subcommands: argparse._SubParsersAction) -> None:
@@ -67,7 +67,7 @@ def _whatif_command(args: argparse.Namespace) -> int:
     span = result.span
     change = result.scenario_usd - result.actual_usd
     ratio = f" ({change * 100 / result.actual_usd:+.1f}%)" if result.actual_usd else ""
-    print(f"what-if (estimate): {result.feature} -> {result.target}, {span.month}")
+    print(f"what-if (estimate): {cell(result.feature)} -> {cell(result.target)}, {span.month}")
     print(
         f"  data: {span.first_day} .. {span.last_day}, {span.days_observed} of {span.days_in_month} days; "
         f"{result.requests - result.unpriced_requests:,} priced requests ({result.unpriced_requests:,} unpriced left out)"

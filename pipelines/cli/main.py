@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.cli.common import UserError, date_arg, home_of, money, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, date_arg, escaped_output, home_of, money, warehouse_of, with_home
 from pipelines.cli.insights import add_insight_parsers
 from pipelines.cli.prices import add_prices_parser
 from pipelines.settings import HOME_ENV, SettingsError
@@ -27,14 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.storage.lock import RunInProgress
 
     args = _parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (UserError, MissingKeyError, RunInProgress, SettingsError, WarehouseBusyError) as exc:
-        print(f"tokenledger: {exc}", file=sys.stderr)
-        return 2
+    with escaped_output():
+        try:
+            return args.handler(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except (UserError, MissingKeyError, RunInProgress, SettingsError, WarehouseBusyError) as exc:
+            print(f"tokenledger: {exc}", file=sys.stderr)
+            return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -200,7 +201,7 @@ def _print_spend_summary(home: Home) -> None:
     print(f"\nspend per feature, {first} .. {last} (USD)")
     print(f"  {'feature':<22}{'requests':>10}{'cost_usd':>14}{'per_request':>14}{'unpriced':>10}")
     for feature, requests, cost, per_request, unpriced, _, _ in rows:
-        label = "total" if feature is None else feature
+        label = "total" if feature is None else cell(feature)
         print(f"  {label:<22}{requests:>10,}{money(cost):>14}{'' if feature is None else money(per_request, 6):>14}{unpriced:>10,}")
 
 

@@ -14,7 +14,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.cli.common import UserError, date_arg, pipe_safe, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, date_arg, pipe_safe, warehouse_of, with_home
 from pipelines.pricing.book import (
     BUCKETS,
     FEES,
@@ -186,7 +186,7 @@ def _coverage_command(args: argparse.Namespace) -> int:
             match = book.resolve(provider, model)
             hint = f"; a match rule says {provider}/{match}: add '{model}' as its alias" if match else ""
         why = f"{reasons} ({tiers}){hint}"
-        print(f"  {provider + '/' + model:<48}{requests:>10,}{tokens or 0:>14,}  {str(first)[:10]:<11}{str(last)[:10]:<11}{why}")
+        print(f"  {cell(provider + '/' + model):<48}{requests:>10,}{tokens or 0:>14,}  {str(first)[:10]:<11}{str(last)[:10]:<11}{why}")
     return 0
 
 

@@ -17,11 +17,12 @@ import duckdb
 
 from pipelines.storage.database import bound, sql_text
 from pipelines.storage.home import Home
-from pipelines.storage.lake import conservation_violations
+from pipelines.storage.lake import conservation_violations, failed_files
 from pipelines.warehouse.contracts import ContractResult
 
 PREVIEW_ROWS = 10
 CONSERVATION = "rows_conserved"
+READABLE = "every_file_read"
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -122,4 +123,17 @@ def conservation_check(home: Home, folder: str) -> dg.AssetCheckResult:
         check_name=CONSERVATION,
         passed=not broken,
         metadata={"files_checked": checked, "violations": dg.MetadataValue.json(broken[:20])},
+    )
+
+
+def readable_check(home: Home, folder: str) -> dg.AssetCheckResult:
+    """A warning naming every file under landing/<folder>/ that could not be read, and why; the others loaded."""
+    failed = failed_files(home, folder)
+    named = "; ".join(f"{row['path']} ({row['error']})" for row in failed[:5]) + (f"; and {len(failed) - 5} more" if len(failed) > 5 else "")
+    return dg.AssetCheckResult(
+        check_name=READABLE,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(failed)} landed file(s) could not be read: {named}" if failed else "every landed file was read",
+        metadata={"failed_files": dg.MetadataValue.json([{"path": r["path"], "error": r["error"]} for r in failed[:50]])},
     )

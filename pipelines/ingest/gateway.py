@@ -98,6 +98,7 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
     attribution = AttributionConfig.load(home.root)
     source = LandedSource(
         name=GATEWAY,
+        folder=GATEWAY,
         problem=lambda landed: file_problem(home, landed, SUFFIXES),
         load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution),
     )

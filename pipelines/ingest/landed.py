@@ -1,10 +1,14 @@
 """The one loop every landed source goes through: find its files, skip what is unchanged, load the rest.
 
-A file is read once per content hash. A file that cannot be read (a symlink out of landing, an unknown
-format or file type) gets a `failed` manifest row once, and again only when its problem changes. A file whose
-content changed replaces the rows it loaded before (the source's `load` writes its new Parquet and removes what
-the file no longer holds). Each source says how to judge, load and forget one of its files; this module keeps
-the order, the counts and the progress lines the same for all of them.
+A file is read once per content hash. A file whose content changed replaces the rows it loaded before (the
+source's `load` writes its new Parquet and removes what the file no longer holds). A file that cannot be read
+never stops the others: one with a lasting problem (a symlink out of landing, an unknown format or file type,
+a FIFO, a name that is not UTF-8) gets a `failed` manifest row once, and again only when its problem changes;
+one that fails while it is read (no permission, vanished, changed meanwhile) is `failed` and read again on the
+next run. A file that is no longer in landing keeps its rows: landing is an inbox, the lake is the record
+(`archived`); a source that re-delivers whole exports withdraws them instead (`removed`). Each source says how
+to judge, load, forget and let go of one of its files; this module keeps the order, the counts and the progress
+lines the same for all of them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipelines.storage.home import Home
-from pipelines.storage.lake import LandedFile, manifest_entry, read_manifest, write_audit
+from pipelines.storage.lake import LandedFile, manifest_entry, read_manifest, write_audit, write_manifest
 
 
 @dataclass
@@ -40,19 +44,26 @@ class IngestReport:
         self.touched_dates |= set(entry["event_dates"] or []) | set((previous or {}).get("event_dates") or [])
 
 
+GONE = ("archived", "removed")
+"""Manifest statuses of files no longer in landing."""
+
+
 @dataclass(frozen=True)
 class LandedSource:
-    """How one landed source judges, loads and forgets a file.
+    """How one landed source judges, loads, forgets and lets go of a file.
 
     `problem(landed)` says why the file cannot be read (or None); `load(landed, data, sha256, previous)`
     writes its rows and audit and returns its manifest row; `forget(landed, previous)` removes the rows a
-    file loaded before, when it can no longer be read.
+    file loaded before, when it can no longer be read; `gone(path, previous)` records a file no longer in
+    landing (by default its rows stay: `archive`). `folder` is the landing folder the source's files are under.
     """
 
     name: str
+    folder: str
     problem: Callable[[LandedFile], str | None]
     load: Callable[[LandedFile, bytes, str, dict | None], dict]
     forget: Callable[[LandedFile, dict | None], None] = lambda landed, previous: None
+    gone: Callable[[Home, str, dict], dict] | None = None
 
 
 def ingest_landed(
@@ -73,7 +84,29 @@ def ingest_landed(
             f"{entry['rows_rejected']} rejected, {entry['rows_duplicate']} duplicate"
             + (f" ({entry['error']})" if entry["error"] else "")
         )
+    present = {landed_file.relative for landed_file in landed}
+    for path, previous in manifest.items():
+        if path.startswith(f"{source.folder}/") and path not in present and previous["status"] not in GONE:
+            entry = (source.gone or archive)(home, path, previous)
+            if entry["status"] == "archived":
+                report.ingested.append(entry)
+                report.files.append(path)
+            else:
+                report.add(entry, previous, path)
+            progress(f"{path}: no longer in landing ({entry['error']})")
     return report
+
+
+def archive(home: Home, path: str, previous: dict) -> dict:
+    """Record a file no longer in landing whose rows stay in the lake: its counts and dates, status `archived`."""
+    landed = LandedFile(path=None, relative=path, format=previous["format"])
+    counts = {key: previous[key] for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts")}
+    entry = manifest_entry(
+        landed, sha256=previous["sha256"], status="archived", error=f"no longer in landing; its {previous['rows_loaded']} rows stay",
+        event_dates=previous["event_dates"] or [], **counts,
+    )
+    write_manifest(home, landed, entry)  # its rejected rows stay as they were
+    return entry
 
 
 def _ingest_file(home: Home, source: LandedSource, landed: LandedFile, previous: dict | None) -> dict | None:
@@ -83,9 +116,12 @@ def _ingest_file(home: Home, source: LandedSource, landed: LandedFile, previous:
             return None
         source.forget(landed, previous)
         return failed(home, landed, problem)
-    data = landed.read_bytes()
+    try:
+        data = landed.read_bytes()
+    except OSError as exc:  # no permission, vanished, changed while read: failed now, read again next run
+        return failed(home, landed, f"the file cannot be read: {exc.strerror or exc}")
     sha = hashlib.sha256(data).hexdigest()
-    if previous and previous["sha256"] == sha:
+    if previous and previous["sha256"] == sha and previous["status"] not in GONE:
         return None
     return source.load(landed, data, sha, previous)
 

@@ -23,7 +23,6 @@ from pipelines.storage.lake import (
     manifest_entry,
     mark_pending,
     parquet_bytes,
-    read_manifest,
     table_file,
     table_files,
     write_audit,
@@ -36,19 +35,14 @@ def ingest_source(home: Home, source: RecordSource, progress=lambda _: None) -> 
     suffixes = {name: fmt.suffixes for name, fmt in source.formats.items()}
     landed_source = LandedSource(
         name=source.table,
+        folder=source.landing,
         problem=lambda landed: file_problem(home, landed, suffixes, where),
         load=lambda landed, data, sha, previous: _load(home, source, landed, data, sha, previous),
         forget=lambda landed, previous: home.lake_store.delete(table_file(source.table, landed.file_id)),
+        gone=(lambda home, path, previous: _withdraw(home, source, path, previous)) if source.withdraw_removed else None,
     )
     landed = list(discover_landed(home, source.landing, by_format=source.by_format_folder))
     report = ingest_landed(home, landed_source, landed, progress)
-    if source.withdraw_removed:
-        present = {f.relative for f in landed}
-        for path, row in read_manifest(home).items():
-            if path.startswith(f"{source.landing}/") and path not in present and row["status"] != "removed":
-                entry = _withdraw(home, source, path, row)
-                report.add(entry, row, path)
-                progress(f"{path}: no longer in landing, its {row['rows_loaded']} rows withdrawn")
     if source.pending:
         mark_pending(home, report.touched_dates)  # withdrawn and failed files' dates (new rows were marked before their manifest row)
     return report
@@ -89,8 +83,9 @@ def _load(home: Home, source: RecordSource, landed: LandedFile, data: bytes, sha
 
 
 def _withdraw(home: Home, source: RecordSource, path: str, previous: dict) -> dict:
-    """Remove a vanished file's rows from the lake and record it as removed (all counts zero)."""
-    landed = LandedFile(path=home.landing / path, relative=path, format=previous["format"])
+    """Remove a vanished file's rows from the lake and record it as removed (all counts zero): an export
+    re-delivered with fewer parts replaces the earlier delivery."""
+    landed = LandedFile(path=None, relative=path, format=previous["format"])
     home.lake_store.delete(table_file(source.table, landed.file_id))
     entry = manifest_entry(landed, sha256=None, status="removed", error=f"no longer in landing; its {previous['rows_loaded']} rows were withdrawn")
     write_audit(home, landed, entry)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,12 +66,17 @@ AUDIT_REJECTED_SCHEMA = pa.schema([("file_id", pa.string()), ("source_file", pa.
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file found under landing/<folder>/ (on local disk, or in the landing bucket when `path` is None)."""
+    """A file found under landing/<folder>/ (on local disk, or in the landing bucket when `path` is None).
+
+    `problem` is set when discovery already knows the file cannot be read: not a regular file, a name that
+    is not UTF-8, a folder that cannot be listed.
+    """
 
     path: Path | None
     relative: str
     format: str
     store: Store | None = None
+    problem: str | None = None
 
     @property
     def file_id(self) -> str:
@@ -80,7 +87,15 @@ class LandedFile:
         return self.relative.rsplit("/", 1)[-1]
 
     def read_bytes(self) -> bytes:
-        return self.path.read_bytes() if self.path is not None else self.store.read_bytes(self.relative)
+        """The file's bytes; OSError when it cannot be read, or changed or vanished while it was read."""
+        if self.path is None:
+            return self.store.read_bytes(self.relative)
+        before = self.path.stat()
+        data = self.path.read_bytes()
+        after = self.path.stat()
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+            raise OSError(f"the file changed while it was read ({before.st_size} bytes, then {after.st_size})")
+        return data
 
 
 def landing_store(home: Home, folder: str) -> Store:
@@ -92,7 +107,9 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
     """Every file under landing/<folder>/, sorted by path, hidden files skipped, symlinks included (judged later).
 
     With `by_format`, the first folder below names the file's format (a file directly under landing/<folder>/
-    has format '', which `file_problem` reports); otherwise every file's format is `folder`.
+    has format '', which `file_problem` reports); otherwise every file's format is `folder`. Nothing is left out
+    in silence: a FIFO, socket or device, a name that is not UTF-8 and a folder that cannot be listed come back
+    with their `problem` set.
     """
 
     def fmt(parts: tuple[str, ...] | list[str]) -> str:
@@ -109,9 +126,38 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
     root = landing / folder
     if not root.is_dir():
         return
-    for path in sorted(root.rglob("*")):
-        if (path.is_file() or path.is_symlink()) and not path.name.startswith("."):
-            yield LandedFile(path=path, relative=path.relative_to(landing).as_posix(), format=fmt(path.relative_to(root).parts))
+    found: list[LandedFile] = []
+
+    def unlisted(error: OSError) -> None:
+        path = Path(error.filename)
+        found.append(_landed(landing, root, path, fmt, f"the folder cannot be listed: {error.strerror}"))
+
+    for directory, _, names in os.walk(root, onerror=unlisted):
+        for name in names:
+            if not name.startswith("."):
+                path = Path(directory) / name
+                found.append(_landed(landing, root, path, fmt, _not_regular(path)))
+    yield from sorted(found, key=lambda landed: landed.relative)
+
+
+def _landed(landing: Path, root: Path, path: Path, fmt, problem: str | None) -> LandedFile:
+    """A local landed file; a name that is not UTF-8 is kept with its bytes escaped, and is a problem."""
+    relative = path.relative_to(landing).as_posix()
+    readable = relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if readable != relative:
+        problem = problem or "the file name is not valid UTF-8 (rename the file)"
+    return LandedFile(path=path, relative=readable, format=fmt(path.relative_to(root).parts), problem=problem)
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why a path is not a file to read (a FIFO would block the run), or None for a file or a symlink."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        return f"the file cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return None
+    return "not a regular file (a FIFO, socket or device); not read"
 
 
 def file_problem(home: Home, landed: LandedFile, suffixes: Mapping[str, tuple[str, ...]], where: str | None = None) -> str | None:
@@ -120,8 +166,13 @@ def file_problem(home: Home, landed: LandedFile, suffixes: Mapping[str, tuple[st
     `suffixes` maps each format of the folder to the file endings it accepts; `where`, when given, names the
     folder's layout in the message (for example 'landing/billing/<format>/').
     """
+    if landed.problem is not None:
+        return landed.problem
     if landed.path is not None and landed.path.is_symlink():
-        target = landed.path.resolve()
+        try:
+            target = landed.path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return "symlink does not point to a regular file"
         if not target.is_relative_to(home.landing.resolve()):
             return "symlink points outside the landing folder; not followed"
         if not target.is_file():
@@ -165,6 +216,15 @@ def clear_pending(home: Home, dates: set[dt.date]) -> None:
 
 def _write_pending(home: Home, dates: set[dt.date]) -> None:
     home.lake_store.write_bytes(PENDING_FILE, "".join(f"{d.isoformat()}\n" for d in sorted(dates)).encode())
+
+
+def remove_scratch(home: Home) -> int:
+    """Remove the scratch folders ingestion left behind (`<home>/.tmp/ingest-*`); call it holding the run lock,
+    when no ingestion can be running. Returns how many there were."""
+    folders = [path for path in home.scratch.glob("ingest-*") if path.is_dir()] if home.scratch.is_dir() else []
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders)
 
 
 # -- manifest and audit ---------------------------------------------------------------------------
@@ -214,10 +274,14 @@ def manifest_entry(landed: LandedFile, *, sha256: str | None, status: str, error
 
 def write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table | None = None) -> None:
     """Rejected rows first, the manifest row last: a crash in between re-ingests the file next time."""
-    lake = home.lake_store
     rejected = AUDIT_REJECTED_SCHEMA.empty_table() if rejected is None else rejected.cast(AUDIT_REJECTED_SCHEMA)
-    lake.write_bytes(f"{REJECTED_DIR}/{landed.file_id}.parquet", parquet_bytes(rejected))
-    lake.write_bytes(f"{MANIFEST_DIR}/{landed.file_id}.parquet", parquet_bytes(pa.Table.from_pylist([entry], schema=MANIFEST_SCHEMA)))
+    home.lake_store.write_bytes(f"{REJECTED_DIR}/{landed.file_id}.parquet", parquet_bytes(rejected))
+    write_manifest(home, landed, entry)
+
+
+def write_manifest(home: Home, landed: LandedFile, entry: dict) -> None:
+    """A landed file's manifest row, replacing the one it had."""
+    home.lake_store.write_bytes(f"{MANIFEST_DIR}/{landed.file_id}.parquet", parquet_bytes(pa.Table.from_pylist([entry], schema=MANIFEST_SCHEMA)))
 
 
 def conservation_violations(home: Home, folder: str) -> tuple[int, list[str]]:
@@ -231,6 +295,12 @@ def conservation_violations(home: Home, folder: str) -> tuple[int, list[str]]:
         if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"]
     ]
     return len(manifest), broken
+
+
+def failed_files(home: Home, folder: str) -> list[dict]:
+    """The manifest rows of files under landing/<folder>/ that could not be read when last tried."""
+    return sorted((row for path, row in read_manifest(home).items() if path.startswith(f"{folder}/") and row["status"] == "failed"),
+                  key=lambda row: row["path"])
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

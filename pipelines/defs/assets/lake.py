@@ -3,7 +3,7 @@ run in parallel; each checks that every file it ever landed conserved its rows."
 
 import dagster as dg
 
-from pipelines.defs.checks import CONSERVATION, conservation_check
+from pipelines.defs.checks import CONSERVATION, READABLE, conservation_check, readable_check
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.landed import IngestReport
@@ -22,12 +22,14 @@ def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> 
         **report.rows,
         "touched_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in report.touched_dates)),
     }
-    return dg.MaterializeResult(metadata=metadata, check_results=[conservation_check(tokenledger.paths, folder)])
+    home = tokenledger.paths
+    return dg.MaterializeResult(metadata=metadata, check_results=[conservation_check(home, folder), readable_check(home, folder)])
 
 
 def _spec(table: str) -> dict:
     key = ["lake", table]
-    return {"key": key, "group_name": "lake", "kinds": {"parquet"}, "check_specs": [dg.AssetCheckSpec(CONSERVATION, asset=key, blocking=True)]}
+    checks = [dg.AssetCheckSpec(CONSERVATION, asset=key, blocking=True), dg.AssetCheckSpec(READABLE, asset=key)]
+    return {"key": key, "group_name": "lake", "kinds": {"parquet"}, "check_specs": checks}
 
 
 @dg.asset(**_spec("gateway_requests"))

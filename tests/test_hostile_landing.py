@@ -1,0 +1,178 @@
+"""Landed files that cannot be read never stop the others, and a file that leaves landing follows one rule.
+
+A file that cannot be read (no permission, a FIFO, a name that is not UTF-8, a symlink loop, a folder that
+cannot be listed, a file that changes while it is read) is `failed` in audit.ingested_files with its reason;
+the files beside it load, the run succeeds with a warning naming it, and the next run reads it again. A file
+that is no longer in landing keeps its rows and is `archived`.
+
+Permissions are real: when the suite runs as root, the runs here drop the two capabilities that let root
+read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a mode-000 file is unreadable to them as to
+anyone else.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from helpers import envelope, land
+from pipelines.ingest.privacy import create_key
+from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
+
+PR_CAPBSET_DROP = 24
+DAC_CAPABILITIES = (1, 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+
+def _without_root_reads() -> None:
+    """In the child before exec: drop the capabilities that let root read files whatever their mode."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in DAC_CAPABILITIES:
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _cli_run(home: Home) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "TOKENLEDGER_HOME"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)],
+        capture_output=True, text=True, env=env, timeout=600, preexec_fn=_without_root_reads,
+    )
+
+
+def _files(home: Home) -> dict[str, tuple[str, str | None, int]]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = con.execute("select path, status, error, rows_loaded from audit.ingested_files").fetchall()
+    return {path: (status, error, loaded) for path, status, error, loaded in rows}
+
+
+def _requests(home: Home) -> list[str]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return [r[0] for r in con.execute("select request_id from core.request_costs order by request_id").fetchall()]
+
+
+def _lines(*ids: str) -> list[str]:
+    return [envelope(i, "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}) for i in ids]
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    return home
+
+
+def test_files_that_cannot_be_read_fail_alone_and_are_read_on_the_next_run(home):
+    folder = home.gateway_landing("envelope")
+    land(home, "good.jsonl", _lines("good-1", "good-2"))
+    land(home, "unreadable.jsonl", _lines("perm-1")).chmod(0o000)
+    os.mkfifo(folder / "fifo.jsonl")
+    latin1 = os.fsencode(folder) + b"/caf\xe9.jsonl"
+    with open(latin1, "wb") as handle:
+        handle.write(("\n".join(_lines("latin-1")) + "\n").encode())
+    (folder / "loop.jsonl").symlink_to(folder / "loop.jsonl")
+    locked = folder / "locked"
+    locked.mkdir()
+    (locked / "inner.jsonl").write_text("\n".join(_lines("inner-1")) + "\n")
+    locked.chmod(0o000)
+
+    try:
+        first = _cli_run(home)
+        assert first.returncode == 0, first.stdout + first.stderr
+        files = _files(home)
+        prefix = "gateway/envelope/"
+        assert files[prefix + "good.jsonl"] == ("loaded", None, 2)
+        assert files[prefix + "unreadable.jsonl"] == ("failed", "the file cannot be read: Permission denied", 0)
+        assert files[prefix + "fifo.jsonl"] == ("failed", "not a regular file (a FIFO, socket or device); not read", 0)
+        assert files[prefix + "caf\\xe9.jsonl"] == ("failed", "the file name is not valid UTF-8 (rename the file)", 0)
+        assert files[prefix + "loop.jsonl"] == ("failed", "symlink does not point to a regular file", 0)
+        assert files[prefix + "locked"] == ("failed", "the folder cannot be listed: Permission denied", 0)
+        assert _requests(home) == ["good-1", "good-2"]
+        for name in ("unreadable.jsonl", "fifo.jsonl", "caf\\\\xe9.jsonl", "loop.jsonl", "locked ("):
+            assert any("warning" in line and name.replace("\\\\", "\\") in line for line in first.stdout.splitlines()), (name, first.stdout)
+    finally:
+        locked.chmod(0o755)
+
+    # fixed by the operator: the next run reads what it could not read before
+    (folder / "unreadable.jsonl").chmod(0o644)
+    os.rename(latin1, folder / "cafe.jsonl")
+    (folder / "fifo.jsonl").unlink()
+    (folder / "loop.jsonl").unlink()
+    second = _cli_run(home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "warning" not in second.stdout
+    files = _files(home)
+    assert files["gateway/envelope/unreadable.jsonl"] == ("loaded", None, 1)
+    assert files["gateway/envelope/locked/inner.jsonl"] == ("loaded", None, 1)
+    assert files["gateway/envelope/cafe.jsonl"] == ("loaded", None, 1)
+    assert files["gateway/envelope/fifo.jsonl"][0] == "archived"
+    assert _requests(home) == ["good-1", "good-2", "inner-1", "latin-1", "perm-1"]
+
+
+def test_a_file_that_changes_while_it_is_read_fails_and_is_read_again_next_run(home, monkeypatch):
+    land(home, "steady.jsonl", _lines("steady-1"))
+    growing = land(home, "growing.jsonl", _lines("grow-1"))
+    read_bytes = Path.read_bytes
+
+    def appended_meanwhile(path: Path) -> bytes:  # a writer appends while the file is read
+        data = read_bytes(path)
+        if path == growing and b"grow-2" not in data:
+            with path.open("a") as handle:
+                handle.write(_lines("grow-2")[0] + "\n")
+        return data
+
+    original = growing.stat().st_size
+    monkeypatch.setattr(Path, "read_bytes", appended_meanwhile)
+    summary = run_pipeline(home, progress=lambda _: None)
+    status, error, _ = _files(home)["gateway/envelope/growing.jsonl"]
+    assert (status, error) == ("failed", f"the file cannot be read: the file changed while it was read ({original} bytes, then {growing.stat().st_size})")
+    assert any("growing.jsonl" in warning for warning in summary.warnings)
+    assert _requests(home) == ["steady-1"]
+
+    monkeypatch.undo()
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/growing.jsonl"] == ("loaded", None, 2)
+    assert _requests(home) == ["grow-1", "grow-2", "steady-1"]
+
+
+def test_a_file_no_longer_in_landing_keeps_its_rows_and_is_archived(home):
+    land(home, "a.jsonl", _lines("a-1", "a-2"))
+    land(home, "b.jsonl", _lines("b-1"))
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        spend = con.execute("select * from marts.daily_spend order by all").fetchall()
+
+    (home.gateway_landing("envelope") / "a.jsonl").unlink()
+    run_pipeline(home, progress=lambda _: None)
+    files = _files(home)
+    assert files["gateway/envelope/a.jsonl"] == ("archived", "no longer in landing; its 2 rows stay", 2)
+    assert files["gateway/envelope/b.jsonl"] == ("loaded", None, 1)
+    assert _requests(home) == ["a-1", "a-2", "b-1"]
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select * from marts.daily_spend order by all").fetchall() == spend
+
+    # landed again: loaded again, nothing counted twice
+    land(home, "a.jsonl", _lines("a-1", "a-2"))
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/a.jsonl"] == ("loaded", None, 2)
+    assert _requests(home) == ["a-1", "a-2", "b-1"]
+
+
+def test_scratch_left_by_a_killed_ingestion_is_removed_by_the_next_run(home):
+    leftover = home.scratch / "ingest-dead1234"
+    (leftover / "part").mkdir(parents=True)
+    (leftover / "part" / "rows.parquet").write_bytes(b"x" * 1024)
+    land(home, "a.jsonl", _lines("a-1"))
+    messages: list[str] = []
+    run_pipeline(home, progress=messages.append)
+    assert not leftover.exists()
+    assert "removed the scratch of 1 interrupted ingestion(s)" in messages
+    assert not list(home.scratch.glob("ingest-*"))
