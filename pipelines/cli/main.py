@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from pipelines.cli.common import UserError, cell, date_arg, escaped_output, home_of, money, warehouse_of, with_home
+from pipelines.cli.dev import dev_command
 from pipelines.cli.insights import add_insight_parsers
 from pipelines.cli.prices import add_prices_parser
-from pipelines.settings import HOME_ENV, SettingsError
+from pipelines.settings import SettingsError
 from pipelines.storage.home import Home
 
 
@@ -64,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = with_home(commands.add_parser("dev", help="open the Dagster UI on this home"))
     dev.add_argument("--port", type=int, default=3000)
-    dev.set_defaults(handler=_dev)
+    dev.set_defaults(handler=dev_command)
 
     add_prices_parser(commands)
     add_insight_parsers(commands)
@@ -217,21 +216,6 @@ def _export_focus(args: argparse.Namespace) -> int:
     if summary.unpriced_requests:
         print(f"{summary.unpriced_requests} requests without a price are left out of the costs (see marts.price_coverage)")
     return 0
-
-
-def _dev(args: argparse.Namespace) -> int:
-    from pipelines.runner import instance_for
-
-    home = home_of(args).ensure()
-    instance_for(home).dispose()
-    env = {**os.environ, HOME_ENV: str(home.root), "DAGSTER_HOME": str(home.dagster_home)}
-    workspace = home.dagster_home / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: pipelines.definitions\n      location_name: tokenledger\n"
-    )
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} for {home.root}")
-    return subprocess.call(command, env=env)
 
 
 def _sql(args: argparse.Namespace) -> int:
