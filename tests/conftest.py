@@ -1,13 +1,42 @@
-"""Shared fixtures: a temporary home with a key. Helpers that build inputs are in tests/helpers.py."""
+"""Shared fixtures: a temporary home with a key. Helpers that build inputs are in tests/helpers.py.
+
+Every test's temporary folder lives under a base whose name holds an apostrophe, a space and non-ASCII
+letters (unless --basetemp is given): every home, lake, warehouse and Dagster instance of the suite sits on
+such a path, so a path pasted into SQL or a URL unquoted fails the suite. The base is removed when the
+suite passes and kept for a look when it does not.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from pipelines.ingest.privacy import create_key
 from pipelines.storage.home import Home
+
+HOSTILE_BASE_PREFIX = "tokenledger o'brien dürüm "
+_CREATED = pytest.StashKey[Path]()
+_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):  # xdist workers get theirs from here
+        config.option.basetemp = Path(tempfile.mkdtemp(prefix=HOSTILE_BASE_PREFIX)) / "tests"
+        config.stash[_CREATED] = config.option.basetemp.parent
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    created = config.stash.get(_CREATED, None)
+    if created is not None and config.stash.get(_PASSED, False):
+        shutil.rmtree(created, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_PASSED] = exitstatus == 0
 
 
 @pytest.fixture

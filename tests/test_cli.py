@@ -110,3 +110,10 @@ def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_pat
         assert not any(c in done.stdout + done.stderr for c in ("\x1b", "\x07", "\u202e")), done.stdout
     assert "\\x1b]0;owned\\x07\\x1b[2Jsearch\\u202egnp.exe\\nfake row" in runs.stdout  # one value, one line
     assert "]0;owned" in query.stdout
+
+    # paths reach SQL quoted: an export into a folder whose name holds an apostrophe and a space
+    for name in ("x.parquet", "x.csv"):
+        out = tmp_path / "d'arcy reports" / name
+        exported = _cli("export", "focus", "--out", str(out), home=home.root)
+        assert exported.returncode == 0, exported.stderr[-3000:]
+        assert out.is_file() and "wrote 1 FOCUS 1.2 rows" in exported.stdout

@@ -19,10 +19,8 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
-
 from helpers import envelope, land
-from pipelines.ingest.privacy import create_key
+
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
 
@@ -61,13 +59,6 @@ def _requests(home: Home) -> list[str]:
 
 def _lines(*ids: str) -> list[str]:
     return [envelope(i, "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}) for i in ids]
-
-
-@pytest.fixture
-def home(tmp_path) -> Home:
-    home = Home.at(tmp_path / "home").ensure()
-    create_key(home.secrets)
-    return home
 
 
 def test_files_that_cannot_be_read_fail_alone_and_are_read_on_the_next_run(home):
@@ -176,3 +167,8 @@ def test_scratch_left_by_a_killed_ingestion_is_removed_by_the_next_run(home):
     assert not leftover.exists()
     assert "removed the scratch of 1 interrupted ingestion(s)" in messages
     assert not list(home.scratch.glob("ingest-*"))
+
+
+def test_every_test_home_sits_on_a_path_with_an_apostrophe_a_space_and_non_ascii_letters(home):
+    """tests/conftest.py puts the suite's temporary folders there: every path reaches SQL quoted or bound."""
+    assert {"'", " ", "ü"} <= set(str(home.root)), home.root

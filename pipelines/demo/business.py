@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage.database import sql_text
+from pipelines.storage.database import sql_literal, sql_text
 from pipelines.storage.home import Home
 
 OUTCOMES_DIR = "outcomes"
@@ -73,7 +73,7 @@ def write_self_hosted_logs(home: Home, seed: int) -> Path | None:
         "provider": SELF_HOSTED_PROVIDER, "model": SELF_HOSTED_MODEL,
     }
     with duckdb.connect() as con:
-        con.execute(f"copy ({sql_text('queries/demo_self_hosted_requests')}) to '{_sql_path(path)}' (format json)", params)
+        con.execute(f"copy ({sql_text('queries/demo_self_hosted_requests')}) to {sql_literal(path.as_posix())} (format json)", params)
     return path
 
 
@@ -115,7 +115,7 @@ def _write_outcomes(con: duckdb.DuckDBPyConnection, folder: Path, seed: int, wri
     days = [row[0] for row in con.execute("select distinct cast(occurred_at as date) from outcomes order by 1").fetchall()]
     for day in days:
         path = folder / f"{day:%Y-%m-%d}.jsonl"
-        con.execute(f"copy ({sql_text('queries/demo_outcomes_of_day')}) to '{_sql_path(path)}' (format json)", {"day": day})
+        con.execute(f"copy ({sql_text('queries/demo_outcomes_of_day')}) to {sql_literal(path.as_posix())} (format json)", {"day": day})
         written.append(str(path))
     return con.execute("select count(*) from outcomes").fetchall()[0][0]
 
@@ -130,7 +130,7 @@ def _write_revenue(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "subscriptions.csv"
     con.execute(
-        f"copy (select * from revenue order by customer_id, period_start) to '{_sql_path(path)}' (format csv, header true)"
+        f"copy (select * from revenue order by customer_id, period_start) to {sql_literal(path.as_posix())} (format csv, header true)"
     )
     written.append(str(path))
     return con.execute("select count(*) from revenue").fetchall()[0][0]
@@ -165,8 +165,3 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: dict[str, tuple]
     """A constant table (OUTCOME_RULES, PLANS: first column the key) registered as `name` for a select to join."""
     rows = [dict(zip(schema.names, (key, *values))) for key, values in table.items()]
     con.register(name, pa.Table.from_pylist(rows, schema=schema))
-
-
-def _sql_path(path: Path) -> str:
-    """A path as the text of an SQL string literal: DuckDB takes no parameter for the file `copy ... to` writes."""
-    return path.as_posix().replace("'", "''")

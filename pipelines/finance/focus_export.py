@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.storage.database import connect, sql_text, table_exists
+from pipelines.storage.database import connect, sql_literal, sql_text, table_exists
 from pipelines.storage.home import Home
 
 FOCUS_VERSION = "1.2"
@@ -63,14 +63,14 @@ def export_focus(home: Home, out: Path) -> ExportSummary:
         if not table_exists(con, "core.request_costs"):
             raise ExportError("the warehouse has no core.request_costs yet: run `tokenledger run` first")
         try:
-            con.execute(f"copy ({sql_text('queries/focus_export')}) to '{tmp.as_posix()}' {options}")
+            con.execute(f"copy ({sql_text('queries/focus_export')}) to {sql_literal(tmp.as_posix())} {options}")
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
         ledger, unpriced = con.execute(
             "select coalesce(sum(cost_usd), 0), count(*) filter (where not is_priced) from core.request_costs"
         ).fetchall()[0]
-        reader = f"read_parquet('{out.as_posix()}')" if suffix == ".parquet" else f"read_csv('{out.as_posix()}', all_varchar = true)"
+        reader = f"read_parquet({sql_literal(out.as_posix())})" if suffix == ".parquet" else f"read_csv({sql_literal(out.as_posix())}, all_varchar = true)"
         rows, exported = con.execute(
             f"select count(*), coalesce(sum(cast(EffectiveCost as decimal(38, 15))), 0) from {reader}"
         ).fetchall()[0]

@@ -40,7 +40,7 @@ from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import memory_limit
-from pipelines.storage.database import register_parquet, sql_text
+from pipelines.storage.database import register_parquet, sql_literal, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,
@@ -202,8 +202,8 @@ class _Staging:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect()
         self.con.execute("set TimeZone = 'UTC'")
-        self.con.execute(f"set memory_limit = '{memory_limit()}'")
-        self.con.execute(f"set temp_directory = '{self.scratch.as_posix()}'")
+        self.con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
+        self.con.execute(f"set temp_directory = {sql_literal(self.scratch.as_posix())}")
         self.con.execute("set preserve_insertion_order = false")
         self.con.register("_empty", LAKE_SCHEMA.empty_table())
         self.con.execute("create table incoming as select * from _empty")
@@ -276,7 +276,7 @@ class _Staging:
             relative = request_file(day, self.file_id)
             local = self.scratch / f"{day.isoformat()}.parquet"
             count = con.execute(
-                f"copy (select * from kept where event_date = $day order by source_row) to '{local.as_posix()}' "
+                f"copy (select * from kept where event_date = $day order by source_row) to {sql_literal(local.as_posix())} "
                 "(format parquet, compression zstd)",
                 {"day": day},
             ).fetchall()[0][0]

@@ -45,6 +45,12 @@ def bound(sql: str, params: dict) -> dict:
     return {name: value for name, value in params.items() if name in named}
 
 
+def sql_literal(value: object) -> str:
+    """A SQL string literal holding `value` exactly (quotes doubled), for the few places DuckDB takes no
+    parameter: `set` statements, `copy ... to` targets, file lists of table functions."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 @contextmanager
 def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse with UTC session time, a memory limit and spilling to <home>/.tmp."""
@@ -60,12 +66,12 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         raise
     try:
         con.execute("set TimeZone = 'UTC'")
-        con.execute(f"set memory_limit = '{memory_limit()}'")
+        con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
         define_money_macros(con)
         if not read_only:
             tmp = home.root / ".tmp"
             tmp.mkdir(exist_ok=True)
-            con.execute(f"set temp_directory = '{tmp.as_posix()}'")
+            con.execute(f"set temp_directory = {sql_literal(tmp.as_posix())}")
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
         yield con
@@ -140,7 +146,7 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str]
         con.register(f"_{name}_dataset", _remote_dataset(files, schema))
         con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
     elif files:
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        listed = ", ".join(sql_literal(f) for f in files)
         con.execute(
             f"create or replace temp view {name} as "
             f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"

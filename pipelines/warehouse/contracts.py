@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from pipelines.storage.database import sql_literal
+
 TOKEN_COLUMNS = (
     "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
     "output_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "web_search_requests",
@@ -69,9 +71,9 @@ class Expectation:
         elif self.kind == "ExpectColumnValuesToBeNull":
             bad = f"{c} is not null"
         elif self.kind == "ExpectColumnValuesToMatchRegex":
-            bad = f"{c} is not null and not regexp_matches({c}, {_literal(self.kwargs['regex'])})"
+            bad = f"{c} is not null and not regexp_matches({c}, {sql_literal(self.kwargs['regex'])})"
         elif self.kind == "ExpectColumnValuesToBeInSet":
-            bad = f"{c} is not null and {c} not in ({', '.join(_literal(v) for v in self.kwargs['value_set'])})"
+            bad = f"{c} is not null and {c} not in ({', '.join(sql_literal(v) for v in self.kwargs['value_set'])})"
         elif self.kind == "ExpectColumnValuesToBeBetween":
             bounds = []
             if self.kwargs.get("min_value") is not None:
@@ -84,10 +86,6 @@ class Expectation:
         else:
             raise ValueError(f"no SQL form for {self.kind}")
         return f"({self.where}) and {bad}" if self.where else bad
-
-
-def _literal(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
