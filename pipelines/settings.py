@@ -111,7 +111,12 @@ def as_decimal(value: object) -> Decimal | None:
 # -- settings.yaml ----------------------------------------------------------------------------------
 
 SETTINGS_FILE = "settings.yaml"
-SETTINGS_KEYS = ("reporting_currency", "reconciliation")
+SETTINGS_KEYS = ("reporting_currency", "reconciliation", "same_call_sources")
+GATEWAY_SOURCES = ("envelope", "helicone", "litellm", "otel", "portkey")
+"""The gateway sources (the registered gateway formats; a test keeps the two the same)."""
+DEFAULT_SAME_CALL_SOURCES = ("litellm", "otel")
+"""Gateway sources whose request_id is the provider's own response id (LiteLLM's SpendLogs request_id, OTel's
+gen_ai.response.id): one id in two of them is one provider call, counted once from the first listed."""
 RECONCILIATION_KEYS = ("tolerance_pct", "tolerance_usd")
 DEFAULT_TOLERANCE = (Decimal("1"), Decimal("0.01"))
 CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -139,6 +144,21 @@ def reporting_currency(home_root: Path) -> str:
     if not CURRENCY.match(currency):
         raise SettingsError(f"{SETTINGS_FILE}: reporting_currency must be an ISO 4217 code like EUR, got {currency!r}")
     return currency
+
+
+def same_call_sources(home_root: Path) -> list[str]:
+    """settings.yaml `same_call_sources`: a list of gateway source names (an empty list turns the rule off);
+    DEFAULT_SAME_CALL_SOURCES when unset."""
+    settings = read_settings(home_root)
+    if "same_call_sources" not in settings:
+        return list(DEFAULT_SAME_CALL_SOURCES)
+    sources = settings["same_call_sources"]
+    if not isinstance(sources, list) or not all(s in GATEWAY_SOURCES for s in sources) or len(set(sources)) != len(sources):
+        raise SettingsError(
+            f"{SETTINGS_FILE}: same_call_sources must be a list of distinct gateway sources ({', '.join(GATEWAY_SOURCES)}), "
+            f"got {str(sources)[:80]}"
+        )
+    return sources
 
 
 def reconciliation_tolerance(home_root: Path) -> tuple[Decimal, Decimal]:

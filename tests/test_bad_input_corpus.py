@@ -313,10 +313,15 @@ def test_case(case: dict, runs):
         else:
             assert digest == hashlib.sha256(text[offset : offset + length]).hexdigest(), f"{where}: hash does not match the bytes"
 
-    # the good rows reached core.request_costs (which also means the run succeeded)
+    # the good rows reached core.request_costs (which also means the run succeeded), but for the records another
+    # file's record of the same request outranks (audit.duplicate_requests)
     assert run.error is None, f"the {case.get('run', 'main')} run failed: {run.error}"
+    outranked = query(
+        "select request_id, reason, kept_source_file from audit.duplicate_requests where source_file = ? order by all", [path]
+    )
+    assert outranked == sorted(tuple(r) for r in case.get("duplicate_requests", []))
     core = query("select request_id from core.request_costs where source_file = ? order by request_id", [path])
-    assert len(core) == case["rows_loaded"]
+    assert len(core) == case["rows_loaded"] - len(outranked)
     if "loaded_ids" in case:
         assert sorted(r[0] for r in core) == sorted(case["loaded_ids"])
     for request_id, columns in (case.get("expect_rows") or {}).items():

@@ -53,7 +53,7 @@ def test_daily_models_share_one_utc_partitioning():
         for key in graph.get_all_asset_keys()
         if graph.get(key).partitions_def is not None
     }
-    assert set(partitioned) == {"staging/stg_gateway_requests", "core/request_costs", "marts/daily_spend"}
+    assert set(partitioned) == {"staging/stg_gateway_requests", "audit/duplicate_requests", "core/request_costs", "marts/daily_spend"}
     (only,) = {id(p) for p in partitioned.values()}
     partitions = next(iter(partitioned.values()))
     assert isinstance(partitions, dg.DailyPartitionsDefinition) and partitions.timezone == "UTC"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 from decimal import Decimal
 
@@ -120,9 +121,14 @@ def test_duplicate_request_is_counted_not_billed_twice(home):
     land(home, "a.jsonl", samples + [samples[0]])
     land(home, "b.jsonl", [samples[1]])
     run_pipeline(home, progress=_quiet)
+    # inside a file: written once, counted in rows_duplicate; across files: each file writes its record, the
+    # final one counts (the same time: the later file name) and the other is in audit.duplicate_requests
     assert _query(home, "select path, rows_loaded, rows_duplicate from audit.ingested_files order by path") == [
         ("gateway/envelope/a.jsonl", 2, 1),
-        ("gateway/envelope/b.jsonl", 0, 1),
+        ("gateway/envelope/b.jsonl", 1, 0),
+    ]
+    assert _query(home, "select request_id, source_file, reason, kept_source_file from audit.duplicate_requests") == [
+        (json.loads(samples[1])["request_id"], "gateway/envelope/a.jsonl", "superseded", "gateway/envelope/b.jsonl")
     ]
     assert _query(home, "select count(*), sum(cost_usd) from core.request_costs") == [(2, Decimal("0.022250"))]
 
@@ -222,7 +228,7 @@ def test_cumulative_streaming_records_count_once_with_final_usage(home):
     ])
     run_pipeline(home, progress=_quiet)
     tokens = dict((r[0], r[1:]) for r in _query(home, "select request_id, input_tokens, output_tokens from core.request_costs"))
-    assert tokens == {"s1": (100, 250), "c1": (100, 250)}
+    assert tokens == {"s1": (100, 250), "c1": (50, 300)}  # a conflict: the final record still counts
     assert _query(home, "select rows_read, rows_loaded, rows_duplicate, duplicate_conflicts from audit.ingested_files") == [(4, 2, 2, 1)]
 
 

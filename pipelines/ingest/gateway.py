@@ -1,9 +1,11 @@
 """Ingest landed gateway files into the lake: one Parquet file per (landed file, event date), with a manifest.
 
 A file is read once per content hash; a file whose content changed replaces the rows it wrote before.
-Rows are keyed by (source, request_id): a request already in the lake is counted as a duplicate, not
-loaded twice. Every file gets one row in the manifest (`lake/_audit/ingested_files`) and its bad rows
-go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
+Rows are keyed by (source, request_id). A request a file holds more than once is written once (its final
+record) and the rest counted as duplicates; a request that other files hold too is written by each, and which
+record counts is decided in the warehouse (staging/_gateway_records.sql), so that the result does not depend
+on the order files land in and a corrected file re-resolves its requests. Every file gets one row in the
+manifest (`lake/_audit/ingested_files`) and its bad rows go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
 
 A clean envelope file (every line a valid request, no blank lines) is read whole by DuckDB's own
 parallel JSON or Parquet reader into a scratch DuckDB that spills to <home>/.tmp. Any other file, or
@@ -40,7 +42,7 @@ from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import memory_limit
-from pipelines.storage.database import register_parquet, sql_literal, sql_text
+from pipelines.storage.database import sql_literal, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,
@@ -52,7 +54,6 @@ from pipelines.storage.lake import (
     manifest_entry,
     mark_pending,
     request_file,
-    request_files,
     write_audit,
 )
 
@@ -255,21 +256,17 @@ class _Staging:
             self.con.unregister("_chunk")
 
     def publish(self, stale: list[dt.date]) -> tuple[int, int, int, list[dt.date]]:
-        """Write the kept rows per event date; remove this file's Parquet from dates it no longer covers.
+        """Write the file's requests (one record each) per event date; remove this file's Parquet from dates it no
+        longer covers.
 
-        Returns (rows loaded, rows dropped as duplicates, conflicting request ids, event dates written).
+        Returns (rows loaded, rows dropped as duplicates inside the file, conflicting request ids, event dates written).
         """
         con = self.con
         incoming = con.execute("select count(*) from incoming").fetchall()[0][0]
         dates = [row[0] for row in con.execute("select distinct event_date from incoming order by 1").fetchall()]
         conflicts = _deduplicate(con)
-        existing = request_files(self.home, dates, exclude=self.file_id)
-        register_parquet(con, "seen", existing, LAKE_SCHEMA)
         kind = "view" if len(dates) == 1 else "table"
-        con.execute(
-            f"create {kind} kept as select {_COLUMNS} from deduped "
-            "anti join (select source, request_id from seen) as seen using (source, request_id)"
-        )
+        con.execute(f"create {kind} kept as select {_COLUMNS} from deduped")
         lake = self.home.lake_store
         written, loaded = [], 0
         for day in dates:
@@ -295,8 +292,9 @@ class _Staging:
 def _deduplicate(con: duckdb.DuckDBPyConnection) -> int:
     """Table `deduped`: one row per (source, request_id) of `incoming`; returns the conflicting request ids.
 
-    Several records of one request whose usage only grows (cumulative streaming usage) count once,
-    with the final usage. Records whose usage disagrees otherwise are a conflict: the first is kept.
+    The final record of each request is kept (the identity rule, as across files): several records whose usage
+    only grows are one streaming request's cumulative usage; records whose usage disagrees otherwise are a
+    conflict, counted.
     """
     con.execute("create table repeated as select source, request_id from incoming group by all having count(*) > 1")
     if not con.execute("select count(*) from repeated").fetchall()[0][0]:

@@ -312,15 +312,10 @@ def parquet_bytes(table: pa.Table) -> bytes:
 # -- lake tables ----------------------------------------------------------------------------------
 
 
-def request_files(home: Home, dates: list[dt.date], exclude: str | None = None) -> list[str]:
-    """The Parquet files of gateway requests for these event dates, as paths or s3:// URLs (`exclude`: a file_id)."""
+def request_files(home: Home, dates: list[dt.date]) -> list[str]:
+    """The Parquet files of gateway requests for these event dates, as paths or s3:// URLs."""
     lake = home.lake_store
-    found = []
-    for day in dates:
-        for relative in lake.files(f"{REQUESTS_TABLE}/event_date={day.isoformat()}", ".parquet"):
-            if exclude is None or not relative.endswith(f"/{exclude}.parquet"):
-                found.append(lake.uri(relative))
-    return found
+    return [lake.uri(relative) for day in dates for relative in lake.files(f"{REQUESTS_TABLE}/event_date={day.isoformat()}", ".parquet")]
 
 
 def request_file(day: dt.date, file_id: str) -> str:

@@ -139,9 +139,9 @@ _UNPRICED = {"row_condition": "is_priced == False", "condition_parser": "pandas"
 CORE = Contract(
     name="core_to_marts",
     table="core.request_costs",
-    columns=("request_id", "is_priced", "price_id", "unpriced_reason", "cost_usd", "input_cost_usd", "output_cost_usd"),
+    columns=("source", "request_id", "is_priced", "price_id", "unpriced_reason", "cost_usd", "input_cost_usd", "output_cost_usd"),
     expectations=(
-        Expectation("ExpectColumnValuesToBeUnique", "request_id"),
+        Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id"]}),
         Expectation("ExpectColumnValuesToNotBeNull", "is_priced"),
         Expectation("ExpectColumnValuesToNotBeNull", "price_id", _PRICED, where="is_priced"),
         Expectation("ExpectColumnValuesToNotBeNull", "cost_usd", _PRICED, where="is_priced"),

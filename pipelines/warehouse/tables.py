@@ -30,7 +30,7 @@ from pipelines.pricing.tiers import RULES_SCHEMA, load_tier_rules
 from pipelines.records.billing import BILLING
 from pipelines.records.business import GPU, OUTCOMES, REVENUE
 from pipelines.records.read import RecordSource
-from pipelines.settings import DEFAULT_TOLERANCE
+from pipelines.settings import DEFAULT_TOLERANCE, same_call_sources
 from pipelines.storage.database import (
     add_missing_columns,
     connect,
@@ -129,6 +129,20 @@ def _requests(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window)
     register_parquet(con, "lake_gateway_requests", request_files(home, days) if home else [], LAKE_SCHEMA)
 
 
+def _gateway_records(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    """The identity rule as table macro gateway_records(window_start, window_end), with settings.yaml's
+    same_call_sources (rank = position in the list) as a view."""
+    sources = same_call_sources(home.root) if home is not None else []
+    con.register("same_call_sources", pa.table({"source": pa.array(sources, pa.string()), "rank": pa.array(range(1, len(sources) + 1), pa.int32())}))
+    con.execute(f"create or replace temp macro gateway_records(window_start, window_end) as table {sql_text('staging._gateway_records')}")
+
+
+GATEWAY_RECORDS = (
+    Input("lake_gateway_requests", _requests, assets=("lake/gateway_requests",)),
+    Input("gateway_records", _gateway_records, sql="staging._gateway_records"),
+)
+
+
 def _model_names(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> list[list[str]]:
     return register_model_names(con, {"window_start": window[0], "window_end": window[1]})
 
@@ -154,7 +168,8 @@ TABLES: tuple[Table, ...] = (
     Table("audit.ingested_files", (_audit("lake_ingested_files", MANIFEST_DIR, MANIFEST_SCHEMA),)),
     Table("audit.rejected_rows", (_audit("lake_rejected_rows", REJECTED_DIR, AUDIT_REJECTED_SCHEMA),)),
     Table("reference.gpu_capacity", (_records(GPU),), reads=("queries/gpu_capacity_changed_days",)),
-    Table("staging.stg_gateway_requests", (Input("lake_gateway_requests", _requests, assets=("lake/gateway_requests",)),), daily=True),
+    Table("staging.stg_gateway_requests", GATEWAY_RECORDS, daily=True),
+    Table("audit.duplicate_requests", GATEWAY_RECORDS, daily=True),
     Table(
         "core.request_costs",
         (

@@ -1,7 +1,7 @@
 -- Ingestion: which record to keep of each request a landed file holds more than once (`incoming` and `repeated`
--- are the scratch tables of pipelines/ingest/gateway.py). Records of one request whose usage only grows, in
--- time order, are one streaming request's cumulative usage: the last one is kept. Otherwise the records
--- disagree: the first is kept and `conflict` says so.
+-- are the scratch tables of pipelines/ingest/gateway.py): the final one in time order (the identity rule of
+-- staging/_gateway_records.sql, inside one file). Records of one request whose usage only grows are one
+-- streaming request's cumulative usage; otherwise the records disagree and `conflict` says so.
 with versions as (
     select
         incoming.*,
@@ -30,4 +30,4 @@ judged as (
 
 select * exclude (grew, version, versions, cumulative), not cumulative as conflict
 from judged
-where (cumulative and version = versions) or (not cumulative and version = 1)
+where version = versions

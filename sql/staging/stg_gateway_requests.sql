@@ -1,7 +1,10 @@
--- One row per request from the lake for the window: typed, with total input and output tokens.
+-- One row per request (source, request_id) of the window: the lake record that counts by the identity rule
+-- (staging/_gateway_records.sql: the final record of each request, one source per provider call), typed, with
+-- total input and output tokens. The records that do not count are in audit.duplicate_requests.
 with source as (
     select *
-    from lake_gateway_requests
+    from gateway_records($window_start, $window_end)
+    where counts
 ),
 
 renamed as (
@@ -36,7 +39,6 @@ renamed as (
             + audio_input_tokens as total_input_tokens,
         output_tokens + reasoning_tokens + audio_output_tokens as total_output_tokens,
     from source
-    where event_date >= $window_start and event_date < $window_end
 )
 
 select * from renamed

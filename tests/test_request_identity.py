@@ -1,0 +1,173 @@
+"""One request identity rule across files, sources and runs (README, "One request, many records").
+
+A request is (source, request_id); of all its records, in any landed file, the final one by (occurred_at,
+source_file, source_row) counts, and the others are in audit.duplicate_requests. Sources that log the
+provider's own response id (settings.yaml same_call_sources) count one provider call once. The result does not
+depend on the order files land in or on how runs are split: the property test lands the same files in
+shuffled batches over several runs, with a file first landed in an older version and corrected later, and
+gets the warehouse of one run over the final files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+from helpers import envelope
+from test_otel_adapter import chat, doc, span
+
+from pipelines.ingest.privacy import create_key
+from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
+
+LITELLM_ROW = json.loads((Path(__file__).resolve().parent / "fixtures" / "litellm" / "litellm_spendlogs_row.json").read_text())
+T = "2026-11-27T10:15:02.120Z"
+START_NS = int(dt.datetime(2026, 11, 27, 11, 0, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+
+
+def _openai(request_id: str, prompt: int, completion: int, timestamp: str = T) -> str:
+    return envelope(request_id, "openai", "gpt-4o-2024-08-06", {"prompt_tokens": prompt, "completion_tokens": completion}, timestamp=timestamp)
+
+
+def _claude(request_id: str, output: int, timestamp: str) -> str:
+    usage = {"input_tokens": 100, "cache_read_input_tokens": 0, "output_tokens": output}
+    return envelope(request_id, "anthropic", "claude-3-5-sonnet-20241022", usage, timestamp=timestamp)
+
+
+def _litellm(request_id: str, prompt: int, completion: int) -> str:
+    record = dict(LITELLM_ROW, metadata=dict(LITELLM_ROW["metadata"]), request_id=request_id, prompt_tokens=prompt,
+                  completion_tokens=completion, total_tokens=prompt + completion, startTime="2026-11-27T11:00:00.000Z",
+                  endTime="2026-11-27T11:00:01.000Z", completionStartTime="2026-11-27T11:00:00.500Z")
+    return json.dumps(record)
+
+
+def _otel(response_id: str, span_id: str) -> str:
+    attributes = chat("anthropic", **{"gen_ai.response.id": response_id, "gen_ai.request.model": "claude-3-5-sonnet-20241022",
+                                       "gen_ai.response.model": "claude-3-5-sonnet-20241022", "gen_ai.usage.input_tokens": 8120,
+                                       "gen_ai.usage.output_tokens": 350})
+    return doc(span(attributes, span_id=span_id, startTimeUnixNano=str(START_NS), endTimeUnixNano=str(START_NS + 10**9)))
+
+
+# The files, by path under landing/gateway/: X is in a.jsonl and b.jsonl; stream S is split over two hourly
+# files; C's two records disagree; ids 1 and 2 are both an envelope's and LiteLLM's; the provider call
+# msg_same is logged by LiteLLM and by OTel.
+FINAL = {
+    "envelope/a.jsonl": [_openai("X", 1000, 100), _openai("Y", 2000, 10)],
+    "envelope/b.jsonl": [_openai("X", 1000, 100)],
+    "envelope/h10.jsonl": [_claude("S", 1, "2026-11-27T10:59:59.500Z")],
+    "envelope/h11.jsonl": [_claude("S", 250, "2026-11-27T11:00:00.200Z")],
+    "envelope/c1.jsonl": [_openai("C", 100, 10)],
+    "envelope/c2.jsonl": [_openai("C", 50, 300)],
+    "envelope/numbered.jsonl": [_openai("1", 10, 1), _openai("2", 20, 2), _openai("3", 30, 3)],
+    "litellm/spend.jsonl": [_litellm("1", 500, 5), _litellm("2", 600, 6), _litellm("msg_same", 8120, 350)],
+    "otel/spans.jsonl": [_otel("msg_same", "00f067aa0ba902b7"), _otel("msg_otel_only", "00f067aa0ba902b8")],
+}
+OLDER = {"envelope/a.jsonl": [_openai("X", 9999, 999), _openai("Y", 2000, 10), _openai("Z", 5, 5)]}
+"""a.jsonl as first delivered: X with other usage and a Z the corrected file no longer holds."""
+
+
+def _new_home(path: Path) -> Home:
+    home = Home.at(path).ensure()
+    create_key(home.secrets)
+    return home
+
+
+def _land(home: Home, relative: str, lines: list[str]) -> None:
+    path = home.landing / "gateway" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _run(home: Home) -> None:
+    run_pipeline(home, progress=lambda _: None)
+
+
+def _query(home: Home, sql: str) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _ledger(home: Home) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    return (
+        _query(home, "select source, request_id, source_file, input_tokens, output_tokens, cost_usd from core.request_costs order by all"),
+        _query(home, "select * from marts.daily_spend order by all"),
+        _query(home, "select source, request_id, source_file, reason, kept_source, kept_source_file from audit.duplicate_requests order by all"),
+    )
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> Home:
+    """Every final file landed at once, one run."""
+    home = _new_home(tmp_path_factory.mktemp("identity") / "clean")
+    for relative, lines in FINAL.items():
+        _land(home, relative, lines)
+    _run(home)
+    return home
+
+
+def test_the_final_record_of_each_request_counts_and_the_others_are_recorded(clean):
+    core, _, duplicates = _ledger(clean)
+    counted = {(source, request_id): (source_file, inp, out) for source, request_id, source_file, inp, out, _ in core}
+    assert counted[("envelope", "X")] == ("gateway/envelope/b.jsonl", 1000, 100)  # same time and usage: the later file name
+    assert counted[("envelope", "S")] == ("gateway/envelope/h11.jsonl", 100, 250)  # the stream's final usage, across files
+    assert counted[("envelope", "C")] == ("gateway/envelope/c2.jsonl", 50, 300)  # a conflict: the final record counts
+    # two sources, one request id each: two requests, and the day is not blocked
+    assert counted[("envelope", "1")][1:] == (10, 1) and counted[("litellm", "1")][1:] == (500, 5)
+    # one provider call logged by LiteLLM and by OTel: once, from the first source of same_call_sources
+    assert counted[("litellm", "msg_same")] == ("gateway/litellm/spend.jsonl", 8120, 350)
+    assert ("otel", "msg_same") not in counted and ("otel", "msg_otel_only") in counted
+    assert len(core) == 11  # X Y S C 1 2 3 from the envelope, 1 2 msg_same from LiteLLM, msg_otel_only
+    assert duplicates == [
+        ("envelope", "C", "gateway/envelope/c1.jsonl", "conflict", "envelope", "gateway/envelope/c2.jsonl"),
+        ("envelope", "S", "gateway/envelope/h10.jsonl", "superseded", "envelope", "gateway/envelope/h11.jsonl"),
+        ("envelope", "X", "gateway/envelope/a.jsonl", "superseded", "envelope", "gateway/envelope/b.jsonl"),
+        ("otel", "msg_same", "gateway/otel/spans.jsonl", "same_call", "litellm", "gateway/litellm/spend.jsonl"),
+    ]
+    # each file wrote its own records: nothing lost, nothing billed twice
+    loaded = _query(clean, "select sum(rows_loaded) from audit.ingested_files where path like 'gateway/%'")[0][0]
+    assert loaded == len(core) + len(duplicates)
+
+
+def test_same_call_sources_is_configurable(tmp_path):
+    home = _new_home(tmp_path / "home")
+    (home.root / "settings.yaml").write_text("same_call_sources: []\n")
+    _land(home, "litellm/spend.jsonl", FINAL["litellm/spend.jsonl"])
+    _land(home, "otel/spans.jsonl", FINAL["otel/spans.jsonl"])
+    _run(home)
+    assert _query(home, "select source from core.request_costs where request_id = 'msg_same' order by 1") == [("litellm",), ("otel",)]
+    assert _query(home, "select count(*) from audit.duplicate_requests") == [(0,)]
+
+    (home.root / "settings.yaml").write_text("same_call_sources: [otel, litellm]\n")
+    run_pipeline(home, dt.date(2026, 11, 27), dt.date(2026, 11, 27), progress=lambda _: None)
+    assert _query(home, "select source from core.request_costs where request_id = 'msg_same'") == [("otel",)]
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_shuffled_files_over_several_runs_give_the_warehouse_of_one_run(clean, tmp_path, seed):
+    rng = random.Random(seed)
+    order = list(FINAL)
+    rng.shuffle(order)
+    cut = sorted(rng.sample(range(1, len(order)), 2))
+    batches = [order[: cut[0]], order[cut[0] : cut[1]], order[cut[1] :]]
+    home = _new_home(tmp_path / "shuffled")
+    _land(home, "envelope/a.jsonl", OLDER["envelope/a.jsonl"])  # an older a.jsonl first, corrected by its batch
+    for batch in batches:
+        for relative in batch:
+            _land(home, relative, FINAL[relative])
+        _run(home)
+    assert _ledger(home) == _ledger(clean), f"batches {batches}"
+    assert _query(home, "select count(*) from core.request_costs where request_id = 'Z'") == [(0,)]
+
+
+def test_same_call_sources_are_checked_against_the_gateway_formats(tmp_path):
+    from pipelines.ingest.gateway import ADAPTERS
+    from pipelines.settings import GATEWAY_SOURCES, SettingsError, same_call_sources
+
+    assert set(GATEWAY_SOURCES) == set(ADAPTERS)
+    (tmp_path / "settings.yaml").write_text("same_call_sources: [litelm]\n")
+    with pytest.raises(SettingsError, match=r"settings.yaml: same_call_sources must be a list of distinct gateway sources"):
+        same_call_sources(tmp_path)
