@@ -19,7 +19,7 @@ from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
-from pipelines.warehouse.contracts import Contract, prefetch_gx, validate
+from pipelines.warehouse.contracts import Contract, validate
 from pipelines.warehouse.tables import Window, build, table
 
 WAREHOUSE = {"pool": "duckdb", "kinds": {"duckdb"}}
@@ -83,8 +83,6 @@ def sql_model(
     @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=header(name),
               check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **WAREHOUSE)
     def model(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
-        if contract is not None:
-            prefetch_gx()
         home = tokenledger.paths
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}

@@ -9,14 +9,13 @@ Each contract is a Great Expectations suite. A window of 10M requests is too big
   plus the first rows that broke each expectation, so GX sees every kind of failure the SQL found.
 
 A contract fails when either engine finds a failure; counts and examples come from the SQL, so they
-cover the whole window. GX is imported inside `validate` (it costs seconds), or ahead of time on a
-thread with `prefetch_gx`.
+cover the whole window. GX is imported only when the SQL found a failure (the import costs seconds), in
+the thread that validates: never on a thread of its own, where it raced Dagster's own imports.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 
 import duckdb
@@ -152,34 +151,6 @@ CORE = Contract(
         Expectation("ExpectColumnValuesToBeBetween", "output_cost_usd", {"min_value": 0}),
     ),
 )
-
-_gx_import: threading.Thread | None = None
-_gx_lock = threading.Lock()
-
-
-def prefetch_gx() -> None:
-    """Start importing Great Expectations on a background thread (once per process), so the seconds it
-    takes overlap the SQL that runs before the first contract.
-
-    SQLAlchemy's ORM, which Dagster's run storage may import on this thread meanwhile, is imported here first:
-    two threads importing a package with circular imports can see it half initialized ("partially initialized
-    module 'sqlalchemy.orm.exc'", seen failing a run).
-    """
-    global _gx_import
-    with _gx_lock:
-        if _gx_import is None:
-            import sqlalchemy.orm  # noqa: F401
-
-            _gx_import = threading.Thread(target=_import_gx, name="import-great-expectations", daemon=True)
-            _gx_import.start()
-
-
-def _import_gx() -> None:
-    try:
-        import great_expectations  # noqa: F401
-    except Exception:  # the import in validate_frame raises it again, where it can be reported
-        pass
-
 
 def validate(con: duckdb.DuckDBPyConnection, contract: Contract, params: dict) -> ContractResult:
     """Check every row of the window in SQL, then run the GX suite on a bounded frame of the window."""

@@ -12,7 +12,6 @@ from pipelines.records.billing import BILLING
 from pipelines.records.business import GPU, OUTCOMES, REVENUE
 from pipelines.records.read import RecordSource
 from pipelines.storage.lake import GATEWAY
-from pipelines.warehouse.contracts import prefetch_gx
 
 
 def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> dg.MaterializeResult:
@@ -35,7 +34,6 @@ def _spec(table: str) -> dict:
 @dg.asset(**_spec("gateway_requests"))
 def gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per gateway request, in Parquet per landed file and event date (new and changed files only)."""
-    prefetch_gx()  # the contracts of the daily models need it next; importing it takes seconds
     return _result(ingest_gateway(tokenledger.paths, progress=context.log.info), tokenledger, GATEWAY)
 
 
