@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,26 @@ def _dangling_symlink(path: Path, recipe: dict, home: Home) -> None:
     path.symlink_to(path.parent / recipe["target"])
 
 
+def _fifo(path: Path, recipe: dict, home: Home) -> None:
+    """A named pipe: opening it for reading would wait for a writer forever."""
+    os.mkfifo(path)
+
+
+def _latin1_name(path: Path, recipe: dict, home: Home) -> None:
+    """A good file whose name is `name` in Latin-1 bytes (the case's path is how it shows: bytes escaped)."""
+    name = os.fsencode(path.parent) + b"/" + recipe["name"].encode("latin-1")
+    with open(name, "wb") as handle:
+        handle.write((_envelope("latin1-1") + "\n").encode())
+
+
+def _symlink_loop(path: Path, recipe: dict, home: Home) -> None:
+    path.symlink_to(path)
+
+
 RECIPES = {
+    "fifo": _fifo,
+    "latin1_name": _latin1_name,
+    "symlink_loop": _symlink_loop,
     "huge_line": _huge_line,
     "deep_nesting": _deep_nesting,
     "big_gzip": _big_gzip,
