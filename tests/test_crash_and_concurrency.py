@@ -129,3 +129,33 @@ def test_a_reprice_killed_at_any_stage_is_finished_by_the_next_plain_run(homes, 
     assert rerun.returncode == 0, output[-3000:]
     assert _marts(clean) != list_prices  # the re-price changed the money
     assert _marts(killed) == _marts(clean)
+
+
+def test_a_close_killed_at_any_moment_leaves_the_month_closed_whole_or_not_at_all(homes):
+    home, _ = homes
+    _land(home, DAY, 2)
+    assert _run(home).wait(timeout=600) == 0
+    marts = _marts(home)
+    env = {**os.environ, **KEY}
+    env.pop("TOKENLEDGER_HOME", None)
+    outcomes = set()
+    for delay in (0.5, 1.5, 2.5, 3.5, 60):
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "close", "2026-11", "--home", str(home.root)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            process.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+        with duckdb.connect(str(home.warehouse), read_only=True) as con:
+            closed = con.execute("select requests, cost_usd from finance.closed_periods where month = '2026-11'").fetchall()
+            frozen = con.execute("select sum(requests), sum(cost_usd) from finance.daily_spend where month = '2026-11'").fetchall()
+        assert closed == [] and frozen == [(None, None)] or closed == frozen, (delay, closed, frozen)
+        outcomes.add(bool(closed))
+        if closed:
+            break
+    assert outcomes == {False, True} or outcomes == {True}
+    rerun = _run(home)
+    output, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, output[-3000:]
+    assert _marts(home) == marts
