@@ -15,6 +15,7 @@ from pipelines.cli.main import main
 from pipelines.finance.close import close_month
 from pipelines.finance.focus_export import FOCUS_COLUMNS
 from pipelines.runner import run_pipeline
+from pipelines.storage.database import sql_literal
 from pipelines.storage.home import Home
 
 # One OpenAI Chat request of the shared sample: 86 uncached + 1920 cached input, 300 output = $0.005615.
@@ -240,7 +241,8 @@ def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, ca
         printed = capsys.readouterr().out
         assert "1 requests without a price are left out" in printed
         with duckdb.connect() as con:
-            reader = f"read_parquet('{out}')" if name.endswith(".parquet") else f"read_csv('{out}', all_varchar = true)"
+            path = sql_literal(str(out))
+            reader = f"read_parquet({path})" if name.endswith(".parquet") else f"read_csv({path}, all_varchar = true)"
             columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
             total, features, tier = con.execute(
                 f"select sum(cast(EffectiveCost as decimal(38, 15))), string_agg(distinct x_feature), string_agg(distinct SkuPriceId) from {reader}"

@@ -27,15 +27,21 @@ TABLES = ("staging.stg_gateway_requests", "core.request_costs", "marts.daily_spe
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on a free loopback port, for this module only."""
+def s3_endpoint(tmp_path_factory):
+    """A moto S3 server on a free loopback port, for this module only.
+
+    Its request log goes to a file: a pipe nobody drains fills after a few hundred requests and the server
+    then blocks on its next log line, every request after it timing out.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=sink, text=True,
+        )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -45,7 +51,7 @@ def s3_endpoint():
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                raise RuntimeError(f"moto server did not start: {server.stderr.read()[-2000:]}")
+                raise RuntimeError(f"moto server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
     yield endpoint
     server.terminate()

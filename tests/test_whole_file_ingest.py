@@ -15,6 +15,7 @@ from pipelines.adapters.lines import count_lines
 from pipelines.ingest import gateway as ingest
 from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.privacy import load_key, pseudonymize
+from pipelines.storage.database import sql_literal
 from pipelines.storage.lake import read_manifest
 
 OPENAI = sample_usage("openai_chat_completions_usage.json")
@@ -42,7 +43,7 @@ def _no_line_path(monkeypatch) -> None:
 def _lake(home) -> pa.Table:
     with duckdb.connect() as con:
         return con.sql(
-            f"select * exclude (source_file) from read_parquet('{home.lake.as_posix()}/gateway_requests/**/*.parquet') order by source_row"
+            f"select * exclude (source_file) from read_parquet({sql_literal(home.lake.as_posix() + '/gateway_requests/**/*.parquet')}) order by source_row"
         ).to_arrow_table()
 
 

@@ -2,11 +2,16 @@
 
 import dagster as dg
 
+from pipelines.defs.sql_models import asset_key
 from pipelines.defs.stages import INGEST_GROUPS
+from pipelines.warehouse.tables import TABLES
 
 INGEST_TAG = {"tokenledger/ingest": "true"}
 
-_ingest = dg.AssetSelection.groups(*INGEST_GROUPS)
+_daily = dg.AssetSelection.assets(*(asset_key(entry.name) for entry in TABLES if entry.daily))
+_ingest = dg.AssetSelection.groups(*INGEST_GROUPS) - _daily
+"""Ingestion: the unpartitioned assets of the ingest groups (a daily audit table, such as
+audit.duplicate_requests, is built with the dates it covers)."""
 ingest_job = dg.define_asset_job(
     "tokenledger_ingest", selection=_ingest, tags=INGEST_TAG, description="Ingest new and changed landing files and reload the price book."
 )
