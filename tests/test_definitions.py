@@ -63,3 +63,16 @@ def test_instance_settings_limit_the_pool_and_turn_off_telemetry():
     settings = yaml.safe_load(shipped_dir("dagster.yaml").read_text())
     assert settings["telemetry"]["enabled"] is False
     assert settings["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_the_ingest_job_holds_no_partitioned_asset_and_the_models_job_every_one():
+    """The ingest job runs without a partition: a daily asset in it (say audit.duplicate_requests, in the audit
+    group) would fail every sensor and schedule run."""
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    partitioned = {key for key in graph.get_all_asset_keys() if graph.get(key).is_partitioned}
+    ingest = definitions.resolve_job_def("tokenledger_ingest").asset_layer.selected_asset_keys
+    models = definitions.resolve_job_def("tokenledger_models").asset_layer.selected_asset_keys
+    assert dg.AssetKey(["audit", "duplicate_requests"]) in partitioned
+    assert ingest and not ingest & partitioned
+    assert partitioned <= models
