@@ -4,15 +4,18 @@ Every environment variable tokenledger reads is named here, with its default. `<
 `reporting_currency` (default USD) and `reconciliation` tolerances. Every YAML file tokenledger reads (the
 price book, overrides, budgets, model tiers, attribution, settings) goes through `load_yaml`, which reads
 numbers with a fraction as Decimal, never binary float, and leaves a date that is not a real date as its text
-so validation can name it. Each feature keeps its own file and its own validation; this module only reads.
+so validation can name it. It refuses, before building any value, a file bigger than 1 MiB, one that is not UTF-8
+text, and one whose aliases (`*name`) pass 100 or stand for more than 100,000 values. Each feature keeps its own
+file and its own validation (errors name the file, the key and the value, `shown` short); this module only reads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
 import yaml
@@ -31,6 +34,10 @@ MEMORY_LIMIT_ENV = "TOKENLEDGER_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "1536MB"
 PSEUDONYM_KEY_ENV = "TOKENLEDGER_PSEUDONYM_KEY"
 """The key that pseudonymizes user ids, when not in <home>/secrets/pseudonym.key."""
+MAX_LINE_BYTES_ENV = "TOKENLEDGER_MAX_LINE_BYTES"
+"""The longest landed line ingestion reads, in bytes (decompressed); a longer line is rejected unread. It bounds
+ingestion's memory: no more than a few times this is held for one line, whatever the file holds."""
+DEFAULT_MAX_LINE_BYTES = 16 * 2**20
 
 
 def env(name: str) -> str | None:
@@ -43,15 +50,65 @@ def memory_limit() -> str:
     return env(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
 
 
+def max_line_bytes() -> int:
+    """The longest line ingestion reads: $TOKENLEDGER_MAX_LINE_BYTES (a whole number of bytes, at least 1024),
+    else 16 MiB; ValueError naming the variable when it is not one."""
+    raw = env(MAX_LINE_BYTES_ENV)
+    if raw is None:
+        return DEFAULT_MAX_LINE_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1024:
+        raise ValueError(f"{MAX_LINE_BYTES_ENV} must be a whole number of bytes of at least 1024, got {raw!r}")
+    return value
+
+
 # -- YAML -----------------------------------------------------------------------------------------
+
+MAX_CONFIG_BYTES = 2**20
+"""The largest YAML file tokenledger reads: 1 MiB. A bigger one is refused unread."""
+MAX_YAML_ALIASES = 100
+"""The most aliases (`*name`) one YAML file may use; anchors (`&name`) alone are free."""
+MAX_YAML_ALIAS_VALUES = 100_000
+"""The most values the aliases of one YAML file may add to it, all together (an alias of a mapping adds every
+key and value in it, an alias of an alias what that one adds): a few aliases of aliases cannot turn a small
+file into billions of values."""
+SHOWN_CHARS = 80
+"""The longest a value from a file is shown in an error message."""
+
+
+class ConfigError(ValueError):
+    """A file the user wrote (settings, price overrides, budgets, model tiers, the price book) is not valid; the
+    message names the file, the key and the value, and is shown to the user as it is."""
+
+
+class ConfigFileError(yaml.YAMLError):
+    """A YAML file refused before any of its values is built: bigger than MAX_CONFIG_BYTES, not readable, not
+    UTF-8 text, not YAML (`syntax`), or aliases beyond MAX_YAML_ALIASES or MAX_YAML_ALIAS_VALUES. The message
+    says why without naming the file: `yaml_problem` puts the file in front."""
+
+    def __init__(self, reason: str, syntax: bool = False):
+        super().__init__(reason)
+        self.syntax = syntax
 
 
 class DecimalLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """A safe YAML loader that reads numbers with a fraction as Decimal, never binary float."""
 
 
-def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
-    return Decimal(loader.construct_scalar(node))
+_SPECIAL_FLOATS = {".nan": "NaN", ".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity"}
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    """A YAML float as Decimal; .nan and .inf as Decimal NaN and Infinity (which every check refuses), and a float
+    Decimal cannot read (sexagesimal 1:30.5) as its text, so validation names it."""
+    text = loader.construct_scalar(node)
+    try:
+        return Decimal(_SPECIAL_FLOATS.get(text.lower()) or text.replace("_", ""))
+    except InvalidOperation:
+        return text
 
 
 def _date_or_text(loader: yaml.SafeLoader, node: yaml.Node) -> object:
@@ -66,18 +123,155 @@ DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 DecimalLoader.add_constructor("tag:yaml.org,2002:timestamp", _date_or_text)
 
 
+class _Named(io.StringIO):
+    """The file's text under the file's name, which the parser puts in its messages (`in "budgets.yaml", line 3`)."""
+
+    def __init__(self, text: str, name: str):
+        super().__init__(text)
+        self.name = name
+
+
 def load_yaml(path: Path) -> object:
-    """Parse one YAML file with money as Decimal; yaml.YAMLError (and UnicodeDecodeError) when it is not YAML."""
-    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=DecimalLoader)
+    """Parse one YAML file with money as Decimal; ConfigFileError (a yaml.YAMLError) when it is bigger than 1 MiB,
+    not UTF-8 text, not YAML, or uses aliases beyond the limits. The size and the aliases are checked on the
+    parsed nodes, where an alias is one shared node, before any value is built: memory stays bounded by the
+    file's size whatever the file holds."""
+    path = Path(path)
+    text = _config_text(path)
+    loader = DecimalLoader(_Named(text, path.name))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if "*" in text:  # every alias starts with one
+            _check_aliases(node)
+        return loader.construct_document(node)
+    except ConfigFileError:
+        raise
+    except yaml.YAMLError as exc:
+        raise ConfigFileError(clipped(str(exc).strip(), 400), syntax=True) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits, which Python will not read
+        reason = "a number has more than 4,300 digits" if "digits" in str(exc) else clipped(str(exc), 200)
+        raise ConfigFileError(reason, syntax=True) from None
+    except RecursionError:  # the pure-Python parser only
+        raise ConfigFileError("nested too deeply", syntax=True) from None
+    finally:
+        loader.dispose()
 
 
 def read_yaml(path: Path, error: type[Exception], label: str | None = None) -> object:
     """A YAML file the user wrote, with money as Decimal; `error` naming the file (`label`, else its name) when
-    it is not YAML or not UTF-8."""
+    `load_yaml` refuses it."""
     try:
         return load_yaml(path)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise error(f"{label or Path(path).name}: not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise error(yaml_problem(label or Path(path).name, exc)) from None
+
+
+def yaml_problem(label: str, error: yaml.YAMLError) -> str:
+    """The message for a YAML file `load_yaml` refused: `<label>: <why>`, one line and short."""
+    if isinstance(error, ConfigFileError) and not error.syntax:
+        return f"{label}: {error}"
+    return f"{label}: not valid YAML: {clipped(' '.join(str(error).split()), 400)}"
+
+
+def _config_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigFileError(f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigFileError(f"larger than {MAX_CONFIG_BYTES // 2**20} MiB: a config file may be at most {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start:,})") from None
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse a document whose aliases pass MAX_YAML_ALIASES or add more than MAX_YAML_ALIAS_VALUES values, or
+    that holds itself. Walks the parsed nodes once (an alias is the node it names, shared), without recursion."""
+    expanded: dict[int, int] = {}
+    started: set[int] = set()
+    aliases = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            expanded[key] = 1 + sum(expanded[id(child)] for child in children)
+        elif key in expanded:
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise ConfigFileError(f"uses more than {MAX_YAML_ALIASES} aliases (*name): a config file may use at most {MAX_YAML_ALIASES}")
+        elif key in started:
+            raise ConfigFileError("an alias (*name) refers to a mapping or list that holds the alias itself")
+        else:
+            started.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children))
+    added = expanded[id(root)] - len(started)
+    if added > MAX_YAML_ALIAS_VALUES:
+        raise ConfigFileError(
+            f"its aliases (*name) stand for {added:,} values: a config file's aliases may stand for at most {MAX_YAML_ALIAS_VALUES:,}"
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
+
+
+def clipped(text: str, limit: int = SHOWN_CHARS) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A value from a file as an error message shows it, in at most `limit` characters: text quoted, true, false,
+    null, .nan and .inf as YAML writes them, a mapping or list only as far as the limit goes (never the repr of a
+    whole large structure)."""
+    return clipped(_shown(value, limit + 1), limit)
+
+
+def _shown(value: object, budget: int) -> str:
+    if budget <= 0:
+        return "..."
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Decimal):
+        return str(value) if value.is_finite() else ".nan" if value.is_nan() else "-.inf" if value.is_signed() else ".inf"
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= 4 * budget else f"a number of {value.bit_length():,} bits"
+    if isinstance(value, (str, bytes)):
+        return repr(value[:budget])
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        pairs = isinstance(value, dict)
+        parts, used = [], 2
+        for item in value.items() if pairs else value:  # type: ignore[union-attr]
+            if used >= budget:
+                parts.append("...")
+                break
+            part = f"{_shown(item[0], budget - used)}: {_shown(item[1], budget - used)}" if pairs else _shown(item, budget - used)
+            parts.append(part)
+            used += len(part) + 2
+        return ("{%s}" if pairs else "[%s]") % ", ".join(parts)
+    return clipped(repr(value), budget)
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """Names for a message, comma separated: the first `most` of them, each clipped, and how many there are in all."""
+    shown_names = [clipped(str(name)) for name in names[:most]]
+    return ", ".join(shown_names) + (f", ... ({len(names):,} in all)" if len(names) > most else "")
 
 
 def as_date(value: object) -> dt.date | None:
@@ -95,17 +289,38 @@ def as_date(value: object) -> dt.date | None:
 
 
 def as_decimal(value: object) -> Decimal | None:
-    """A YAML value as a Decimal (an int, a Decimal or numeric text), None otherwise; booleans are not numbers."""
+    """A YAML value as a finite Decimal (an int, a Decimal or numeric text), None otherwise; booleans are not
+    numbers, and neither are .nan and .inf."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if isinstance(value, str):
+        number = Decimal(value)
+    elif isinstance(value, str) and len(value) <= 1000:
         try:
-            return Decimal(value)
+            number = Decimal(value.strip())
         except InvalidOperation:
             return None
-    return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def as_number(value: object) -> Decimal | None:
+    """A YAML number (an int or a Decimal, not text) as a finite Decimal, None otherwise; booleans are not numbers,
+    and neither are .nan and .inf."""
+    return as_decimal(value) if isinstance(value, (int, Decimal)) else None
+
+
+def fits_decimal(value: Decimal, places: int = 9) -> bool:
+    """True when the warehouse's DECIMAL(38, places) holds `value` exactly: less than 10^(38 - places) and no more
+    than `places` decimals."""
+    if not value.is_finite() or value.copy_abs() >= Decimal(10) ** (38 - places):
+        return False
+    return value == value.quantize(Decimal(1).scaleb(-places), context=_WIDE)
+
+
+_WIDE = Context(prec=80)
+"""Wide enough to quantize any value DECIMAL(38, n) could hold without rounding."""
 
 
 # -- settings.yaml ----------------------------------------------------------------------------------
@@ -122,7 +337,7 @@ DEFAULT_TOLERANCE = (Decimal("1"), Decimal("0.01"))
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """settings.yaml is not valid; the message names the file and the key."""
 
 
@@ -131,18 +346,22 @@ def read_settings(home_root: Path) -> dict:
     path = Path(home_root) / SETTINGS_FILE
     if not path.is_file():
         return {}
-    settings = read_yaml(path, SettingsError) or {}
-    unknown = sorted(map(str, set(settings) - set(SETTINGS_KEYS))) if isinstance(settings, dict) else ["(not a mapping)"]
+    settings = read_yaml(path, SettingsError)
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise SettingsError(f"{path.name}: expected a mapping of settings ({', '.join(SETTINGS_KEYS)}), got {shown(settings)}")
+    unknown = sorted(str(key) for key in settings if key not in SETTINGS_KEYS)
     if unknown:
-        raise SettingsError(f"{path.name}: unknown key(s) {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})")
+        raise SettingsError(f"{path.name}: unknown key(s) {listed(unknown)} (known: {', '.join(SETTINGS_KEYS)})")
     return settings
 
 
 def reporting_currency(home_root: Path) -> str:
     """The reporting currency from <home>/settings.yaml, USD when unset."""
-    currency = str(read_settings(home_root).get("reporting_currency", "USD"))
-    if not CURRENCY.match(currency):
-        raise SettingsError(f"{SETTINGS_FILE}: reporting_currency must be an ISO 4217 code like EUR, got {currency!r}")
+    currency = read_settings(home_root).get("reporting_currency", "USD")
+    if not isinstance(currency, str) or not CURRENCY.match(currency):
+        raise SettingsError(f"{SETTINGS_FILE}: reporting_currency must be an ISO 4217 code like EUR, got {shown(currency)}")
     return currency
 
 
@@ -165,12 +384,19 @@ def reconciliation_tolerance(home_root: Path) -> tuple[Decimal, Decimal]:
     """(percent, dollars) from settings.yaml `reconciliation:`; a day matches within the larger of the two."""
     section = read_settings(home_root).get("reconciliation") or {}
     if not isinstance(section, dict) or set(section) - set(RECONCILIATION_KEYS):
-        raise SettingsError(f"{SETTINGS_FILE}: reconciliation takes only {', '.join(RECONCILIATION_KEYS)}, got {section!r}")
+        raise SettingsError(f"{SETTINGS_FILE}: reconciliation takes only {', '.join(RECONCILIATION_KEYS)}, got {shown(section)}")
     values = []
     for key, default in zip(RECONCILIATION_KEYS, DEFAULT_TOLERANCE):
         raw = section.get(key, default)
-        value = as_decimal(raw if isinstance(raw, (int, Decimal)) else str(raw))
-        if value is None or not value.is_finite() or value < 0:
-            raise SettingsError(f"{SETTINGS_FILE}: reconciliation.{key} must be a non-negative number, got {raw!r}")
+        value = as_decimal(raw)
+        if value is None or value < 0 or not fits_decimal(value, 15):
+            raise SettingsError(f"{SETTINGS_FILE}: reconciliation.{key} must be a non-negative number, got {shown(raw)}")
         values.append(value)
     return values[0], values[1]
+
+
+def check_settings(home_root: Path) -> None:
+    """Read every setting in <home>/settings.yaml as a run will; SettingsError names the first bad one."""
+    reporting_currency(home_root)
+    reconciliation_tolerance(home_root)
+    same_call_sources(home_root)

@@ -73,7 +73,7 @@ def test_budgets_file_is_read_as_decimals(tmp_path):
     [
         ("features:\n  support_chat: lots\n", "budgets.yaml: features.support_chat: expected a monthly amount in USD (a number >= 0), got 'lots'"),
         ("features:\n  support_chat: -5\n", "budgets.yaml: features.support_chat: expected a monthly amount in USD (a number >= 0), got -5"),
-        ("segments:\n  pro: true\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got True"),
+        ("segments:\n  pro: true\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got true"),
         ("feature:\n  support_chat: 5\n", "budgets.yaml: unknown key 'feature' (known: currency, features, segments)"),
         ("segments: [pro, team]\n", "budgets.yaml: segments: expected a mapping of segment name to monthly USD, got list"),
         ("currency: EUR\nfeatures: {search: 1}\n", "budgets.yaml: currency: budgets are in USD, got 'EUR'"),

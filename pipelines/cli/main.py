@@ -12,15 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.cli.common import UserError, cell, date_arg, escaped_output, home_of, money, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, check_home, date_arg, escaped_output, home_of, money, warehouse_of, with_home
 from pipelines.cli.dev import dev_command
 from pipelines.cli.insights import add_insight_parsers
 from pipelines.cli.prices import add_prices_parser
-from pipelines.settings import SettingsError
+from pipelines.settings import ConfigError
 from pipelines.storage.home import Home
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.adapters.attribution import AttributionConfigError
     from pipelines.ingest.privacy import MissingKeyError
     from pipelines.storage.database import WarehouseBusyError
     from pipelines.storage.lock import RunInProgress
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
-        except (UserError, MissingKeyError, RunInProgress, SettingsError, WarehouseBusyError) as exc:
+        except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseBusyError) as exc:
             print(f"tokenledger: {exc}", file=sys.stderr)
             return 2
 
@@ -97,6 +98,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.days < 1 or args.requests_per_day < 1:
         raise UserError("--days and --requests-per-day must be at least 1")
     home = home_of(args).ensure()
+    check_home(home)
     end = args.end or (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1))
     started = time.perf_counter()
     generate_demo(home, end=end, days=args.days, requests_per_day=args.requests_per_day, seed=args.seed, progress=print)
@@ -131,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     home = home_of(args)
     if not home.landing.is_dir():
         raise UserError(f"{home.landing} does not exist: run `tokenledger init --home {home.root}` first")
+    check_home(home)
     _run_and_report(home, args.start, args.end)
     return 0
 

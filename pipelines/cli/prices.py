@@ -69,7 +69,7 @@ def _load(args: argparse.Namespace) -> PriceBook | None:
     try:
         return load_price_book(args.book)
     except PriceBookError as exc:
-        print(exc, file=sys.stderr)
+        print(f"tokenledger: {exc}", file=sys.stderr)
         return None
 
 
@@ -198,7 +198,7 @@ def _import_command(args: argparse.Namespace) -> int:
     try:
         result = import_genai_prices(out, corrections)
     except PriceBookError as exc:
-        print(exc, file=sys.stderr)
+        print(f"tokenledger: {exc}", file=sys.stderr)
         return 1
     print(f"imported genai-prices {result.version} into {out}:")
     for provider, count in sorted(result.models.items()):
@@ -209,7 +209,7 @@ def _import_command(args: argparse.Namespace) -> int:
     try:
         book = load_price_book(book_dir)
     except PriceBookError as exc:
-        print(exc, file=sys.stderr)
+        print(f"tokenledger: {exc}", file=sys.stderr)
         return 1
     print(f"the book in {book_dir} validates: {len(book.models)} priced models, {book.prices.num_rows} price rows")
     return 0

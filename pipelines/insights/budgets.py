@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.settings import read_yaml
+from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown
 from pipelines.storage.database import sql_text, table_exists
 
 BUDGETS_FILE = "budgets.yaml"
@@ -55,7 +55,7 @@ STATUS_SCHEMA = pa.schema(
 )
 
 
-class BudgetError(ValueError):
+class BudgetError(ConfigError):
     """budgets.yaml is not valid; the message names the file and every bad field."""
 
 
@@ -74,23 +74,23 @@ def load_budgets(home_root: Path) -> list[Budget]:
     if document is None:
         return []
     if not isinstance(document, dict):
-        raise BudgetError(f"{path.name}: expected a mapping with 'features' and/or 'segments', got {type(document).__name__}")
-    problems = [f"{path.name}: unknown key '{key}' (known: currency, features, segments)" for key in document if key not in {*SCOPES, "currency"}]
+        raise BudgetError(f"{path.name}: expected a mapping with 'features' and/or 'segments', got {_kind(document)}")
+    problems = [f"{path.name}: unknown key {shown(key)} (known: currency, features, segments)" for key in document if key not in {*SCOPES, "currency"}]
     currency = document.get("currency", "USD")
     if currency != "USD":
-        problems.append(f"{path.name}: currency: budgets are in USD, got {currency!r}")
+        problems.append(f"{path.name}: currency: budgets are in USD, got {shown(currency)}")
     budgets = []
     for key, scope in SCOPES.items():
         entries = {} if document.get(key) is None else document[key]
         if not isinstance(entries, dict):
-            problems.append(f"{path.name}: {key}: expected a mapping of {scope} name to monthly USD, got {type(entries).__name__}")
+            problems.append(f"{path.name}: {key}: expected a mapping of {scope} name to monthly USD, got {_kind(entries)}")
             entries = {}
         for name, amount in entries.items():
             value = _amount(amount)
             if not isinstance(name, str) or not name.strip():
-                problems.append(f"{path.name}: {key}: {scope} name must be text, got {name!r}")
+                problems.append(f"{path.name}: {key}: {scope} name must be text, got {shown(name)}")
             elif value is None:
-                problems.append(f"{path.name}: {key}.{name}: expected a monthly amount in USD (a number >= 0), got {amount!r}")
+                problems.append(f"{path.name}: {key}.{clipped(name)}: expected a monthly amount in USD (a number >= 0), got {shown(amount)}")
             else:
                 budgets.append(Budget(scope, name, value))
     if problems:
@@ -99,10 +99,14 @@ def load_budgets(home_root: Path) -> list[Budget]:
 
 
 def _amount(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
-        return None
-    amount = Decimal(value)
-    return amount if amount.is_finite() and amount >= 0 else None
+    """A monthly budget: a number (never a boolean, text, .nan or .inf), at least 0, that DECIMAL(38, 15) holds."""
+    amount = as_number(value)
+    return amount if amount is not None and amount >= 0 and fits_decimal(amount, 15) else None
+
+
+def _kind(value: object) -> str:
+    """What a value is, for a message that expected a mapping: its type and a short look at it."""
+    return f"{type(value).__name__} {shown(value, 40)}" if value is not None else "nothing"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from pipelines.settings import as_date, as_decimal, load_yaml
+from pipelines.settings import ConfigError, as_date, as_decimal, clipped, fits_decimal, load_yaml, shown, yaml_problem
 from pipelines.storage.home import shipped_dir
 
 TIERS = ("standard", "batch", "flex", "priority")
@@ -70,7 +70,7 @@ MATCH_SCHEMA = pa.schema(
 )
 
 
-class PriceBookError(ValueError):
+class PriceBookError(ConfigError):
     """The price book is invalid; the message lists every problem with its file and entry."""
 
 
@@ -218,7 +218,7 @@ def _load(book_dir: Path, curated: list[Path], imported: list[Path]) -> PriceBoo
             try:
                 document = load_yaml(path)
             except yaml.YAMLError as exc:
-                problems.append(f"{name}: not valid YAML: {exc}")
+                problems.append(yaml_problem(name, exc))
                 continue
             file_entries, file_problems = _read_file(name, layer, document, start=len(entries))
             entries += file_entries
@@ -258,26 +258,31 @@ def _read_file(name: str, layer: str, document: object, start: int) -> tuple[lis
     problems = [f"{name}: missing '{key}'" for key in ("provider", "currency", "models") if key not in document]
     if problems:
         return [], problems
-    problems += [f"{name}: unknown key '{key}' (known: {', '.join(sorted(FILE_KEYS))})" for key in document if key not in FILE_KEYS]
-    provider, currency = str(document["provider"]), str(document["currency"])
-    if not _CURRENCY.match(currency):
-        problems.append(f"{name}: currency must be a 3-letter ISO code, got {currency!r}")
+    problems += [f"{name}: unknown key {shown(key)} (known: {', '.join(sorted(FILE_KEYS))})" for key in document if key not in FILE_KEYS]
+    provider, currency = document["provider"], document["currency"]
+    if not isinstance(provider, str) or not provider.strip():
+        return [], problems + [f"{name}: provider must be a name (text), got {shown(provider)}"]
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        problems.append(f"{name}: currency must be a 3-letter ISO code, got {shown(currency)}")
     fees = document.get("fees") or {}
     if not isinstance(fees, dict):
-        problems.append(f"{name}: fees must be a mapping")
+        problems.append(f"{name}: fees must be a mapping, got {shown(fees)}")
         fees = {}
-    problems += [f"{name}: fees: unknown key '{key}' (known: {', '.join(FEES)})" for key in fees if key not in FEES]
+    problems += [f"{name}: fees: unknown key {shown(key)} (known: {', '.join(FEES)})" for key in fees if key not in FEES]
     models = document["models"] or {}
     if not isinstance(models, dict):
-        return [], problems + [f"{name}: models must be a mapping of model name to versions"]
+        return [], problems + [f"{name}: models must be a mapping of model name to versions, got {shown(models)}"]
     entries = []
     for model, spec in models.items():
-        where = f"{name}: {provider}/{model}"
+        if not isinstance(model, str) or not model.strip():
+            problems.append(f"{name}: {clipped(provider)}: a model name must be text, got {shown(model)} (quote it)")
+            continue
+        where = f"{name}: {clipped(provider)}/{clipped(model)}"
         versions, aliases, match, spec_problems = _model_spec(where, spec)
         problems += spec_problems
         if versions is None:
             continue
-        entries.append(_Entry(name, layer, provider, currency, fees, str(model), versions, aliases, match, start + len(entries)))
+        entries.append(_Entry(name, layer, provider, str(currency), fees, model, versions, aliases, match, start + len(entries)))
     return entries, problems
 
 
@@ -285,39 +290,41 @@ def _model_spec(where: str, spec: object) -> tuple[list | None, list[str], list,
     if isinstance(spec, list):
         return spec, [], [], []
     if not isinstance(spec, dict) or not isinstance(spec.get("prices"), list):
-        return None, [], [], [f"{where}: expected a list of versions or a mapping with 'prices'"]
-    problems = [f"{where}: unknown key '{key}' (known: {', '.join(sorted(MODEL_KEYS))})" for key in spec if key not in MODEL_KEYS]
+        return None, [], [], [f"{where}: expected a list of versions or a mapping with 'prices', got {shown(spec)}"]
+    problems = [f"{where}: unknown key {shown(key)} (known: {', '.join(sorted(MODEL_KEYS))})" for key in spec if key not in MODEL_KEYS]
     aliases = spec.get("aliases") or []
     if not isinstance(aliases, list):
-        problems.append(f"{where}: aliases must be a list of names")
+        problems.append(f"{where}: aliases must be a list of names, got {shown(aliases)}")
         aliases = []
+    problems += [f"{where}: an alias must be a name (text), got {shown(alias)} (quote it)" for alias in aliases if not isinstance(alias, str) or not alias]
+    aliases = [alias for alias in aliases if isinstance(alias, str) and alias]
     match = spec.get("match") or []
     if not isinstance(match, list):
         problems.append(f"{where}: match must be a list of rules")
         match = []
     for rule in match:
         problems += [f"{where}: match: {p}" for p in match_rule_problems(rule)]
-    return spec["prices"], [str(a) for a in aliases], match, problems
+    return spec["prices"], aliases, match, problems
 
 
 def match_rule_problems(rule: object) -> list[str]:
     """What is wrong with one match rule, e.g. {starts_with: claude-3-5-sonnet} or {all: [...]}."""
     if not isinstance(rule, dict) or len(rule) != 1:
-        return [f"a rule is a mapping with one key ({', '.join(MATCH_KINDS)}), got {rule!r}"]
+        return [f"a rule is a mapping with one key ({', '.join(MATCH_KINDS)}), got {shown(rule)}"]
     (kind, value), = rule.items()
     if kind not in MATCH_KINDS:
-        return [f"unknown rule '{kind}' (known: {', '.join(MATCH_KINDS)})"]
+        return [f"unknown rule {shown(kind)} (known: {', '.join(MATCH_KINDS)})"]
     if kind == "all":
         if not isinstance(value, list) or not value:
             return ["'all' needs a non-empty list of rules"]
         return [p for part in value for p in match_rule_problems(part)]
     if not isinstance(value, str) or not value:
-        return [f"'{kind}' needs a non-empty string"]
+        return [f"'{kind}' needs a non-empty string, got {shown(value)}"]
     if kind == "regex":
         try:
             re.compile(value)
         except re.error as exc:
-            return [f"regex {value!r} does not compile: {exc}"]
+            return [f"regex {shown(value)} does not compile: {exc}"]
     return []
 
 
@@ -374,20 +381,23 @@ def version_problems(where: str, versions: list, starts: list) -> list[str]:
     seen: set[dt.date] = set()
     for version, start in zip(versions, starts):
         if not isinstance(version, dict):
-            problems.append(f"{where}: a version must be a mapping")
+            problems.append(f"{where}: a version must be a mapping, got {shown(version)}")
             continue
         if start is None:
-            problems.append(f"{where}: version without a valid effective_from (YYYY-MM-DD): {version.get('effective_from')!r}")
+            problems.append(f"{where}: version without a valid effective_from (YYYY-MM-DD): {shown(version.get('effective_from'))}")
             continue
         label = f"{where}@{start}"
         if start in seen:
             problems.append(f"{label}: overlapping versions: two versions start on {start}")
         seen.add(start)
-        problems += [f"{label}: unknown key '{key}'" for key in version if key not in VERSION_KEYS]
+        problems += [f"{label}: unknown key {shown(key)}" for key in version if key not in VERSION_KEYS]
         if not version.get("source"):
             problems.append(f"{label}: missing source")
+        for key in ("source", "note"):
+            if version.get(key) is not None and not isinstance(version[key], str):
+                problems.append(f"{label}: {key} must be text, got {shown(version[key])}")
         if version.get("checked") is not None and as_date(version.get("checked")) is None:
-            problems.append(f"{label}: checked is not a date (YYYY-MM-DD): {version.get('checked')!r}")
+            problems.append(f"{label}: checked is not a date (YYYY-MM-DD): {shown(version.get('checked'))}")
         if not any(tier in version for tier in TIERS):
             problems.append(f"{label}: no service tier priced (one of {', '.join(TIERS)})")
     return problems
@@ -401,7 +411,7 @@ def _version_rows(where: str, start: dt.date, end: dt.date | None, version: dict
         if block is None:
             continue
         if not isinstance(block, dict):
-            problems.append(f"{label}/{tier}: expected a mapping of bucket prices")
+            problems.append(f"{label}/{tier}: expected a mapping of bucket prices, got {shown(block)}")
             continue
         long_context = block.get("long_context")
         base_prices, base_problems = bucket_prices(f"{label}/{tier}", block, context["fees"])
@@ -424,15 +434,17 @@ def bucket_prices(label: str, block: dict, fees: dict, required: tuple[str, ...]
         if key == "long_context":
             continue
         if key not in prices:
-            problems.append(f"{label}: unknown bucket key '{key}' (known: {', '.join(BUCKETS + FEES)})")
+            problems.append(f"{label}: unknown bucket key {shown(key)} (known: {', '.join(BUCKETS + FEES)})")
             continue
         if value is None:
             continue
         amount = as_decimal(value)
         if amount is None:
-            problems.append(f"{label}: {key} is not a number: {value!r}")
+            problems.append(f"{label}: {key} is not a number: {shown(value)}")
         elif amount < 0:
-            problems.append(f"{label}: negative price for {key}: {amount}")
+            problems.append(f"{label}: negative price for {key}: {shown(amount)}")
+        elif not fits_decimal(amount, 9):
+            problems.append(f"{label}: {key} must have at most 29 digits before the point and 9 after, got {shown(value)}")
         else:
             prices[key] = amount
     missing = [key for key in required if key not in block]
@@ -444,7 +456,7 @@ def bucket_prices(label: str, block: dict, fees: dict, required: tuple[str, ...]
 
 
 def _long_context(label: str, spec: object, base: dict) -> tuple[int, dict, list[str]]:
-    if not isinstance(spec, dict) or type(spec.get("above_input_tokens")) is not int or spec["above_input_tokens"] <= 0:
+    if not isinstance(spec, dict) or type(spec.get("above_input_tokens")) is not int or not 0 < spec["above_input_tokens"] < TOKEN_LIMIT - 1:
         return TOKEN_LIMIT - 1, base, [f"{label}: long_context needs a positive integer above_input_tokens"]
     threshold = spec["above_input_tokens"]
     body = {k: v for k, v in spec.items() if k != "above_input_tokens"}
@@ -469,7 +481,7 @@ def _row(context: dict, tier: str, start, end, version: dict, prices: dict, toke
         "currency": context["currency"],
         **{f"{bucket}_per_mtok": prices[bucket] for bucket in BUCKETS},
         **{fee: prices[fee] for fee in FEES},
-        "source": str(version.get("source")),
+        "source": version.get("source"),
         "checked": as_date(version.get("checked")),
         "note": version.get("note"),
         "book_file": context["book_file"],

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import yaml
+
 from pipelines.pricing.book import TIERS, bucket_prices, version_problems
-from pipelines.settings import load_yaml
+from pipelines.settings import clipped, load_yaml, shown, yaml_problem
 
 CORRECTION_KEYS = {"provider", "model", "reason", "source", "checked", "drop", "prices", "first_effective_from", "set", "add_aliases"}
 CORRECTION_ACTIONS = ("drop", "prices", "first_effective_from", "set", "add_aliases")
@@ -27,30 +29,43 @@ def corrections_file_problems(path: Path) -> list[str]:
         return [f"{name}: not found at {path}"]
     try:
         document = load_yaml(path)
-    except Exception as exc:  # yaml.YAMLError and friends
-        return [f"{name}: not valid YAML: {exc}"]
+    except yaml.YAMLError as exc:
+        return [yaml_problem(name, exc)]
     if document is None:
         return []
     if not isinstance(document, dict):
         return [f"{name}: expected a mapping with 'corrections' and/or 'derivations'"]
-    problems = [f"{name}: unknown key '{key}' (known: corrections, derivations)" for key in document if key not in ("corrections", "derivations")]
-    for index, correction in enumerate(document.get("corrections") or []):
-        problems += _correction_problems(f"{name}: corrections[{index}]", correction)
-    for index, derivation in enumerate(document.get("derivations") or []):
-        problems += _derivation_problems(f"{name}: derivations[{index}]", derivation)
+    problems = [f"{name}: unknown key {shown(key)} (known: corrections, derivations)" for key in document if key not in ("corrections", "derivations")]
+    for key, check in (("corrections", _correction_problems), ("derivations", _derivation_problems)):
+        entries = document.get(key) or []
+        if not isinstance(entries, list):
+            problems.append(f"{name}: {key} must be a list, got {shown(entries)}")
+            continue
+        for index, entry in enumerate(entries):
+            problems += check(f"{name}: {key}[{index}]", entry)
     return problems
 
 
 def _keys_problems(label: str, entry: dict, known: set[str], required: tuple[str, ...]) -> list[str]:
     """Unknown keys and missing required ones of one entry."""
-    problems = [f"{label}: unknown key '{key}' (known: {', '.join(sorted(known))})" for key in entry if key not in known]
-    return problems + [f"{label}: missing '{key}'" for key in required if not entry.get(key)]
+    problems = [f"{label}: unknown key {shown(key)} (known: {', '.join(sorted(known))})" for key in entry if key not in known]
+    problems += [f"{label}: missing '{key}'" for key in required if not entry.get(key)]
+    return problems + [
+        f"{label}: {key} must be text, got {shown(entry[key])}"
+        for key in ("provider", "model", "from_provider", "reason", "source")
+        if key in entry and entry[key] and not isinstance(entry[key], str)
+    ]
+
+
+def _name(value: object) -> str:
+    """A provider or model as a label shows it: the text itself, anything else as `shown` writes it."""
+    return clipped(value) if isinstance(value, str) else shown(value)
 
 
 def _correction_problems(label: str, correction: object) -> list[str]:
     if not isinstance(correction, dict):
         return [f"{label}: expected a mapping"]
-    label = f"{label} {correction.get('provider')}/{correction.get('model')}"
+    label = f"{label} {_name(correction.get('provider'))}/{_name(correction.get('model'))}"
     problems = _keys_problems(label, correction, CORRECTION_KEYS, ("provider", "model", "reason", "source"))
     if not any(key in correction for key in CORRECTION_ACTIONS):
         problems.append(f"{label}: does nothing (give one of {', '.join(CORRECTION_ACTIONS)})")
@@ -68,7 +83,11 @@ def _correction_problems(label: str, correction: object) -> list[str]:
                 for tier in TIERS:
                     if isinstance(version, dict) and isinstance(version.get(tier), dict):
                         problems += bucket_prices(f"{label}@{start}/{tier}", version[tier], {})[1]
-    for position, change in enumerate(correction.get("set") or []):
+    changes = correction.get("set") or []
+    if not isinstance(changes, list):
+        problems.append(f"{label}: set must be a list of {{tier, prices}} changes, got {shown(changes)}")
+        changes = []
+    for position, change in enumerate(changes):
         where = f"{label}: set[{position}]"
         if not isinstance(change, dict):
             problems.append(f"{where}: expected a mapping with tier and prices")
@@ -98,7 +117,7 @@ def _correction_problems(label: str, correction: object) -> list[str]:
 def _derivation_problems(label: str, derivation: object) -> list[str]:
     if not isinstance(derivation, dict):
         return [f"{label}: expected a mapping"]
-    label = f"{label} {derivation.get('provider')}"
+    label = f"{label} {_name(derivation.get('provider'))}"
     problems = _keys_problems(label, derivation, DERIVATION_KEYS, ("provider", "from_provider", "reason", "source", "models"))
     tiers = derivation.get("tiers", ["standard"])
     if not isinstance(tiers, list) or any(tier not in TIERS for tier in tiers):

@@ -132,7 +132,9 @@ def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> 
         raise PriceBookError("the import did not apply cleanly:\n  " + "\n  ".join(problems))
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("*.yaml"):
-        if stale.read_text(encoding="utf-8").startswith(GENERATED_HEADER):
+        with open(stale, "rb") as head:
+            generated = head.read(len(GENERATED_HEADER.encode())) == GENERATED_HEADER.encode()
+        if generated:
             stale.unlink()
     for provider, models in book.items():
         path = out_dir / f"{provider}.yaml"

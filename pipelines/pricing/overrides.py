@@ -10,16 +10,19 @@ explicit `rates` (USD per 1M tokens, per bucket; buckets not named keep their li
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 
 from pipelines.pricing.book import BUCKETS, PriceBookError
-from pipelines.settings import as_date, read_yaml
+from pipelines.settings import as_date, as_number, clipped, fits_decimal, read_yaml, shown
 
 OVERRIDES_FILE = "price_overrides.yaml"
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
+TEXT_KEYS = ("id", "provider", "model", "account", "service_tier", "note")
+"""Keys whose value is text: a number or a list there is an error, never turned into text."""
 
 OVERRIDE_SCHEMA = pa.schema(
     [
@@ -46,14 +49,14 @@ def load_overrides(home_root: Path) -> pa.Table:
     document = read_yaml(path, PriceBookError) or {}
     entries = document.get("overrides") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        raise PriceBookError(f"{path.name}: expected a mapping with a list under 'overrides'")
+        raise PriceBookError(f"{path.name}: expected a mapping with a list under 'overrides', got {shown(document)}")
     rows, problems = [], []
     for index, entry in enumerate(entries, start=1):
         row, entry_problems = _row(path.name, index, entry)
         rows.append(row)
         problems += entry_problems
-    ids = [r["override_id"] for r in rows if r]
-    problems += [f"{path.name}: override id '{i}' is used twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    ids = Counter(r["override_id"] for r in rows if r)
+    problems += [f"{path.name}: override id '{clipped(i)}' is used twice" for i in sorted(i for i, count in ids.items() if count > 1)]
     if problems:
         raise PriceBookError("invalid price overrides:\n  " + "\n  ".join(problems))
     return pa.Table.from_pylist(rows, schema=OVERRIDE_SCHEMA)
@@ -62,43 +65,54 @@ def load_overrides(home_root: Path) -> pa.Table:
 def _row(name: str, index: int, entry: object) -> tuple[dict | None, list[str]]:
     where = f"{name}: override #{index}"
     if not isinstance(entry, dict):
-        return None, [f"{where}: expected a mapping"]
-    if entry.get("id"):
-        where = f"{name}: override '{entry['id']}'"
-    problems = [f"{where}: unknown key '{key}'" for key in entry if key not in KEYS]
+        return None, [f"{where}: expected a mapping, got {shown(entry)}"]
+    if isinstance(entry.get("id"), str) and entry["id"]:
+        where = f"{name}: override '{clipped(entry['id'])}'"
+    problems = [f"{where}: unknown key {shown(key)}" for key in entry if key not in KEYS]
+    problems += [
+        f"{where}: {key} must be text, got {shown(entry[key])}" + (" (quote it)" if isinstance(entry[key], (int, Decimal)) else "")
+        for key in TEXT_KEYS
+        if entry.get(key) is not None and not isinstance(entry[key], str)
+    ]
     if not entry.get("provider"):
         problems.append(f"{where}: missing provider")
     start, end = as_date(entry.get("effective_from")), as_date(entry.get("effective_to"))
     if start is None:
-        problems.append(f"{where}: missing or invalid effective_from (YYYY-MM-DD)")
+        problems.append(f"{where}: missing or invalid effective_from (YYYY-MM-DD), got {shown(entry.get('effective_from'))}")
     if entry.get("effective_to") is not None and (end is None or (start and end <= start)):
-        problems.append(f"{where}: effective_to must be a date after effective_from")
-    discount = entry.get("discount_pct")
+        problems.append(f"{where}: effective_to must be a date after effective_from, got {shown(entry.get('effective_to'))}")
+    raw_discount = entry.get("discount_pct")
+    discount = as_number(raw_discount)
     rates = entry.get("rates") or {}
-    if discount is None and not rates:
+    if raw_discount is None and not rates:
         problems.append(f"{where}: give discount_pct or rates")
-    if discount is not None and not (isinstance(discount, (int, Decimal)) and 0 <= discount <= 100):
-        problems.append(f"{where}: discount_pct must be a number from 0 to 100")
+    if raw_discount is not None and (discount is None or not 0 <= discount <= 100 or not fits_decimal(discount, 9)):
+        problems.append(f"{where}: discount_pct must be a number from 0 to 100, got {shown(raw_discount)}")
+        discount = None
     if not isinstance(rates, dict):
-        problems.append(f"{where}: rates must map buckets to USD per 1M tokens")
+        problems.append(f"{where}: rates must map buckets to USD per 1M tokens, got {shown(rates)}")
         rates = {}
+    prices = {}
     for bucket, value in rates.items():
+        rate = as_number(value)
         if bucket not in BUCKETS:
-            problems.append(f"{where}: unknown bucket key '{bucket}' in rates")
-        elif not isinstance(value, (int, Decimal)) or value < 0:
-            problems.append(f"{where}: rate for {bucket} must be a non-negative number")
+            problems.append(f"{where}: unknown bucket key {shown(bucket)} in rates")
+        elif rate is None or rate < 0 or not fits_decimal(rate, 9):
+            problems.append(f"{where}: rates.{bucket} must be a non-negative number of USD per 1M tokens, got {shown(value)}")
+        else:
+            prices[bucket] = rate
+    text = {key: entry.get(key) if isinstance(entry.get(key), str) else None for key in TEXT_KEYS}
     row = {
-        "override_id": str(entry.get("id") or f"override-{index}"),
-        "provider": entry.get("provider"),
-        "model": entry.get("model"),
-        "account": entry.get("account"),
-        "service_tier": entry.get("service_tier"),
+        "override_id": text["id"] or f"override-{index}",
+        "provider": text["provider"],
+        "model": text["model"],
+        "account": text["account"],
+        "service_tier": text["service_tier"],
         "effective_from": start,
         "effective_to": end,
-        "discount_pct": Decimal(discount) if isinstance(discount, (int, Decimal)) else Decimal(0),
-        **{f"{bucket}_per_mtok": Decimal(rates[bucket]) if bucket in rates and bucket in BUCKETS else None for bucket in BUCKETS},
-        "specificity": 4 * bool(entry.get("model")) + 2 * bool(entry.get("account")) + bool(entry.get("service_tier")),
-        "note": entry.get("note"),
+        "discount_pct": discount if discount is not None else Decimal(0),
+        **{f"{bucket}_per_mtok": prices.get(bucket) for bucket in BUCKETS},
+        "specificity": 4 * bool(text["model"]) + 2 * bool(text["account"]) + bool(text["service_tier"]),
+        "note": text["note"],
     }
     return row, problems
-

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.settings import read_yaml
+from pipelines.settings import ConfigError, clipped, read_yaml, shown
 from pipelines.storage.home import shipped_dir
 
 TIERS = ("small", "medium", "premium")
@@ -23,7 +23,7 @@ RULES_SCHEMA = pa.schema(
 )
 
 
-class ModelTiersError(ValueError):
+class ModelTiersError(ConfigError):
     """A model tiers file is not valid; the message names the file and the rule."""
 
 
@@ -53,13 +53,13 @@ def _read_rules(path: Path, label: str) -> list[dict]:
     problems, rules = [], []
     for number, rule in enumerate(document["rules"], start=1):
         if not isinstance(rule, dict) or set(rule) != {"match", "tier"}:
-            problems.append(f"{label}: rule {number}: expected exactly the keys match and tier, got {rule!r}")
+            problems.append(f"{label}: rule {number}: expected exactly the keys match and tier, got {shown(rule)}")
             continue
         match, tier = rule["match"], rule["tier"]
         if not isinstance(match, str) or not match.strip():
-            problems.append(f"{label}: rule {number}: match must be a non-empty glob, got {match!r}")
+            problems.append(f"{label}: rule {number}: match must be a non-empty glob, got {shown(match)}")
         elif tier not in TIERS:
-            problems.append(f"{label}: rule {number} ({match}): tier must be one of {', '.join(TIERS)}, got {tier!r}")
+            problems.append(f"{label}: rule {number} ({clipped(match)}): tier must be one of {', '.join(TIERS)}, got {shown(tier)}")
         else:
             rules.append({"pattern": match.strip().lower(), "tier": tier, "rule_source": f"{label}#{number}"})
     if problems:

@@ -59,10 +59,11 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con = duckdb.connect(str(home.warehouse), read_only=read_only)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
-            raise WarehouseBusyError(
-                f"{home.warehouse} is being written by another process; wait for that run to finish "
-                "(finance can read a copy with `tokenledger sql --read-only` once it is done)"
-            ) from exc
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            raise WarehouseBusyError(  # from None: tokenledger's message, not DuckDB's, is what a failed step reports
+                f"{home.warehouse} is being written by another process{f' (pid {holder[1]})' if holder else ''}; wait for that "
+                "run to finish (finance can read a copy with `tokenledger sql --read-only` once it is done)"
+            ) from None
         raise
     try:
         con.execute("set TimeZone = 'UTC'")

@@ -1,0 +1,462 @@
+"""Config files the user writes (settings, attribution, budgets, model tiers, price overrides, the price book, the
+corrections file): size and alias limits checked before a value is built, wrong types and non-finite numbers named
+with the file, key and value, non-UTF-8 text named, and every user error of every command one `tokenledger:` line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError
+from pipelines.ingest.privacy import create_key
+from pipelines.insights.budgets import BudgetError, load_budgets
+from pipelines.pricing.book import PriceBookError, load_price_book
+from pipelines.pricing.corrections import corrections_file_problems
+from pipelines.pricing.overrides import load_overrides
+from pipelines.pricing.tiers import ModelTiersError, load_tier_rules
+from pipelines.settings import (
+    MAX_CONFIG_BYTES,
+    MAX_YAML_ALIASES,
+    SettingsError,
+    check_settings,
+    load_yaml,
+    reconciliation_tolerance,
+    shown,
+)
+from pipelines.storage.home import Home
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bomb(levels: int = 9, width: int = 10) -> str:
+    """A "billion laughs" flow list: each level lists `width` aliases of the one before; 10**9 values from 0.5 KB."""
+    names = [chr(ord("a") + n) for n in range(levels)]
+    parts = [f"&{names[0]} [{', '.join(['lol'] * width)}]"]
+    parts += [f"&{name} [{', '.join(['*' + before] * width)}]" for before, name in zip(names, names[1:])]
+    return "[" + ", ".join(parts) + "]"
+
+
+BOOK_FILE = """\
+provider: acme
+currency: USD
+models:
+  acme-1:
+    - effective_from: 2025-06-10
+      source: https://acme.example/pricing
+      standard: {input: 0.55, output: 2.19}
+"""
+CONFIG_FILES = {
+    "settings.yaml": lambda value: f"reporting_currency: {value}\n",
+    "attribution.yaml": lambda value: f"otel:\n  feature: [{value}]\n",
+    "budgets.yaml": lambda value: f"features:\n  support_chat: {value}\n",
+    "model_tiers.yaml": lambda value: f"rules:\n  - {value}\n",
+    "price_overrides.yaml": lambda value: f"overrides:\n  - {{id: x, provider: openai, effective_from: 2026-01-01, discount_pct: {value}}}\n",
+    "book/acme.yaml": lambda value: BOOK_FILE.replace("input: 0.55", f"input: {value}"),
+    "corrections.yaml": lambda value: f"corrections:\n  - {{provider: openai, model: {value}, reason: r, source: s, drop: true}}\n",
+}
+"""Each config file with one value the test chooses, placed where the file's validation reads it."""
+BOOK_ALIASES = """\
+provider: acme
+currency: USD
+models:
+  acme-1:
+    aliases: [2024]
+    prices:
+      - {effective_from: 2025-06-10, source: https://acme.example/pricing, standard: {input: 0.55, output: 2.19}}
+"""
+
+
+def _load(home: Path, name: str) -> None:
+    """Read one config file the way tokenledger does; raise its error."""
+    if name == "settings.yaml":
+        check_settings(home)
+    elif name == "attribution.yaml":
+        AttributionConfig.load(home)
+    elif name == "budgets.yaml":
+        load_budgets(home)
+    elif name == "model_tiers.yaml":
+        load_tier_rules(home)
+    elif name == "price_overrides.yaml":
+        load_overrides(home)
+    elif name == "book/acme.yaml":
+        load_price_book(home / "book")
+    else:
+        problems = corrections_file_problems(home / name)
+        if problems:
+            raise PriceBookError("\n".join(problems))
+
+
+def _problem(home: Path, name: str) -> str:
+    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ModelTiersError, PriceBookError)) as caught:
+        _load(home, name)
+    return str(caught.value)
+
+
+def _write(home: Path, name: str, text: str | bytes) -> Path:
+    path = home / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+# --------------------------------------------------------------------------- size and aliases
+
+
+MEASURE = r"""
+import json, re, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from tests.test_config_files import CONFIG_FILES, _load
+
+home = Path(sys.argv[1])
+# Today's loaders expand the bomb into gigabytes: give the process 1 GiB more than it has, so such a loader fails
+# with MemoryError instead of taking the machine.
+vm = int(re.search(r"VmSize:\s+(\d+)", Path("/proc/self/status").read_text())[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 2**30, resource.RLIM_INFINITY))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+found = {}
+for name in CONFIG_FILES:
+    started = time.perf_counter()
+    try:
+        _load(home, name)
+        message = "accepted"
+    except MemoryError:
+        message = "MemoryError"
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+    found[name] = {"seconds": time.perf_counter() - started, "message": message}
+found["rss_growth_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps(found))
+"""
+
+
+def test_a_1_kb_alias_bomb_in_any_config_file_is_refused_fast_with_bounded_memory(tmp_path):
+    home = tmp_path / "home"
+    for name, write in CONFIG_FILES.items():
+        text = write(bomb())
+        assert len(text) < 1024
+        _write(home, name, text)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(home), str(ROOT)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout)
+    growth = found.pop("rss_growth_kib")
+    for name, result in found.items():
+        assert Path(name).name in result["message"], (name, result)
+        assert "aliases (*name) stand for 1,234,567,880 values" in result["message"], (name, result)
+        assert "at most 100,000" in result["message"], (name, result)
+        assert len(result["message"]) < 400, (name, result)
+        assert result["seconds"] < 2, (name, result)
+    assert growth < 64 * 1024, f"peak RSS grew by {growth} KiB"
+
+
+@pytest.mark.parametrize("name", list(CONFIG_FILES))
+def test_more_aliases_than_the_limit_are_refused_and_a_few_are_fine(tmp_path, name):
+    many = "[&v 1, " + ", ".join(["*v"] * (MAX_YAML_ALIASES + 1)) + "]"
+    _write(tmp_path, name, CONFIG_FILES[name](many))
+    problem = _problem(tmp_path, name)
+    assert Path(name).name in problem
+    assert f"uses more than {MAX_YAML_ALIASES} aliases (*name)" in problem
+    assert load_yaml(_write(tmp_path, "few.yaml", "a: &rates {input: 1, output: 2}\nb: *rates\nc: {<<: *rates, output: 3}\n")) == {
+        "a": {"input": 1, "output": 2},
+        "b": {"input": 1, "output": 2},
+        "c": {"input": 1, "output": 3},
+    }
+
+
+def test_a_document_that_holds_itself_is_refused(tmp_path):
+    problem = _problem(_write(tmp_path, "budgets.yaml", "features: &f {a: *f}\n").parent, "budgets.yaml")
+    assert "budgets.yaml: an alias (*name) refers to a mapping or list that holds the alias itself" in problem
+
+
+@pytest.mark.parametrize("name", list(CONFIG_FILES))
+def test_a_file_over_1_mib_is_refused_unread(tmp_path, name):
+    text = CONFIG_FILES[name]("1").encode()
+    _write(tmp_path, name, text + b"#" * (MAX_CONFIG_BYTES + 1 - len(text)))
+    problem = _problem(tmp_path, name)
+    assert Path(name).name in problem and "larger than 1 MiB: a config file may be at most 1,048,576 bytes" in problem
+
+
+@pytest.mark.parametrize("name", list(CONFIG_FILES))
+def test_a_file_that_is_not_utf8_names_the_file(tmp_path, name):
+    _write(tmp_path, name, CONFIG_FILES[name]("caf\xe9").encode("latin-1"))
+    problem = _problem(tmp_path, name)
+    assert Path(name).name in problem and "not valid UTF-8 text (byte 0xe9 at offset" in problem
+    assert "UnicodeDecodeError" not in problem
+
+
+# --------------------------------------------------------------------------- wrong types and non-finite numbers
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: .nan}\n",
+         "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: -.inf}\n",
+         "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got -.inf"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: 123, effective_from: 2026-01-01, discount_pct: 5}\n",
+         "price_overrides.yaml: override 'x': provider must be text, got 123 (quote it)"),
+        ("price_overrides.yaml", "overrides:\n  - {id: 7, provider: openai, effective_from: 2026-01-01, discount_pct: 5}\n",
+         "price_overrides.yaml: override #1: id must be text, got 7 (quote it)"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, model: [gpt-4o], effective_from: 2026-01-01, discount_pct: 5}\n",
+         "price_overrides.yaml: override 'x': model must be text, got ['gpt-4o']"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, rates: {input: true}}\n",
+         "price_overrides.yaml: override 'x': rates.input must be a non-negative number of USD per 1M tokens, got true"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, rates: {output: .inf}}\n",
+         "price_overrides.yaml: override 'x': rates.output must be a non-negative number of USD per 1M tokens, got .inf"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, rates: {input: 1.0e+40}}\n",
+         "price_overrides.yaml: override 'x': rates.input must be a non-negative number of USD per 1M tokens, got 1.0E+40"),
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: true}\n",
+         "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got true"),
+        ("budgets.yaml", "features:\n  search: .nan\n", "budgets.yaml: features.search: expected a monthly amount in USD (a number >= 0), got .nan"),
+        ("budgets.yaml", "segments:\n  pro: .inf\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got .inf"),
+        ("budgets.yaml", "segments:\n  pro: false\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got false"),
+        ("settings.yaml", "reconciliation: {tolerance_pct: .nan}\n", "settings.yaml: reconciliation.tolerance_pct must be a non-negative number, got .nan"),
+        ("settings.yaml", "reconciliation: {tolerance_usd: true}\n", "settings.yaml: reconciliation.tolerance_usd must be a non-negative number, got true"),
+        ("settings.yaml", "reporting_currency: 123\n", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
+        ("settings.yaml", "- reporting_currency\n", "settings.yaml: expected a mapping of settings"),
+        ("model_tiers.yaml", "rules:\n  - {match: 5, tier: small}\n", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
+        ("model_tiers.yaml", "rules:\n  - {match: 'gpt*', tier: .nan}\n", "model_tiers.yaml: rule 1 (gpt*): tier must be one of small, medium, premium, got .nan"),
+        ("book/acme.yaml", BOOK_FILE.replace("input: 0.55", "input: .nan"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: .nan"),
+        ("book/acme.yaml", BOOK_FILE.replace("input: 0.55", "input: true"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: true"),
+        ("book/acme.yaml", BOOK_FILE.replace("output: 2.19", "output: .inf"), "acme.yaml: acme/acme-1@2025-06-10/standard: output is not a number: .inf"),
+        ("book/acme.yaml", BOOK_FILE.replace("input: 0.55", "input: 0.0000000001"),
+         "acme.yaml: acme/acme-1@2025-06-10/standard: input must have at most 29 digits before the point and 9 after, got 1E-10"),
+        ("book/acme.yaml", BOOK_FILE.replace("provider: acme", "provider: 123"), "acme.yaml: provider must be a name (text), got 123"),
+        ("book/acme.yaml", BOOK_FILE.replace("  acme-1:", "  1.5:"), "acme.yaml: acme: a model name must be text, got 1.5 (quote it)"),
+        ("book/acme.yaml", BOOK_ALIASES, "acme.yaml: acme/acme-1: an alias must be a name (text), got 2024 (quote it)"),
+        ("book/acme.yaml", BOOK_FILE.replace("source: https://acme.example/pricing", "source: https://acme.example/pricing\n      note: [a]"),
+         "acme.yaml: acme/acme-1@2025-06-10: note must be text, got ['a']"),
+    ],
+)
+def test_wrong_types_and_non_finite_numbers_name_the_file_key_and_value(tmp_path, name, text, expected):
+    _write(tmp_path, name, text)
+    assert expected in _problem(tmp_path, name)
+
+
+def test_a_huge_value_is_shown_in_80_characters(tmp_path):
+    huge = "[" + ", ".join(f"item{n}" for n in range(50_000)) + "]"
+    for name in ("settings.yaml", "budgets.yaml", "model_tiers.yaml", "price_overrides.yaml", "book/acme.yaml"):
+        if name == "price_overrides.yaml":
+            _write(tmp_path, name, f"overrides:\n  - {{id: x, provider: openai, effective_from: 2026-01-01, discount_pct: 5, note: {huge}}}\n")
+        else:
+            _write(tmp_path, name, CONFIG_FILES[name](huge))
+        problem = _problem(tmp_path, name)
+        assert "['item0', 'item1', 'item2'" in problem and "item49999" not in problem, name
+        assert max(len(line) for line in problem.splitlines()) < 300, name
+    _write(tmp_path, "settings.yaml", "reporting_currency: " + "x" * 100_000 + "\n")
+    problem = _problem(tmp_path, "settings.yaml")
+    assert len(problem) < 200 and problem.endswith("...")
+    assert shown("x" * 1000) == "'" + "x" * 76 + "..."
+
+
+def test_good_files_still_read_as_decimals(tmp_path):
+    _write(tmp_path, "settings.yaml", "reporting_currency: EUR\nreconciliation: {tolerance_pct: 2.5, tolerance_usd: 1_000.50}\n")
+    assert reconciliation_tolerance(tmp_path) == (Decimal("2.5"), Decimal("1000.50"))
+    _write(tmp_path, "price_overrides.yaml", textwrap.dedent("""
+        overrides:
+          - {id: a, provider: openai, effective_from: 2026-01-01, discount_pct: 12.5, rates: &r {input: 2.00, output: 10}}
+          - {id: b, provider: anthropic, model: claude-x, effective_from: 2026-01-01, rates: *r}
+    """))
+    rows = load_overrides(tmp_path).to_pylist()
+    assert [(r["override_id"], r["discount_pct"], r["input_per_mtok"], r["output_per_mtok"], r["specificity"]) for r in rows] == [
+        ("a", Decimal("12.5"), Decimal("2"), Decimal("10"), 0),
+        ("b", Decimal("0"), Decimal("2"), Decimal("10"), 4),
+    ]
+
+
+def test_every_config_read_goes_through_the_one_loader():
+    """No module parses YAML itself: settings.load_yaml is the only place that calls PyYAML's loaders."""
+    offenders = []
+    for path in sorted((ROOT / "pipelines").rglob("*.py")):
+        if path.name == "settings.py" and path.parent.name == "pipelines":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for call in ("yaml.safe_load", "yaml.load(", "yaml.full_load", "yaml.unsafe_load", "yaml.compose", "Loader("):
+            if call in text:
+                offenders.append(f"{path.relative_to(ROOT)}: {call}")
+    assert offenders == []
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENLEDGER_")}
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+
+
+HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
+"""Holds the warehouse's write lock until its stdin closes: another process writing the warehouse."""
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory):
+    """Homes made once for the module: one per bad config file, a busy one (its warehouse held by another process),
+    a price book with a bomb, bad corrections files."""
+    base = tmp_path_factory.mktemp("cli")
+
+    def home(name: str, files: dict[str, str | bytes] | None = None) -> Path:
+        made = Home.at(base / name).ensure()
+        create_key(made.secrets)
+        for file, text in (files or {}).items():
+            _write(made.root, file, text)
+        return made.root
+
+    found = {
+        "settings": home("settings", {"settings.yaml": CONFIG_FILES["settings.yaml"](bomb())}),
+        "settings_type": home("settings_type", {"settings.yaml": "reporting_currency: 123\n"}),
+        "attribution": home("attribution", {"attribution.yaml": CONFIG_FILES["attribution.yaml"](bomb())}),
+        "budgets": home("budgets", {"budgets.yaml": b"features:\n  caf\xe9: 5\n"}),
+        "model_tiers": home("model_tiers", {"model_tiers.yaml": "rules:\n  - {match: 5, tier: small}\n"}),
+        "overrides": home("overrides", {"price_overrides.yaml": CONFIG_FILES["price_overrides.yaml"](".nan")}),
+        "overrides_size": home("overrides_size", {"price_overrides.yaml": "#" * (MAX_CONFIG_BYTES + 1)}),
+        "busy": home("busy"),
+        "book": _write(base, "book/acme.yaml", CONFIG_FILES["book/acme.yaml"](bomb())).parent,
+        "corrections": _write(base, "corrections.yaml", b"corrections:\n  - {provider: caf\xe9}\n"),
+        "corrections_bomb": _write(base, "bomb/corrections.yaml", CONFIG_FILES["corrections.yaml"](bomb())),
+    }
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(found["busy"] / "warehouse.duckdb")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield found
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+BUSY = "is being written by another process"
+CONFIG_CASES = [
+    ("run", "settings", "settings.yaml: its aliases (*name) stand for"),
+    ("run", "settings_type", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
+    ("run", "attribution", "attribution.yaml: not valid YAML: its aliases (*name) stand for"),
+    ("run", "budgets", "budgets.yaml: not valid UTF-8 text (byte 0xe9 at offset 15)"),
+    ("run", "model_tiers", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
+    ("run", "overrides", "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"),
+    ("run", "overrides_size", "price_overrides.yaml: larger than 1 MiB"),
+    ("demo --days 1 --requests-per-day 5", "budgets", "budgets.yaml: not valid UTF-8 text"),
+    ("demo --days 1 --requests-per-day 5", "overrides", "price_overrides.yaml: override 'x': discount_pct"),
+]
+BUSY_CASES = [
+    "run",
+    "demo --days 1 --requests-per-day 5",
+    "close 2026-01",
+    "export focus --out {tmp}/focus.csv",
+    "sql 'select 1'",
+    "report --out {tmp}/report.html",
+    "whatif --feature search --to-model gpt-4o-mini",
+    "whatif --feature search --to-model gpt-4o-mini --no-save",
+    "prices coverage",
+]
+BOOK_CASES = [
+    ("prices list --book {book}", "acme.yaml: its aliases (*name) stand for"),
+    ("prices show acme-1 --book {book}", "acme.yaml: its aliases (*name) stand for"),
+    ("prices diff --since 2025-01-01 --book {book}", "acme.yaml: its aliases (*name) stand for"),
+    ("prices import-genai-prices --out {tmp}/imported --corrections {corrections}", "corrections.yaml: not valid UTF-8 text"),
+    ("prices import-genai-prices --out {tmp}/imported --corrections {corrections_bomb}", "corrections.yaml: its aliases (*name) stand for"),
+]
+BAD_ARGUMENTS = [
+    "",
+    "nonsense",
+    "run --start 2026-13-01 --end 2026-01-02",
+    "demo --days many",
+    "close",
+    "export focus",
+    "sql",
+    "prices show",
+    "prices diff --since yesterday",
+    "report --month 2026-13",
+    "whatif --feature search --to-model gpt-4o --share 2",
+    "dev --port http",
+]
+USER_MISTAKES = [
+    ("run --start 2026-01-02", "give both --start and --end, or neither"),
+    ("run --reprice", "--reprice needs --start and --end"),
+    ("demo --days 0", "--days and --requests-per-day must be at least 1"),
+    ("close 2026-01 --home {tmp}/nowhere", "no warehouse at"),
+    ("sql 'select 1' --home {tmp}/nowhere", "no warehouse at"),
+]
+
+
+def _args(command: str, **paths: Path) -> list[str]:
+    """The command's words, then {name} in each replaced by that path (the paths hold quotes and spaces)."""
+    return [word.format(**{k: str(v) for k, v in paths.items()}) for word in shlex.split(command)]
+
+
+def _one_tokenledger_line(done: subprocess.CompletedProcess, expected: str) -> None:
+    """The user error as the user sees it: no traceback, no Dagster log, one `tokenledger:` line first on stderr."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
+    assert "Traceback" not in done.stderr + done.stdout and "Stack Trace" not in done.stderr, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert lines and lines[0].startswith("tokenledger: "), done.stderr[-3000:]
+    assert sum(line.startswith("tokenledger:") for line in lines) == 1, done.stderr[-3000:]
+    assert expected in done.stderr, done.stderr[-3000:]
+    assert len(done.stderr) < 2000, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize(("command", "home_name", "expected"), CONFIG_CASES)
+def test_a_bad_config_file_is_one_tokenledger_line(homes, command, home_name, expected):
+    _one_tokenledger_line(_cli(*_args(command), "--home", str(homes[home_name])), expected)
+
+
+@pytest.mark.parametrize("command", BUSY_CASES)
+def test_a_busy_warehouse_is_one_tokenledger_line(homes, tmp_path, command):
+    _one_tokenledger_line(_cli(*_args(command, tmp=tmp_path), "--home", str(homes["busy"])), BUSY)
+
+
+@pytest.mark.parametrize(("command", "expected"), BOOK_CASES)
+def test_a_bad_price_book_or_corrections_file_is_a_tokenledger_line(homes, tmp_path, command, expected):
+    if "import-genai-prices" in command:
+        pytest.importorskip("genai_prices")
+    done = _cli(*_args(command, tmp=tmp_path, book=homes["book"], corrections=homes["corrections"], corrections_bomb=homes["corrections_bomb"]))
+    assert done.returncode == 1, done.stderr[-3000:]  # the prices commands' documented code for an invalid book
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]
+    lines = done.stderr.splitlines()
+    assert lines and lines[0].startswith("tokenledger: ") and expected in done.stderr, done.stderr[-3000:]
+    assert sum(line.startswith("tokenledger:") for line in lines) == 1 and len(done.stderr) < 2000, done.stderr[-3000:]
+
+
+def test_prices_check_lists_a_bad_book_file_as_a_problem(homes):
+    done = _cli("prices", "check", "--book", str(homes["book"]), "--corrections", str(homes["corrections"]))
+    assert done.returncode == 1 and "Traceback" not in done.stderr + done.stdout, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "acme.yaml: its aliases (*name) stand for 1,234,567,880 values: a config file's aliases may stand for at most 100,000",
+        "corrections.yaml: not valid UTF-8 text (byte 0xe9 at offset 31)",
+        "2 problems in the price book",
+    ]
+
+
+@pytest.mark.parametrize("command", BAD_ARGUMENTS)
+def test_bad_arguments_are_a_usage_error(command):
+    done = _cli(*_args(command))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.startswith("usage: tokenledger") and "error:" in done.stderr.splitlines()[-1], done.stderr
+
+
+@pytest.mark.parametrize(("command", "expected"), USER_MISTAKES)
+def test_a_mistake_in_the_arguments_is_one_tokenledger_line(homes, tmp_path, command, expected):
+    args = _args(command, tmp=tmp_path)
+    _one_tokenledger_line(_cli(*args, *([] if "--home" in args else ["--home", str(homes["busy"])])), expected)
+
+
+def test_a_step_that_finds_the_warehouse_busy_reports_tokenledgers_message(homes):
+    """Another process takes the warehouse after the command's own check: the failed Dagster step reports
+    WarehouseBusyError's message (with the holder's pid), not the DuckDB IOException under it."""
+    from pipelines.runner import PipelineFailed, run_pipeline
+
+    with pytest.raises(PipelineFailed) as caught:
+        run_pipeline(Home.at(homes["busy"]), progress=lambda _: None)
+    assert BUSY in str(caught.value) and "(pid " in str(caught.value)
+    assert "IOException" not in str(caught.value) and "Could not set lock" not in str(caught.value)
