@@ -7,12 +7,13 @@ The row shapes they produce (CANONICAL_SCHEMA, REJECTED_SCHEMA, the token bucket
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters.lines import FileProblem
+from pipelines.adapters.lines import FileProblem, LongLine, TextChunk, WholeText
 from pipelines.storage.schemas import (
     CANONICAL_COLUMNS,
     CANONICAL_SCHEMA,
@@ -29,7 +30,10 @@ __all__ = [
     "TOKEN_BUCKETS",
     "AdapterResult",
     "UnreadableFile",
+    "judged_chunks",
+    "judged_whole",
     "reject_file_problem",
+    "reject_long_line",
 ]
 
 class UnreadableFile(ValueError):
@@ -122,3 +126,58 @@ def reject_file_problem(result: AdapterResult, problem: FileProblem, *, last_lin
         }
     ).cast(REJECTED_SCHEMA)
     return AdapterResult(rows=result.rows, rejected=pa.concat_tables([result.rejected, row]))
+
+
+def reject_long_line(line: LongLine) -> AdapterResult:
+    """One rejected row for a line longer than the line limit: its place, length and hash, never its text."""
+    row = pa.table(
+        {
+            "row_number": [line.line_no],
+            "byte_offset": [line.byte_offset],
+            "byte_length": [line.byte_length],
+            "field": [""],
+            "reason": [line.reason],
+            "request_id": [None],
+            "user_id": [None],
+            "record": [None],
+            "record_sha256": [line.sha256],
+        }
+    ).cast(REJECTED_SCHEMA)
+    return AdapterResult(rows=CANONICAL_SCHEMA.empty_table(), rejected=row)
+
+
+def judged_chunks(
+    items: Iterable[tuple[TextChunk, pa.Table] | LongLine | FileProblem], judge: Callable[[pa.Table, bytes], AdapterResult]
+) -> Iterator[AdapterResult]:
+    """A file's results chunk by chunk, from its chunks (each with its numbered lines), long lines and problem
+    (`lines.text_chunks`): `judge(lines, text)` judges a chunk's lines, a chunk of blank lines is not judged,
+    long lines and the file's problem become rejected rows, and offsets are those of the whole file."""
+    lines_read = 0
+    for item in items:
+        if isinstance(item, FileProblem):
+            yield reject_file_problem(AdapterResult.empty(), item, last_line=lines_read)
+        elif isinstance(item, LongLine):
+            lines_read = item.line_no
+            yield reject_long_line(item)
+        else:
+            chunk, lines = item
+            lines_read = chunk.first_line_no - 1 + chunk.line_count()
+            if lines.num_rows:
+                yield judge(lines, chunk.text).shifted(chunk.byte_offset)
+
+
+def judged_whole(whole: WholeText, result: AdapterResult, lines: pa.Table) -> AdapterResult:
+    """The result of judging the `lines` of `whole.text` completed: byte offsets of the file (past the lines cut
+    out), a rejected row for each line too long to read, one for the file's problem after the last line."""
+    rejected = result.rejected
+    if whole.cuts and rejected.num_rows:
+        offsets = whole.file_offsets(rejected["byte_offset"])
+        rejected = rejected.set_column(rejected.schema.get_field_index("byte_offset"), "byte_offset", offsets)
+    if whole.long_lines:
+        rejected = pa.concat_tables([rejected, *(reject_long_line(line).rejected for line in whole.long_lines)])
+        rejected = rejected.sort_by([("row_number", "ascending")])
+    result = AdapterResult(result.rows, rejected)
+    if whole.problem is not None:
+        last = pc.max(lines["line_no"]).as_py() if lines.num_rows else 0
+        result = reject_file_problem(result, whole.problem, last_line=max([last, *(line.line_no for line in whole.long_lines)]))
+    return result

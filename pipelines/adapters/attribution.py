@@ -12,6 +12,10 @@ dimension it is an ordered list of keys, the first one present (and not blank) w
 A request whose feature is found nowhere gets `unattributed`; it is never dropped. Each format's key
 syntax (KEY_SYNTAX) is checked when the file is read (LiteLLM) or when the adapter takes the keys
 (`keys_for`). See docs/formats/ for each format.
+
+User ids are pseudonymized, tags are not: every adapter passes its `tags` through `without_user_keys`, which
+drops each top-level key any format's user_id keys name (`user_keys`), so a raw user id never rides along in
+tags.
 """
 
 from __future__ import annotations
@@ -235,6 +239,46 @@ def keys_for(source: str, attribution: object | None) -> FieldKeys:
         for key in keys.keys(field):
             KEY_SYNTAX[source].check(f"'{source}.{field}'", key)
     return keys
+
+
+ENVELOPE_USER_KEYS = ("user_id",)
+"""The envelope's own user field."""
+
+
+def user_keys(attribution: object | None = None) -> tuple[str, ...]:
+    """Every key name that holds a user id, lower-cased: what the defaults and `attribution` name user_id in any
+    format, without its prefix (`tag:user_id` and `properties.user_id` name `user_id`, `metadata.a.b` names
+    `a.b` and `b`; a column or an OTel attribute is its own name), and the envelope's `user_id`."""
+    names = list(ENVELOPE_USER_KEYS)
+    defaults = AttributionConfig.default()
+    for source in ("otel", "litellm", *SECTION_DEFAULTS):
+        base = SECTION_DEFAULTS.get(source) or getattr(defaults, source)
+        given = getattr(attribution, source, None)
+        for key in (*base.user_id, *(given.user_id if given is not None else ())):
+            prefix = KEY_SYNTAX[source].prefix_of(key) if source in KEY_SYNTAX else None
+            rest = key[len(prefix.prefix) :] if prefix is not None else key
+            names.append(rest)
+            if prefix is not None and prefix.dotted:
+                names.append(rest.rsplit(".", 1)[-1])
+    return tuple(dict.fromkeys(name.lower() for name in names if name))
+
+
+def without_user_keys(tags: str, names: tuple[str, ...]) -> str:
+    """SQL: the JSON object `tags` without its top-level keys whose name is one of `names` (`user_keys`, matched
+    case-insensitively); anything else unchanged, null stays null. The one rule every adapter scrubs tags with."""
+    if not names:
+        return tags
+    listed = ", ".join(sql_string(name) for name in names)
+    found = f"list_filter(json_keys({tags}), lambda k: lower(k) in ({listed}))"
+    # Cheap first look at the text: no name in quotes and no escape (which could spell one) means no such key.
+    maybe = sql_string('(?i)"(' + "|".join(re.escape(name) for name in names) + ')"')
+    text = f"cast({tags} as varchar)"
+    return (
+        f"case when not regexp_matches({text}, {maybe}) and not contains({text}, '\\') then {tags} "
+        f"when len({found}) > 0 then json_merge_patch({tags}, "
+        f"('{{' || array_to_string(list_transform({found}, lambda k: cast(to_json(k) as varchar) || ':null'), ',') || '}}')::json) "
+        f"else {tags} end"
+    )
 
 
 def _keys(origin: str, source: str, field: str, value: object) -> tuple[str, ...]:

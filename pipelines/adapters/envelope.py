@@ -3,7 +3,9 @@
 Each line is one request with the provider's `usage` object as the provider returned it. One DuckDB query
 parses each line once and judges it; no Python runs per row. A big file is judged in chunks of whole lines
 (`iter_envelope`), and a clean local file can be read whole by DuckDB's own reader (`file_query`); Parquet
-rows are made into the same lines first (`envelope_parquet`). Token semantics per provider follow
+rows are made into the same lines first (`envelope_parquet`). A text field holds the JSON string it was given,
+whatever its first character; only a JSON object or array (told by its JSON type) is not a string. `tags` keep
+no key that names a user id (`attribution.without_user_keys`). Token semantics per provider follow
 docs/formats/token-semantics.md (§2): every request is split into the exclusive buckets of
 pipelines.adapters.CANONICAL_SCHEMA, so billed tokens = their sum. `timestamp` must carry a UTC offset
 (`sql.OFFSET_REQUIRED`): a naive time is rejected, never guessed.
@@ -12,15 +14,17 @@ pipelines.adapters.CANONICAL_SCHEMA, so billed tokens = their sum. `timestamp` m
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.adapters import AdapterResult, reject_file_problem
+from pipelines.adapters import AdapterResult, judged_chunks
+from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.lines import CHUNK_BYTES, FileProblem, TextChunk, prefetch, scannable, text_chunks
+from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.sql import (
     DATE_HOUR_MINUTE,
     OFFSET_REQUIRED,
@@ -30,6 +34,8 @@ from pipelines.adapters.sql import (
     timestamptz,
     token_problem,
 )
+from pipelines.settings import max_line_bytes
+from pipelines.storage.database import sql_literal
 
 SOURCE = "envelope"
 MAX_TEXT = 512
@@ -96,9 +102,20 @@ def _token(path: str) -> str:
     return f"try_cast({path} as bigint)"
 
 
+_TEXT_FIELDS = tuple(name for name in _TOP if name not in JSON_FIELDS)
+"""The fields read as text: a JSON string as the string, a number or boolean as its JSON text."""
+
+
+def _kind(name: str) -> str:
+    """SQL: the JSON type of a text field's value, looked up in the line only when the text read starts like an
+    object or an array (a string may too): null for every other value, and wherever there is no line."""
+    return f"""case when left(e.{name}, 1) in ('{{', '[') then json_type(line, '$."{name}"') end"""
+
+
 def _text(name: str) -> str:
-    """An optional string field: JSON strings unquoted, numbers kept as their text, objects and arrays null."""
-    return f"case when left(e.{name}, 1) not in ('{{', '[') then e.{name} end"
+    """An optional string field: the JSON string it holds (whatever its first character), a number or boolean as
+    its text, an object or array null."""
+    return f"case when {_kind(name)} in ('OBJECT', 'ARRAY') then null else e.{name} end"
 
 
 _TOP_TYPES = {name: "JSON" if name in JSON_FIELDS else "VARCHAR" for name in _TOP}
@@ -114,16 +131,19 @@ classified as (
     from typed
 ),
 envelopes as (
-    select line_no, byte_offset, byte_length, line_problem,
+    select line_no, byte_offset, byte_length, line_problem, line,
         case when line_problem is null then from_json(line, '{{{", ".join(f'"{k}": "{v}"' for k, v in _TOP_TYPES.items())}}}') end as e
     from classified
 )"""
-"""The judging query's source when it reads `lines_in` (numbered lines of text): each line parsed once as an envelope."""
+"""The judging query's source when it reads `lines_in` (numbered lines of text): each line parsed once as an
+envelope (and again, for a text field's JSON type, only where its text starts with `{` or `[`)."""
 
 
-def _query(envelopes: str = _LINE_ENVELOPES) -> str:
+def _query(envelopes: str = _LINE_ENVELOPES, tags_without: tuple[str, ...] = ()) -> str:
     """The judging query over `envelopes`: CTEs ending in one named `envelopes` with (line_no, byte_offset,
-    byte_length, line_problem, e), e the envelope's top-level fields as text (usage and tags as JSON)."""
+    byte_length, line_problem, line, e), e the envelope's top-level fields as text (usage and tags as JSON), line
+    the JSON text each came from (null when the source already knows no text field holds an object or array);
+    `tags` lose the keys `tags_without`."""
     t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
     tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
     token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in _TOKEN_LEAVES)
@@ -132,7 +152,7 @@ with {envelopes},
 fields as (
     select
         line_no, byte_offset, byte_length, line_problem,
-        e.request_id as e_request_id, e.timestamp as e_timestamp, e.provider as e_provider, e.model as e_model,
+        {", ".join(f"{_kind(f)} as kind_{f}" for f in _REQUIRED_TEXT)},
         {_text('request_id')} as request_id,
         {_text('timestamp')} as ts_text,
         lower({_text('provider')}) as provider,
@@ -288,7 +308,7 @@ select
     conversation_id,
     latency_ms,
     status,
-    cast(tags as varchar) as tags,
+    cast({without_user_keys("tags", tags_without)} as varchar) as tags,
     input_tokens,
     cache_read_tokens,
     cache_write_5m_tokens,
@@ -303,12 +323,14 @@ from judged
 """
 
 
+_REQUIRED_TEXT = ("request_id", "timestamp", "provider", "model")
+
+
 def _wrong_kind() -> str:
-    """CASE branches rejecting a required text field given as an array or an object."""
+    """CASE branches rejecting a required text field given as an array or an object (by its JSON type)."""
     return "\n".join(
-        f"            when left(trim(e_{f}), 1) in ('[', '{{') then '{f}|not a string (found ' || "
-        f"case when left(trim(e_{f}), 1) = '[' then 'array' else 'object' end || ')'"
-        for f in ("request_id", "timestamp", "provider", "model")
+        f"            when kind_{f} in ('ARRAY', 'OBJECT') then '{f}|not a string (found ' || lower(kind_{f}) || ')'"
+        for f in _REQUIRED_TEXT
     )
 
 
@@ -321,73 +343,76 @@ def _too_long() -> str:
     )
 
 
-def _with_records(con: duckdb.DuckDBPyConnection, judged: pa.Table) -> pa.Table:
+def _with_records(con: duckdb.DuckDBPyConnection, judged: pa.Table, tags_without: tuple[str, ...]) -> pa.Table:
     """Fill `record` for rejected rows that parsed as objects (only those lines are read again)."""
     bad = pc.and_(pc.is_valid(judged["problem"]), pc.invert(pc.starts_with(judged["problem"], "|")))
     wanted = judged.filter(bad)["line_no"]
     if len(wanted) == 0:
         return judged
     con.register("wanted", pa.table({"line_no": wanted}))
-    records = con.sql(f"select line_no, {_record_sql()} as record from lines_in semi join wanted using (line_no)").to_arrow_table()
+    records = con.sql(
+        f"select line_no, {_record_sql(tags_without)} as record from lines_in semi join wanted using (line_no)"
+    ).to_arrow_table()
     index = pc.index_in(judged["line_no"], value_set=records["line_no"])
     filled = pc.take(records["record"], index)
     return judged.set_column(judged.schema.get_field_index("record"), "record", filled.cast(pa.string()))
 
 
-def _record_sql() -> str:
-    """The record as received, limited to envelope fields: prompt and response text and user ids are never kept."""
+def _record_sql(tags_without: tuple[str, ...]) -> str:
+    """The record as received, limited to envelope fields: prompt and response text and user ids (also in
+    tags) are never kept."""
     structure = ", ".join(f'"{name}": "JSON"' for name in _TOP if name != "user_id")
-    kept = ", ".join(f"'{name}', from_json(line, '{{{structure}}}').{name}" for name in _TOP if name != "user_id")
+    record = f"from_json(line, '{{{structure}}}')"
+    kept = ", ".join(
+        f"'{name}', {without_user_keys(f'{record}.tags', tags_without) if name == 'tags' else f'{record}.{name}'}"
+        for name in _TOP if name != "user_id"
+    )
     return f"json_object({kept})"
 
 
-_QUERY = _query()
+@cache
+def _line_query(tags_without: tuple[str, ...]) -> str:
+    return _query(tags_without=tags_without)
 
 
-def parse_envelope(data: bytes, file_name: str) -> AdapterResult:
-    """Parse one landed envelope file (bytes as landed: JSON Lines, gzip or not, or Parquet) into canonical rows and rejections."""
-    return AdapterResult.concat(list(iter_envelope(data, file_name)))
+def parse_envelope(data: bytes, file_name: str, attribution: AttributionConfig | None = None) -> AdapterResult:
+    """Parse one landed envelope file (bytes as landed: JSON Lines, gzip or not, or Parquet) into canonical rows and
+    rejections; `attribution` adds to the keys `tags` never keep (`attribution.user_keys`)."""
+    return AdapterResult.concat(list(iter_envelope(data, file_name, attribution=attribution)))
 
 
-def iter_envelope(data: bytes, file_name: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[AdapterResult]:
+def iter_envelope(
+    data: bytes, file_name: str, chunk_bytes: int = CHUNK_BYTES, attribution: AttributionConfig | None = None
+) -> Iterator[AdapterResult]:
     """Parse a landed envelope file chunk by chunk (bounded memory): one AdapterResult per chunk of whole lines.
 
     Row numbers and byte offsets are those of the whole file; the next chunk is decompressed and split
-    on a second thread while DuckDB judges this one. A Parquet file comes in batches of rows, each row
-    numbered by its place in the file, with null byte offsets.
+    on a second thread while DuckDB judges this one. A line longer than the line limit is rejected unread
+    (`lines.LongLine`). A Parquet file comes in batches of rows, each row numbered by its place in the file,
+    with null byte offsets.
     """
+    tags_without = user_keys(attribution)
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         if file_name.lower().endswith(".parquet"):
             for lines, text in parquet_lines(con, data):
-                yield _judge(con, lines, text).without_offsets()
+                yield _judge(con, lines, text, tags_without).without_offsets()
             return
-        lines_read = 0
-        for item in prefetch(_split(text_chunks(data, file_name, chunk_bytes))):
-            if isinstance(item, FileProblem):
-                yield reject_file_problem(AdapterResult.empty(), item, last_line=lines_read)
-                continue
-            chunk, lines = item
-            lines_read = chunk.first_line_no - 1 + chunk.line_count()
-            yield _judge(con, lines, chunk.text).shifted(chunk.byte_offset)
+        chunks = prefetch(numbered(text_chunks(data, file_name, chunk_bytes)))
+        yield from judged_chunks(chunks, lambda lines, text: _judge(con, lines, text, tags_without))
 
 
-def _split(chunks: Iterator[TextChunk | FileProblem]) -> Iterator[tuple[TextChunk, pa.Table] | FileProblem]:
-    for chunk in chunks:
-        yield chunk if isinstance(chunk, FileProblem) else (chunk, chunk.lines())
-
-
-def _judge(con: duckdb.DuckDBPyConnection, lines: pa.Table, text: bytes) -> AdapterResult:
+def _judge(con: duckdb.DuckDBPyConnection, lines: pa.Table, text: bytes, tags_without: tuple[str, ...]) -> AdapterResult:
     con.register("lines_in", scannable(lines))
     try:
-        judged = con.sql(_QUERY).to_arrow_table()
-        judged = _with_records(con, judged)
+        judged = con.sql(_line_query(tags_without)).to_arrow_table()
+        judged = _with_records(con, judged, tags_without)
     finally:
         con.unregister("lines_in")
     return AdapterResult.from_judged(judged, source=SOURCE, text=text)
 
 
-def file_query(path: str, file_name: str) -> str | None:
+def file_query(path: str, file_name: str, attribution: AttributionConfig | None = None) -> str | None:
     """The judging query reading a whole local envelope file in DuckDB (its own parallel reader), or None
     when the file's layout needs the line-by-line path.
 
@@ -398,8 +423,14 @@ def file_query(path: str, file_name: str) -> str | None:
     the file's lines, since this reader skips blank lines and does not say where a bad line is; otherwise it
     judges the file line by line (`iter_envelope`), which gives every rejection its line, byte offset and
     record. Accepted rows are the same either way.
+
+    JSON text fields are read as text (read as JSON, to learn their type, DuckDB's read takes a third more CPU): a value
+    starting with `{` or `[` that is not valid JSON can only have been a string, and one that is valid JSON may
+    have been an object, an array or a string holding JSON text, so its row gets a problem and the file goes
+    line by line, where the value's JSON type decides. A line longer than the line limit makes DuckDB's reader
+    fail (`maximum_object_size`), so such a file goes line by line too.
     """
-    quoted = path.replace("'", "''")
+    literal = sql_literal(path)
     lower = file_name.lower()
     if lower.endswith(".parquet"):
         try:
@@ -409,19 +440,25 @@ def file_query(path: str, file_name: str) -> str | None:
         values = parquet_fields(schema, _TOP)
         if values is None:
             return None
-        source, line_no = f"read_parquet('{quoted}', file_row_number = true)", "file_row_number + 1"
+        source, line_no = f"read_parquet({literal}, file_row_number = true)", "file_row_number + 1"
+        line_problem = "cast(null as varchar)"  # Parquet text columns hold strings, never JSON
     elif lower.endswith((".jsonl", ".jsonl.gz")):
         columns = ", ".join(f"'{name}': '{kind}'" for name, kind in _TOP_TYPES.items())
         compression = "gzip" if lower.endswith(".gz") else "none"
-        source = f"read_json('{quoted}', format = 'newline_delimited', columns = {{{columns}}}, compression = '{compression}')"
+        source = (
+            f"read_json({literal}, format = 'newline_delimited', columns = {{{columns}}}, compression = '{compression}', "
+            f"maximum_object_size = {max_line_bytes()})"
+        )
         values, line_no = {name: f'"{name}"' for name in _TOP}, "cast(null as bigint)"
+        maybe_json = " or ".join(f"""(left("{name}", 1) in ('{{', '[') and json_valid("{name}"))""" for name in _TEXT_FIELDS)
+        line_problem = f"case when {maybe_json} then '|a text field holds JSON: judged line by line' end"
     else:
         return None
     packed = ", ".join(f'"{name}" := {values[name]}' for name in _TOP)
     envelopes = f"""
 envelopes as (
     select {line_no} as line_no, cast(null as bigint) as byte_offset, cast(null as bigint) as byte_length,
-        cast(null as varchar) as line_problem, struct_pack({packed}) as e
+        {line_problem} as line_problem, cast(null as varchar) as line, struct_pack({packed}) as e
     from {source}
 )"""
-    return _query(envelopes)
+    return _query(envelopes, user_keys(attribution))

@@ -24,7 +24,7 @@ a naive time is read as UTC; one with an offset is converted (`sql.NAIVE_IS_UTC`
 from __future__ import annotations
 
 from pipelines.adapters import AdapterResult
-from pipelines.adapters.attribution import HELICONE_COLUMNS, HELICONE_DEFAULTS, KEY_SYNTAX, AttributionConfig, keys_for
+from pipelines.adapters.attribution import HELICONE_COLUMNS, HELICONE_DEFAULTS, KEY_SYNTAX, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, column_token, parse, required
 from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
 
@@ -100,4 +100,4 @@ def parse_helicone(data: bytes, file_name: str, attribution: AttributionConfig |
 
     Attribution keys are `attribution.helicone` when it has them, else DEFAULT_KEYS.
     """
-    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution))
+    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution))

@@ -19,7 +19,13 @@ reader makes them). Its CTEs, in order:
 
 The query returns one row per line: the canonical columns and, for a rejected row, the kept record; an
 unreadable line has only its problem. A row is accepted only when it has no problem; no Python runs per row.
-Content and cost columns are never read, so they reach neither rows nor rejected records.
+Content and cost columns are never read, so they reach neither rows nor rejected records. A text column holds
+the JSON string it was given, whatever its first character (only a JSON object or array is not text), and
+`tags` keep no key that names a user id (`attribution.without_user_keys`).
+
+JSON Lines are judged chunk by chunk (`lines.text_chunks`: bounded memory, a line over the line limit rejected
+unread); a format read through `read_rows` (LiteLLM's CSV) is judged whole (`lines.read_whole`: at most
+`lines.whole_text_bytes`, lines over the limit cut out and rejected unread).
 """
 
 from __future__ import annotations
@@ -31,9 +37,9 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, reject_file_problem
-from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, FieldKeys, KeySyntax, sql_string
-from pipelines.adapters.lines import decompress, split_lines
+from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, judged_chunks, judged_whole
+from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, FieldKeys, KeySyntax, sql_string, without_user_keys
+from pipelines.adapters.lines import numbered, prefetch, read_whole, text_chunks
 from pipelines.adapters.sql import (
     DATE_TIME,
     LINE_PROBLEM,
@@ -124,14 +130,15 @@ class Format:
     problems: tuple[str, ...] = ()
     """More CASE branches, looked at after every token check."""
     tags_from: str | None = None
-    """Attribution key prefix whose JSON object becomes `tags`, without the keys user ids are read from;
-    None when `outputs` gives tags."""
+    """Attribution key prefix whose JSON object becomes `tags`; None when `outputs` gives tags (as a JSON object).
+    Either way tags lose every key that names a user id."""
     provider_quoted_whole: bool = False
     """An unknown provider is quoted whole in its reason (LiteLLM's reason); otherwise its first 40 characters."""
 
 
-def judging_query(fmt: Format, keys: FieldKeys, rows_in: bool = False) -> str:
-    """The query judging every line of `lines_in` (or every row of `rows_in`) as `fmt`, with attribution `keys`."""
+def judging_query(fmt: Format, keys: FieldKeys, rows_in: bool = False, tags_without: tuple[str, ...] = ()) -> str:
+    """The query judging every line of `lines_in` (or every row of `rows_in`) as `fmt`, with attribution `keys`;
+    `tags` lose the keys `tags_without` (`attribution.user_keys`)."""
     key_sql = _KeySql(fmt, keys)
     decoded = [f"{json_of_kind(_quoted(j.name), j.kind)} as {j.alias}" for j in fmt.json_columns]
     # A JSON column that is present but not of its kind (null and blank count as absent).
@@ -181,13 +188,14 @@ judged as (
     select *,
         case
             {_problems(fmt)}
-        end as problem
+        end as problem,
+        {key_sql.tags() if fmt.tags_from else fmt.outputs["tags"]} as tags_given
     from canonical
 )
 select
     line_no, byte_offset, byte_length,
     problem,
-    {_outputs(fmt, key_sql)}
+    {_outputs(fmt, key_sql, tags_without)}
 from judged
 union all
 select line_no, byte_offset, byte_length, line_problem, {", ".join(["null"] * len(OUTPUT_COLUMNS))}
@@ -209,7 +217,12 @@ def _listed(expressions) -> str:
 def _reading(fmt: Format) -> str:
     """CTEs reading `lines_in` into `fields`, the columns `rows_in` would hold."""
     structure = ", ".join([*(f'"{c}": "VARCHAR"' for c in fmt.columns), *(f'"{j.name}": "JSON"' for j in fmt.json_columns)])
-    text = [f"case when left(e.{_quoted(c)}, 1) not in ('{{', '[') then e.{_quoted(c)} end as {_quoted(c)}" for c in fmt.columns]
+    # A value read as text that starts like an object or an array may be a string that does: its JSON type says.
+    text = [
+        f"case when left(e.{_quoted(c)}, 1) in ('{{', '[') and json_type(line, {sql_string(f'$.{_quoted(c)}')}) in ('OBJECT', 'ARRAY') "
+        f"then null else e.{_quoted(c)} end as {_quoted(c)}"
+        for c in fmt.columns
+    ]
     json_text = [f"cast(e.{_quoted(j.name)} as varchar) as {_quoted(j.name)}" for j in fmt.json_columns]
     return f"""classified as (
     select line_no, byte_offset, byte_length, line,
@@ -252,8 +265,8 @@ def _problems(fmt: Format) -> str:
     return "\n            ".join(branches)
 
 
-def _outputs(fmt: Format, key_sql: _KeySql) -> str:
-    """The select list after problem: OUTPUT_COLUMNS, from the judged row."""
+def _outputs(fmt: Format, key_sql: _KeySql, tags_without: tuple[str, ...]) -> str:
+    """The select list after problem: OUTPUT_COLUMNS, from the judged row; tags without user keys, null when empty."""
     outputs = {
         "request_id": "rid",
         "occurred_at": "occurred_at",
@@ -261,8 +274,8 @@ def _outputs(fmt: Format, key_sql: _KeySql) -> str:
         "model": "served_model",
         "feature": f"coalesce({key_sql.attributed('feature')}, '{UNATTRIBUTED}')",
         **{field: key_sql.attributed(field) for field in FIELDS if field != "feature"},
-        **({"tags": key_sql.tags()} if fmt.tags_from else {}),
         **fmt.outputs,
+        "tags": f"nullif(cast(json({without_user_keys('tags_given', tags_without)}) as varchar), '{{}}')",
         "record": f"case when problem is not null then {_record(fmt)} end",
     }
     return ",\n    ".join(f"{outputs[c]} as {c}" for c in OUTPUT_COLUMNS)
@@ -322,35 +335,43 @@ class _KeySql:
         return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
 
     def tags(self) -> str:
-        """The `tags_from` object without the keys a user id is read from (tags are not pseudonymized)."""
-        prefix = self.fmt.tags_from
-        alias = self.fmt.key_objects[prefix]
-        user_keys = [key[len(prefix) :] for key in self.keys.user_id if key.startswith(prefix)]
-        removed = ", ".join(f"{sql_string(k)}, null" for k in user_keys)
-        tags = f"json_merge_patch({alias}, json_object({removed}))" if user_keys else alias
-        return f"case when {alias} is not null and len(json_keys({tags})) > 0 then cast(json({tags}) as varchar) end"
+        """The `tags_from` object, as given (`_outputs` drops the keys that name a user id)."""
+        return self.fmt.key_objects[self.fmt.tags_from]
 
 
 ReadRows = Callable[[duckdb.DuckDBPyConnection, bytes, pa.Table], pa.Table]
 """Reads a file's numbered lines (registered as `lines_in`) into the `rows_in` columns of a format."""
 
-_QUERIES: dict[tuple[str, FieldKeys, bool], str] = {}
+_QUERIES: dict[tuple[str, FieldKeys, bool, tuple[str, ...]], str] = {}
 
 
-def parse(fmt: Format, data: bytes, file_name: str, keys: FieldKeys, read_rows: ReadRows | None = None) -> AdapterResult:
-    """Judge one landed file (gzip or not) as `fmt`: its lines as JSON Lines, or through `read_rows` (say a CSV reader)."""
-    cache_key = (fmt.source, keys, read_rows is not None)
-    query = _QUERIES.get(cache_key) or _QUERIES.setdefault(cache_key, judging_query(fmt, keys, rows_in=read_rows is not None))
-    text, file_problem = decompress(data, file_name)
-    lines = split_lines(text)
+def parse(
+    fmt: Format, data: bytes, file_name: str, keys: FieldKeys, read_rows: ReadRows | None = None,
+    tags_without: tuple[str, ...] = (),
+) -> AdapterResult:
+    """Judge one landed file (gzip or not) as `fmt`: its lines as JSON Lines, chunk by chunk, or through
+    `read_rows` (say a CSV reader) as a whole; `tags` lose the keys `tags_without`."""
+    cache_key = (fmt.source, keys, read_rows is not None, tags_without)
+    query = _QUERIES.get(cache_key) or _QUERIES.setdefault(
+        cache_key, judging_query(fmt, keys, rows_in=read_rows is not None, tags_without=tags_without)
+    )
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
-        con.register("lines_in", lines)
-        if read_rows is not None:
-            con.register("rows_in", read_rows(con, text, lines))
+        if read_rows is None:
+            chunks = prefetch(numbered(text_chunks(data, file_name)))
+            return AdapterResult.concat(list(judged_chunks(chunks, lambda lines, text: _judge(con, query, lines, text, fmt.source))))
+        whole = read_whole(data, file_name)
+        con.register("lines_in", whole.lines)
+        con.register("rows_in", read_rows(con, whole.text, whole.lines))
         judged = con.sql(query).to_arrow_table()
-    result = AdapterResult.from_judged(judged, source=fmt.source, text=text)
-    if file_problem is not None:
-        last_line = lines["line_no"][-1].as_py() if lines.num_rows else 0
-        result = reject_file_problem(result, file_problem, last_line=last_line)
-    return result
+    return judged_whole(whole, AdapterResult.from_judged(judged, source=fmt.source, text=whole.text), whole.lines)
+
+
+def _judge(con: duckdb.DuckDBPyConnection, query: str, lines: pa.Table, text: bytes, source: str) -> AdapterResult:
+    """One chunk's numbered lines judged by `query`."""
+    con.register("lines_in", lines)
+    try:
+        judged = con.sql(query).to_arrow_table()
+    finally:
+        con.unregister("lines_in")
+    return AdapterResult.from_judged(judged, source=source, text=text)

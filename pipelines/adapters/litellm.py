@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines.adapters import AdapterResult
-from pipelines.adapters.attribution import KEY_SYNTAX, AttributionConfig, keys_for
+from pipelines.adapters.attribution import KEY_SYNTAX, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, Required, Token, column_token, parse, required
 from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
 
@@ -213,7 +213,10 @@ def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | 
     Attribution keys are `attribution.litellm`, else the defaults in attribution.py.
     """
     is_csv = file_name.lower().removesuffix(".gz").endswith(".csv")
-    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), read_rows=_csv_rows if is_csv else None)
+    return parse(
+        FORMAT, data, file_name, keys_for(SOURCE, attribution), read_rows=_csv_rows if is_csv else None,
+        tags_without=user_keys(attribution),
+    )
 
 
 def _csv_rows(con: duckdb.DuckDBPyConnection, text: bytes, lines: pa.Table) -> pa.Table:

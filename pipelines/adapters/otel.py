@@ -14,7 +14,10 @@ INCLUDES cache reads and cache creation, output_tokens INCLUDES reasoning, so
 Spans that are not GenAI spans are skipped (counted in `OtelAdapterResult.skipped_spans`, neither rows
 nor rejections), so rows_read counts GenAI spans plus unreadable lines. Prompt and response content
 (span events, gen_ai.input/output.messages, gen_ai.prompt/completion) is never read into rows or into
-rejected records. docs/formats/otel.md is the user-facing description.
+rejected records, and `tags` keep no attribute that names a user id (`attribution.without_user_keys`). A file
+is judged whole (a rollup span looks for the model calls of its trace anywhere in the file): at most
+`lines.whole_text_bytes` of it is read, and a line longer than the line limit is rejected unread (`lines.read_whole`).
+docs/formats/otel.md is the user-facing description.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters import AdapterResult, reject_file_problem
-from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string
-from pipelines.adapters.lines import BOM, decompress, split_lines
+from pipelines.adapters import AdapterResult, judged_whole
+from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string, user_keys, without_user_keys
+from pipelines.adapters.lines import BOM, WholeText, read_whole
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
 
 SOURCE = "otel"
@@ -127,10 +130,12 @@ def _query(attribution: AttributionConfig) -> str:
     token_problems = ", ".join(token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
     provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
     expected = ", ".join(PROVIDERS)
-    record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES)
+    user_names = user_keys(attribution)
+    record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES if key.lower() not in user_names)
     inference = ", ".join(sql_string(op) for op in INFERENCE_OPERATIONS)
     rollup = ", ".join(sql_string(op) for op in ROLLUP_OPERATIONS)
     op = a["gen_ai.operation.name"]
+    tags = f"json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op}))"
     return f"""
 with classified as (
     select line_no, byte_offset, byte_length, line,
@@ -267,7 +272,7 @@ select
     {attributed('conversation_id')} as conversation_id,
     case when end_ns >= start_ns then (end_ns - start_ns) // 1000000 end as latency_ms,
     case when status_code in ('2', 'STATUS_CODE_ERROR') or {a['error.type']} is not null then 'error' else 'ok' end as status,
-    cast(json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op})) as varchar) as tags,
+    cast({without_user_keys(tags, user_names)} as varchar) as tags,
     t_input - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as input_tokens,
     coalesce(t_cache_read, 0) as cache_read_tokens,
     coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
@@ -299,19 +304,20 @@ order by line_no, rs_i nulls first, ss_i, sp_i
 """
 
 
-def _records(text: bytes, file_name: str) -> pa.Table:
-    """Numbered lines; a `.json` file holding one (pretty-printed) JSON document is one record at its first line."""
-    lines = split_lines(text)
+def _records(whole: WholeText, file_name: str) -> pa.Table:
+    """Numbered lines; a `.json` file holding one (pretty-printed) JSON document, with no line cut out of it,
+    is one record at its first line."""
+    lines, text = whole.lines, whole.text
     name = file_name.lower().removesuffix(".gz")
-    if not name.endswith(".json") or lines.num_rows < 2:
+    if not name.endswith(".json") or lines.num_rows < 2 or whole.long_lines:
         return lines
     start = len(BOM) if text.startswith(BOM) else 0
     try:
-        whole = text[start:].decode("utf-8")
+        document = text[start:].decode("utf-8")
     except UnicodeDecodeError:
         return lines
     with duckdb.connect() as con:
-        if not con.execute("select json_valid($t)", {"t": whole}).fetchone()[0]:
+        if not con.execute("select json_valid($t)", {"t": document}).fetchone()[0]:
             return lines
     first = lines.slice(0, 1).to_pylist()[0]
     return pa.table(
@@ -319,7 +325,7 @@ def _records(text: bytes, file_name: str) -> pa.Table:
             "line_no": pa.array([first["line_no"]], pa.int64()),
             "byte_offset": pa.array([start], pa.int64()),
             "byte_length": pa.array([len(text) - start], pa.int64()),
-            "line": pa.array([whole], pa.large_string()),
+            "line": pa.array([document], pa.large_string()),
         }
     )
 
@@ -331,8 +337,8 @@ def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | Non
     """Parse one landed OTLP/JSON trace export (bytes as landed, gzip or not) into canonical rows and rejections."""
     attribution = attribution or AttributionConfig.default()
     query = _QUERIES.get(attribution) or _QUERIES.setdefault(attribution, _query(attribution))
-    text, file_problem = decompress(data, file_name)
-    records = _records(text, file_name)
+    whole = read_whole(data, file_name)
+    records = _records(whole, file_name)
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")
         con.register("lines_in", records)
@@ -340,10 +346,7 @@ def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | Non
     skip_rows = pc.is_valid(judged["skipped_spans"])
     skipped = pc.sum(judged["skipped_spans"]).as_py() or 0
     judged = judged.filter(pc.invert(skip_rows)).drop_columns(["skipped_spans", "rs_i", "ss_i", "sp_i"])
-    result = AdapterResult.from_judged(judged, source=SOURCE, text=text)
-    if file_problem is not None:
-        last_line = pc.max(records["line_no"]).as_py() if records.num_rows else 0
-        result = reject_file_problem(result, file_problem, last_line=last_line)
+    result = judged_whole(whole, AdapterResult.from_judged(judged, source=SOURCE, text=whole.text), records)
     return OtelAdapterResult(rows=result.rows, rejected=result.rejected, skipped_spans=int(skipped))
 
 

@@ -19,7 +19,7 @@ time without one is rejected, not guessed (`sql.OFFSET_REQUIRED`).
 from __future__ import annotations
 
 from pipelines.adapters import AdapterResult
-from pipelines.adapters.attribution import KEY_SYNTAX, PORTKEY_COLUMNS, PORTKEY_DEFAULTS, AttributionConfig, keys_for
+from pipelines.adapters.attribution import KEY_SYNTAX, PORTKEY_COLUMNS, PORTKEY_DEFAULTS, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, column_token, parse, required
 from pipelines.adapters.sql import OFFSET_REQUIRED, blank_null
 
@@ -88,4 +88,4 @@ def parse_portkey(data: bytes, file_name: str, attribution: AttributionConfig | 
 
     Attribution keys are `attribution.portkey` when it has them, else DEFAULT_KEYS.
     """
-    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution))
+    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution))
