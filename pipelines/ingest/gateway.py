@@ -3,7 +3,7 @@
 A file is read once per content hash; a file whose content changed replaces the rows it wrote before.
 Rows are keyed by (source, request_id). A request a file holds more than once is written once (its final
 record) and the rest counted as duplicates; a request that other files hold too is written by each, and which
-record counts is decided in the warehouse (staging/_gateway_records.sql), so that the result does not depend
+record counts is decided in the warehouse (staging/_duplicate_records.sql), so that the result does not depend
 on the order files land in and a corrected file re-resolves its requests. Every file gets one row in the
 manifest (`lake/_audit/ingested_files`) and its bad rows go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
 

@@ -129,17 +129,17 @@ def _requests(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window)
     register_parquet(con, "lake_gateway_requests", request_files(home, days) if home else [], LAKE_SCHEMA)
 
 
-def _gateway_records(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
-    """The identity rule as table macro gateway_records(window_start, window_end), with settings.yaml's
-    same_call_sources (rank = position in the list) as a view."""
+def _duplicate_records(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    """The identity rule as table macro duplicate_records(window_start, window_end) (the records that do not
+    count), with settings.yaml's same_call_sources (rank = position in the list) as a view."""
     sources = same_call_sources(home.root) if home is not None else []
     con.register("same_call_sources", pa.table({"source": pa.array(sources, pa.string()), "rank": pa.array(range(1, len(sources) + 1), pa.int32())}))
-    con.execute(f"create or replace temp macro gateway_records(window_start, window_end) as table {sql_text('staging._gateway_records')}")
+    con.execute(f"create or replace temp macro duplicate_records(window_start, window_end) as table {sql_text('staging._duplicate_records')}")
 
 
 GATEWAY_RECORDS = (
     Input("lake_gateway_requests", _requests, assets=("lake/gateway_requests",)),
-    Input("gateway_records", _gateway_records, sql="staging._gateway_records"),
+    Input("duplicate_records", _duplicate_records, sql="staging._duplicate_records"),
 )
 
 

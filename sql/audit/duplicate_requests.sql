@@ -1,5 +1,5 @@
 -- One row per gateway record of the window that does not count, and the record that counts instead: the
--- identity rule of staging/_gateway_records.sql. reason: `superseded` (an earlier cumulative usage record of a
+-- identity rule of staging/_duplicate_records.sql. reason: `superseded` (an earlier cumulative usage record of a
 -- streaming request), `conflict` (an earlier record whose usage disagrees with the final one) or `same_call`
 -- (the same provider call logged by a source listed after kept_source in settings.yaml same_call_sources).
 -- Records repeated inside one landed file are counted in audit.ingested_files.rows_duplicate instead; these
@@ -15,5 +15,4 @@ select
     kept_source,
     kept_source_file,
     kept_source_row,
-from gateway_records($window_start, $window_end)
-where not counts
+from duplicate_records($window_start, $window_end)

@@ -1,6 +1,6 @@
 -- Ingestion: which record to keep of each request a landed file holds more than once (`incoming` and `repeated`
 -- are the scratch tables of pipelines/ingest/gateway.py): the final one in time order (the identity rule of
--- staging/_gateway_records.sql, inside one file). Records of one request whose usage only grows are one
+-- staging/_duplicate_records.sql, inside one file). Records of one request whose usage only grows are one
 -- streaming request's cumulative usage; otherwise the records disagree and `conflict` says so.
 with versions as (
     select

@@ -1,10 +1,12 @@
 -- One row per request (source, request_id) of the window: the lake record that counts by the identity rule
--- (staging/_gateway_records.sql: the final record of each request, one source per provider call), typed, with
+-- (staging/_duplicate_records.sql: the final record of each request, one source per provider call), typed, with
 -- total input and output tokens. The records that do not count are in audit.duplicate_requests.
 with source as (
-    select *
-    from gateway_records($window_start, $window_end)
-    where counts
+    select lake.*
+    from lake_gateway_requests as lake
+    anti join duplicate_records($window_start, $window_end) as duplicates
+        using (source_file, source_row)
+    where lake.event_date >= $window_start and lake.event_date < $window_end
 ),
 
 renamed as (

@@ -1,5 +1,6 @@
--- gateway_records(window_start, window_end): every lake record of the window's requests, and whether it counts.
--- A table macro: staging.stg_gateway_requests keeps the records that count, audit.duplicate_requests the others.
+-- duplicate_records(window_start, window_end): every lake record of the window that does not count, and the
+-- record of the same request that counts instead. staging.stg_gateway_requests is the window's lake records
+-- without these; audit.duplicate_requests is these.
 -- The identity rule (README, "One request, many records"): a request is (source, request_id). Of all its records,
 -- in whatever landed files they are, the final one counts, in the order (occurred_at, source_file, source_row),
 -- which does not depend on when the files landed. Its earlier records are `superseded` when the usage only grew
@@ -9,22 +10,35 @@
 -- once from the first-listed source; the other source's records are `same_call`. Records are resolved within a
 -- UTC event date (the window holds whole dates, and a request's records all carry its occurred_at date unless
 -- their timestamps cross midnight).
-with records as (
-    select
-        lake.*,
-        coalesce(same_call.rank, 0) as source_rank,
-        case when same_call.source is null then lake.source else '' end as identity,
+-- Cost: almost every request has one record, so the requests with several are found first from a narrow scan,
+-- grouped by a 64-bit hash of the identity (a hash shared by two requests only makes both candidates; the
+-- window functions then tell them apart by the identity itself), and only their records are read again whole.
+with keys as (
+    select hash(case when same_call.source is null then lake.source else '' end, lake.request_id) as rkey
     from lake_gateway_requests as lake
-    left join same_call_sources as same_call
-        on same_call.source = lake.source
+    left join same_call_sources as same_call on same_call.source = lake.source
     where lake.event_date >= window_start and lake.event_date < window_end
 ),
 
 repeated as (
-    select identity, request_id
-    from records
-    group by identity, request_id
+    select rkey
+    from keys
+    group by rkey
     having count(*) > 1
+),
+
+records as (
+    select
+        lake.source, lake.request_id, lake.event_date, lake.occurred_at, lake.source_file, lake.source_row,
+        lake.input_tokens, lake.cache_read_tokens, lake.cache_write_5m_tokens, lake.cache_write_1h_tokens,
+        lake.output_tokens, lake.reasoning_tokens, lake.audio_input_tokens, lake.audio_output_tokens,
+        lake.web_search_requests,
+        coalesce(same_call.rank, 0) as source_rank,
+        case when same_call.source is null then lake.source else '' end as identity,
+        hash(case when same_call.source is null then lake.source else '' end, lake.request_id) as rkey,
+    from lake_gateway_requests as lake
+    left join same_call_sources as same_call on same_call.source = lake.source
+    where lake.event_date >= window_start and lake.event_date < window_end
 ),
 
 contested as (
@@ -32,7 +46,7 @@ contested as (
         records.*,
         min(source_rank) over (partition by identity, request_id) as best_rank,
     from records
-    semi join repeated using (identity, request_id)
+    semi join repeated using (rkey)
 ),
 
 versions as (
@@ -54,9 +68,7 @@ versions as (
 ),
 
 judged as (
-    select
-        * exclude (grew),
-        bool_and(grew) over (partition by identity, request_id) as cumulative,
+    select *, bool_and(grew) over (partition by identity, request_id) as cumulative,
     from versions
 ),
 
@@ -66,35 +78,19 @@ finals as (
     where is_final
 ),
 
-resolved as (
-    select
-        judged.* exclude (is_final, cumulative, best_rank),
-        is_final as counts,
-        case when is_final then null when cumulative then 'superseded' else 'conflict' end as reason,
+losers as (
+    select identity, request_id, event_date, source, occurred_at, source_file, source_row,
+        case when cumulative then 'superseded' else 'conflict' end as reason,
     from judged
-    union all by name
-    select
-        contested.* exclude (best_rank),
-        false as counts,
-        'same_call' as reason,
+    where not is_final
+    union all
+    select identity, request_id, event_date, source, occurred_at, source_file, source_row, 'same_call' as reason,
     from contested
     where source_rank > best_rank
 )
 
 select
-    records.* exclude (identity, source_rank),
-    true as counts,
-    cast(null as varchar) as reason,
-    cast(null as varchar) as kept_source,
-    cast(null as varchar) as kept_source_file,
-    cast(null as bigint) as kept_source_row,
-from records
-anti join repeated using (identity, request_id)
-union all by name
-select
-    resolved.* exclude (identity, source_rank),
-    case when resolved.counts then null else finals.kept_source end as kept_source,
-    case when resolved.counts then null else finals.kept_source_file end as kept_source_file,
-    case when resolved.counts then null else finals.kept_source_row end as kept_source_row,
-from resolved
+    losers.event_date, losers.source, losers.request_id, losers.occurred_at, losers.source_file, losers.source_row,
+    losers.reason, finals.kept_source, finals.kept_source_file, finals.kept_source_row,
+from losers
 inner join finals using (identity, request_id)
