@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pipelines.storage.home import Home
 from pipelines.storage.lake import LandedFile, manifest_entry, read_manifest, write_audit, write_manifest
+from pipelines.storage.lock import ingest_lock
 
 
 @dataclass
@@ -69,7 +70,13 @@ class LandedSource:
 def ingest_landed(
     home: Home, source: LandedSource, landed: list[LandedFile], progress: Callable[[str], None] = lambda _: None
 ) -> IngestReport:
-    """Ingest every new or changed file of `landed` for `source`; unchanged files are skipped."""
+    """Ingest every new or changed file of `landed` for `source`; unchanged files are skipped. One ingestion of a
+    source at a time, whichever process runs it (`storage.lock.ingest_lock`): a second waits for the first."""
+    with ingest_lock(home, source.name, progress):
+        return _ingest_all(home, source, landed, progress)
+
+
+def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], progress: Callable[[str], None]) -> IngestReport:
     manifest = read_manifest(home)
     report = IngestReport(source=source.name)
     for index, landed_file in enumerate(landed, start=1):

@@ -30,6 +30,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from pipelines.storage.home import Home
+from pipelines.storage.lock import ingestion_running, pending_lock
 from pipelines.storage.schemas import CANONICAL_SCHEMA, REJECTED_SCHEMA
 from pipelines.storage.store import Store
 
@@ -207,11 +208,13 @@ def pending_version(home: Home) -> int:
 
 def mark_pending(home: Home, dates: set[dt.date]) -> None:
     if dates:
-        _write_pending(home, pending_dates(home) | set(dates))
+        with pending_lock(home):
+            _write_pending(home, pending_dates(home) | set(dates))
 
 
 def clear_pending(home: Home, dates: set[dt.date]) -> None:
-    _write_pending(home, pending_dates(home) - set(dates))
+    with pending_lock(home):
+        _write_pending(home, pending_dates(home) - set(dates))
 
 
 def _write_pending(home: Home, dates: set[dt.date]) -> None:
@@ -219,8 +222,10 @@ def _write_pending(home: Home, dates: set[dt.date]) -> None:
 
 
 def remove_scratch(home: Home) -> int:
-    """Remove the scratch folders ingestion left behind (`<home>/.tmp/ingest-*`); call it holding the run lock,
-    when no ingestion can be running. Returns how many there were."""
+    """Remove the scratch folders gateway ingestion left behind (`<home>/.tmp/ingest-*`), unless a gateway
+    ingestion is running now (a scheduled run beside a CLI run): its scratch is in use. Returns how many there were."""
+    if ingestion_running(home, GATEWAY):
+        return 0
     folders = [path for path in home.scratch.glob("ingest-*") if path.is_dir()] if home.scratch.is_dir() else []
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,17 +1,55 @@
-"""One run per home at a time: an exclusive lock file in the home folder."""
+"""Locks in the home folder (always local disk, even when landing and the lake are in a bucket).
+
+- `run_lock`: one `tokenledger run` (or close, or writing command) per home at a time; a second fails at once.
+- `ingest_lock`: one ingestion of a landed source at a time, whoever started it: a CLI run, the schedule, the
+  landing sensor. The Dagster run queue keeps tagged runs apart (`tokenledger/ingest`); this lock also keeps a CLI
+  run, which the queue does not see, from ingesting beside them. A second ingestion waits for the first.
+- `pending_lock`: the read-modify-write of the pending dates file, from ingestion, sensors and runs.
+
+Every lock is an flock on a file: the kernel drops it when its process dies, so a killed run never leaves one.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
 
 from pipelines.storage.home import Home
+
+WAIT_REPORT_SECONDS = 60.0
+"""While waiting for an ingestion lock, say so every this many seconds."""
 
 
 class RunInProgress(RuntimeError):
     """Another tokenledger run holds this home's run lock."""
+
+
+def _holder(handle: IO[str]) -> str:
+    handle.seek(0)
+    return handle.read().strip() or "unknown"
+
+
+def _claim(handle: IO[str]) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+
+
+@contextmanager
+def _held(handle: IO[str]) -> Iterator[None]:
+    _claim(handle)
+    try:
+        yield
+    finally:
+        handle.seek(0)
+        handle.truncate()
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -23,16 +61,51 @@ def run_lock(home: Home) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {holder}); try again when it finishes") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
+            raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {_holder(handle)}); try again when it finishes") from None
+        with _held(handle):
             yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_file(home: Home, name: str) -> Path:
+    folder = home.root / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.lock"
+
+
+@contextmanager
+def ingest_lock(home: Home, source: str, progress: Callable[[str], None] = lambda _: None) -> Iterator[None]:
+    """Hold the lock of one landed source's ingestion, waiting (and saying so) while another process holds it."""
+    path = _lock_file(home, f"ingest-{source}")
+    with open(path, "a+") as handle:
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if waited % WAIT_REPORT_SECONDS == 0:
+                    progress(f"waiting for another ingestion of {source} (pid {_holder(handle)}) to finish")
+                time.sleep(0.5)
+                waited += 0.5
+        with _held(handle):
+            yield
+
+
+def ingestion_running(home: Home, source: str) -> bool:
+    """Whether a process holds `source`'s ingestion lock now."""
+    with open(_lock_file(home, f"ingest-{source}"), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+@contextmanager
+def pending_lock(home: Home) -> Iterator[None]:
+    """Hold the lock of the pending dates file (held for one read and one write: a short wait at most)."""
+    with open(_lock_file(home, "pending"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with _held(handle):
+            yield
