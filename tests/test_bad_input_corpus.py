@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -65,13 +66,14 @@ def _envelope(request_id: str, **fields) -> str:
 def _huge_line(path: Path, recipe: dict, home: Home) -> None:
     """Good rows around lines of `megabytes` MB each: prompt text (loads), a feature (rejected), broken JSON (rejected)."""
     size = int(recipe["megabytes"] * 1024 * 1024)
+    ids = recipe.get("prefix", "huge")
     prompt = (SENTINEL + " ") * (size // (len(SENTINEL) + 1))
     lines = [
-        _envelope("huge-1"),
-        _envelope("huge-2", messages=[{"role": "user", "content": prompt}]),
-        _envelope("huge-3", feature="f" * size, messages=[{"role": "user", "content": SENTINEL}]),
-        _envelope("huge-4"),
-        '{"request_id": "huge-5", "messages": [{"content": "' + prompt,  # never closed, no final newline
+        _envelope(f"{ids}-1"),
+        _envelope(f"{ids}-2", messages=[{"role": "user", "content": prompt}]),
+        _envelope(f"{ids}-3", feature="f" * size, messages=[{"role": "user", "content": SENTINEL}]),
+        _envelope(f"{ids}-4"),
+        '{"request_id": "' + ids + '-5", "messages": [{"content": "' + prompt,  # never closed, no final newline
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
 
@@ -125,7 +127,25 @@ def _symlink_loop(path: Path, recipe: dict, home: Home) -> None:
     path.symlink_to(path)
 
 
+def _gzip_newline_bomb(path: Path, recipe: dict, home: Home) -> None:
+    """A small gzip: a good line, `megabytes` MiB of newlines, a good line. The newlines are deflated once and
+    their compressed block repeated, so the file is made in a moment and stays under a MiB."""
+    first, last = (_envelope(f"gzb-{i}").encode() + b"\n" for i in (1, 2))
+    block = b"\n" * 2**20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = deflate.compress(first) + deflate.flush(zlib.Z_FULL_FLUSH)
+    body = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = deflate.compress(last) + deflate.flush()
+    crc = zlib.crc32(first)
+    for _ in range(recipe["megabytes"]):
+        crc = zlib.crc32(block, crc)
+    size = (len(first) + len(block) * recipe["megabytes"] + len(last)) % 2**32
+    trailer = struct.pack("<II", zlib.crc32(last, crc), size)
+    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + head + body * recipe["megabytes"] + tail + trailer)
+
+
 RECIPES = {
+    "gzip_newline_bomb": _gzip_newline_bomb,
     "fifo": _fifo,
     "latin1_name": _latin1_name,
     "symlink_loop": _symlink_loop,
