@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -9,6 +11,21 @@ from pipelines.storage.home import Home
 
 FORMATS = Path(__file__).resolve().parent / "fixtures" / "formats"
 """Provider and gateway samples (copies of the project's format samples), read only from the repository."""
+
+
+LITELLM_COLUMNS = [r["column"] for r in csv.DictReader((FORMATS.parent / "litellm" / "litellm_spendlogs_columns.csv").open())]
+"""The columns of LiteLLM's LiteLLM_SpendLogs table, in order."""
+
+
+def litellm_csv(*records: dict) -> bytes:
+    """LiteLLM spend-log records as a CSV export of LiteLLM_SpendLogs: every column, JSON cells as JSON text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LITELLM_COLUMNS)
+    for record in records:
+        writer.writerow([json.dumps(record.get(c)) if isinstance(record.get(c), (dict, list)) else
+                         ("" if record.get(c) is None else record.get(c)) for c in LITELLM_COLUMNS])
+    return buffer.getvalue().encode()
 
 
 def sample_usage(name: str) -> dict:

@@ -4,15 +4,13 @@ are skipped chunk by chunk; a format judged whole reads a bounded amount."""
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import pytest
-from helpers import envelope
+from helpers import envelope, litellm_csv
 
 from pipelines.adapters import lines as lines_module
 from pipelines.adapters.envelope import parse_envelope
@@ -66,17 +64,6 @@ def _otel(response_id: str, **extra) -> str:
     return json.dumps({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]})
 
 
-def _litellm_csv(*records: dict) -> str:
-    columns = [r["column"] for r in csv.DictReader((FIXTURES / "litellm" / "litellm_spendlogs_columns.csv").open())]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([json.dumps(record.get(c)) if isinstance(record.get(c), (dict, list)) else
-                         ("" if record.get(c) is None else record.get(c)) for c in columns])
-    return buffer.getvalue()
-
-
 def _jsonl_records(fmt: str, sample: str, id_field: str, big_field: str) -> list[str]:
     record = _sample(fmt, sample)
     return [
@@ -128,8 +115,8 @@ def test_rejections_after_a_long_line_keep_their_place_in_the_file(fmt):
 
 def test_litellm_csv_row_over_the_limit_is_rejected_and_the_rest_loads():
     record = _sample("litellm", "litellm_spendlogs_row.json")
-    text = _litellm_csv(dict(record, request_id="ok-1"), dict(record, request_id="long-2", user="x" * 3 * LIMIT),
-                        dict(record, request_id="ok-3")).encode()
+    text = litellm_csv(dict(record, request_id="ok-1"), dict(record, request_id="long-2", user="x" * 3 * LIMIT),
+                       dict(record, request_id="ok-3"))
     text += b"ok-4,not,enough,cells\n"
     result = parse_litellm(text, "spend.csv")
     assert result.rows["request_id"].to_pylist() == ["ok-1", "ok-3"]
@@ -200,7 +187,7 @@ def test_a_format_judged_whole_reads_a_bounded_amount(fmt, monkeypatch):
         header = 0
     else:
         record = _sample("litellm", "litellm_spendlogs_row.json")
-        text = _litellm_csv(*(dict(record, request_id=f"r-{i:03d}") for i in range(150)))
+        text = litellm_csv(*(dict(record, request_id=f"r-{i:03d}") for i in range(150))).decode()
         parse, name = parse_litellm, "spend.csv.gz"
         header = 1
     assert len(text) > 3 * most

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import envelope
+from helpers import envelope, litellm_csv
 
 from pipelines.adapters.attribution import AttributionConfig, user_keys
 from pipelines.adapters.envelope import file_query, parse_envelope
@@ -105,21 +103,10 @@ def _litellm(**changes) -> dict:
     return record
 
 
-def _csv(*records: dict) -> bytes:
-    columns = [r["column"] for r in csv.DictReader((FIXTURES / "litellm" / "litellm_spendlogs_columns.csv").open())]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for record in records:
-        writer.writerow([json.dumps(record.get(c)) if isinstance(record.get(c), (dict, list)) else
-                         ("" if record.get(c) is None else record.get(c)) for c in columns])
-    return buffer.getvalue().encode()
-
-
 @pytest.mark.parametrize("name", ["spend.jsonl", "spend.csv"])
 def test_litellm_request_tags_lose_the_user_tag(name):
     records = (_litellm(), _litellm(request_id="bad", prompt_tokens=-5))
-    result = parse_litellm(_csv(*records) if name.endswith(".csv") else _jsonl(*records), name)
+    result = parse_litellm(litellm_csv(*records) if name.endswith(".csv") else _jsonl(*records), name)
     _no_raw_id(result)
     assert json.loads(result.rows["tags"][0].as_py()) == {"env": "prod"}
     assert result.rejected.num_rows == 1
@@ -197,7 +184,7 @@ def test_no_raw_user_id_reaches_the_lake_from_any_format(home):
         ("envelope", "whole.jsonl"): (_envelope_line("e-whole") + "\n").encode(),
         ("envelope", "lines.jsonl"): (_envelope_line("e-line") + "\n\n").encode(),  # a blank line: line by line
         ("litellm", "spend.jsonl"): _jsonl(litellm),
-        ("litellm", "spend.csv"): _csv(dict(litellm, request_id="csv-1")),
+        ("litellm", "spend.csv"): litellm_csv(dict(litellm, request_id="csv-1")),
         ("helicone", "rmt.jsonl"): _jsonl(helicone, dict(helicone, request_id="bad", prompt_tokens=-1)),
         ("portkey", "logs.jsonl"): _jsonl(portkey),
         ("otel", "t.jsonl"): (_otel_line({"enduser.id": RAW}, {"service.name": "bot"}) + "\n").encode(),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 from pathlib import Path
 
+from helpers import LITELLM_COLUMNS, litellm_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +16,7 @@ from pipelines.adapters.litellm import PROVIDERS, parse_litellm
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "litellm"
 SAMPLE = json.loads((FIXTURES / "litellm_spendlogs_row.json").read_text())
-COLUMNS = [r["column"] for r in csv.DictReader((FIXTURES / "litellm_spendlogs_columns.csv").open())]
+COLUMNS = LITELLM_COLUMNS
 
 
 def row(**changes) -> dict:
@@ -30,18 +29,8 @@ def _jsonl(*records: dict | str) -> bytes:
     return ("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n").encode()
 
 
-def _csv(*records: dict) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for record in records:
-        writer.writerow([json.dumps(record.get(c)) if isinstance(record.get(c), (dict, list)) else
-                         ("" if record.get(c) is None else record.get(c)) for c in COLUMNS])
-    return buffer.getvalue().encode()
-
-
 def _parse(*records, name: str = "f.jsonl", attribution: AttributionConfig | None = None):
-    data = _csv(*records) if name.endswith(".csv") else _jsonl(*records)
+    data = litellm_csv(*records) if name.endswith(".csv") else _jsonl(*records)
     return parse_litellm(data, name, attribution)
 
 
@@ -216,8 +205,8 @@ def test_each_rejection_names_row_field_and_reason():
 
 def test_csv_rejections_and_multiline_cells():
     header = ",".join(COLUMNS)
-    good = _csv(row(request_id="g1")).decode().splitlines()[1]
-    multiline = _csv(row(request_id="g2", user="internal\nuser-42")).decode().split("\n", 1)[1].rstrip("\n")  # a quoted cell over two lines
+    good = litellm_csv(row(request_id="g1")).decode().splitlines()[1]
+    multiline = litellm_csv(row(request_id="g2", user="internal\nuser-42")).decode().split("\n", 1)[1].rstrip("\n")  # a quoted cell over two lines
     short = "r-short,acompletion"
     literal = good.replace("g1", "g3", 1).replace("acompletion", 'acomp"let"ion', 1)  # quotes inside an unquoted cell are text
     unclosed = 'r-unclosed,x"y,"z'  # even quotes on the line, but the last cell opens a quote it never closes
@@ -243,7 +232,7 @@ def test_csv_rejections_and_multiline_cells():
 
 
 def test_gzip_csv_and_jsonl():
-    for name, data in (("f.csv.gz", _csv(row(request_id="a"), row(request_id="b"))), ("f.jsonl.gz", _jsonl(row(request_id="a"), row(request_id="b")))):
+    for name, data in (("f.csv.gz", litellm_csv(row(request_id="a"), row(request_id="b"))), ("f.jsonl.gz", _jsonl(row(request_id="a"), row(request_id="b")))):
         result = parse_litellm(gzip.compress(data), name)
         assert result.rows["request_id"].to_pylist() == ["a", "b"], name
 
@@ -316,10 +305,10 @@ def test_fuzz_never_raises_and_accounts_for_every_record(lines, as_csv):
         records = [r for r in lines if isinstance(r, dict)]
         if not records:
             return
-        result = parse_litellm(_csv(*records), "fuzz.csv")
+        result = parse_litellm(litellm_csv(*records), "fuzz.csv")
         assert result.rows.num_rows + result.rejected.num_rows == len(records)
         # One short row at the end sends the file down the record-by-record path: the same rows come out.
-        per_record = parse_litellm(_csv(*records) + b"short,row\n", "fuzz.csv")
+        per_record = parse_litellm(litellm_csv(*records) + b"short,row\n", "fuzz.csv")
         assert per_record.rows.equals(result.rows) and per_record.rejected.num_rows == result.rejected.num_rows + 1
     else:
         rendered = [line[1] if isinstance(line, tuple) else json.dumps(line) for line in lines]
