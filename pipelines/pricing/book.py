@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
+from pipelines.pricing.match_rules import match_rule_problems, rule_matches
 from pipelines.settings import ConfigError, as_date, as_decimal, clipped, fits_decimal, load_yaml, shown, yaml_problem
 from pipelines.storage.home import shipped_dir
 
@@ -40,7 +41,6 @@ FEES = ("web_search_per_1k", "per_request")
 FILE_KEYS = {"provider", "currency", "fees", "models", "generated"}
 MODEL_KEYS = {"aliases", "match", "prices"}
 VERSION_KEYS = {"effective_from", "source", "checked", "note", *TIERS}
-MATCH_KINDS = ("starts_with", "ends_with", "contains", "regex", "all")
 IMPORTED_DIR = "imported"
 TOKEN_LIMIT = 2**62
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -145,21 +145,6 @@ class PriceBook:
                 if row["input_tokens_from"] <= total_input_tokens < row["input_tokens_to"]:
                     return row
         return None
-
-
-def rule_matches(rule: dict, lowered_name: str) -> bool:
-    """One match rule (see pricing/README.md) against a lower-cased model name."""
-    (kind, value), = rule.items()
-    if kind == "all":
-        return all(rule_matches(part, lowered_name) for part in value)
-    if kind == "regex":
-        return re.search(value, lowered_name) is not None
-    value = value.lower()
-    if kind == "starts_with":
-        return lowered_name.startswith(value)
-    if kind == "ends_with":
-        return lowered_name.endswith(value)
-    return value in lowered_name
 
 
 def default_book_dir() -> Path:
@@ -305,27 +290,6 @@ def _model_spec(where: str, spec: object) -> tuple[list | None, list[str], list,
     for rule in match:
         problems += [f"{where}: match: {p}" for p in match_rule_problems(rule)]
     return spec["prices"], aliases, match, problems
-
-
-def match_rule_problems(rule: object) -> list[str]:
-    """What is wrong with one match rule, e.g. {starts_with: claude-3-5-sonnet} or {all: [...]}."""
-    if not isinstance(rule, dict) or len(rule) != 1:
-        return [f"a rule is a mapping with one key ({', '.join(MATCH_KINDS)}), got {shown(rule)}"]
-    (kind, value), = rule.items()
-    if kind not in MATCH_KINDS:
-        return [f"unknown rule {shown(kind)} (known: {', '.join(MATCH_KINDS)})"]
-    if kind == "all":
-        if not isinstance(value, list) or not value:
-            return ["'all' needs a non-empty list of rules"]
-        return [p for part in value for p in match_rule_problems(part)]
-    if not isinstance(value, str) or not value:
-        return [f"'{kind}' needs a non-empty string, got {shown(value)}"]
-    if kind == "regex":
-        try:
-            re.compile(value)
-        except re.error as exc:
-            return [f"regex {shown(value)} does not compile: {exc}"]
-    return []
 
 
 def _duplicate_models(entries: list[_Entry]) -> list[str]:

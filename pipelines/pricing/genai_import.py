@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.pricing.book import BUCKETS, FEES, TIERS, PriceBookError, rule_matches
+from pipelines.pricing.book import BUCKETS, FEES, TIERS, PriceBookError
 from pipelines.pricing.corrections import corrections_file_problems
 from pipelines.pricing.imported_yaml import GENERATED_HEADER, render_imported_file
+from pipelines.pricing.match_rules import rule_matches
 from pipelines.settings import load_yaml
 
 GENAI_PROVIDERS = {
