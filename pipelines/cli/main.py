@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     focus.set_defaults(handler=_export_focus)
 
     sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
-    sql.add_argument("query", help="the SQL to run (the warehouse is opened read-only)")
+    sql.add_argument("query", help="one query (the warehouse is opened read-only; no file, other database or setting can be reached)")
     sql.add_argument("--read-only", action="store_true", default=True, help="always on: the warehouse is opened read-only")
     sql.set_defaults(handler=_sql)
     return parser
@@ -224,14 +224,15 @@ def _export_focus(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.storage.database import connect
+    from pipelines.storage.database import NotAReadQuery, connect, lock_down, read_query
 
     home = warehouse_of(args)
     with connect(home, read_only=True) as con:
+        lock_down(con)
         try:
-            relation = con.sql(args.query)
-        except duckdb.Error as exc:
-            raise UserError(str(exc).splitlines()[0]) from exc
+            relation = read_query(con, args.query)
+        except (duckdb.Error, NotAReadQuery) as exc:
+            raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
         if relation is not None:
             relation.show(max_rows=200, max_width=200)
     return 0

@@ -80,6 +80,37 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         con.close()
 
 
+READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+"""What an ad-hoc query may be: a query (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE) or its plan."""
+
+
+class NotAReadQuery(ValueError):
+    """An ad-hoc query that is not one read-only query of the warehouse."""
+
+
+def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+    """Make a read-only warehouse connection read nothing but the warehouse: no file, directory, URL, other
+    database or extension (DuckDB's enable_external_access), and no setting can turn that back on."""
+    con.execute("set enable_external_access = false")
+    con.execute("set lock_configuration = true")
+
+
+def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation | None:
+    """Run one ad-hoc read query on a locked-down connection (`lock_down`): exactly one statement, a query or an
+    EXPLAIN; anything else (COPY, ATTACH, INSTALL, LOAD, SET, PRAGMA, CALL, EXPORT, a write, several statements) is
+    refused before it runs. Reading a file in a query (read_text, read_csv, glob...) fails in DuckDB itself."""
+    statements = con.extract_statements(query)
+    if len(statements) != 1:
+        raise NotAReadQuery(f"tokenledger sql is read-only and runs one query, got {len(statements)} statements")
+    (statement,) = statements
+    if statement.type not in READ_STATEMENTS:
+        raise NotAReadQuery(
+            f"tokenledger sql is read-only: only a query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) or EXPLAIN "
+            f"runs, got {statement.type.name}"
+        )
+    return con.sql(statement.query)
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     found = con.execute(

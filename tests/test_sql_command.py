@@ -1,0 +1,79 @@
+"""`tokenledger sql` reads the warehouse and nothing else: no file, directory, other database, extension or setting
+can be reached, and nothing can be written. Each refusal is one `tokenledger:` line and exit code 2."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from pipelines.cli.main import main
+from pipelines.ingest.privacy import create_key
+from pipelines.storage.home import Home
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    """A home with a key, a plain CSV beside it and a warehouse holding one mart."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    (tmp_path / "plain.csv").write_text("a,b\n1,2\n")
+    with duckdb.connect(str(home.warehouse)) as con:
+        con.execute("create schema marts; create table marts.daily_spend as select 'search' as feature, 12 as requests")
+    return home
+
+
+def _sql(home: Home, query: str, capsys) -> tuple[int, str, str]:
+    code = main(["sql", query, "--home", str(home.root)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_query_of_the_warehouse_runs(warehouse, capsys):
+    for query in ("select feature, requests from marts.daily_spend", "describe marts.daily_spend", "summarize marts.daily_spend",
+                  "with x as (from marts.daily_spend) select sum(requests) as total from x", "explain select 1"):
+        code, out, err = _sql(warehouse, query, capsys)
+        assert (code, err) == (0, ""), query
+    code, out, _ = _sql(warehouse, "select sum(requests) as total from marts.daily_spend", capsys)
+    assert "12" in out
+
+
+REFUSED = {
+    "copy to a file": ("copy marts.daily_spend to '{tmp}/out.csv'", "got COPY"),
+    "copy into the lake": ("copy (select 1 as x) to '{home}/lake/gateway_requests/event_date=2026-11-02/fake.parquet'", "got COPY"),
+    "export the database": ("export database '{tmp}/dump'", "got EXPORT"),
+    "read the key": ("select * from read_text('{home}/secrets/pseudonym.key')", "Permission Error"),
+    "read a CSV": ("select * from read_csv('{tmp}/plain.csv')", "Permission Error"),
+    "read a file by name": ("select * from '{tmp}/plain.csv'", "plain.csv"),
+    "list the machine": ("select * from glob('/*')", "Permission Error"),
+    "attach another database": ("attach '{tmp}/other.duckdb' as other", "got ATTACH"),
+    "install an extension": ("install httpfs", "got LOAD"),
+    "load an extension": ("load httpfs", "got LOAD"),
+    "turn access back on": ("set enable_external_access = true", "got SET"),
+    "reset access": ("reset enable_external_access", "got SET"),
+    "a pragma": ("pragma enable_profiling", "got PRAGMA"),
+    "a call": ("call pragma_version()", "got CALL"),
+    "create a table": ("create table marts.planted as select 1 as x", "got CREATE"),
+    "insert": ("insert into marts.daily_spend values ('fake', 1)", "got INSERT"),
+    "drop": ("drop table marts.daily_spend", "got DROP"),
+    "two statements": ("select 1; set enable_external_access = true", "got 2 statements"),
+    "a query that reads a file inside a subquery": (
+        "select count(*) from marts.daily_spend where feature in (select column0 from read_csv('{tmp}/plain.csv'))", "Permission Error"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_anything_but_a_read_of_the_warehouse_is_refused_in_one_line(warehouse, tmp_path, capsys, name):
+    query, expected = REFUSED[name]
+    quoted = {"tmp": str(tmp_path).replace("'", "''"), "home": str(warehouse.root).replace("'", "''")}  # inside '...'
+    code, out, err = _sql(warehouse, query.format(**quoted), capsys)
+    assert code == 2, (out, err)
+    assert err.startswith("tokenledger: ") and err.count("\n") == 1 and expected in err, err
+    assert "Traceback" not in err and out == ""
+    key = (warehouse.secrets / "pseudonym.key").read_text().strip()
+    assert key not in out + err
+    assert not [p.name for p in tmp_path.iterdir() if p.name not in ("home", "plain.csv")]
+    assert not (warehouse.lake / "gateway_requests").exists()
+    with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
+        assert con.execute("select * from marts.daily_spend").fetchall() == [("search", 12)]
+        assert con.execute("select count(*) from duckdb_tables()").fetchone() == (1,)
