@@ -13,6 +13,7 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError
@@ -337,7 +338,7 @@ def homes(tmp_path_factory):
         holder.wait(timeout=60)
 
 
-BUSY = "is being written by another process"
+BUSY = "another process (pid "
 CONFIG_CASES = [
     ("run", "settings", "settings.yaml: its aliases (*name) stand for"),
     ("run", "settings_type", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
@@ -460,3 +461,23 @@ def test_a_step_that_finds_the_warehouse_busy_reports_tokenledgers_message(homes
         run_pipeline(Home.at(homes["busy"]), progress=lambda _: None)
     assert BUSY in str(caught.value) and "(pid " in str(caught.value)
     assert "IOException" not in str(caught.value) and "Could not set lock" not in str(caught.value)
+
+
+READER = "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); sys.stdin.read()"
+
+
+def test_a_reader_left_open_is_named_as_a_possible_holder(tmp_path):
+    """A notebook or `duckdb -readonly` session keeps a run out (DuckDB: one writer or many readers): the run says a
+    reader may be the holder, not that the warehouse is being written."""
+    home = Home.at(tmp_path / "reader").ensure()
+    create_key(home.secrets)
+    duckdb.connect(str(home.warehouse)).close()
+    holder = subprocess.Popen([sys.executable, "-c", READER, str(home.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = _cli("run", "--home", str(home.root))
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    _one_tokenledger_line(done, f"is open in another process (pid {holder.pid})")
+    assert "a reader left open" in done.stderr and "being written" not in done.stderr

@@ -60,10 +60,15 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             holder = re.search(r"\(PID (\d+)\)", str(exc))
-            raise WarehouseBusyError(  # from None: tokenledger's message, not DuckDB's, is what a failed step reports
-                f"{home.warehouse} is being written by another process{f' (pid {holder[1]})' if holder else ''}; wait for that "
-                "run to finish (finance can read a copy with `tokenledger sql --read-only` once it is done)"
-            ) from None
+            who = f"another process{f' (pid {holder[1]})' if holder else ''}"
+            if read_only:  # only a writer keeps a reader out
+                message = f"{home.warehouse} is being written by {who}; wait for that run to finish"
+            else:  # a writer is kept out by a writer or by any reader
+                message = (
+                    f"{home.warehouse} is open in {who}: a run, or a reader left open (a notebook, DBeaver, "
+                    "`duckdb -readonly`); DuckDB lets one process write or many read, so close it and run again"
+                )
+            raise WarehouseBusyError(message) from None  # from None: tokenledger's message is what a failed step reports
         raise
     try:
         con.execute("set TimeZone = 'UTC'")
