@@ -10,21 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from pipelines.definitions import defs
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import contiguous_ranges, partition_dates, range_tags, stage_keys
+from pipelines.defs.stages import LAUNCHER_TAG, contiguous_ranges, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key
+from pipelines.storage.database import publish
 from pipelines.storage.home import Home, shipped_dir
 from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
 from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
 INGEST_COUNTS = ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")
 
@@ -88,34 +89,40 @@ def run_pipeline(
             first, last = start or end, end or start
             wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
             mark_pending(home, wanted)  # a range re-priced but killed before its marts is finished by the next run
-        progress("ingesting new landing files")
-        result = _materialize(assets, ingest_keys, instance, resources, tags={})
-        summary.run_ids.append(result.run_id)
-        _warn(result, summary, progress)
-        gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
-        summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
-        progress(
-            f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
-            f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
-            f"{summary.ingest['rows_duplicate']} duplicate"
-        )
-        wanted = pending_dates(home)
-        today = dt.datetime.now(dt.timezone.utc).date()
-        summary.dates, outside = partition_dates(wanted, today)
-        if outside:
-            bounds = f"{EARLIEST_DATE} .. {today + dt.timedelta(days=1)}"
-            summary.warnings.append(f"{len(outside)} date(s) outside the daily partitions ({bounds}) not materialized: {outside[0]} .. {outside[-1]}")
-            progress(f"warning: {summary.warnings[-1]}")
-        for first, last in contiguous_ranges(summary.dates):
-            progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
-            result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
+        try:
+            progress("ingesting new landing files")
+            result = _materialize(assets, ingest_keys, instance, resources, tags={})
             summary.run_ids.append(result.run_id)
             _warn(result, summary, progress)
-            clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
-        progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
-        result = _materialize(assets, summary_keys, instance, resources, tags={})
-        summary.run_ids.append(result.run_id)
-        _warn(result, summary, progress)
+            gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
+            summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
+            progress(
+                f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
+                f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
+                f"{summary.ingest['rows_duplicate']} duplicate"
+            )
+            wanted = pending_dates(home)
+            today = dt.datetime.now(dt.timezone.utc).date()
+            summary.dates, outside = partition_dates(wanted, today)
+            if outside:
+                bounds = f"{EARLIEST_DATE} .. {today + dt.timedelta(days=1)}"
+                summary.warnings.append(f"{len(outside)} date(s) outside the daily partitions ({bounds}) not materialized: {outside[0]} .. {outside[-1]}")
+                progress(f"warning: {summary.warnings[-1]}")
+            for first, last in contiguous_ranges(summary.dates):
+                progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
+                result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
+                summary.run_ids.append(result.run_id)
+                _warn(result, summary, progress)
+                clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
+            progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
+            result = _materialize(assets, summary_keys, instance, resources, tags={})
+            summary.run_ids.append(result.run_id)
+            _warn(result, summary, progress)
+        except BaseException:
+            with suppress(Exception):  # what a failed run wrote is published as it is: each day is whole
+                publish(home)
+            raise
+        publish(home)
     return summary
 
 

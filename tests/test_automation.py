@@ -100,6 +100,7 @@ def test_sensor_ingests_new_files_then_materializes_the_dates_they_touched(setup
 
     models = definitions.resolve_job_def("tokenledger_models")
     clear = definitions.resolve_sensor_def("clear_materialized_dates")
+    publish = definitions.resolve_sensor_def("publish_after_success")
     for request in second.run_requests:
         run = models.execute_in_process(instance=instance, tags=request.tags, resources=_resources(home))
         assert run.success
@@ -108,6 +109,7 @@ def test_sensor_ingests_new_files_then_materializes_the_dates_they_touched(setup
             dagster_run=run.dagster_run, resources=_resources(home),
         )
         clear(context)
+        assert publish(context).skip_message == "published the warehouse"  # what readers open is this run's
     assert pending_dates(home) == set()
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         assert con.execute("select event_date, requests from marts.daily_spend order by 1").fetchall() == [

@@ -19,6 +19,7 @@ import pytest
 
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.settings import LAKE_URL_ENV, LANDING_URL_ENV, PSEUDONYM_KEY_ENV
+from pipelines.storage.database import publish
 from pipelines.storage.home import Home
 
 BUCKET = "tokenledger-test"
@@ -107,6 +108,7 @@ def _run(home: Home) -> dg.ExecuteInProcessResult:
         assert ingested.success
         tags = {"dagster/asset_partition_range_start": START.isoformat(), "dagster/asset_partition_range_end": (START + dt.timedelta(days=1)).isoformat()}
         assert dg.materialize(assets, selection=dg.AssetSelection.assets(*daily), instance=instance, resources=resources, tags=tags).success
+    publish(home)
     return ingested
 
 

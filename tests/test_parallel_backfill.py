@@ -15,6 +15,7 @@ import pytest
 
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.settings import HOME_ENV, PSEUDONYM_KEY_ENV
+from pipelines.storage.database import publish
 from pipelines.storage.home import Home
 
 START = dt.date(2026, 11, 2)
@@ -132,6 +133,8 @@ def test_parallel_partition_runs_equal_one_sequential_run(tmp_path, key):
         assert process.returncode == 0, err[-3000:]
         run_ids.append(out.strip().splitlines()[-1])
 
+    for home in (sequential, parallel):  # as the daemon's publish sensors would after these runs
+        publish(home)
     assert _tables(parallel) == _tables(sequential)
     counts = [len(rows) for rows in _tables(parallel).values()]
     assert counts[0] == counts[1] == DAYS * PER_DAY and counts[2] > 0

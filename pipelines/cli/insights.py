@@ -53,7 +53,7 @@ def _report_command(args: argparse.Namespace) -> int:
 
 def _whatif_command(args: argparse.Namespace) -> int:
     from pipelines.insights.whatif import GROWTH_FACTORS, WhatIfError, run_whatif, save_scenarios, whatif_rows
-    from pipelines.storage.database import connect
+    from pipelines.storage.database import connect, publish
     from pipelines.warehouse.tables import open_warehouse
 
     home = warehouse_of(args)
@@ -62,6 +62,8 @@ def _whatif_command(args: argparse.Namespace) -> int:
             result = run_whatif(con, args.feature, args.to_model, args.share, args.month)
             if not args.no_save:
                 save_scenarios(con, whatif_rows(result, dt.datetime.now(dt.timezone.utc)))
+        if not args.no_save:
+            publish(home)
     except WhatIfError as exc:
         raise UserError(str(exc)) from exc
     span = result.span

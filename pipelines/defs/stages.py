@@ -17,6 +17,8 @@ from pipelines.storage.schemas import EARLIEST_DATE
 
 INGEST_GROUPS = ("lake", "reference", "audit")
 """Unpartitioned assets in these groups run first: they read landing and the price book."""
+LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
+"""The tag of the runs `tokenledger run` makes in process (it publishes the warehouse itself)."""
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 

@@ -16,6 +16,7 @@ from pipelines.demo.business import generate_business_data, write_self_hosted_lo
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.ingest.privacy import create_key
 from pipelines.insights.whatif import WhatIf, WhatIfError, run_whatif, save_scenarios, whatif_rows
+from pipelines.storage.database import publish
 from pipelines.storage.home import Home
 from pipelines.warehouse.tables import open_warehouse
 
@@ -51,6 +52,7 @@ def demo_whatif(home: Home) -> WhatIf | str:
         with open_warehouse(home) as con:
             result = run_whatif(con, WHATIF_FEATURE, WHATIF_MODEL, Decimal("0.5"))
             save_scenarios(con, whatif_rows(result, dt.datetime.now(dt.timezone.utc)))
+        publish(home)
     except WhatIfError as exc:
         return str(exc)
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pipelines.storage.database import sql_text
+from pipelines.storage.database import publish, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lock import run_lock
 from pipelines.warehouse.tables import open_warehouse
@@ -31,20 +31,22 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 def close_month(home: Home, month: str) -> dict:
     """Snapshot marts.daily_spend for the month into finance.daily_spend and record the close, in one transaction."""
     start, end = month_bounds(month)
-    with run_lock(home), open_warehouse(home) as con:
-        closed = con.execute("select closed_at from finance.closed_periods where month = ?", [month]).fetchall()
-        if closed:
-            raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
-        params = {"month": month, "month_start": start, "month_end": end}
-        con.execute("begin transaction")
-        try:
-            con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
-            requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
-            if not requests:
-                raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
-            con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
+    with run_lock(home):
+        with open_warehouse(home) as con:
+            closed = con.execute("select closed_at from finance.closed_periods where month = ?", [month]).fetchall()
+            if closed:
+                raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
+            params = {"month": month, "month_start": start, "month_end": end}
+            con.execute("begin transaction")
+            try:
+                con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
+                requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
+                if not requests:
+                    raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
+                con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+        publish(home)  # readers see the close once it is whole
     return {"month": month, "requests": requests, "cost_usd": cost}

@@ -2,12 +2,20 @@
 
 Every connection has UTC session time, the memory limit of $TOKENLEDGER_DUCKDB_MEMORY_LIMIT and the exact
 money macros (`storage.money`). Tables are created by one bootstrap (`pipelines.warehouse.tables`).
+
+Two files: the pipeline writes the working warehouse (`Home.work_warehouse`); readers open the published one
+(`Home.warehouse`), which `publish` replaces by a rename after each run. DuckDB lets one process write a file or
+many read it; with two files a reader left open never keeps a run out, keeps the state it opened, and sees the
+new one when it reconnects.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,21 +63,8 @@ def sql_literal(value: object) -> str:
 def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse with UTC session time, a memory limit and spilling to <home>/.tmp."""
     home.root.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(home.warehouse), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            holder = re.search(r"\(PID (\d+)\)", str(exc))
-            who = f"another process{f' (pid {holder[1]})' if holder else ''}"
-            if read_only:  # only a writer keeps a reader out
-                message = f"{home.warehouse} is being written by {who}; wait for that run to finish"
-            else:  # a writer is kept out by a writer or by any reader
-                message = (
-                    f"{home.warehouse} is open in {who}: a run, or a reader left open (a notebook, DBeaver, "
-                    "`duckdb -readonly`); DuckDB lets one process write or many read, so close it and run again"
-                )
-            raise WarehouseBusyError(message) from None  # from None: tokenledger's message is what a failed step reports
-        raise
+    path = home.warehouse if read_only else _working(home)
+    con = _open(path, read_only)
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
@@ -83,6 +78,69 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         yield con
     finally:
         con.close()
+
+
+BUSY_WAIT_SECONDS = 10.0
+"""How long a writer waits for the working warehouse held by another process (a publish takes seconds)."""
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """The DuckDB connection; a writer waits up to BUSY_WAIT_SECONDS while another process holds the file, then
+    fails with WarehouseBusyError naming the holder."""
+    deadline = time.monotonic() + (0 if read_only else BUSY_WAIT_SECONDS)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() < deadline:
+                time.sleep(0.25)
+                continue
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            who = f"another process{f' (pid {holder[1]})' if holder else ''}"
+            where = "the published warehouse" if read_only else "the working warehouse"
+            message = f"{path} ({where}) is being written by {who}; wait for that run to finish"
+            raise WarehouseBusyError(message) from None  # from None: tokenledger's message is what a failed step reports
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _working(home: Home) -> Path:
+    """The working warehouse; a home from before the published warehouse starts from its warehouse file."""
+    work = home.work_warehouse
+    if not work.is_file() and home.warehouse.is_file():
+        work.parent.mkdir(parents=True, exist_ok=True)
+        if _wal(home.warehouse).is_file():  # a run killed before it checkpointed: replay its log into the file first
+            duckdb.connect(str(home.warehouse)).close()
+        copy = work.with_name(f".{work.name}.{os.getpid()}")
+        shutil.copyfile(home.warehouse, copy)
+        os.replace(copy, work)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def publish(home: Home) -> bool:
+    """Make the working warehouse what readers open: checkpoint it, copy it beside the published file and rename
+    the copy over it. A reader holding the old file keeps reading it whole; one that connects next reads the new
+    one. The working warehouse is held (opened for writing) throughout, so no step writes it meanwhile. Returns
+    False when there is nothing to publish."""
+    if not home.work_warehouse.is_file():
+        return False
+    with connect(home) as con:
+        con.execute("checkpoint")
+        copy = home.root / f".warehouse.publishing.{os.getpid()}"
+        try:
+            shutil.copyfile(home.work_warehouse, copy)
+            with open(copy, "rb+") as handle:
+                os.fsync(handle.fileno())
+            _wal(home.warehouse).unlink(missing_ok=True)  # the old file's log, never the new one's
+            os.replace(copy, home.warehouse)
+        finally:
+            copy.unlink(missing_ok=True)
+    return True
 
 
 READ_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)

@@ -46,7 +46,13 @@ class Home:
 
     @property
     def warehouse(self) -> Path:
+        """The published warehouse: what finance, `tokenledger sql` and the report open (read-only)."""
         return self.root / "warehouse.duckdb"
+
+    @property
+    def work_warehouse(self) -> Path:
+        """The pipeline's working warehouse; `storage.database.publish` copies it over `warehouse` after a run."""
+        return self.root / ".work" / "warehouse.duckdb"
 
     @property
     def reports(self) -> Path:

@@ -1,4 +1,5 @@
-"""Sensors: ingest files that appear or change under landing/gateway, and forget the late dates a run materialized."""
+"""Sensors: ingest files that appear or change under landing/gateway, forget the late dates a run materialized,
+and publish the warehouse after every run the daemon launched."""
 
 import datetime as dt
 import hashlib
@@ -7,7 +8,8 @@ import dagster as dg
 
 from pipelines.defs.automation.jobs import daily_job, ingest_job, models_job
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import RANGE_END, RANGE_START, contiguous_ranges, partition_dates, range_tags
+from pipelines.defs.stages import LAUNCHER_TAG, RANGE_END, RANGE_START, contiguous_ranges, partition_dates, range_tags
+from pipelines.storage.database import WarehouseBusyError, publish
 from pipelines.storage.home import Home
 from pipelines.storage.lake import GATEWAY, REQUESTS_TABLE, clear_pending, discover_landed, pending_dates, pending_version
 
@@ -100,3 +102,32 @@ def lake_changed_since(home: Home, day: dt.date, timestamp: float) -> bool:
     paths = [folder, *folder.iterdir()]
     return max(path.stat().st_mtime for path in paths) >= timestamp
 
+
+
+def _publish(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome) -> dg.SkipReason:
+    """Publish the working warehouse after a run the daemon launched; `tokenledger run` publishes its own."""
+    if context.dagster_run.tags.items() >= LAUNCHER_TAG.items():
+        return dg.SkipReason("a tokenledger run publishes the warehouse itself")
+    try:
+        published = publish(tokenledger.paths)
+    except WarehouseBusyError as exc:  # another run is writing: it is published when that run ends
+        return dg.SkipReason(f"not published now: {exc}")
+    return dg.SkipReason("published the warehouse" if published else "no working warehouse yet")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a run succeeds, publish the warehouse readers open (storage.database.publish).",
+)
+def publish_after_success(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
+    return _publish(context, tokenledger)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a run fails, publish what it wrote (each day is replaced whole or not at all).",
+)
+def publish_after_failure(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
+    return _publish(context, tokenledger)

@@ -1,0 +1,111 @@
+"""Readers open the published warehouse; runs write a working copy and publish it by a rename when they end.
+
+A notebook, DBeaver or `duckdb -readonly` session held open for a whole run (or a close, or an export) never keeps
+it out, keeps the state it opened, and a new connection sees the new state; no connection ever sees a day
+half-written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from pipelines.demo.gateway import generate_gateway_logs
+from pipelines.storage.home import Home
+
+KEY = {"TOKENLEDGER_PSEUDONYM_KEY": "published-test-key"}
+DAY = dt.date(2026, 11, 20)
+TOTAL = "select count(*), coalesce(sum(requests), 0) from marts.daily_spend"
+
+
+def _cli(home: Home, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **KEY}
+    env.pop("TOKENLEDGER_HOME", None)
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--home", str(home.root)],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def _land(home: Home, day: dt.date) -> None:
+    generate_gateway_logs(home.landing, start=day, days=1, requests_per_day=400, seed=day.day)
+
+
+_POLL = """
+import duckdb, sys, time
+seen = set()
+while sys.stdin.readline().strip() == "again":
+    with duckdb.connect(sys.argv[1], read_only=True) as con:
+        seen.add(con.execute("select coalesce(sum(requests), 0) from marts.daily_spend").fetchone()[0])
+    print(sorted(seen), flush=True)
+"""
+
+
+@pytest.fixture
+def published(tmp_path) -> Home:
+    home = Home.at(tmp_path / "home").ensure()
+    _land(home, DAY)
+    done = _cli(home, "run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return home
+
+
+def test_a_reader_held_open_for_a_whole_run_never_blocks_it_and_keeps_its_state(published):
+    home = published
+    held = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        before = held.execute(TOTAL).fetchone()
+        _land(home, DAY + dt.timedelta(days=1))
+        poller = subprocess.Popen([sys.executable, "-c", _POLL, str(home.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={k: v for k, v in {**os.environ, **KEY}.items() if k != "TOKENLEDGER_HOME"})
+        seen: list = []
+        while run.poll() is None:  # new connections while the run writes: each sees a whole state
+            poller.stdin.write("again\n")
+            poller.stdin.flush()
+            seen = eval(poller.stdout.readline())  # noqa: S307 - a list of integers printed by the poller
+        output = run.communicate()[0]
+        poller.stdin.write("again\n")
+        poller.stdin.flush()
+        seen = eval(poller.stdout.readline())  # noqa: S307
+        poller.stdin.close()
+        poller.wait(timeout=60)
+        assert run.returncode == 0, output[-3000:]
+        assert held.execute(TOTAL).fetchone() == before  # the held connection keeps the state it opened
+    finally:
+        held.close()
+    after = _cli(home, "sql", "select sum(requests) from marts.daily_spend where not starts_with(provider, 'self_hosted')")
+    assert after.returncode == 0 and str(800) in after.stdout, after.stdout + after.stderr
+    assert seen[0] == before[1] and seen[-1] > before[1] and len(seen) <= 2, seen  # only the old state, then the new
+
+
+@pytest.mark.parametrize("command", [("close", "2026-11"), ("export", "focus", "--out", "{tmp}/focus.parquet")])
+def test_a_reader_held_open_never_blocks_close_or_export(published, tmp_path, command):
+    home = published
+    held = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        closed_before = held.execute("select count(*) from finance.closed_periods").fetchone()
+        done = _cli(home, *(word.format(tmp=tmp_path) for word in command))
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert held.execute("select count(*) from finance.closed_periods").fetchone() == closed_before
+    finally:
+        held.close()
+    closed = _cli(home, "sql", "select count(*) as closed from finance.closed_periods")
+    assert closed.returncode == 0 and ("1" if command[0] == "close" else "0") in closed.stdout.split("\n", 3)[-1]
+
+
+def test_a_home_from_before_the_published_warehouse_carries_on(published):
+    """A home whose warehouse.duckdb was written in place (no working copy yet) starts its working copy from it."""
+    home = published
+    before = duckdb.connect(str(home.warehouse), read_only=True)
+    total = before.execute(TOTAL).fetchone()
+    before.close()
+    home.work_warehouse.unlink()
+    done = _cli(home, "run")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert home.work_warehouse.is_file()
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute(TOTAL).fetchone() == total
