@@ -76,7 +76,6 @@ def run_pipeline(
     load_key(home.secrets)
     definitions = defs()
     assets = [asset for asset in definitions.assets or [] if isinstance(asset, dg.AssetsDefinition) and asset.is_executable]
-    ingest_keys, daily_keys, summary_keys = stage_keys(assets)
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
     with run_lock(home), instance_for(home) as instance:
@@ -90,40 +89,47 @@ def run_pipeline(
             wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
             mark_pending(home, wanted)  # a range re-priced but killed before its marts is finished by the next run
         try:
-            progress("ingesting new landing files")
-            result = _materialize(assets, ingest_keys, instance, resources, tags={})
-            summary.run_ids.append(result.run_id)
-            _warn(result, summary, progress)
-            gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
-            summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
-            progress(
-                f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
-                f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
-                f"{summary.ingest['rows_duplicate']} duplicate"
-            )
-            wanted = pending_dates(home)
-            today = dt.datetime.now(dt.timezone.utc).date()
-            summary.dates, outside = partition_dates(wanted, today)
-            if outside:
-                bounds = f"{EARLIEST_DATE} .. {today + dt.timedelta(days=1)}"
-                summary.warnings.append(f"{len(outside)} date(s) outside the daily partitions ({bounds}) not materialized: {outside[0]} .. {outside[-1]}")
-                progress(f"warning: {summary.warnings[-1]}")
-            for first, last in contiguous_ranges(summary.dates):
-                progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
-                result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
-                summary.run_ids.append(result.run_id)
-                _warn(result, summary, progress)
-                clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
-            progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
-            result = _materialize(assets, summary_keys, instance, resources, tags={})
-            summary.run_ids.append(result.run_id)
-            _warn(result, summary, progress)
+            _stages(home, assets, stage_keys(assets), instance, resources, summary, progress)
         except BaseException:
             with suppress(Exception):  # what a failed run wrote is published as it is: each day is whole
                 publish(home)
             raise
         publish(home)
     return summary
+
+
+def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance, resources: dict, summary: RunSummary,
+            progress: Callable[[str], None]) -> None:
+    """Ingestion, then each contiguous range of pending dates, then the whole-history marts (`defs.stages`)."""
+    ingest_keys, daily_keys, summary_keys = keys
+    progress("ingesting new landing files")
+    result = _materialize(assets, ingest_keys, instance, resources, tags={})
+    summary.run_ids.append(result.run_id)
+    _warn(result, summary, progress)
+    gateway = next(m for m in result.get_asset_materialization_events() if m.asset_key == GATEWAY_ASSET).materialization.metadata
+    summary.ingest = {k: gateway[k].value for k in INGEST_COUNTS}
+    progress(
+        f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged): "
+        f"{summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
+        f"{summary.ingest['rows_duplicate']} duplicate"
+    )
+    wanted = pending_dates(home)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    summary.dates, outside = partition_dates(wanted, today)
+    if outside:
+        bounds = f"{EARLIEST_DATE} .. {today + dt.timedelta(days=1)}"
+        summary.warnings.append(f"{len(outside)} date(s) outside the daily partitions ({bounds}) not materialized: {outside[0]} .. {outside[-1]}")
+        progress(f"warning: {summary.warnings[-1]}")
+    for first, last in contiguous_ranges(summary.dates):
+        progress(f"materializing {first}" + (f" .. {last}" if last != first else ""))
+        result = _materialize(assets, daily_keys, instance, resources, tags=range_tags(first, last))
+        summary.run_ids.append(result.run_id)
+        _warn(result, summary, progress)
+        clear_pending(home, {first + dt.timedelta(days=n) for n in range((last - first).days + 1)})
+    progress("refreshing the whole-history marts (coverage, restatements, billing, outcomes, revenue)")
+    result = _materialize(assets, summary_keys, instance, resources, tags={})
+    summary.run_ids.append(result.run_id)
+    _warn(result, summary, progress)
 
 
 def _warn(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:

@@ -109,3 +109,26 @@ def test_a_home_from_before_the_published_warehouse_carries_on(published):
     assert home.work_warehouse.is_file()
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         assert con.execute(TOTAL).fetchone() == total
+
+
+def test_the_publish_sensor_leaves_a_cli_run_to_publish_itself(published):
+    """The daemon's publish sensors act on the runs it launched; a `tokenledger run` (tagged as the CLI's) publishes
+    its own warehouse, and a publish meanwhile would hold the working copy between its stages."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import TokenledgerHome
+    from pipelines.defs.stages import LAUNCHER_TAG
+    from pipelines.runner import instance_for
+
+    home = published
+    with instance_for(home) as instance:
+        (run, *_) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS]))
+        assert run.tags.items() >= LAUNCHER_TAG.items()
+        (event,) = [e.dagster_event for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="publish_after_success", dagster_event=event, dagster_instance=instance, dagster_run=run,
+            resources={"tokenledger": TokenledgerHome(home=str(home.root))},
+        )
+        outcome = defs().resolve_sensor_def("publish_after_success")(context)
+    assert outcome.skip_message == "a tokenledger run publishes the warehouse itself"

@@ -103,7 +103,6 @@ def lake_changed_since(home: Home, day: dt.date, timestamp: float) -> bool:
     return max(path.stat().st_mtime for path in paths) >= timestamp
 
 
-
 def _publish(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome) -> dg.SkipReason:
     """Publish the working warehouse after a run the daemon launched; `tokenledger run` publishes its own."""
     if context.dagster_run.tags.items() >= LAUNCHER_TAG.items():
@@ -115,19 +114,14 @@ def _publish(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome) -
     return dg.SkipReason("published the warehouse" if published else "no working warehouse yet")
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a run succeeds, publish the warehouse readers open (storage.database.publish).",
-)
-def publish_after_success(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
-    return _publish(context, tokenledger)
+def _publisher(name: str, status: dg.DagsterRunStatus, when: str) -> dg.SensorDefinition:
+    @dg.run_status_sensor(name=name, run_status=status, default_status=dg.DefaultSensorStatus.RUNNING,
+                          description=f"After a run {when}, publish the warehouse readers open (storage.database.publish).")
+    def publisher(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
+        return _publish(context, tokenledger)
+
+    return publisher
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.FAILURE,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After a run fails, publish what it wrote (each day is replaced whole or not at all).",
-)
-def publish_after_failure(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
-    return _publish(context, tokenledger)
+publish_after_success = _publisher("publish_after_success", dg.DagsterRunStatus.SUCCESS, "succeeds")
+publish_after_failure = _publisher("publish_after_failure", dg.DagsterRunStatus.FAILURE, "fails (each day it wrote is whole)")
