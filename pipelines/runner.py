@@ -17,7 +17,7 @@ import dagster as dg
 
 from pipelines.definitions import defs
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import LAUNCHER_TAG, contiguous_ranges, partition_dates, range_tags, stage_keys
+from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key
 from pipelines.storage.database import publish
 from pipelines.storage.home import Home, shipped_dir
@@ -26,6 +26,7 @@ from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
 INGEST_COUNTS = ("files_ingested", "files_unchanged", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")
 
@@ -146,7 +147,7 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         selection=dg.AssetSelection.assets(*keys),
         instance=instance,
         resources=resources,
-        tags={**tags, **LAUNCHER_TAG},
+        tags={**tags, **LAUNCHER_TAG, **PUBLISHED_BY_LAUNCHER},  # this runner publishes at the end (run_pipeline)
         run_config=QUIET,
         raise_on_error=False,
     )

@@ -4,7 +4,7 @@
 2. The daily models: every partitioned asset, over contiguous ranges of the dates ingestion touched.
 3. Every other unpartitioned asset: the whole-history marts.
 
-`tokenledger run` (`pipelines.runner`) and the jobs, schedule and sensors (`defs.automation`) share these.
+The command line runs and the jobs, schedule and sensors (`defs.automation`) share these.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pipelines.storage.schemas import EARLIEST_DATE
 
 INGEST_GROUPS = ("lake", "reference", "audit")
 """Unpartitioned assets in these groups run first: they read landing and the price book."""
-LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
-"""The tag of the runs `tokenledger run` makes in process (it publishes the warehouse itself)."""
+PUBLISHED_BY_LAUNCHER = {"tokenledger/published-by": "launcher"}
+"""The tag of a run whose launcher publishes the warehouse when it is done: the publish sensors leave it alone."""
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from pipelines.defs.automation.jobs import daily_job, ingest_job, models_job
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import LAUNCHER_TAG, RANGE_END, RANGE_START, contiguous_ranges, partition_dates, range_tags
+from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, RANGE_END, RANGE_START, contiguous_ranges, partition_dates, range_tags
 from pipelines.storage.database import WarehouseBusyError, publish
 from pipelines.storage.home import Home
 from pipelines.storage.lake import GATEWAY, REQUESTS_TABLE, clear_pending, discover_landed, pending_dates, pending_version
@@ -104,9 +104,9 @@ def lake_changed_since(home: Home, day: dt.date, timestamp: float) -> bool:
 
 
 def _publish(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome) -> dg.SkipReason:
-    """Publish the working warehouse after a run the daemon launched; `tokenledger run` publishes its own."""
-    if context.dagster_run.tags.items() >= LAUNCHER_TAG.items():
-        return dg.SkipReason("a tokenledger run publishes the warehouse itself")
+    """Publish the working warehouse after a run, unless its launcher publishes it (PUBLISHED_BY_LAUNCHER)."""
+    if context.dagster_run.tags.items() >= PUBLISHED_BY_LAUNCHER.items():
+        return dg.SkipReason("the run's launcher publishes the warehouse itself")
     try:
         published = publish(tokenledger.paths)
     except WarehouseBusyError as exc:  # another run is writing: it is published when that run ends
