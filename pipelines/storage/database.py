@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from pipelines.settings import memory_limit
 from pipelines.storage.home import Home, shipped_dir
+from pipelines.storage.lock import short_lock
 from pipelines.storage.money import define_money_macros
 
 SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
@@ -111,14 +112,16 @@ def _wal(path: Path) -> Path:
 def _working(home: Home) -> Path:
     """The working warehouse; a home from before the published warehouse starts from its warehouse file."""
     work = home.work_warehouse
-    if not work.is_file() and home.warehouse.is_file():
-        work.parent.mkdir(parents=True, exist_ok=True)
-        if _wal(home.warehouse).is_file():  # a run killed before it checkpointed: replay its log into the file first
-            duckdb.connect(str(home.warehouse)).close()
-        copy = work.with_name(f".{work.name}.{os.getpid()}")
-        shutil.copyfile(home.warehouse, copy)
-        os.replace(copy, work)
     work.parent.mkdir(parents=True, exist_ok=True)
+    if work.is_file() or not home.warehouse.is_file():
+        return work
+    with short_lock(home, "work-warehouse"):  # two steps starting at once copy it once
+        if not work.is_file():
+            if _wal(home.warehouse).is_file():  # a run killed before it checkpointed: replay its log into the file first
+                duckdb.connect(str(home.warehouse)).close()
+            copy = work.with_name(f".{work.name}.{os.getpid()}")
+            shutil.copyfile(home.warehouse, copy)
+            os.replace(copy, work)
     return work
 
 

@@ -5,6 +5,7 @@
   landing sensor. The Dagster run queue keeps tagged runs apart (`tokenledger/ingest`); this lock also keeps a CLI
   run, which the queue does not see, from ingesting beside them. A second ingestion waits for the first.
 - `pending_lock`: the read-modify-write of the pending dates file, from ingestion, sensors and runs.
+- `short_lock`: any other brief exclusive step (the first copy of the working warehouse).
 
 Every lock is an flock on a file: the kernel drops it when its process dies, so a killed run never leaves one.
 """
@@ -103,9 +104,15 @@ def ingestion_running(home: Home, source: str) -> bool:
 
 
 @contextmanager
-def pending_lock(home: Home) -> Iterator[None]:
-    """Hold the lock of the pending dates file (held for one read and one write: a short wait at most)."""
-    with open(_lock_file(home, "pending"), "a+") as handle:
+def short_lock(home: Home, name: str) -> Iterator[None]:
+    """Hold the lock `name`, waiting for it: for work that takes a moment (the pending dates file's read and
+    write, the first copy of the working warehouse)."""
+    with open(_lock_file(home, name), "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         with _held(handle):
             yield
+
+
+def pending_lock(home: Home):
+    """The lock of the pending dates file."""
+    return short_lock(home, "pending")
