@@ -345,7 +345,7 @@ BUSY = "another process (pid "
 CONFIG_CASES = [
     ("run", "settings", "settings.yaml: its aliases (*name) stand for"),
     ("run", "settings_type", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
-    ("run", "attribution", "attribution.yaml: not valid YAML: its aliases (*name) stand for"),
+    ("run", "attribution", "attribution.yaml: its aliases (*name) stand for"),
     ("run", "budgets", "budgets.yaml: not valid UTF-8 text (byte 0xe9 at offset 15)"),
     ("run", "model_tiers", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
     ("run", "overrides", "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"),

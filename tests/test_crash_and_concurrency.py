@@ -1,4 +1,6 @@
-"""A run killed with SIGKILL leaves a readable warehouse with good marts; a second run never interleaves."""
+"""A run killed with SIGKILL leaves a readable warehouse with good marts; a second run never interleaves; a close
+killed at any moment closes the month whole or not at all. A `--reprice` killed at two moments is finished by the
+next plain run: the corpus scenarios `reprice-killed-*` (tests/corpus/scenarios.yaml)."""
 
 from __future__ import annotations
 
@@ -90,45 +92,6 @@ def test_cli_reports_a_run_in_progress(homes):
         output, _ = process.communicate(timeout=120)
     assert process.returncode == 2
     assert "another tokenledger run is writing" in output
-
-
-def _reprice(home: Home, first: dt.date, last: dt.date) -> subprocess.Popen:
-    env = {**os.environ, **KEY}
-    env.pop("TOKENLEDGER_HOME", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root), "--reprice", "--start", first.isoformat(), "--end", last.isoformat()],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-
-
-DISCOUNT = "overrides:\n  - id: openai-deal\n    provider: openai\n    effective_from: 2026-01-01\n    discount_pct: 25\n"
-
-
-@pytest.mark.parametrize("after", ["materializing", "refreshing the whole-history marts"])
-def test_a_reprice_killed_at_any_stage_is_finished_by_the_next_plain_run(homes, after):
-    killed, clean = homes
-    for home in homes:
-        _land(home, DAY, 3)
-        assert _run(home).wait(timeout=600) == 0
-        (home.root / "price_overrides.yaml").write_text(DISCOUNT)
-    list_prices = _marts(clean)
-    process = _reprice(clean, DAY, DAY + dt.timedelta(days=2))
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
-
-    process = _reprice(killed, DAY, DAY + dt.timedelta(days=2))
-    for line in process.stdout:
-        if after in line:
-            break
-    time.sleep(0.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-
-    rerun = _run(killed)
-    output, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0, output[-3000:]
-    assert _marts(clean) != list_prices  # the re-price changed the money
-    assert _marts(killed) == _marts(clean)
 
 
 def test_a_close_killed_at_any_moment_leaves_the_month_closed_whole_or_not_at_all(homes):

@@ -3,7 +3,8 @@
 A file that cannot be read (no permission, a FIFO, a name that is not UTF-8, a symlink loop, a folder that
 cannot be listed, a file that changes while it is read) is `failed` in audit.ingested_files with its reason;
 the files beside it load, the run succeeds with a warning naming it, and the next run reads it again. A file
-that is no longer in landing keeps its rows and is `archived`.
+that is no longer in landing keeps its rows and is `archived`: the corpus scenario `landed-file-removed`
+(tests/corpus/scenarios.yaml).
 
 Permissions are real: when the suite runs as root, the runs here drop the two capabilities that let root
 read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a mode-000 file is unreadable to them as to
@@ -132,29 +133,6 @@ def test_a_file_that_changes_while_it_is_read_fails_and_is_read_again_next_run(h
     run_pipeline(home, progress=lambda _: None)
     assert _files(home)["gateway/envelope/growing.jsonl"] == ("loaded", None, 2)
     assert _requests(home) == ["grow-1", "grow-2", "steady-1"]
-
-
-def test_a_file_no_longer_in_landing_keeps_its_rows_and_is_archived(home):
-    land(home, "a.jsonl", _lines("a-1", "a-2"))
-    land(home, "b.jsonl", _lines("b-1"))
-    run_pipeline(home, progress=lambda _: None)
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        spend = con.execute("select * from marts.daily_spend order by all").fetchall()
-
-    (home.gateway_landing("envelope") / "a.jsonl").unlink()
-    run_pipeline(home, progress=lambda _: None)
-    files = _files(home)
-    assert files["gateway/envelope/a.jsonl"] == ("archived", "no longer in landing; its 2 rows stay", 2)
-    assert files["gateway/envelope/b.jsonl"] == ("loaded", None, 1)
-    assert _requests(home) == ["a-1", "a-2", "b-1"]
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        assert con.execute("select * from marts.daily_spend order by all").fetchall() == spend
-
-    # landed again: loaded again, nothing counted twice
-    land(home, "a.jsonl", _lines("a-1", "a-2"))
-    run_pipeline(home, progress=lambda _: None)
-    assert _files(home)["gateway/envelope/a.jsonl"] == ("loaded", None, 2)
-    assert _requests(home) == ["a-1", "a-2", "b-1"]
 
 
 def test_scratch_left_by_a_killed_ingestion_is_removed_by_the_next_run(home):

@@ -24,9 +24,7 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
-from pipelines.settings import load_yaml
+from pipelines.settings import read_yaml
 
 FILE_NAME = "attribution.yaml"
 FIELDS = ("feature", "user_id", "user_segment", "customer_id", "conversation_id")
@@ -185,11 +183,7 @@ class AttributionConfig:
         path = Path(home_root) / FILE_NAME
         if not path.is_file():
             return cls.default()
-        try:
-            document = load_yaml(path)
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise AttributionConfigError(f"{path}: not valid YAML: {error}") from error
-        return cls.from_mapping(document, origin=str(path))
+        return cls.from_mapping(read_yaml(path, AttributionConfigError, label=str(path)), origin=str(path))
 
     @classmethod
     def from_mapping(cls, document: object, origin: str = "attribution.yaml") -> "AttributionConfig":

@@ -31,6 +31,8 @@ class IngestReport:
     ingested: list[dict] = field(default_factory=list)
     skipped: int = 0
     files: list[str] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)
+    """Files no longer in landing whose rows stay: recorded, neither ingested nor counted in `rows`."""
     touched_dates: set[dt.date] = field(default_factory=set)
 
     @property
@@ -96,8 +98,7 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
         if path.startswith(f"{source.folder}/") and path not in present and previous["status"] not in GONE:
             entry = (source.gone or archive)(home, path, previous)
             if entry["status"] == "archived":
-                report.ingested.append(entry)
-                report.files.append(path)
+                report.archived.append(path)
             else:
                 report.add(entry, previous, path)
             progress(f"{path}: no longer in landing ({entry['error']})")

@@ -18,6 +18,7 @@ def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> 
     metadata = {
         "files_ingested": len(report.ingested),
         "files_unchanged": report.skipped,
+        "files_archived": len(report.archived),
         **report.rows,
         "touched_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in report.touched_dates)),
     }
