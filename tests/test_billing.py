@@ -258,3 +258,26 @@ def test_export_needs_a_warehouse(tmp_path, capsys):
     assert main(["export", "focus", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "f.parquet")]) == 2
     assert "run `tokenledger run` first" in capsys.readouterr().err
     assert main(["export", "focus", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "f.xlsx")]) == 2
+
+
+def test_gcp_timestamps_as_bigquery_writes_them_load_as_utc(home):
+    """`bq extract` and console downloads write a TIMESTAMP as `2025-10-06 07:00:00 UTC` (reported, with bq load
+    reading the same form, in github.com/bxparks/bigquery-schema-generator issue #19); the row is the shared
+    Cloud Billing export sample with its times in that form, one with a fraction of a second."""
+    row = json.loads((FORMATS / "gcp_billing_export_v1_vertex_row.json").read_text())
+    rows = []
+    for start, end in (("2025-10-06 07:00:00 UTC", "2025-10-06 08:00:00 UTC"), ("2025-10-06 08:00:00.123456 UTC", "2025-10-06 09:00:00 UTC")):
+        rows.append(json.dumps({**row, "usage_start_time": start, "usage_end_time": end, "export_time": "2025-10-06 10:12:00 UTC"}))
+    rows.append(json.dumps({**row, "usage_start_time": "2025-10-06 09:00:00 CEST"}))  # a zone name other than UTC is not guessed
+    _land_bill(home, "gcp_billing", "bq_extract.jsonl", "\n".join(rows) + "\n")
+    run_pipeline(home, progress=_quiet)
+    got = _query(home, "select strftime(timezone('UTC', charge_period_start), '%Y-%m-%d %H:%M:%S.%f'), "
+                       "strftime(timezone('UTC', charge_period_end), '%Y-%m-%d %H:%M:%S'), charge_date, billed_cost "
+                       "from core.billing_line_items where source_format = 'gcp_billing' order by all")
+    assert got == [
+        ("2025-10-06 07:00:00.000000", "2025-10-06 08:00:00", dt.date(2025, 10, 6), Decimal("0.0012")),
+        ("2025-10-06 08:00:00.123456", "2025-10-06 09:00:00", dt.date(2025, 10, 6), Decimal("0.0012")),
+    ]
+    assert _query(home, "select row_number, field, reason from audit.rejected_rows") == [
+        (3, "usage_start_time", "not an ISO 8601 timestamp with an offset: 2025-10-06 09:00:00 CEST")
+    ]

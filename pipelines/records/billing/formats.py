@@ -17,6 +17,7 @@ from pipelines.records.billing.judging import (
     text,
     timestamp_problem,
     token_bucket,
+    utc_suffix,
 )
 from pipelines.records.billing.pages import bucket_results
 from pipelines.records.read import ParseResult, judge, read_records
@@ -344,8 +345,8 @@ _GCP_COST = "try_cast(cost_text as decimal(38, 15))"
 GCP_QUERY = billing_query(
     "gcp_billing",
     fields=(
-        f"{text('$.usage_start_time')} as start_text",
-        f"{text('$.usage_end_time')} as end_text",
+        f"{utc_suffix(text('$.usage_start_time'))} as start_text",
+        f"{utc_suffix(text('$.usage_end_time'))} as end_text",
         f"{text('$.invoice.month')} as invoice_month",
         f"{text('$.service.description')} as service_name",
         f"{text('$.sku.description')} as sku",

@@ -97,6 +97,12 @@ def currency_problem(label: str) -> str:
     return f"when currency_text is null then '{label}|missing currency'"
 
 
+def utc_suffix(expr: str) -> str:
+    """SQL: the text with a trailing ` UTC` written as the offset `+00:00`. BigQuery writes a TIMESTAMP as text that
+    way (`2025-10-06 07:00:00 UTC`, from `bq extract` and console downloads), and DuckDB does not read the name."""
+    return f"regexp_replace({expr}, '\\s+UTC$', '+00:00')"
+
+
 def timestamp_problem(label: str, expr: str, *, required: bool = True) -> str:
     """CASE branches: a missing (when required) timestamp, one without an offset, or one DuckDB cannot read."""
     branches = (
