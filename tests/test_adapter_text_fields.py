@@ -78,7 +78,7 @@ def test_envelope_required_field_given_as_a_string_that_looks_like_json_is_a_str
         assert result.rows["model"].to_pylist() == [value]
     elif field == "provider":
         assert reasons == [("provider", f"unknown provider '{value.lower()}' (expected one of openai, azure_openai, "
-                                        "anthropic, google, aws_bedrock, self_hosted:<cluster>)")]
+                                        "anthropic, google, aws_bedrock, mistral, deepseek, xai, self_hosted:<cluster>)")]
     else:
         assert reasons[0][0] == "timestamp" and "invalid timestamp" in reasons[0][1]
 

@@ -76,7 +76,7 @@ REJECTIONS = [
     (envelope("a", "openai", "m", None), "usage", "missing required field"),
     (envelope("a", "openai", "m", 12), "usage", "usage is not a JSON object"),
     (envelope("a", "cohere", "m", {"prompt_tokens": 1, "completion_tokens": 1}), "provider",
-     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, self_hosted:<cluster>)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, self_hosted:<cluster>)"),
     (envelope("a", "openai", "m", {"completion_tokens": 1}), "usage", "missing input token count for provider openai"),
     (envelope("a", "openai", "m", {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 9}}), "usage",
      "inconsistent usage: cached, cache-write and audio input tokens exceed the input total"),

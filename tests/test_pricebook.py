@@ -243,7 +243,7 @@ def test_curated_wins_over_imported(tmp_path):
          "acme.yaml: acme/acme-1@2025-06-10: missing source"),
         (VALID.replace(", output: 2.20}", "}"), "acme.yaml: acme/acme-1@2025-06-10/standard: output price is required (write null if not sold)"),
         (VALID.replace("    models:", "    owner: acme\n    models:"), "acme.yaml: unknown key 'owner'"),
-        (VALID.replace("effective_from: 2025-06-10", "effective_from: 2025-06-31"), "acme.yaml: acme/acme-1: version without a valid effective_from (YYYY-MM-DD): '2025-06-31'"),
+        (VALID.replace("effective_from: 2025-06-10", "effective_from: 2025-06-31"), "acme.yaml: acme/acme-1: version without a valid effective_from (YYYY-MM-DD, or a time with its UTC offset): '2025-06-31'"),
         (VALID.replace("input: 0.55", "input: cheap"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: 'cheap'"),
     ],
     ids=["overlap", "negative", "unknown-bucket", "missing-currency", "bad-currency", "missing-source", "missing-output",

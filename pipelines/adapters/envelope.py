@@ -39,7 +39,13 @@ from pipelines.storage.database import sql_literal
 
 SOURCE = "envelope"
 MAX_TEXT = 512
-PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "self_hosted:<cluster>")
+PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "mistral", "deepseek", "xai", "self_hosted:<cluster>")
+OPENAI_COMPATIBLE = ("openai", "azure_openai", "mistral", "deepseek", "xai")
+"""Providers whose usage is OpenAI's Chat Completions shape: `prompt_tokens` includes the cached input
+(`prompt_tokens_details.cached_tokens`, or DeepSeek's `prompt_cache_hit_tokens`), `completion_tokens` the
+reasoning (but for xAI, see `_XAI_REASONING_APART`)."""
+_OAI = "(" + ", ".join(f"'{name}'" for name in OPENAI_COMPATIBLE) + ")"
+_KNOWN = "(" + ", ".join(f"'{name}'" for name in PROVIDERS if not name.startswith("self_hosted")) + ")"
 
 _TOP = (
     "request_id", "timestamp", "provider", "model", "service_tier", "feature", "user_id",
@@ -56,6 +62,7 @@ _TOKEN_LEAVES = (
     ("prompt_tokens_details.cache_write_tokens", "u.prompt_tokens_details.cache_write_tokens"),
     ("prompt_tokens_details.audio_tokens", "u.prompt_tokens_details.audio_tokens"),
     ("completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
+    ("prompt_cache_hit_tokens", "u.prompt_cache_hit_tokens"),
     ("completion_tokens_details.audio_tokens", "u.completion_tokens_details.audio_tokens"),
     ("input_tokens_details.cached_tokens", "u.input_tokens_details.cached_tokens"),
     ("input_tokens_details.cache_write_tokens", "u.input_tokens_details.cache_write_tokens"),
@@ -78,7 +85,7 @@ _TOKEN_LEAVES = (
 )
 
 _USAGE_STRUCTURE = """{
-  "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR",
+  "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR", "prompt_cache_hit_tokens": "VARCHAR",
   "input_tokens": "VARCHAR", "output_tokens": "VARCHAR",
   "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
   "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
@@ -139,6 +146,15 @@ envelopes as (
 envelope (and again, for a text field's JSON type, only where its text starts with `{` or `[`)."""
 
 
+_XAI_REASONING_APART = (
+    "(provider = 'xai' and reasoning_tokens > 0 and (try_cast(u.total_tokens as bigint) = reported_input + reported_output + reasoning_tokens"
+    " or (u.total_tokens is null and reasoning_tokens > reported_output)))"
+)
+"""SQL: an xAI usage whose `completion_tokens` leaves the reasoning tokens out. xAI's own API has reported them
+apart (`total_tokens` = prompt + completion + reasoning), unlike OpenAI, while relays such as OpenRouter count
+them inside; the total says which, and reasoning above the completion count can only be apart."""
+
+
 def _query(envelopes: str = _LINE_ENVELOPES, tags_without: tuple[str, ...] = ()) -> str:
     """The judging query over `envelopes`: CTEs ending in one named `envelopes` with (line_no, byte_offset,
     byte_length, line_problem, line, e), e the envelope's top-level fields as text (usage and tags as JSON), line
@@ -190,21 +206,21 @@ checked as (
 buckets as (
     select *,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens')}, {t('input_tokens')})
+            when provider in {_OAI} then coalesce({t('prompt_tokens')}, {t('input_tokens')})
             when provider = 'anthropic' then {t('input_tokens')}
             when provider = 'google' then {t('promptTokenCount')}
             when provider = 'aws_bedrock' then {t('inputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
         end as reported_input,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens')}, {t('output_tokens')})
+            when provider in {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')})
             when provider = 'anthropic' then {t('output_tokens')}
             when provider = 'google' then coalesce({t('candidatesTokenCount')}, 0)
             when provider = 'aws_bedrock' then {t('outputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
         end as reported_output,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, 0)
+            when provider in {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
             when provider = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
             when provider = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
@@ -225,7 +241,7 @@ buckets as (
             else 0
         end as cache_write_1h_tokens,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
+            when provider in {_OAI} then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
             when provider = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
             when provider = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
@@ -245,12 +261,13 @@ buckets as (
 canonical as (
     select *,
         case
-            when provider in ('openai', 'azure_openai') then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
+            when provider in {_OAI} then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
             when provider = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
             else reported_input
         end as input_tokens,
         case
-            when provider in ('openai', 'azure_openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens
+            when {_XAI_REASONING_APART} then reported_output
+            when provider in {_OAI} or provider = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
             else reported_output
         end as output_tokens,
         case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
@@ -274,7 +291,7 @@ judged as (
             when model is null or trim(model) = '' then 'model|missing required field'
             when usage_type is null or usage_type = 'NULL' then 'usage|missing required field'
             when usage_type <> 'OBJECT' then 'usage|usage is not a JSON object'
-            when not (provider in ('openai', 'azure_openai', 'anthropic', 'google', 'aws_bedrock') or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
+            when not (provider in {_KNOWN} or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
             -- occurred_at is set only when ts_text matched the whole pattern, so these two look at failures only
             when occurred_at is null and not regexp_matches(ts_text, '^{DATE_HOUR_MINUTE}')

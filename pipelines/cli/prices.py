@@ -26,6 +26,7 @@ from pipelines.pricing.book import (
     default_book_dir,
     default_corrections_path,
     load_price_book,
+    start_label,
 )
 from pipelines.pricing.corrections import corrections_file_problems
 from pipelines.storage.database import connect, sql_text, table_exists
@@ -130,7 +131,7 @@ def _show_command(args: argparse.Namespace) -> int:
             version = [row for row in rows if row["effective_from"] == start]
             end = version[0]["effective_to"]
             checked = f", checked {version[0]['checked']}" if version[0]["checked"] else ""
-            print(f"  from {start.date()} {'to ' + str(end.date()) if end else 'on'}: {version[0]['source']}{checked}")
+            print(f"  from {start_label(start)} {'to ' + start_label(end) if end else 'on'}: {version[0]['source']}{checked}")
             if version[0]["note"]:
                 print(f"    note: {version[0]['note']}")
             for row in version:

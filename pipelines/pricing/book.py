@@ -321,10 +321,33 @@ def _apply_precedence(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
     return kept, shadowed
 
 
+def version_start(value: object) -> dt.datetime | None:
+    """A version's `effective_from` as the UTC moment it starts: a date starts at 00:00 UTC; a price that changed
+    during a day gives the time with its offset (`2025-09-05T16:00:00Z`). A time without an offset is refused."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value) if len(value) > 10 else dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc) if value.tzinfo is not None else None
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), dt.timezone.utc)
+    return None
+
+
+def start_label(start: dt.date) -> str:
+    """How a version's start is written in price ids and messages: its date, or date and UTC time when it starts
+    during a day (`2025-09-05T16:00Z`)."""
+    if isinstance(start, dt.datetime):
+        return start.date().isoformat() if start.time() == dt.time() else start.strftime("%Y-%m-%dT%H:%MZ")
+    return start.isoformat()
+
+
 def _flatten_entry(entry: _Entry) -> tuple[list[dict], list[str]]:
     where = f"{entry.file}: {entry.provider}/{entry.model}"
     versions = entry.versions
-    starts = [as_date(v.get("effective_from")) if isinstance(v, dict) else None for v in versions]
+    starts = [version_start(v.get("effective_from")) if isinstance(v, dict) else None for v in versions]
     problems = version_problems(where, versions, starts)
     if any(s is None for s in starts) or len(set(starts)) != len(starts):
         return [], problems
@@ -348,11 +371,13 @@ def version_problems(where: str, versions: list, starts: list) -> list[str]:
             problems.append(f"{where}: a version must be a mapping, got {shown(version)}")
             continue
         if start is None:
-            problems.append(f"{where}: version without a valid effective_from (YYYY-MM-DD): {shown(version.get('effective_from'))}")
+            problems.append(
+                f"{where}: version without a valid effective_from (YYYY-MM-DD, or a time with its UTC offset): {shown(version.get('effective_from'))}"
+            )
             continue
-        label = f"{where}@{start}"
+        label = f"{where}@{start_label(start)}"
         if start in seen:
-            problems.append(f"{label}: overlapping versions: two versions start on {start}")
+            problems.append(f"{label}: overlapping versions: two versions start on {start_label(start)}")
         seen.add(start)
         problems += [f"{label}: unknown key {shown(key)}" for key in version if key not in VERSION_KEYS]
         if not version.get("source"):
@@ -367,9 +392,9 @@ def version_problems(where: str, versions: list, starts: list) -> list[str]:
     return problems
 
 
-def _version_rows(where: str, start: dt.date, end: dt.date | None, version: dict, context: dict):
+def _version_rows(where: str, start: dt.datetime, end: dt.datetime | None, version: dict, context: dict):
     rows, problems = [], []
-    label = f"{where}@{start}"
+    label = f"{where}@{start_label(start)}"
     for tier in TIERS:
         block = version.get(tier)
         if block is None:
@@ -434,12 +459,12 @@ def _long_context(label: str, spec: object, base: dict) -> tuple[int, dict, list
 def _row(context: dict, tier: str, start, end, version: dict, prices: dict, tokens_from: int, tokens_to: int) -> dict:
     band = "" if (tokens_from, tokens_to) == (0, TOKEN_LIMIT) else f"/input>{tokens_from - 1}" if tokens_from else f"/input<={tokens_to - 1}"
     return {
-        "price_id": f"{context['provider']}/{context['model']}@{start.isoformat()}/{tier}{band}",
+        "price_id": f"{context['provider']}/{context['model']}@{start_label(start)}/{tier}{band}",
         "provider": context["provider"],
         "model": context["model"],
         "service_tier": tier,
-        "effective_from": dt.datetime.combine(start, dt.time(), dt.timezone.utc),
-        "effective_to": dt.datetime.combine(end, dt.time(), dt.timezone.utc) if end else None,
+        "effective_from": start,
+        "effective_to": end,
         "input_tokens_from": tokens_from,
         "input_tokens_to": tokens_to,
         "currency": context["currency"],

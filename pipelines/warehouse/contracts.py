@@ -126,7 +126,7 @@ STAGING = Contract(
         Expectation("ExpectColumnValuesToNotBeNull", "model"),
         Expectation("ExpectColumnValuesToNotBeNull", "feature"),
         Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id"]}),
-        Expectation("ExpectColumnValuesToMatchRegex", "provider", {"regex": r"^(?:openai|azure_openai|anthropic|google|aws_bedrock|self_hosted:[A-Za-z0-9_.-]+)$"}),
+        Expectation("ExpectColumnValuesToMatchRegex", "provider", {"regex": r"^(?:openai|azure_openai|anthropic|google|aws_bedrock|mistral|deepseek|xai|self_hosted:[A-Za-z0-9_.-]+)$"}),
         Expectation("ExpectColumnValuesToBeInSet", "service_tier", {"value_set": SERVICE_TIERS}),
         *(Expectation("ExpectColumnValuesToBeBetween", c, {"min_value": 0}) for c in TOKEN_COLUMNS),
     ),

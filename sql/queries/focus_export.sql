@@ -36,6 +36,9 @@ described as (
             when provider = 'anthropic' then 'Anthropic'
             when provider = 'google' then 'Google Cloud'
             when provider = 'aws_bedrock' then 'AWS'
+            when provider = 'mistral' then 'Mistral AI'
+            when provider = 'deepseek' then 'DeepSeek'
+            when provider = 'xai' then 'xAI'
             else provider
         end as issuer,
         case
@@ -44,6 +47,9 @@ described as (
             when provider = 'anthropic' then 'Claude API'
             when provider = 'google' then 'Vertex AI'
             when provider = 'aws_bedrock' then 'Amazon Bedrock'
+            when provider = 'mistral' then 'Mistral AI API'
+            when provider = 'deepseek' then 'DeepSeek API'
+            when provider = 'xai' then 'xAI API'
             when starts_with(provider, 'self_hosted:') then 'Self-hosted models (' || substr(provider, 13) || ')'
             else provider
         end as service,

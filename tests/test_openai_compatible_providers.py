@@ -1,0 +1,96 @@
+"""Mistral, DeepSeek and xAI requests in the envelope: read with each provider's usage semantics and priced by hand.
+
+Usage objects as the providers' APIs return them:
+- DeepSeek (api-docs.deepseek.com/api/create-chat-completion): `prompt_tokens` = `prompt_cache_hit_tokens` +
+  `prompt_cache_miss_tokens`, the hit also as `prompt_tokens_details.cached_tokens`; deepseek-reasoner's
+  `completion_tokens` include `completion_tokens_details.reasoning_tokens`.
+- xAI: its own API has reported `completion_tokens` without the reasoning tokens (`total_tokens` = prompt +
+  completion + reasoning; "Grok 3 API - Reasoning Tokens are Counted Differently", dev.to/forem, Maxim Saplin),
+  while relays count them inside (infron.ai's documented grok-4.1-fast-reasoning chunk: completion 241 with
+  reasoning 204, total = prompt + completion).
+- Mistral (docs.mistral.ai/api, chat completions): `prompt_tokens`, `completion_tokens`, `total_tokens`.
+
+DeepSeek's prices changed on 2025-09-05 at 16:00 UTC and on 2025-09-29 (pricing/list/deepseek.yaml): a request
+one minute before the change is priced at the old price, one at 16:00 at the new.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import duckdb
+from helpers import envelope, land
+
+from pipelines.runner import run_pipeline
+
+
+def _line(request_id: str, provider: str, model: str, usage: dict, timestamp: str) -> str:
+    return envelope(request_id, provider, model, usage, timestamp=timestamp)
+
+
+LINES = [
+    # 2000 missed at $0.27, 8000 hit at $0.07, 500 out at $1.10 = 0.00054 + 0.00056 + 0.00055
+    _line("ds-before", "deepseek", "deepseek-chat", {
+        "prompt_tokens": 10000, "completion_tokens": 500, "total_tokens": 10500, "prompt_tokens_details": {"cached_tokens": 8000},
+        "prompt_cache_hit_tokens": 8000, "prompt_cache_miss_tokens": 2000}, "2025-09-05T15:59:00Z"),
+    # the same at 16:00 UTC: 2000 at $0.56, 8000 at $0.07, 500 at $1.68 = 0.00112 + 0.00056 + 0.00084
+    _line("ds-after", "deepseek", "deepseek-chat", {
+        "prompt_tokens": 10000, "completion_tokens": 500, "total_tokens": 10500, "prompt_tokens_details": {"cached_tokens": 8000},
+        "prompt_cache_hit_tokens": 8000, "prompt_cache_miss_tokens": 2000}, "2025-09-05T16:00:00Z"),
+    # no prompt_tokens_details (older responses): the hit count is read; 1000 at $0.28, 3000 out (2500 reasoning) at $0.42
+    _line("ds-reasoner", "DeepSeek", "deepseek-reasoner", {
+        "prompt_tokens": 1000, "completion_tokens": 3000, "total_tokens": 4000, "prompt_cache_hit_tokens": 0,
+        "prompt_cache_miss_tokens": 1000, "completion_tokens_details": {"reasoning_tokens": 2500}}, "2025-10-01T08:00:00Z"),
+    # xAI apart: 800 at $0.30, 200 cached at $0.075, 100 out and 300 reasoning at $0.50
+    _line("xai-apart", "xai", "grok-3-mini", {
+        "prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1400, "prompt_tokens_details": {"cached_tokens": 200},
+        "completion_tokens_details": {"reasoning_tokens": 300}}, "2026-11-27T10:00:00Z"),
+    # xAI through a relay, reasoning inside completion_tokens: the same tokens, the same money
+    _line("xai-inside", "xai", "grok-3-mini", {
+        "prompt_tokens": 1000, "completion_tokens": 400, "total_tokens": 1400, "prompt_tokens_details": {"cached_tokens": 200},
+        "completion_tokens_details": {"reasoning_tokens": 300}}, "2026-11-27T10:01:00Z"),
+    # no total and more reasoning than completion: the reasoning can only be apart
+    _line("xai-no-total", "xai", "grok-3-mini", {
+        "prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": {"cached_tokens": 200},
+        "completion_tokens_details": {"reasoning_tokens": 300}}, "2026-11-27T10:02:00Z"),
+    # Mistral Medium 3.1 (an alias): 2000 in at $0.40, 300 out at $2
+    _line("mistral-1", "mistral", "mistral-medium-2505", {"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300},
+          "2026-11-27T11:00:00Z"),
+]
+
+EXPECTED = {
+    "ds-before": (2000, 8000, 500, 0, "deepseek/deepseek-chat@2020-01-01/standard", Decimal("0.00165")),
+    "ds-after": (2000, 8000, 500, 0, "deepseek/deepseek-chat@2025-09-05T16:00Z/standard", Decimal("0.00252")),
+    "ds-reasoner": (1000, 0, 500, 2500, "deepseek/deepseek-reasoner@2025-09-29/standard", Decimal("0.00154")),
+    "xai-apart": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
+    "xai-inside": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
+    "xai-no-total": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
+    "mistral-1": (2000, 0, 300, 0, "mistral/mistral-medium-3-1@2020-01-01/standard", Decimal("0.0014")),
+}
+
+
+def test_mistral_deepseek_and_xai_requests_are_read_and_priced_by_hand(home):
+    land(home, "compatible.jsonl", LINES)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rejected = con.execute("select row_number, field, reason from audit.rejected_rows").fetchall()
+        rows = con.execute(
+            "select request_id, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens, price_id, cost_usd "
+            "from core.request_costs order by request_id"
+        ).fetchall()
+        providers = con.execute("select distinct provider from core.request_costs order by 1").fetchall()
+    assert rejected == []
+    assert {r[0]: (*r[1:6], r[6].normalize()) for r in rows} == {k: (*v[:5], v[5].normalize()) for k, v in EXPECTED.items()}
+    assert providers == [("deepseek",), ("mistral",), ("xai",)]
+
+
+def test_an_xai_usage_whose_reasoning_exceeds_what_it_could_hold_is_rejected(home):
+    """Reasoning inside completion (total = prompt + completion) but larger than completion: impossible either way."""
+    land(home, "bad.jsonl", [_line("xai-bad", "xai", "grok-3-mini", {
+        "prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100, "completion_tokens_details": {"reasoning_tokens": 300}},
+        "2026-11-27T10:00:00Z")])
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select row_number, field, reason from audit.rejected_rows").fetchall() == [
+            (1, "usage", "inconsistent usage: reasoning and audio output tokens exceed the output total")
+        ]
