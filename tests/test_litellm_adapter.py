@@ -117,7 +117,7 @@ def test_provider_names_map_to_ours():
     names = sorted(PROVIDERS)
     result = _parse(*(row(request_id=n, custom_llm_provider=n) for n in names))
     assert result.rows["provider"].to_pylist() == [PROVIDERS[n] for n in names]
-    assert set(PROVIDERS.values()) == {"openai", "azure_openai", "anthropic", "aws_bedrock", "google"}
+    assert set(PROVIDERS.values()) == {"openai", "azure_openai", "anthropic", "aws_bedrock", "google", "mistral", "deepseek", "xai"}
 
 
 def test_timestamps_naive_is_utc_and_offsets_convert():
@@ -172,7 +172,7 @@ REJECTIONS = [
     (row(custom_llm_provider=""), "custom_llm_provider", "missing required field"),
     (row(model="", model_group=None), "model", "missing required field"),
     (row(custom_llm_provider="cohere"), "custom_llm_provider",
-     "unknown provider 'cohere' (expected one of openai, azure, anthropic, bedrock, vertex_ai, gemini)"),
+     "unknown provider 'cohere' (expected one of openai, azure, anthropic, bedrock, vertex_ai, gemini, mistral, deepseek, xai)"),
     (row(startTime="yesterday"), "startTime", "invalid timestamp: 'yesterday'"),
     (row(metadata="{not json"), "metadata", "not a JSON object"),
     (row(request_tags="feature:search"), "request_tags", "not a JSON array"),

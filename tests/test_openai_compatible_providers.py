@@ -16,6 +16,7 @@ one minute before the change is priced at the old price, one at 16:00 at the new
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import duckdb
@@ -94,3 +95,27 @@ def test_an_xai_usage_whose_reasoning_exceeds_what_it_could_hold_is_rejected(hom
         assert con.execute("select row_number, field, reason from audit.rejected_rows").fetchall() == [
             (1, "usage", "inconsistent usage: reasoning and audio output tokens exceed the output total")
         ]
+
+
+def test_otel_spans_and_litellm_rows_name_the_three_providers():
+    """OTel's semantic conventions name them `mistral_ai`, `deepseek` and `x_ai` (gen_ai.provider.name's well-known
+    values, shared sample `otel_genai_span_attributes.json` and FORMATS.md); LiteLLM's `custom_llm_provider` is
+    `mistral`, `deepseek`, `xai` (its provider routes)."""
+    from test_litellm_adapter import row
+    from test_otel_adapter import chat, doc, span
+
+    from pipelines.adapters.litellm import parse_litellm
+    from pipelines.adapters.otel import parse_otel
+
+    spans = [span(chat(name, **{"gen_ai.response.model": model, "gen_ai.usage.cache_read.input_tokens": 6}), span_id=f"{n:016x}")
+             for n, (name, model) in enumerate((("mistral_ai", "mistral-medium-2505"), ("deepseek", "deepseek-chat"), ("x_ai", "grok-3-mini")), 1)]
+    otel = parse_otel(doc(*spans).encode(), "spans.jsonl")
+    assert otel.rejected.num_rows == 0
+    assert [(r["provider"], r["model"], r["input_tokens"], r["cache_read_tokens"], r["output_tokens"]) for r in otel.rows.to_pylist()] == [
+        ("mistral", "mistral-medium-2505", 2000, 6, 300), ("deepseek", "deepseek-chat", 2000, 6, 300), ("xai", "grok-3-mini", 2000, 6, 300),
+    ]
+    records = [row(request_id=f"lt-{name}", custom_llm_provider=name, model=model) for name, model in
+               (("mistral", "mistral-medium-2505"), ("deepseek", "deepseek-chat"), ("xai", "grok-3-mini"))]
+    litellm = parse_litellm(("\n".join(json.dumps(r) for r in records) + "\n").encode(), "spend.jsonl")
+    assert litellm.rejected.num_rows == 0
+    assert [r["provider"] for r in litellm.rows.to_pylist()] == ["mistral", "deepseek", "xai"]

@@ -130,7 +130,7 @@ def test_provider_names_map_to_ours():
     names = sorted(PROVIDERS)
     result = _parse(*(doc(span(chat(provider=name, **{"gen_ai.response.id": name}))) for name in names))
     assert result.rows["provider"].to_pylist() == [PROVIDERS[name] for name in names]
-    assert set(PROVIDERS.values()) == {"openai", "anthropic", "aws_bedrock", "azure_openai", "google"}
+    assert set(PROVIDERS.values()) == {"openai", "anthropic", "aws_bedrock", "azure_openai", "google", "mistral", "deepseek", "xai"}
 
 
 def test_service_tier_model_and_request_id_fallbacks():
@@ -219,10 +219,10 @@ REJECTIONS = [
     (_line_with(startTimeUnixNano="1730419200000"), "startTimeUnixNano",
      "timestamp before 2000-01-01: '1730419200000' (expected nanoseconds since the epoch)"),
     (_line_with(attributes={"gen_ai.provider.name": None}), "gen_ai.provider.name", "missing required field"),
-    (_line_with(attributes={"gen_ai.provider.name": "mistral_ai"}), "gen_ai.provider.name",
-     "unknown provider 'mistral_ai' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai)"),
+    (_line_with(attributes={"gen_ai.provider.name": "ibm.watsonx.ai"}), "gen_ai.provider.name",
+     "unknown provider 'ibm.watsonx.ai' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai, mistral_ai, deepseek, x_ai)"),
     (_line_with(attributes={"gen_ai.provider.name": None, "gen_ai.system": "cohere"}), "gen_ai.system",
-     "unknown provider 'cohere' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai)"),
+     "unknown provider 'cohere' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai, mistral_ai, deepseek, x_ai)"),
     (_line_with(attributes={"gen_ai.request.model": None, "gen_ai.response.model": None}), "gen_ai.response.model", "missing required field"),
     (_line_with(attributes={"gen_ai.response.id": None}, spanId=None), "spanId", "missing required field"),
     (_line_with(attributes={"gen_ai.usage.cache_read.input_tokens": 2000, "gen_ai.usage.cache_creation.input_tokens": 10}),

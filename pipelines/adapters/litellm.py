@@ -43,6 +43,9 @@ PROVIDERS = {
     "bedrock": "aws_bedrock",
     "vertex_ai": "google",
     "gemini": "google",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "xai",
 }
 
 # SpendLogs columns the adapter reads, as text. Content columns and `spend` are not among them.

@@ -45,6 +45,9 @@ PROVIDERS = {
     "gcp.gemini": "google",
     "gcp.vertex_ai": "google",
     "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "deepseek": "deepseek",
+    "x_ai": "xai",
 }
 INFERENCE_OPERATIONS = ("chat", "generate_content", "text_completion", "embeddings")
 # Operations whose usage, when present, is the sum of the model calls beneath them.
