@@ -11,7 +11,8 @@ Usage objects as the providers' APIs return them:
 - Mistral (docs.mistral.ai/api, chat completions): `prompt_tokens`, `completion_tokens`, `total_tokens`.
 
 DeepSeek's prices changed on 2025-09-05 at 16:00 UTC and on 2025-09-29 (pricing/list/deepseek.yaml): a request
-one minute before the change is priced at the old price, one at 16:00 at the new.
+one minute before the change is priced at the old price, one at 16:00 at the new. `mistral-large-latest` serves
+Mistral Large 3 from its release on 2025-12-02 (mistral.ai/news/mistral-3; pricing/list/mistral.yaml).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ LINES = [
     # Mistral Medium 3.1 (an alias): 2000 in at $0.40, 300 out at $2
     _line("mistral-1", "mistral", "mistral-medium-2505", {"prompt_tokens": 2000, "completion_tokens": 300, "total_tokens": 2300},
           "2026-11-27T11:00:00Z"),
+    # mistral-large-latest the minute before Mistral Large 3 (2025-12-02): Large 2's $2 / $6, then Large 3's $0.50 / $1.50
+    _line("mistral-l2", "mistral", "mistral-large-latest", {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
+          "2025-12-01T23:59:00Z"),
+    _line("mistral-l3", "mistral", "mistral-large-latest", {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
+          "2025-12-02T00:00:00Z"),
 ]
 
 EXPECTED = {
@@ -67,6 +73,8 @@ EXPECTED = {
     "xai-inside": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
     "xai-no-total": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
     "mistral-1": (2000, 0, 300, 0, "mistral/mistral-medium-3-1@2020-01-01/standard", Decimal("0.0014")),
+    "mistral-l2": (1000, 0, 200, 0, "mistral/mistral-large-latest@2024-11-18/standard", Decimal("0.0032")),
+    "mistral-l3": (1000, 0, 200, 0, "mistral/mistral-large-latest@2025-12-02/standard", Decimal("0.0008")),
 }
 
 
