@@ -285,6 +285,28 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     assert rows["responses"] == (Decimal("0.0087208"), "openai/o4-mini-2025-04-16@2025-04-16/standard")
 
 
+def test_claude_sonnet_batch_above_200k_input_stacks_long_context_with_the_batch_discount(home):
+    """Anthropic's pricing page: long-context rates (input above 200K tokens) apply to every token of the request and
+    stack with the Batch API's 50% discount. A Message Batches result's usage (`service_tier: batch`), on the dated
+    ids of Claude Sonnet 4.5 and Claude Sonnet 4 and on Sonnet 4.5's alias, costs the same whichever name is logged."""
+    usage = {"input_tokens": 250_000, "output_tokens": 1000, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "batch"}
+    short = {**usage, "input_tokens": 150_000}
+    land(home, "batch.jsonl", [
+        envelope("s45-long", "anthropic", "claude-sonnet-4-5-20250929", usage, service_tier=None),
+        envelope("s45-alias-long", "anthropic", "claude-sonnet-4-5", usage, service_tier=None),
+        envelope("s4-long", "anthropic", "claude-sonnet-4-20250514", usage, service_tier=None),
+        envelope("s45-short", "anthropic", "claude-sonnet-4-5-20250929", short, service_tier=None),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = {r[0]: r[1:] for r in _query(home, "select request_id, service_tier, cost_usd, price_id from core.request_costs")}
+    # 250000 x 3.00 + 1000 x 11.25 per 1M (half of $6 / $22.50)
+    assert rows["s45-long"] == ("batch", Decimal("0.76125"), "anthropic/claude-sonnet-4-5-20250929@2025-09-29/batch/input>200000")
+    assert rows["s45-alias-long"][:2] == ("batch", Decimal("0.76125"))
+    assert rows["s4-long"] == ("batch", Decimal("0.76125"), "anthropic/claude-sonnet-4-20250514@2025-05-22/batch/input>200000")
+    # 150000 x 1.50 + 1000 x 7.50 per 1M
+    assert rows["s45-short"] == ("batch", Decimal("0.2325"), "anthropic/claude-sonnet-4-5-20250929@2025-09-29/batch/input<=200000")
+
+
 def test_negotiated_override_beats_the_list_price_and_both_costs_are_kept(home):
     (home.root / "price_overrides.yaml").write_text(
         """
