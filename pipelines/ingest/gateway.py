@@ -219,11 +219,7 @@ class _Staging:
         """Stage the rows of a judging query (an adapter's output: line_no, problem, canonical fields) when
         none has a problem; the rows staged, or None (nothing staged) when any has one."""
         con = self.con
-        con.execute("set preserve_insertion_order = true")  # rows stored in file order: a null line_no is rowid + 1
-        try:
-            con.execute(f"create temp table judged as {query}")
-        finally:
-            con.execute("set preserve_insertion_order = false")
+        con.execute(f"create temp table judged as {query}")  # every row numbered by the reader (`file_query`)
         rows, problems = con.execute("select count(*), count(problem) from judged").fetchall()[0]
         if problems:
             con.execute("drop table judged")
@@ -232,7 +228,7 @@ class _Staging:
         con.register("_pseudonyms", pa.table({"user_id": users, "pseudonym": pseudonymize(users, key)}))
         lake_columns = {
             "source": f"'{SOURCE_ENVELOPE}'",
-            "source_row": "coalesce(judged.line_no, judged.rowid + 1)",
+            "source_row": "judged.line_no",
             "user_id": "_pseudonyms.pseudonym",
             "source_file": "$relative",
             "event_date": "cast(occurred_at as date)",
