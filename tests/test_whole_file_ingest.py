@@ -166,3 +166,33 @@ def test_a_large_file_read_on_every_thread_keeps_each_request_on_its_own_line(ho
     assert lake.num_rows == 150_000
     assert lake["request_id"].to_pylist() == [f"r{i}" for i in range(150_000)]
     assert lake["source_row"].to_pylist() == list(range(1, 150_001))
+
+
+def test_a_whole_file_read_whose_rows_come_out_of_order_is_judged_line_by_line(home, monkeypatch):
+    """The whole-file read numbers rows by the order DuckDB stores them. A plan that does not keep the file's order
+    (here forced: the judging query sorted by a hash) is caught by the lines sampled while counting, and the file
+    is judged line by line: every request keeps its own line number."""
+    template = _lines(2)
+    lines = [template[i % 2].replace('"r0"' if i % 2 == 0 else '"r1"', f'"r{i}"') for i in range(20_000)]
+    land(home, "2026-11-27/shuffled.jsonl", lines)  # ~10 MB: about ten sampled lines
+    whole_file_query = ingest.envelope_file_query
+    monkeypatch.setattr(ingest, "envelope_file_query", lambda path, name: f"select * from ({whole_file_query(path, name)}) order by md5(request_id)")
+    line_path = []
+    adapter = ingest.ADAPTERS["envelope"]
+    monkeypatch.setitem(ingest.ADAPTERS, "envelope", ingest.Adapter(
+        adapter.parse, adapter.suffixes, lambda *args: line_path.append(1) or adapter.chunks(*args)))
+
+    ingest_gateway(home)
+
+    assert line_path, "the shuffled whole-file rows were kept"
+    lake = _lake(home)
+    assert lake["request_id"].to_pylist() == [f"r{i}" for i in range(20_000)]
+    assert lake["source_row"].to_pylist() == list(range(1, 20_001))
+
+
+def test_count_lines_samples_whole_lines_by_their_number():
+    data = b"".join(b'{"request_id": "r%d", "pad": "%s"}\n' % (i, b"x" * 200) for i in range(30_000))
+    samples: dict[int, bytes] = {}
+    assert count_lines(data, "f.jsonl", samples=samples) == 30_000
+    assert len(samples) >= 5
+    assert all(json.loads(line)["request_id"] == f"r{number}" for number, line in samples.items())

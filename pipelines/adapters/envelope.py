@@ -44,8 +44,16 @@ OPENAI_COMPATIBLE = ("openai", "azure_openai", "mistral", "deepseek", "xai")
 """Providers whose usage is OpenAI's Chat Completions shape: `prompt_tokens` includes the cached input
 (`prompt_tokens_details.cached_tokens`, or DeepSeek's `prompt_cache_hit_tokens`), `completion_tokens` the
 reasoning (but for xAI, see `_XAI_REASONING_APART`)."""
-_OAI = "[" + ", ".join(f"'{name}'" for name in OPENAI_COMPATIBLE) + "]"
-_KNOWN = "[" + ", ".join(f"'{name}'" for name in PROVIDERS if not name.startswith("self_hosted")) + "]"
+
+
+def _one_of(names) -> str:
+    """SQL: provider is one of `names`, as a chain of equalities. An IN list or list_contains here makes DuckDB plan
+    the judging query so that a whole file's rows no longer come out in file order, which `file_query` relies on."""
+    return "(" + " or ".join(f"provider = '{name}'" for name in names) + ")"
+
+
+_OAI = _one_of(OPENAI_COMPATIBLE)
+_KNOWN = _one_of(name for name in PROVIDERS if not name.startswith("self_hosted"))
 
 _TOP = (
     "request_id", "timestamp", "provider", "model", "service_tier", "feature", "user_id",
@@ -206,21 +214,21 @@ checked as (
 buckets as (
     select *,
         case
-            when list_contains({_OAI}, provider) then coalesce({t('prompt_tokens')}, {t('input_tokens')})
+            when {_OAI} then coalesce({t('prompt_tokens')}, {t('input_tokens')})
             when provider = 'anthropic' then {t('input_tokens')}
             when provider = 'google' then {t('promptTokenCount')}
             when provider = 'aws_bedrock' then {t('inputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
         end as reported_input,
         case
-            when list_contains({_OAI}, provider) then coalesce({t('completion_tokens')}, {t('output_tokens')})
+            when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')})
             when provider = 'anthropic' then {t('output_tokens')}
             when provider = 'google' then coalesce({t('candidatesTokenCount')}, 0)
             when provider = 'aws_bedrock' then {t('outputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
         end as reported_output,
         case
-            when list_contains({_OAI}, provider) then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
+            when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
             when provider = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
             when provider = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
@@ -241,7 +249,7 @@ buckets as (
             else 0
         end as cache_write_1h_tokens,
         case
-            when list_contains({_OAI}, provider) then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
+            when {_OAI} then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
             when provider = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
             when provider = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
@@ -261,13 +269,13 @@ buckets as (
 canonical as (
     select *,
         case
-            when list_contains({_OAI}, provider) then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
+            when {_OAI} then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
             when provider = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
             else reported_input
         end as input_tokens,
         case
             when {_XAI_REASONING_APART} then reported_output
-            when list_contains({_OAI}, provider) or provider = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
+            when {_OAI} or provider = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
             else reported_output
         end as output_tokens,
         case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
@@ -291,7 +299,7 @@ judged as (
             when model is null or trim(model) = '' then 'model|missing required field'
             when usage_type is null or usage_type = 'NULL' then 'usage|missing required field'
             when usage_type <> 'OBJECT' then 'usage|usage is not a JSON object'
-            when not (list_contains({_KNOWN}, provider) or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
+            when not ({_KNOWN} or regexp_matches(provider, '^self_hosted:[A-Za-z0-9_.-]+$'))
                 then 'provider|unknown provider ''' || provider || ''' (expected one of {", ".join(PROVIDERS)})'
             -- occurred_at is set only when ts_text matched the whole pattern, so these two look at failures only
             when occurred_at is null and not regexp_matches(ts_text, '^{DATE_HOUR_MINUTE}')
@@ -434,11 +442,10 @@ def file_query(path: str, file_name: str, attribution: AttributionConfig | None 
     when the file's layout needs the line-by-line path.
 
     For the common clean file: DuckDB parses each JSON line once, or reads each Parquet row's columns as they
-    are, instead of Python splitting lines and rendering rows. Each row is numbered by the reader itself (a JSON
-    record's position in the file, `with ordinality`; a Parquet row's `file_row_number`), never by the order rows
-    come out of the query, which a parallel plan does not keep. The caller keeps the result only when no row has a
-    problem and (for JSON Lines) the rows read equal the file's lines, so a record's position is its line, since
-    this reader skips blank lines and does not say where a bad line is; otherwise it
+    are, instead of Python splitting lines and rendering rows. JSON lines come with a null line_no: the caller
+    numbers them in the order it stores them (insertion order preserved), as a window here would judge on one
+    thread. The caller keeps the result only when no row has a problem and (for JSON Lines) the rows read equal
+    the file's lines, since this reader skips blank lines and does not say where a bad line is; otherwise it
     judges the file line by line (`iter_envelope`), which gives every rejection its line, byte offset and
     record. Accepted rows are the same either way.
 
@@ -465,9 +472,9 @@ def file_query(path: str, file_name: str, attribution: AttributionConfig | None 
         compression = "gzip" if lower.endswith(".gz") else "none"
         source = (
             f"read_json({literal}, format = 'newline_delimited', columns = {{{columns}}}, compression = '{compression}', "
-            f"maximum_object_size = {max_line_bytes()}) with ordinality"
+            f"maximum_object_size = {max_line_bytes()})"
         )
-        values, line_no = {name: f'"{name}"' for name in _TOP}, "ordinality"
+        values, line_no = {name: f'"{name}"' for name in _TOP}, "cast(null as bigint)"
         maybe_json = " or ".join(f"""(left("{name}", 1) in ('{{', '[') and json_valid("{name}"))""" for name in _TEXT_FIELDS)
         line_problem = f"case when {maybe_json} then '|a text field holds JSON: judged line by line' end"
     else:

@@ -364,9 +364,12 @@ def scannable(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_BATCH_ROWS), table.schema)
 
 
-def count_lines(data: bytes, name: str, limit: int | None = None) -> int | None:
+def count_lines(data: bytes, name: str, limit: int | None = None, samples: dict[int, bytes] | None = None) -> int | None:
     """How many lines the file holds (a last line without a break counts), gunzipped in pieces for `.gz`
-    names; None when the gzip stream is cut or corrupt, or a line is longer than `limit` (default: the setting)."""
+    names; None when the gzip stream is cut or corrupt, or a line is longer than `limit` (default: the setting).
+
+    With `samples`, also keeps one line per piece (the first that starts and ends inside it), by its 0-based
+    line number: a whole-file read checks against them that its rows came out in file order."""
     limit = limit or max_line_bytes()
     lines, last, running = 0, b"\n", 0
     for piece in _decompressed_pieces(data, name):
@@ -383,6 +386,10 @@ def count_lines(data: bytes, name: str, limit: int | None = None) -> int | None:
             running = len(piece) - piece.rfind(b"\n") - 1
         if running > limit:
             return None
+        if samples is not None and first >= 0:
+            end = piece.find(b"\n", first + 1)
+            if end > first + 1:
+                samples[lines + 1] = bytes(piece[first + 1 : end])
         lines += piece.count(b"\n")
         last = piece[-1:]
     return lines + (0 if last == b"\n" else 1)

@@ -18,10 +18,11 @@ folders or S3-compatible URLs ($TOKENLEDGER_LANDING_URL, $TOKENLEDGER_LAKE_URL; 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,18 +164,44 @@ def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes
     query = envelope_file_query(local.as_posix(), landed.name)
     if query is None:
         return None
-    lines = None
+    lines, samples = None, {}
     with ThreadPoolExecutor(max_workers=1) as pool:
         if not landed.name.lower().endswith(".parquet"):
-            lines = pool.submit(count_lines, data, landed.name)
+            lines = pool.submit(count_lines, data, landed.name, None, samples)
         try:
-            rows = staging.add_judged(query, landed.relative, key)
+            rows = staging.add_judged(query, landed.relative, key, lambda con: lines is None or _in_file_order(con, lines, samples))
         except duckdb.Error:
             rows = None
         if rows is not None and lines is not None and lines.result() != rows:
             staging.clear()
             rows = None
     return rows
+
+
+def _in_file_order(con: duckdb.DuckDBPyConnection, lines: Future, samples: dict[int, bytes]) -> bool:
+    """Whether the rows of `judged` (a JSON Lines file read whole, numbered by the order they were stored) hold the
+    request ids of the lines sampled where they were read (`count_lines`): a plan that did not keep the file's order
+    would pair requests with the wrong line numbers, and then the file is judged line by line instead."""
+    lines.result()
+    expected = {}
+    for number, line in samples.items():
+        try:
+            request_id = json.loads(line).get("request_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(request_id, str):
+            expected[number] = request_id
+    if not expected:
+        return True
+    con.register("_sampled", pa.table({"row": list(expected), "request_id": list(expected.values())}))
+    try:
+        wrong = con.execute(
+            "select count(*) from _sampled left join judged on judged.rowid = _sampled.row "
+            "where judged.request_id is distinct from _sampled.request_id"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_sampled")
+    return wrong == 0
 
 
 def _with_lake_columns(rows: pa.Table, relative: str, key: bytes) -> pa.Table:
@@ -215,20 +242,24 @@ class _Staging:
         self.con.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def add_judged(self, query: str, relative: str, key: bytes) -> int | None:
+    def add_judged(self, query: str, relative: str, key: bytes, in_order: Callable[[duckdb.DuckDBPyConnection], bool]) -> int | None:
         """Stage the rows of a judging query (an adapter's output: line_no, problem, canonical fields) when
-        none has a problem; the rows staged, or None (nothing staged) when any has one."""
+        none has a problem and `in_order` finds them in file order; the rows staged, or None (nothing staged)."""
         con = self.con
-        con.execute(f"create temp table judged as {query}")  # every row numbered by the reader (`file_query`)
+        con.execute("set preserve_insertion_order = true")  # rows stored in file order: a null line_no is rowid + 1
+        try:
+            con.execute(f"create temp table judged as {query}")
+        finally:
+            con.execute("set preserve_insertion_order = false")
         rows, problems = con.execute("select count(*), count(problem) from judged").fetchall()[0]
-        if problems:
+        if problems or not in_order(con):
             con.execute("drop table judged")
             return None
         users = con.sql("select distinct user_id from judged where user_id is not null").to_arrow_table()["user_id"]
         con.register("_pseudonyms", pa.table({"user_id": users, "pseudonym": pseudonymize(users, key)}))
         lake_columns = {
             "source": f"'{SOURCE_ENVELOPE}'",
-            "source_row": "judged.line_no",
+            "source_row": "coalesce(judged.line_no, judged.rowid + 1)",
             "user_id": "_pseudonyms.pseudonym",
             "source_file": "$relative",
             "event_date": "cast(occurred_at as date)",
