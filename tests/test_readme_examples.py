@@ -37,7 +37,9 @@ def built(tmp_path_factory):
 
 
 def _run(block: str, home) -> str:
-    code = block.replace('"./data/', repr(str(home.root) + "/")[:-1])
+    literal = '"./data/warehouse.duckdb"'
+    assert literal in block
+    code = block.replace(literal, repr(str(home.warehouse)))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=home.root)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
