@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -356,7 +357,8 @@ def _expected_genai(document: dict) -> tuple[int, int]:
         scopes = rs.get("scopeSpans") if isinstance(rs, dict) else None
         for ss in scopes if isinstance(scopes, list) else []:
             items = ss.get("spans") if isinstance(ss, dict) else None
-            spans += [s for s in (items if isinstance(items, list) else []) if isinstance(s, dict)]
+            # every element but null is read as a span: one that is not an object is a skipped span, not lost
+            spans += [s if isinstance(s, dict) else {} for s in (items if isinstance(items, list) else []) if s is not None]
     facts = []
     for s in spans:
         attributes = s.get("attributes") if isinstance(s.get("attributes"), list) else []
@@ -397,3 +399,11 @@ def test_fuzz_never_raises_and_accounts_for_every_genai_span(lines):
     assert result.rows.num_rows + result.rejected.num_rows == expected_rows
     assert result.skipped_spans == expected_skipped
 
+
+
+@pytest.mark.parametrize("span", [{"attributes": None}, {"attributes": []}, {}, {"name": "GET /health"}, False, "x"])
+def test_a_span_without_attributes_is_counted_as_skipped_not_lost(span):
+    # Found by the fuzz test above: a span whose attributes are null or absent (or an element that is not an
+    # object) was neither a row, a rejection nor a skipped span, so the file's counts did not add up.
+    result = _parse(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}))
+    assert (result.rows.num_rows, result.rejected.num_rows, result.skipped_spans) == (0, 0, 1)

@@ -188,7 +188,7 @@ joined as materialized (
         trim(start_text) as start_raw,
         trim(end_text) as end_raw,
         status_code,
-        len(list_filter(span_pairs, lambda a: starts_with(a.k, 'gen_ai.usage.'))) > 0 as has_usage,
+        coalesce(len(list_filter(span_pairs, lambda a: starts_with(a.k, 'gen_ai.usage.'))) > 0, false) as has_usage,
         {span.lookups('span_pairs')},
         {res.lookups('resource_pairs')}
     from spans
