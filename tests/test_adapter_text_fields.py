@@ -21,8 +21,8 @@ from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest import gateway as ingest
 from pipelines.ingest.gateway import ingest_gateway
-from pipelines.storage.database import sql_literal
 from pipelines.storage.lake import read_manifest
+from pipelines.storage.relations import sql_literal
 
 TESTS = Path(__file__).resolve().parent
 GUID = "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}"  # .NET's default Guid format

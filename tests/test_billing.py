@@ -15,8 +15,8 @@ from pipelines.cli.main import main
 from pipelines.finance.close import close_month
 from pipelines.finance.focus_export import FOCUS_COLUMNS
 from pipelines.runner import run_pipeline
-from pipelines.storage.database import sql_literal
 from pipelines.storage.home import Home
+from pipelines.storage.relations import sql_literal
 
 # One OpenAI Chat request of the shared sample: 86 uncached + 1920 cached input, 300 output = $0.005615.
 REQUEST_COST = Decimal("0.005615")

@@ -7,6 +7,7 @@ import yaml
 
 from pipelines.definitions import defs
 from pipelines.storage.home import shipped_dir
+from pipelines.storage.lake_tables import LAKE_TABLES
 
 WAREHOUSE_ASSETS = {
     "reference/prices", "reference/model_aliases", "reference/price_overrides", "reference/fx_rates", "audit/ingested_files", "audit/rejected_rows",
@@ -22,21 +23,21 @@ def test_definitions_load_with_the_contract_assets():
     assert WAREHOUSE_ASSETS | LAKE_ASSETS <= keys
 
 
-def test_every_warehouse_writer_uses_the_duckdb_pool():
+def test_every_warehouse_writer_uses_the_duckdb_pool_and_lake_writers_none():
     definitions = defs()
     writers, lake = {}, {}
     for assets_def in definitions.assets:
         for key in assets_def.keys:
             name = key.to_user_string()
-            if key.path[0] == "lake":
+            if key.path[0] == "lake" or name.replace("/", ".") in LAKE_TABLES:
                 lake[name] = assets_def.op.pool
             else:
                 writers[name] = assets_def.op.pool
-    assert WAREHOUSE_ASSETS <= set(writers)
-    # Every asset outside the lake writes the one DuckDB file, so it waits for the single `duckdb` slot.
+    assert WAREHOUSE_ASSETS - {t.replace(".", "/") for t in LAKE_TABLES} <= set(writers)
+    # Every other asset writes the one DuckDB file, so it waits for the single `duckdb` slot.
     assert {k: pool for k, pool in writers.items() if pool != "duckdb"} == {}
-    # Lake assets write Parquet only and run in parallel.
-    assert LAKE_ASSETS <= set(lake) and set(lake.values()) == {None}
+    # Lake assets write Parquet, and staging and pricing commit their days to Delta tables: they run in parallel.
+    assert LAKE_ASSETS | {"staging/stg_gateway_requests", "core/request_costs"} <= set(lake) and set(lake.values()) == {None}
 
 
 def test_every_mart_has_a_freshness_policy():

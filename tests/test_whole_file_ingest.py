@@ -15,8 +15,8 @@ from pipelines.adapters.lines import count_lines
 from pipelines.ingest import gateway as ingest
 from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.privacy import load_key, pseudonymize
-from pipelines.storage.database import sql_literal
 from pipelines.storage.lake import read_manifest
+from pipelines.storage.relations import sql_literal
 
 OPENAI = sample_usage("openai_chat_completions_usage.json")
 ANTHROPIC = sample_usage("anthropic_messages_usage.json")

@@ -35,7 +35,7 @@ from pipelines.adapters.sql import (
     token_problem,
 )
 from pipelines.settings import max_line_bytes
-from pipelines.storage.database import sql_literal
+from pipelines.storage.relations import sql_literal
 
 SOURCE = "envelope"
 MAX_TEXT = 512

@@ -225,10 +225,11 @@ def _sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipelines.storage.database import NotAReadQuery, connect, lock_down, read_query
+    from pipelines.storage.lake_tables import local_folders
 
     home = warehouse_of(args)
     with connect(home, read_only=True) as con:
-        lock_down(con)
+        lock_down(con, local_folders(home))
         try:
             relation = read_query(con, args.query)
         except (duckdb.Error, NotAReadQuery) as exc:

@@ -8,7 +8,7 @@ import duckdb
 
 from pipelines.settings import DEFAULT_HOME, HOME_ENV
 from pipelines.storage.home import Home
-from pipelines.warehouse.tables import open_warehouse
+from pipelines.warehouse.tables import open_lake, open_warehouse
 
 
 class TokenledgerHome(dg.ConfigurableResource):
@@ -24,6 +24,12 @@ class TokenledgerHome(dg.ConfigurableResource):
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The warehouse opened for writing, with every contract table there."""
         with open_warehouse(self.paths) as con:
+            yield con
+
+    @contextmanager
+    def lake(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A scratch DuckDB over the lake tables, for a step that commits a lake table (no warehouse lock)."""
+        with open_lake(self.paths) as con:
             yield con
 
 

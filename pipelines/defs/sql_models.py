@@ -19,11 +19,14 @@ from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
+from pipelines.storage.lake_tables import is_lake_table
 from pipelines.warehouse.contracts import Contract, validate
 from pipelines.warehouse.tables import Window, build, table
 
 WAREHOUSE = {"pool": "duckdb", "kinds": {"duckdb"}}
 """Every asset that writes the warehouse waits for the one `duckdb` slot (dagster.yaml limits the pool to 1)."""
+LAKE = {"kinds": {"duckdb", "delta"}}
+"""An asset that writes a lake table (`storage.lake_tables`) commits its own partitions: it takes no pool slot."""
 
 
 PREVIEW_COLUMNS = 8
@@ -79,14 +82,15 @@ def sql_model(
     if contract is not None:
         specs.append(dg.AssetCheckSpec(contract.name, asset=key, blocking=True))
     partitioned = {"partitions_def": daily, "backfill_policy": dg.BackfillPolicy.single_run()} if entry.daily else {}
+    lake = is_lake_table(name)
 
     @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=header(name),
-              check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **WAREHOUSE)
+              check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **(LAKE if lake else WAREHOUSE))
     def model(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
         home = tokenledger.paths
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
-        with tokenledger.warehouse() as con:
+        with tokenledger.lake() if lake else tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
             count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
             meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}

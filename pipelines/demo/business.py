@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage.database import sql_literal, sql_text
+from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
+from pipelines.storage.relations import sql_literal
 
 OUTCOMES_DIR = "outcomes"
 REVENUE_DIR = "revenue"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.storage.database import connect, sql_literal, sql_text, table_exists
+from pipelines.storage.database import connect, sql_text, table_exists
 from pipelines.storage.home import Home
+from pipelines.storage.relations import sql_literal
 
 FOCUS_VERSION = "1.2"
 

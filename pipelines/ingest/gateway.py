@@ -43,7 +43,7 @@ from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import memory_limit
-from pipelines.storage.database import sql_literal, sql_text
+from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,
@@ -57,6 +57,7 @@ from pipelines.storage.lake import (
     request_file,
     write_audit,
 )
+from pipelines.storage.relations import sql_literal
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from pipelines.ingest.landed import IngestReport, LandedSource, ingest_landed
 from pipelines.records.read import FileError, ParseResult, RecordSource, file_rejected
-from pipelines.storage.database import register_parquet
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     LandedFile,
@@ -27,6 +26,7 @@ from pipelines.storage.lake import (
     table_files,
     write_audit,
 )
+from pipelines.storage.relations import register_parquet
 
 
 def ingest_source(home: Home, source: RecordSource, progress=lambda _: None) -> IngestReport:

@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from pipelines.settings import memory_limit
 from pipelines.storage.home import Home, shipped_dir
+from pipelines.storage.lake_tables import attach, register_remote, vacuum
 from pipelines.storage.lock import short_lock
 from pipelines.storage.money import define_money_macros
+from pipelines.storage.relations import sql_literal
 
 SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
 
@@ -54,10 +55,6 @@ def bound(sql: str, params: dict) -> dict:
     return {name: value for name, value in params.items() if name in named}
 
 
-def sql_literal(value: object) -> str:
-    """A SQL string literal holding `value` exactly (quotes doubled), for the few places DuckDB takes no
-    parameter: `set` statements, `copy ... to` targets, file lists of table functions."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 @contextmanager
@@ -67,18 +64,37 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     path = home.warehouse if read_only else _working(home)
     con = _open(path, read_only)
     try:
-        con.execute("set TimeZone = 'UTC'")
-        con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
-        define_money_macros(con)
+        _configure(con, home, spill=not read_only)
         if not read_only:
-            tmp = home.root / ".tmp"
-            tmp.mkdir(exist_ok=True)
-            con.execute(f"set temp_directory = {sql_literal(tmp.as_posix())}")
             for schema in SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")
+        register_remote(con, home)
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def connect_scratch(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the warehouse's settings and macros, for a step that writes only the lake."""
+    con = duckdb.connect(":memory:")
+    try:
+        _configure(con, home, spill=True)
+        for schema in SCHEMAS:
+            con.execute(f"create schema if not exists {schema}")
+        yield con
+    finally:
+        con.close()
+
+
+def _configure(con: duckdb.DuckDBPyConnection, home: Home, *, spill: bool) -> None:
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
+    define_money_macros(con)
+    if spill:
+        tmp = home.root / ".tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        con.execute(f"set temp_directory = {sql_literal(tmp.as_posix())}")
 
 
 BUSY_WAIT_SECONDS = 10.0
@@ -127,12 +143,14 @@ def _working(home: Home) -> Path:
 
 def publish(home: Home) -> bool:
     """Make the working warehouse what readers open: checkpoint it, copy it beside the published file and rename
-    the copy over it. A reader holding the old file keeps reading it whole; one that connects next reads the new
-    one. The working warehouse is held (opened for writing) throughout, so no step writes it meanwhile. Returns
-    False when there is nothing to publish."""
+    the copy over it. A reader holding the old file keeps reading it whole (its lake-table views read the files of
+    the versions it was published with, kept for lake_tables.RETENTION_HOURS); one that connects next reads the
+    new one. The working warehouse is held (opened for writing) throughout, so no step writes it meanwhile.
+    Returns False when there is nothing to publish."""
     if not home.work_warehouse.is_file():
         return False
     with connect(home) as con:
+        attach(con, home, persistent=True)  # the lake tables' views read their versions of now
         con.execute("checkpoint")
         copy = home.root / f".warehouse.publishing.{os.getpid()}"
         try:
@@ -143,6 +161,7 @@ def publish(home: Home) -> bool:
             os.replace(copy, home.warehouse)
         finally:
             copy.unlink(missing_ok=True)
+    vacuum(home)
     return True
 
 
@@ -154,9 +173,13 @@ class NotAReadQuery(ValueError):
     """An ad-hoc query that is not one read-only query of the warehouse."""
 
 
-def lock_down(con: duckdb.DuckDBPyConnection) -> None:
+def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str] = ()) -> None:
     """Make a read-only warehouse connection read nothing but the warehouse: no file, directory, URL, other
-    database or extension (DuckDB's enable_external_access), and no setting can turn that back on."""
+    database or extension (DuckDB's enable_external_access), and no setting can turn that back on.
+    `readable`: folders it may still read (the lake tables its views read)."""
+    if readable:
+        listed = ", ".join(sql_literal(folder) for folder in readable)
+        con.execute(f"set allowed_directories = [{listed}]")
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")
 
@@ -231,37 +254,6 @@ def add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, select_sql: 
     for column, column_type, *_ in con.execute(f"describe select * from ({select_sql})", params or {}).fetchall():
         if column not in have:
             con.execute(f'alter table {table} add column "{column}" {column_type}')
-
-
-def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
-    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none.
-
-    Files may be local paths or s3:// URLs; URLs are read through a pyarrow dataset (streamed, with
-    column and filter pushdown), so DuckDB needs no extension for object storage.
-    """
-    remote = [f for f in files if "://" in f]
-    if remote:
-        con.register(f"_{name}_dataset", _remote_dataset(files, schema))
-        con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
-    elif files:
-        listed = ", ".join(sql_literal(f) for f in files)
-        con.execute(
-            f"create or replace temp view {name} as "
-            f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-        )
-    else:
-        con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
-        con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
-
-
-def _remote_dataset(urls: list[str], schema: pa.Schema):
-    """A pyarrow dataset over Parquet objects in one bucket (credentials and endpoint from the AWS variables)."""
-    import pyarrow.dataset as ds
-    import pyarrow.fs as pafs
-
-    filesystem, _ = pafs.FileSystem.from_uri(urls[0])
-    paths = [url.split("://", 1)[1] for url in urls]
-    return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict | None = None) -> int:

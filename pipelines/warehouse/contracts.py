@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from pipelines.storage.database import sql_literal
+from pipelines.storage.relations import sql_literal
 
 TOKEN_COLUMNS = (
     "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
@@ -204,19 +204,23 @@ def _unexpected_counts(con: duckdb.DuckDBPyConnection, contract: Contract, param
     return int(rows), counts
 
 
+FILE_ORDER = "source_file, source_row"
+"""The order examples are shown in: where the rows were in the landed files (every contract table keeps both)."""
+
+
 def _breaking_rows(contract: Contract, expectation: Expectation, limit: int) -> str:
-    """SQL for the first `limit` rows (in table order) that break the expectation."""
+    """SQL for the first `limit` rows (in the landed files' order) that break the expectation."""
     condition = expectation.unexpected_sql()
     if condition is None:
         keys = ", ".join(expectation.columns)
         return (
-            f"select {contract.projection()} from (select *, rowid as _row, count(*) over (partition by {keys}) as _copies "
+            f"select {contract.projection()} from (select *, count(*) over (partition by {keys}) as _copies "
             f"from {contract.table} where {contract.window_sql()}) "
-            f"where _copies > 1 and {' and '.join(f'{k} is not null' for k in expectation.columns)} order by _row limit {limit}"
+            f"where _copies > 1 and {' and '.join(f'{k} is not null' for k in expectation.columns)} order by {FILE_ORDER} limit {limit}"
         )
     return (
         f"select {contract.projection()} from {contract.table} "
-        f"where {contract.window_sql()} and {condition} order by rowid limit {limit}"
+        f"where {contract.window_sql()} and {condition} order by {FILE_ORDER} limit {limit}"
     )
 
 

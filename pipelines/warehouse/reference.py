@@ -20,6 +20,7 @@ from pipelines.settings import reporting_currency
 from pipelines.storage.database import replace_table, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import mark_pending
+from pipelines.storage.lake_tables import snapshot_reference
 from pipelines.warehouse.tables import build, table
 
 
@@ -59,4 +60,6 @@ def refresh_gpu_capacity(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[in
     changed = [row[0] for row in con.execute(sql_text("queries/gpu_capacity_changed_days")).fetchall()]
     if changed:
         mark_pending(home, set(changed))
-    return replace_table(con, name, "select * from _gpu_capacity"), changed
+    count = replace_table(con, name, "select * from _gpu_capacity")
+    snapshot_reference(home, con, name)
+    return count, changed

@@ -34,7 +34,7 @@ from pipelines.settings import DEFAULT_TOLERANCE, same_call_sources
 from pipelines.storage.database import (
     add_missing_columns,
     connect,
-    register_parquet,
+    connect_scratch,
     replace_table,
     replace_window,
     sql_text,
@@ -50,6 +50,17 @@ from pipelines.storage.lake import (
     request_files,
     table_files,
 )
+from pipelines.storage.lake_tables import (
+    REFERENCE_SNAPSHOTS,
+    attach,
+    attach_reference,
+    commit_window,
+    is_lake_table,
+    missing_reference,
+    shape_of,
+    snapshot_reference,
+)
+from pipelines.storage.relations import register_parquet
 
 LAKE_ASSETS = ("lake/gateway_requests", "lake/billing_line_items", "lake/outcomes", "lake/revenue", "lake/gpu_capacity")
 Window = tuple[dt.date, dt.date]
@@ -216,7 +227,9 @@ def table(name: str) -> Table:
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create every missing table empty, in catalog order; add the columns appended tables' SQL gained.
 
-    Returns the tables created. Cheap when nothing is missing: one query lists the tables.
+    A lake table (`storage.lake_tables`) gets its shape instead (`_lake.<schema>__<table>`, no rows) and, until
+    `attach` points it at the lake, a view over that shape. Returns the tables created. Cheap when nothing is
+    missing: one query lists the tables.
     """
     existing = {
         f"{schema}.{name}"
@@ -224,13 +237,17 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     }
     created = []
     for entry in TABLES:
-        if entry.name in existing and not entry.appended:
+        target = shape_of(entry.name) if is_lake_table(entry.name) else entry.name
+        if target in existing and not entry.appended:
             continue
         for item in entry.inputs:
             item.setup(con, None, NEVER)
         params = {**({"window_start": NEVER[0], "window_end": NEVER[1]} if entry.daily else {}), **entry.params}
-        if entry.name not in existing:
-            con.execute(f"create table {entry.name} as select * from ({sql_text(entry.name)}) with no data", params)
+        if target not in existing:
+            con.execute(f"create schema if not exists {target.split('.')[0]}")
+            con.execute(f"create table {target} as select * from ({sql_text(entry.name)}) with no data", params)
+            if target != entry.name and entry.name not in existing:
+                con.execute(f"create view {entry.name} as select * from {target}")
             created.append(entry.name)
         else:
             add_missing_columns(con, entry.name, sql_text(entry.name), params)
@@ -239,9 +256,25 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 @contextmanager
 def open_warehouse(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The warehouse opened for writing, every contract table there (see `ensure_tables`)."""
+    """The warehouse opened for writing, every contract table there (see `ensure_tables`) and the lake tables'
+    views over their current files."""
     with connect(home) as con:
         ensure_tables(con)
+        attach(con, home, persistent=True)
+        yield con
+
+
+@contextmanager
+def open_lake(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A scratch DuckDB for a step that writes only lake tables: the lake tables and the reference tables (the
+    lake's copies) as views, no warehouse lock. A reference table never copied yet is copied from the warehouse."""
+    with connect_scratch(home) as con:
+        attach(con, home, persistent=False)
+        if missing_reference(home):
+            with open_warehouse(home) as warehouse:
+                for name in missing_reference(home):
+                    snapshot_reference(home, warehouse, name)
+        attach_reference(con, home)
         yield con
 
 
@@ -254,7 +287,10 @@ def build(
     rows: dict[str, pa.Table] | None = None,
 ) -> tuple[int, dict[str, object]]:
     """Set up a table's inputs (`rows` gives those computed in Python) and replace the table from its SQL, or a
-    daily table's window; (rows now in the table or window, what each input's setup returned by name)."""
+    daily table's window; (rows now in the table or window, what each input's setup returned by name).
+
+    A lake table's window is committed to the lake (on a connection from `open_lake`), whose views then read it;
+    a reference table the pricing step reads is copied to the lake."""
     entry = table(name)
     if entry.daily and window is None:
         raise ValueError(f"{name} is replaced window by window: give the window")
@@ -265,6 +301,14 @@ def build(
             con.register(item.name, rows[item.name])
         else:
             found[item.name] = item.setup(con, home, window or NEVER)
+    if is_lake_table(name):
+        window_params = {**(params or {}), "window_start": window[0], "window_end": window[1]}
+        count = commit_window(home, con, name, sql_text(name), window[0], window[1], window_params)
+        attach(con, home, persistent=False)
+        return count, found
     if entry.daily:
         return replace_window(con, name, sql_text(name), window[0], window[1], params), found
-    return replace_table(con, name, sql_text(name), params), found
+    count = replace_table(con, name, sql_text(name), params)
+    if name in REFERENCE_SNAPSHOTS:
+        snapshot_reference(home, con, name)
+    return count, found

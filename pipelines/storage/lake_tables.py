@@ -1,0 +1,301 @@
+"""Request-level tables kept in the lake as Delta tables: `staging.stg_gateway_requests` and `core.request_costs`.
+
+Each is a Delta table under `<lake>/tables/<schema>/<table>/`, partitioned by `event_date` (the column is also
+kept in the data files, so a reader that ignores partition values still has it). The step that owns a window of
+days writes that window's Parquet files with DuckDB and replaces the window's partitions in one Delta commit;
+two runs pricing different days commit to one table at once (Delta's optimistic concurrency), and a run killed
+before its commit leaves the table as it was (its files are never referenced; `vacuum` removes them).
+
+The warehouse reaches them as views: `attach` (re)creates `staging.stg_gateway_requests` and
+`core.request_costs` over the exact files of the tables' current versions, so the published warehouse keeps
+reading the version it was published with while later runs commit. Files no longer in a version are removed
+after RETENTION_HOURS, so a reader left open that long keeps working.
+
+The reference tables the pricing step reads (prices, aliases, overrides, GPU capacity) are copied to
+`<lake>/tables/reference/<table>.parquet` whenever they are built, so pricing a day needs no warehouse lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import unquote
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.storage.home import Home
+from pipelines.storage.lock import short_lock
+from pipelines.storage.relations import register_parquet, sql_literal
+
+LAKE_TABLES = ("staging.stg_gateway_requests", "core.request_costs")
+"""The warehouse tables kept in the lake as Delta tables (one row per request)."""
+REFERENCE_SNAPSHOTS = ("reference.prices", "reference.model_aliases", "reference.price_overrides", "reference.gpu_capacity")
+"""The reference tables copied to the lake for the steps that price without the warehouse."""
+PARTITION = "event_date"
+RETENTION_HOURS = 168
+"""How long a data file no longer in a table's current version is kept (Delta's default, 7 days)."""
+FILE_SIZE = "128MB"
+SHAPES = "_lake"
+"""The warehouse schema holding each lake table's columns with no rows, which its view reads while the table has no file."""
+
+
+def is_lake_table(name: str) -> bool:
+    return name in LAKE_TABLES
+
+
+def folder(name: str) -> str:
+    """Where a lake table lives, relative to the lake: `core.request_costs` -> tables/core/request_costs."""
+    return "tables/" + name.replace(".", "/")
+
+
+def table_uri(home: Home, name: str) -> str:
+    return home.lake_store.uri(folder(name))
+
+
+def storage_options(home: Home) -> dict[str, str] | None:
+    """Options of `deltalake` for a table in a bucket: endpoint, region and credentials from the AWS variables."""
+    if home.lake_store.is_local:
+        return None
+    options = {}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_PROFILE"):
+        if os.environ.get(name):
+            options[name] = os.environ[name]
+    options.setdefault("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    # deltalake 1.x commits with S3's conditional put (If-None-Match): of two commits of one version, one wins
+    # and the other retries on the new version, with no lock service.
+    return options
+
+
+def open_table(home: Home, name: str):
+    """The Delta table, or None before its first commit."""
+    from deltalake import DeltaTable
+
+    uri = table_uri(home, name)
+    options = storage_options(home)
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return None
+    return DeltaTable(uri, storage_options=options)
+
+
+def current_files(home: Home, name: str) -> tuple[list[str], pa.Schema] | None:
+    """The data files of the table's current version (paths or s3:// URLs) and its columns; None before its first commit."""
+    table = open_table(home, name)
+    if table is None:
+        return None
+    # file_uris() percent-encodes the paths (a space is %20); DuckDB and pyarrow want them as they are
+    return [unquote(uri) for uri in table.file_uris()], pa.schema(table.schema().to_arrow())
+
+
+def commit_window(
+    home: Home, con: duckdb.DuckDBPyConnection, name: str, select_sql: str, start: dt.date, end: dt.date, params: dict
+) -> int:
+    """Replace the days start <= event_date < end of lake table `name` by the select's rows, in one Delta commit.
+
+    DuckDB writes the rows as zstd Parquet files (one folder per day, FILE_SIZE each at most) into the home's
+    scratch folder; they are moved into the table's folder, then one commit removes the window's old files and
+    adds the new ones. Returns the rows written.
+    """
+    from deltalake import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    store = home.lake_store
+    scratch = _scratch(home)
+    try:
+        query = f"select * from ({select_sql})"
+        schema = con.sql(f"{query} limit 0", params=params).to_arrow_table().schema
+        con.execute(
+            f"copy ({query}) to {sql_literal(scratch.as_posix())} (format parquet, compression zstd, "
+            f"partition_by ({PARTITION}), write_partition_columns true, file_size_bytes {sql_literal(FILE_SIZE)}, "
+            f"filename_pattern 'part-{{uuid}}')",
+            params,
+        )
+        actions, rows = [], 0
+        for path in sorted(scratch.rglob("*.parquet")):
+            day = path.parent.name.split("=", 1)[1]
+            if not start.isoformat() <= day < end.isoformat():
+                raise ValueError(f"{name}: the select gave rows of {day}, outside [{start}, {end})")
+            count, size = pq.read_metadata(path).num_rows, path.stat().st_size
+            relative = f"{PARTITION}={day}/{path.name}"
+            store.put_file(path, f"{folder(name)}/{relative}")
+            now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+            actions.append(AddAction(relative, size, {PARTITION: day}, now, True, json.dumps({"numRecords": count})))
+            rows += count
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    uri, options = table_uri(home, name), storage_options(home)
+    table = open_table(home, name)
+    if table is None:
+        with short_lock(home, f"create-{folder(name).replace('/', '-')}"):  # two first commits create it once
+            table = open_table(home, name)
+            if table is None:
+                create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="append",
+                                              partition_by=[PARTITION], storage_options=options)
+                return rows
+    days = [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days)]
+    table.create_write_transaction(actions, mode="overwrite", schema=_widened(table, schema), partition_by=[PARTITION],
+                                   partition_filters=[(PARTITION, "in", days)])
+    return rows
+
+
+def _scratch(home: Home) -> Path:
+    """A new scratch folder `<home>/.tmp/lake-<pid>-<random>`; first removes those of processes no longer alive
+    (a step killed while it wrote its files)."""
+    home.scratch.mkdir(parents=True, exist_ok=True)
+    for left in home.scratch.glob("lake-*"):
+        pid = left.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+    scratch = home.scratch / f"lake-{os.getpid()}-{uuid.uuid4().hex}"
+    scratch.mkdir()
+    return scratch
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _widened(table, schema: pa.Schema):
+    """The table's schema, with the columns the new rows add at the end (older files read them as nulls)."""
+    from deltalake import Schema
+
+    have = pa.schema(table.schema().to_arrow())
+    added = [field for field in schema if field.name not in have.names]
+    return Schema.from_arrow(pa.schema([*have, *added])) if added else table.schema()
+
+
+def vacuum(home: Home) -> list[str]:
+    """Remove the files of every lake table that left its current version more than RETENTION_HOURS ago."""
+    removed = []
+    for name in LAKE_TABLES:
+        table = open_table(home, name)
+        if table is not None:
+            removed += table.vacuum(retention_hours=RETENTION_HOURS, dry_run=False)
+    return removed
+
+
+def shape_of(name: str) -> str:
+    """The warehouse table holding a lake table's columns with no rows: `_lake.core__request_costs`."""
+    return f"{SHAPES}.{name.replace('.', '__')}"
+
+
+def _view_name(name: str) -> str:
+    return f"{SHAPES}_{name.replace('.', '__')}"
+
+
+def attach(con: duckdb.DuckDBPyConnection, home: Home, *, persistent: bool) -> None:
+    """Views `staging.stg_gateway_requests` and `core.request_costs` over the lake tables' current files.
+
+    `persistent`: the warehouse being written; the views are stored in it (over local files by path; over a
+    bucket through a dataset registered under `_lake_<schema>__<table>`, which `register_remote` registers again
+    on a reader's connection). Otherwise (a scratch connection) the views are created in its own catalog.
+    """
+    for name in LAKE_TABLES:
+        if persistent:
+            _drop_table(con, home, name)
+        found = current_files(home, name)
+        files, schema = found if found else ([], None)
+        if files and "://" not in files[0]:
+            listed = ", ".join(sql_literal(f) for f in files)
+            body = f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+        elif files:
+            register_parquet(con, _view_name(name), files, schema)
+            body = f"select * from {_view_name(name)}"
+        elif persistent:
+            if not _exists(con, shape_of(name)):
+                continue
+            body = f"select * from {shape_of(name)}"
+        elif schema is not None:
+            con.register(_view_name(name), schema.empty_table())
+            body = f"select * from {_view_name(name)}"
+        else:
+            continue
+        con.execute(f"create schema if not exists {name.split('.')[0]}")
+        con.execute(f"create or replace view {name} as {body}")
+
+
+def register_remote(con: duckdb.DuckDBPyConnection, home: Home) -> None:
+    """On a reader's connection to a warehouse whose lake is in a bucket: the datasets its views read."""
+    if home.lake_store.is_local:
+        return
+    for name in LAKE_TABLES:
+        found = current_files(home, name)
+        if found and found[0]:
+            register_parquet(con, _view_name(name), *found)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()[0][0])
+
+
+def _drop_table(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
+    """A warehouse from before the lake tables holds `name` as a table: its rows go to the lake table first."""
+    schema, table = name.split(".")
+    kind = con.execute(
+        "select table_type from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    if not kind or kind[0][0] != "BASE TABLE":
+        return
+    span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
+    if span[0] is not None:
+        commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
+    con.execute(f"drop table {name}")
+
+
+def snapshot_reference(home: Home, con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Copy reference table `name` to the lake, where the pricing step reads it."""
+    scratch = _scratch(home)
+    try:
+        target = scratch / f"{name}.parquet"
+        con.execute(f"copy (select * from {name}) to {sql_literal(target.as_posix())} (format parquet, compression zstd)")
+        home.lake_store.put_file(target, f"{folder(name)}.parquet")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def attach_reference(con: duckdb.DuckDBPyConnection, home: Home) -> bool:
+    """Views `reference.<table>` over the lake's copies on a scratch connection; False when one is missing."""
+    if missing_reference(home):
+        return False
+    con.execute("create schema if not exists reference")
+    for name in REFERENCE_SNAPSHOTS:
+        uri = home.lake_store.uri(f"{folder(name)}.parquet")
+        if "://" in uri:
+            register_parquet(con, _view_name(name), [uri], None)
+            con.execute(f"create or replace view {name} as select * from {_view_name(name)}")
+        else:
+            con.execute(f"create or replace view {name} as select * from read_parquet({sql_literal(uri)})")
+    return True
+
+
+def missing_reference(home: Home) -> list[str]:
+    store = home.lake_store
+    return [name for name in REFERENCE_SNAPSHOTS if not store.exists(f"{folder(name)}.parquet")]
+
+
+def local_folders(home: Home) -> list[str]:
+    """The local folders of the lake tables (what a locked-down reader may still read), none for a bucket."""
+    if not home.lake_store.is_local:
+        return []
+    return [str(Path(home.lake_store.full(folder(name)))) for name in LAKE_TABLES]

@@ -1,0 +1,44 @@
+"""DuckDB relations over things outside the warehouse: a SQL literal for the places DuckDB takes no parameter,
+and temp views over Parquet files on disk or in a bucket."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+
+def sql_literal(value: object) -> str:
+    """A SQL string literal holding `value` exactly (quotes doubled), for the few places DuckDB takes no
+    parameter: `set` statements, `copy ... to` targets, file lists of table functions."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
+    """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none.
+
+    Files may be local paths or s3:// URLs; URLs are read through a pyarrow dataset (streamed, with
+    column and filter pushdown), so DuckDB needs no extension for object storage.
+    """
+    remote = [f for f in files if "://" in f]
+    if remote:
+        con.register(f"_{name}_dataset", _remote_dataset(files, schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
+    elif files:
+        listed = ", ".join(sql_literal(f) for f in files)
+        con.execute(
+            f"create or replace temp view {name} as "
+            f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+        )
+    else:
+        con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
+        con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
+
+
+def _remote_dataset(urls: list[str], schema: pa.Schema):
+    """A pyarrow dataset over Parquet objects in one bucket (credentials and endpoint from the AWS variables)."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    filesystem, _ = pafs.FileSystem.from_uri(urls[0])
+    paths = [url.split("://", 1)[1] for url in urls]
+    return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)

@@ -1,0 +1,110 @@
+"""The request-level Delta tables of the lake (pipelines/storage/lake_tables.py): a day replaced in one commit, a
+commit killed half-way, a reader holding old files, and a warehouse from before the lake tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from deltalake import DeltaTable
+
+from pipelines.storage.database import connect_scratch
+from pipelines.storage.home import Home
+from pipelines.storage.lake_tables import attach, commit_window, current_files, open_table, vacuum
+
+DAY = dt.date(2026, 11, 2)
+NEXT = DAY + dt.timedelta(days=1)
+TABLE = "core.request_costs"
+
+
+def _rows(day: dt.date, count: int, cost: str) -> str:
+    return (f"select date '{day}' as event_date, 'r' || range as request_id, {cost}::decimal(38, 15) as cost_usd "
+            f"from range({count})")
+
+
+def _commit(home: Home, day: dt.date, count: int, cost: str) -> int:
+    with connect_scratch(home) as con:
+        return commit_window(home, con, TABLE, _rows(day, count, cost), day, day + dt.timedelta(days=1), {})
+
+
+def _spend(home: Home) -> list[tuple]:
+    with connect_scratch(home) as con:
+        attach(con, home, persistent=False)
+        return con.execute(f"select event_date, count(*), sum(cost_usd) from {TABLE} group by 1 order by 1").fetchall()
+
+
+def test_replacing_a_day_keeps_the_other_days_and_an_open_reader_keeps_its_files(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    assert _commit(home, DAY, 3, "0.5") == 3
+    assert _commit(home, NEXT, 2, "1.25") == 2
+    published = tmp_path / "published.duckdb"
+    with duckdb.connect(str(published)) as con:
+        attach(con, home, persistent=True)
+    reader = duckdb.connect(str(published), read_only=True)
+
+    assert _commit(home, DAY, 1, "7") == 1  # a re-run of the first day: its rows replaced, the other day's kept
+    assert _commit(home, DAY + dt.timedelta(days=5), 0, "1") == 0  # a day with no rows commits nothing
+    assert _spend(home) == [(DAY, 1, Decimal("7")), (NEXT, 2, Decimal("2.5"))]
+    assert open_table(home, TABLE).version() == 3
+
+    # the reader opened before the re-run still reads the version it was published with, whole
+    assert reader.execute(f"select event_date, count(*), sum(cost_usd) from {TABLE} group by 1 order by 1").fetchall() == [
+        (DAY, 3, Decimal("1.5")), (NEXT, 2, Decimal("2.5")),
+    ]
+    assert vacuum(home) == []  # the replaced file is younger than the retention: kept for that reader
+    reader.close()
+
+
+def test_a_commit_killed_half_way_leaves_the_table_as_it_was_and_its_scratch_is_removed_next_time(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    _commit(home, DAY, 10, "1")
+    before = current_files(home, TABLE)[0]
+    script = (
+        "import datetime as dt, sys\n"
+        "from pipelines.storage.database import connect_scratch\n"
+        "from pipelines.storage.home import Home\n"
+        "from pipelines.storage.lake_tables import commit_window\n"
+        "home = Home.at(sys.argv[1])\n"
+        "day = dt.date(2026, 11, 2)\n"
+        "rows = \"select date '2026-11-02' as event_date, 'r' || range as request_id, "
+        "(range % 7)::decimal(38, 15) as cost_usd from range(400000000)\"\n"
+        "with connect_scratch(home) as con:\n"
+        "    commit_window(home, con, 'core.request_costs', rows, day, day + dt.timedelta(days=1), {})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-c", script, str(home.root)], env=env)
+    deadline = time.monotonic() + 120
+    while not any(home.scratch.glob("lake-*/**/*.parquet")):  # DuckDB is writing the day's files
+        assert process.poll() is None and time.monotonic() < deadline, "the commit never started writing"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+    assert current_files(home, TABLE)[0] == before
+    assert _spend(home) == [(DAY, 10, Decimal("10"))]
+    assert len(list(home.scratch.glob("lake-*"))) == 1
+    _commit(home, NEXT, 1, "1")  # the next commit removes the dead process's scratch
+    assert list(home.scratch.glob("lake-*")) == []
+    assert _spend(home) == [(DAY, 10, Decimal("10")), (NEXT, 1, Decimal("1"))]
+
+
+def test_a_warehouse_from_before_the_lake_tables_moves_its_rows_to_the_lake(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as con:
+        con.execute("create schema core")
+        con.execute(f"create table {TABLE} as {_rows(DAY, 2, '0.1')} union all {_rows(NEXT, 3, '0.2')}")
+        attach(con, home, persistent=True)
+        kind = con.execute("select table_type from information_schema.tables where table_name = 'request_costs'").fetchall()
+        assert kind == [("VIEW",)]
+        assert con.execute(f"select event_date, count(*), sum(cost_usd) from {TABLE} group by 1 order by 1").fetchall() == [
+            (DAY, 2, Decimal("0.2")), (NEXT, 3, Decimal("0.6")),
+        ]
+    assert isinstance(open_table(home, TABLE), DeltaTable)
+    assert _spend(home) == [(DAY, 2, Decimal("0.2")), (NEXT, 3, Decimal("0.6"))]
