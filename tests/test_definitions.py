@@ -36,8 +36,9 @@ def test_every_warehouse_writer_uses_the_duckdb_pool_and_lake_writers_none():
     assert WAREHOUSE_ASSETS - {t.replace(".", "/") for t in LAKE_TABLES} <= set(writers)
     # Every other asset writes the one DuckDB file, so it waits for the single `duckdb` slot.
     assert {k: pool for k, pool in writers.items() if pool != "duckdb"} == {}
-    # Lake assets write Parquet, and staging and pricing commit their days to Delta tables: they run in parallel.
-    assert LAKE_ASSETS | {"staging/stg_gateway_requests", "core/request_costs"} <= set(lake) and set(lake.values()) == {None}
+    # Lake assets write Parquet, and the request-level tables commit their days to Delta tables: they run in parallel.
+    assert LAKE_ASSETS | {"audit/duplicate_requests", "staging/stg_gateway_requests", "core/request_costs"} <= set(lake)
+    assert set(lake.values()) == {None}
 
 
 def test_every_mart_has_a_freshness_policy():

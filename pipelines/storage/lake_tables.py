@@ -1,4 +1,5 @@
-"""Request-level tables kept in the lake as Delta tables: `staging.stg_gateway_requests` and `core.request_costs`.
+"""Request-level tables kept in the lake as Delta tables: `staging.stg_gateway_requests`, `core.request_costs` and
+`audit.duplicate_requests`.
 
 Each is a Delta table under `<lake>/tables/<schema>/<table>/`, partitioned by `event_date` (the column is also
 kept in the data files, so a reader that ignores partition values still has it). The step that owns a window of
@@ -33,8 +34,8 @@ from pipelines.storage.home import Home
 from pipelines.storage.lock import short_lock
 from pipelines.storage.relations import register_parquet, sql_literal
 
-LAKE_TABLES = ("staging.stg_gateway_requests", "core.request_costs")
-"""The warehouse tables kept in the lake as Delta tables (one row per request)."""
+LAKE_TABLES = ("audit.duplicate_requests", "staging.stg_gateway_requests", "core.request_costs")
+"""The warehouse tables kept in the lake as Delta tables (one row per request or gateway record)."""
 REFERENCE_SNAPSHOTS = ("reference.prices", "reference.model_aliases", "reference.price_overrides", "reference.gpu_capacity")
 """The reference tables copied to the lake for the steps that price without the warehouse."""
 PARTITION = "event_date"
@@ -200,7 +201,7 @@ def _view_name(name: str) -> str:
 
 
 def attach(con: duckdb.DuckDBPyConnection, home: Home, *, persistent: bool) -> None:
-    """Views `staging.stg_gateway_requests` and `core.request_costs` over the lake tables' current files.
+    """Views named as the lake tables (LAKE_TABLES) over their current files.
 
     `persistent`: the warehouse being written; the views are stored in it (over local files by path; over a
     bucket through a dataset registered under `_lake_<schema>__<table>`, which `register_remote` registers again
