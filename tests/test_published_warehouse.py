@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -20,6 +21,8 @@ from pipelines.storage.home import Home
 KEY = {"TOKENLEDGER_PSEUDONYM_KEY": "published-test-key"}
 DAY = dt.date(2026, 11, 20)
 TOTAL = "select count(*), coalesce(sum(requests), 0) from marts.daily_spend"
+REQUESTS = "select count(*), sum(cost_usd) from core.request_costs"
+"""core.request_costs is a view over the lake's Delta table: a held reader reads the files of its version."""
 
 
 def _cli(home: Home, *args: str) -> subprocess.CompletedProcess:
@@ -56,7 +59,7 @@ def test_a_reader_held_open_for_a_whole_run_never_blocks_it_and_keeps_its_state(
     home = published
     held = duckdb.connect(str(home.warehouse), read_only=True)
     try:
-        before = held.execute(TOTAL).fetchone()
+        before, requests_before = held.execute(TOTAL).fetchone(), held.execute(REQUESTS).fetchone()
         _land(home, DAY + dt.timedelta(days=1))
         poller = subprocess.Popen([sys.executable, "-c", _POLL, str(home.warehouse)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)],
@@ -75,11 +78,31 @@ def test_a_reader_held_open_for_a_whole_run_never_blocks_it_and_keeps_its_state(
         poller.wait(timeout=60)
         assert run.returncode == 0, output[-3000:]
         assert held.execute(TOTAL).fetchone() == before  # the held connection keeps the state it opened
+        assert held.execute(REQUESTS).fetchone() == requests_before
     finally:
         held.close()
     after = _cli(home, "sql", "select sum(requests) from marts.daily_spend where not starts_with(provider, 'self_hosted')")
     assert after.returncode == 0 and str(800) in after.stdout, after.stdout + after.stderr
     assert seen[0] == before[1] and seen[-1] > before[1] and len(seen) <= 2, seen  # only the old state, then the new
+
+
+def test_a_reader_held_open_keeps_reading_the_requests_a_reprice_replaced(published):
+    from pipelines.storage.lake_tables import current_files, open_table
+
+    home = published
+    held = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        before = held.execute(REQUESTS).fetchone()
+        old_files = set(current_files(home, "core.request_costs")[0])
+        version = open_table(home, "core.request_costs").version()
+        done = _cli(home, "run", "--reprice", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert open_table(home, "core.request_costs").version() > version
+        assert not old_files & set(current_files(home, "core.request_costs")[0])  # the day's files were replaced
+        assert all(Path(f).is_file() for f in old_files)  # and the old ones kept for readers like this one
+        assert held.execute(REQUESTS).fetchone() == before
+    finally:
+        held.close()
 
 
 @pytest.mark.parametrize("command", [("close", "2026-11"), ("export", "focus", "--out", "{tmp}/focus.parquet")])
