@@ -6,8 +6,8 @@ one after another, on the same ingested home.
 Prints, for each way: wall time, the largest child's peak RSS, how many pricing steps (`core__request_costs`)
 ran at the same time at most and for how long two or more did; then whether the two warehouses are equal row
 for row (`staging.stg_gateway_requests`, `core.request_costs`, `marts.daily_spend`). Pricing and staging write
-their own partitions of the lake's Delta tables, so they overlap; the steps that write the warehouse file
-(`audit.duplicate_requests`, `marts.daily_spend`) still take the `duckdb` pool's one slot.
+their own partitions of the lake's Delta tables, so they overlap (as does `audit.duplicate_requests`); the step that
+writes the warehouse file (`marts.daily_spend`) still takes the `duckdb` pool's one slot.
 """
 
 from __future__ import annotations
