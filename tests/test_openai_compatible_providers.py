@@ -11,7 +11,10 @@ Usage objects as the providers' APIs return them:
 - Mistral (docs.mistral.ai/api, chat completions): `prompt_tokens`, `completion_tokens`, `total_tokens`.
 
 DeepSeek's prices changed on 2025-09-05 at 16:00 UTC and on 2025-09-29 (pricing/list/deepseek.yaml): a request
-one minute before the change is priced at the old price, one at 16:00 at the new. `mistral-large-latest` serves
+one minute before the change is priced at the old price, one at 16:00 at the new. Before 2025-09-05, UTC 16:30-00:30
+was discounted (deepseek-chat 50%, deepseek-reasoner 75%: api-docs.deepseek.com/quick_start/pricing as published
+until then); V4 bills peak hours (01:00-04:00 and 06:00-10:00 UTC, Monday to Friday) at twice off-peak from
+2026-08-16 16:00 UTC. Requests on each side of each window edge are priced by hand. `mistral-large-latest` serves
 Mistral Large 3 from its release on 2025-12-02 (mistral.ai/news/mistral-3; pricing/list/mistral.yaml).
 """
 
@@ -21,6 +24,7 @@ import json
 from decimal import Decimal
 
 import duckdb
+import pytest
 from helpers import envelope, land
 
 from pipelines.runner import run_pipeline
@@ -65,14 +69,53 @@ LINES = [
           "2025-12-02T00:00:00Z"),
 ]
 
+HIT_MISS = {"prompt_tokens": 10000, "completion_tokens": 500, "total_tokens": 10500, "prompt_tokens_details": {"cached_tokens": 8000},
+            "prompt_cache_hit_tokens": 8000, "prompt_cache_miss_tokens": 2000}
+REASONER = {"prompt_tokens": 1000, "completion_tokens": 3000, "total_tokens": 4000, "prompt_cache_hit_tokens": 0,
+            "prompt_cache_miss_tokens": 1000, "completion_tokens_details": {"reasoning_tokens": 2500}}
+TIME_OF_DAY = [
+    # the last second of the standard hours: 2000 at $0.27, 8000 at $0.07, 500 at $1.10
+    _line("tod-1629", "deepseek", "deepseek-chat", HIT_MISS, "2025-03-01T16:29:59Z"),
+    # off-peak from 16:30 UTC: 2000 at $0.135, 8000 at $0.035, 500 at $0.55 = 0.00027 + 0.00028 + 0.000275
+    _line("tod-1630", "deepseek", "deepseek-chat", HIT_MISS, "2025-03-01T16:30:00Z"),
+    # still off-peak past midnight, until 00:30 UTC
+    _line("tod-0029", "deepseek", "deepseek-chat", HIT_MISS, "2025-03-02T00:29:59Z"),
+    _line("tod-0030", "deepseek", "deepseek-chat", HIT_MISS, "2025-03-02T00:30:00Z"),
+    # deepseek-reasoner off-peak (75% off): 1000 at $0.135, 3000 out at $0.55 = 0.000135 + 0.00165
+    _line("tod-reasoner", "deepseek", "deepseek-reasoner", REASONER, "2025-03-01T20:00:00Z"),
+    # the discount began 2025-02-26 16:30 UTC: 16:29 that day is before it, at the plain V3 price
+    _line("tod-first", "deepseek", "deepseek-chat", HIT_MISS, "2025-02-26T16:29:00Z"),
+    # V4 Flash, Monday 01:30 UTC (peak): 2000 at $0.30, 8000 at $0.006, 500 at $1.20 = 0.0006 + 0.000048 + 0.0006
+    _line("v4-monday-peak", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-11-02T01:30:00Z"),
+    # the same on Sunday: off-peak $0.15, $0.003, $0.60 = 0.0003 + 0.000024 + 0.0003
+    _line("v4-sunday", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-11-01T01:30:00Z"),
+    # Monday 10:00 UTC: peak has ended
+    _line("v4-monday-1000", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-11-02T10:00:00Z"),
+    # before 2025-02-08 16:00 UTC deepseek-chat kept V2.5's price, whose start DeepSeek never published: undated
+    # 2000 at $0.14, 8000 at $0.014, 500 at $0.28 = 0.00028 + 0.000112 + 0.00014
+    _line("undated", "deepseek", "deepseek-chat", HIT_MISS, "2025-01-15T12:00:00Z"),
+]
+TIME_OF_DAY_EXPECTED = {
+    "tod-1629": ("deepseek/deepseek-chat@2025-02-26T16:30Z/standard", Decimal("0.00165"), "dated"),
+    "tod-1630": ("deepseek/deepseek-chat@2025-02-26T16:30Z/standard/utc16:30-00:30", Decimal("0.000825"), "dated"),
+    "tod-0029": ("deepseek/deepseek-chat@2025-02-26T16:30Z/standard/utc16:30-00:30", Decimal("0.000825"), "dated"),
+    "tod-0030": ("deepseek/deepseek-chat@2025-02-26T16:30Z/standard", Decimal("0.00165"), "dated"),
+    "tod-reasoner": ("deepseek/deepseek-reasoner@2025-02-26T16:30Z/standard/utc16:30-00:30", Decimal("0.001785"), "dated"),
+    "tod-first": ("deepseek/deepseek-chat@2025-02-08T16:00Z/standard", Decimal("0.00165"), "dated"),
+    "v4-monday-peak": ("deepseek/deepseek-v4-flash@2026-09-10/standard/utc01:00-04:00[mon-fri]", Decimal("0.001248"), "dated"),
+    "v4-sunday": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
+    "v4-monday-1000": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
+    "undated": ("deepseek/deepseek-chat@undated/standard", Decimal("0.000532"), "undated"),
+}
+
 EXPECTED = {
-    "ds-before": (2000, 8000, 500, 0, "deepseek/deepseek-chat@2020-01-01/standard", Decimal("0.00165")),
+    "ds-before": (2000, 8000, 500, 0, "deepseek/deepseek-chat@2025-02-26T16:30Z/standard", Decimal("0.00165")),
     "ds-after": (2000, 8000, 500, 0, "deepseek/deepseek-chat@2025-09-05T16:00Z/standard", Decimal("0.00252")),
     "ds-reasoner": (1000, 0, 500, 2500, "deepseek/deepseek-reasoner@2025-09-29/standard", Decimal("0.00154")),
-    "xai-apart": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
-    "xai-inside": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
-    "xai-no-total": (800, 200, 100, 300, "xai/grok-3-mini@2020-01-01/standard", Decimal("0.000455")),
-    "mistral-1": (2000, 0, 300, 0, "mistral/mistral-medium-3-1@2020-01-01/standard", Decimal("0.0014")),
+    "xai-apart": (800, 200, 100, 300, "xai/grok-3-mini@undated/standard", Decimal("0.000455")),
+    "xai-inside": (800, 200, 100, 300, "xai/grok-3-mini@undated/standard", Decimal("0.000455")),
+    "xai-no-total": (800, 200, 100, 300, "xai/grok-3-mini@undated/standard", Decimal("0.000455")),
+    "mistral-1": (2000, 0, 300, 0, "mistral/mistral-medium-3-1@undated/standard", Decimal("0.0014")),
     "mistral-l2": (1000, 0, 200, 0, "mistral/mistral-large-latest@2024-11-18/standard", Decimal("0.0032")),
     "mistral-l3": (1000, 0, 200, 0, "mistral/mistral-large-latest@2025-12-02/standard", Decimal("0.0008")),
 }
@@ -91,6 +134,21 @@ def test_mistral_deepseek_and_xai_requests_are_read_and_priced_by_hand(home):
     assert rejected == []
     assert {r[0]: (*r[1:6], r[6].normalize()) for r in rows} == {k: (*v[:5], v[5].normalize()) for k, v in EXPECTED.items()}
     assert providers == [("deepseek",), ("mistral",), ("xai",)]
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata"])
+def test_deepseek_time_of_day_prices_and_an_undated_price_by_hand(home, time_zone, monkeypatch):
+    """The windows are UTC whatever the machine's time zone (DuckDB's TimeZone follows TZ)."""
+    monkeypatch.setenv("TZ", time_zone)
+    land(home, "time_of_day.jsonl", TIME_OF_DAY)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from audit.rejected_rows").fetchall() == [(0,)]
+        rows = con.execute("select request_id, price_id, cost_usd, price_confidence from core.request_costs").fetchall()
+        coverage = con.execute(
+            "select provider, model, requests, undated_requests, undated_cost_usd from marts.price_coverage").fetchall()
+    assert {r[0]: (r[1], r[2].normalize(), r[3]) for r in rows} == {k: (v[0], v[1].normalize(), v[2]) for k, v in TIME_OF_DAY_EXPECTED.items()}
+    assert [(*c[:4], c[4].normalize()) for c in coverage] == [("deepseek", "deepseek-chat", 0, 1, Decimal("0.000532"))]
 
 
 def test_an_xai_usage_whose_reasoning_exceeds_what_it_could_hold_is_rejected(home):

@@ -274,15 +274,15 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     # 4000 x 0.30 + 8000 x 0.03 + (400 + 600) x 2.50 per 1M = 0.003940
     assert rows["gemini"] == (Decimal("0.003940"), "google/gemini-2.5-flash@2026-10-14/standard")
     # Bedrock Converse: inputTokens exclude the cache. 120 x 3 + 8000 x 0.30 + 2000 x 3.75 + 350 x 15 per 1M = 0.015510
-    assert rows["bedrock"] == (Decimal("0.015510"), "aws_bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0@2020-01-01/standard")
+    assert rows["bedrock"] == (Decimal("0.015510"), "aws_bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0@undated/standard")
     # Above 200K input tokens the whole request moves to the long-context rates: 250000 x 2.50 + 1000 x 15 per 1M.
     assert rows["long"] == (Decimal("0.640000"), "google/gemini-2.5-pro@2026-10-14/standard/input>200000")
     assert rows["short"] == (Decimal("0.260000"), "google/gemini-2.5-pro@2026-10-14/standard/input<=200000")
     # A name only a match rule knows is priced by the entry the rule names.
-    assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@2020-01-01/standard")
+    assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@undated/standard")
     # OpenAI Responses: input 5200 includes 4096 cached; output 1450 includes 1024 reasoning (billed at the output rate).
     # 1104 x 1.10 + 4096 x 0.275 + (426 + 1024) x 4.40 per 1M = 0.0087208
-    assert rows["responses"] == (Decimal("0.0087208"), "openai/o4-mini-2025-04-16@2025-04-16/standard")
+    assert rows["responses"] == (Decimal("0.0087208"), "openai/o4-mini-2025-04-16@2026-10-12/standard")
 
 
 def test_claude_sonnet_batch_above_200k_input_stacks_long_context_with_the_batch_discount(home):

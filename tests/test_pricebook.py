@@ -243,7 +243,7 @@ def test_curated_wins_over_imported(tmp_path):
          "acme.yaml: acme/acme-1@2025-06-10: missing source"),
         (VALID.replace(", output: 2.20}", "}"), "acme.yaml: acme/acme-1@2025-06-10/standard: output price is required (write null if not sold)"),
         (VALID.replace("    models:", "    owner: acme\n    models:"), "acme.yaml: unknown key 'owner'"),
-        (VALID.replace("effective_from: 2025-06-10", "effective_from: 2025-06-31"), "acme.yaml: acme/acme-1: version without a valid effective_from (YYYY-MM-DD, or a time with its UTC offset): '2025-06-31'"),
+        (VALID.replace("effective_from: 2025-06-10", "effective_from: 2025-06-31"), "acme.yaml: acme/acme-1: version without a valid effective_from (YYYY-MM-DD, a time with its UTC offset, or unknown): '2025-06-31'"),
         (VALID.replace("input: 0.55", "input: cheap"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: 'cheap'"),
     ],
     ids=["overlap", "negative", "unknown-bucket", "missing-currency", "bad-currency", "missing-source", "missing-output",
@@ -314,3 +314,96 @@ def test_prices_are_decimals_never_floats(tmp_path):
     rows = load_price_book(_book(tmp_path, VALID)).prices.to_pylist()
     assert all(isinstance(r["input_per_mtok"], Decimal) for r in rows)
     assert rows[0]["cache_read_per_mtok"] == Decimal("0.275")
+
+
+# --------------------------------------------------------------------------- start dates and time-of-day windows
+
+WINDOWED = """
+    provider: acme
+    currency: USD
+    models:
+      acme-1:
+        - effective_from: unknown
+          source: https://acme.example/pricing
+          standard: {input: 1.00, output: 4.00}
+        - effective_from: 2025-06-10
+          source: https://acme.example/pricing
+          standard: {input: 2.00, output: 8.00}
+          batch: {input: 1.00, output: 4.00}
+          windows:
+            - {utc: "22:00-02:00", note: night, standard: {input: 1.00, output: 4.00}}
+            - {utc: "09:00-12:00", days: [sat, sun], standard: {input: 3.00, output: 12.00}}
+"""
+
+
+def test_every_price_of_the_shipped_book_holds_each_minute_of_the_week_once(book):
+    weeks: dict[tuple, list] = {}
+    for row in book.prices.to_pylist():
+        band = (row["provider"], row["model"], row["service_tier"], row["effective_from"], row["input_tokens_from"])
+        weeks.setdefault(band, []).extend(row["utc_segments"])
+    for band, held in weeks.items():
+        minutes = sum((h["minute_to"] - h["minute_from"]) * bin(h["days"]).count("1") for h in held)
+        assert minutes == 7 * 1440, band
+        if len(held) > 1:
+            week = [0] * (7 * 1440)
+            for h in held:
+                for day in (d for d in range(7) if h["days"] >> d & 1):
+                    for minute in range(h["minute_from"], h["minute_to"]):
+                        week[day * 1440 + minute] += 1
+            assert set(week) == {1}, band
+    assert any(len(held) > 1 for held in weeks.values())  # DeepSeek's windows are in the shipped book
+
+
+def test_an_unknown_start_is_stored_as_null_and_named_undated(tmp_path):
+    loaded = load_price_book(_book(tmp_path, WINDOWED))
+    first = loaded.lookup("acme", "acme-1", _utc("2020-01-01T00:00:00"))
+    assert first["price_id"] == "acme/acme-1@undated/standard" and first["effective_from"] is None
+    assert first["effective_to"] == _utc("2025-06-10T00:00:00")
+    assert loaded.lookup("acme", "acme-1", _utc("2025-06-09T23:59:59"))["input_per_mtok"] == 1
+
+
+@pytest.mark.parametrize(
+    ("at", "tier", "price_id", "input_price"),
+    [
+        ("2025-06-10T21:59:59", "standard", "acme/acme-1@2025-06-10/standard", 2),       # a Tuesday
+        ("2025-06-10T22:00:00", "standard", "acme/acme-1@2025-06-10/standard/utc22:00-02:00", 1),
+        ("2025-06-11T01:59:00", "standard", "acme/acme-1@2025-06-10/standard/utc22:00-02:00", 1),
+        ("2025-06-11T02:00:00", "standard", "acme/acme-1@2025-06-10/standard", 2),
+        ("2025-06-11T10:00:00", "standard", "acme/acme-1@2025-06-10/standard", 2),       # Wednesday: no weekend window
+        ("2025-06-14T10:00:00", "standard", "acme/acme-1@2025-06-10/standard/utc09:00-12:00[sat,sun]", 3),
+        ("2025-06-15T11:59:00", "standard", "acme/acme-1@2025-06-10/standard/utc09:00-12:00[sat,sun]", 3),
+        ("2025-06-10T23:00:00", "batch", "acme/acme-1@2025-06-10/batch", 1),            # the window prices standard only
+    ],
+)
+def test_windows_price_their_hours_and_the_version_the_rest(tmp_path, at, tier, price_id, input_price):
+    row = load_price_book(_book(tmp_path, WINDOWED)).lookup("acme", "acme-1", _utc(at), service_tier=tier)
+    assert (row["price_id"], row["input_per_mtok"]) == (price_id, input_price)
+
+
+def test_each_price_is_one_row_with_the_segments_it_holds(tmp_path):
+    rows = {r["price_id"]: r for r in load_price_book(_book(tmp_path, WINDOWED)).prices.to_pylist()}
+    assert rows["acme/acme-1@2025-06-10/standard/utc22:00-02:00"]["utc_segments"] == [
+        {"minute_from": 0, "minute_to": 120, "days": 127}, {"minute_from": 1320, "minute_to": 1440, "days": 127}]
+    assert rows["acme/acme-1@2025-06-10/standard"]["time_window"] == "outside 22:00-02:00 UTC, 09:00-12:00 sat,sun UTC"
+    assert rows["acme/acme-1@undated/standard"]["time_window"] is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('utc: "22:00-02:00"', 'utc: "25:00-02:00"', "windows[0]: utc must be a UTC time range HH:MM-HH:MM of less than a day, got '25:00-02:00'"),
+        ('utc: "22:00-02:00"', 'utc: "22:00-22:00"', "windows[0]: utc must be a UTC time range"),
+        ("days: [sat, sun]", "days: [saturday]", "windows[1]: days must be a list of mon, tue, wed, thu, fri, sat, sun, got ['saturday']"),
+        ('utc: "09:00-12:00", days: [sat, sun]', 'utc: "01:00-03:00"', "windows 01:00-03:00 and 22:00-02:00 overlap on mon"),
+        ("note: night, standard:", "note: night, flex:", "windows[0]: prices flex, which the version does not"),
+        ("note: night, standard: {input: 1.00, output: 4.00}", "note: night", "windows[0]: no tier priced in the window"),
+        ("note: night,", "hours: 4,", "windows[0]: unknown key 'hours'"),
+        ("effective_from: 2025-06-10", "effective_from: unknown", "overlapping versions: two versions start on undated"),
+    ],
+    ids=["bad-time", "empty", "bad-day", "overlap", "tier-not-sold", "no-tier", "unknown-key", "two-unknown"],
+)
+def test_window_and_start_mistakes_name_file_and_entry(tmp_path, old, new, message):
+    assert old in WINDOWED
+    with pytest.raises(PriceBookError) as caught:
+        load_price_book(_book(tmp_path, WINDOWED.replace(old, new)))
+    assert message in str(caught.value) and "acme.yaml: acme/acme-1@" in str(caught.value)

@@ -113,8 +113,9 @@ def test_curated_entries_beat_imported_ones(imported_book):
     book = load_price_book(imported_book)
     assert "imported/openai.yaml: openai/gpt-4o-2024-05-13" in book.shadowed
     assert {row["book_file"] for row in book.rows_for("openai", "gpt-4o-2024-05-13")} == {"openai.yaml"}
-    # imported `o3` keeps its own name, but the dated name belongs to the curated entry
-    assert book.resolve("openai", "o3") == "o3"
+    # the curated snapshot claims the undated name `o3` as its alias, so the imported `o3` entry is left out
+    assert "imported/openai.yaml: openai/o3" in book.shadowed
+    assert book.resolve("openai", "o3") == "o3-2025-04-16"
     assert book.resolve("openai", "o3-2025-04-16") == "o3-2025-04-16"
     assert {row["book_file"] for row in book.rows_for("openai", "o3-2025-04-16")} == {"openai.yaml"}
     assert book.resolve("google", "gemini-1.5-flash-002") == "gemini-1.5-flash"

@@ -83,7 +83,7 @@ def test_cache_writes_bill_as_input_on_a_model_without_cache_write_prices(home):
 
 def test_bad_what_ifs_say_what_is_wrong(home):
     with connect(home, read_only=True) as con:
-        with pytest.raises(WhatIfError, match=r"priced under several providers \(azure_openai/gpt-4o-mini, openai/gpt-4o-mini\)"):
+        with pytest.raises(WhatIfError, match=r"priced under several providers \(azure_openai/gpt-4o-mini, openai/gpt-4o-mini-2024-07-18\)"):
             run_whatif(con, "support_chat", "gpt-4o-mini", month="2025-10")
         with pytest.raises(WhatIfError, match="'gpt-99' is not in the price book"):
             run_whatif(con, "support_chat", "gpt-99", month="2025-10")

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from pipelines.cli.common import UserError, cell, date_arg, pipe_safe, warehouse_of, with_home
+from pipelines.pricing.audit import alias_disagreements, audit_reference, read_litellm_prices
 from pipelines.pricing.book import (
     BUCKETS,
     FEES,
@@ -29,6 +30,8 @@ from pipelines.pricing.book import (
     start_label,
 )
 from pipelines.pricing.corrections import corrections_file_problems
+from pipelines.pricing.versions import UNDATED
+from pipelines.settings import ConfigError
 from pipelines.storage.database import connect, sql_text, table_exists
 
 
@@ -59,6 +62,13 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
 
     coverage = with_home(with_book(commands.add_parser("coverage", help="models seen in the warehouse without a price")))
     coverage.set_defaults(handler=pipe_safe(_coverage_command))
+
+    audit = with_book(commands.add_parser(
+        "audit", help="compare the book with a LiteLLM-format price file (model_prices_and_context_window.json)"))
+    audit.add_argument("--reference", type=Path, required=True, help="the reference price file (JSON, USD per token)")
+    audit.add_argument("--at", type=_moment_arg, help="compare the prices in force at this UTC date or time (default: now)")
+    audit.add_argument("--missing", action="store_true", help="also list the reference's models the book does not price")
+    audit.set_defaults(handler=pipe_safe(_audit_command))
 
     diff = with_book(commands.add_parser("diff", help="prices that take effect on or after a date"))
     diff.add_argument("--since", type=date_arg, required=True, help="first effective date to show (YYYY-MM-DD)")
@@ -94,6 +104,8 @@ def _check_command(args: argparse.Namespace) -> int:
     corrections = args.corrections or (default_corrections_path() if args.book is None else None)
     if corrections is not None:
         problems += corrections_file_problems(corrections)
+    if book is not None:
+        problems += alias_disagreements(book)
     if problems:
         for problem in problems:
             print(problem)
@@ -127,15 +139,17 @@ def _show_command(args: argparse.Namespace) -> int:
         rules = [json.loads(r["rule"]) for r in book.match_rules.to_pylist() if (r["provider"], r["model"]) == (provider, model)]
         if rules:
             print(f"  match rules: {', '.join(_rule_text(rule) for rule in rules)}")
-        for start in sorted({row["effective_from"] for row in rows}):
+        for start in sorted({row["effective_from"] for row in rows}, key=lambda start: start or UNDATED):
             version = [row for row in rows if row["effective_from"] == start]
-            end = version[0]["effective_to"]
-            checked = f", checked {version[0]['checked']}" if version[0]["checked"] else ""
-            print(f"  from {start_label(start)} {'to ' + start_label(end) if end else 'on'}: {version[0]['source']}{checked}")
-            if version[0]["note"]:
-                print(f"    note: {version[0]['note']}")
+            first = next(row for row in version if row["time_window"] is None or row["time_window"].startswith("outside"))
+            end = first["effective_to"]
+            checked = f", checked {first['checked']}" if first["checked"] else ""
+            print(f"  from {start_label(start)} {'to ' + start_label(end) if end else 'on'}: {first['source']}{checked}")
+            if first["note"]:
+                print(f"    note: {first['note']}")
             for row in version:
-                print(f"    {row['price_id']}  {_prices_text(row)}")
+                hours = f"  [{row['time_window']}]" if row["time_window"] else ""
+                print(f"    {row['price_id']}  {_prices_text(row)}{hours}")
     return 0
 
 
@@ -148,8 +162,9 @@ def _diff_command(args: argparse.Namespace) -> int:
     previous = {(r["provider"], r["model"], r["service_tier"], r["input_tokens_from"], r["effective_to"]): r for r in rows if r["effective_to"]}
     versions: dict[tuple, list[str]] = {}
     notes: dict[tuple, dict] = {}
-    for row in sorted(rows, key=lambda r: (r["effective_from"], r["provider"], r["model"], TIERS.index(r["service_tier"]), r["input_tokens_from"])):
-        if row["effective_from"] < since:
+    for row in sorted(rows, key=lambda r: (r["effective_from"] or UNDATED, r["provider"], r["model"], TIERS.index(r["service_tier"]),
+                                           r["input_tokens_from"], r["time_window"] or "")):
+        if (row["effective_from"] or UNDATED) < since:
             continue
         before = previous.get((row["provider"], row["model"], row["service_tier"], row["input_tokens_from"], row["effective_from"]))
         change = _change_text(before, row)
@@ -175,6 +190,10 @@ def _coverage_command(args: argparse.Namespace) -> int:
         if not table_exists(con, "marts.price_coverage"):
             raise UserError(f"{home.warehouse} has no marts.price_coverage yet: run `tokenledger run --home {home.root}`")
         unpriced = con.execute(sql_text("queries/price_coverage")).fetchall()
+        undated = _undated(con)
+    if undated[0]:
+        print(f"{undated[0]:,} requests of {undated[1]:,} models were priced by entries whose start date is unknown "
+              "(price_confidence 'undated'; undated_requests in marts.price_coverage)")
     if not unpriced:
         print(f"every request in {home.warehouse} is priced")
         return 0
@@ -189,6 +208,52 @@ def _coverage_command(args: argparse.Namespace) -> int:
         why = f"{reasons} ({tiers}){hint}"
         print(f"  {cell(provider + '/' + model):<48}{requests:>10,}{tokens or 0:>14,}  {str(first)[:10]:<11}{str(last)[:10]:<11}{why}")
     return 0
+
+
+def _moment_arg(text: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ): {text!r}") from None
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+
+
+def _audit_command(args: argparse.Namespace) -> int:
+    book = _load(args)
+    if book is None:
+        return 1
+    at = args.at or dt.datetime.now(dt.timezone.utc)
+    reference = read_litellm_prices(args.reference)
+    try:
+        result = audit_reference(book, reference, at)
+    except ConfigError as exc:
+        raise UserError(f"{args.reference}: {exc}") from None
+    for disagreement in result.disagreements:
+        print(cell(str(disagreement)))
+    if args.missing:
+        for name in result.not_in_book:
+            print(f"not in the book: {cell(name)}")
+    models = len({(d.provider, d.model, d.name) for d in result.disagreements})
+    print(
+        f"{len(result.disagreements)} disagreement{'s' if len(result.disagreements) != 1 else ''} on {models} of {result.compared} models "
+        f"compared at {at.isoformat(timespec='seconds')}; {len(result.not_in_book)} reference models of our providers not in the book"
+        f"{'' if args.missing else ' (--missing lists them)'}; {result.other_providers} entries of other providers skipped"
+    )
+    return 1 if result.disagreements else 0
+
+
+def _undated(con) -> tuple[int, int]:
+    """(requests, models) priced by an entry with an unknown start; (0, 0) on a warehouse from before the column."""
+    found = con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'marts' and table_name = 'price_coverage' "
+        "and column_name = 'undated_requests'"
+    ).fetchall()
+    if not found[0][0]:
+        return 0, 0
+    requests, models = con.execute(
+        "select coalesce(sum(undated_requests), 0), count(*) filter (where undated_requests > 0) from marts.price_coverage"
+    ).fetchall()[0]
+    return int(requests), int(models)
 
 
 def _import_command(args: argparse.Namespace) -> int:

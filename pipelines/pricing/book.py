@@ -20,10 +20,21 @@ import pyarrow as pa
 import yaml
 
 from pipelines.pricing.match_rules import match_rule_problems, rule_matches
+from pipelines.pricing.versions import (  # noqa: F401 - TIERS, start_label and version_problems are imported from here
+    ALL_WEEK,
+    TIERS,
+    UNDATED,
+    VERSION_KEYS,
+    parse_windows,
+    segments,
+    start_label,
+    stored_start,
+    version_problems,
+    version_start,
+)
 from pipelines.settings import ConfigError, as_date, as_decimal, clipped, fits_decimal, load_yaml, shown, yaml_problem
 from pipelines.storage.home import shipped_dir
 
-TIERS = ("standard", "batch", "flex", "priority")
 BUCKETS = (
     "input",
     "cache_read",
@@ -40,7 +51,6 @@ REQUIRED_BUCKETS = ("input", "output")
 FEES = ("web_search_per_1k", "per_request")
 FILE_KEYS = {"provider", "currency", "fees", "models", "generated"}
 MODEL_KEYS = {"aliases", "match", "prices"}
-VERSION_KEYS = {"effective_from", "source", "checked", "note", *TIERS}
 IMPORTED_DIR = "imported"
 TOKEN_LIMIT = 2**62
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -55,6 +65,8 @@ PRICE_SCHEMA = pa.schema(
         ("effective_to", pa.timestamp("us", tz="UTC")),
         ("input_tokens_from", pa.int64()),
         ("input_tokens_to", pa.int64()),
+        ("utc_segments", pa.list_(pa.struct([("minute_from", pa.int32()), ("minute_to", pa.int32()), ("days", pa.int32())]))),
+        ("time_window", pa.string()),
         ("currency", pa.string()),
         *[(f"{bucket}_per_mtok", pa.decimal128(38, 9)) for bucket in BUCKETS],
         *[(fee, pa.decimal128(38, 9)) for fee in FEES],
@@ -130,7 +142,8 @@ class PriceBook:
     def rows_for(self, provider: str, model: str) -> list[dict]:
         """Every price row of one book model, ordered by tier, version and band."""
         rows = [row for tier in TIERS for row in self._rows.get((provider, model, tier), [])]
-        return sorted(rows, key=lambda r: (TIERS.index(r["service_tier"]), r["effective_from"], r["input_tokens_from"]))
+        return sorted(rows, key=lambda r: (TIERS.index(r["service_tier"]), r["effective_from"] or UNDATED, r["input_tokens_from"],
+                                           r["time_window"] or ""))
 
     def lookup(
         self, provider: str, name: str, at: dt.datetime, service_tier: str = "standard", total_input_tokens: int = 0
@@ -139,11 +152,14 @@ class PriceBook:
         model = self.resolve(provider, name)
         if model is None:
             return None
+        at = at.astimezone(dt.timezone.utc)
+        minute, weekday = at.hour * 60 + at.minute, at.weekday()
         for row in self._rows.get((provider, model, service_tier), []):
             ends = row["effective_to"]
-            if row["effective_from"] <= at and (ends is None or at < ends):
+            if (row["effective_from"] or UNDATED) <= at and (ends is None or at < ends):
                 if row["input_tokens_from"] <= total_input_tokens < row["input_tokens_to"]:
-                    return row
+                    if any(h["minute_from"] <= minute < h["minute_to"] and h["days"] >> weekday & 1 for h in row["utc_segments"]):
+                        return row
         return None
 
 
@@ -321,29 +337,6 @@ def _apply_precedence(entries: list[_Entry]) -> tuple[list[_Entry], list[str]]:
     return kept, shadowed
 
 
-def version_start(value: object) -> dt.datetime | None:
-    """A version's `effective_from` as the UTC moment it starts: a date starts at 00:00 UTC; a price that changed
-    during a day gives the time with its offset (`2025-09-05T16:00:00Z`). A time without an offset is refused."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value) if len(value) > 10 else dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc) if value.tzinfo is not None else None
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), dt.timezone.utc)
-    return None
-
-
-def start_label(start: dt.date) -> str:
-    """How a version's start is written in price ids and messages: its date, or date and UTC time when it starts
-    during a day (`2025-09-05T16:00Z`)."""
-    if isinstance(start, dt.datetime):
-        return start.date().isoformat() if start.time() == dt.time() else start.strftime("%Y-%m-%dT%H:%MZ")
-    return start.isoformat()
-
-
 def _flatten_entry(entry: _Entry) -> tuple[list[dict], list[str]]:
     where = f"{entry.file}: {entry.provider}/{entry.model}"
     versions = entry.versions
@@ -353,48 +346,35 @@ def _flatten_entry(entry: _Entry) -> tuple[list[dict], list[str]]:
         return [], problems
     rows = []
     ordered = sorted(zip(starts, versions), key=lambda pair: pair[0])
+    context = dict(provider=entry.provider, model=entry.model, currency=entry.currency, fees=entry.fees, book_file=entry.file)
     for index, (start, version) in enumerate(ordered):
         end = ordered[index + 1][0] if index + 1 < len(ordered) else None
-        context = dict(provider=entry.provider, model=entry.model, currency=entry.currency, fees=entry.fees, book_file=entry.file)
-        version_rows, row_problems = _version_rows(where, start, end, version, context)
-        rows += version_rows
-        problems += row_problems
+        label = f"{where}@{start_label(start)}"
+        windows, window_problems = parse_windows(label, version.get("windows"), version)
+        _, overlaps = segments(label, windows) if not window_problems else ([], [])
+        priced = {None: _version_rows(label, start, end, version, context)}
+        for number, window in enumerate(windows):
+            merged = {**window.blocks, "source": version.get("source"), "checked": version.get("checked"),
+                      "note": window.note or version.get("note")}
+            priced[number] = _version_rows(f"{label}/windows[{number}]", start, end, merged, context, window.label)
+        problems += window_problems + overlaps + [p for _, found in priced.values() for p in found]
+        if window_problems or overlaps:
+            continue
+        for tier in TIERS:
+            # the week of one tier is cut only by the windows that price it
+            numbers = [n for n, window in enumerate(windows) if tier in window.blocks]
+            parts, _ = segments(label, [windows[n] for n in numbers])
+            outside = "outside " + ", ".join(f"{windows[n].label} UTC" for n in numbers) if numbers else None
+            for index, number in [(None, None), *enumerate(numbers)]:
+                held = [{"minute_from": p.start, "minute_to": p.end, "days": p.days} for p in parts if p.window == index]
+                shown_window = outside if number is None else f"{windows[number].label} UTC"
+                rows += [{**row, "utc_segments": held, "time_window": shown_window}
+                         for row in priced[number][0] if row["service_tier"] == tier and held]
     return rows, problems
 
 
-def version_problems(where: str, versions: list, starts: list) -> list[str]:
-    """Structural problems of a model's versions: dates, overlaps, keys, source, tiers."""
-    problems = []
-    seen: set[dt.date] = set()
-    for version, start in zip(versions, starts):
-        if not isinstance(version, dict):
-            problems.append(f"{where}: a version must be a mapping, got {shown(version)}")
-            continue
-        if start is None:
-            problems.append(
-                f"{where}: version without a valid effective_from (YYYY-MM-DD, or a time with its UTC offset): {shown(version.get('effective_from'))}"
-            )
-            continue
-        label = f"{where}@{start_label(start)}"
-        if start in seen:
-            problems.append(f"{label}: overlapping versions: two versions start on {start_label(start)}")
-        seen.add(start)
-        problems += [f"{label}: unknown key {shown(key)}" for key in version if key not in VERSION_KEYS]
-        if not version.get("source"):
-            problems.append(f"{label}: missing source")
-        for key in ("source", "note"):
-            if version.get(key) is not None and not isinstance(version[key], str):
-                problems.append(f"{label}: {key} must be text, got {shown(version[key])}")
-        if version.get("checked") is not None and as_date(version.get("checked")) is None:
-            problems.append(f"{label}: checked is not a date (YYYY-MM-DD): {shown(version.get('checked'))}")
-        if not any(tier in version for tier in TIERS):
-            problems.append(f"{label}: no service tier priced (one of {', '.join(TIERS)})")
-    return problems
-
-
-def _version_rows(where: str, start: dt.datetime, end: dt.datetime | None, version: dict, context: dict):
+def _version_rows(label: str, start: dt.datetime, end: dt.datetime | None, version: dict, context: dict, window: str | None = None):
     rows, problems = [], []
-    label = f"{where}@{start_label(start)}"
     for tier in TIERS:
         block = version.get(tier)
         if block is None:
@@ -406,12 +386,13 @@ def _version_rows(where: str, start: dt.datetime, end: dt.datetime | None, versi
         base_prices, base_problems = bucket_prices(f"{label}/{tier}", block, context["fees"])
         problems += base_problems
         threshold = TOKEN_LIMIT
+        span = (start, end, window)
         if long_context is not None:
             threshold, long_prices, long_problems = _long_context(f"{label}/{tier}", long_context, base_prices)
             problems += long_problems
-            rows.append(_row(context, tier, start, end, version, long_prices, threshold + 1, TOKEN_LIMIT))
+            rows.append(_row(context, tier, span, version, long_prices, threshold + 1, TOKEN_LIMIT))
             threshold += 1
-        rows.append(_row(context, tier, start, end, version, base_prices, 0, threshold))
+        rows.append(_row(context, tier, span, version, base_prices, 0, threshold))
     return rows, problems
 
 
@@ -456,14 +437,16 @@ def _long_context(label: str, spec: object, base: dict) -> tuple[int, dict, list
     return threshold, merged, problems
 
 
-def _row(context: dict, tier: str, start, end, version: dict, prices: dict, tokens_from: int, tokens_to: int) -> dict:
+def _row(context: dict, tier: str, span: tuple, version: dict, prices: dict, tokens_from: int, tokens_to: int) -> dict:
+    start, end, window = span
     band = "" if (tokens_from, tokens_to) == (0, TOKEN_LIMIT) else f"/input>{tokens_from - 1}" if tokens_from else f"/input<={tokens_to - 1}"
+    hours = "" if window is None else "/utc" + window.replace(" ", "[") + ("]" if " " in window else "")
     return {
-        "price_id": f"{context['provider']}/{context['model']}@{start_label(start)}/{tier}{band}",
+        "price_id": f"{context['provider']}/{context['model']}@{start_label(start)}/{tier}{band}{hours}",
         "provider": context["provider"],
         "model": context["model"],
         "service_tier": tier,
-        "effective_from": start,
+        "effective_from": stored_start(start),
         "effective_to": end,
         "input_tokens_from": tokens_from,
         "input_tokens_to": tokens_to,

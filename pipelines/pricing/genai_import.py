@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.pricing.book import BUCKETS, FEES, TIERS, PriceBookError
 from pipelines.pricing.corrections import corrections_file_problems
-from pipelines.pricing.imported_yaml import GENERATED_HEADER, render_imported_file
+from pipelines.pricing.imported_yaml import GENERATED_HEADER, UNDATED_FROM, render_imported_file
 from pipelines.pricing.match_rules import rule_matches
 from pipelines.settings import load_yaml
 
@@ -56,8 +56,6 @@ GENAI_VARIANTS = {
     ("service_tier", "priority"): "priority",
     ("service_tier", "default"): "standard",
 }
-# A genai-prices price without a start date is written as starting here: "since the model's release".
-UNDATED_FROM = dt.date(2020, 1, 1)
 BEDROCK_PREFIXES = ("us.", "eu.", "apac.", "global.")
 _BEDROCK_ANY_PREFIX = re.compile(r"^(us|eu|apac|global|au|jp|ca|in|us-gov)\.")
 
@@ -227,9 +225,9 @@ def _genai_versions(model, url: str) -> tuple[list[dict], set[str]]:
             continue
         base = _price_dict(_active_dated(dated, day)) if dated else {}
         notes = []
-        if timed:
-            base, note = _most_hours(base, timed)
-            notes.append(note)
+        windows = _time_windows(conditionals, day, base) if timed else []
+        if windows and not base:
+            base = windows.pop(0)["prices"]
         tier_prices = {"standard": dict(base)}
         for tier in TIERS:
             overrides, active = {}, False
@@ -249,7 +247,10 @@ def _genai_versions(model, url: str) -> tuple[list[dict], set[str]]:
                     blocks[tier] = block
         if "standard" not in blocks:
             continue
-        if versions and all(versions[-1].get(tier) == blocks.get(tier) for tier in TIERS):
+        hours = [{"utc": w["utc"], "standard": _block(w["prices"])[0]} for w in windows if _block(w["prices"])[0] is not None]
+        if hours:
+            blocks["windows"] = hours
+        if versions and all(versions[-1].get(key) == blocks.get(key) for key in (*TIERS, "windows")):
             continue
         versions.append({"effective_from": day, "source": url, "note_parts": notes, **blocks})
     shared = []
@@ -259,7 +260,7 @@ def _genai_versions(model, url: str) -> tuple[list[dict], set[str]]:
         shared.append(f"variants not modelled: {'; '.join(sorted(ignored))}")
     for version in versions:
         if version["effective_from"] == UNDATED_FROM:
-            version["note_parts"].insert(0, "genai-prices gives no start date: assumed to apply since the model's release")
+            version["note_parts"].insert(0, "genai-prices gives no start date")
         version["note_parts"] += shared
     return versions, skipped_keys
 
@@ -275,29 +276,25 @@ def _active_dated(dated: list, day: dt.date):
     return dated[0][1]
 
 
-def _most_hours(base: dict, timed: list) -> tuple[dict, str]:
-    """Time-of-day prices cannot be expressed here: keep the price in force for most of the UTC day."""
-    minutes: list[tuple[dict, int]] = []
-    covered = 0
-    for constraint, prices in timed:
+def _time_windows(conditionals: list, day: dt.date, base: dict) -> list[dict]:
+    """The time-of-day prices in force on `day` as windows ({utc, prices}), as genai-prices applies them: the last
+    price whose constraint holds wins, so a time-of-day price listed before the dated price in force on `day` no
+    longer applies. Windows that overlap keep the later one."""
+    from genai_prices import types as t
+
+    active = max((i for i, (c, _) in enumerate(conditionals) if c is None or isinstance(c, t.StartDateConstraint) and c.start_date <= day), default=-1)
+    windows, taken = [], set()
+    for constraint, prices in reversed(conditionals[active + 1:]):
+        if not isinstance(constraint, t.TimeOfDateConstraint):
+            continue
         start = constraint.start_time.hour * 60 + constraint.start_time.minute
         end = constraint.end_time.hour * 60 + constraint.end_time.minute
-        span = (end - start) % 1440
-        covered += span
-        minutes.append((_price_dict(prices), span))
-    if base:
-        minutes.append((base, 1440 - covered))
-    totals: list[tuple[dict, int]] = []
-    for prices, span in minutes:
-        for index, (known, total) in enumerate(totals):
-            if known == prices:
-                totals[index] = (known, total + span)
-                break
-        else:
-            totals.append((prices, span))
-    chosen, span = max(totals, key=lambda pair: pair[1])
-    hours = f"{span / 60:g}"
-    return chosen, f"time-of-day pricing not modelled: the price in force {hours} of 24 UTC hours"
+        minutes = {(start + m) % 1440 for m in range((end - start) % 1440)}
+        if minutes & taken or not minutes or _price_dict(prices) == base:
+            continue
+        taken |= minutes
+        windows.append({"utc": f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}", "prices": _price_dict(prices), "span": len(minutes)})
+    return sorted(windows, key=lambda w: -w["span"]) if not base else sorted(windows, key=lambda w: w["utc"])
 
 
 def _block(prices: dict) -> tuple[dict | None, set[str]]:

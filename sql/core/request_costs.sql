@@ -1,4 +1,6 @@
--- One row per unique request, priced by the price-book entry in effect at its timestamp.
+-- One row per unique request, priced by the price-book entry in effect at its timestamp (and, for a time-of-day
+-- price, its minute and weekday in UTC). price_confidence: 'dated' when the entry's start is known, 'undated' when
+-- the provider never published it (reference.prices.effective_from is null); null when the request is unpriced.
 -- Money is DECIMAL(38, 15); an unpriced request has null costs and says why, never $0.
 -- cost_usd and the per-bucket costs are effective (negotiated overrides applied); list_cost_usd is at list price.
 -- Each bucket cost is rounded to 15 decimals and cost_usd is their sum. A discount multiplies prices only on rows
@@ -24,6 +26,8 @@ named as (
     select
         requests.*,
         aliases.model as book_model,
+        cast((epoch_us(requests.occurred_at) // 60000000) % 1440 as integer) as utc_minute,
+        cast((epoch_us(requests.occurred_at) // 86400000000 + 3) % 7 as integer) as utc_weekday,
     from requests
     left join model_names as aliases
         on aliases.provider = requests.provider
@@ -34,6 +38,7 @@ priced as (
     select
         named.*,
         coalesce(prices.price_id, gpu_costs.gpu_price_id) as price_id,
+        prices.price_id is not null and prices.effective_from is null as price_undated,
         gpu_costs.gpu_input_cost_usd,
         gpu_costs.gpu_cache_read_cost_usd,
         gpu_costs.gpu_cache_write_5m_cost_usd,
@@ -53,14 +58,20 @@ priced as (
         prices.web_search_per_1k,
         prices.per_request,
     from named
-    left join reference.prices as prices
+    left join (
+        select * exclude (utc_segments), unnest(utc_segments, recursive := true)
+        from reference.prices
+    ) as prices
         on prices.provider = named.provider
         and prices.model = named.book_model
         and prices.service_tier = named.service_tier
-        and named.occurred_at >= prices.effective_from
+        and named.occurred_at >= coalesce(prices.effective_from, '-infinity'::timestamptz)
         and named.occurred_at < coalesce(prices.effective_to, 'infinity'::timestamptz)
         and named.total_input_tokens >= prices.input_tokens_from
         and named.total_input_tokens < prices.input_tokens_to
+        and named.utc_minute >= prices.minute_from
+        and named.utc_minute < prices.minute_to
+        and (prices.days >> named.utc_weekday) & 1 = 1
     left join gpu_costs
         on gpu_costs.source = named.source
         and gpu_costs.request_id = named.request_id
@@ -237,6 +248,7 @@ select
     total_input_tokens,
     total_output_tokens,
     price_id,
+    case when is_priced then case when price_undated then 'undated' else 'dated' end end as price_confidence,
     cast(input_cost_usd as decimal(38, 15)) as input_cost_usd,
     cast(cache_read_cost_usd as decimal(38, 15)) as cache_read_cost_usd,
     cast(cache_write_5m_cost_usd as decimal(38, 15)) as cache_write_5m_cost_usd,

@@ -10,7 +10,7 @@ with requests as (
 ),
 
 target as (
-    select *
+    select * exclude (utc_segments), unnest(utc_segments, recursive := true)
     from reference.prices
     where provider = $provider and model = $model
 ),
@@ -40,10 +40,13 @@ matched as (
             when requests.service_tier in (select service_tier from target_tiers) then requests.service_tier
             else 'standard'
         end
-        and requests.occurred_at >= target.effective_from
+        and requests.occurred_at >= coalesce(target.effective_from, '-infinity'::timestamptz)
         and requests.occurred_at < coalesce(target.effective_to, 'infinity'::timestamptz)
         and requests.total_input_tokens >= target.input_tokens_from
         and requests.total_input_tokens < target.input_tokens_to
+        and (epoch_us(requests.occurred_at) // 60000000) % 1440 >= target.minute_from
+        and (epoch_us(requests.occurred_at) // 60000000) % 1440 < target.minute_to
+        and (target.days >> cast((epoch_us(requests.occurred_at) // 86400000000 + 3) % 7 as integer)) & 1 = 1
 ),
 
 repriced as (
