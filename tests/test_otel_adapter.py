@@ -221,9 +221,9 @@ REJECTIONS = [
      "timestamp before 2000-01-01: '1730419200000' (expected nanoseconds since the epoch)"),
     (_line_with(attributes={"gen_ai.provider.name": None}), "gen_ai.provider.name", "missing required field"),
     (_line_with(attributes={"gen_ai.provider.name": "ibm.watsonx.ai"}), "gen_ai.provider.name",
-     "unknown provider 'ibm.watsonx.ai' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai, mistral_ai, deepseek, x_ai)"),
+     "unknown provider 'ibm.watsonx.ai' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     (_line_with(attributes={"gen_ai.provider.name": None, "gen_ai.system": "cohere"}), "gen_ai.system",
-     "unknown provider 'cohere' (expected one of openai, anthropic, aws.bedrock, azure.ai.openai, az.ai.openai, gcp.gemini, gcp.vertex_ai, gcp.gen_ai, mistral_ai, deepseek, x_ai)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     (_line_with(attributes={"gen_ai.request.model": None, "gen_ai.response.model": None}), "gen_ai.response.model", "missing required field"),
     (_line_with(attributes={"gen_ai.response.id": None}, spanId=None), "spanId", "missing required field"),
     (_line_with(attributes={"gen_ai.usage.cache_read.input_tokens": 2000, "gen_ai.usage.cache_creation.input_tokens": 10}),
@@ -407,3 +407,86 @@ def test_a_span_without_attributes_is_counted_as_skipped_not_lost(span):
     # object) was neither a row, a rejection nor a skipped span, so the file's counts did not add up.
     result = _parse(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}))
     assert (result.rows.num_rows, result.rejected.num_rows, result.skipped_spans) == (0, 0, 1)
+
+
+# --------------------------------------------------------------------------- provider names and OpenInference spans
+
+
+@pytest.mark.parametrize(
+    ("attributes", "provider"),
+    [
+        # opentelemetry-python-contrib, instrumentation-genai/opentelemetry-instrumentation-google-genai tests:
+        # span "generate_content gemini-2.0-flash" with gen_ai.system "gemini" (and "vertex_ai" when use_vertex)
+        ({"gen_ai.provider.name": None, "gen_ai.system": "gemini", "gen_ai.operation.name": "generate_content",
+          "gen_ai.request.model": "gemini-2.0-flash", "gen_ai.response.model": None}, "google"),
+        ({"gen_ai.provider.name": None, "gen_ai.system": "vertex_ai", "gen_ai.operation.name": "generate_content",
+          "gen_ai.request.model": "gemini-2.0-flash", "gen_ai.response.model": None}, "google"),
+        # the Vercel AI SDK's ai.generateText.doGenerate span: gen_ai.system is its provider id
+        ({"gen_ai.provider.name": None, "gen_ai.system": "openai.chat", "gen_ai.operation.name": None}, "openai"),
+        ({"gen_ai.provider.name": None, "gen_ai.system": "openai.responses", "gen_ai.operation.name": None}, "openai"),
+        ({"gen_ai.provider.name": None, "gen_ai.system": "anthropic.messages", "gen_ai.operation.name": None}, "anthropic"),
+        ({"gen_ai.provider.name": None, "gen_ai.system": "xai"}, "xai"),
+        ({"gen_ai.provider.name": " Gemini "}, "google"),
+    ],
+    ids=["google-genai", "vertexai", "vercel-openai-chat", "vercel-openai-responses", "vercel-anthropic", "xai-old-enum", "case-and-spaces"],
+)
+def test_provider_names_instrumentations_write_are_read_as_ours(attributes, provider):
+    result = _parse(doc(span(chat(**attributes))))
+    assert result.rejected.num_rows == 0 and result.rows["provider"].to_pylist() == [provider]
+
+
+def _openinference(**attributes) -> dict:
+    """An OpenInference LLM span as openinference-instrumentation-* writes it: openinference.span.kind LLM,
+    llm.provider / llm.system, llm.model_name and llm.token_count.* (no gen_ai.* attributes)."""
+    base = {"openinference.span.kind": "LLM", "llm.provider": "aws", "llm.system": "bedrock",
+            "llm.model_name": "anthropic.claude-3-5-sonnet-20240620-v1:0", "input.value": "Hello, how are you?"}
+    return {k: v for k, v in {**base, **attributes}.items() if v is not None}
+
+
+def test_an_openinference_span_is_a_request():
+    """Arize-ai/openinference js/packages/openinference-instrumentation-bedrock: the InvokeModel test's span snapshot
+    (prompt 13, completion 35, total 48, llm.provider aws, llm.system bedrock)."""
+    result = _parse(doc(span(_openinference(**{"llm.token_count.prompt": 13, "llm.token_count.completion": 35,
+                                                "llm.token_count.total": 48}))))
+    assert result.rejected.num_rows == 0 and result.skipped_spans == 0
+    row = result.rows.to_pylist()[0]
+    assert (row["provider"], row["model"], row["request_id"]) == (
+        "aws_bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7")
+    assert _buckets(result) == {**dict.fromkeys(TOKEN_BUCKETS, 0), "input_tokens": 13, "output_tokens": 35, "web_search_requests": 0}
+    assert "input.value" not in (row["tags"] or "")  # content is never read
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [57660, 4299],
+    ids=["prompt-includes-cache", "prompt-without-cache-adds-up-to-total"],
+)
+def test_openinference_cache_details_are_split_out_of_the_prompt(prompt):
+    """Arize-ai/openinference, the Strands processor's test: input 4299, cache read 35574, cache write 17787,
+    completion 631, total 58291, and "prompt aggregate includes cached tokens so prompt + completion == total"
+    (57660). An instrumentation that writes the uncached count as the prompt is recognised by its total."""
+    attributes = _openinference(**{
+        "llm.provider": "anthropic", "llm.system": "anthropic", "llm.model_name": "claude-sonnet-4-20250514",
+        "llm.token_count.prompt": prompt, "llm.token_count.completion": 631, "llm.token_count.total": 58291,
+        "llm.token_count.prompt_details.cache_read": 35574, "llm.token_count.prompt_details.cache_write": 17787,
+        "llm.token_count.completion_details.reasoning": 120})
+    result = _parse(doc(span(attributes)))
+    assert result.rejected.num_rows == 0
+    assert _buckets(result) == {**dict.fromkeys(TOKEN_BUCKETS, 0), "input_tokens": 4299, "cache_read_tokens": 35574,
+                                "cache_write_5m_tokens": 17787, "output_tokens": 511, "reasoning_tokens": 120,
+                                "web_search_requests": 0}
+
+
+def test_an_openinference_chain_span_is_skipped_and_a_bad_llm_span_rejected_with_its_field():
+    chain = span({"openinference.span.kind": "CHAIN", "input.value": "hi"}, span_id="00000000000000c1")
+    bad = span(_openinference(**{"llm.token_count.prompt": 100, "llm.token_count.completion": 5,
+                                 "llm.token_count.prompt_details.cache_read": 300}), span_id="00000000000000c2")
+    unknown = span(_openinference(**{"llm.provider": "ollama", "llm.system": None, "llm.token_count.prompt": 1,
+                                     "llm.token_count.completion": 1}), span_id="00000000000000c3")
+    result = _parse(doc(chain, bad, unknown))
+    assert result.skipped_spans == 1 and result.rows.num_rows == 0
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("llm.token_count.prompt", "inconsistent usage: cache read and cache creation tokens exceed the input total"),
+        ("llm.provider", "unknown provider 'ollama' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, "
+                         "mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+    ]

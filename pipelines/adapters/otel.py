@@ -11,6 +11,10 @@ INCLUDES cache reads and cache creation, output_tokens INCLUDES reasoning, so
     cache_write_5m_tokens = cache_creation (no TTL split)    output = output_tokens - reasoning
     reasoning_tokens = reasoning
 
+OpenInference LLM spans (`openinference.span.kind = LLM`, `llm.token_count.*`, `llm.provider`, `llm.model_name`)
+are read the same way: llm.token_count.prompt includes prompt_details.cache_read and cache_write, completion
+includes completion_details.reasoning. Provider names go through the shared table in pipelines/adapters/providers.py.
+
 Spans that are not GenAI spans are skipped (counted in `OtelAdapterResult.skipped_spans`, neither rows
 nor rejections), so rows_read counts GenAI spans plus unreadable lines. Prompt and response content
 (span events, gen_ai.input/output.messages, gen_ai.prompt/completion) is never read into rows or into
@@ -31,27 +35,27 @@ import pyarrow.compute as pc
 from pipelines.adapters import AdapterResult, judged_whole
 from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string, user_keys, without_user_keys
 from pipelines.adapters.lines import BOM, WholeText, read_whole
+from pipelines.adapters.providers import NAMES, OURS, provider_sql
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
 
 SOURCE = "otel"
 
-# gen_ai.provider.name (or the deprecated gen_ai.system) → our provider.
-PROVIDERS = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "aws.bedrock": "aws_bedrock",
-    "azure.ai.openai": "azure_openai",
-    "az.ai.openai": "azure_openai",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "gcp.gen_ai": "google",
-    "mistral_ai": "mistral",
-    "deepseek": "deepseek",
-    "x_ai": "xai",
-}
+PROVIDERS = NAMES
+"""gen_ai.provider.name, the deprecated gen_ai.system, or OpenInference's llm.provider / llm.system → our provider
+(the shared table, pipelines/adapters/providers.py)."""
 INFERENCE_OPERATIONS = ("chat", "generate_content", "text_completion", "embeddings")
 # Operations whose usage, when present, is the sum of the model calls beneath them.
 ROLLUP_OPERATIONS = ("invoke_agent", "invoke_workflow")
+
+# OpenInference (Arize Phoenix, openinference-instrumentation-*): an LLM span and its token counts. As in OpenAI's
+# usage, llm.token_count.prompt includes the cache reads and writes of prompt_details and
+# llm.token_count.completion the reasoning of completion_details (docs/formats/otel.md, OpenInference spans).
+OPENINFERENCE_ATTRIBUTES = (
+    "openinference.span.kind", "llm.provider", "llm.system", "llm.model_name",
+    "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total",
+    "llm.token_count.prompt_details.cache_read", "llm.token_count.prompt_details.cache_write",
+    "llm.token_count.completion_details.reasoning",
+)
 
 # The only span attributes a rejected record keeps: usage, model, provider and ids — never content.
 RECORD_ATTRIBUTES = (
@@ -61,6 +65,7 @@ RECORD_ATTRIBUTES = (
     "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens",
     "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
+    *OPENINFERENCE_ATTRIBUTES,
 )
 _RESOURCE_ATTRIBUTES = ("service.name",)
 
@@ -117,11 +122,16 @@ def _query(attribution: AttributionConfig) -> str:
 
     # Each token: which attribute supplied it (current name first, deprecated second).
     tokens = {
-        "input": (("gen_ai.usage.input_tokens", a["gen_ai.usage.input_tokens"]), ("gen_ai.usage.prompt_tokens", a["gen_ai.usage.prompt_tokens"])),
-        "output": (("gen_ai.usage.output_tokens", a["gen_ai.usage.output_tokens"]), ("gen_ai.usage.completion_tokens", a["gen_ai.usage.completion_tokens"])),
-        "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),),
-        "cache_creation": (("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),),
-        "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),),
+        "input": (("gen_ai.usage.input_tokens", a["gen_ai.usage.input_tokens"]), ("gen_ai.usage.prompt_tokens", a["gen_ai.usage.prompt_tokens"]),
+                  ("llm.token_count.prompt", a["llm.token_count.prompt"])),
+        "output": (("gen_ai.usage.output_tokens", a["gen_ai.usage.output_tokens"]), ("gen_ai.usage.completion_tokens", a["gen_ai.usage.completion_tokens"]),
+                   ("llm.token_count.completion", a["llm.token_count.completion"])),
+        "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),
+                       ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"])),
+        "cache_creation": (("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
+                           ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"])),
+        "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),
+                      ("llm.token_count.completion_details.reasoning", a["llm.token_count.completion_details.reasoning"])),
     }
     raw_tokens = ",\n        ".join(
         f"coalesce({', '.join(alias for _, alias in leaves)}) as raw_{name},\n        "
@@ -131,11 +141,13 @@ def _query(attribution: AttributionConfig) -> str:
     )
     typed_tokens = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in tokens)
     token_problems = ", ".join(token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
-    provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PROVIDERS.items())
-    expected = ", ".join(PROVIDERS)
+    expected = ", ".join(OURS) + ", or a name docs/formats/providers.md lists"
     user_names = user_keys(attribution)
     record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES if key.lower() not in user_names)
     inference = ", ".join(sql_string(op) for op in INFERENCE_OPERATIONS)
+    provider_names = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    provider_keys = ", ".join(blank_null(a[key]) for key in provider_names)
+    provider_field = " ".join(f"when {blank_null(a[key])} is not null then {sql_string(key)}" for key in provider_names)
     rollup = ", ".join(sql_string(op) for op in ROLLUP_OPERATIONS)
     op = a["gen_ai.operation.name"]
     tags = f"json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op}))"
@@ -176,7 +188,7 @@ spans as (
     select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i, resource_pairs,
         sp.traceId as trace_raw, sp.spanId as span_raw, sp.startTimeUnixNano as start_text,
         sp.endTimeUnixNano as end_text, sp.status.code as status_code,
-        {span.wanted('sp.attributes', "starts_with(a.k, 'gen_ai.usage.')")} as span_pairs
+        {span.wanted('sp.attributes', "starts_with(a.k, 'gen_ai.usage.') or starts_with(a.k, 'llm.token_count.')")} as span_pairs
     from (select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs,
         unnest(span_list) as sp, unnest(range(1, len(span_list) + 1)) as sp_i from scopes)
     where sp is not null
@@ -188,14 +200,15 @@ joined as materialized (
         trim(start_text) as start_raw,
         trim(end_text) as end_raw,
         status_code,
-        coalesce(len(list_filter(span_pairs, lambda a: starts_with(a.k, 'gen_ai.usage.'))) > 0, false) as has_usage,
+        coalesce(len(list_filter(span_pairs, lambda a: starts_with(a.k, 'gen_ai.usage.') or starts_with(a.k, 'llm.token_count.'))) > 0, false)
+            as has_usage,
         {span.lookups('span_pairs')},
         {res.lookups('resource_pairs')}
     from spans
 ),
 flagged as (
     select *,
-        coalesce({op} in ({inference}), false) as is_inference,
+        coalesce({op} in ({inference}) or upper({a['openinference.span.kind']}) = 'LLM', false) as is_inference,
         coalesce({op} in ({rollup}), false) as is_rollup
     from joined
 ),
@@ -219,9 +232,9 @@ genai as (
 ),
 fields as (
     select *,
-        coalesce({blank_null(a['gen_ai.provider.name'])}, {blank_null(a['gen_ai.system'])}) as provider_raw,
-        case when {blank_null(a['gen_ai.provider.name'])} is not null then 'gen_ai.provider.name' else 'gen_ai.system' end as provider_field,
-        coalesce({blank_null(a['gen_ai.response.model'])}, {blank_null(a['gen_ai.request.model'])}) as model,
+        coalesce({provider_keys}) as provider_raw,
+        case {provider_field} else 'gen_ai.provider.name' end as provider_field,
+        coalesce({blank_null(a['gen_ai.response.model'])}, {blank_null(a['gen_ai.request.model'])}, {blank_null(a['llm.model_name'])}) as model,
         coalesce({blank_null(a['gen_ai.response.id'])}, trace_id || ':' || span_id) as request_id,
         case when regexp_full_match(start_raw, '[0-9]{{1,19}}') then try_cast(start_raw as bigint) end as start_ns,
         case when regexp_full_match(end_raw, '[0-9]{{1,19}}') then try_cast(end_raw as bigint) end as end_ns,
@@ -231,12 +244,18 @@ fields as (
 ),
 typed as (
     select *,
-        case lower(provider_raw) {provider_map} end as provider,
+        {provider_sql('provider_raw')} as provider,
         {typed_tokens}
     from fields
 ),
 checked as (
-    select *, coalesce({token_problems}) as token_problem
+    select *, coalesce({token_problems}) as token_problem,
+        -- an OpenInference prompt count that leaves the cache out (prompt + cache + completion = total) is made whole
+        case when label_input = 'llm.token_count.prompt' and coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0) > 0
+                and try_cast({a['llm.token_count.total']} as bigint)
+                    = t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0) + coalesce(t_output, 0)
+            then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
+            else t_input end as t_prompt
     from typed
 ),
 judged as (
@@ -253,7 +272,7 @@ judged as (
             when token_problem is not null then token_problem
             when t_input is null then 'gen_ai.usage.input_tokens|missing required field'
             when t_output is null and coalesce({op}, '') <> 'embeddings' then 'gen_ai.usage.output_tokens|missing required field'
-            when t_input - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) < 0
+            when t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) < 0
                 then label_input || '|inconsistent usage: cache read and cache creation tokens exceed the input total'
             when coalesce(t_output, 0) - coalesce(t_reasoning, 0) < 0
                 then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning tokens exceed the output total'
@@ -276,7 +295,7 @@ select
     case when end_ns >= start_ns then (end_ns - start_ns) // 1000000 end as latency_ms,
     case when status_code in ('2', 'STATUS_CODE_ERROR') or {a['error.type']} is not null then 'error' else 'ok' end as status,
     cast({without_user_keys(tags, user_names)} as varchar) as tags,
-    t_input - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as input_tokens,
+    t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as input_tokens,
     coalesce(t_cache_read, 0) as cache_read_tokens,
     coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
     0 as cache_write_1h_tokens,

@@ -1,0 +1,67 @@
+"""One table of provider names: what instrumentations, SDKs and gateways call a provider, and which of ours it is.
+
+Our providers are the price book's: openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai.
+A name is matched lower-cased and trimmed, whole first; then, for SDK provider ids written `<provider>.<api>`
+(the Vercel AI SDK's `openai.chat`, `anthropic.messages`, `google.vertex.chat`), by the part before the first dot.
+docs/formats/providers.md lists every name and where it comes from.
+"""
+
+from __future__ import annotations
+
+from pipelines.adapters.attribution import sql_string
+
+OURS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "mistral", "deepseek", "xai")
+
+NAMES = {
+    **{name: name for name in OURS},
+    # OpenTelemetry GenAI conventions: gen_ai.provider.name (current) and gen_ai.system (deprecated values, still
+    # written by the google-genai and vertexai instrumentations and by OpenLLMetry)
+    "aws.bedrock": "aws_bedrock",
+    "azure.ai.openai": "azure_openai",
+    "az.ai.openai": "azure_openai",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "xai",
+    # OpenInference (Arize Phoenix): llm.provider and llm.system
+    "mistralai": "mistral",
+    "vertexai": "google",
+    "aws": "aws_bedrock",
+    "azure": "azure_openai",
+    # Vercel AI SDK provider ids without an API suffix
+    "amazon-bedrock": "aws_bedrock",
+    "azure-openai": "azure_openai",
+    "google-vertex": "google",
+    "google.generative-ai": "google",
+}
+"""Every provider name read, lower-cased → ours."""
+
+PREFIXES = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "xai",
+    "azure": "azure_openai",
+    "azure-openai": "azure_openai",
+    "amazon-bedrock": "aws_bedrock",
+}
+"""An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
+
+
+def provider_sql(raw: str) -> str:
+    """SQL: our provider for the provider name in the expression `raw` (null when the name is not known)."""
+    name = f"lower(trim({raw}))"
+    whole = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in NAMES.items())
+    prefix = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PREFIXES.items())
+    return f"coalesce(case {name} {whole} end, case split_part({name}, '.', 1) {prefix} end)"
+
+
+def ours(name: str) -> str | None:
+    """The same mapping in Python (for tests and messages)."""
+    cleaned = name.strip().lower()
+    return NAMES.get(cleaned) or PREFIXES.get(cleaned.split(".", 1)[0])
