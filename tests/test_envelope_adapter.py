@@ -32,6 +32,19 @@ def test_openai_chat_sample_splits_cached_out_of_prompt():
     }
 
 
+@pytest.mark.parametrize("provider", ["openai", "azure_openai"])
+def test_an_openai_embeddings_usage_has_no_output(provider):
+    """OpenAI's embeddings API reference (POST /v1/embeddings): "usage": {"prompt_tokens": 8, "total_tokens": 8}, no
+    completion count. A chat usage without completion_tokens whose total is more than the prompt is still refused."""
+    result = _parse(
+        envelope("emb", provider, "text-embedding-3-small", {"prompt_tokens": 8, "total_tokens": 8}),
+        envelope("chat", provider, "gpt-4o-2024-08-06", {"prompt_tokens": 8, "total_tokens": 20}),
+    )
+    assert _buckets(result) == {**dict.fromkeys(TOKEN_BUCKETS, 0), "input_tokens": 8, "web_search_requests": 0}
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("usage", f"missing output token count for provider {provider}")]
+
+
 def test_openai_responses_sample_splits_reasoning_out_of_output():
     result = _parse(envelope("a", "openai", "o4-mini-2025-04-16", sample_usage("openai_responses_usage.json")))
     buckets = _buckets(result)

@@ -221,7 +221,9 @@ buckets as (
             when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
         end as reported_input,
         case
-            when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')})
+            -- an embeddings usage has prompt_tokens and total_tokens and no completion count: no output
+            when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')},
+                case when try_cast(u.total_tokens as bigint) = {t('prompt_tokens')} then 0 end)
             when provider = 'anthropic' then {t('output_tokens')}
             when provider = 'google' then coalesce({t('candidatesTokenCount')}, 0)
             when provider = 'aws_bedrock' then {t('outputTokens')}
