@@ -82,6 +82,8 @@ def test_every_shared_billing_sample_ingests_with_its_amount(home):
         ("gcp_billing", 1, dt.date(2024, 11, 1), "google", None, "input", "usage", Decimal("0.0012"), Decimal("-0.0012"), Decimal(4000)),
         ("openai_costs", 1, dt.date(2024, 11, 1), "openai", None, "input", "usage", Decimal("0.06"), Decimal(0), Decimal(10000)),
     ]
+    # Anthropic's cost report says service_tier "standard" (and "batch"): the same word as the gateway side's tier
+    assert _query(home, "select service_tier from core.billing_line_items where source_format = 'anthropic_costs'") == [("standard",)]
     # The CUR sample's second row carries a placeholder instead of a cost: rejected with file, row, field and reason.
     rejected = _query(home, "select source_file, row_number, field, reason from audit.rejected_rows")
     assert rejected == [("billing/aws_cur/aws_cur2_bedrock_rows.csv", 2, "line_item_unblended_cost", "not a number: <computed>")]

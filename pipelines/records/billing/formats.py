@@ -219,7 +219,7 @@ ANTHROPIC_QUERY = billing_query(
             when lower(cost_type) in ('code_execution', 'session_usage') then lower(cost_type)
             else {lookup(_ANTHROPIC_TOKEN_TYPES, 'lower(token_type)')}
         end""",
-        "service_tier": "case lower(tier) when 'standard' then 'default' else lower(tier) end",
+        "service_tier": "case lower(tier) when 'default' then 'standard' when 'auto' then 'standard' else lower(tier) end",
         "quantity": "cast(null as varchar)",
         "unit": "case when token_type is not null then 'tokens' end",
         "billed_cost": _ANTHROPIC_DOLLARS,
