@@ -261,3 +261,20 @@ def test_fuzz_never_raises_and_accounts_for_every_line(lines):
     assert sorted(result.rows["source_row"].to_pylist() + result.rejected["row_number"].to_pylist()) == list(range(1, len(lines) + 1))
     assert all(v is not None and v >= 0 for b in ALL for v in result.rows[b].to_pylist())
     assert all(t.date() >= dt.date(2020, 1, 1) for t in result.rows["occurred_at"].to_pylist())
+
+
+@pytest.mark.parametrize("cache_status", ["HIT", "SEMANTIC HIT", "hit"])
+def test_a_response_from_portkeys_cache_called_no_provider(cache_status):
+    """Portkey's log export has `cache_status` (HIT, SEMANTIC HIT, MISS, DISABLED; docs.portkey.ai, "Cache (Simple &
+    Semantic)"): a hit was answered by Portkey, so the row is kept as a request with status cache_hit and no tokens."""
+    result = _parse(row(cache_status=cache_status), row(id="miss", cache_status="MISS"))
+    assert result.rejected.num_rows == 0
+    assert result.rows["status"].to_pylist() == ["cache_hit", "200"]
+    assert _buckets(result, 0) == _zero()
+    assert _buckets(result, 1) == _zero(input_tokens=2006, output_tokens=300)
+
+
+@pytest.mark.parametrize(("is_success", "status"), [(1, "success"), (0, "failure"), ("true", "success"), (False, "failure")])
+def test_is_success_as_a_number_or_a_boolean_gives_the_status(is_success, status):
+    result = _parse(row(is_success=is_success, response_status_code=None))
+    assert result.rows["status"].to_pylist() == [status]

@@ -41,7 +41,7 @@ PROVIDERS = {
 # Fields read, as text. `cost`, `request`, `response` are deliberately not among them.
 COLUMNS = (
     "id", "created_at", "ai_org", "ai_model", "req_units", "res_units", "total_units",
-    "response_time", "response_status_code", "is_success", "mode", *PORTKEY_COLUMNS,
+    "response_time", "response_status_code", "is_success", "mode", "cache_status", *PORTKEY_COLUMNS,
 )
 
 FORMAT = Format(
@@ -63,13 +63,15 @@ FORMAT = Format(
     outputs={
         "service_tier": "'standard'",
         "latency_ms": "try_cast(try_cast(response_time as double) as bigint)",
-        "status": f"""coalesce({blank_null('response_status_code')},
-        case lower(trim(is_success)) when 'true' then 'success' when 'false' then 'failure' end)""",
-        "input_tokens": "t_req_units",
+        "status": f"""case when is_cache_hit then 'cache_hit' else coalesce({blank_null('response_status_code')},
+        case lower(trim(is_success)) when 'true' then 'success' when '1' then 'success' when 'false' then 'failure' when '0' then 'failure' end)
+        end""",
+        # a response served from Portkey's cache (cache_status HIT or SEMANTIC HIT) called no provider: no tokens billed
+        "input_tokens": "case when is_cache_hit then 0 else t_req_units end",
         "cache_read_tokens": "0",
         "cache_write_5m_tokens": "0",
         "cache_write_1h_tokens": "0",
-        "output_tokens": "t_res_units",
+        "output_tokens": "case when is_cache_hit then 0 else t_res_units end",
         "reasoning_tokens": "0",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
@@ -78,8 +80,9 @@ FORMAT = Format(
     # What a rejected record keeps: no metadata (it carries `_user`), no content, no cost.
     record_columns=(
         "id", "trace_id", "created_at", "ai_org", "ai_model", "req_units", "res_units", "total_units",
-        "response_status_code", "is_success", "mode",
+        "response_status_code", "is_success", "mode", "cache_status",
     ),
+    steps=(("details", ("coalesce(upper(trim(cache_status)) in ('HIT', 'SEMANTIC HIT', 'SEMANTIC_HIT'), false) as is_cache_hit",)),),
 )
 
 
