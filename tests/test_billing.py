@@ -283,3 +283,31 @@ def test_gcp_timestamps_as_bigquery_writes_them_load_as_utc(home):
     assert _query(home, "select row_number, field, reason from audit.rejected_rows") == [
         (3, "usage_start_time", "not an ISO 8601 timestamp with an offset: 2025-10-06 09:00:00 CEST")
     ]
+
+
+def test_openai_cost_line_items_name_tier_model_bucket_and_band():
+    """line_item strings as the Costs API (/v1/organization/costs, group_by line_item) writes them in a real
+    organisation's export: a tier before `|`, a long-context band after the kind, an audio model's bucket after its
+    name, and fee lines that name no model."""
+    from pipelines.records.billing.formats import parse_openai_costs
+
+    items = [
+        ("priority | gpt-5.6-sol, output, long context", "1.50"),
+        ("gpt-audio-mini-2025-12-15 audio, input", "0.20"),
+        ("gpt-audio-mini-2025-12-15, output", "0.10"),
+        ("gpt-4o-2024-08-06, batch input", "0.05"),
+        ("flex | o3-2025-04-16, cached input", "0.01"),
+        ("web search tool calls", "0.30"),
+        ("gpt-4o-2024-08-06, input", "0.40"),
+    ]
+    result = parse_openai_costs(_openai_page(dt.date(2026, 11, 2), items).encode(), "costs.json")
+    assert result.rejected.num_rows == 0
+    assert [(r["model"], r["token_bucket"], r["service_tier"]) for r in result.rows.to_pylist()] == [
+        ("gpt-5.6-sol", "output", "priority"),
+        ("gpt-audio-mini-2025-12-15", "audio_input", None),
+        ("gpt-audio-mini-2025-12-15", "output", None),
+        ("gpt-4o-2024-08-06", "input", "batch"),
+        ("o3-2025-04-16", "cache_read", "flex"),
+        (None, None, None),
+        ("gpt-4o-2024-08-06", "input", None),
+    ]

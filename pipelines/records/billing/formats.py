@@ -103,7 +103,9 @@ def parse_focus(data: bytes, name: str) -> ParseResult:
 # The `openai_costs` bill format: OpenAI organization Costs API pages (`/v1/organization/costs`) in, line items out.
 #
 # amount.value is dollars (a number or a string), the currency lowercase. `line_item` may name the model and the
-# token kind (`gpt-4o-2024-08-06, input`, `... batch input`), name the kind alone, or be absent. The bucket's
+# token kind (`gpt-4o-2024-08-06, input`, `... batch input`), a tier before `|` and a long-context band after the
+# kind (`priority | gpt-5.6-sol, output, long context`), an audio bucket after the model (`gpt-audio-mini-2025-12-15
+# audio, input`), name the kind alone (`web search tool calls`), or be absent. The bucket's
 # start (Unix seconds) gives the day; a negative amount is a credit.
 
 
@@ -137,9 +139,17 @@ OPENAI_QUERY = billing_query(
         f"{text('$.bucket_end_time')} as end_text",
     ),
     derived=(
-        "case when contains(line_item, ',') then trim(split_part(line_item, ',', 1)) end as line_model",
-        "lower(trim(case when contains(line_item, ',') then substr(line_item, strpos(line_item, ',') + 1) else line_item end))"
-        " as kind",
+        # `priority | gpt-5.6-sol, output, long context`: a tier before `|`
+        "case when contains(line_item, '|') then lower(trim(split_part(line_item, '|', 1))) end as line_tier",
+        "trim(case when contains(line_item, '|') then substr(line_item, strpos(line_item, '|') + 1) else line_item end) as line_rest",
+        "case when contains(line_rest, ',') then trim(split_part(line_rest, ',', 1)) end as line_model_words",
+        # `gpt-audio-mini-2025-12-15 audio, input`: the bucket is audio input
+        "coalesce(suffix(lower(line_model_words), ' audio'), false) as line_audio",
+        "case when line_audio then trim(left(line_model_words, length(line_model_words) - 6)) else line_model_words end as line_model",
+        "lower(trim(case when contains(line_rest, ',') then substr(line_rest, strpos(line_rest, ',') + 1) else line_rest end)) as kind_words",
+        "coalesce(suffix(kind_words, ', long context'), false) as line_long_context",
+        "case when line_audio then 'audio ' else '' end"
+        " || trim(case when line_long_context then left(kind_words, length(kind_words) - 14) else kind_words end) as kind",
     ),
     problems=(
         "when start_text is null or try_cast(start_text as bigint) is null "
@@ -156,7 +166,8 @@ OPENAI_QUERY = billing_query(
         "service_name": "'OpenAI API'",
         "model": "line_model",
         "token_bucket": lookup(_OPENAI_KINDS, "replace(kind, 'batch ', '')"),
-        "service_tier": "case when contains(kind, 'batch') then 'batch' end",
+        "service_tier": "case when line_tier in ('batch', 'flex', 'priority', 'scale') then line_tier"
+        " when contains(kind, 'batch') then 'batch' when line_tier in ('default', 'standard') then 'standard' end",
         "billed_cost": _OPENAI_AMOUNT,
         "effective_cost": _OPENAI_AMOUNT,
         "charge_category": f"case when {_OPENAI_AMOUNT} < 0 then 'credit' else 'usage' end",
