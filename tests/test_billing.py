@@ -311,3 +311,33 @@ def test_openai_cost_line_items_name_tier_model_bucket_and_band():
         (None, None, None),
         ("gpt-4o-2024-08-06", "input", None),
     ]
+
+
+def test_azure_foundry_meters_and_vertex_caching_skus_get_provider_and_bucket():
+    """FOCUS rows Azure exports for its current service name "Foundry Models" with the abbreviated meters Azure
+    writes (`gpt-4o-0806-Inp-glbl`, `...-Outp-glbl`, `...-cached-Inp-glbl`), and a Vertex AI SKU "Input Text
+    Caching" (a cache read) beside "Context Caching Storage" (storage by the hour, no token bucket)."""
+    from pipelines.records.billing.formats import parse_focus, parse_gcp_billing
+
+    with open(FORMATS / "focus_1_2_bedrock_row.csv", newline="") as handle:
+        template = next(csv.DictReader(handle))
+    rows = []
+    for meter, cost in (("gpt-4o-0806-Inp-glbl", "0.50"), ("gpt-4o-0806-Outp-glbl", "1.00"), ("gpt-4o-0806-cached-Inp-glbl", "0.05")):
+        rows.append({**template, "ServiceName": "Foundry Models", "ProviderName": "Microsoft", "PublisherName": "Microsoft",
+                     "InvoiceIssuerName": "Microsoft", "SkuMeter": meter, "ChargeDescription": meter, "BilledCost": cost,
+                     "EffectiveCost": cost, "ListCost": cost, "ContractedCost": cost, "Tags": ""})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(template))
+    writer.writeheader()
+    writer.writerows(rows)
+    focus = parse_focus(out.getvalue().encode(), "azure.csv")
+    assert focus.rejected.num_rows == 0
+    assert [(r["provider"], r["token_bucket"]) for r in focus.rows.to_pylist()] == [
+        ("azure_openai", "input"), ("azure_openai", "output"), ("azure_openai", "cache_read")]
+
+    gcp = json.loads((FORMATS / "gcp_billing_export_v1_vertex_row.json").read_text())
+    lines = [json.dumps({**gcp, "sku": {**gcp["sku"], "description": sku}}) for sku in
+             ("Gemini 2.5 Pro Input Text Caching", "Gemini 2.5 Pro Context Caching Storage", "Gemini 2.5 Pro Text Input")]
+    vertex = parse_gcp_billing(("\n".join(lines) + "\n").encode(), "gcp.jsonl")
+    assert vertex.rejected.num_rows == 0
+    assert [r["token_bucket"] for r in vertex.rows.to_pylist()] == ["cache_read", None, "input"]

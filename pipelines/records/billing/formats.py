@@ -26,7 +26,7 @@ from pipelines.records.read import ParseResult, judge, read_records
 # The `focus` bill format: FOCUS 1.0, 1.1 and 1.2 cost and usage rows (CSV or Parquet) in, billing line items out.
 #
 # Rows come from any provider. ServiceName / ProviderName map to our providers (Amazon Bedrock, Vertex AI
-# or Gemini, an OpenAI service billed by Microsoft/Azure, OpenAI, Anthropic); rows of other services are kept
+# or Gemini, an OpenAI or Foundry Models service billed by Microsoft/Azure, OpenAI, Anthropic); rows of other services are kept
 # with a null provider and left out of reconciliation. `x_` custom columns and Tags are kept in `extra`.
 # ChargeClass `Correction` marks a fix to an earlier period.
 
@@ -34,7 +34,7 @@ _FOCUS_PROVIDER = """case
             when lower(coalesce(service_name, '')) like '%bedrock%' then 'aws_bedrock'
             when lower(coalesce(service_name, '')) like '%vertex%'
                 or lower(coalesce(service_name, '')) like '%gemini%' then 'google'
-            when lower(coalesce(service_name, '')) like '%openai%'
+            when (lower(coalesce(service_name, '')) like '%openai%' or lower(coalesce(service_name, '')) like '%foundry models%')
                 and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*' then 'azure_openai'
             when lower(coalesce(bill_provider, '')) = 'openai' then 'openai'
             when lower(coalesce(bill_provider, '')) = 'anthropic' then 'anthropic'

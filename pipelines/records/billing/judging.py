@@ -122,16 +122,20 @@ def lookup(mapping: dict[str, str], expr: str) -> str:
 
 
 def token_bucket(meter: str) -> str:
-    """SQL: the token bucket a free-text meter name describes, or null."""
+    """SQL: the token bucket a free-text meter name describes, or null. Azure abbreviates (`gpt-4o-0806-Inp-glbl`,
+    `...-Outp-glbl`); Vertex calls cache reads `Input Text Caching` and bills `Context Caching Storage` per hour
+    (no token bucket)."""
     t = f"lower(coalesce({meter}, ''))"
     return f"""case
+            when {t} similar to '.*caching[ _-]?storage.*' then null
             when {t} similar to '.*cache[ _-]?(read|hit).*' or {t} similar to '.*cached.*' then 'cache_read'
+            when {t} similar to '.*(input|text|audio|image|video)[ _-]caching.*' then 'cache_read'
             when {t} similar to '.*cache[ _-]?(write|creation).*1h.*' then 'cache_write_1h'
             when {t} similar to '.*cache[ _-]?(write|creation).*' then 'cache_write_5m'
             when {t} similar to '.*(reasoning|thinking).*' then 'reasoning'
             when {t} similar to '.*web[ _-]?search.*' then 'web_search'
-            when {t} similar to '.*input.*' then 'input'
-            when {t} similar to '.*output.*' then 'output'
+            when {t} similar to '.*input.*' or {t} similar to '(.*[^a-z])?inp([^a-z].*)?' then 'input'
+            when {t} similar to '.*output.*' or {t} similar to '(.*[^a-z])?outp([^a-z].*)?' then 'output'
         end"""
 
 
