@@ -9,6 +9,7 @@ import json
 from decimal import Decimal
 
 import duckdb
+import pytest
 from helpers import FORMATS, envelope, land, sample_usage
 
 from pipelines.cli.main import main
@@ -341,3 +342,65 @@ def test_azure_foundry_meters_and_vertex_caching_skus_get_provider_and_bucket():
     vertex = parse_gcp_billing(("\n".join(lines) + "\n").encode(), "gcp.jsonl")
     assert vertex.rejected.num_rows == 0
     assert [r["token_bucket"] for r in vertex.rows.to_pylist()] == ["cache_read", None, "input"]
+
+
+def _cur(rows: list[dict]) -> bytes:
+    """CUR 2.0 rows with the shared sample's columns, plus product_product_name and bill_billing_entity."""
+    with open(FORMATS / "aws_cur2_bedrock_rows.csv", newline="") as handle:
+        template = next(csv.DictReader(handle))
+    base = {**template, "line_item_operation": "", "pricing_unit": "", "line_item_unblended_rate": "", "product_product_name": "",
+            "bill_billing_entity": "AWS"}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(base))
+    writer.writeheader()
+    writer.writerows({**base, **row} for row in rows)
+    return out.getvalue().encode()
+
+
+def test_claude_on_bedrock_billed_through_aws_marketplace_is_bedrock_usage():
+    """Anthropic's models on Bedrock are an AWS Marketplace product in the CUR: product_product_name "Claude Sonnet
+    4.6 (Amazon Bedrock Edition)", a Marketplace product code, usage types USE1-MP:USE1_InputTokenCount-Units."""
+    from pipelines.records.billing.formats import parse_aws_cur
+
+    marketplace = {"line_item_product_code": "prod-2r3dl0z2j1yk4g6m", "product_servicecode": "",
+                   "product_product_name": "Claude Sonnet 4.6 (Amazon Bedrock Edition)", "bill_billing_entity": "AWS Marketplace"}
+    rows = [
+        {**marketplace, "line_item_usage_type": "USE1-MP:USE1_InputTokenCount-Units", "line_item_usage_amount": "1000000", "line_item_unblended_cost": "3.00"},
+        {**marketplace, "line_item_usage_type": "USE1-MP:USE1_OutputTokenCount-Units", "line_item_usage_amount": "100000", "line_item_unblended_cost": "1.50"},
+        {**marketplace, "line_item_usage_type": "USE1-MP:USE1_CacheReadInputTokenCount-Units", "line_item_usage_amount": "1000000", "line_item_unblended_cost": "0.30"},
+        {**marketplace, "line_item_usage_type": "USE1-MP:USE1_CacheWriteInputTokenCount-Units", "line_item_usage_amount": "1000000", "line_item_unblended_cost": "3.75"},
+        {"line_item_product_code": "AmazonEC2", "product_servicecode": "AmazonEC2", "line_item_usage_type": "USE1-BoxUsage:m5.large",
+         "line_item_usage_amount": "24", "line_item_unblended_cost": "2.30", "product_product_name": "Amazon Elastic Compute Cloud"},
+    ]
+    result = parse_aws_cur(_cur(rows), "cur.csv")
+    assert result.rejected.num_rows == 0
+    assert [(r["provider"], r["model"], r["token_bucket"], r["bill_provider"], r["unit"]) for r in result.rows.to_pylist()] == [
+        ("aws_bedrock", "Claude Sonnet 4.6", "input", "AWS Marketplace", "tokens"),
+        ("aws_bedrock", "Claude Sonnet 4.6", "output", "AWS Marketplace", "tokens"),
+        ("aws_bedrock", "Claude Sonnet 4.6", "cache_read", "AWS Marketplace", "tokens"),
+        ("aws_bedrock", "Claude Sonnet 4.6", "cache_write_5m", "AWS Marketplace", "tokens"),
+        (None, None, None, "AWS", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("usage_type", "model", "bucket", "tier"),
+    [
+        ("USE1-Claude2.0-input-tokens", "Claude2.0", "input", None),
+        ("USE1-moonshotai.kimi-k2.5-input", "moonshotai.kimi-k2.5", "input", None),
+        ("USE1-moonshotai.kimi-k2.5-output", "moonshotai.kimi-k2.5", "output", None),
+        ("USE1-anthropic.claude-sonnet-4-5-20250929-v1:0-output-tokens-cross-region-global", "anthropic.claude-sonnet-4-5-20250929-v1:0", "output", None),
+        ("USW2-anthropic.claude-haiku-4-5-20251001-v1:0-cache-write-input-token-count-1-hour", "anthropic.claude-haiku-4-5-20251001-v1:0", "cache_write_1h", None),
+        ("USE1-anthropic.claude-haiku-4-5-20251001-v1:0-cache-write-input-token-count", "anthropic.claude-haiku-4-5-20251001-v1:0", "cache_write_5m", None),
+        ("EUC1-meta.llama3-1-70b-instruct-v1:0-input-tokens-batch", "meta.llama3-1-70b-instruct-v1:0", "input", "batch"),
+        ("USE1-amazon.nova-pro-v1:0-cache-read-input-token-count-flex", "amazon.nova-pro-v1:0", "cache_read", "flex"),
+    ],
+)
+def test_bedrock_usage_types_give_model_bucket_ttl_and_tier(usage_type, model, bucket, tier):
+    """Usage-type forms of AWS's Bedrock price list: with and without `-tokens`, `-cross-region-global`, 1-hour
+    cache writes, batch and flex."""
+    from pipelines.records.billing.formats import parse_aws_cur
+
+    result = parse_aws_cur(_cur([{"line_item_usage_type": usage_type}]), "cur.csv")
+    assert [(r["provider"], r["model"], r["token_bucket"], r["service_tier"]) for r in result.rows.to_pylist()] == [
+        ("aws_bedrock", model, bucket, tier)]

@@ -273,16 +273,27 @@ _CUR_TYPES = {
 }
 _CUR_USAGE_TYPE = (
     r"^(?:[A-Z]{2,4}[0-9]?-)?(.+?)-(input-tokens|output-tokens|cache-read-input-token-count|cache-write-input-token-count"
-    r"|cache-read-input-tokens|cache-write-input-tokens)(?:-(batch|flex|priority))?$"
+    r"|cache-read-input-tokens|cache-write-input-tokens|cache-read|cache-write|input|output)"
+    r"((?:-(?:1-hour|1h|5-min|5m|batch|flex|priority|cross-region-global|cross-region|global|latency-optimized))*)$"
 )
+"""Bedrock usage types: `<region>-<model>-<kind>[-<modifier>...]`: `USE1-Claude2.0-input-tokens`,
+`USE1-anthropic.claude-sonnet-4-5-20250929-v1:0-cache-write-input-token-count-1-hour`,
+`USE1-moonshotai.kimi-k2.5-input` (no `-tokens`), `...-output-tokens-cross-region-global`, `...-batch`."""
 _CUR_KINDS = {
     "input-tokens": "input",
+    "input": "input",
     "output-tokens": "output",
+    "output": "output",
     "cache-read-input-token-count": "cache_read",
     "cache-read-input-tokens": "cache_read",
+    "cache-read": "cache_read",
     "cache-write-input-token-count": "cache_write_5m",
     "cache-write-input-tokens": "cache_write_5m",
+    "cache-write": "cache_write_5m",
 }
+_CUR_MARKETPLACE = "(Amazon Bedrock Edition)"
+"""Anthropic's models on Bedrock are billed through AWS Marketplace as their own product, named
+`Claude Sonnet 4.6 (Amazon Bedrock Edition)`, with usage types such as `USE1-MP:USE1_InputTokenCount-Units`."""
 
 CUR_QUERY = billing_query(
     "aws_cur",
@@ -302,11 +313,16 @@ CUR_QUERY = billing_query(
         f"{text('line_item_currency_code')} as currency_text",
         f"{text('line_item_line_item_description')} as description",
         f"{text('resource_tags')} as tags",
+        f"coalesce({text('product_product_name')}, {text('product/ProductName')}, {text('$.product.product_name')}) as product_name",
     ),
     derived=(
+        f"coalesce(contains(product_name, '{_CUR_MARKETPLACE}'), false) as marketplace",
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 1) as usage_model",
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 2) as usage_kind",
-        f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 3) as usage_tier",
+        f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 3) as usage_modifiers",
+        "case when contains(usage_modifiers, '-batch') then 'batch' when contains(usage_modifiers, '-flex') then 'flex'"
+        " when contains(usage_modifiers, '-priority') then 'priority' end as usage_tier",
+        "contains(usage_modifiers, '-1-hour') or contains(usage_modifiers, '-1h') as usage_one_hour",
     ),
     problems=(
         timestamp_problem("line_item_usage_start_date", "start_text"),
@@ -322,13 +338,20 @@ CUR_QUERY = billing_query(
     ),
     columns={
         "billing_period_start": "cast(try_cast(billing_start_text as timestamptz) as date)",
-        "provider": "case when lower(product) = 'amazonbedrock' then 'aws_bedrock' end",
-        "bill_provider": "'AWS'",
-        "service_name": "product",
-        "model": "case when usage_model <> '' and not contains(usage_model, '<') then usage_model end",
-        "token_bucket": f"case when usage_kind <> '' then {lookup(_CUR_KINDS, 'usage_kind')} end",
-        "service_tier": "nullif(usage_tier, '')",
-        "unit": "case when usage_kind <> '' then 'tokens' "
+        "provider": "case when lower(product) = 'amazonbedrock' or marketplace then 'aws_bedrock' end",
+        "bill_provider": "case when marketplace then 'AWS Marketplace' else 'AWS' end",
+        "service_name": "case when marketplace then product_name else product end",
+        "model": f"""case
+            when marketplace then trim(replace(product_name, '{_CUR_MARKETPLACE}', ''))
+            when usage_model <> '' and not contains(usage_model, '<') then usage_model
+        end""",
+        "token_bucket": f"""case
+            when marketplace then {token_bucket('usage_type')}
+            when usage_kind <> '' and usage_one_hour and starts_with(usage_kind, 'cache-write') then 'cache_write_1h'
+            when usage_kind <> '' then {lookup(_CUR_KINDS, 'usage_kind')}
+        end""",
+        "service_tier": "usage_tier",
+        "unit": "case when usage_kind <> '' or (marketplace and contains(usage_type, 'TokenCount')) then 'tokens' "
         "when unit_text is not null and not contains(unit_text, '<') then unit_text end",
         "billed_cost": "try_cast(cost_text as decimal(38, 15))",
         "effective_cost": "coalesce(try_cast(net_text as decimal(38, 15)), try_cast(cost_text as decimal(38, 15)))",
