@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from helpers import LITELLM_COLUMNS, litellm_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -315,3 +316,20 @@ def test_fuzz_never_raises_and_accounts_for_every_record(lines, as_csv):
         result = parse_litellm(("\n".join(rendered) + "\n").encode(), "fuzz.jsonl")
         assert result.rows.num_rows + result.rejected.num_rows == len(lines)
     assert all(v is None or v >= 0 for b in TOKEN_BUCKETS for v in result.rows[b].to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("prompt", "total"),
+    [(12, 12 + 2495 + 300 + 80), (12, 12 + 80), (2507, 2507 + 80)],
+    ids=["messages-total-counts-the-cache", "messages-total-without-it", "older-row-prompt-with-reads"],
+)
+def test_a_v1_messages_row_whose_prompt_leaves_the_cache_out(prompt, total):
+    """LiteLLM PR #23342 (BerriAI/litellm, 2026-03-11): for call_type anthropic_messages (Claude Code's /v1/messages),
+    prompt_tokens excludes cache reads and writes, "e.g. 12" with cached_tokens 2495. Older rows counted the reads
+    in prompt_tokens (2507); both give 12 uncached input tokens."""
+    meta = _usage(cache_read_input_tokens=2495, cache_creation_input_tokens=300,
+                  prompt_tokens_details={"cached_tokens": 2495, "cache_creation_tokens": 300})
+    result = _parse(row(call_type="anthropic_messages", custom_llm_provider="anthropic", model="claude-sonnet-4-5-20250929",
+                        prompt_tokens=prompt, completion_tokens=80, total_tokens=total, metadata=meta))
+    assert result.rejected.num_rows == 0
+    assert _buckets(result) == _zero(input_tokens=12, cache_read_tokens=2495, cache_write_5m_tokens=300, output_tokens=80)

@@ -139,8 +139,17 @@ _DETAILS = (
 """The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio (OpenAI and Azure only)."""
 
 _BUCKETS = (
-    "case when writes_excluded then t_prompt_tokens - cache_read "
-    "else t_prompt_tokens - cache_read - cache_write - audio_in end as input_tokens",
+    # /v1/messages (call_type anthropic_messages) rows from LiteLLM since its PR #23342 (2026-03): prompt_tokens
+    # leaves out cache reads and writes, as Anthropic's input_tokens does; total_tokens still counts them, or the
+    # prompt is smaller than the cache reads it would have to include
+    """case
+            when lower(coalesce(call_type, '')) like '%anthropic_messages%'
+                and (try_cast(total_tokens as bigint) = t_prompt_tokens + cache_read + cache_write + t_completion_tokens
+                     or t_prompt_tokens < cache_read)
+                then t_prompt_tokens
+            when writes_excluded then t_prompt_tokens - cache_read
+            else t_prompt_tokens - cache_read - cache_write - audio_in
+        end as input_tokens""",
     f"cache_write - {_d('write_1h')} as cache_write_5m_tokens",
     f"{_d('write_1h')} as cache_write_1h_tokens",
     f"t_completion_tokens - {_d('reasoning')} - audio_out as output_tokens",
