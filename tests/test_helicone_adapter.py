@@ -270,3 +270,17 @@ def test_fuzz_never_raises_and_accounts_for_every_line(lines):
     assert sorted(result.rows["source_row"].to_pylist() + result.rejected["row_number"].to_pylist()) == list(range(1, len(lines) + 1))
     assert all(v is not None and v >= 0 for b in ALL for v in result.rows[b].to_pylist())
     assert all(t.date() >= dt.date(2020, 1, 1) for t in result.rows["occurred_at"].to_pylist())
+
+
+@pytest.mark.parametrize(("value", "reasoning"), [("640", 640), (640, 640), (None, 0)])
+def test_the_newer_reasoning_tokens_column_is_the_reasoning_bucket(value, reasoning):
+    """Newer request_response_rmt rows carry `reasoning_tokens` apart from `completion_tokens` (as ClickHouse's
+    JSONEachRow writes UInt64: quoted or bare); rows without the column have no reasoning split."""
+    result = _parse(row(provider="OPENAI", model="o4-mini-2025-04-16", prompt_cache_write_tokens=0, reasoning_tokens=value))
+    assert result.rejected.num_rows == 0
+    assert _buckets(result) == _zero(input_tokens=120, cache_read_tokens=8000, output_tokens=350, reasoning_tokens=reasoning)
+
+
+def test_a_reasoning_count_that_is_not_a_count_is_rejected_naming_the_column():
+    result = _parse(row(reasoning_tokens="-5"))
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [("reasoning_tokens", "negative token count")]

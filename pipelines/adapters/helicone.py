@@ -14,6 +14,7 @@ cache columns on top; with Anthropic's usage `prompt_tokens` is Anthropic's `inp
     cache_read_tokens     = prompt_cache_read_tokens
     cache_write_5m_tokens = prompt_cache_write_tokens     (the table has no TTL split)
     output_tokens         = completion_tokens
+    reasoning_tokens      = reasoning_tokens              (newer tables; apart from completion_tokens, else 0)
 
 `cost` (Helicone's estimate, USD × 1e9) is never read, and `request_body` / `response_body` (or any
 `request` / `response` object) are never read into any column, so they cannot reach rows or rejected
@@ -48,7 +49,7 @@ PROVIDERS = {
 # Columns read, as text. `cost`, `request_body`, `response_body` are deliberately not among them.
 COLUMNS = (
     "request_id", "request_created_at", "status", "provider", "model", "latency",
-    "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens",
+    "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens", "reasoning_tokens",
     *HELICONE_COLUMNS,
 )
 
@@ -69,6 +70,7 @@ FORMAT = Format(
         column_token("prompt_cache_write_tokens"),
         column_token("prompt_cache_read_tokens"),
         column_token("completion_tokens", required=True),
+        column_token("reasoning_tokens"),
     ),
     keys=KEY_SYNTAX[SOURCE],
     key_objects={"properties.": "props"},
@@ -82,7 +84,7 @@ FORMAT = Format(
         "cache_write_5m_tokens": "coalesce(t_prompt_cache_write_tokens, 0)",
         "cache_write_1h_tokens": "0",
         "output_tokens": "t_completion_tokens",
-        "reasoning_tokens": "0",
+        "reasoning_tokens": "coalesce(t_reasoning_tokens, 0)",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
         "web_search_requests": "0",
@@ -90,7 +92,7 @@ FORMAT = Format(
     # What a rejected record keeps: no user ids, no properties (they may carry them), no content, no cost.
     record_columns=(
         "request_id", "request_created_at", "status", "provider", "model", "latency",
-        "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens",
+        "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens", "reasoning_tokens",
     ),
 )
 
