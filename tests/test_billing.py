@@ -404,3 +404,15 @@ def test_bedrock_usage_types_give_model_bucket_ttl_and_tier(usage_type, model, b
     result = parse_aws_cur(_cur([{"line_item_usage_type": usage_type}]), "cur.csv")
     assert [(r["provider"], r["model"], r["token_bucket"], r["service_tier"]) for r in result.rows.to_pylist()] == [
         ("aws_bedrock", model, bucket, tier)]
+
+
+def test_a_first_run_with_bills_and_no_gateway_requests_succeeds(home, capsys):
+    """Finance often drops bills in before any gateway log: `tokenledger run` exits 0, says there is no spend yet,
+    and the bill is reconciled against no estimate."""
+    _land_bill(home, "openai_costs", "costs.json", _openai_page(dt.date(2026, 11, 2), [("gpt-4o-2024-08-06, input", "0.40")]))
+    code = main(["run", "--home", str(home.root)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "no spend yet" in out
+    assert _query(home, "select provider, model, estimated_cost_usd, billed_cost_usd from marts.billing_reconciliation") == [
+        ("openai", "gpt-4o-2024-08-06", Decimal(0), Decimal("0.4"))]
