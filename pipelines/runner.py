@@ -28,7 +28,8 @@ from pipelines.storage.schemas import EARLIEST_DATE
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
-INGEST_COUNTS = ("files_ingested", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")
+INGEST_COUNTS = ("files_ingested", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
+                 "rows_skipped")
 
 
 class PipelineFailed(RuntimeError):
@@ -115,6 +116,7 @@ def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance,
         + (f", {archived} no longer in landing: their rows stay" if archived else "")
         + f"): {summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
         f"{summary.ingest['rows_duplicate']} duplicate"
+        + (f", {summary.ingest['rows_skipped']} skipped (not provider calls)" if summary.ingest["rows_skipped"] else "")
     )
     wanted = pending_dates(home)
     today = dt.datetime.now(dt.timezone.utc).date()

@@ -315,13 +315,14 @@ def test_case(case: dict, runs):
 
     # the manifest row: status, counts, conservation
     files = query(
-        "select status, error, rows_read, rows_loaded, rows_rejected, rows_duplicate, duplicate_conflicts "
+        "select status, error, rows_read, rows_loaded, rows_rejected, rows_duplicate, duplicate_conflicts, rows_skipped, skipped_reasons "
         "from audit.ingested_files where path = ?",
         [path],
     )
     assert len(files) == 1, f"{path}: expected one audit.ingested_files row, found {len(files)}"
-    status, error, read, loaded, rejected, duplicate, conflicts = files[0]
-    assert read == loaded + rejected + duplicate, f"{path}: conservation broken"
+    status, error, read, loaded, rejected, duplicate, conflicts, skipped, reasons = files[0]
+    assert read == loaded + rejected + duplicate + skipped, f"{path}: conservation broken"
+    assert (skipped, json.loads(reasons) if reasons else {}) == (sum(case.get("skipped", {}).values()), case.get("skipped", {}))
     assert status == case["status"]
     if case["status"] == "failed":
         assert error == _text(case["error"])

@@ -490,3 +490,24 @@ def test_an_openinference_chain_span_is_skipped_and_a_bad_llm_span_rejected_with
         ("llm.provider", "unknown provider 'ollama' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, "
                          "mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     ]
+
+
+def test_skipped_spans_are_counted_in_the_manifest_with_their_reason(home):
+    """Conservation: rows_read = loaded + rejected + duplicate + skipped; a tool span and an OpenInference CHAIN span
+    are read and skipped as not_an_llm_span, so no span of the file vanishes."""
+    import duckdb
+
+    from pipelines.runner import run_pipeline
+
+    tool = span({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"}, span_id="00000000000000a1")
+    chain = span({"openinference.span.kind": "CHAIN"}, span_id="00000000000000a2")
+    bad = span(chat(**{"gen_ai.usage.input_tokens": -1}), span_id="00000000000000a3")
+    path = home.gateway_landing("otel") / "spans.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc(span(chat()), tool, chain, bad) + "\n")
+    summary = run_pipeline(home, progress=lambda _: None)
+    assert summary.ingest["rows_skipped"] == 2
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute(
+            "select rows_read, rows_loaded, rows_rejected, rows_duplicate, rows_skipped, skipped_reasons from audit.ingested_files"
+        ).fetchall() == [(4, 1, 1, 0, 2, '{"not_an_llm_span": 2}')]

@@ -32,9 +32,19 @@ __all__ = [
     "UnreadableFile",
     "judged_chunks",
     "judged_whole",
+    "merge_skipped",
     "reject_file_problem",
     "reject_long_line",
 ]
+
+def merge_skipped(parts) -> tuple[tuple[str, int], ...]:
+    """Skipped counts by reason, added up over parts of a file; sorted by reason."""
+    total: dict[str, int] = {}
+    for skipped in parts:
+        for reason, count in skipped:
+            total[reason] = total.get(reason, 0) + count
+    return tuple(sorted((reason, count) for reason, count in total.items() if count))
+
 
 class UnreadableFile(ValueError):
     """A landed file that cannot be read at all (its reason becomes the file's error in the manifest)."""
@@ -42,14 +52,20 @@ class UnreadableFile(ValueError):
 
 @dataclass(frozen=True)
 class AdapterResult:
-    """What an adapter made of one file: canonical rows, rejected rows, and how many rows it read."""
+    """What an adapter made of one file: canonical rows, rejected rows, and the records it read and skipped
+    (records that are not provider calls, such as an OTel span of a tool or a database, counted by reason)."""
 
     rows: pa.Table
     rejected: pa.Table
+    skipped: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def rows_skipped(self) -> int:
+        return sum(count for _, count in self.skipped)
 
     @property
     def rows_read(self) -> int:
-        return self.rows.num_rows + self.rejected.num_rows
+        return self.rows.num_rows + self.rejected.num_rows + self.rows_skipped
 
     @classmethod
     def empty(cls) -> "AdapterResult":
@@ -60,14 +76,16 @@ class AdapterResult:
         """One result from the results of a file's chunks, in order."""
         if not parts:
             return cls.empty()
-        return cls(rows=pa.concat_tables([p.rows for p in parts]), rejected=pa.concat_tables([p.rejected for p in parts]))
+        return cls(rows=pa.concat_tables([p.rows for p in parts]), rejected=pa.concat_tables([p.rejected for p in parts]),
+                   skipped=merge_skipped(p.skipped for p in parts))
 
     def shifted(self, byte_offset: int) -> "AdapterResult":
         """The same result with rejected rows' byte offsets moved by `byte_offset` (a chunk's place in its file)."""
         if not byte_offset or not self.rejected.num_rows:
             return self
         column = pc.add(self.rejected["byte_offset"], pa.scalar(byte_offset, pa.int64()))
-        return AdapterResult(self.rows, self.rejected.set_column(self.rejected.schema.get_field_index("byte_offset"), "byte_offset", column))
+        return AdapterResult(self.rows, self.rejected.set_column(self.rejected.schema.get_field_index("byte_offset"), "byte_offset", column),
+                             self.skipped)
 
     def without_offsets(self) -> "AdapterResult":
         """The same result with byte offsets and lengths null (rows that did not come from a text file)."""
@@ -76,7 +94,7 @@ class AdapterResult:
         rejected = self.rejected
         for name in ("byte_offset", "byte_length"):
             rejected = rejected.set_column(rejected.schema.get_field_index(name), name, pa.nulls(rejected.num_rows, pa.int64()))
-        return AdapterResult(self.rows, rejected)
+        return AdapterResult(self.rows, rejected, self.skipped)
 
     @classmethod
     def from_judged(cls, judged: pa.Table, *, source: str, text: bytes) -> "AdapterResult":
@@ -125,7 +143,7 @@ def reject_file_problem(result: AdapterResult, problem: FileProblem, *, last_lin
             "record_sha256": [None],
         }
     ).cast(REJECTED_SCHEMA)
-    return AdapterResult(rows=result.rows, rejected=pa.concat_tables([result.rejected, row]))
+    return AdapterResult(rows=result.rows, rejected=pa.concat_tables([result.rejected, row]), skipped=result.skipped)
 
 
 def reject_long_line(line: LongLine) -> AdapterResult:
@@ -176,7 +194,7 @@ def judged_whole(whole: WholeText, result: AdapterResult, lines: pa.Table) -> Ad
     if whole.long_lines:
         rejected = pa.concat_tables([rejected, *(reject_long_line(line).rejected for line in whole.long_lines)])
         rejected = rejected.sort_by([("row_number", "ascending")])
-    result = AdapterResult(result.rows, rejected)
+    result = AdapterResult(result.rows, rejected, result.skipped)
     if whole.problem is not None:
         last = pc.max(lines["line_no"]).as_py() if lines.num_rows else 0
         result = reject_file_problem(result, whole.problem, last_line=max([last, *(line.line_no for line in whole.long_lines)]))

@@ -83,7 +83,8 @@ _MIN_NANOS = 946_684_800_000_000_000  # 2000-01-01T00:00:00Z
 
 @dataclass(frozen=True)
 class OtelAdapterResult(AdapterResult):
-    """An AdapterResult that also says how many non-GenAI spans were skipped (neither rows nor rejections)."""
+    """An AdapterResult that also says how many non-GenAI spans were skipped (neither rows nor rejections; counted in
+    `skipped` as `not_an_llm_span`)."""
 
     skipped_spans: int = 0
 
@@ -369,6 +370,7 @@ def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | Non
     skipped = pc.sum(judged["skipped_spans"]).as_py() or 0
     judged = judged.filter(pc.invert(skip_rows)).drop_columns(["skipped_spans", "rs_i", "ss_i", "sp_i"])
     result = judged_whole(whole, AdapterResult.from_judged(judged, source=SOURCE, text=whole.text), records)
-    return OtelAdapterResult(rows=result.rows, rejected=result.rejected, skipped_spans=int(skipped))
+    return OtelAdapterResult(rows=result.rows, rejected=result.rejected, skipped=(("not_an_llm_span", int(skipped)),) if skipped else (),
+                             skipped_spans=int(skipped))
 
 

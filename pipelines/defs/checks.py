@@ -117,7 +117,7 @@ def contract_check(check_name: str, result: ContractResult) -> dg.AssetCheckResu
 
 
 def conservation_check(home: Home, folder: str) -> dg.AssetCheckResult:
-    """rows_read = rows_loaded + rows_rejected + rows_duplicate for every file landed under landing/<folder>/."""
+    """rows_read = rows_loaded + rows_rejected + rows_duplicate + rows_skipped for every file landed under landing/<folder>/."""
     checked, broken = conservation_violations(home, folder)
     return dg.AssetCheckResult(
         check_name=CONSERVATION,

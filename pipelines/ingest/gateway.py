@@ -5,7 +5,7 @@ Rows are keyed by (source, request_id). A request a file holds more than once is
 record) and the rest counted as duplicates; a request that other files hold too is written by each, and which
 record counts is decided in the warehouse (staging/_duplicate_records.sql), so that the result does not depend
 on the order files land in and a corrected file re-resolves its requests. Every file gets one row in the
-manifest (`lake/_audit/ingested_files`) and its bad rows go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate.
+manifest (`lake/_audit/ingested_files`) and its bad rows go to `lake/_audit/rejected_rows`, so rows_read = rows_loaded + rows_rejected + rows_duplicate + rows_skipped.
 
 A clean envelope file (every line a valid request, no blank lines) is read whole by DuckDB's own
 parallel JSON or Parquet reader into a scratch DuckDB that spills to <home>/.tmp. Any other file, or
@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters import CANONICAL_SCHEMA, AdapterResult, UnreadableFile
+from pipelines.adapters import CANONICAL_SCHEMA, AdapterResult, UnreadableFile, merge_skipped
 from pipelines.adapters.attribution import AttributionConfig
 from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
 from pipelines.adapters.envelope import file_query as envelope_file_query
@@ -55,6 +55,7 @@ from pipelines.storage.lake import (
     manifest_entry,
     mark_pending,
     request_file,
+    skipped_counts,
     write_audit,
 )
 from pipelines.storage.relations import sql_literal
@@ -113,7 +114,7 @@ def _load(
 ) -> dict:
     """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row."""
     stale = (previous or {}).get("event_dates") or []
-    rejected, rows_read = [], 0
+    rejected, rows_read, skipped = [], 0, []
     try:
         with _Staging(home, landed.file_id) as staging:
             whole = _whole_file(staging, landed, data, key)
@@ -124,6 +125,7 @@ def _load(
                     staging.add(_with_lake_columns(part.rows, landed.relative, key))
                     rejected.append(part.rejected)
                     rows_read += part.rows_read
+                    skipped.append(part.skipped)
             del data
             loaded, duplicates, conflicts, dates = staging.publish(stale)
     except UnreadableFile as exc:
@@ -141,6 +143,7 @@ def _load(
         rows_duplicate=duplicates,
         duplicate_conflicts=conflicts,
         event_dates=dates,
+        **skipped_counts(merge_skipped(skipped)),
     )
     write_audit(home, landed, entry, _rejected_for_audit(rejected_rows, landed, key))
     return entry

@@ -37,8 +37,8 @@ class IngestReport:
 
     @property
     def rows(self) -> dict[str, int]:
-        keys = ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate")
-        return {k: sum(entry[k] for entry in self.ingested) for k in keys}
+        keys = ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "rows_skipped")
+        return {k: sum(entry.get(k) or 0 for entry in self.ingested) for k in keys}
 
     def add(self, entry: dict, previous: dict | None, relative: str) -> None:
         """Count one file's manifest row; its dates and the dates it held before are touched."""
@@ -91,6 +91,7 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
         progress(
             f"[{index}/{len(landed)}] {landed_file.relative}: {entry['rows_loaded']} loaded, "
             f"{entry['rows_rejected']} rejected, {entry['rows_duplicate']} duplicate"
+            + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
             + (f" ({entry['error']})" if entry["error"] else "")
         )
     present = {landed_file.relative for landed_file in landed}
@@ -108,7 +109,8 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
 def archive(home: Home, path: str, previous: dict) -> dict:
     """Record a file no longer in landing whose rows stay in the lake: its counts and dates, status `archived`."""
     landed = LandedFile(path=None, relative=path, format=previous["format"])
-    counts = {key: previous[key] for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts")}
+    counts = {key: previous.get(key) for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts",
+                                                 "rows_skipped", "skipped_reasons")}
     entry = manifest_entry(
         landed, sha256=previous["sha256"], status="archived", error=f"no longer in landing; its {previous['rows_loaded']} rows stay",
         event_dates=previous["event_dates"] or [], **counts,

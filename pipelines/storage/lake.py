@@ -6,7 +6,7 @@
   `<table>/<file_id>.parquet`. One Parquet file per landed file (and event date), so a changed file replaces
   exactly what it wrote.
 - Audit: every landed file has one manifest row (`_audit/ingested_files/<file_id>.parquet`) and its rejected rows
-  (`_audit/rejected_rows/<file_id>.parquet`); rows_read = rows_loaded + rows_rejected + rows_duplicate.
+  (`_audit/rejected_rows/<file_id>.parquet`); rows_read = rows_loaded + rows_rejected + rows_duplicate + rows_skipped.
 - Pending dates (`_audit/pending_dates.txt`): dates whose lake rows changed and that no run has materialized
   since. Ingestion marks them before it writes a file's manifest row; a run clears them once materialized.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -55,6 +56,8 @@ MANIFEST_SCHEMA = pa.schema(
         ("rows_rejected", pa.int64()),
         ("rows_duplicate", pa.int64()),
         ("duplicate_conflicts", pa.int64()),
+        ("rows_skipped", pa.int64()),
+        ("skipped_reasons", pa.string()),
         ("event_dates", pa.list_(pa.date32())),
         ("ingested_at", pa.timestamp("us", tz="UTC")),
     ]
@@ -272,9 +275,17 @@ def manifest_entry(landed: LandedFile, *, sha256: str | None, status: str, error
         "rows_rejected": counts.get("rows_rejected", 0),
         "rows_duplicate": counts.get("rows_duplicate", 0),
         "duplicate_conflicts": counts.get("duplicate_conflicts", 0),
+        "rows_skipped": counts.get("rows_skipped") or 0,
+        "skipped_reasons": counts.get("skipped_reasons"),
         "event_dates": counts.get("event_dates", []),
         "ingested_at": dt.datetime.now(dt.timezone.utc),
     }
+
+
+def skipped_counts(skipped: tuple[tuple[str, int], ...]) -> dict:
+    """A file's skipped records as manifest columns: rows_skipped and skipped_reasons (`{"reason": count}`, JSON)."""
+    total = sum(count for _, count in skipped)
+    return {"rows_skipped": total, "skipped_reasons": json.dumps(dict(skipped), sort_keys=True) if total else None}
 
 
 def write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table | None = None) -> None:
@@ -291,13 +302,13 @@ def write_manifest(home: Home, landed: LandedFile, entry: dict) -> None:
 
 def conservation_violations(home: Home, folder: str) -> tuple[int, list[str]]:
     """(files checked, one line per landed file under landing/<folder>/ where rows_read is not
-    rows_loaded + rows_rejected + rows_duplicate)."""
+    rows_loaded + rows_rejected + rows_duplicate + rows_skipped)."""
     manifest = [row for path, row in read_manifest(home).items() if path.startswith(f"{folder}/")]
     broken = [
         f"{row['path']}: read {row['rows_read']} != loaded {row['rows_loaded']} + rejected {row['rows_rejected']}"
-        f" + duplicate {row['rows_duplicate']}"
+        f" + duplicate {row['rows_duplicate']} + skipped {row['rows_skipped'] or 0}"
         for row in manifest
-        if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"]
+        if row["rows_read"] != row["rows_loaded"] + row["rows_rejected"] + row["rows_duplicate"] + (row["rows_skipped"] or 0)
     ]
     return len(manifest), broken
 

@@ -25,13 +25,26 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str]
         con.execute(f"create or replace temp view {name} as select * from _{name}_dataset")
     elif files:
         listed = ", ".join(sql_literal(f) for f in files)
-        con.execute(
-            f"create or replace temp view {name} as "
-            f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-        )
+        body = f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+        con.execute(f"create or replace temp view {name} as {body}")
+        missing = _missing_columns(con, name, schema)
+        if missing:  # files written before a column was added: the column reads as null
+            con.execute(f"create or replace temp view {name} as select *, {', '.join(missing)} from ({body})")
     else:
         con.register(f"_{name}_empty", pa.table({n: [] for n in schema.names}, schema=schema))
         con.execute(f"create or replace temp view {name} as select * from _{name}_empty")
+
+
+def _missing_columns(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> list[str]:
+    """`cast(null as <type>) as <column>` for each column of `schema` that the view `name` lacks."""
+    have = {row[0] for row in con.execute(f"describe {name}").fetchall()}
+    wanted = [field for field in schema if field.name not in have]
+    if not wanted:
+        return []
+    con.register("_wanted_shape", pa.schema(wanted).empty_table())
+    types = dict(con.execute("select column_name, column_type from (describe _wanted_shape)").fetchall())
+    con.unregister("_wanted_shape")
+    return [f'cast(null as {types[field.name]}) as "{field.name}"' for field in wanted]
 
 
 def _remote_dataset(urls: list[str], schema: pa.Schema):
