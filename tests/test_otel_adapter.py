@@ -153,8 +153,8 @@ def test_non_genai_spans_are_skipped_and_counted_not_rejected():
     tool = span({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}, span_id="t1")
     result = _parse(doc(http, span(chat(), span_id="c1"), tool), doc(http))
     assert result.rows.num_rows == 1 and result.rejected.num_rows == 0
-    assert result.skipped_spans == 3
-    assert result.rows_read == 1  # GenAI spans plus unreadable lines; skipped spans are not read rows
+    assert result.skipped_spans == 3 and result.skipped == (("not_an_llm_span", 3),)
+    assert result.rows_read == 4  # every span read: 1 loaded + 3 skipped (rows_read = loaded + rejected + skipped)
 
 
 def test_agent_span_usage_is_a_rollup_when_its_model_calls_are_in_the_file():

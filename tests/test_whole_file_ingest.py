@@ -67,7 +67,7 @@ def test_clean_gzip_file_is_read_whole_and_matches_the_line_path(home, monkeypat
 
     report = ingest_gateway(home)
 
-    assert report.rows == {"rows_read": 40, "rows_loaded": 40, "rows_rejected": 0, "rows_duplicate": 0}
+    assert report.rows == {"rows_read": 40, "rows_loaded": 40, "rows_rejected": 0, "rows_duplicate": 0, "rows_skipped": 0}
     lake = _lake(home)
     expected = _line_path_rows(home, path.read_bytes(), path.name)
     assert lake.select(expected.column_names).cast(expected.schema).equals(expected)
@@ -126,7 +126,7 @@ def test_a_bad_line_falls_back_to_the_line_path_and_is_named(home):
 
     report = ingest_gateway(home)
 
-    assert report.rows == {"rows_read": 5, "rows_loaded": 4, "rows_rejected": 1, "rows_duplicate": 0}
+    assert report.rows == {"rows_read": 5, "rows_loaded": 4, "rows_rejected": 1, "rows_duplicate": 0, "rows_skipped": 0}
     rejected = pq.read_table(home.lake / "_audit" / "rejected_rows").to_pylist()
     assert [(r["row_number"], r["field"], r["reason"]) for r in rejected] == [(4, "usage", "usage is not a JSON object")]
     assert rejected[0]["byte_offset"] == sum(len(line) + 1 for line in lines[:3])
@@ -149,7 +149,7 @@ def test_a_file_name_duckdb_would_read_as_a_glob_is_ingested_alone(home):
 
     report = ingest_gateway(home)
 
-    assert report.rows == {"rows_read": 5, "rows_loaded": 5, "rows_rejected": 0, "rows_duplicate": 0}
+    assert report.rows == {"rows_read": 5, "rows_loaded": 5, "rows_rejected": 0, "rows_duplicate": 0, "rows_skipped": 0}
     manifest = read_manifest(home)
     assert {path.rsplit("/", 1)[-1]: row["rows_loaded"] for path, row in manifest.items()} == {"req[1].jsonl": 3, "req1.jsonl": 2}
 
