@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_config_is_frozen_and_hashable():
 
 
 ERRORS = [
-    ("otle:\n  feature: [a]\n", "unknown key 'otle' (expected one of: otel, litellm, helicone, portkey)"),
+    ("otle:\n  feature: [a]\n", "unknown key 'otle' (expected one of: otel, litellm, helicone, portkey, providers)"),
     ("otel:\n  featur: [a]\n", "unknown key 'otel.featur' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
     ("litellm:\n  segment: [a]\n", "unknown key 'litellm.segment' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
     ("otel:\n  feature: app.feature\n", "'otel.feature' must be a list of keys, found a string"),
@@ -87,3 +88,39 @@ def test_helicone_and_portkey_sections_replace_their_adapter_defaults():
     assert config.helicone.feature == ("properties.team",)
     assert config.portkey.customer_id == ("metadata.org",) and config.portkey.feature == DEFAULT_KEYS.feature
     assert AttributionConfig.default().helicone is None
+
+
+def test_providers_maps_a_gateway_name_to_ours_or_a_self_hosted_cluster():
+    """`providers:` in attribution.yaml: LiteLLM's `ollama` rows (and the same name in an OTel span) become
+    self_hosted:gpu-a, priced from that cluster's GPU bill instead of being rejected as an unknown provider."""
+    from test_litellm_adapter import row
+    from test_otel_adapter import chat, doc, span
+
+    from pipelines.adapters.litellm import parse_litellm
+    from pipelines.adapters.otel import parse_otel
+
+    config = AttributionConfig.from_mapping({"providers": {"Ollama": "self_hosted:gpu-a", "groq": "openai"}})
+    assert config.providers == (("groq", "openai"), ("ollama", "self_hosted:gpu-a"))
+    records = [row(request_id="lt-1", custom_llm_provider="ollama", model="llama3.1:70b"), row(request_id="lt-2", custom_llm_provider="cohere")]
+    litellm = parse_litellm(("\n".join(json.dumps(r) for r in records) + "\n").encode(), "spend.jsonl", config)
+    assert [r["provider"] for r in litellm.rows.to_pylist()] == ["self_hosted:gpu-a"]
+    assert [r["field"] for r in litellm.rejected.to_pylist()] == ["custom_llm_provider"]
+    otel = parse_otel((doc(span(chat(**{"gen_ai.provider.name": "ollama"}))) + "\n").encode(), "spans.jsonl", config)
+    assert otel.rejected.num_rows == 0 and otel.rows["provider"].to_pylist() == ["self_hosted:gpu-a"]
+    unmapped = parse_otel((doc(span(chat(**{"gen_ai.provider.name": "ollama"}))) + "\n").encode(), "spans.jsonl")
+    assert unmapped.rows.num_rows == 0 and unmapped.rejected.num_rows == 1
+
+
+@pytest.mark.parametrize(
+    ("providers", "message"),
+    [
+        ({"ollama": "self_hosted:"}, "'providers.ollama' must be one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai or self_hosted:<cluster>, found 'self_hosted:'"),
+        ({"ollama": "llama"}, "'providers.ollama' must be one of"),
+        (["ollama"], "'providers' must be a mapping of provider name to ours, found a list"),
+        ({"": "openai"}, "'providers' has a name that is not text: ''"),
+    ],
+)
+def test_a_bad_providers_mapping_names_the_key(providers, message):
+    with pytest.raises(AttributionConfigError) as caught:
+        AttributionConfig.from_mapping({"providers": providers}, origin="attribution.yaml")
+    assert message in str(caught.value)

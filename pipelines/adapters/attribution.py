@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from pipelines.settings import read_yaml
+from pipelines.settings import clipped, read_yaml, shown
 
 FILE_NAME = "attribution.yaml"
 FIELDS = ("feature", "user_id", "user_segment", "customer_id", "conversation_id")
@@ -172,6 +172,9 @@ class AttributionConfig:
     origin: str = "defaults"
     helicone: FieldKeys | None = None
     portkey: FieldKeys | None = None
+    providers: tuple[tuple[str, str], ...] = ()
+    """`providers:` in attribution.yaml: provider names a gateway writes → ours or `self_hosted:<cluster>`
+    (`ollama: self_hosted:gpu-a`), for every gateway format beside its own names; lower-cased names."""
 
     @classmethod
     def default(cls) -> "AttributionConfig":
@@ -193,11 +196,12 @@ class AttributionConfig:
         if not isinstance(document, dict):
             raise AttributionConfigError(f"{origin}: expected a mapping with keys otel and/or litellm, found {_kind(document)}")
         defaults = {"otel": _OTEL_DEFAULT, "litellm": _LITELLM_DEFAULT}
-        unknown = [str(k) for k in document if k not in (*defaults, *SECTION_DEFAULTS)]
+        unknown = [str(k) for k in document if k not in (*defaults, *SECTION_DEFAULTS, "providers")]
         if unknown:
             raise AttributionConfigError(
-                f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm, {', '.join(SECTION_DEFAULTS)})"
+                f"{origin}: unknown key '{unknown[0]}' (expected one of: otel, litellm, {', '.join(SECTION_DEFAULTS)}, providers)"
             )
+        providers = _providers(origin, document.get("providers"))
         defaults |= {source: keys for source, keys in SECTION_DEFAULTS.items() if source in document}
         chosen = {}
         for source, base in defaults.items():
@@ -221,7 +225,31 @@ class AttributionConfig:
             origin=origin,
             helicone=chosen.get("helicone"),
             portkey=chosen.get("portkey"),
+            providers=providers,
         )
+
+
+OUR_PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "mistral", "deepseek", "xai")
+_SELF_HOSTED = re.compile(r"^self_hosted:[A-Za-z0-9_.-]+$")
+
+
+def _providers(origin: str, section: object) -> tuple[tuple[str, str], ...]:
+    """`providers:`: a mapping of provider name → one of ours or self_hosted:<cluster>."""
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise AttributionConfigError(f"{origin}: 'providers' must be a mapping of provider name to ours, found {_kind(section)}")
+    mapped = []
+    for name, ours in section.items():
+        if not isinstance(name, str) or not name.strip():
+            raise AttributionConfigError(f"{origin}: 'providers' has a name that is not text: {shown(name)}")
+        if not isinstance(ours, str) or not (ours in OUR_PROVIDERS or _SELF_HOSTED.match(ours)):
+            raise AttributionConfigError(
+                f"{origin}: 'providers.{clipped(name)}' must be one of {', '.join(OUR_PROVIDERS)} or self_hosted:<cluster>, "
+                f"found {shown(ours)}"
+            )
+        mapped.append((name.strip().lower(), ours))
+    return tuple(sorted(dict(mapped).items()))
 
 
 def keys_for(source: str, attribution: object | None) -> FieldKeys:

@@ -102,4 +102,5 @@ def parse_helicone(data: bytes, file_name: str, attribution: AttributionConfig |
 
     Attribution keys are `attribution.helicone` when it has them, else DEFAULT_KEYS.
     """
-    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution))
+    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution),
+                 providers=getattr(attribution, "providers", ()))

@@ -347,11 +347,15 @@ _QUERIES: dict[tuple[str, FieldKeys, bool, tuple[str, ...]], str] = {}
 
 def parse(
     fmt: Format, data: bytes, file_name: str, keys: FieldKeys, read_rows: ReadRows | None = None,
-    tags_without: tuple[str, ...] = (),
+    tags_without: tuple[str, ...] = (), providers: tuple[tuple[str, str], ...] = (),
 ) -> AdapterResult:
     """Judge one landed file (gzip or not) as `fmt`: its lines as JSON Lines, chunk by chunk, or through
-    `read_rows` (say a CSV reader) as a whole; `tags` lose the keys `tags_without`."""
-    cache_key = (fmt.source, keys, read_rows is not None, tags_without)
+    `read_rows` (say a CSV reader) as a whole; `tags` lose the keys `tags_without`; `providers` (attribution.yaml's,
+    lower-cased names → ours or self_hosted:<cluster>) are read beside the format's own provider names."""
+    cache_key = (fmt.source, keys, read_rows is not None, tags_without, providers)
+    if providers:
+        case = str.upper if fmt.provider_case == "upper" else str.lower
+        fmt = dataclasses.replace(fmt, providers={**fmt.providers, **{case(name): ours for name, ours in providers}})
     query = _QUERIES.get(cache_key) or _QUERIES.setdefault(
         cache_key, judging_query(fmt, keys, rows_in=read_rows is not None, tags_without=tags_without)
     )

@@ -227,7 +227,7 @@ def parse_litellm(data: bytes, file_name: str, attribution: AttributionConfig | 
     is_csv = file_name.lower().removesuffix(".gz").endswith(".csv")
     return parse(
         FORMAT, data, file_name, keys_for(SOURCE, attribution), read_rows=_csv_rows if is_csv else None,
-        tags_without=user_keys(attribution),
+        tags_without=user_keys(attribution), providers=getattr(attribution, "providers", ()),
     )
 
 

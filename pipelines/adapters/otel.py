@@ -245,7 +245,7 @@ fields as (
 ),
 typed as (
     select *,
-        {provider_sql('provider_raw')} as provider,
+        {provider_sql('provider_raw', attribution.providers)} as provider,
         {typed_tokens}
     from fields
 ),

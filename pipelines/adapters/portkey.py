@@ -91,4 +91,5 @@ def parse_portkey(data: bytes, file_name: str, attribution: AttributionConfig | 
 
     Attribution keys are `attribution.portkey` when it has them, else DEFAULT_KEYS.
     """
-    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution))
+    return parse(FORMAT, data, file_name, keys_for(SOURCE, attribution), tags_without=user_keys(attribution),
+                 providers=getattr(attribution, "providers", ()))

@@ -53,10 +53,11 @@ PREFIXES = {
 """An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
 
 
-def provider_sql(raw: str) -> str:
-    """SQL: our provider for the provider name in the expression `raw` (null when the name is not known)."""
+def provider_sql(raw: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """SQL: our provider for the provider name in the expression `raw` (null when the name is not known); `extra`
+    (attribution.yaml's `providers:`, lower-cased name → ours or self_hosted:<cluster>) wins over the table."""
     name = f"lower(trim({raw}))"
-    whole = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in NAMES.items())
+    whole = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in {**NAMES, **dict(extra)}.items())
     prefix = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in PREFIXES.items())
     return f"coalesce(case {name} {whole} end, case split_part({name}, '.', 1) {prefix} end)"
 
