@@ -333,3 +333,17 @@ def test_a_v1_messages_row_whose_prompt_leaves_the_cache_out(prompt, total):
                         prompt_tokens=prompt, completion_tokens=80, total_tokens=total, metadata=meta))
     assert result.rejected.num_rows == 0
     assert _buckets(result) == _zero(input_tokens=12, cache_read_tokens=2495, cache_write_5m_tokens=300, output_tokens=80)
+
+
+@pytest.mark.parametrize("csv", [False, True])
+def test_a_call_that_failed_before_any_provider_is_skipped_not_rejected(csv):
+    """LiteLLM logs an auth failure (bad key, no model access) as a SpendLogs row with an empty custom_llm_provider,
+    no tokens and status failure: no provider was called, so it is counted as skipped, not as a bad row."""
+    auth_failure = row(request_id="auth-1", custom_llm_provider="", prompt_tokens=0, completion_tokens=0, total_tokens=0,
+                       status="failure", metadata={})
+    broken = row(request_id="bad-1", custom_llm_provider="", status="success")
+    result = _parse(auth_failure, row(), broken, name="spend.csv" if csv else "spend.jsonl")
+    assert result.rows.num_rows == 1
+    assert result.skipped == (("failed_before_a_provider_call", 1),)
+    assert [(r["row_number"], r["field"]) for r in result.rejected.to_pylist()] == [(3 if not csv else 4, "custom_llm_provider")]
+    assert result.rows_read == 3

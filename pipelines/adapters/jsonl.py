@@ -36,8 +36,9 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, judged_chunks, judged_whole
+from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, judged_chunks, judged_whole, merge_skipped
 from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, FieldKeys, KeySyntax, sql_string, without_user_keys
 from pipelines.adapters.lines import numbered, prefetch, read_whole, text_chunks
 from pipelines.adapters.sql import (
@@ -132,6 +133,9 @@ class Format:
     tags_from: str | None = None
     """Attribution key prefix whose JSON object becomes `tags`; None when `outputs` gives tags (as a JSON object).
     Either way tags lose every key that names a user id."""
+    skip: str | None = None
+    """SQL over the judged row: why a record that is not a provider call is skipped (counted, neither loaded nor
+    rejected), or null. LiteLLM's failed-before-any-provider rows (an auth failure: no provider, no tokens)."""
     provider_quoted_whole: bool = False
     """An unknown provider is quoted whole in its reason (LiteLLM's reason); otherwise its first 40 characters."""
 
@@ -189,20 +193,30 @@ judged as (
         case
             {_problems(fmt)}
         end as problem,
-        {key_sql.tags() if fmt.tags_from else fmt.outputs["tags"]} as tags_given
+        {key_sql.tags() if fmt.tags_from else fmt.outputs["tags"]} as tags_given,
+        cast({fmt.skip or 'null'} as varchar) as skip_reason
     from canonical
 )
 select
     line_no, byte_offset, byte_length,
     problem,
-    {_outputs(fmt, key_sql, tags_without)}
+    {_outputs(fmt, key_sql, tags_without)},
+    skip_reason
 from judged
 union all
-select line_no, byte_offset, byte_length, line_problem, {", ".join(["null"] * len(OUTPUT_COLUMNS))}
+select line_no, byte_offset, byte_length, line_problem, {", ".join(["null"] * len(OUTPUT_COLUMNS))}, null
 from fields
 where line_problem is not null
 order by line_no
 """
+
+
+def _without_skipped(judged: pa.Table) -> tuple[pa.Table, tuple[tuple[str, int], ...]]:
+    """The judged rows less the skipped ones, and how many were skipped for each reason."""
+    reasons = judged["skip_reason"]
+    skipped = pc.is_valid(reasons)
+    counts = pc.value_counts(reasons.filter(skipped)).to_pylist() if pc.any(skipped).as_py() else []
+    return judged.filter(pc.invert(skipped)).drop_columns(["skip_reason"]), merge_skipped([[(c["values"], c["counts"]) for c in counts]])
 
 
 def _quoted(name: str) -> str:
@@ -368,7 +382,9 @@ def parse(
         con.register("lines_in", whole.lines)
         con.register("rows_in", read_rows(con, whole.text, whole.lines))
         judged = con.sql(query).to_arrow_table()
-    return judged_whole(whole, AdapterResult.from_judged(judged, source=fmt.source, text=whole.text), whole.lines)
+    judged, skipped = _without_skipped(judged)
+    result = dataclasses.replace(AdapterResult.from_judged(judged, source=fmt.source, text=whole.text), skipped=skipped)
+    return judged_whole(whole, result, whole.lines)
 
 
 def _judge(con: duckdb.DuckDBPyConnection, query: str, lines: pa.Table, text: bytes, source: str) -> AdapterResult:
@@ -378,4 +394,5 @@ def _judge(con: duckdb.DuckDBPyConnection, query: str, lines: pa.Table, text: by
         judged = con.sql(query).to_arrow_table()
     finally:
         con.unregister("lines_in")
-    return AdapterResult.from_judged(judged, source=source, text=text)
+    judged, skipped = _without_skipped(judged)
+    return dataclasses.replace(AdapterResult.from_judged(judged, source=source, text=text), skipped=skipped)

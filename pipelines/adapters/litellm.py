@@ -206,6 +206,10 @@ FORMAT = Format(
         "audio_output_tokens": _unless_cache_hit("audio_out"),
         "web_search_requests": _unless_cache_hit(_d("web_search")),
     },
+    # A call that failed before reaching any provider (LiteLLM logs auth failures with an empty
+    # custom_llm_provider, no tokens and status failure) is skipped, not rejected: it is no provider call.
+    skip="""case when provider_raw is null and coalesce(t_prompt_tokens, 0) = 0 and coalesce(t_completion_tokens, 0) = 0
+            and lower(coalesce(status, '')) = 'failure' then 'failed_before_a_provider_call' end""",
     # Columns a rejected record keeps (no user ids, no tags that may carry them, no content, no spend),
     # and of metadata only the usage detail.
     record_columns=(
