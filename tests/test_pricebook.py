@@ -407,3 +407,14 @@ def test_window_and_start_mistakes_name_file_and_entry(tmp_path, old, new, messa
     with pytest.raises(PriceBookError) as caught:
         load_price_book(_book(tmp_path, WINDOWED.replace(old, new)))
     assert message in str(caught.value) and "acme.yaml: acme/acme-1@" in str(caught.value)
+
+
+def test_windows_of_different_tiers_may_overlap(tmp_path):
+    """Overlap is checked per tier: a standard window and a batch window over the same hours both load."""
+    body = WINDOWED.replace(
+        '            - {utc: "09:00-12:00", days: [sat, sun], standard: {input: 3.00, output: 12.00}}',
+        '            - {utc: "23:00-01:00", batch: {input: 0.25, output: 1.00}}')
+    loaded = load_price_book(_book(tmp_path, body))
+    assert loaded.lookup("acme", "acme-1", _utc("2025-06-10T23:30:00"))["input_per_mtok"] == 1
+    assert loaded.lookup("acme", "acme-1", _utc("2025-06-10T23:30:00"), service_tier="batch")["input_per_mtok"] == Decimal("0.25")
+    assert loaded.lookup("acme", "acme-1", _utc("2025-06-10T21:30:00"), service_tier="batch")["input_per_mtok"] == 1

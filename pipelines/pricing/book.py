@@ -351,7 +351,10 @@ def _flatten_entry(entry: _Entry) -> tuple[list[dict], list[str]]:
         end = ordered[index + 1][0] if index + 1 < len(ordered) else None
         label = f"{where}@{start_label(start)}"
         windows, window_problems = parse_windows(label, version.get("windows"), version)
-        _, overlaps = segments(label, windows) if not window_problems else ([], [])
+        # the week of one tier is cut only by the windows that price it: windows of different tiers may overlap
+        numbers = {tier: [n for n, window in enumerate(windows) if tier in window.blocks] for tier in TIERS}
+        cut = {tier: segments(label, [windows[n] for n in numbers[tier]]) for tier in TIERS} if not window_problems else {}
+        overlaps = list(dict.fromkeys(p for _, found in cut.values() for p in found))
         priced = {None: _version_rows(label, start, end, version, context)}
         for number, window in enumerate(windows):
             merged = {**window.blocks, "source": version.get("source"), "checked": version.get("checked"),
@@ -361,11 +364,9 @@ def _flatten_entry(entry: _Entry) -> tuple[list[dict], list[str]]:
         if window_problems or overlaps:
             continue
         for tier in TIERS:
-            # the week of one tier is cut only by the windows that price it
-            numbers = [n for n, window in enumerate(windows) if tier in window.blocks]
-            parts, _ = segments(label, [windows[n] for n in numbers])
-            outside = "outside " + ", ".join(f"{windows[n].label} UTC" for n in numbers) if numbers else None
-            for index, number in [(None, None), *enumerate(numbers)]:
+            parts = cut[tier][0]
+            outside = "outside " + ", ".join(f"{windows[n].label} UTC" for n in numbers[tier]) if numbers[tier] else None
+            for index, number in [(None, None), *enumerate(numbers[tier])]:
                 held = [{"minute_from": p.start, "minute_to": p.end, "days": p.days} for p in parts if p.window == index]
                 shown_window = outside if number is None else f"{windows[number].label} UTC"
                 rows += [{**row, "utc_segments": held, "time_window": shown_window}
