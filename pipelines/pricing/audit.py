@@ -110,9 +110,9 @@ def _reference_prices(name: str, entry: dict) -> dict[tuple[str, int | None], di
     return prices
 
 
-def _book_name(name: str, provider: str) -> str:
+def _book_name(name: str) -> str:
     """LiteLLM's name without its route prefix (`azure/gpt-4o`, `gemini/gemini-2.5-pro`, `bedrock/converse/...`)."""
-    return name.rsplit("/", 1)[-1] if provider != "aws_bedrock" or "/" in name else name
+    return name.rsplit("/", 1)[-1]
 
 
 def audit_reference(book: PriceBook, reference: dict, at: dt.datetime) -> Audit:
@@ -127,7 +127,7 @@ def audit_reference(book: PriceBook, reference: dict, at: dt.datetime) -> Audit:
         prices = _reference_prices(name, entry)
         if not prices:
             continue
-        wanted = _book_name(name, provider)
+        wanted = _book_name(name)
         model = book.resolve(provider, wanted)
         if model is None:
             missing.append(f"{provider}/{name}")
