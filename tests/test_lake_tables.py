@@ -108,3 +108,29 @@ def test_a_warehouse_from_before_the_lake_tables_moves_its_rows_to_the_lake(tmp_
         ]
     assert isinstance(open_table(home, TABLE), DeltaTable)
     assert _spend(home) == [(DAY, 2, Decimal("0.2")), (NEXT, 3, Decimal("0.6"))]
+
+
+def test_a_manifest_written_before_rows_skipped_existed_reads_it_as_zero(tmp_path):
+    """Manifest files of an older version lack rows_skipped and skipped_reasons: audit.ingested_files reads them
+    beside newer files (the missing columns as null, rows_skipped 0) instead of failing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.storage.database import sql_text
+    from pipelines.storage.lake import MANIFEST_SCHEMA
+    from pipelines.storage.relations import register_parquet
+
+    entry = {"file_id": "f1", "path": "gateway/otel/a.jsonl", "sha256": "x", "format": "otel", "status": "loaded", "error": None,
+             "rows_read": 3, "rows_loaded": 3, "rows_rejected": 0, "rows_duplicate": 0, "duplicate_conflicts": 0,
+             "event_dates": [dt.date(2026, 11, 2)], "ingested_at": dt.datetime(2026, 11, 3, tzinfo=dt.timezone.utc)}
+    old_schema = pa.schema([f for f in MANIFEST_SCHEMA if f.name not in ("rows_skipped", "skipped_reasons")])
+    old = tmp_path / "old.parquet"
+    pq.write_table(pa.Table.from_pylist([entry], schema=old_schema), old)
+    new = tmp_path / "new.parquet"
+    pq.write_table(pa.Table.from_pylist([{**entry, "file_id": "f2", "path": "gateway/otel/b.jsonl", "rows_read": 5,
+                                          "rows_skipped": 2, "skipped_reasons": '{"not_an_llm_span": 2}'}], schema=MANIFEST_SCHEMA), new)
+    for files in ([str(old)], [str(old), str(new)]):
+        with duckdb.connect() as con:
+            register_parquet(con, "lake_ingested_files", files, MANIFEST_SCHEMA)
+            rows = con.execute(f"select path, rows_read, rows_skipped, skipped_reasons from ({sql_text('audit/ingested_files')}) order by path").fetchall()
+        assert rows == [("gateway/otel/a.jsonl", 3, 0, None), ("gateway/otel/b.jsonl", 5, 2, '{"not_an_llm_span": 2}')][: len(files)]
