@@ -117,6 +117,10 @@ def _run(step: dict, home: Home) -> None:
         else:
             process.wait(timeout=60)
             pytest.fail(f"`tokenledger {step['run']}` never printed {step['kill_after']!r}:\n{''.join(seen)[-3000:]}")
+        if "kill_when" in step:  # a glob under the home: kill once the work it names has begun, however slow the start
+            deadline = time.monotonic() + 60
+            while not list(home.root.glob(step["kill_when"])) and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
         time.sleep(step.get("kill_delay", 0))
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=60) == -signal.SIGKILL, "the process ended before it could be killed"
