@@ -56,8 +56,8 @@ def test_config_is_frozen_and_hashable():
 
 ERRORS = [
     ("otle:\n  feature: [a]\n", "unknown key 'otle' (expected one of: otel, litellm, helicone, portkey, providers)"),
-    ("otel:\n  featur: [a]\n", "unknown key 'otel.featur' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
-    ("litellm:\n  segment: [a]\n", "unknown key 'litellm.segment' (expected one of: feature, user_id, user_segment, customer_id, conversation_id)"),
+    ("otel:\n  featur: [a]\n", "unknown key 'otel.featur' (expected one of: feature, user_id, user_segment, customer_id, conversation_id, experiment, variant)"),
+    ("litellm:\n  segment: [a]\n", "unknown key 'litellm.segment' (expected one of: feature, user_id, user_segment, customer_id, conversation_id, experiment, variant)"),
     ("otel:\n  feature: app.feature\n", "'otel.feature' must be a list of keys, found a string"),
     ("otel: [feature]\n", "'otel' must be a mapping of dimension to a list of keys, found a list"),
     ("- otel\n", "expected a mapping with keys otel and/or litellm, found a list"),

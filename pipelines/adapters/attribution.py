@@ -9,6 +9,9 @@ dimension it is an ordered list of keys, the first one present (and not blank) w
 - `helicone`: `properties.<name>` (a key of the `properties` map) or a column (HELICONE_COLUMNS).
 - `portkey`: `metadata.<key>` (a key of the log's `metadata`) or a field (PORTKEY_COLUMNS).
 
+Two more dimensions, `experiment` and `variant` (TAG_FIELDS), are found the same way and written into the
+request's `tags` under those names, where the experiment marts read them (docs/experiments.md).
+
 A request whose feature is found nowhere gets `unattributed`; it is never dropped. Each format's key
 syntax (KEY_SYNTAX) is checked when the file is read (LiteLLM) or when the adapter takes the keys
 (`keys_for`). See docs/formats/ for each format.
@@ -28,6 +31,10 @@ from pipelines.settings import clipped, read_yaml, shown
 
 FILE_NAME = "attribution.yaml"
 FIELDS = ("feature", "user_id", "user_segment", "customer_id", "conversation_id")
+TAG_FIELDS = ("experiment", "variant")
+"""Dimensions found like the others but written into `tags` under their own name (`tags.experiment`,
+`tags.variant`), where the experiment marts read them; a request without them keeps its tags as they are."""
+ALL_FIELDS = (*FIELDS, *TAG_FIELDS)
 UNATTRIBUTED = "unattributed"
 
 # SpendLogs columns that may name an attribution value. Content columns (messages, response,
@@ -64,6 +71,8 @@ class FieldKeys:
     user_segment: tuple[str, ...]
     customer_id: tuple[str, ...]
     conversation_id: tuple[str, ...]
+    experiment: tuple[str, ...] = ()
+    variant: tuple[str, ...] = ()
 
     def keys(self, field: str) -> tuple[str, ...]:
         return getattr(self, field)
@@ -126,6 +135,8 @@ _OTEL_DEFAULT = FieldKeys(
     user_segment=("app.user_segment", "user_segment"),
     customer_id=("app.customer_id", "customer_id", "tenant.id"),
     conversation_id=("gen_ai.conversation.id", "session.id"),
+    experiment=("app.experiment", "experiment"),
+    variant=("app.variant", "variant"),
 )
 
 # LiteLLM keeps only a fixed set of keys in SpendLogs.metadata; values a caller passes per request
@@ -139,6 +150,8 @@ _LITELLM_DEFAULT = FieldKeys(
         "metadata.user_api_key_team_alias", "team_id",
     ),
     conversation_id=("tag:conversation_id", "metadata.spend_logs_metadata.conversation_id", "session_id"),
+    experiment=("tag:experiment", "metadata.spend_logs_metadata.experiment"),
+    variant=("tag:variant", "metadata.spend_logs_metadata.variant"),
 )
 
 # Helicone: `properties.<name>` is a custom property (a `Helicone-Property-<Name>` header).
@@ -148,6 +161,8 @@ HELICONE_DEFAULTS = FieldKeys(
     user_segment=("properties.user_segment",),
     customer_id=("properties.customer_id",),
     conversation_id=("properties.Helicone-Session-Id",),
+    experiment=("properties.experiment",),
+    variant=("properties.variant",),
 )
 
 # Portkey: `metadata.<key>` comes from the `x-portkey-metadata` header; `_user` is Portkey's reserved user key.
@@ -157,6 +172,8 @@ PORTKEY_DEFAULTS = FieldKeys(
     user_segment=("metadata.user_segment",),
     customer_id=("metadata.customer_id",),
     conversation_id=("metadata.conversation_id", "trace_id"),
+    experiment=("metadata.experiment",),
+    variant=("metadata.variant",),
 )
 
 SECTION_DEFAULTS = {"helicone": HELICONE_DEFAULTS, "portkey": PORTKEY_DEFAULTS}
@@ -211,10 +228,10 @@ class AttributionConfig:
                 continue
             if not isinstance(section, dict):
                 raise AttributionConfigError(f"{origin}: '{source}' must be a mapping of dimension to a list of keys, found {_kind(section)}")
-            bad = [str(k) for k in section if k not in FIELDS]
+            bad = [str(k) for k in section if k not in ALL_FIELDS]
             if bad:
                 raise AttributionConfigError(
-                    f"{origin}: unknown key '{source}.{bad[0]}' (expected one of: {', '.join(FIELDS)})"
+                    f"{origin}: unknown key '{source}.{bad[0]}' (expected one of: {', '.join(ALL_FIELDS)})"
                 )
             chosen[source] = base.replace(
                 **{field: _keys(origin, source, field, value) for field, value in section.items()}
@@ -257,7 +274,7 @@ def keys_for(source: str, attribution: object | None) -> FieldKeys:
     checked against the format's syntax, since an object not read from a file has not been checked."""
     defaults = SECTION_DEFAULTS.get(source) or getattr(AttributionConfig.default(), source)
     keys = getattr(attribution, source, None) or defaults
-    for field in FIELDS:
+    for field in ALL_FIELDS:
         for key in keys.keys(field):
             KEY_SYNTAX[source].check(f"'{source}.{field}'", key)
     return keys

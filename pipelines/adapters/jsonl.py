@@ -39,7 +39,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, judged_chunks, judged_whole, merge_skipped
-from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, FieldKeys, KeySyntax, sql_string, without_user_keys
+from pipelines.adapters.attribution import (
+    ALL_FIELDS,
+    FIELDS,
+    TAG_FIELDS,
+    UNATTRIBUTED,
+    FieldKeys,
+    KeySyntax,
+    sql_string,
+    without_user_keys,
+)
 from pipelines.adapters.lines import numbered, prefetch, read_whole, text_chunks
 from pipelines.adapters.sql import (
     DATE_TIME,
@@ -289,10 +298,18 @@ def _outputs(fmt: Format, key_sql: _KeySql, tags_without: tuple[str, ...]) -> st
         "feature": f"coalesce({key_sql.attributed('feature')}, '{UNATTRIBUTED}')",
         **{field: key_sql.attributed(field) for field in FIELDS if field != "feature"},
         **fmt.outputs,
-        "tags": f"nullif(cast(json({without_user_keys('tags_given', tags_without)}) as varchar), '{{}}')",
+        "tags": f"nullif(cast(json({with_tag_fields(without_user_keys('tags_given', tags_without), key_sql)}) as varchar), '{{}}')",
         "record": f"case when problem is not null then {_record(fmt)} end",
     }
     return ",\n    ".join(f"{outputs[c]} as {c}" for c in OUTPUT_COLUMNS)
+
+
+def with_tag_fields(tags: str, key_sql: "_KeySql") -> str:
+    """SQL: `tags` (a JSON object or null) with `experiment` and `variant` set to what their keys found; a
+    dimension found nowhere leaves the tags as they are."""
+    values = {field: key_sql.attributed(field) for field in TAG_FIELDS}
+    patch = "json_merge_patch('{}', json_object(" + ", ".join(f"'{field}', {sql}" for field, sql in values.items()) + "))"
+    return f"case when coalesce({', '.join(values.values())}) is null then {tags} else json_merge_patch(coalesce({tags}, '{{}}'), {patch}) end"
 
 
 def _record(fmt: Format) -> str:
@@ -308,7 +325,7 @@ class _KeySql:
         self.fmt, self.keys = fmt, keys
         # Every JSON path the keys name, per decoded object: each object is parsed once per row for all of them.
         self.paths: dict[str, list[str]] = {alias: [] for alias in fmt.key_objects.values()}
-        for field in FIELDS:
+        for field in ALL_FIELDS:
             for key in keys.keys(field):
                 alias, path = self._path(key)
                 if alias is not None and path not in self.paths[alias]:

@@ -33,7 +33,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.adapters import AdapterResult, judged_whole
-from pipelines.adapters.attribution import FIELDS, UNATTRIBUTED, AttributionConfig, sql_string, user_keys, without_user_keys
+from pipelines.adapters.attribution import (
+    ALL_FIELDS,
+    TAG_FIELDS,
+    UNATTRIBUTED,
+    AttributionConfig,
+    sql_string,
+    user_keys,
+    without_user_keys,
+)
 from pipelines.adapters.lines import BOM, WholeText, read_whole
 from pipelines.adapters.providers import NAMES, OURS, provider_sql
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
@@ -112,7 +120,7 @@ class _Columns:
 
 
 def _query(attribution: AttributionConfig) -> str:
-    attribution_keys = [key for field in FIELDS for key in attribution.otel.keys(field)]
+    attribution_keys = [key for field in ALL_FIELDS for key in attribution.otel.keys(field)]
     span = _Columns("s", [*RECORD_ATTRIBUTES, *attribution_keys])
     res = _Columns("r", [*_RESOURCE_ATTRIBUTES, *attribution_keys])
     a = span.alias
@@ -151,7 +159,9 @@ def _query(attribution: AttributionConfig) -> str:
     provider_field = " ".join(f"when {blank_null(a[key])} is not null then {sql_string(key)}" for key in provider_names)
     rollup = ", ".join(sql_string(op) for op in ROLLUP_OPERATIONS)
     op = a["gen_ai.operation.name"]
-    tags = f"json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op}))"
+    # experiment and variant (attribution.TAG_FIELDS) ride in tags beside the service and the operation
+    tag_values = ", ".join(f"{sql_string(field)}, {attributed(field)}" for field in TAG_FIELDS)
+    tags = f"json_merge_patch('{{}}', json_object('service.name', {res.alias['service.name']}, 'gen_ai.operation.name', {op}, {tag_values}))"
     return f"""
 with classified as (
     select line_no, byte_offset, byte_length, line,
