@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ingest.landed import IngestReport, LandedSource, ingest_landed
+from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.records.read import FileError, ParseResult, RecordSource, file_rejected
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
@@ -55,6 +56,10 @@ def _load(home: Home, source: RecordSource, landed: LandedFile, data: bytes, sha
     except FileError as exc:
         result = ParseResult(rows=source.schema.empty_table(), rejected=file_rejected(str(exc)))
     rows = result.rows.cast(source.schema)
+    if source.pseudonymized and rows.num_rows:
+        key = load_key(home.secrets)
+        for column in source.pseudonymized:
+            rows = rows.set_column(rows.schema.get_field_index(column), column, pseudonymize(rows[column], key))
     n = rows.num_rows
     rows = rows.append_column("source_file", pa.array([landed.relative] * n, pa.string()))
     rows = rows.append_column("file_id", pa.array([landed.file_id] * n, pa.string()))

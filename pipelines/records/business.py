@@ -1,4 +1,5 @@
-"""Outcome events, revenue records and GPU capacity: landed files in, typed lake rows and rejections out.
+"""Outcome events, revenue records, GPU capacity and experiment assignments: landed files in, typed lake rows and
+rejections out.
 
 Each source is read by `pipelines.records.read` (JSON Lines, JSON arrays, CSV or Parquet, gzip allowed)
 into one JSON record per row, then typed and judged by one DuckDB query: a row with a problem is
@@ -65,6 +66,22 @@ GPU_SCHEMA = pa.schema(
         ("capacity_tokens_per_hour", pa.int64()),
     ]
 )
+
+EXPERIMENTS_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("experiment", pa.string()),
+        ("variant", pa.string()),
+        ("user_id", pa.string()),
+        ("conversation_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("assigned_at", pa.timestamp("us", tz="UTC")),
+        ("event_date", pa.date32()),
+        ("is_control", pa.bool_()),
+    ]
+)
+UNIT_FIELDS = ("user_id", "conversation_id", "customer_id")
+"""The unit an assignment names: exactly one of them per record."""
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _CLUSTER = r"[a-z0-9_.-]+"
@@ -321,6 +338,45 @@ def parse_gpu(data: bytes, name: str) -> ParseResult:
     return judge(read_records(data, name), GPU_QUERY, GPU_SCHEMA)
 
 
+# -- experiment assignments -----------------------------------------------------------------------
+
+_EXPERIMENT_FIELDS = ("experiment", "variant", *UNIT_FIELDS, "assigned_at", "is_control")
+_TRUE, _FALSE = ("true", "1", "yes", "t", "y"), ("false", "0", "no", "f", "n")
+
+EXPERIMENTS_QUERY = _query(
+    tuple(f for f in _EXPERIMENT_FIELDS if f != "user_id"),  # a rejected record keeps no raw user id
+    texts=_texts(
+        experiment="experiment", variant="variant", user_id="user_id", conversation_id="conversation_id",
+        customer_id="customer_id", ts_text="assigned_at", control_text="is_control",
+    ),
+    typed=f"""        {timestamptz('ts_text', OFFSET_REQUIRED)} as assigned_at,
+        case when lower(control_text) in {_TRUE} then true when lower(control_text) in {_FALSE} then false end as is_control,
+        (user_id is not null)::int + (conversation_id is not null)::int + (customer_id is not null)::int as units_named""",
+    problems=f"""{_required('experiment', 'experiment')}
+            {_required('variant', 'variant')}
+            when units_named = 0 then 'user_id|missing: an assignment names one of user_id, conversation_id, customer_id'
+            when units_named > 1 then 'user_id|an assignment names one unit, found ' || units_named || ' of user_id, conversation_id, customer_id'
+            {_timestamp_problems('assigned_at', 'ts_text', 'assigned_at')}
+            when control_text is not null and is_control is null then 'is_control|not true or false: {_quoted('control_text')}
+{_too_long({f: f for f in ('experiment', 'variant', *UNIT_FIELDS)})}""",
+    columns="""    experiment,
+    variant,
+    user_id,
+    conversation_id,
+    customer_id,
+    assigned_at,
+    cast(assigned_at as date) as event_date,
+    is_control,""",
+)
+
+
+def parse_experiments(data: bytes, name: str) -> ParseResult:
+    """Experiment assignments: a unit (user, conversation or customer) in one variant of an experiment from
+    `assigned_at` on. `user_id` is raw here; ingestion pseudonymizes it (`RecordSource.pseudonymized`)."""
+    result = judge(read_records(data, name), EXPERIMENTS_QUERY, EXPERIMENTS_SCHEMA)
+    return result
+
+
 # -- sources --------------------------------------------------------------------------------------
 
 OUTCOMES = RecordSource(
@@ -352,4 +408,16 @@ GPU = RecordSource(
 )
 """A late or corrected GPU file re-prices the self-hosted requests of the days it covers."""
 
-SOURCES = (OUTCOMES, REVENUE, GPU)
+EXPERIMENTS = RecordSource(
+    table="experiment_assignments",
+    landing="experiments",
+    formats={"experiments": RecordFormat(parse_experiments)},
+    schema=EXPERIMENTS_SCHEMA,
+    key=("experiment", "variant", *UNIT_FIELDS, "assigned_at"),
+    dates="event_date",
+    pseudonymized=("user_id",),
+)
+"""A unit assigned to two variants of one experiment (in one file or across files) is kept here and excluded
+from the experiment's results by core.experiment_assignments, which counts it."""
+
+SOURCES = (OUTCOMES, REVENUE, GPU, EXPERIMENTS)

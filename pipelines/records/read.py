@@ -72,7 +72,8 @@ class RecordSource:
     by `landing`. Rows repeating `key` (within the file or already in the lake) count as duplicates.
     `dates` is the column whose dates the manifest records; with `pending`, those dates are marked
     for the daily models to re-materialize. With `withdraw_removed`, a file no longer in landing
-    withdraws its rows (an export re-delivered with fewer parts replaces the old delivery).
+    withdraws its rows (an export re-delivered with fewer parts replaces the old delivery). The `pseudonymized`
+    columns are replaced by their pseudonyms (and a format keeps them out of rejected records).
     """
 
     table: str
@@ -84,6 +85,8 @@ class RecordSource:
     by_format_folder: bool = False
     pending: bool = False
     withdraw_removed: bool = False
+    pseudonymized: tuple[str, ...] = ()
+    """Columns that hold user ids: ingestion replaces them by their pseudonyms before anything is written."""
 
     @property
     def lake_schema(self) -> pa.Schema:

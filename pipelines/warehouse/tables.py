@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import STATUS_SCHEMA
+from pipelines.insights.experiments import STATS_SCHEMA as EXPERIMENT_STATS_SCHEMA
 from pipelines.insights.whatif import SCENARIO_SCHEMA
 from pipelines.pricing.book import ALIAS_SCHEMA, PRICE_SCHEMA
 from pipelines.pricing.fx import RATES_SCHEMA
@@ -28,7 +29,7 @@ from pipelines.pricing.names import register_model_names
 from pipelines.pricing.overrides import OVERRIDE_SCHEMA
 from pipelines.pricing.tiers import RULES_SCHEMA, load_tier_rules
 from pipelines.records.billing import BILLING
-from pipelines.records.business import GPU, OUTCOMES, REVENUE
+from pipelines.records.business import EXPERIMENTS, GPU, OUTCOMES, REVENUE
 from pipelines.records.read import RecordSource
 from pipelines.settings import DEFAULT_TOLERANCE, same_call_sources
 from pipelines.storage.database import (
@@ -62,7 +63,9 @@ from pipelines.storage.lake_tables import (
 )
 from pipelines.storage.relations import register_parquet
 
-LAKE_ASSETS = ("lake/gateway_requests", "lake/billing_line_items", "lake/outcomes", "lake/revenue", "lake/gpu_capacity")
+LAKE_ASSETS = (
+    "lake/gateway_requests", "lake/billing_line_items", "lake/outcomes", "lake/revenue", "lake/gpu_capacity", "lake/experiment_assignments",
+)
 Window = tuple[dt.date, dt.date]
 """[start, end) of a daily table's rows, as UTC dates."""
 NEVER: Window = (dt.date.min, dt.date.min)
@@ -196,12 +199,21 @@ TABLES: tuple[Table, ...] = (
     Table("core.billing_line_items", (_records(BILLING),)),
     Table("core.outcomes", (_records(OUTCOMES),)),
     Table("core.revenue", (_records(REVENUE),)),
+    Table("core.experiment_assignments", (_records(EXPERIMENTS),)),
+    Table("core.experiment_requests"),
+    Table("core.experiment_units"),
     Table("marts.price_coverage"),
     Table("marts.price_coverage_daily"),
     Table("marts.restatements"),
     Table("marts.billing_reconciliation", params={"tolerance_pct": DEFAULT_TOLERANCE[0], "tolerance_usd": DEFAULT_TOLERANCE[1]}),
     Table("marts.cost_per_outcome"),
     Table("marts.outcome_costs"),
+    Table("marts.latency_cost"),
+    Table(
+        "marts.experiment_results",
+        (_arrow("experiment_stats", EXPERIMENT_STATS_SCHEMA),),
+        reads=("queries/experiment_buckets", "queries/experiment_latency_bins", "queries/experiment_variants"),
+    ),
     Table("marts.revenue_ratio"),
     Table("marts.revenue_ratio_by_segment"),
     Table("marts.unit_economics"),

@@ -38,3 +38,17 @@ billing_line_items = sql_model(
 )
 outcomes = sql_model("core.outcomes", deps=["lake/outcomes"])
 revenue = sql_model("core.revenue", deps=["lake/revenue", "reference.fx_rates"], checks=[REVENUE_USD])
+
+
+def _conflicting(rows: list[tuple], con, params: dict) -> str:
+    return f"{len(rows)} unit(s) found in two or more variants of one experiment are left out of its results, e.g. {rows[0][0]}: {rows[0][1]} {rows[0][2]}"
+
+
+ONE_VARIANT_PER_UNIT = SqlCheck(
+    "one_variant_per_unit", "core.experiment_requests", _conflicting, passed="every experiment unit is in one variant", warn=True
+)
+experiment_assignments = sql_model("core.experiment_assignments", deps=["lake/experiment_assignments"])
+experiment_requests = sql_model(
+    "core.experiment_requests", deps=["core.request_costs", "core.experiment_assignments"], checks=[ONE_VARIANT_PER_UNIT]
+)
+experiment_units = sql_model("core.experiment_units", deps=["core.experiment_requests", "core.outcomes"])

@@ -9,7 +9,7 @@ from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.landed import IngestReport
 from pipelines.ingest.records import ingest_source
 from pipelines.records.billing import BILLING
-from pipelines.records.business import GPU, OUTCOMES, REVENUE
+from pipelines.records.business import EXPERIMENTS, GPU, OUTCOMES, REVENUE
 from pipelines.records.read import RecordSource
 from pipelines.storage.lake import GATEWAY
 
@@ -52,3 +52,6 @@ billing_line_items = _record_source(
 outcomes = _record_source(OUTCOMES, "One row per outcome event from landing/outcomes, in Parquet per landed file (new and changed files only).")
 revenue = _record_source(REVENUE, "One row per revenue record from landing/revenue, in Parquet per landed file (new and changed files only).")
 gpu_capacity = _record_source(GPU, "One row per cluster x day x GPU type from landing/gpu, in Parquet per landed file; marks its days for re-pricing.")
+experiment_assignments = _record_source(
+    EXPERIMENTS, "One row per experiment assignment from landing/experiments (user ids pseudonymized), in Parquet per landed file."
+)

@@ -1,4 +1,5 @@
-"""What product and finance read next to the spend: anomalies, budgets and what-if scenarios."""
+"""What product and finance read next to the spend: anomalies, budgets, what-if scenarios, experiments and the
+latency-cost view."""
 
 import datetime as dt
 
@@ -9,6 +10,7 @@ from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.sql_models import WAREHOUSE, header, sql_metadata, sql_model
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import BudgetError, budget_status, load_budgets
+from pipelines.insights.experiments import ExperimentDesignError, experiment_stats, load_designs
 from pipelines.insights.whatif import SCENARIOS_TABLE, refresh_growth_scenarios
 from pipelines.warehouse.tables import table
 
@@ -54,3 +56,27 @@ def scenarios(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={"dagster/row_count": rows, "growth_rows": growth, "by_kind": dg.MetadataValue.md(markdown_table(["kind", "month", "rows"], by_kind))}
     )
+
+
+def _experiment_rows(con, home) -> dict:
+    try:
+        designs = load_designs(home.root)
+    except ExperimentDesignError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    return {"experiment_stats": experiment_stats(con, designs)}
+
+
+def _mismatched(rows: list[tuple], con, params: dict) -> str:
+    return "; ".join(f"{experiment}: units per variant differ from the design (p = {p:.2g})" for experiment, p in rows)
+
+
+SAMPLE_RATIO = SqlCheck(
+    "sample_ratio_as_designed", "marts.experiment_results", _mismatched, passed="every experiment's split of units matches its design", warn=True
+)
+latency_cost = sql_model("marts.latency_cost", deps=["core.request_costs", "core.outcomes"])
+experiment_results = sql_model(
+    "marts.experiment_results",
+    deps=["core.experiment_units", "core.experiment_requests", "core.experiment_assignments"],
+    rows=_experiment_rows,
+    checks=[SAMPLE_RATIO],
+)
