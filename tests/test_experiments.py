@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.insights.experiments import Design, ExperimentDesignError, experiment_stats, load_designs
+from pipelines.insights.experiments import Design, ExperimentDesignError, designs_table, experiment_stats, load_designs
 from pipelines.records.business import EXPERIMENTS, parse_experiments
 from pipelines.storage.database import sql_text
 from pipelines.storage.money import define_money_macros
@@ -73,6 +73,7 @@ def _load(con, requests, outcomes=(), assignments=None) -> None:
 
 
 def _results(con, designs: dict | None = None) -> list[dict]:
+    con.register("experiment_designs", designs_table(designs or {}))
     for name in ("core.experiment_assignments", "core.experiment_requests", "core.experiment_units"):
         con.execute(f"create or replace table {name} as {sql_text(name)}")
     con.register("experiment_stats", experiment_stats(con, designs or {}))
@@ -275,3 +276,20 @@ def test_assignment_feed_rejects_rows_naming_no_unit_two_units_or_a_bad_timestam
     ]
     # a rejected record keeps no raw user id
     assert not [r for r in result.rejected["record"].to_pylist() if "u_secret" in (r or "")]
+
+
+def test_tagged_units_are_users_unless_experiments_yaml_names_another_unit(con):
+    requests = [
+        _request("r1", "0.01", 100, user="p_u1", conversation="c1", variant="a"),
+        _request("r2", "0.01", 100, user="p_u1", conversation="c2", variant="a"),
+        _request("r3", "0.01", 100, user="p_u2", conversation="c3", variant="b"),
+        _request("r4", "0.01", 100, user="p_u2", conversation="c4", variant="a"),  # u2 in both arms, c4 in one
+        _request("r5", "0.01", 100, conversation="c5", variant="b"),  # no user: its conversation
+    ]
+    _load(con, requests)
+    a, b = _results(con)
+    assert (a["units"], b["units"], a["conflicting_units"]) == (1, 1, 1)  # u1; c5; u2 conflicts
+    a, b = _results(con, {"e": Design(unit="conversation_id")})
+    assert (a["units"], b["units"], a["conflicting_units"]) == (3, 2, 0)  # c1, c2, c4; c3, c5
+    units = dict(con.execute("select request_id, unit_type from core.experiment_requests").fetchall())
+    assert units == {"r1": "conversation_id", "r2": "conversation_id", "r3": "conversation_id", "r4": "conversation_id", "r5": "conversation_id"}

@@ -1,4 +1,4 @@
-"""`tokenledger report` and `tokenledger whatif`.
+"""`tokenledger report`, `tokenledger whatif` and `tokenledger experiments`.
 
 `add_insight_parsers(subcommands)` registers both on the main CLI's subparsers; a handler returns 0 or
 raises `UserError` for a mistake the user can fix.
@@ -28,6 +28,10 @@ def add_insight_parsers(subcommands: argparse._SubParsersAction) -> None:
     whatif.add_argument("--month", type=month_arg, help="the month to re-price, YYYY-MM (default: the latest with spend)")
     whatif.add_argument("--no-save", action="store_true", help="print only; do not add the scenario to marts.scenarios")
     whatif.set_defaults(handler=_whatif_command)
+
+    experiments = with_home(subcommands.add_parser("experiments", help="each experiment's variants against the control, with verdicts"))
+    experiments.add_argument("--experiment", help="show one experiment (default: all)")
+    experiments.set_defaults(handler=_experiments_command)
 
 
 def _share(text: str) -> Decimal:
@@ -86,4 +90,37 @@ def _whatif_command(args: argparse.Namespace) -> int:
         print(f"  {growth:>3}x volume                 {money(baseline):>14}{money(scenario):>14}{money(scenario - baseline):>14}")
     if not args.no_save:
         print(f"  saved to marts.scenarios as {result.scenario_id}")
+    return 0
+
+
+def _experiments_command(args: argparse.Namespace) -> int:
+    from pipelines.storage.database import connect, sql_text
+
+    home = warehouse_of(args)
+    with connect(home, read_only=True) as con:
+        rows = con.execute(sql_text("queries/experiments_summary"), {"experiment": args.experiment}).fetchall()
+    if not rows:
+        if args.experiment:
+            raise UserError(f"no experiment named {cell(args.experiment)!r} in marts.experiment_results")
+        print("no experiments: tag requests with tags.experiment and tags.variant, or land assignments in landing/experiments")
+        return 0
+    current = None
+    for (experiment, feature, variant, is_control, units, requests, cost, outcomes, rate, per_outcome, p95, errors, ratio, low, high,
+         rate_verdict, latency_verdict, verdict, conflicts, mismatch) in rows:
+        if (experiment, feature) != current:
+            current = (experiment, feature)
+            note = f"; {conflicts:,} units in two variants left out" if conflicts else ""
+            note += "; WARNING: the split of units does not match the design (sample-ratio mismatch)" if mismatch else ""
+            print(f"\n{cell(experiment)} / {cell(feature)}{note}")
+            print(f"  {'variant':<20}{'units':>8}{'requests':>10}{'cost USD':>12}{'outcomes':>10}{'rate':>7}{'per outcome':>13}"
+                  f"{'p95 ms':>9}{'errors':>8}  vs control (cost per outcome)")
+        versus = "control" if is_control else (
+            f"x{ratio:.3f} [{low:.3f}, {high:.3f}] {verdict}; outcome rate {rate_verdict}, p95 {latency_verdict}"
+            if ratio is not None and low is not None else f"{verdict}; outcome rate {rate_verdict}, p95 {latency_verdict}"
+        )
+        print(
+            f"  {cell(variant)[:19]:<20}{units:>8,}{requests:>10,}{money(cost, 4):>12}{outcomes:>10,}{rate:>7.3f}"
+            f"{money(per_outcome, 6):>13}{'' if p95 is None else p95:>9}{errors:>8.1%}  {versus}"
+        )
+    print("\nintervals: 95% simultaneous over cost per outcome, outcome rate and p95 latency (cluster bootstrap over units)")
     return 0

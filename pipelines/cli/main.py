@@ -92,7 +92,7 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipelines.demo import demo_whatif, generate_demo, write_demo_bills, write_demo_budgets
+    from pipelines.demo import demo_experiment, demo_whatif, generate_demo, write_demo_bills, write_demo_budgets
     from pipelines.report import write_report
 
     if args.days < 1 or args.requests_per_day < 1:
@@ -118,6 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"what-if (estimate): half of {whatif.feature} on {whatif.target}: month to date ${money(whatif.actual_usd)} -> "
             f"${money(whatif.scenario_usd)} (tokenledger whatif --feature {whatif.feature} --to-model ... for your own)"
         )
+    print(demo_experiment(home) + " (tokenledger experiments for every experiment)")
     print(f"\nspend report: {write_report(home)}")
     print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
     return 0

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from pipelines.demo.billing import write_demo_bills, write_demo_budgets
 from pipelines.demo.business import generate_business_data, write_self_hosted_logs
+from pipelines.demo.catalog import SUPPORT_ARMS, SUPPORT_EXPERIMENT, SUPPORT_TRUE_COST_RATIO
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.ingest.privacy import create_key
 from pipelines.insights.whatif import WhatIf, WhatIfError, run_whatif, save_scenarios, whatif_rows
@@ -20,7 +21,7 @@ from pipelines.storage.database import publish
 from pipelines.storage.home import Home
 from pipelines.warehouse.tables import open_warehouse
 
-__all__ = ["demo_whatif", "generate_demo", "write_demo_bills", "write_demo_budgets"]
+__all__ = ["demo_experiment", "demo_whatif", "generate_demo", "write_demo_bills", "write_demo_budgets"]
 
 WHATIF_FEATURE = "code_assist"
 WHATIF_MODEL = "openai/gpt-4.1-mini-2025-04-14"
@@ -38,6 +39,7 @@ def generate_demo(
         f"  {generated.requests} requests in {len(generated.files)} files, with {generated.bad_lines} bad lines, "
         f"{generated.duplicate_lines} duplicates and {generated.unknown_model_requests} requests to unknown models"
     )
+    _write_experiments_yaml(home)
     self_hosted = write_self_hosted_logs(home, seed=seed)
     business = generate_business_data(home, start, end, seed=seed)
     progress(
@@ -56,3 +58,37 @@ def demo_whatif(home: Home) -> WhatIf | str:
     except WhatIfError as exc:
         return str(exc)
     return result
+
+
+def _write_experiments_yaml(home: Home) -> None:
+    """The design of the demo's planted experiment (randomized per conversation, half each); an existing file is kept."""
+    path = home.root / "experiments.yaml"
+    if path.exists():
+        return
+    (control, _), (treatment, _) = SUPPORT_ARMS
+    path.write_text(
+        "# The demo's planted experiment: half the support_chat conversations on a cheaper model (docs/experiments.md)\n"
+        f"experiments:\n  {SUPPORT_EXPERIMENT}:\n    control: {control}\n    unit: conversation_id\n"
+        f"    split: {{{control}: 50, {treatment}: 50}}\n",
+        encoding="utf-8",
+    )
+
+
+def demo_experiment(home: Home) -> str:
+    """One line: the planted experiment's verdict from marts.experiment_results beside the effect the generator planted."""
+    from pipelines.storage.database import connect
+
+    with connect(home, read_only=True) as con:
+        row = con.execute(
+            "select variant, units, cost_per_outcome_ratio, cost_per_outcome_ratio_low, cost_per_outcome_ratio_high, verdict, "
+            "outcome_rate_verdict from marts.experiment_results where experiment = ? and feature = 'support_chat' and not is_control",
+            [SUPPORT_EXPERIMENT],
+        ).fetchone()
+    if row is None:
+        return f"experiment {SUPPORT_EXPERIMENT}: no results (marts.experiment_results has none)"
+    variant, units, ratio, low, high, verdict, outcome = row
+    measured = f"x{ratio:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+    return (
+        f"experiment {SUPPORT_EXPERIMENT} (support_chat, {units:,} conversations on {variant}): cost per outcome {measured} "
+        f"of the control -> {verdict}; outcome rate {outcome}. Planted: x{SUPPORT_TRUE_COST_RATIO}, outcome rate unchanged"
+    )

@@ -140,7 +140,18 @@ TAGS = ("",) + tuple(
     ',"tags":{"environment":"prod","experiment":"%s","variant":"%s"}' % (experiment, variant)
     for experiment in _EXPERIMENTS for variant in _VARIANTS
 )
-"""The `tags` member of a user's lines, as JSON text: none, or one experiment arm."""
+SUPPORT_EXPERIMENT = "cheaper_support_model"
+SUPPORT_ARMS = (("control", "gpt-4o-2024-08-06"), ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"))
+"""The demo's planted experiment: every support_chat conversation runs on one of these models, half each by a hash
+of the conversation, tagged with its arm. True effect: gpt-4o-mini's list prices are 6% of gpt-4o's in every
+bucket and the tokens are drawn alike, so the cost per outcome is x0.06; the resolution chance is the same."""
+SUPPORT_TRUE_COST_RATIO = 0.06
+SUPPORT_TAG = len(TAGS)
+TAGS = TAGS + tuple(
+    ',"tags":{"environment":"prod","experiment":"%s","variant":"%s"}' % (SUPPORT_EXPERIMENT, arm) for arm, _ in SUPPORT_ARMS
+)
+"""The `tags` member of a request's line, as JSON text: none, one experiment arm of its user, or (support_chat)
+the conversation's arm of SUPPORT_EXPERIMENT (codes SUPPORT_TAG on)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +187,7 @@ def draw_population(seed: int) -> Population:
     segment = np.concatenate(segment_of_user)
     activity = rng.lognormal(0.0, 0.8, n_users) * _REQUESTS_PER_USER_BY_SEGMENT[segment]
     enrolled = rng.random(n_users) < _EXPERIMENT_ENROLLED_SHARE
-    tag = np.where(enrolled, rng.integers(1, len(TAGS), n_users), 0)
+    tag = np.where(enrolled, rng.integers(1, SUPPORT_TAG, n_users), 0)
     return Population(
         user_ids=pl.Series([f"u_{n:05d}" for n in user_numbers], dtype=pl.String),
         customer_ids=pl.Series([f"cust_{n:03d}" for n in np.concatenate(customer_of_user)], dtype=pl.String),

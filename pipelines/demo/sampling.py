@@ -25,6 +25,8 @@ from pipelines.demo.catalog import (
     RESPONSES,
     SEGMENT_FEATURES,
     SEGMENTS,
+    SUPPORT_ARMS,
+    SUPPORT_TAG,
     TAGS,
     UNKNOWN_MODEL_OF_PROVIDER,
     Population,
@@ -59,6 +61,12 @@ def sample_requests(
     user = rng.choice(len(population.weight), size=n, p=population.weight)
     feature = _draw_by_group(rng, SEGMENT_FEATURES, population.segment[user])
     model = _draw_by_group(rng, FEATURE_MODEL_WEIGHTS, feature)
+    conversation = _conversation_keys(day, user, feature, ms_of_day)
+    support = feature == FEATURES.index("support_chat")
+    arm = _support_arm(conversation)
+    arm_models = np.array([next(i for i, m in enumerate(MODELS) if m.id == model_id) for _, model_id in SUPPORT_ARMS])
+    model = np.where(support, arm_models[arm], model)
+    tag = np.where(support, SUPPORT_TAG + arm, population.tag[user])
     provider = PROVIDER_OF_MODEL[model]
     unknown = rng.random(n) < UNKNOWN_MODEL_SHARE
     model = np.where(unknown, UNKNOWN_MODEL_OF_PROVIDER[provider], model)
@@ -79,9 +87,16 @@ def sample_requests(
         "error": error,
         "latency_ms": _latency_ms(rng, model, tokens, batch, error),
         "web_search": _web_searches(rng, feature, provider),
-        "conversation": _conversation_keys(day, user, feature, ms_of_day),
+        "conversation": conversation,
+        "tag": tag,
         **tokens,
     }
+
+
+def _support_arm(conversation: np.ndarray) -> np.ndarray:
+    """0 or 1 for each conversation key: half each, by a hash of the key (so a conversation keeps its arm)."""
+    mixed = (conversation.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    return ((mixed >> np.uint64(40)) & np.uint64(1)).astype(np.int64)
 
 
 def _timestamps_ms(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -258,7 +273,7 @@ def request_frame(
         "conversation_id": "c_" + _scrambled_hex(columns["conversation"], 10),
         "latency_ms": columns["latency_ms"],
         "status": _labels(("ok", "error"), columns["error"].astype(np.int64)),
-        "tags": _labels(TAGS, population.tag[user]),
+        "tags": _labels(TAGS, columns["tag"]),
         "prompt": columns["prompt"],
         "uncached": columns["prompt"] - columns["cached"] - columns["write_5m"] - columns["write_1h"],
         "cached": columns["cached"],

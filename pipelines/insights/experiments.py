@@ -27,6 +27,8 @@ threshold commonly used for this check) is flagged. Money in the intervals is DO
 experiments:
   cheaper_support_model:
     control: gpt-4o            # else the variant the feed marks is_control, else one named `control`, else the first by name
+    unit: conversation_id      # what was randomized, for variants from tags: user_id (the default), conversation_id,
+                               # customer_id or request_id; a request without that id falls back to user, conversation, request
     split: {gpt-4o: 50, gpt-4o-mini: 50}
     min_units: 30
 ```
@@ -56,6 +58,7 @@ MAX_BUCKETS = 1000
 BIN_RATIO = 1.02
 DEFAULT_MIN_UNITS = 30
 SRM_P_VALUE = 0.001
+UNITS = ("user_id", "conversation_id", "customer_id", "request_id")
 VERDICTS = ("better", "worse", "no_difference", "too_few_units")
 METHOD = (
     f"cluster bootstrap over units ({REPLICATES} replicates, arms resampled independently, seed from the experiment "
@@ -98,6 +101,15 @@ class Design:
     control: str | None = None
     split: dict[str, Decimal] = field(default_factory=dict)
     min_units: int = DEFAULT_MIN_UNITS
+    unit: str | None = None
+
+
+DESIGNS_SCHEMA = pa.schema([("experiment", pa.string()), ("unit", pa.string())])
+"""What core.experiment_requests reads of experiments.yaml (as experiment_designs)."""
+
+
+def designs_table(designs: dict[str, Design]) -> pa.Table:
+    return pa.Table.from_pylist([{"experiment": name, "unit": d.unit} for name, d in sorted(designs.items())], schema=DESIGNS_SCHEMA)
 
 
 def load_designs(home_root: Path) -> dict[str, Design]:
@@ -121,10 +133,13 @@ def _design(file: str, name: str, body: object) -> Design:
     if body is None:
         return Design()
     if not isinstance(body, dict):
-        raise ExperimentDesignError(f"{where} must be a mapping (control, split, min_units), found {shown(body)}")
-    unknown = [k for k in body if k not in ("control", "split", "min_units")]
+        raise ExperimentDesignError(f"{where} must be a mapping (control, split, min_units, unit), found {shown(body)}")
+    unknown = [k for k in body if k not in ("control", "split", "min_units", "unit")]
     if unknown:
-        raise ExperimentDesignError(f"{where}: unknown key {shown(unknown[0])} (known: control, split, min_units)")
+        raise ExperimentDesignError(f"{where}: unknown key {shown(unknown[0])} (known: control, split, min_units, unit)")
+    unit = body.get("unit")
+    if unit is not None and unit not in UNITS:
+        raise ExperimentDesignError(f"{where}.unit must be one of {', '.join(UNITS)}, found {shown(unit)}")
     control = body.get("control")
     if control is not None and (not isinstance(control, str) or not control.strip()):
         raise ExperimentDesignError(f"{where}.control must be a variant name, found {shown(control)}")
@@ -140,7 +155,7 @@ def _design(file: str, name: str, body: object) -> Design:
     min_units = body.get("min_units", DEFAULT_MIN_UNITS)
     if isinstance(min_units, bool) or not isinstance(min_units, int) or not 2 <= min_units <= 10**9:
         raise ExperimentDesignError(f"{where}.min_units must be a whole number from 2 on, found {shown(min_units)}")
-    return Design(control=control.strip() if control else None, split=shares, min_units=min_units)
+    return Design(control=control.strip() if control else None, split=shares, min_units=min_units, unit=unit)
 
 
 # -- statistics -----------------------------------------------------------------------------------

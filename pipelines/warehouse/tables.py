@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import STATUS_SCHEMA
+from pipelines.insights.experiments import DESIGNS_SCHEMA as EXPERIMENT_DESIGNS_SCHEMA
 from pipelines.insights.experiments import STATS_SCHEMA as EXPERIMENT_STATS_SCHEMA
 from pipelines.insights.whatif import SCENARIO_SCHEMA
 from pipelines.pricing.book import ALIAS_SCHEMA, PRICE_SCHEMA
@@ -200,7 +201,7 @@ TABLES: tuple[Table, ...] = (
     Table("core.outcomes", (_records(OUTCOMES),)),
     Table("core.revenue", (_records(REVENUE),)),
     Table("core.experiment_assignments", (_records(EXPERIMENTS),)),
-    Table("core.experiment_requests"),
+    Table("core.experiment_requests", (_arrow("experiment_designs", EXPERIMENT_DESIGNS_SCHEMA),)),
     Table("core.experiment_units"),
     Table("marts.price_coverage"),
     Table("marts.price_coverage_daily"),

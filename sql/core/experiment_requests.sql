@@ -1,7 +1,8 @@
 -- One row per request x experiment it takes part in, with the variant it ran under and the unit that is
 -- independent in the statistics. A request is in an experiment when
 -- - its tags carry `experiment` and `variant` (assigned_by 'tags'; attribution.yaml maps other keys there): its
---   unit is its conversation, else its user, else the request itself; or
+--   unit is the one experiments.yaml names for the experiment (`unit:`, read as experiment_designs), else its user,
+--   else its conversation, else the request itself; or
 -- - its user, conversation or customer was assigned through landing/experiments at or before the request
 --   (assigned_by 'assignment'; core.experiment_assignments), unless its tags already place it in that experiment.
 -- A unit found in two or more variants of one experiment (by tags, by assignment or both) belongs to none:
@@ -13,22 +14,50 @@ with requests as (
     from core.request_costs
 ),
 
-tagged as (
+designs as (
+    select experiment, unit,
+    from experiment_designs
+),
+
+tagged_requests as (
     select
         tags ->> 'experiment' as experiment,
         tags ->> 'variant' as variant,
-        'tags' as assigned_by,
-        case
-            when conversation_id is not null then 'conversation_id'
-            when user_id is not null then 'user_id'
-            else 'request_id'
-        end as unit_type,
-        coalesce(conversation_id, user_id, request_id) as unit_id,
         requests.* exclude (tags),
     from requests
     where contains(tags, '"experiment"')
         and nullif(trim(tags ->> 'experiment'), '') is not null
         and nullif(trim(tags ->> 'variant'), '') is not null
+),
+
+tagged_units as (
+    -- the unit experiments.yaml names (when the request has it), else the user, else the conversation, else the request
+    select
+        tagged_requests.*,
+        coalesce(
+            case designs.unit
+                when 'user_id' then case when user_id is not null then 'user_id' end
+                when 'conversation_id' then case when conversation_id is not null then 'conversation_id' end
+                when 'customer_id' then case when customer_id is not null then 'customer_id' end
+                when 'request_id' then 'request_id'
+            end,
+            case when user_id is not null then 'user_id' when conversation_id is not null then 'conversation_id' else 'request_id' end
+        ) as unit_type,
+    from tagged_requests
+    left join designs using (experiment)
+),
+
+tagged as (
+    select
+        'tags' as assigned_by,
+        case unit_type
+            when 'user_id' then user_id
+            when 'conversation_id' then conversation_id
+            when 'customer_id' then customer_id
+            else request_id
+        end as unit_id,
+        *,
+    from tagged_units
 ),
 
 assignments as (

@@ -4,6 +4,7 @@ import dagster as dg
 
 from pipelines.defs.checks import SqlCheck, markdown_table, unconverted
 from pipelines.defs.sql_models import sql_model
+from pipelines.insights.experiments import ExperimentDesignError, designs_table, load_designs
 from pipelines.storage.database import sql_text
 from pipelines.warehouse.contracts import CORE
 
@@ -48,7 +49,19 @@ ONE_VARIANT_PER_UNIT = SqlCheck(
     "one_variant_per_unit", "core.experiment_requests", _conflicting, passed="every experiment unit is in one variant", warn=True
 )
 experiment_assignments = sql_model("core.experiment_assignments", deps=["lake/experiment_assignments"])
+
+
+def _designs(con, home) -> dict:
+    try:
+        return {"experiment_designs": designs_table(load_designs(home.root))}
+    except ExperimentDesignError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+
+
 experiment_requests = sql_model(
-    "core.experiment_requests", deps=["core.request_costs", "core.experiment_assignments"], checks=[ONE_VARIANT_PER_UNIT]
+    "core.experiment_requests",
+    deps=["core.request_costs", "core.experiment_assignments"],
+    rows=_designs,
+    checks=[ONE_VARIANT_PER_UNIT],
 )
 experiment_units = sql_model("core.experiment_units", deps=["core.experiment_requests", "core.outcomes"])
