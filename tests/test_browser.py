@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.demo.business import generate_business_data
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.ingest.privacy import create_key
 from pipelines.report import write_report
@@ -189,6 +190,7 @@ def report(tmp_path_factory) -> tuple[Path, list[str]]:
     home = Home.at(tmp_path_factory.mktemp("browser") / "home").ensure()
     create_key(home.secrets)
     generate_gateway_logs(home.landing, start=dt.date(2026, 10, 20), days=4, requests_per_day=120, seed=11)
+    generate_business_data(home, dt.date(2026, 10, 20), dt.date(2026, 10, 23), seed=11)  # outcomes for the experiments
     (home.root / "budgets.yaml").write_text("features:\n  code_assist: 2.00\n  support_chat: 50\nsegments:\n  enterprise: 10\n")
     run_pipeline(home, progress=lambda _: None)
     import duckdb
@@ -220,3 +222,58 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert found["opened_by_toggle"] == found["tables"] > 0
     image = found["screenshot"].read_bytes()
     assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 50_000
+
+
+SECTION_CHARTS = """
+(function (id) {
+  var section = document.getElementById(id);
+  return {text: section.innerText, charts: Array.from(section.querySelectorAll('svg.chart')).map(function (svg) {
+    var box = svg.getBoundingClientRect();
+    return {kind: svg.getAttribute('data-chart'), width: box.width, height: box.height,
+            points: Array.from(svg.querySelectorAll('circle.point')).filter(function (m) {
+              var b = m.getBoundingClientRect(); return b.width > 0 && b.height > 0; }).length,
+            names: Array.from(svg.querySelectorAll('text')).map(function (t) { return t.textContent; }),
+            titles: Array.from(svg.querySelectorAll('circle.point > title')).map(function (t) { return t.textContent; })};
+  })};
+})
+"""
+
+
+def test_experiment_and_latency_sections_draw_and_name_every_variant_and_model(report, tmp_path):
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found (install the Debian package `chromium`, or set $CHROMIUM); .ci/run installs it")
+    path, _ = report
+    import duckdb
+
+    with duckdb.connect(str(path.parent.parent / "warehouse.duckdb"), read_only=True) as con:
+        variants = con.execute("select experiment, feature, variant, is_control from marts.experiment_results").fetchall()
+        models = con.execute(
+            "select feature, provider || '/' || model from marts.latency_cost group by all having sum(unpriced_requests) < sum(requests)"
+        ).fetchall()
+    assert {v[2] for v in variants} >= {"control", "treatment", "gpt-4o-mini"} and models
+    page = Page(binary, tmp_path / "profile")
+    try:
+        page.open(path.resolve().as_uri())
+        experiments = page.evaluate(SECTION_CHARTS + "('experiments')")
+        latency = page.evaluate(SECTION_CHARTS + "('latency-cost')")
+        assert page.errors() == []
+    finally:
+        page.close()
+    # one interval chart per metric, each with a drawn point for the planted experiment and a row per compared variant
+    assert [c["kind"] for c in experiments["charts"]] == ["interval"] * 3
+    compared = [v for v in variants if not v[3]]
+    for chart in experiments["charts"]:
+        assert chart["width"] > 200 and chart["height"] > 50 and chart["points"] > 0, chart
+        labels = " ".join(chart["names"])
+        for experiment, feature, variant, _ in compared:
+            assert f"{experiment} · {feature} · {variant}"[:20] in labels, (experiment, feature, variant)
+    for experiment, feature, variant, _ in variants:  # the table names every variant, controls included
+        assert experiment in experiments["text"] and variant in experiments["text"]
+    # one scatter per feature, each model a drawn point named on the chart, one marked the best
+    features = {feature for feature, _ in models}
+    assert len(latency["charts"]) == len(features) and {c["kind"] for c in latency["charts"]} == {"scatter"}
+    shown = {title.split(": ")[0] for chart in latency["charts"] for title in chart["titles"]}  # each point's hover title
+    assert shown == {model for _, model in models}
+    assert sum(chart["points"] for chart in latency["charts"]) == len(models)
+    assert latency["text"].count("the cheapest model at an outcome rate and p95") >= 1

@@ -192,3 +192,81 @@ def bar_chart(
     zero = sx(0.0)
     body.append(f'<line x1="{zero:.1f}" x2="{zero:.1f}" y1="{top - 4}" y2="{height - 24}" class="axisline"/>')
     return _svg(title, height, body, "stacked-bar" if stacked else "bar")
+
+
+def interval_chart(
+    title: str, categories: Sequence[str], points: Sequence[float | None], intervals: Sequence[tuple[float, float] | None],
+    fmt: Formatter, labels: Sequence[str], *, reference: float = 1.0,
+) -> str:
+    """One row per category: a dot at its point, a whisker over its interval, and a vertical line at `reference`
+    (no change). A row without a point is labelled only."""
+    label_w = min(360, max(60, max((len(c) for c in categories), default=4) * CHAR + 10))
+    left, right, top, row_h = label_w + 10, 150, 12, 24
+    height = top + row_h * len(categories) + 30
+    plot_w = WIDTH - left - right
+    values = [reference] + [v for v in points if v is not None] + [v for pair in intervals if pair for v in pair]
+    ticks = nice_ticks(min(values), max(values), 4)
+    low, high = ticks[0], ticks[-1]
+    span = (high - low) or 1.0
+
+    def sx(value: float) -> float:
+        return left + (value - low) / span * plot_w
+
+    body = []
+    for tick in ticks:
+        x = sx(tick)
+        body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 24}" class="grid"/>')
+        body.append(_text(x, height - 8, fmt(tick), anchor="middle", css="axis"))
+    for index, category in enumerate(categories):
+        y = top + index * row_h + row_h / 2
+        body.append(_text(left - 8, y + 4, _clip(category, label_w - 10), anchor="end", css="label"))
+        if intervals[index] is not None:
+            x1, x2 = sx(intervals[index][0]), sx(intervals[index][1])
+            body.append(f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color(0)}" stroke-width="3" class="interval"/>')
+        if points[index] is not None:
+            x = sx(points[index])
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color(0)}" class="point"><title>{escape(category)}: '
+                f"{escape(labels[index])}</title></circle>"
+            )
+        body.append(_text(WIDTH - right + 8, y + 4, labels[index], css="value", size=11))
+    ref = sx(reference)
+    body.append(f'<line x1="{ref:.1f}" x2="{ref:.1f}" y1="{top - 4}" y2="{height - 24}" class="axisline"/>')
+    return _svg(title, height, body, "interval")
+
+
+def scatter_chart(
+    title: str, names: Sequence[str], xs: Sequence[float], ys: Sequence[float], x_fmt: Formatter, y_fmt: Formatter,
+    labels: Sequence[str], marked: Sequence[bool], x_label: str, y_label: str,
+) -> str:
+    """One point per name at (x, y), each named beside it; a marked point is drawn larger with a ring."""
+    left, right, top, bottom = 70, 20, 30, 46
+    height = 314
+    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    x_ticks = nice_ticks(0.0, max(list(xs) + [1.0]), 5)
+    y_ticks = nice_ticks(0.0, max(list(ys) + [1e-9]), 4)
+
+    def sx(value: float) -> float:
+        return left + (value - x_ticks[0]) / ((x_ticks[-1] - x_ticks[0]) or 1.0) * plot_w
+
+    def sy(value: float) -> float:
+        return top + plot_h - (value - y_ticks[0]) / ((y_ticks[-1] - y_ticks[0]) or 1.0) * plot_h
+
+    body = []
+    for tick in x_ticks:
+        body.append(f'<line x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{top}" y2="{top + plot_h}" class="grid"/>')
+        body.append(_text(sx(tick), top + plot_h + 16, x_fmt(tick), anchor="middle", css="axis"))
+    for tick in y_ticks:
+        body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{sy(tick):.1f}" y2="{sy(tick):.1f}" class="grid"/>')
+        body.append(_text(left - 6, sy(tick) + 4, y_fmt(tick), anchor="end", css="axis"))
+    body.append(_text(left + plot_w / 2, height - 6, x_label, anchor="middle", css="axis"))
+    body.append(_text(10, 14, y_label, css="axis"))
+    for index, name in enumerate(names):
+        x, y = sx(xs[index]), sy(ys[index])
+        ring = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="10" fill="none" stroke="{color(2)}" stroke-width="2" class="best"/>' if marked[index] else ""
+        body.append(
+            ring + f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{color(index)}" class="point"><title>{escape(name)}: '
+            f"{escape(labels[index])}</title></circle>"
+        )
+        body.append(_text(x + 8, y - 6, _clip(name + (" ★" if marked[index] else ""), max(WIDTH - x - 12, 40)), css="label", size=11))
+    return _svg(title, height, body, "scatter")

@@ -38,6 +38,8 @@ SECTIONS = {
     "anomaly_scores": (("marts.spend_anomalies",), "anomaly_scores"),
     "anomalies": (("marts.spend_anomalies",), "anomalies"),
     "scenarios": (("marts.scenarios",), "scenarios"),
+    "experiments": (("marts.experiment_results",), "experiments"),
+    "latency_cost": (("marts.latency_cost",), "latency_cost"),
 }
 
 
@@ -82,6 +84,8 @@ class ReportData:
     budgets: Section = field(default_factory=Section)
     budget_error: str | None = None
     scenarios: Section = field(default_factory=Section)
+    experiments: Section = field(default_factory=Section)
+    latency_cost: Section = field(default_factory=Section)
 
     @property
     def has_data(self) -> bool:

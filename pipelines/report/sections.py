@@ -31,7 +31,7 @@ from pipelines.report.blocks import (
     unit_usd,
     usd,
 )
-from pipelines.report.charts import bar_chart, line_chart
+from pipelines.report.charts import bar_chart, interval_chart, line_chart, scatter_chart
 from pipelines.report.data import ANOMALY_THRESHOLD, ReportData
 
 NO_SPEND = "no data yet: no spend for this period"
@@ -359,6 +359,88 @@ def _coverage(data: ReportData) -> str:
     return text + chart + data_table("unpriced requests", headers, table_rows, {3, 4})
 
 
+_EXPERIMENT_METRICS = (
+    ("cost_per_outcome", "Cost per outcome"),
+    ("outcome_rate", "Outcome rate"),
+    ("p95_latency", "p95 latency"),
+)
+
+
+def _experiments(data: ReportData) -> str:
+    note = no_data(data.experiments, "no experiments: tag requests with tags.experiment and tags.variant, "
+                   "or land assignments in landing/experiments (docs/experiments.md)")
+    if note:
+        return note
+    rows = data.experiments.rows
+    # every variant that is not a control gets a row, those with a verdict first
+    compared = sorted((r for r in rows if not r["is_control"]), key=lambda r: r["verdict"] == "too_few_units")
+    labels = [f"{r['experiment']} · {r['feature']} · {r['variant']}" for r in compared]
+    charts = []
+    for metric, name in _EXPERIMENT_METRICS:
+        points = [None if r[f"{metric}_ratio"] is None else float(r[f"{metric}_ratio"]) for r in compared]
+        intervals = [
+            (r[f"{metric}_ratio_low"], r[f"{metric}_ratio_high"]) if r[f"{metric}_ratio_low"] is not None else None for r in compared
+        ]
+        values = [
+            ("n/a" if r[f"{metric}_ratio"] is None else f"x{r[f'{metric}_ratio']:.3f}") + f" {r[f'{metric}_verdict']}".replace("_", " ")
+            for r in compared
+        ]
+        title = f"{name}: variant / control, 95% simultaneous interval"
+        if all(point is None for point in points):
+            charts.append(f'<h3 class="feature">{escape(title)}</h3>' + empty(f"no {name.lower()} to compare yet"))
+            continue
+        charts.append(f'<h3 class="feature">{escape(title)}</h3>'
+                      + interval_chart(title, labels, points, intervals, lambda v: f"x{v:.2f}", values))
+    headers = ["experiment", "feature", "variant", "units", "requests", "cost", "outcomes", "outcome rate", "per outcome",
+               "p95 ms", "verdict"]
+    table_rows = [
+        [r["experiment"], r["feature"], r["variant"] + (" (control)" if r["is_control"] else ""), count(r["units"]), count(r["requests"]),
+         usd(r["cost_usd"]), count(r["outcomes"]), f"{r['outcome_rate']:.3f}", unit_usd(r["cost_per_outcome"]),
+         "" if r["p95_latency_ms"] is None else count(r["p95_latency_ms"]), "" if r["is_control"] else r["verdict"].replace("_", " ")]
+        for r in rows
+    ]
+    warnings = sorted({r["experiment"] for r in rows if r["sample_ratio_mismatch"]})
+    conflicts = {r["experiment"]: r["conflicting_units"] for r in rows if r["conflicting_units"]}
+    text = "".join(
+        [f'<p class="note">Sample-ratio mismatch in {escape(", ".join(warnings))}: the split of units does not match the design, '
+         "so those verdicts are suspect.</p>" if warnings else ""]
+        + [f'<p class="note">{escape(e)}: {n:,} units were in two variants and are left out.</p>' for e, n in sorted(conflicts.items())]
+    )
+    return text + "".join(charts) + data_table("experiment variants", headers, table_rows, {3, 4, 5, 6, 7, 8, 9}, open_=True)
+
+
+def _latency_cost(data: ReportData) -> str:
+    note = no_data(data.latency_cost, NO_SPEND)
+    if note:
+        return note
+    by_feature: dict[str, list[dict]] = defaultdict(list)
+    for row in data.latency_cost.rows:
+        if row["p95_latency_ms"] is not None and row["cost_per_request"] is not None:
+            by_feature[row["feature"]].append(row)
+    parts = []
+    for feature, rows in sorted(by_feature.items()):
+        names = [f"{r['provider']}/{r['model']}" for r in rows]
+        labels = [f"{unit_usd(r['cost_per_request'])} per request, p95 {count(round(r['p95_latency_ms']))} ms, "
+                  f"{r['outcome_rate']:.3f} outcomes per request" for r in rows]
+        best = next((n for n, r in zip(names, rows) if r["is_best"]), None)
+        parts.append(f'<h3 class="feature">{escape(feature)}</h3>')
+        if best:
+            parts.append(f'<p class="note">★ {escape(best)}: the cheapest model at an outcome rate and p95 at least as good as '
+                         f"the most-used model's.</p>")
+        parts.append(scatter_chart(
+            f"Latency vs cost: {feature}", names, [float(r["p95_latency_ms"]) for r in rows], [as_float(r["cost_per_request"]) for r in rows],
+            lambda v: f"{v:,.0f}", axis_usd, labels, [bool(r["is_best"]) for r in rows], "p95 latency, ms", "cost per request",
+        ))
+    headers = ["feature", "model", "requests", "cost", "per request", "outcomes", "outcome rate", "p95 ms"]
+    table_rows = [
+        [r["feature"], f"{r['provider']}/{r['model']}" + (" ★" if r["is_best"] else ""), count(r["requests"]), usd(r["cost_usd"]),
+         unit_usd(r["cost_per_request"]), count(r["outcomes"]), f"{r['outcome_rate']:.3f}",
+         "" if r["p95_latency_ms"] is None else count(round(r["p95_latency_ms"]))]
+        for r in data.latency_cost.rows
+    ]
+    return "".join(parts) + data_table("latency and cost per model", headers, table_rows, {2, 3, 4, 5, 6, 7})
+
+
 class PageSection(NamedTuple):
     anchor: str
     nav: str
@@ -390,6 +472,13 @@ SECTIONS = (
     PageSection("scenarios", "What-if", "What-if scenarios",
                 '<span class="estimate">estimates</span> Growth projections of the month '
                 "and model-switch what-ifs re-priced from real token usage.", _scenarios),
+    PageSection("experiments", "Experiments", "Experiments",
+                "Each variant against its control: cost per outcome, outcome rate and p95 latency as ratios with 95% "
+                "simultaneous intervals (a cluster bootstrap over units). Experiments are compared over all their units, "
+                "whatever the month.", _experiments),
+    PageSection("latency-cost", "Latency vs cost", "Latency vs cost",
+                "Each model of a feature at its p95 latency (the request-weighted mean of daily p95) and cost per request.",
+                _latency_cost),
     PageSection("reconciliation", "Reconciliation", "Reconciliation with provider bills",
                 "Estimated cost from request logs beside what providers billed.", _reconciliation),
     PageSection("coverage", "Price coverage", "Price coverage", "Requests to models the price book does not price.", _coverage),

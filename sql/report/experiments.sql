@@ -1,0 +1,31 @@
+-- Every experiment x feature x variant of marts.experiment_results (experiments are not cut by month: a variant is
+-- compared over all its units), the control first, with the three ratios to the control and their intervals.
+select
+    experiment,
+    feature,
+    variant,
+    is_control,
+    units,
+    requests,
+    cost_usd,
+    outcomes,
+    outcome_rate,
+    cost_per_outcome,
+    p95_latency_ms,
+    cost_per_outcome_ratio,
+    cost_per_outcome_ratio_low,
+    cost_per_outcome_ratio_high,
+    cost_per_outcome_verdict,
+    outcome_rate_ratio,
+    outcome_rate_ratio_low,
+    outcome_rate_ratio_high,
+    outcome_rate_verdict,
+    p95_latency_ratio,
+    p95_latency_ratio_low,
+    p95_latency_ratio_high,
+    p95_latency_verdict,
+    verdict,
+    conflicting_units,
+    sample_ratio_mismatch,
+from marts.experiment_results
+order by experiment, feature, not is_control, variant
