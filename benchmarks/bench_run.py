@@ -375,6 +375,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--parquet-share", type=float, default=0.25,
                         help="share of each day's files written as Parquet with Gemini and Bedrock traffic (default 0.25)")
     parser.add_argument("--seed", type=int, default=7, help="random seed for generation (default 7)")
+    parser.add_argument("--no-experiment-tags", action="store_true",
+                        help="generate requests without tags.experiment (the same requests otherwise): the run without the "
+                             "experiment marts' work, to compare against")
     parser.add_argument("--floor-repeats", type=int, default=3, help="floor query runs; the best counts (default 3)")
     parser.add_argument("--genai-sample", type=int, default=20_000,
                         help="requests priced one by one with genai-prices' calc_price, then extrapolated (default 20000)")
@@ -390,8 +393,8 @@ def bench(args: argparse.Namespace) -> int:
     if args.requests is not None:
         requests_per_day(args.requests, args.days)
         prepare_fresh_home(home.root)
-        generated = generate(home.root, requests=args.requests, days=args.days,
-                             files_per_day=args.files_per_day, seed=args.seed, parquet_share=args.parquet_share)
+        generated = generate(home.root, requests=args.requests, days=args.days, files_per_day=args.files_per_day, seed=args.seed,
+                             parquet_share=args.parquet_share, experiment_tags=not args.no_experiment_tags)
         print(describe(generated), flush=True)
     elif home.warehouse.exists():
         print(f"note: {home.warehouse} exists; files ingested before are skipped, so this times a re-run", flush=True)

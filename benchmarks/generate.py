@@ -64,6 +64,7 @@ def generate(
     seed: int = 7,
     start: dt.date = DEFAULT_START,
     parquet_share: float = 0.0,
+    experiment_tags: bool = True,
 ) -> Generated:
     """Write `requests` good envelope requests (no bad lines, no duplicates) and the key into home_dir.
 
@@ -77,7 +78,7 @@ def generate(
     started = time.perf_counter()
     summary = generate_gateway_logs(
         home.landing, start=start, days=days, requests_per_day=per_day,
-        seed=seed, bad_lines=False, files_per_day=files_per_day,
+        seed=seed, bad_lines=False, files_per_day=files_per_day, experiment_tags=experiment_tags,
     )
     per_parquet = round(files_per_day * parquet_share)
     files = []
@@ -184,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"first day, YYYY-MM-DD (default {DEFAULT_START})")
     parser.add_argument("--parquet-share", type=float, default=0.0,
                         help="share of each day's files written as Parquet with Gemini and Bedrock traffic (default 0)")
+    parser.add_argument("--no-experiment-tags", action="store_true",
+                        help="no request carries tags.experiment (the same requests otherwise), to measure what experiments cost")
     return parser
 
 
@@ -193,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         generated = generate(
             args.home, requests=args.requests, days=args.days,
             files_per_day=args.files_per_day, seed=args.seed, start=args.start, parquet_share=args.parquet_share,
+            experiment_tags=not args.no_experiment_tags,
         )
     except ValueError as exc:
         print(f"generate: {exc}", file=sys.stderr)

@@ -293,3 +293,51 @@ def test_tagged_units_are_users_unless_experiments_yaml_names_another_unit(con):
     assert (a["units"], b["units"], a["conflicting_units"]) == (3, 2, 0)  # c1, c2, c4; c3, c5
     units = dict(con.execute("select request_id, unit_type from core.experiment_requests").fetchall())
     assert units == {"r1": "conversation_id", "r2": "conversation_id", "r3": "conversation_id", "r4": "conversation_id", "r5": "conversation_id"}
+
+
+# ---------------------------------------------------------------- through the real pipeline
+
+
+def test_the_pipeline_ingests_assignments_and_builds_the_experiment_marts(home):
+    from helpers import envelope, land
+
+    from pipelines.ingest.privacy import load_key, pseudonymize
+    from pipelines.runner import run_pipeline
+
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100}
+    lines = []
+    for i in range(40):  # 40 users, 2 requests each; users 0-19 assigned a, 20-39 b by the feed; u_39 also a (a conflict)
+        for j in range(2):
+            lines.append(envelope(f"r{i}-{j}", "openai", "gpt-4o-2024-08-06" if i < 20 else "gpt-4o-mini-2024-07-18", usage,
+                                  user_id=f"u_{i}", conversation_id=f"c_{i}_{j}", latency_ms=500 + i, status="ok"))
+    lines.append(envelope("tagged", "openai", "gpt-4o-2024-08-06", usage, user_id="u_99", tags={"experiment": "t", "variant": "x"}))
+    land(home, "2026-11-27/requests.jsonl", lines)
+    folder = home.landing / "experiments"
+    folder.mkdir(parents=True)
+    rows = [{"experiment": "e", "variant": "a" if i < 20 else "b", "user_id": f"u_{i}", "assigned_at": "2026-11-27T00:00:00Z",
+             **({"is_control": True} if i == 0 else {})} for i in range(40)]
+    rows.append({"experiment": "e", "variant": "a", "user_id": "u_39", "assigned_at": "2026-11-27T00:00:00Z"})
+    rows.append({"experiment": "e", "variant": "a", "user_id": "u_raw_rejected", "conversation_id": "c1", "assigned_at": "2026-11-27T00:00:00Z"})
+    (folder / "assignments.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    (folder / "more.csv").write_text("experiment,variant,user_id,assigned_at\ne,b,u_20,2026-11-27T00:00:00Z\n", encoding="utf-8")  # a duplicate
+
+    summary = run_pipeline(home, progress=lambda _: None)
+    assert any("one_variant_per_unit" in w for w in summary.warnings), summary.warnings
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        files = con.execute(
+            "select rows_read, rows_loaded, rows_rejected, rows_duplicate from audit.ingested_files where path like '%experiments/%' order by 1"
+        ).fetchall()
+        assert sorted(files) == [(1, 0, 0, 1), (42, 41, 1, 0)]
+        (field, reason, record) = con.execute(
+            "select field, reason, record from audit.rejected_rows where source_file like '%experiments/assignments.jsonl'").fetchone()
+        assert (field, reason) == ("user_id", "an assignment names one unit, found 2 of user_id, conversation_id, customer_id")
+        assert "u_raw_rejected" not in record
+        units = dict(con.execute("select unit_id, variant from core.experiment_assignments").fetchall())
+        key = load_key(home.secrets)
+        assert units[pseudonymize(pa.array(["u_3"]), key)[0].as_py()] == "a" and not [u for u in units if u.startswith("u_")]
+        results = {(r[0], r[1]): r[2:] for r in con.execute(
+            "select experiment, variant, units, requests, is_control, conflicting_units, verdict from marts.experiment_results").fetchall()}
+    # u_39 is in a and b: left out and counted; e's control is the variant the feed marked
+    assert results[("e", "a")] == (20, 40, True, 1, None)
+    assert results[("e", "b")] == (19, 38, False, 1, "too_few_units")
+    assert results[("t", "x")] == (1, 1, True, 0, None)

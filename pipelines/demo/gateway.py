@@ -42,6 +42,7 @@ def generate_gateway_logs(
     bad_lines: bool = True,
     files_per_day: int = 1,
     compress: bool = True,
+    experiment_tags: bool = True,
 ) -> GenerationSummary:
     """Write `days` days of envelope logs under `landing_dir/gateway/envelope/<date>/`.
 
@@ -49,6 +50,7 @@ def generate_gateway_logs(
     time order. With `bad_lines`, every file also gets one truncated JSON line, one negative token
     count, one timestamp without offset and one line without `request_id` (at 1/5, 2/5, 3/5 and
     4/5 of the file), plus one exact duplicate of an earlier request after 9/10 of it.
+    Without `experiment_tags`, no request carries an experiment (the requests are otherwise the same).
     The same arguments always give the same bytes.
     """
     if days < 0 or requests_per_day < 0 or files_per_day < 1:
@@ -64,7 +66,7 @@ def generate_gateway_logs(
             day = start + datetime.timedelta(days=offset)
             day_files = _day_files(
                 landing_dir, day, population, seed=seed, requests=requests_per_day,
-                files_per_day=files_per_day, bad_lines=bad_lines, compress=compress,
+                files_per_day=files_per_day, bad_lines=bad_lines, compress=compress, experiment_tags=experiment_tags,
             )
             for path, chunks, line_counts in day_files:
                 sink = Sink(path, compress)
@@ -79,7 +81,7 @@ def generate_gateway_logs(
 
 def _day_files(
     landing_dir: Path, day: datetime.date, population: Population, *, seed: int, requests: int,
-    files_per_day: int, bad_lines: bool, compress: bool,
+    files_per_day: int, bad_lines: bool, compress: bool, experiment_tags: bool = True,
 ) -> Iterator[tuple[Path, Iterator[bytes], np.ndarray]]:
     """Each file of one day: its path, its uncompressed bytes in chunks, and its summary counts."""
     rng = np.random.default_rng([seed, 1, day.toordinal()])
@@ -87,6 +89,8 @@ def _day_files(
     if bad_lines:
         per_file = per_file + BAD_LINES_PER_FILE
     columns = sample_requests(rng, population, day, int(per_file.sum()))
+    if not experiment_tags:
+        columns["tag"] = np.zeros_like(columns["tag"])
     frame = request_frame(columns, population, day, rng)
     folder = landing_dir / "gateway" / "envelope" / f"{day:%Y-%m-%d}"
     suffix = ".jsonl.gz" if compress else ".jsonl"
