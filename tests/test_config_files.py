@@ -19,6 +19,7 @@ import pytest
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError
 from pipelines.ingest.privacy import create_key
 from pipelines.insights.budgets import BudgetError, load_budgets
+from pipelines.insights.experiments import ExperimentDesignError, load_designs
 from pipelines.pricing.book import PriceBookError, load_price_book
 from pipelines.pricing.corrections import corrections_file_problems
 from pipelines.pricing.overrides import load_overrides
@@ -58,6 +59,7 @@ CONFIG_FILES = {
     "settings.yaml": lambda value: f"reporting_currency: {value}\n",
     "attribution.yaml": lambda value: f"otel:\n  feature: [{value}]\n",
     "budgets.yaml": lambda value: f"features:\n  support_chat: {value}\n",
+    "experiments.yaml": lambda value: f"experiments:\n  e:\n    split: {{a: {value}}}\n",
     "model_tiers.yaml": lambda value: f"rules:\n  - {value}\n",
     "price_overrides.yaml": lambda value: f"overrides:\n  - {{id: x, provider: openai, effective_from: 2026-01-01, discount_pct: {value}}}\n",
     "book/acme.yaml": lambda value: BOOK_FILE.replace("input: 0.55", f"input: {value}"),
@@ -83,6 +85,8 @@ def _load(home: Path, name: str) -> None:
         AttributionConfig.load(home)
     elif name == "budgets.yaml":
         load_budgets(home)
+    elif name == "experiments.yaml":
+        load_designs(home)
     elif name == "model_tiers.yaml":
         load_tier_rules(home)
     elif name == "price_overrides.yaml":
@@ -96,7 +100,7 @@ def _load(home: Path, name: str) -> None:
 
 
 def _problem(home: Path, name: str) -> str:
-    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ModelTiersError, PriceBookError)) as caught:
+    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ExperimentDesignError, ModelTiersError, PriceBookError)) as caught:
         _load(home, name)
     return str(caught.value)
 
@@ -319,6 +323,7 @@ def homes(tmp_path_factory):
         "settings_type": home("settings_type", {"settings.yaml": "reporting_currency: 123\n"}),
         "attribution": home("attribution", {"attribution.yaml": CONFIG_FILES["attribution.yaml"](bomb())}),
         "budgets": home("budgets", {"budgets.yaml": b"features:\n  caf\xe9: 5\n"}),
+        "experiments": home("experiments", {"experiments.yaml": CONFIG_FILES["experiments.yaml"](".nan")}),
         "model_tiers": home("model_tiers", {"model_tiers.yaml": "rules:\n  - {match: 5, tier: small}\n"}),
         "overrides": home("overrides", {"price_overrides.yaml": CONFIG_FILES["price_overrides.yaml"](".nan")}),
         "overrides_size": home("overrides_size", {"price_overrides.yaml": "#" * (MAX_CONFIG_BYTES + 1)}),
@@ -348,6 +353,7 @@ CONFIG_CASES = [
     ("run", "attribution", "attribution.yaml: its aliases (*name) stand for"),
     ("run", "budgets", "budgets.yaml: not valid UTF-8 text (byte 0xe9 at offset 15)"),
     ("run", "model_tiers", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
+    ("run", "experiments", "experiments.yaml: experiments.'e'.split.'a' must be a positive number, found .nan"),
     ("run", "overrides", "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"),
     ("run", "overrides_size", "price_overrides.yaml: larger than 1 MiB"),
     ("demo --days 1 --requests-per-day 5", "budgets", "budgets.yaml: not valid UTF-8 text"),

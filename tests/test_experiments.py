@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 
 import duckdb
@@ -74,7 +77,7 @@ def _load(con, requests, outcomes=(), assignments=None) -> None:
 
 def _results(con, designs: dict | None = None) -> list[dict]:
     con.register("experiment_designs", designs_table(designs or {}))
-    for name in ("core.experiment_assignments", "core.experiment_requests", "core.experiment_units"):
+    for name in ("core.experiment_assignments", "core.experiment_units"):
         con.execute(f"create or replace table {name} as {sql_text(name)}")
     con.register("experiment_stats", experiment_stats(con, designs or {}))
     cursor = con.execute(f"select * from ({sql_text('marts.experiment_results')}) order by experiment, feature, variant")
@@ -146,8 +149,8 @@ def test_assignment_feed_places_a_units_requests_after_assigned_at_and_the_feed_
     new, old = _results(con)
     assert (new["variant"], new["is_control"], new["units"], new["requests"], new["cost_usd"]) == ("new", False, 1, 1, Decimal("0.01"))
     assert (old["variant"], old["is_control"], old["units"], old["requests"], old["cost_usd"]) == ("old", True, 2, 2, Decimal("0.05"))
-    (assigned_by,) = con.execute("select distinct assigned_by from core.experiment_requests").fetchone()
-    assert assigned_by == "assignment"
+    units = con.execute("select unit_type, unit_id, requests from core.experiment_units order by all").fetchall()
+    assert units == [("conversation_id", "c7", 1), ("user_id", "p_u1", 1), ("user_id", "p_u2", 1)]
 
 
 def test_a_unit_in_two_variants_is_left_out_and_counted(con):
@@ -166,7 +169,7 @@ def test_a_unit_in_two_variants_is_left_out_and_counted(con):
     a, b = _results(con)
     assert (a["units"], a["cost_usd"], b["units"], b["cost_usd"]) == (1, Decimal("0.01"), 1, Decimal("0.01"))
     assert a["conflicting_units"] == b["conflicting_units"] == 2
-    conflicts = con.execute(sql_text("checks/core__experiment_requests__one_variant_per_unit")).fetchall()
+    conflicts = con.execute(sql_text("checks/core__experiment_units__one_variant_per_unit")).fetchall()
     assert conflicts == [("e", "conversation_id", "c3")]
     (variants,) = con.execute("select conflicting_variants from core.experiment_assignments where conflict").fetchone()
     assert variants == "a, b"
@@ -291,8 +294,8 @@ def test_tagged_units_are_users_unless_experiments_yaml_names_another_unit(con):
     assert (a["units"], b["units"], a["conflicting_units"]) == (1, 1, 1)  # u1; c5; u2 conflicts
     a, b = _results(con, {"e": Design(unit="conversation_id")})
     assert (a["units"], b["units"], a["conflicting_units"]) == (3, 2, 0)  # c1, c2, c4; c3, c5
-    units = dict(con.execute("select request_id, unit_type from core.experiment_requests").fetchall())
-    assert units == {"r1": "conversation_id", "r2": "conversation_id", "r3": "conversation_id", "r4": "conversation_id", "r5": "conversation_id"}
+    units = con.execute("select unit_type, unit_id, latencies_ms from core.experiment_units order by unit_id").fetchall()
+    assert units == [("conversation_id", f"c{n}", [100]) for n in range(1, 6)]
 
 
 # ---------------------------------------------------------------- through the real pipeline
@@ -341,3 +344,17 @@ def test_the_pipeline_ingests_assignments_and_builds_the_experiment_marts(home):
     assert results[("e", "a")] == (20, 40, True, 1, None)
     assert results[("e", "b")] == (19, 38, False, 1, "too_few_units")
     assert results[("t", "x")] == (1, 1, True, 0, None)
+
+    # tokenledger experiments prints each experiment's variants, the control first, with the verdicts
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKENLEDGER_HOME", "TOKENLEDGER_PSEUDONYM_KEY")}
+    cli = [sys.executable, "-m", "pipelines.cli", "experiments", "--home", str(home.root)]
+    done = subprocess.run(cli + ["--experiment", "e"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "e / support_chat; 1 units in two variants left out" in lines
+    (control,) = [line for line in lines if line.strip().startswith("a ")]
+    (variant,) = [line for line in lines if line.strip().startswith("b ")]
+    assert lines.index(control) < lines.index(variant) and control.rstrip().endswith("control")
+    assert "too_few_units" in variant and "t / " not in done.stdout
+    missing = subprocess.run(cli + ["--experiment", "nope"], capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 2 and missing.stderr == "tokenledger: no experiment named 'nope' in marts.experiment_results\n"

@@ -105,7 +105,7 @@ class Design:
 
 
 DESIGNS_SCHEMA = pa.schema([("experiment", pa.string()), ("unit", pa.string())])
-"""What core.experiment_requests reads of experiments.yaml (as experiment_designs)."""
+"""What core.experiment_units reads of experiments.yaml (as experiment_designs)."""
 
 
 def designs_table(designs: dict[str, Design]) -> pa.Table:

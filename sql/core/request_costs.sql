@@ -115,7 +115,8 @@ account_days as (
         requests.provider,
         aliases.model as book_model,
         requests.service_tier,
-        coalesce(requests.tags ->> 'account', '') as account,
+        -- parse the tags only where an account can be (experiment and other tags are common)
+        case when contains(requests.tags, '"account"') then coalesce(requests.tags ->> 'account', '') else '' end as account,
         requests.event_date,
     from requests
     inner join model_names as aliases
@@ -176,7 +177,7 @@ rated as (
         on chosen_overrides.provider = judged.provider
         and chosen_overrides.book_model = judged.book_model
         and chosen_overrides.service_tier = judged.service_tier
-        and chosen_overrides.account = coalesce(judged.tags ->> 'account', '')
+        and chosen_overrides.account = case when contains(judged.tags, '"account"') then coalesce(judged.tags ->> 'account', '') else '' end
         and chosen_overrides.event_date = judged.event_date
 ),
 

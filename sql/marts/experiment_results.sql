@@ -1,5 +1,5 @@
 -- One row per experiment x variant x feature: the variant's units (users, conversations, customers or requests:
--- core.experiment_requests says which), requests, priced cost, outcomes, outcome_rate (outcomes per unit),
+-- core.experiment_units says which), requests, priced cost, outcomes, outcome_rate (outcomes per unit),
 -- cost_per_outcome, cost_per_unit, p50/p95 latency (quantile_disc over its requests with a latency),
 -- error_rate (share of requests whose status is not 'ok'), and for each variant that is not the control, the
 -- difference (variant - control) and ratio (variant / control) of cost per outcome, outcome rate and p95 latency,
@@ -20,6 +20,7 @@ with units as (
         sum(cost_usd) as cost_usd,
         sum(outcomes) as outcomes,
     from core.experiment_units
+    where not conflict
     group by experiment, variant, feature
 ),
 
@@ -30,15 +31,18 @@ latency as (
         feature,
         quantile_disc(latency_ms, 0.5) as p50_latency_ms,
         quantile_disc(latency_ms, 0.95) as p95_latency_ms,
-    from core.experiment_requests
-    where variant is not null and latency_ms is not null
+    from (
+        select experiment, variant, feature, unnest(latencies_ms) as latency_ms,
+        from core.experiment_units
+        where not conflict
+    )
     group by experiment, variant, feature
 ),
 
 conflicts as (
     select experiment, count(*) as conflicting_units,
     from (
-        select distinct experiment, unit_type, unit_id from core.experiment_requests where conflict
+        select distinct experiment, unit_type, unit_id from core.experiment_units where conflict
         union
         select distinct experiment, unit_type, unit_id from core.experiment_assignments where conflict
     )

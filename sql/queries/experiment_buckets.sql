@@ -8,6 +8,7 @@ with units as (
         count(*) over (partition by experiment, feature, variant) as variant_units,
         row_number() over (partition by experiment, feature, variant order by unit_type, unit_id) as unit_number,
     from core.experiment_units
+    where not conflict
 ),
 
 bucketed as (

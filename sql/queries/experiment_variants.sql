@@ -14,5 +14,6 @@ select
     coalesce(any_value(marked.marked_control), false) as marked_control,
 from core.experiment_units as units
 left join marked using (experiment, variant)
+where not units.conflict
 group by units.experiment, units.variant
 order by units.experiment, units.variant

@@ -46,7 +46,7 @@ def _conflicting(rows: list[tuple], con, params: dict) -> str:
 
 
 ONE_VARIANT_PER_UNIT = SqlCheck(
-    "one_variant_per_unit", "core.experiment_requests", _conflicting, passed="every experiment unit is in one variant", warn=True
+    "one_variant_per_unit", "core.experiment_units", _conflicting, passed="every experiment unit is in one variant", warn=True
 )
 experiment_assignments = sql_model("core.experiment_assignments", deps=["lake/experiment_assignments"])
 
@@ -58,10 +58,9 @@ def _designs(con, home) -> dict:
         raise dg.Failure(description=str(exc)) from exc
 
 
-experiment_requests = sql_model(
-    "core.experiment_requests",
-    deps=["core.request_costs", "core.experiment_assignments"],
+experiment_units = sql_model(
+    "core.experiment_units",
+    deps=["core.request_costs", "core.experiment_assignments", "core.outcomes"],
     rows=_designs,
     checks=[ONE_VARIANT_PER_UNIT],
 )
-experiment_units = sql_model("core.experiment_units", deps=["core.experiment_requests", "core.outcomes"])

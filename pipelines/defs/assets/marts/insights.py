@@ -76,7 +76,7 @@ SAMPLE_RATIO = SqlCheck(
 latency_cost = sql_model("marts.latency_cost", deps=["core.request_costs", "core.outcomes"])
 experiment_results = sql_model(
     "marts.experiment_results",
-    deps=["core.experiment_units", "core.experiment_requests", "core.experiment_assignments"],
+    deps=["core.experiment_units", "core.experiment_assignments"],
     rows=_experiment_rows,
     checks=[SAMPLE_RATIO],
 )
