@@ -191,11 +191,17 @@ def _replicates(arm: Arm, rng: np.random.Generator, first_bin: int) -> dict[str,
             "outcome_rate": np.where(units > 0, outcomes / units, np.nan),
         }
     if arm.histogram.shape[1]:
-        resampled = np.cumsum(counts.astype(np.float32) @ arm.histogram, axis=1)
+        # Only the bins from the arm's own 80th percentile on are resampled one by one (those below as one sum): a
+        # replicate's p95 lies above it unless the arm is tiny, and such a replicate counts as undefined.
+        pooled = np.cumsum(arm.histogram.sum(axis=0))
+        cut = int(np.argmax(pooled >= 0.8 * pooled[-1])) if pooled[-1] > 0 else 0
+        weights = counts.astype(np.float32)
+        below = weights @ arm.histogram[:, :cut].sum(axis=1)
+        resampled = np.cumsum(weights @ arm.histogram[:, cut:], axis=1) + below[:, None]
         total = resampled[:, -1]
         index = np.argmax(resampled >= 0.95 * total[:, None], axis=1)
-        p95 = np.exp((first_bin + index + 0.5) * np.log(BIN_RATIO)) - 1
-        values["p95_latency"] = np.where(total > 0, p95, np.nan)
+        p95 = np.exp((first_bin + cut + index + 0.5) * np.log(BIN_RATIO)) - 1
+        values["p95_latency"] = np.where((total > 0) & (below < 0.95 * total), p95, np.nan)
     else:
         values["p95_latency"] = np.full(REPLICATES, np.nan)
     return values

@@ -29,20 +29,23 @@ tagged_names as materialized (
     -- the two tags read with one parse of the JSON, after a cheap text test (most requests carry no experiment);
     -- stored so the parse is not repeated for each condition on it
     select
-        json_extract_string(tags, ['$.experiment', '$.variant']) as names,
-        source, request_id, occurred_at, event_date, feature, model,
-        user_id, customer_id, conversation_id, latency_ms, status, is_priced, cost_usd,
-    from core.request_costs
-    where contains(tags, '"experiment"')
+        trim(names[1]) as experiment,
+        trim(names[2]) as variant,
+        * exclude (names),
+    from (
+        select
+            json_extract_string(tags, ['$.experiment', '$.variant']) as names,
+            source, request_id, occurred_at, event_date, feature, model,
+            user_id, customer_id, conversation_id, latency_ms, status, is_priced, cost_usd,
+        from core.request_costs
+        where contains(tags, '"experiment"')
+    )
 ),
 
 tagged_requests as (
-    select
-        nullif(trim(names[1]), '') as experiment,
-        nullif(trim(names[2]), '') as variant,
-        * exclude (names),
+    select *
     from tagged_names
-    where nullif(trim(names[1]), '') is not null and nullif(trim(names[2]), '') is not null
+    where experiment <> '' and variant <> ''
 ),
 
 tagged as (
@@ -106,7 +109,7 @@ assigned as (
     -- a request the feed reaches through two units of one experiment counts once, by its user, then conversation
     select * exclude (conflict), 'assignment' as assigned_by, conflict as assignment_conflict,
     from assigned_matches
-    anti join tagged using (experiment, source, request_id)
+    anti join tagged_requests using (experiment, source, request_id)
     qualify row_number() over (
         partition by experiment, source, request_id
         order by case unit_type when 'user_id' then 1 when 'conversation_id' then 2 else 3 end
