@@ -314,6 +314,8 @@ def test_the_pipeline_ingests_assignments_and_builds_the_experiment_marts(home):
             lines.append(envelope(f"r{i}-{j}", "openai", "gpt-4o-2024-08-06" if i < 20 else "gpt-4o-mini-2024-07-18", usage,
                                   user_id=f"u_{i}", conversation_id=f"c_{i}_{j}", latency_ms=500 + i, status="ok"))
     lines.append(envelope("tagged", "openai", "gpt-4o-2024-08-06", usage, user_id="u_99", tags={"experiment": "t", "variant": "x"}))
+    hostile = "<script>alert(1)</script>\x1b[2J\nforged"
+    lines.append(envelope("hostile", "openai", "gpt-4o-2024-08-06", usage, user_id="u_98", tags={"experiment": hostile, "variant": hostile}))
     land(home, "2026-11-27/requests.jsonl", lines)
     folder = home.landing / "experiments"
     folder.mkdir(parents=True)
@@ -356,5 +358,32 @@ def test_the_pipeline_ingests_assignments_and_builds_the_experiment_marts(home):
     (variant,) = [line for line in lines if line.strip().startswith("b ")]
     assert lines.index(control) < lines.index(variant) and control.rstrip().endswith("control")
     assert "too_few_units" in variant and "t / " not in done.stdout
+    # a hostile experiment name is printed escaped, and drawn as text in the report
+    everything = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=300)
+    assert everything.returncode == 0 and "\x1b" not in everything.stdout and "<script>alert(1)</script>\\x1b[2J\\nforged" in everything.stdout
+    from pipelines.report import write_report
+
+    page = write_report(home).read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     missing = subprocess.run(cli + ["--experiment", "nope"], capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 2 and missing.stderr == "tokenledger: no experiment named 'nope' in marts.experiment_results\n"
+
+
+def test_a_parquet_feed_with_typed_columns_is_read_like_the_text_formats():
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pa.table({
+        "experiment": ["e", "e"], "variant": ["a", "b"], "conversation_id": ["c1", "c2"],
+        "assigned_at": pa.array([T0, T0 + dt.timedelta(hours=1)], pa.timestamp("us", tz="UTC")),
+        "is_control": [True, False],
+    })
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    result = parse_experiments(sink.getvalue(), "assignments.parquet")
+    assert result.rejected.num_rows == 0, result.rejected.to_pylist()
+    assert result.rows.select(["variant", "conversation_id", "assigned_at", "is_control"]).to_pylist() == [
+        {"variant": "a", "conversation_id": "c1", "assigned_at": T0, "is_control": True},
+        {"variant": "b", "conversation_id": "c2", "assigned_at": T0 + dt.timedelta(hours=1), "is_control": False},
+    ]
