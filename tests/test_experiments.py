@@ -281,21 +281,26 @@ def test_assignment_feed_rejects_rows_naming_no_unit_two_units_or_a_bad_timestam
     assert not [r for r in result.rejected["record"].to_pylist() if "u_secret" in (r or "")]
 
 
-def test_tagged_units_are_users_unless_experiments_yaml_names_another_unit(con):
-    requests = [
+def test_tagged_units_are_users_unless_a_user_ran_under_two_variants_or_experiments_yaml_names_the_unit(con):
+    by_user = [
         _request("r1", "0.01", 100, user="p_u1", conversation="c1", variant="a"),
         _request("r2", "0.01", 100, user="p_u1", conversation="c2", variant="a"),
         _request("r3", "0.01", 100, user="p_u2", conversation="c3", variant="b"),
-        _request("r4", "0.01", 100, user="p_u2", conversation="c4", variant="a"),  # u2 in both arms, c4 in one
         _request("r5", "0.01", 100, conversation="c5", variant="b"),  # no user: its conversation
     ]
-    _load(con, requests)
+    _load(con, by_user)
     a, b = _results(con)
-    assert (a["units"], b["units"], a["conflicting_units"]) == (1, 1, 1)  # u1; c5; u2 conflicts
-    a, b = _results(con, {"e": Design(unit="conversation_id")})
+    assert (a["units"], b["units"], a["conflicting_units"]) == (1, 2, 0)  # u1; u2 and c5
+    # u2 also ran under a: randomized per conversation, so conversations are the units
+    per_conversation = [*by_user, _request("r4", "0.01", 100, user="p_u2", conversation="c4", variant="a")]
+    _load(con, per_conversation)
+    a, b = _results(con)
     assert (a["units"], b["units"], a["conflicting_units"]) == (3, 2, 0)  # c1, c2, c4; c3, c5
     units = con.execute("select unit_type, unit_id, latencies_ms from core.experiment_units order by unit_id").fetchall()
     assert units == [("conversation_id", f"c{n}", [100]) for n in range(1, 6)]
+    # experiments.yaml fixes the unit: per user, u2 is in two variants and is left out
+    a, b = _results(con, {"e": Design(unit="user_id")})
+    assert (a["units"], b["units"], a["conflicting_units"]) == (1, 1, 1)
 
 
 # ---------------------------------------------------------------- through the real pipeline

@@ -27,8 +27,9 @@ threshold commonly used for this check) is flagged. Money in the intervals is DO
 experiments:
   cheaper_support_model:
     control: gpt-4o            # else the variant the feed marks is_control, else one named `control`, else the first by name
-    unit: conversation_id      # what was randomized, for variants from tags: user_id (the default), conversation_id,
-                               # customer_id or request_id; a request without that id falls back to user, conversation, request
+    unit: conversation_id      # what was randomized, for variants from tags: user_id, conversation_id, customer_id or
+                               # request_id (default: the user, unless a user ran under two variants; then the
+                               # conversation); a request without that id falls back to user, conversation, request
     split: {gpt-4o: 50, gpt-4o-mini: 50}
     min_units: 30
 ```

@@ -3,8 +3,9 @@
 -- requests, priced cost, outcomes and the latencies of its requests (latencies_ms, for the exact quantiles and the
 -- bootstrap of marts.experiment_results). A request is in an experiment when
 -- - its tags carry `experiment` and `variant` (attribution.yaml maps other keys there): its unit is the one
---   experiments.yaml names for the experiment (`unit:`, read as experiment_designs), else its user, else its
---   conversation, else the request itself; or
+--   experiments.yaml names for the experiment (`unit:`, read as experiment_designs), else its user (unless a user
+--   of the experiment ran under two variants: it was randomized finer), else its conversation, else the request
+--   itself; or
 -- - its user, conversation or customer was assigned through landing/experiments at or before the request
 --   (core.experiment_assignments), unless its tags already place it in that experiment; a request the feed reaches
 --   through two units of one experiment counts once, by its user, then its conversation.
@@ -48,8 +49,19 @@ tagged_requests as (
     where experiment <> '' and variant <> ''
 ),
 
+users_split as (
+    -- experiments where some user's requests ran under two variants: randomized finer than the user
+    select experiment,
+    from tagged_requests
+    where user_id is not null
+    group by experiment, user_id
+    having min(variant) <> max(variant)
+),
+
 tagged as (
-    -- the unit experiments.yaml names (when the request has it), else the user, else the conversation, else the request
+    -- the unit experiments.yaml names (when the request has it); else the user, unless some user of the experiment
+    -- ran under two variants (then it was randomized per conversation or request); else the conversation; else the
+    -- request
     select
         'tags' as assigned_by,
         unit_type,
@@ -70,10 +82,15 @@ tagged as (
                     when 'customer_id' then case when customer_id is not null then 'customer_id' end
                     when 'request_id' then 'request_id'
                 end,
-                case when user_id is not null then 'user_id' when conversation_id is not null then 'conversation_id' else 'request_id' end
+                case
+                    when user_id is not null and split_experiments.experiment is null then 'user_id'
+                    when conversation_id is not null then 'conversation_id'
+                    else 'request_id'
+                end
             ) as unit_type,
         from tagged_requests
         left join designs using (experiment)
+        left join (select distinct experiment from users_split) as split_experiments using (experiment)
     )
 ),
 
