@@ -176,10 +176,6 @@ class Arm:
     def unit_count(self) -> int:
         return int(self.units.sum())
 
-    @property
-    def outcome_count(self) -> int:
-        return int(self.outcomes.sum())
-
 
 def _replicates(arm: Arm, rng: np.random.Generator, first_bin: int) -> dict[str, np.ndarray]:
     """Each metric's value in every bootstrap replicate of `arm` (nan where undefined)."""
@@ -234,8 +230,9 @@ def compare(control: Arm, variant: Arm, min_units: int, seed: int, first_bin: in
     """Intervals, ratios and verdicts of `variant` against `control` (the STATS_SCHEMA columns they fill)."""
     row: dict[str, object] = {}
     small = control.unit_count < min_units or variant.unit_count < min_units
-    rng = np.random.default_rng(seed)
-    base, other = _replicates(control, rng, first_bin), _replicates(variant, rng, first_bin)
+    if not small:
+        rng = np.random.default_rng(seed)
+        base, other = _replicates(control, rng, first_bin), _replicates(variant, rng, first_bin)
     for metric in METRICS:
         with np.errstate(divide="ignore", invalid="ignore"):
             low, high = (None, None) if small else _interval(other[metric] - base[metric])

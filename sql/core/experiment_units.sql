@@ -145,8 +145,7 @@ units as (
         min(variant) is distinct from max(variant) or bool_or(assignment_conflict) as conflict,
     from members
     group by experiment, unit_type, unit_id
-)
-,
+),
 
 unit_requests as (
     select

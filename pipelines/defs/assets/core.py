@@ -1,4 +1,5 @@
-"""Core: priced requests, provider bills, business outcomes and revenue, one row per fact."""
+"""Core: priced requests, provider bills, business outcomes and revenue, one row per fact; experiment assignments and
+units."""
 
 import dagster as dg
 
