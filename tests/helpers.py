@@ -57,3 +57,20 @@ def land(home: Home, name: str, lines: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def otel_line(span_attributes: dict, resource: dict) -> str:
+    """One OTLP JSON traces line: a chat span of gpt-4o (10 input, 2 output tokens) with `span_attributes` on top, under a
+    resource with `resource` attributes; every value a string."""
+    attributes = {
+        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.response.model": "gpt-4o",
+        "gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": "10", "gen_ai.usage.output_tokens": "2",
+        **span_attributes,
+    }
+    span = {
+        "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+        "startTimeUnixNano": "1730419200000000000", "endTimeUnixNano": "1730419200812000000",
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+    }
+    res = {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in resource.items()]}
+    return json.dumps({"resourceSpans": [{"resource": res, "scopeSpans": [{"spans": [span]}]}]})

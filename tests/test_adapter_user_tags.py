@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from helpers import envelope, litellm_csv
+from helpers import envelope, litellm_csv, otel_line
 
 from pipelines.adapters.attribution import AttributionConfig, user_keys
 from pipelines.adapters.envelope import file_query, parse_envelope
@@ -141,31 +141,16 @@ def test_portkey_metadata_loses_user_keys():
 # ---------------------------------------------------------------- OTel
 
 
-def _otel_line(span_attributes: dict, resource: dict) -> str:
-    attributes = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.response.model": "gpt-4o",
-        "gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": "10", "gen_ai.usage.output_tokens": "2",
-        **span_attributes,
-    }
-    span = {
-        "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
-        "startTimeUnixNano": "1730419200000000000", "endTimeUnixNano": "1730419200812000000",
-        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
-    }
-    res = {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in resource.items()]}
-    return json.dumps({"resourceSpans": [{"resource": res, "scopeSpans": [{"spans": [span]}]}]})
-
-
 def test_otel_user_attributes_reach_neither_tags_nor_records():
-    result = parse_otel((_otel_line({"enduser.id": RAW, "user.id": RAW}, {"service.name": "bot"}) + "\n").encode(), "t.jsonl")
+    result = parse_otel((otel_line({"enduser.id": RAW, "user.id": RAW}, {"service.name": "bot"}) + "\n").encode(), "t.jsonl")
     _no_raw_id(result)
     assert json.loads(result.rows["tags"][0].as_py()) == {"service.name": "bot", "gen_ai.operation.name": "chat"}
 
 
 def test_otel_tags_lose_an_attribute_configured_as_the_user():
     config = AttributionConfig.from_mapping({"otel": {"user_id": ["service.name"], "conversation_id": ["gen_ai.response.id"]}})
-    good = _otel_line({}, {"service.name": RAW})
-    bad = _otel_line({"gen_ai.usage.input_tokens": "-1"}, {"service.name": RAW})
+    good = otel_line({}, {"service.name": RAW})
+    bad = otel_line({"gen_ai.usage.input_tokens": "-1"}, {"service.name": RAW})
     result = parse_otel((good + "\n" + bad + "\n").encode(), "t.jsonl", config)
     _no_raw_id(result)
     assert json.loads(result.rows["tags"][0].as_py()) == {"gen_ai.operation.name": "chat"}
@@ -187,7 +172,7 @@ def test_no_raw_user_id_reaches_the_lake_from_any_format(home):
         ("litellm", "spend.csv"): litellm_csv(dict(litellm, request_id="csv-1")),
         ("helicone", "rmt.jsonl"): _jsonl(helicone, dict(helicone, request_id="bad", prompt_tokens=-1)),
         ("portkey", "logs.jsonl"): _jsonl(portkey),
-        ("otel", "t.jsonl"): (_otel_line({"enduser.id": RAW}, {"service.name": "bot"}) + "\n").encode(),
+        ("otel", "t.jsonl"): (otel_line({"enduser.id": RAW}, {"service.name": "bot"}) + "\n").encode(),
     }
     for (fmt, name), data in files.items():
         path = home.gateway_landing(fmt) / "2026-11-27" / name

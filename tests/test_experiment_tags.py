@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import envelope, litellm_csv
+from helpers import envelope, litellm_csv, otel_line
 
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError
 from pipelines.adapters.envelope import parse_envelope
@@ -70,26 +70,11 @@ def test_configured_keys_copy_another_field_into_the_experiment_tags():
     ]
 
 
-def _otel_line(span_attributes: dict, resource: dict) -> str:
-    attributes = {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.response.model": "gpt-4o",
-        "gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": "10", "gen_ai.usage.output_tokens": "2",
-        **span_attributes,
-    }
-    span = {
-        "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
-        "startTimeUnixNano": "1730419200000000000", "endTimeUnixNano": "1730419200812000000",
-        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
-    }
-    res = {"attributes": [{"key": k, "value": {"stringValue": v}} for k, v in resource.items()]}
-    return json.dumps({"resourceSpans": [{"resource": res, "scopeSpans": [{"spans": [span]}]}]})
-
-
 def test_otel_span_or_resource_attributes_name_the_variant():
     spans = [
-        _otel_line({"app.experiment": "e1", "app.variant": "b"}, {"service.name": "bot"}),
-        _otel_line({"variant": "a"}, {"service.name": "bot", "experiment": "e1"}),  # a resource attribute counts too
-        _otel_line({}, {"service.name": "bot"}),
+        otel_line({"app.experiment": "e1", "app.variant": "b"}, {"service.name": "bot"}),
+        otel_line({"variant": "a"}, {"service.name": "bot", "experiment": "e1"}),  # a resource attribute counts too
+        otel_line({}, {"service.name": "bot"}),
     ]
     assert _tags(parse_otel(("\n".join(spans) + "\n").encode(), "t.jsonl")) == [
         {"service.name": "bot", "gen_ai.operation.name": "chat", "experiment": "e1", "variant": "b"},
@@ -98,7 +83,7 @@ def test_otel_span_or_resource_attributes_name_the_variant():
     ]
     # OpenTelemetry's feature-flag conventions (feature_flag.key, feature_flag.result.variant) by configuration
     config = AttributionConfig.from_mapping({"otel": {"experiment": ["feature_flag.key"], "variant": ["feature_flag.result.variant"]}})
-    line = _otel_line({"feature_flag.key": "new-model", "feature_flag.result.variant": "on"}, {"service.name": "bot"})
+    line = otel_line({"feature_flag.key": "new-model", "feature_flag.result.variant": "on"}, {"service.name": "bot"})
     (tags,) = _tags(parse_otel((line + "\n").encode(), "t.jsonl", config))
     assert tags["experiment"] == "new-model" and tags["variant"] == "on"
 
