@@ -71,7 +71,7 @@ def test_every_format_gives_the_same_typed_rows(fmt):
     }]
     assert parse_gpu(*_as(fmt, [GPU])).rows.to_pylist() == [{
         "source_row": 1, "cluster": "gpu-a", "event_date": NOV_27, "gpu_type": "H100", "gpu_count": 2, "hours": Decimal("24"),
-        "hourly_rate": Decimal("2.50"), "currency": "USD", "capacity_tokens_per_hour": 1_000_000,
+        "hourly_rate": Decimal("2.50"), "currency": "USD", "capacity_tokens_per_hour": 1_000_000, "avg_power_watts": None,
     }]
 
 
