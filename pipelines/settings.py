@@ -326,7 +326,7 @@ _WIDE = Context(prec=80)
 # -- settings.yaml ----------------------------------------------------------------------------------
 
 SETTINGS_FILE = "settings.yaml"
-SETTINGS_KEYS = ("reporting_currency", "reconciliation", "same_call_sources")
+SETTINGS_KEYS = ("reporting_currency", "reconciliation", "same_call_sources", "pue", "clusters")
 GATEWAY_SOURCES = ("envelope", "helicone", "litellm", "otel", "portkey")
 """The gateway sources (the registered gateway formats; a test keeps the two the same)."""
 DEFAULT_SAME_CALL_SOURCES = ("litellm", "otel")
@@ -395,8 +395,47 @@ def reconciliation_tolerance(home_root: Path) -> tuple[Decimal, Decimal]:
     return values[0], values[1]
 
 
+DEFAULT_PUE = Decimal("1.2")
+"""Power usage effectiveness when settings.yaml gives none: facility energy / IT energy of a typical data centre."""
+CLUSTER_KEYS = ("region", "pue")
+CLUSTER_NAME = re.compile(r"^[a-z0-9_.-]+$")
+REGION_CHARS = 64
+
+
+def _pue(raw: object, where: str) -> Decimal:
+    value = as_decimal(raw)
+    if value is None or not Decimal(1) <= value <= Decimal(5) or not fits_decimal(value, 9):
+        raise SettingsError(f"{SETTINGS_FILE}: {where} must be a number from 1 to 5 (facility energy / IT energy), got {shown(raw)}")
+    return value
+
+
+def energy_settings(home_root: Path) -> tuple[Decimal, list[dict]]:
+    """(default PUE, one {cluster, region, pue} per cluster) from settings.yaml `pue:` and `clusters:`.
+
+    `clusters: {<cluster>: {region: <grid region of landing/carbon>, pue: <number>}}`; a cluster without its own pue
+    uses the default (`pue:`, else DEFAULT_PUE). Regions are compared lower-case, as landing/carbon stores them."""
+    settings = read_settings(home_root)
+    default = _pue(settings["pue"], "pue") if "pue" in settings else DEFAULT_PUE
+    section = settings.get("clusters") or {}
+    if not isinstance(section, dict):
+        raise SettingsError(f"{SETTINGS_FILE}: clusters must map each cluster name to {{region: ..., pue: ...}}, got {shown(section)}")
+    clusters = []
+    for name, entry in section.items():
+        if not isinstance(name, str) or not CLUSTER_NAME.match(name):
+            raise SettingsError(f"{SETTINGS_FILE}: clusters: {shown(name)} is not a cluster name (lower-case letters, digits, _ . -)")
+        if not isinstance(entry, dict) or set(entry) - set(CLUSTER_KEYS):
+            raise SettingsError(f"{SETTINGS_FILE}: clusters.{name} takes only {', '.join(CLUSTER_KEYS)}, got {shown(entry)}")
+        region = entry.get("region")
+        if region is not None and (not isinstance(region, str) or not region.strip() or len(region) > REGION_CHARS):
+            raise SettingsError(f"{SETTINGS_FILE}: clusters.{name}.region must be a region name like us-east-1, got {shown(region)}")
+        pue = _pue(entry["pue"], f"clusters.{name}.pue") if "pue" in entry else default
+        clusters.append({"cluster": name, "region": region.strip().lower() if region else None, "pue": pue})
+    return default, clusters
+
+
 def check_settings(home_root: Path) -> None:
     """Read every setting in <home>/settings.yaml as a run will; SettingsError names the first bad one."""
     reporting_currency(home_root)
     reconciliation_tolerance(home_root)
     same_call_sources(home_root)
+    energy_settings(home_root)

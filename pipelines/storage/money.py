@@ -17,6 +17,11 @@ MACROS = {
     "+ cast((cast(x as decimal(38, 15)) - floor(cast(x as decimal(38, 15)))) * 1000000000000000 as hugeint)",
     # n / d for whole numbers, rounded half away from zero; null when d is 0 or null.
     "round_div": "(n, d) as sign(n) * sign(d) * ((2 * abs(n) + abs(d)) // nullif(2 * abs(d), 0))",
+    # Cumulative rounding: the share of `total` (whole units) of a row of weight w whose running weight, itself
+    # included, is `through` out of `base` > 0: round(total x through / base) - round(total x (through - w) / base),
+    # half away from zero. The rows' shares add up to `total` exactly.
+    "cumulative_share": "(total, through, w, base) as sign(total) * ((2 * abs(total) * through + base) // (2 * base) "
+    "- (2 * abs(total) * (through - w) + base) // (2 * base))",
     # 10^-15 units back to DECIMAL(38, 15).
     "money_from_units": "(u) as cast(cast(u as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))",
     # amount x p / q as DECIMAL(38, 15), for whole numbers p and q (shares, per-1k and per-1M unit costs).

@@ -24,15 +24,16 @@ from pipelines.insights.experiments import DESIGNS_SCHEMA as EXPERIMENT_DESIGNS_
 from pipelines.insights.experiments import STATS_SCHEMA as EXPERIMENT_STATS_SCHEMA
 from pipelines.insights.whatif import SCENARIO_SCHEMA
 from pipelines.pricing.book import ALIAS_SCHEMA, PRICE_SCHEMA
+from pipelines.pricing.energy import API_RULES_SCHEMA, GPU_RULES_SCHEMA, load_energy
 from pipelines.pricing.fx import RATES_SCHEMA
 from pipelines.pricing.fx import REJECTED_SCHEMA as FX_REJECTED_SCHEMA
 from pipelines.pricing.names import register_model_names
 from pipelines.pricing.overrides import OVERRIDE_SCHEMA
 from pipelines.pricing.tiers import RULES_SCHEMA, load_tier_rules
 from pipelines.records.billing import BILLING
-from pipelines.records.business import EXPERIMENTS, GPU, OUTCOMES, REVENUE
+from pipelines.records.business import CARBON, EXPERIMENTS, GPU, OUTCOMES, OVERHEAD, REVENUE
 from pipelines.records.read import RecordSource
-from pipelines.settings import DEFAULT_TOLERANCE, same_call_sources
+from pipelines.settings import DEFAULT_PUE, DEFAULT_TOLERANCE, energy_settings, same_call_sources
 from pipelines.storage.database import (
     add_missing_columns,
     connect,
@@ -66,6 +67,7 @@ from pipelines.storage.relations import register_parquet
 
 LAKE_ASSETS = (
     "lake/gateway_requests", "lake/billing_line_items", "lake/outcomes", "lake/revenue", "lake/gpu_capacity", "lake/experiment_assignments",
+    "lake/overhead", "lake/carbon_intensity",
 )
 Window = tuple[dt.date, dt.date]
 """[start, end) of a daily table's rows, as UTC dates."""
@@ -170,6 +172,18 @@ def _tier_rules(con: duckdb.DuckDBPyConnection, home: Home | None, window: Windo
     con.register("tier_rules", load_tier_rules(home.root) if home else RULES_SCHEMA.empty_table())
 
 
+CLUSTER_ENERGY_SCHEMA = pa.schema([("cluster", pa.string()), ("region", pa.string()), ("pue", pa.decimal128(38, 9))])
+
+
+def _energy(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    """The GPU and API energy figures (pricing/energy.yaml, then the home's energy.yaml) and each cluster's region
+    and PUE from settings.yaml, as gpu_energy_rules, api_energy_rules and cluster_energy."""
+    gpus, apis = load_energy(home.root) if home else (GPU_RULES_SCHEMA.empty_table(), API_RULES_SCHEMA.empty_table())
+    clusters = energy_settings(home.root)[1] if home else []
+    con.register("gpu_energy_rules", gpus)
+    con.register("api_energy_rules", apis)
+    con.register("cluster_energy", pa.Table.from_pylist(clusters, schema=CLUSTER_ENERGY_SCHEMA))
+
 
 _MONTH = {"month": "", "month_start": dt.date.min, "month_end": dt.date.min}
 
@@ -201,12 +215,13 @@ TABLES: tuple[Table, ...] = (
     Table("core.outcomes", (_records(OUTCOMES),)),
     Table("core.revenue", (_records(REVENUE),)),
     Table("core.experiment_assignments", (_records(EXPERIMENTS),)),
+    Table("core.overhead", (_records(OVERHEAD),)),
+    Table("reference.carbon_intensity", (_records(CARBON),)),
     Table("core.experiment_units", (_arrow("experiment_designs", EXPERIMENT_DESIGNS_SCHEMA),)),
     Table("marts.price_coverage"),
     Table("marts.price_coverage_daily"),
     Table("marts.restatements"),
     Table("marts.billing_reconciliation", params={"tolerance_pct": DEFAULT_TOLERANCE[0], "tolerance_usd": DEFAULT_TOLERANCE[1]}),
-    Table("marts.cost_per_outcome"),
     Table("marts.outcome_costs"),
     Table("marts.latency_cost"),
     Table(
@@ -216,9 +231,25 @@ TABLES: tuple[Table, ...] = (
     ),
     Table("marts.revenue_ratio"),
     Table("marts.revenue_ratio_by_segment"),
+    Table("marts.self_hosted_costs"),
+    Table(
+        "marts.self_host_breakeven",
+        (
+            Input("tier_rules", _tier_rules),
+            Input(
+                "reprice",
+                lambda con, home, window: con.execute(
+                    f"create or replace temp macro reprice(requests, with_overrides) as table {sql_text('marts._reprice')}"
+                ),
+                sql="marts._reprice",
+            ),
+        ),
+    ),
+    Table("marts.full_cost"),
+    Table("marts.energy_carbon", (Input("energy_rules", _energy),), params={"default_pue": DEFAULT_PUE}),
+    Table("marts.cost_per_outcome"),
     Table("marts.unit_economics"),
     Table("marts.unit_economics_by_feature"),
-    Table("marts.self_hosted_costs"),
     Table("marts.model_tier_spend", (Input("tier_rules", _tier_rules),)),
     Table("marts.cache_savings"),
     Table("marts.spend_anomalies", params=ANOMALY_PARAMS),

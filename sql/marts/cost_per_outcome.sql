@@ -1,7 +1,11 @@
 -- One row per event_date x feature x outcome_type: outcomes, the feature's requests and spend that day, cost per outcome.
 -- cost_usd is ALL of the feature's priced spend that day, requests that led to no outcome included (the honest
 -- unit cost). A feature-day with two outcome types repeats that spend on both rows: do not sum cost_usd across
--- outcome types. Idle self-hosted capacity belongs to no feature and is not included.
+-- outcome types. cost_usd is inference only (idle self-hosted capacity belongs to no feature there);
+-- full_cost_usd is the feature-day's total_usd in marts.full_cost (its idle GPU share and overhead included).
+-- Energy per outcome beside cost, from marts.energy_carbon: kwh_measured and kwh_estimated apart, wh_per_outcome
+-- over their sum with energy_basis saying what was summed ('measured', 'estimated', 'measured+estimated', with
+-- '+unknown' when some of the feature's requests that day have no figure, or 'unknown').
 -- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py); null when there is no outcome.
 with outcomes as (
     select
@@ -31,6 +35,24 @@ spend as (
         on feature_days.event_date = requests.event_date
         and feature_days.feature = requests.feature
     group by requests.event_date, requests.feature
+),
+
+full_cost as (
+    select event_date, feature, sum(total_usd) as full_cost_usd
+    from marts.full_cost
+    group by event_date, feature
+),
+
+energy as (
+    select
+        event_date,
+        feature,
+        sum(kwh) filter (where basis = 'measured') as kwh_measured,
+        sum(kwh) filter (where basis = 'estimated') as kwh_estimated,
+        sum(requests) filter (where basis = 'unknown') as unknown_energy_requests,
+        sum(requests) filter (where basis <> 'unknown') as energy_requests,
+    from marts.energy_carbon
+    group by event_date, feature
 )
 
 select
@@ -43,7 +65,25 @@ select
     cast(coalesce(spend.cost_usd, 0) as decimal(38, 15)) as cost_usd,
     money_muldiv(coalesce(spend.cost_usd, 0), 1, outcomes.outcomes) as cost_per_outcome_usd,
     cast(outcomes.value_usd as decimal(38, 15)) as value_usd,
+    cast(coalesce(full_cost.full_cost_usd, 0) as decimal(38, 15)) as full_cost_usd,
+    money_muldiv(coalesce(full_cost.full_cost_usd, 0), 1, outcomes.outcomes) as full_cost_per_outcome_usd,
+    energy.kwh_measured,
+    energy.kwh_estimated,
+    cast((coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / outcomes.outcomes as double) as wh_per_outcome,
+    case
+        when coalesce(energy.energy_requests, 0) = 0 then 'unknown'
+        else concat_ws('+',
+            case when energy.kwh_measured is not null then 'measured' end,
+            case when energy.kwh_estimated is not null then 'estimated' end,
+            case when energy.unknown_energy_requests > 0 then 'unknown' end)
+    end as energy_basis,
 from outcomes
 left join spend
     on spend.event_date = outcomes.event_date
     and spend.feature = outcomes.feature
+left join full_cost
+    on full_cost.event_date = outcomes.event_date
+    and full_cost.feature = outcomes.feature
+left join energy
+    on energy.event_date = outcomes.event_date
+    and energy.feature = outcomes.feature

@@ -1,4 +1,5 @@
--- One row per self-hosted cluster x day x GPU type from landing/gpu: GPU-hours, capacity and the day's cost in USD.
+-- One row per self-hosted cluster x day x GPU type from landing/gpu: GPU-hours, capacity, the day's cost in USD and
+-- the average power per GPU when the record gives it (marts.energy_carbon).
 -- cost = gpu_count x hours x hourly_rate in the record's currency; cost_usd converts it at the latest
 -- reference.fx_rates rate on or before the day (usd_rate = units of the currency per 1 USD).
 -- A non-USD row without any rate keeps cost_usd null and says why in unconverted_reason.
@@ -43,6 +44,7 @@ select
     currency,
     capacity_tokens_per_hour,
     cast(round(gpu_count * hours * capacity_tokens_per_hour) as bigint) as capacity_tokens,
+    avg_power_watts,
     cost,
     case when currency = 'USD' then cast(1 as decimal(38, 12)) else usd_rate end as fx_rate,
     case when currency <> 'USD' then rate_date end as fx_rate_date,

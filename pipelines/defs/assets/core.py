@@ -14,6 +14,7 @@ PRICED_ROWS_EXPLAINED = SqlCheck(
     passed="every priced row has a price entry and a cost; every unpriced row a reason", blocking=True,
 )
 REVENUE_USD = unconverted("core.revenue", "revenue_in_usd", "revenue record")
+OVERHEAD_USD = unconverted("core.overhead", "overhead_in_usd", "overhead record")
 
 
 def _request_costs_metadata(con, window: dict, inputs: dict) -> dict:
@@ -40,6 +41,7 @@ billing_line_items = sql_model(
 )
 outcomes = sql_model("core.outcomes", deps=["lake/outcomes"])
 revenue = sql_model("core.revenue", deps=["lake/revenue", "reference.fx_rates"], checks=[REVENUE_USD])
+overhead = sql_model("core.overhead", deps=["lake/overhead", "reference.fx_rates"], checks=[OVERHEAD_USD])
 
 
 def _conflicting(rows: list[tuple], con, params: dict) -> str:

@@ -9,7 +9,7 @@ from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.landed import IngestReport
 from pipelines.ingest.records import ingest_source
 from pipelines.records.billing import BILLING
-from pipelines.records.business import EXPERIMENTS, GPU, OUTCOMES, REVENUE
+from pipelines.records.business import CARBON, EXPERIMENTS, GPU, OUTCOMES, OVERHEAD, REVENUE
 from pipelines.records.read import RecordSource
 from pipelines.storage.lake import GATEWAY
 
@@ -55,3 +55,7 @@ gpu_capacity = _record_source(GPU, "One row per cluster x day x GPU type from la
 experiment_assignments = _record_source(
     EXPERIMENTS, "One row per experiment assignment from landing/experiments (user ids pseudonymized), in Parquet per landed file."
 )
+overhead = _record_source(
+    OVERHEAD, "One row per overhead record (egress, storage, observability, ...) from landing/overhead, in Parquet per landed file."
+)
+carbon_intensity = _record_source(CARBON, "One row per grid region x day of carbon intensity from landing/carbon, in Parquet per landed file.")

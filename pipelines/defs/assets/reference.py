@@ -4,7 +4,7 @@ import dagster as dg
 
 from pipelines.defs.checks import markdown_table, unconverted
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.sql_models import WAREHOUSE, header, preview, sql_metadata
+from pipelines.defs.sql_models import WAREHOUSE, header, preview, sql_metadata, sql_model
 from pipelines.warehouse.reference import load_reference, refresh_gpu_capacity
 from pipelines.warehouse.tables import table
 
@@ -64,3 +64,6 @@ def gpu_capacity(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome
         },
         check_results=[check],
     )
+
+
+carbon_intensity = sql_model("reference.carbon_intensity", deps=["lake/carbon_intensity"])

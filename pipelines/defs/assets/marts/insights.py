@@ -1,5 +1,5 @@
-"""What product and finance read next to the spend: anomalies, budgets, what-if scenarios, experiments and the
-latency-cost view."""
+"""What product and finance read next to the spend: anomalies, budgets, what-if scenarios, experiments, the
+latency-cost view and the self-hosted versus API break-even."""
 
 import datetime as dt
 
@@ -79,4 +79,8 @@ experiment_results = sql_model(
     deps=["core.experiment_units", "core.experiment_assignments"],
     rows=_experiment_rows,
     checks=[SAMPLE_RATIO],
+)
+self_host_breakeven = sql_model(
+    "marts.self_host_breakeven",
+    deps=["core.request_costs", "reference.gpu_capacity", "reference.prices", "reference.price_overrides"],
 )
