@@ -119,6 +119,8 @@ def _demo(args: argparse.Namespace) -> int:
             f"${money(whatif.scenario_usd)} (tokenledger whatif --feature {whatif.feature} --to-model ... for your own)"
         )
     print(demo_experiment(home) + " (tokenledger experiments for every experiment)")
+    _print_full_cost(home)
+    _print_breakeven(home)
     print(f"\nspend report: {write_report(home)}")
     print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
     return 0
@@ -206,6 +208,29 @@ def _print_spend_summary(home: Home) -> None:
     for feature, requests, cost, per_request, unpriced, _, _ in rows:
         label = "total" if feature is None else cell(feature)
         print(f"  {label:<22}{requests:>10,}{money(cost):>14}{'' if feature is None else money(per_request, 6):>14}{unpriced:>10,}")
+
+
+def _print_full_cost(home: Home) -> None:
+    rows = _summary(home, "full_cost_by_feature", "marts.full_cost")
+    if not rows:
+        return
+    print("\nfull cost per feature (marts.full_cost, USD): inference, self-hosted GPU with its idle share, overhead")
+    print(f"  {'feature':<22}{'inference':>12}{'self_hosted':>13}{'idle':>10}{'overhead':>11}{'total':>12}")
+    for feature, _, inference, hosted, idle, *_, overhead, total in rows:
+        label = "total" if feature is None else cell(feature)
+        print(f"  {label:<22}{money(inference):>12}{money(hosted):>13}{money(idle):>10}{money(overhead):>11}{money(total):>12}")
+
+
+def _print_breakeven(home: Home) -> None:
+    rows = _summary(home, "breakeven_lines", "marts.self_host_breakeven")
+    for cluster, month, model, utilization, own, api, breakeven in rows:
+        verdict = (
+            f"break-even at {breakeven:.0%} utilization" if breakeven is not None else "the API is cheaper even at 100% utilization"
+        )
+        print(
+            f"break-even {cluster} {month} vs {model}: ${money(own)} per 1M tokens at {utilization:.0%} utilization, "
+            f"API ${money(api)} -> {verdict} (tokenledger breakeven)"
+        )
 
 
 def _export_focus(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Realistic demo data: a week of gateway logs, outcomes, revenue and GPU capacity, then bills and budgets.
+"""Realistic demo data: a week of gateway logs, outcomes, revenue, GPU capacity with power draw, overhead bills and
+grid carbon intensity, then bills and budgets.
 
 `generate_demo` writes the landing files `tokenledger demo` starts from; after a first run,
 `write_demo_bills` bills that usage the way providers would (with the stories in `demo.billing`),
@@ -12,7 +13,13 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from pipelines.demo.billing import write_demo_bills, write_demo_budgets
-from pipelines.demo.business import generate_business_data, write_self_hosted_logs
+from pipelines.demo.business import (
+    GRID_REGION,
+    SELF_HOSTED_MODEL,
+    SELF_HOSTED_PROVIDER,
+    generate_business_data,
+    write_self_hosted_logs,
+)
 from pipelines.demo.catalog import SUPPORT_ARMS, SUPPORT_EXPERIMENT, SUPPORT_TRUE_COST_RATIO
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.ingest.privacy import create_key
@@ -25,6 +32,7 @@ __all__ = ["demo_experiment", "demo_whatif", "generate_demo", "write_demo_bills"
 
 WHATIF_FEATURE = "code_assist"
 WHATIF_MODEL = "openai/gpt-4.1-mini-2025-04-14"
+BREAKEVEN_MODELS = ("openai/gpt-4o-mini-2024-07-18", "openai/gpt-4.1-2025-04-14")
 
 
 def generate_demo(
@@ -40,11 +48,13 @@ def generate_demo(
         f"{generated.duplicate_lines} duplicates and {generated.unknown_model_requests} requests to unknown models"
     )
     _write_experiments_yaml(home)
+    _write_self_hosted_settings(home)
     self_hosted = write_self_hosted_logs(home, seed=seed)
     business = generate_business_data(home, start, end, seed=seed)
     progress(
-        f"  {business['outcomes']} outcomes, {business['revenue_records']} revenue records and {business['gpu_records']} GPU records"
+        f"  {business['outcomes']} outcomes, {business['revenue_records']} revenue records, {business['gpu_records']} GPU records"
         + (f" for the self-hosted requests in {self_hosted.name}" if self_hosted else "")
+        + f", {business['overhead_records']} overhead bills and {business['carbon_records']} days of grid carbon intensity"
     )
 
 
@@ -72,6 +82,27 @@ def _write_experiments_yaml(home: Home) -> None:
         f"    split: {{{control}: 50, {treatment}: 50}}\n",
         encoding="utf-8",
     )
+
+
+def _write_self_hosted_settings(home: Home) -> None:
+    """settings.yaml with the demo cluster's grid region and PUE, and model_tiers.yaml comparing its model with two
+    API models (the break-even view); existing files are kept."""
+    cluster = SELF_HOSTED_PROVIDER.removeprefix("self_hosted:")
+    settings = home.root / "settings.yaml"
+    if not settings.exists():
+        settings.write_text(
+            "# The demo cluster's grid region (landing/carbon) and power usage effectiveness (docs/full-cost.md)\n"
+            f"pue: 1.2\nclusters:\n  {cluster}: {{region: {GRID_REGION}, pue: 1.15}}\n",
+            encoding="utf-8",
+        )
+    tiers = home.root / "model_tiers.yaml"
+    if not tiers.exists():
+        tiers.write_text(
+            "# The demo's self-hosted model against the API models it could be replaced by (marts.self_host_breakeven)\n"
+            f"rules:\n  - match: \"{SELF_HOSTED_MODEL}\"\n    tier: medium\n"
+            f"    compare_with: [{', '.join(BREAKEVEN_MODELS)}]\n",
+            encoding="utf-8",
+        )
 
 
 def demo_experiment(home: Home) -> str:

@@ -1,4 +1,5 @@
-"""Synthetic business inputs for the demo: outcome events, revenue records and self-hosted GPU capacity.
+"""Synthetic business inputs for the demo: outcome events, revenue records, self-hosted GPU capacity with power
+draw, overhead bills and grid carbon intensity.
 
 They are derived from the gateway logs already landed under `<home>/landing/gateway/envelope/`, so every
 outcome links to real demo requests (by conversation_id or request_id), every paying customer is a demo
@@ -24,6 +25,8 @@ from pipelines.storage.relations import sql_literal
 OUTCOMES_DIR = "outcomes"
 REVENUE_DIR = "revenue"
 GPU_DIR = "gpu"
+OVERHEAD_DIR = "overhead"
+CARBON_DIR = "carbon"
 
 # feature -> (outcome_type, linked by, chance per conversation or request, value_usd per outcome)
 OUTCOME_RULES = {
@@ -54,6 +57,21 @@ GPU_HOURLY_RATE = "2.49"
 GPU_TOKENS_PER_HOUR = 2_500_000
 """Tokens one GPU serves per hour at full load (capacity_tokens_per_hour)."""
 TARGET_UTILIZATION = 0.6
+GPU_POWER_WATTS = 610
+"""The demo cluster's measured average draw per GPU (an H100 SXM's board power is 700 W)."""
+GRID_REGION = "us-east-1"
+GRID_GCO2E_PER_KWH = (372, 395, 410, 388, 366, 402, 381)
+"""A week of daily grid intensity for the demo cluster's region, repeated (gCO2e/kWh)."""
+
+# category, allocate_by, restriction (provider= or cluster=), USD per day, description
+OVERHEAD = (
+    ("egress", "tokens", "", Decimal("3.20"), "response egress"),
+    ("storage", "tokens", "cluster", Decimal("1.45"), "model weights and KV-cache disks"),
+    ("storage", "requests", "", Decimal("0.85"), "embedding store"),
+    ("observability", "requests", "", Decimal("2.10"), "tracing and log retention"),
+    ("load_balancing", "requests", "", Decimal("0.75"), "gateway load balancer"),
+    ("engineering", "feature:agent_workflows", "", Decimal("12.00"), "on-call for the agent runtime"),
+)
 
 
 SELF_HOSTED_PROVIDER = "self_hosted:gpu-pool-a"
@@ -82,8 +100,8 @@ def generate_business_data(home: Home, start: dt.date, end: dt.date, seed: int) 
     """Write outcomes, revenue and GPU records for the demo requests landed between start and end (inclusive).
 
     Files: landing/outcomes/<date>.jsonl (one per day, plus one outcome without a link per file, which ingestion
-    rejects), landing/revenue/subscriptions.csv and, when the logs hold self_hosted:<cluster> requests,
-    landing/gpu/capacity.csv. Returns what was written.
+    rejects), landing/revenue/subscriptions.csv, landing/overhead/overhead.csv, landing/carbon/grid.csv and,
+    when the logs hold self_hosted:<cluster> requests, landing/gpu/capacity.csv. Returns what was written.
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
@@ -99,6 +117,8 @@ def generate_business_data(home: Home, start: dt.date, end: dt.date, seed: int) 
         summary["gpu_records"], summary["self_hosted_clusters"] = _write_gpu(
             con, home.landing / GPU_DIR, start, end, summary["files"]
         )
+    summary["overhead_records"] = _write_overhead(home.landing / OVERHEAD_DIR, start, end, summary["self_hosted_clusters"], summary["files"])
+    summary["carbon_records"] = _write_carbon(home.landing / CARBON_DIR, start, end, summary["files"])
     return summary
 
 
@@ -152,14 +172,45 @@ def _write_gpu(
         day = start
         while day <= end:
             hours = max(1, math.ceil(served.get((cluster, day), 0) / (TARGET_UTILIZATION * GPU_TOKENS_PER_HOUR)))
-            rows.append(f"{cluster},{day.isoformat()},{GPU_TYPE},1,{hours},{GPU_HOURLY_RATE},USD,{GPU_TOKENS_PER_HOUR}")
+            rows.append(f"{cluster},{day.isoformat()},{GPU_TYPE},1,{hours},{GPU_HOURLY_RATE},USD,{GPU_TOKENS_PER_HOUR},{GPU_POWER_WATTS}")
             day += dt.timedelta(days=1)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "capacity.csv"
-    header = "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour"
+    header = "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour,avg_power_watts"
     path.write_text("\n".join([header, *rows]) + "\n")
     written.append(str(path))
     return len(rows), clusters
+
+
+def _write_overhead(folder: Path, start: dt.date, end: dt.date, clusters: list[str], written: list[str]) -> int:
+    """The overhead bills around inference for the demo's days (one record per bill, end exclusive): egress,
+    the cluster's disks, an embedding store, observability, the load balancer and on-call for one feature."""
+    days = (end - start).days + 1
+    rows = []
+    for category, base, restricted, per_day, description in OVERHEAD:
+        if restricted == "cluster" and not clusters:
+            continue
+        cluster = clusters[0] if restricted == "cluster" else ""
+        end_exclusive = end + dt.timedelta(days=1)
+        rows.append(f"{category},{start.isoformat()},{end_exclusive.isoformat()},{per_day * days},USD,{base},,{cluster},{description}")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "overhead.csv"
+    path.write_text("category,period_start,period_end,amount,currency,allocate_by,provider,cluster,description\n" + "\n".join(rows) + "\n")
+    written.append(str(path))
+    return len(rows)
+
+
+def _write_carbon(folder: Path, start: dt.date, end: dt.date, written: list[str]) -> int:
+    """Daily grid carbon intensity for the demo cluster's region (settings.yaml clusters: <name>: region)."""
+    rows, day = [], start
+    while day <= end:
+        rows.append(f"{day.isoformat()},{GRID_REGION},{GRID_GCO2E_PER_KWH[day.toordinal() % len(GRID_GCO2E_PER_KWH)]}")
+        day += dt.timedelta(days=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "grid.csv"
+    path.write_text("date,region,gco2e_per_kwh\n" + "\n".join(rows) + "\n")
+    written.append(str(path))
+    return len(rows)
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, table: dict[str, tuple], schema: pa.Schema) -> None:
