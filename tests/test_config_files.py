@@ -22,6 +22,7 @@ from pipelines.insights.budgets import BudgetError, load_budgets
 from pipelines.insights.experiments import ExperimentDesignError, load_designs
 from pipelines.pricing.book import PriceBookError, load_price_book
 from pipelines.pricing.corrections import corrections_file_problems
+from pipelines.pricing.energy import EnergyConfigError, load_energy
 from pipelines.pricing.overrides import load_overrides
 from pipelines.pricing.tiers import ModelTiersError, load_tier_rules
 from pipelines.settings import (
@@ -64,6 +65,7 @@ CONFIG_FILES = {
     "price_overrides.yaml": lambda value: f"overrides:\n  - {{id: x, provider: openai, effective_from: 2026-01-01, discount_pct: {value}}}\n",
     "book/acme.yaml": lambda value: BOOK_FILE.replace("input: 0.55", f"input: {value}"),
     "corrections.yaml": lambda value: f"corrections:\n  - {{provider: openai, model: {value}, reason: r, source: s, drop: true}}\n",
+    "energy.yaml": lambda value: f"gpus:\n  - {{match: x1, gpu: X1, watts: {value}, source: 'https://x.example/1', published: 2025-01-01}}\n",
 }
 """Each config file with one value the test chooses, placed where the file's validation reads it."""
 BOOK_ALIASES = """\
@@ -93,6 +95,8 @@ def _load(home: Path, name: str) -> None:
         load_overrides(home)
     elif name == "book/acme.yaml":
         load_price_book(home / "book")
+    elif name == "energy.yaml":
+        load_energy(home)
     else:
         problems = corrections_file_problems(home / name)
         if problems:
@@ -100,7 +104,7 @@ def _load(home: Path, name: str) -> None:
 
 
 def _problem(home: Path, name: str) -> str:
-    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ExperimentDesignError, ModelTiersError, PriceBookError)) as caught:
+    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ExperimentDesignError, ModelTiersError, PriceBookError, EnergyConfigError)) as caught:
         _load(home, name)
     return str(caught.value)
 
@@ -230,6 +234,14 @@ def test_a_file_that_is_not_utf8_names_the_file(tmp_path, name):
         ("settings.yaml", "reconciliation: {tolerance_usd: true}\n", "settings.yaml: reconciliation.tolerance_usd must be a non-negative number, got true"),
         ("settings.yaml", "reporting_currency: 123\n", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
         ("settings.yaml", "- reporting_currency\n", "settings.yaml: expected a mapping of settings"),
+        ("settings.yaml", "pue: .nan\n", "settings.yaml: pue must be a number from 1 to 5 (facility energy / IT energy), got .nan"),
+        ("settings.yaml", "pue: 0.9\n", "settings.yaml: pue must be a number from 1 to 5 (facility energy / IT energy), got 0.9"),
+        ("settings.yaml", "clusters: [gpu-a]\n", "settings.yaml: clusters must map each cluster name to {region: ..., pue: ...}, got ['gpu-a']"),
+        ("settings.yaml", "clusters:\n  GPU A: {region: x}\n", "settings.yaml: clusters: 'GPU A' is not a cluster name"),
+        ("settings.yaml", "clusters:\n  gpu-a: {region: 5}\n", "settings.yaml: clusters.gpu-a.region must be a region name like us-east-1, got 5"),
+        ("settings.yaml", "clusters:\n  gpu-a: {zone: x}\n", "settings.yaml: clusters.gpu-a takes only region, pue, got {'zone': 'x'}"),
+        ("settings.yaml", "clusters:\n  gpu-a: {pue: .inf}\n", "settings.yaml: clusters.gpu-a.pue must be a number from 1 to 5"),
+        ("energy.yaml", "gpus:\n  - {match: x1, gpu: X1, watts: .nan, source: 'https://x.example/1', published: 2025-01-01}\n", "energy.yaml: gpus entry 1 (x1)"),
         ("model_tiers.yaml", "rules:\n  - {match: 5, tier: small}\n", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
         ("model_tiers.yaml", "rules:\n  - {match: 'gpt*', tier: .nan}\n", "model_tiers.yaml: rule 1 (gpt*): tier must be one of small, medium, premium, got .nan"),
         ("book/acme.yaml", BOOK_FILE.replace("input: 0.55", "input: .nan"), "acme.yaml: acme/acme-1@2025-06-10/standard: input is not a number: .nan"),
@@ -325,6 +337,8 @@ def homes(tmp_path_factory):
         "budgets": home("budgets", {"budgets.yaml": b"features:\n  caf\xe9: 5\n"}),
         "experiments": home("experiments", {"experiments.yaml": CONFIG_FILES["experiments.yaml"](".nan")}),
         "model_tiers": home("model_tiers", {"model_tiers.yaml": "rules:\n  - {match: 5, tier: small}\n"}),
+        "energy": home("energy", {"energy.yaml": CONFIG_FILES["energy.yaml"]("-700")}),
+        "settings_pue": home("settings_pue", {"settings.yaml": "clusters:\n  gpu-a: {pue: 0.5}\n"}),
         "overrides": home("overrides", {"price_overrides.yaml": CONFIG_FILES["price_overrides.yaml"](".nan")}),
         "overrides_size": home("overrides_size", {"price_overrides.yaml": "#" * (MAX_CONFIG_BYTES + 1)}),
         "busy": home("busy"),
@@ -353,6 +367,8 @@ CONFIG_CASES = [
     ("run", "attribution", "attribution.yaml: its aliases (*name) stand for"),
     ("run", "budgets", "budgets.yaml: not valid UTF-8 text (byte 0xe9 at offset 15)"),
     ("run", "model_tiers", "model_tiers.yaml: rule 1: match must be a non-empty glob, got 5"),
+    ("run", "energy", "energy.yaml: gpus entry 1 (x1)"),
+    ("run", "settings_pue", "settings.yaml: clusters.gpu-a.pue must be a number from 1 to 5 (facility energy / IT energy), got 0.5"),
     ("run", "experiments", "experiments.yaml: experiments.'e'.split.'a' must be a positive number, found .nan"),
     ("run", "overrides", "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"),
     ("run", "overrides_size", "price_overrides.yaml: larger than 1 MiB"),

@@ -59,6 +59,7 @@ engineering,2026-11-27,2026-11-28,12.34,USD,feature:support_chat,,,
 load_balancing,2026-11-27,2026-11-28,1.00,USD,tokens,,gpu-a,
 other,2026-11-27,2026-11-28,0.01,USD,cost,anthropic,,
 other,2026-11-27,2026-11-28,5.00,GBP,cost,,,no rate for this one
+egress,2026-11-27,2026-11-28,5.00,USD,bandwidth,,,
 """
 
 SETTINGS_YAML = """pue: 1.2
@@ -70,6 +71,7 @@ CARBON_CSV = """date,region,gco2e_per_kwh
 2026-11-20,us-east-1,380
 2026-11-27,us-east-1,400
 2026-11-28,us-east-1,999
+2026-11-27,eu-west-1,-20
 """
 
 ENERGY_YAML = """api:
@@ -104,7 +106,7 @@ def world(tmp_path_factory):
     (home.root / "energy.yaml").write_text(ENERGY_YAML)
     summary = run_pipeline(home, progress=lambda _: None)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        yield summary, con
+        yield summary, con, home
 
 
 def _rows(con, sql: str) -> list[tuple]:
@@ -118,7 +120,7 @@ COLUMNS = (
 
 
 def test_overhead_is_allocated_by_each_base_to_the_cent(world):
-    summary, con = world
+    summary, con, _ = world
     rows = _rows(con, f"select {COLUMNS} from marts.full_cost where event_date = '2026-11-27' order by feature, user_segment")
     # Bases on 2026-11-27 in (feature, segment) order:      cost       tokens    requests
     #   code_assist  / enterprise  a3 + b1                  30.0021     11,100    2
@@ -148,7 +150,7 @@ def test_overhead_is_allocated_by_each_base_to_the_cent(world):
 
 
 def test_every_record_is_allocated_exactly_and_nothing_is_dropped(world):
-    summary, con = world
+    summary, con, _ = world
     # The other 29 days of the storage bill have no usage: their 10000 - 333 cents stay visible, unallocated.
     assert _rows(
         con, "select count(*), sum(storage_usd), min(event_date), max(event_date) from marts.full_cost where feature = 'unallocated_overhead'"
@@ -171,7 +173,7 @@ def test_every_record_is_allocated_exactly_and_nothing_is_dropped(world):
 
 
 def test_cluster_day_energy_and_carbon_with_pue_and_grid_intensity(world):
-    summary, con = world
+    summary, con, _ = world
     rows = _rows(
         con,
         "select feature, provider, model, requests, kwh, basis, kg_co2e, carbon_basis, pue, grid_region, gco2e_per_kwh, intensity_date "
@@ -195,7 +197,7 @@ def test_cluster_day_energy_and_carbon_with_pue_and_grid_intensity(world):
 
 
 def test_unit_economics_show_energy_per_request_beside_full_cost_without_mixing_bases_silently(world):
-    summary, con = world
+    summary, con, _ = world
     rows = _rows(
         con,
         "select user_segment, requests, cost_usd, full_cost_usd, kwh_measured, kwh_estimated, unknown_energy_requests, wh_per_request, "
@@ -213,8 +215,31 @@ def test_unit_economics_show_energy_per_request_beside_full_cost_without_mixing_
     assert pro[4:] == (pytest.approx(11.88), None, 1, pytest.approx(11880.0), "measured+unknown")
 
 
+def test_bad_overhead_and_carbon_rows_are_kept_in_the_audit_with_file_row_field_and_reason(world):
+    summary, con, _ = world
+    rows = _rows(
+        con,
+        "select regexp_extract(source_file, '[^/]+$'), row_number, field, reason from audit.rejected_rows "
+        "where source_file like '%overhead%' or source_file like '%carbon%' order by 1",
+    )
+    assert rows == [
+        ("grid.csv", 4, "gco2e_per_kwh", "must not be negative: '-20'"),
+        ("november.csv", 8, "allocate_by", "not cost, tokens, requests or feature:<name>: 'bandwidth'"),
+    ]
+
+
+def test_a_second_run_changes_nothing_while_a_reader_holds_the_warehouse(world):
+    summary, con, home = world
+    before = _rows(con, "select * from marts.full_cost order by all")
+    energy = _rows(con, "select * from marts.energy_carbon order by all")
+    run_pipeline(home, progress=lambda _: None)  # `con` stays open on the published warehouse meanwhile
+    with duckdb.connect(str(home.warehouse), read_only=True) as fresh:
+        assert _rows(fresh, "select * from marts.full_cost order by all") == before
+        assert _rows(fresh, "select * from marts.energy_carbon order by all") == energy
+
+
 def test_cost_per_outcome_can_show_inference_only_or_full_cost(world):
-    summary, con = world
+    summary, con, _ = world
     columns = {row[0] for row in _rows(con, "describe marts.cost_per_outcome")}
     assert {"cost_usd", "cost_per_outcome_usd", "full_cost_usd", "full_cost_per_outcome_usd", "wh_per_outcome", "energy_basis"} <= columns
 
