@@ -4,7 +4,8 @@ DuckDB divides DECIMALs in DOUBLE; money must not pass through binary floats. Th
 in 128-bit integers instead: an amount becomes a whole number of 10^-15 USD (`money_units`), the
 quotient is rounded half away from zero (`round_div`) and turned back into DECIMAL(38, 15).
 A division by zero gives null. `token_cost` and `effective_rate` are the per-bucket arithmetic of
-core.request_costs. The SQL files under sql/ that use them say so in their header.
+core.request_costs. `basis_label` names what a sum of energy figures holds. The SQL files under sql/ that use them
+say so in their header.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ MACROS = {
     # half away from zero. The rows' shares add up to `total` exactly.
     "cumulative_share": "(total, through, w, base) as sign(total) * ((2 * abs(total) * through + base) // (2 * base) "
     "- (2 * abs(total) * (through - w) + base) // (2 * base))",
+    # What a sum of energy or carbon figures holds: 'measured', 'estimated', 'measured+estimated', with '+unknown'
+    # when some requests have no figure, or 'unknown' when none has one (marts.unit_economics, cost_per_outcome).
+    "basis_label": "(measured, estimated, unknown_requests, known_requests) as case when coalesce(known_requests, 0) = 0 "
+    "then 'unknown' else concat_ws('+', case when measured is not null then 'measured' end, case when estimated is not null "
+    "then 'estimated' end, case when unknown_requests > 0 then 'unknown' end) end",
     # 10^-15 units back to DECIMAL(38, 15).
     "money_from_units": "(u) as cast(cast(u as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))",
     # amount x p / q as DECIMAL(38, 15), for whole numbers p and q (shares, per-1k and per-1M unit costs).

@@ -6,7 +6,8 @@
 -- Energy per outcome beside cost, from marts.energy_carbon: kwh_measured and kwh_estimated apart, wh_per_outcome
 -- over their sum with energy_basis saying what was summed ('measured', 'estimated', 'measured+estimated', with
 -- '+unknown' when some of the feature's requests that day have no figure, or 'unknown').
--- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py); null when there is no outcome.
+-- money_muldiv is an exact DECIMAL division macro (null when there is no outcome), basis_label a macro too
+-- (pipelines/storage/money.py).
 with outcomes as (
     select
         event_date,
@@ -70,13 +71,7 @@ select
     energy.kwh_measured,
     energy.kwh_estimated,
     cast((coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / outcomes.outcomes as double) as wh_per_outcome,
-    case
-        when coalesce(energy.energy_requests, 0) = 0 then 'unknown'
-        else concat_ws('+',
-            case when energy.kwh_measured is not null then 'measured' end,
-            case when energy.kwh_estimated is not null then 'estimated' end,
-            case when energy.unknown_energy_requests > 0 then 'unknown' end)
-    end as energy_basis,
+    basis_label(energy.kwh_measured, energy.kwh_estimated, energy.unknown_energy_requests, energy.energy_requests) as energy_basis,
 from outcomes
 left join spend
     on spend.event_date = outcomes.event_date

@@ -8,7 +8,7 @@
 -- sum by the requests whose energy is known and energy_basis says what was summed ('measured', 'estimated',
 -- 'measured+estimated', with '+unknown' when some requests have no figure, or 'unknown'). Same for carbon.
 -- Idle capacity's energy is not attributed here.
--- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py); null when dividing by 0.
+-- money_muldiv is an exact DECIMAL division macro, basis_label a macro too (pipelines/storage/money.py).
 with requests as (
     select
         strftime(event_date, '%Y-%m') as month,
@@ -111,24 +111,13 @@ select
     energy.kwh_estimated,
     cast(coalesce(energy.unknown_energy_requests, 0) as bigint) as unknown_energy_requests,
     (coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / nullif(energy.energy_requests, 0) as wh_per_request,
-    case
-        when energy.energy_requests is null or energy.energy_requests = 0 then 'unknown'
-        else concat_ws('+',
-            case when energy.kwh_measured is not null then 'measured' end,
-            case when energy.kwh_estimated is not null then 'estimated' end,
-            case when energy.unknown_energy_requests > 0 then 'unknown' end)
-    end as energy_basis,
+    basis_label(energy.kwh_measured, energy.kwh_estimated, energy.unknown_energy_requests, energy.energy_requests) as energy_basis,
     energy.kg_co2e_measured,
     energy.kg_co2e_estimated,
     (coalesce(energy.kg_co2e_measured, 0) + coalesce(energy.kg_co2e_estimated, 0)) * 1000 / nullif(energy.carbon_requests, 0)
         as g_co2e_per_request,
-    case
-        when energy.carbon_requests is null or energy.carbon_requests = 0 then 'unknown'
-        else concat_ws('+',
-            case when energy.kg_co2e_measured is not null then 'measured' end,
-            case when energy.kg_co2e_estimated is not null then 'estimated' end,
-            case when energy.unknown_carbon_requests > 0 then 'unknown' end)
-    end as carbon_basis,
+    basis_label(energy.kg_co2e_measured, energy.kg_co2e_estimated, energy.unknown_carbon_requests, energy.carbon_requests)
+        as carbon_basis,
 from totals
 left join full_cost using (month, user_segment)
 left join energy using (month, user_segment)
