@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.demo.business import generate_business_data
-from pipelines.demo.gateway import generate_gateway_logs
-from pipelines.ingest.privacy import create_key
+from pipelines.demo import generate_demo
 from pipelines.report import write_report
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
@@ -186,11 +184,11 @@ def inspect_report(binary: str, report: Path, profile: Path, screenshot: Path) -
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A report over four days of generated gateway logs run through the real pipeline, with budgets."""
+    """A report over four days of the demo's data run through the real pipeline (gateway logs, outcomes for the
+    experiments, a self-hosted cluster with capacity, power and compare_with, overhead bills, grid carbon intensity),
+    with budgets."""
     home = Home.at(tmp_path_factory.mktemp("browser") / "home").ensure()
-    create_key(home.secrets)
-    generate_gateway_logs(home.landing, start=dt.date(2026, 10, 20), days=4, requests_per_day=120, seed=11)
-    generate_business_data(home, dt.date(2026, 10, 20), dt.date(2026, 10, 23), seed=11)  # outcomes for the experiments
+    generate_demo(home, end=dt.date(2026, 10, 23), days=4, requests_per_day=120, seed=11, progress=lambda _: None)
     (home.root / "budgets.yaml").write_text("features:\n  code_assist: 2.00\n  support_chat: 50\nsegments:\n  enterprise: 10\n")
     run_pipeline(home, progress=lambda _: None)
     import duckdb
@@ -249,7 +247,8 @@ def test_experiment_and_latency_sections_draw_and_name_every_variant_and_model(r
     with duckdb.connect(str(path.parent.parent / "warehouse.duckdb"), read_only=True) as con:
         variants = con.execute("select experiment, feature, variant, is_control from marts.experiment_results").fetchall()
         models = con.execute(
-            "select feature, provider || '/' || model from marts.latency_cost group by all having sum(unpriced_requests) < sum(requests)"
+            "select feature, provider || '/' || model from marts.latency_cost group by all "
+            "having sum(unpriced_requests) < sum(requests) and count(p95_latency_ms) > 0"  # no latency logged: not drawn
         ).fetchall()
     assert {v[2] for v in variants} >= {"control", "treatment", "gpt-4o-mini"} and models
     page = Page(binary, tmp_path / "profile")
@@ -277,3 +276,76 @@ def test_experiment_and_latency_sections_draw_and_name_every_variant_and_model(r
     assert shown == {model for _, model in models}
     assert sum(chart["points"] for chart in latency["charts"]) == len(models)
     assert latency["text"].count("the cheapest model at an outcome rate and p95") >= 1
+
+
+def _rows_of(con, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
+
+
+SECTION_TABLES = """
+(function (id) {
+  var section = document.getElementById(id);
+  section.querySelectorAll('details.data').forEach(function (d) { d.open = true; });
+  return {text: section.innerText,
+          charts: Array.from(section.querySelectorAll('svg.chart')).map(function (svg) {
+            var box = svg.getBoundingClientRect();
+            return {kind: svg.getAttribute('data-chart'), width: box.width, height: box.height,
+                    drawn: Array.from(svg.querySelectorAll('rect, path, circle')).filter(function (m) {
+                      var b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; }).length,
+                    legend: Array.from(svg.querySelectorAll('text.legend')).map(function (t) { return t.textContent; }),
+                    marks: Array.from(svg.querySelectorAll('.curve, .api-line, .breakeven, .actual')).map(function (m) {
+                      return m.getAttribute('class'); })};
+          }),
+          tables: Array.from(section.querySelectorAll('details.data table')).map(function (table) {
+            return Array.from(table.querySelectorAll('tbody tr')).map(function (tr) {
+              return Array.from(tr.cells).map(function (td) { return td.innerText; }); });
+          })};
+})
+"""
+
+
+def test_full_cost_self_hosted_and_energy_sections_draw_with_their_tables(report, tmp_path):
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found (install the Debian package `chromium`, or set $CHROMIUM); .ci/run installs it")
+    path, _ = report
+    import duckdb
+
+    with duckdb.connect(str(path.parent.parent / "warehouse.duckdb"), read_only=True) as con:
+        full_cost = {r[0] for r in _rows_of(con, "select distinct feature from marts.full_cost")}
+        compared = _rows_of(con, "select cluster, compare_provider || '/' || compare_model, breakeven_utilization "
+                                 "from marts.self_host_breakeven where month = '2026-10'")
+        energy = {r[0] for r in _rows_of(con, "select distinct feature from marts.energy_carbon")}
+    assert {"idle_capacity", "unallocated_overhead"} <= full_cost and compared and "idle_capacity" in energy
+    page = Page(binary, tmp_path / "profile")
+    try:
+        page.open(path.resolve().as_uri())
+        sections = {anchor: page.evaluate(SECTION_TABLES + f"('{anchor}')") for anchor in ("full-cost", "self-hosted", "energy")}
+        assert page.errors() == []
+    finally:
+        page.close()
+    for anchor, found in sections.items():
+        assert found["charts"] and found["tables"], anchor
+        for chart in found["charts"]:
+            assert chart["width"] > 200 and chart["height"] > 50 and chart["drawn"] > 0, (anchor, chart)
+
+    full = sections["full-cost"]
+    assert [c["kind"] for c in full["charts"]] == ["stacked-bar"]
+    assert {"inference (API)", "self-hosted", "idle capacity", "egress", "engineering"} <= set(full["charts"][0]["legend"])
+    assert {row[0] for row in full["tables"][0]} == full_cost | {"total"}
+    assert "full cost" in full["text"] and "inference-only" in full["text"]
+
+    hosted = sections["self-hosted"]
+    clusters = {cluster for cluster, _, _ in compared}
+    assert [c["kind"] for c in hosted["charts"]] == ["breakeven"] * len(clusters)
+    marks = [mark for chart in hosted["charts"] for mark in chart["marks"]]
+    assert marks.count("curve") == len(clusters) and marks.count("api-line") == len(compared) and "actual" in marks
+    assert marks.count("breakeven") == sum(1 for *_, breakeven in compared if breakeven is not None)
+    assert sorted(row[0] for table in hosted["tables"] for row in table) == sorted(model for _, model, _ in compared)
+    if any(breakeven is None for *_, breakeven in compared):
+        assert "API cheaper even at 100%" in hosted["text"]
+
+    shown = sections["energy"]
+    assert [c["kind"] for c in shown["charts"]] == ["bar"]
+    assert {row[0] for row in shown["tables"][0]} == energy | {"total"}
+    assert "unknown, not zero" in shown["text"] and "pricing/energy.yaml" in shown["text"]

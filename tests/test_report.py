@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from decimal import Decimal
+from html import escape, unescape
 
 import duckdb
 import pytest
@@ -132,3 +134,163 @@ def test_report_command_writes_the_file(home, tmp_path, capsys):
     finally:
         (home.root / "budgets.yaml").write_text("features:\n  support_chat: 0.05\nsegments:\n  enterprise: 1\n")
     assert "budgets.yaml: features.support_chat: expected a monthly amount in USD" in page
+
+
+# -- full cost, self-hosted vs API, energy and carbon ------------------------------------------------------------
+#
+# One day of requests, 2026-11-27, and an idle GPU day after it:
+# - support_chat: a1 on gpt-4o-mini (1M input x 0.15 + 100k output x 0.60 per 1M = $0.21), two outcomes;
+# - summarize: s1 on self_hosted:gpu-a (2M input + 400k output = 2.4M tokens);
+# - HOSTILE (a feature named like markup): h1 on claude-sonnet-4-5 (2,000 x 3 + 200 x 15 per 1M = $0.009), no
+#   published energy figure: unknown.
+# gpu-a: 1 GPU x 10 h x $2 = $20 on the 27th (capacity 10M tokens: 24% used, $4.80 to s1, $15.20 idle, which goes
+# to summarize) and 1 GPU x 5 h x $2 = $10 on the 28th (no tokens: feature idle_capacity). The month: $30 for 2.4M
+# of 15M tokens (16%): $12.50 per 1M, $2.00 per 1M at 100%. s1 on gpt-4o-mini: 2M x 0.15 + 0.4M x 0.60 = $0.54,
+# $0.225 per 1M: API cheaper even at 100%; on gpt-4o: 2M x 2.50 + 0.4M x 10 = $9, $3.75 per 1M: break-even 2 / 3.75.
+# Overhead: egress $9 by requests (3 requests, $3 each), engineering $12.34 on support_chat, storage $5 restricted to
+# a cluster nobody used (unallocated_overhead).
+# Energy at 500 W, PUE 1.2: 6 kWh on the 27th (24% = 1.44 kWh to s1, 4.56 idle) and 3 kWh on the 28th; at 500
+# gCO2e/kWh: 0.72 kg for summarize, 3.78 kg idle. a1: 0.5 Wh and 0.2 gCO2e from the home energy.yaml (estimated).
+HOSTILE = '<script>alert("f")</script>&co'
+FULL_COST_REQUESTS = [
+    envelope("a1", "openai", "gpt-4o-mini-2024-07-18", {"prompt_tokens": 1_000_000, "completion_tokens": 100_000}),
+    envelope("s1", "self_hosted:gpu-a", "llama-3.1-70b", {"input_tokens": 2_000_000, "output_tokens": 400_000}, feature="summarize"),
+    envelope("h1", "anthropic", "claude-sonnet-4-5-20250929", {"input_tokens": 2000, "output_tokens": 200}, feature=HOSTILE),
+]
+FULL_COST_LANDING = {
+    ("gpu", "capacity.csv"): (
+        "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour,avg_power_watts\n"
+        "gpu-a,2026-11-27,H100,1,10,2.00,USD,1000000,500\n"
+        "gpu-a,2026-11-28,H100,1,5,2.00,USD,1000000,500\n"
+    ),
+    ("overhead", "november.csv"): (
+        "category,period_start,period_end,amount,currency,allocate_by,provider,cluster,description\n"
+        "egress,2026-11-27,2026-11-28,9.00,USD,requests,,,response egress\n"
+        "engineering,2026-11-27,2026-11-28,12.34,USD,feature:support_chat,,,on-call\n"
+        "storage,2026-11-27,2026-11-28,5.00,USD,tokens,,gpu-unused,disks\n"
+    ),
+    ("carbon", "grid.csv"): "date,region,gco2e_per_kwh\n2026-11-27,us-east-1,500\n",
+    ("outcomes", "events.jsonl"): "".join(
+        json.dumps({"outcome_id": f"o{n}", "timestamp": "2026-11-27T12:00:00Z", "outcome_type": "ticket_resolved",
+                    "feature": "support_chat", "request_id": "a1"}) + "\n"
+        for n in range(2)
+    ),
+}
+FULL_COST_CONFIG = {
+    "model_tiers.yaml": 'rules:\n  - {match: "llama-3.1-70b*", tier: medium, '
+                        "compare_with: [openai/gpt-4o-mini-2024-07-18, openai/gpt-4o-2024-08-06]}\n",
+    "settings.yaml": "pue: 1.2\nclusters:\n  gpu-a: {region: us-east-1}\n",
+    "energy.yaml": (
+        'api:\n  - match: "openai/gpt-4o-mini*"\n    wh_per_request: 0.5\n    gco2e_per_request: 0.2\n'
+        "    applies_to: a test figure\n    source: https://example.org/test-figure\n    published: 2026-01-01\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def full_cost_home(tmp_path_factory) -> Home:
+    home = Home.at(tmp_path_factory.mktemp("report_full_cost") / "home").ensure()
+    create_key(home.secrets)
+    land(home, "day.jsonl", FULL_COST_REQUESTS)
+    for (folder, name), text in FULL_COST_LANDING.items():
+        (home.landing / folder).mkdir(parents=True, exist_ok=True)
+        (home.landing / folder / name).write_text(text)
+    for name, text in FULL_COST_CONFIG.items():
+        (home.root / name).write_text(text)
+    run_pipeline(home, progress=lambda _: None)
+    return home
+
+
+def _section(page: str, anchor: str) -> str:
+    return re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S).group(1)
+
+
+def _table_rows(html: str, caption: str) -> dict[str, list[str]]:
+    """A data table's rows by their first cell, every cell as the page shows it (unescaped)."""
+    body = re.search(rf"<summary>Table: {re.escape(caption)}</summary><table>.*?<tbody>(.*?)</tbody>", html, re.S).group(1)
+    rows = [[unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr>(.*?)</tr>", body)]
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_full_cost_section_stacks_every_category_per_feature(full_cost_home):
+    page = build_report(full_cost_home, built_at=BUILT)
+    section = _section(page, "full-cost")
+    assert "Full cost of this period: <b>$56.56</b> = $30.22 inference" in section and "$26.34 overhead" in section
+    assert "inference-only" in section and 'data-chart="stacked-bar"' in section
+    for category in ("inference (API)", "self-hosted", "idle capacity", "egress", "storage", "engineering"):
+        assert f'class="legend">{category}</text>' in section, category
+    assert 'class="legend">observability</text>' not in section  # a category nobody was charged is left out of the chart
+    rows = _table_rows(section, "full cost per feature and category, USD")
+    # requests, inference, self-hosted, idle, egress, storage, observability, load balancing, engineering, other, total
+    assert rows["summarize"] == ["1", "$0.00", "$4.80", "$15.20", "$3.00", "$0.00", "$0.00", "$0.00", "$0.00", "$0.00", "$23.00"]
+    assert rows["support_chat"] == ["1", "$0.21", "$0.00", "$0.00", "$3.00", "$0.00", "$0.00", "$0.00", "$12.34", "$0.00", "$15.55"]
+    assert rows[HOSTILE][1] == "$0.01" and rows[HOSTILE][-1] == "$3.01"
+    assert rows["idle_capacity"] == ["0", "$0.00", "$0.00", "$10.00", *["$0.00"] * 6, "$10.00"]
+    assert rows["unallocated_overhead"] == ["0", "$0.00", "$0.00", "$0.00", "$0.00", "$5.00", *["$0.00"] * 4, "$5.00"]
+    assert rows["total"] == ["3", "$0.22", "$4.80", "$25.20", "$9.00", "$5.00", "$0.00", "$0.00", "$12.34", "$0.00", "$56.56"]
+    assert set(list(rows)[-3:-1]) == {"unallocated_overhead", "idle_capacity"}  # the rows without requests come last
+    # the other sections say they are inference only; cost per outcome is shown both ways
+    assert "Daily inference cost" in _section(page, "trend")
+    units = _section(page, "unit-costs")
+    assert "Inference only" in units
+    # 2 outcomes: $0.21 / 2 inference only, $15.55 / 2 full cost
+    outcome = _table_rows(units, "cost per outcome, inference only and full cost")["support_chat"]
+    assert outcome == ["ticket_resolved", "2", "1", "$0.21", "$0.1050", "$15.55", "$7.78"]
+
+
+def test_self_hosted_section_draws_the_breakeven_per_cluster(full_cost_home):
+    section = _section(build_report(full_cost_home, built_at=BUILT), "self-hosted")
+    assert '<h3 class="feature">gpu-a</h3>' in section and section.count('data-chart="breakeven"') == 1
+    assert "2,400,000 tokens served of 15,000,000 capacity (utilization 16.0%), GPU bill $30.00: $12.50 per 1M tokens" in section
+    assert "$2.00 at 100%" in section
+    assert section.count('class="api-line"') == 2 and section.count('class="breakeven"') == 1 and 'class="actual"' in section
+    assert "break-even 53.3%" in section  # 2.00 / 3.75
+    assert "openai/gpt-4o-mini-2024-07-18: $0.2250 per 1M · API cheaper even at 100%" in section
+    rows = _table_rows(section, "self-hosted vs API: gpu-a")
+    # month, utilization, self-hosted per 1M, at 100%, API per 1M, break-even, cheaper now, GPU bill, tokens, priced, API cost
+    assert rows["openai/gpt-4o-mini-2024-07-18"] == [
+        "2026-11", "16.0%", "$12.50", "$2.00", "$0.2250", "API cheaper even at 100%", "API", "$30.00", "2,400,000", "1", "$0.54"]
+    assert rows["openai/gpt-4o-2024-08-06"] == [
+        "2026-11", "16.0%", "$12.50", "$2.00", "$3.75", "53.3%", "API", "$30.00", "2,400,000", "1", "$9.00"]
+    # without a compare_with rule the section says how to get one
+    no_rows = build_report(Home.at(full_cost_home.root), "2025-01", built_at=BUILT)
+    assert "compare_with" in _section(no_rows, "self-hosted") and "docs/self-hosted.md" in _section(no_rows, "self-hosted")
+
+
+def test_energy_section_keeps_bases_apart_and_counts_unknown(full_cost_home):
+    section = _section(build_report(full_cost_home, built_at=BUILT), "energy")
+    assert "<b>9.00 kWh</b> measured and <b>0.000500 kWh</b> estimated" in section
+    assert "<b>1</b> of 3 requests have no energy figure: unknown, not zero" in section
+    assert "pricing/energy.yaml" in section and "grid carbon intensity" in section
+    assert 'data-chart="bar"' in section and "1.44 kWh measured" in section and "0.000500 kWh estimated" in section
+    assert f"No energy figure at all for {escape(HOSTILE)} (1 requests)" in section
+    rows = _table_rows(section, "energy and carbon per feature")
+    # requests, kWh measured, kWh estimated, unknown energy, kg measured, kg estimated, unknown CO2e
+    assert rows["summarize"] == ["1", "1.44 kWh", "", "0", "0.7200 kg", "", "0"]
+    assert rows["support_chat"] == ["1", "", "0.000500 kWh", "0", "", "0.000200 kg", "0"]
+    assert rows[HOSTILE] == ["1", "", "", "1", "", "", "1"]
+    assert rows["idle_capacity"] == ["0", "7.56 kWh", "", "0", "3.78 kg", "", "0"]
+    assert rows["total"] == ["3", "9.00 kWh", "0.000500 kWh", "1", "4.50 kg", "0.000200 kg", "1"]
+    sources = _table_rows(section, "where the energy figures come from")
+    assert sources["measured"] == ["avg_power_watts of the GPU records", "us-east-1", "500", "1", "9.00 kWh"]
+
+
+def test_hostile_feature_names_are_escaped_in_the_new_sections(full_cost_home):
+    page = build_report(full_cost_home, built_at=BUILT)
+    assert "<script>alert(" not in page
+    for anchor in ("full-cost", "energy"):
+        assert escape(HOSTILE) in _section(page, anchor), anchor
+
+
+def test_new_sections_without_their_mart_say_no_data_yet(full_cost_home, tmp_path):
+    copy = Home.at(tmp_path / "copy")
+    copy.root.mkdir()
+    shutil.copyfile(full_cost_home.warehouse, copy.warehouse)
+    tables = ("marts.full_cost", "marts.self_host_breakeven", "marts.energy_carbon")
+    with duckdb.connect(str(copy.warehouse)) as con:
+        for table in tables:
+            con.execute(f"drop table {table}")
+    page = build_report(copy, built_at=BUILT)
+    for anchor, table in zip(("full-cost", "self-hosted", "energy"), tables):
+        assert f"no data yet: {table} has not been built" in _section(page, anchor), table
+    assert "model_tiers.yaml" in _section(page, "self-hosted")

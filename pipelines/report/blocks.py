@@ -33,6 +33,15 @@ def unit_usd(value: Decimal | None) -> str:
     return usd(value, 6 if size < Decimal("0.01") else 4 if size < 1 else 2)
 
 
+def quantity(value: Decimal | None, unit: str) -> str:
+    """A physical quantity with enough places to be readable: 0.003740 kWh, 0.2788 kg, 2.79 kWh."""
+    if value is None:
+        return "n/a"
+    size = abs(Decimal(value))
+    places = 6 if size < Decimal("0.01") else 4 if size < 1 else 2
+    return f"{Decimal(value).quantize(Decimal(1).scaleb(-places)):,} {unit}"
+
+
 def pct(value: Decimal | None, places: int = 1) -> str:
     return "n/a" if value is None else f"{Decimal(value).quantize(Decimal(1).scaleb(-places)):,}%"
 

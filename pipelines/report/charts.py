@@ -144,7 +144,7 @@ def bar_chart(
     """Horizontal bars, one row per category: grouped by series, or stacked (then the total is labelled)."""
     show_legend = len(series) > 1
     legend, legend_height = _legend([name for name, _ in series], top=16) if show_legend else ([], 0)
-    label_w = min(320, max(60, max((len(c) for c in categories), default=4) * CHAR + 10))
+    label_w = min(320, max(60, max((len(c) for c in categories), default=4) * CHAR * 1.1 + 10))
     bar_h = 16 if stacked or len(series) == 1 else 11
     row_h = bar_h + 10 if stacked or len(series) == 1 else bar_h * len(series) + 10
     left, right, top = label_w + 10, 96, 10 + legend_height
@@ -270,3 +270,81 @@ def scatter_chart(
         )
         body.append(_text(x + 8, y - 6, _clip(name + (" ★" if marked[index] else ""), max(WIDTH - x - 12, 40)), css="label", size=11))
     return _svg(title, height, body, "scatter")
+
+
+def breakeven_chart(
+    title: str,
+    full_utilization_cost: float,
+    apis: Sequence[tuple[str, float, float | None, str, str]],
+    actual: tuple[float, float, str] | None,
+    x_fmt: Formatter,
+    y_fmt: Formatter,
+    curve_name: str,
+) -> str:
+    """Self-hosted cost per token against utilization u in (0, 1]: the curve full_utilization_cost / u, one horizontal
+    line per API model (name, its cost, the break-even utilization or None, the line's label, the break-even label),
+    the break-even points ringed, and the actual utilization (u, cost, label) marked; a point above the plot is drawn
+    on its top edge and said to be off the chart."""
+    legend, legend_height = _legend([curve_name, *[name for name, *_ in apis]], top=16)
+    left, right, top, bottom = 70, 20, 30 + legend_height, 46
+    height = top + 250 + bottom
+    plot_w, plot_h = WIDTH - left - right, height - top - bottom
+    base = max([full_utilization_cost] + [cost for _, cost, *_ in apis] + [1e-9])
+    ceiling = max(base * 1.6, min(actual[1], base * 4)) if actual else base * 1.6
+    y_ticks = nice_ticks(0.0, ceiling, 5)
+    y_top = y_ticks[-1]
+
+    def sx(u: float) -> float:
+        return left + min(max(u, 0.0), 1.0) * plot_w
+
+    def sy(value: float) -> float:
+        return top + plot_h - min(max(value, 0.0), y_top) / y_top * plot_h
+
+    body = list(legend)
+    for tick in y_ticks:
+        body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{sy(tick):.1f}" y2="{sy(tick):.1f}" class="grid"/>')
+        body.append(_text(left - 6, sy(tick) + 4, y_fmt(tick), anchor="end", css="axis"))
+    for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+        body.append(f'<line x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{top}" y2="{top + plot_h}" class="grid"/>')
+        body.append(_text(sx(tick), top + plot_h + 16, x_fmt(tick), anchor="middle", css="axis"))
+    body.append(_text(left + plot_w / 2, height - 8, "utilization of the cluster's capacity", anchor="middle", css="axis"))
+    body.append(_text(10, top - 14, "cost per 1M tokens", css="axis"))
+    if full_utilization_cost > 0:
+        start = min(full_utilization_cost / y_top, 1.0)
+        steps = 120
+        us = [start * (1.0 / start) ** (i / steps) for i in range(steps + 1)]
+        path = " ".join(f"{'M' if i == 0 else 'L'}{sx(u):.1f},{sy(full_utilization_cost / u):.1f}" for i, u in enumerate(us))
+    else:
+        path = f"M{sx(0.0):.1f},{sy(0.0):.1f} L{sx(1.0):.1f},{sy(0.0):.1f}"
+    body.append(f'<path d="{path}" fill="none" stroke="{color(0)}" stroke-width="2.5" class="curve"><title>{escape(curve_name)}</title></path>')
+    for index, (name, cost, breakeven, line_label, point_label) in enumerate(apis, start=1):
+        y = sy(cost)
+        body.append(
+            f'<path d="M{left},{y:.1f} L{left + plot_w},{y:.1f}" stroke="{color(index)}" stroke-width="2" stroke-dasharray="6 3" '
+            f'fill="none" class="api-line"><title>{escape(name)}: {escape(line_label)}</title></path>'
+        )
+        body.append(_text(left + plot_w - 4, y - 5, _clip(line_label, plot_w * 0.7), anchor="end", css="value", size=11))
+        if breakeven is not None:
+            x = sx(breakeven)
+            body.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y:.1f}" y2="{top + plot_h}" class="guide"/>')
+            body.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#fff" stroke="{color(index)}" stroke-width="3" class="breakeven">'
+                f"<title>{escape(name)}: {escape(point_label)}</title></circle>"
+            )
+            body.append(_text(x + 9, y + 15, point_label, css="label", size=11))
+    if actual is not None:
+        u, cost, label = actual
+        x, y = sx(u), sy(cost)
+        above = cost > y_top
+        if above:
+            label += " (above the chart)"
+            body.append(f'<path d="M{x - 6:.1f},{y + 9:.1f} L{x:.1f},{y:.1f} L{x + 6:.1f},{y + 9:.1f} Z" fill="#111" class="actual">'
+                        f"<title>{escape(label)}</title></path>")
+        else:
+            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#111" class="actual"><title>{escape(label)}</title></circle>')
+        anchor = "start" if x < left + plot_w * 0.6 else "end"
+        body.append(_text(x + (10 if anchor == "start" else -10), y + (22 if above else -8), label, anchor=anchor, css="label", size=11,
+                          weight="600"))
+    body.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" class="axisline"/>')
+    body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" class="axisline"/>')
+    return _svg(title, height, body, "breakeven")

@@ -28,6 +28,11 @@ SECTIONS = {
     "feature_models": (("marts.daily_spend",), "feature_models"),
     "unit_costs": (("marts.unit_economics_by_feature",), "unit_costs"),
     "outcomes": (("marts.cost_per_outcome",), "outcomes"),
+    "outcomes_full_cost": (("marts.cost_per_outcome",), "full_cost_per_outcome"),
+    "full_cost": (("marts.full_cost",), "full_cost"),
+    "breakeven": (("marts.self_host_breakeven",), "breakeven"),
+    "energy": (("marts.energy_carbon",), "energy"),
+    "energy_sources": (("marts.energy_carbon",), "energy_sources"),
     "cache": (("marts.cache_savings",), "cache"),
     "segments": (("marts.daily_spend",), "segments"),
     "customers": (("marts.revenue_ratio",), "customers"),
@@ -72,6 +77,11 @@ class ReportData:
     feature_models: Section = field(default_factory=Section)
     unit_costs: Section = field(default_factory=Section)
     outcomes: Section = field(default_factory=Section)
+    outcomes_full_cost: Section = field(default_factory=Section)
+    full_cost: Section = field(default_factory=Section)
+    breakeven: Section = field(default_factory=Section)
+    energy: Section = field(default_factory=Section)
+    energy_sources: Section = field(default_factory=Section)
     cache: Section = field(default_factory=Section)
     segments: Section = field(default_factory=Section)
     customers: Section = field(default_factory=Section)

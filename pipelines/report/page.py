@@ -7,6 +7,7 @@ not exist yet say "no data yet" instead of disappearing. The sections themselves
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from html import escape
 
 from pipelines.report.blocks import count, pct, unit_usd, usd
@@ -69,8 +70,10 @@ document.getElementById('toggle-tables').addEventListener('click', function (eve
 
 
 def _kpis(data: ReportData) -> str:
+    full_cost = None if data.full_cost.missing else sum((r["total_usd"] for r in data.full_cost.rows), Decimal(0))
     tiles = [
-        (usd(data.cost_usd), "total spend (priced requests)"),
+        (usd(data.cost_usd), "inference spend (priced requests)"),
+        (usd(full_cost), "full cost (overhead included)"),
         (count(data.requests), "requests"),
         (unit_usd(data.cost_per_request_usd), "cost per request"),
         (unit_usd(data.cost_per_1m_tokens_usd), "cost per 1M tokens"),

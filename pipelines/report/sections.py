@@ -32,6 +32,7 @@ from pipelines.report.blocks import (
     usd,
 )
 from pipelines.report.charts import bar_chart, interval_chart, line_chart, scatter_chart
+from pipelines.report.cost_sections import energy, full_cost, per_outcome, self_hosted
 from pipelines.report.data import ANOMALY_THRESHOLD, ReportData
 
 NO_SPEND = "no data yet: no spend for this period"
@@ -107,29 +108,12 @@ def _unit_costs(data: ReportData) -> str:
          unit_usd(r["cost_per_request_usd"]), unit_usd(r["cost_per_1m_tokens_usd"])]
         for r in rows
     ]
-    headers = ["feature", "requests", "priced requests", "priced tokens", "cost", "per request", "per 1M tokens"]
+    headers = ["feature", "requests", "priced requests", "priced tokens", "cost (inference only)", "per request", "per 1M tokens"]
     return (
         "<h3>Per request</h3>" + per_request + "<h3>Per 1M billed tokens</h3>" + per_mtok
-        + data_table("unit costs per feature (priced requests only)", headers, table_rows, {1, 2, 3, 4, 5, 6})
-        + "<h3>Per outcome</h3>" + _per_outcome(data)
+        + data_table("unit costs per feature (priced requests only, inference only)", headers, table_rows, {1, 2, 3, 4, 5, 6})
+        + "<h3>Per outcome</h3>" + per_outcome(data)
     )
-
-
-def _per_outcome(data: ReportData) -> str:
-    if data.outcomes.missing:
-        return empty(data.outcomes.missing + " (outcome events link requests to resolved tickets, accepted suggestions…)")
-    outcomes = [r for r in data.outcomes.rows if r["outcomes"]]
-    if not outcomes:
-        return empty("no outcomes recorded for this period")
-    labels = [f"{r['feature']} · {r['outcome_type']}" for r in outcomes]
-    chart = bars("Cost per outcome", labels, outcomes, [("cost per outcome", "cost_per_outcome_usd")], axis_usd, unit_usd)
-    table_rows = [
-        [r["feature"], r["outcome_type"], count(r["outcomes"]), count(r["requests"]), usd(r["cost_usd"]),
-         unit_usd(r["cost_per_outcome_usd"])]
-        for r in data.outcomes.rows
-    ]
-    headers = ["feature", "outcome", "outcomes", "requests", "cost", "per outcome"]
-    return chart + data_table("cost per outcome", headers, table_rows, {2, 3, 4, 5})
 
 
 def _cache(data: ReportData) -> str:
@@ -452,10 +436,25 @@ class PageSection(NamedTuple):
 
 
 SECTIONS = (
-    PageSection("trend", "Spend trend", "Spend trend per feature", "Daily cost of priced requests, per feature.", _trend),
+    PageSection("trend", "Spend trend", "Spend trend per feature",
+                "Daily inference cost of priced requests, per feature (API prices and GPU bills, no overhead: see Full cost).",
+                _trend),
     PageSection("models", "Model mix", "Model mix", "Which models the spend goes to, overall and inside each feature.", _models),
     PageSection("unit-costs", "Unit costs", "Unit costs",
-                "Cost per request, per 1M billed tokens (every token bucket) and per business outcome.", _unit_costs),
+                "Inference only (API prices and GPU bills, no overhead): cost per request, per 1M billed tokens (every token "
+                "bucket) and per business outcome, where the full cost per outcome (overhead included) stands beside it.",
+                _unit_costs),
+    PageSection("full-cost", "Full cost", "Full cost per feature",
+                "The full cost of each feature: inference (API), self-hosted GPU cost, its share of idle GPU capacity and "
+                "the overhead around inference (egress, storage, observability, load balancing, engineering, other), "
+                "every overhead bill allocated to the cent. Every other section shows inference-only cost.", full_cost),
+    PageSection("self-hosted", "Self-hosted vs API", "Self-hosted vs API",
+                "Per cluster, in its latest month: what a self-hosted token costs at each utilization of the cluster "
+                "(the GPU bill over the tokens served), against each compared API model's price for the same requests, "
+                "and the utilization where they break even.", self_hosted),
+    PageSection("energy", "Energy & carbon", "Energy and carbon",
+                "Energy (kWh) and emissions (kg CO2e) per feature, measured and estimated apart; "
+                "requests without a figure are unknown, not zero.", energy),
     PageSection("cache", "Cache savings", "Cache savings",
                 "What cached input tokens saved against the uncached input price of the same price entry "
                 "(negotiated rates applied), and what cache writes cost above it.", _cache),
