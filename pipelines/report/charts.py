@@ -331,7 +331,7 @@ def breakeven_chart(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#fff" stroke="{color(index)}" stroke-width="3" class="breakeven">'
                 f"<title>{escape(name)}: {escape(point_label)}</title></circle>"
             )
-            body.append(_text(x + 9, y + 15, point_label, css="label", size=11))
+            body.append(_text(x - 9, y + 16, point_label, anchor="end", css="label", size=11))  # left and below: the actual mark labels right and above
     if actual is not None:
         u, cost, label = actual
         x, y = sx(u), sy(cost)
@@ -343,7 +343,7 @@ def breakeven_chart(
         else:
             body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="#111" class="actual"><title>{escape(label)}</title></circle>')
         anchor = "start" if x < left + plot_w * 0.6 else "end"
-        body.append(_text(x + (10 if anchor == "start" else -10), y + (22 if above else -8), label, anchor=anchor, css="label", size=11,
+        body.append(_text(x + (10 if anchor == "start" else -10), y + (22 if above else -10), label, anchor=anchor, css="label", size=11,
                           weight="600"))
     body.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" class="axisline"/>')
     body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" class="axisline"/>')
