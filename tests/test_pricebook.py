@@ -141,6 +141,24 @@ def test_bedrock_regional_inference_profiles_resolve_to_the_same_model(book):
     assert (regional["input_per_mtok"], global_["input_per_mtok"]) == (Decimal("3.3"), 3)
 
 
+@pytest.mark.parametrize(("model", "regional", "global_"), [("openai.gpt-5.4", "2.75", "2.5"), ("openai.gpt-5.5", "5.5", "5")])
+def test_bedrock_global_profiles_of_openai_models_are_not_billed_the_geographic_premium(book, model, regional, global_):
+    """Bedrock's global cross-Region profiles cost about 10% less than the geographic ones
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html); the import gives the
+    geographic price, 1.1 x OpenAI's own. A real-shaped Converse request on each id, priced by hand:
+    100,000 input (20,000 of them cache reads) and 2,000 output tokens."""
+    at = _utc("2026-11-27")
+    us = book.lookup("aws_bedrock", f"us.{model}", at)
+    everywhere = book.lookup("aws_bedrock", f"global.{model}", at)
+    assert (us["input_per_mtok"], everywhere["input_per_mtok"]) == (Decimal(regional), Decimal(global_))
+    tokens = {"input": 80_000, "cache_read": 20_000, "output": 2_000}
+    # gpt-5.4 global: 80,000 x 2.50 + 20,000 x 0.25 + 2,000 x 15 per 1M = 0.20 + 0.005 + 0.03 = 0.235 USD
+    # (geographic: 0.2585, 10% more); gpt-5.5 global: 0.40 + 0.01 + 0.06 = 0.47 USD (geographic 0.517).
+    expected = {"openai.gpt-5.4": (Decimal("0.235"), Decimal("0.2585")), "openai.gpt-5.5": (Decimal("0.47"), Decimal("0.517"))}[model]
+    assert (_cost(everywhere, **tokens), _cost(us, **tokens)) == expected
+    assert everywhere["price_id"].startswith(f"aws_bedrock/global.{model}@")
+
+
 def test_match_rules_catch_names_no_alias_lists(book):
     assert book.resolve_exact("anthropic", "claude-3-5-sonnet-20240620") == "claude-3-5-sonnet-20240620"
     assert book.resolve_exact("anthropic", "claude-3-5-sonnet-latest") is None
