@@ -264,3 +264,30 @@ def test_hostile_overhead_records_are_rejected_with_field_and_reason(tmp_path):
     # A credit (negative amount) is a record like any other: it is allocated with the same rounding, sign kept.
     assert result.rows.column("amount").to_pylist() == [D("-3.5")]
     assert json.loads(result.rejected.column("record")[0].as_py())["category"] == "gpu_rent"
+
+
+def test_a_warehouse_made_before_the_energy_columns_is_upgraded_by_the_next_run(tmp_path):
+    """A warehouse whose reference.gpu_capacity has no avg_power_watts and that has no energy or full-cost mart yet
+    (as one made before they existed) gets them on the next run, instead of failing to create them."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    land(home, "day.jsonl", [r for r in REQUESTS if '"self_hosted:gpu-a"' in r])
+    (home.landing / "gpu").mkdir(parents=True)
+    (home.landing / "gpu" / "capacity.csv").write_text(GPU_CSV)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.work_warehouse)) as con:
+        con.execute("drop table marts.energy_carbon")
+        con.execute("drop table marts.full_cost")
+        con.execute("alter table reference.gpu_capacity drop column avg_power_watts")
+    (home.landing / "gpu" / "capacity.csv").write_text(GPU_CSV.replace(",600\n", ",650\n"))  # a corrected GPU file
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        # 4 GPUs x 24 h x 650 W x PUE 1.2 (no settings) / 1000 = 74.88 kWh, 31.25% of it to the requests: 23.4 kWh.
+        assert _rows(con, "select feature, kwh, basis from marts.energy_carbon where provider = 'self_hosted:gpu-a' order by 1") == [
+            ("idle_capacity", D("51.48"), "measured"),
+            ("summarize", D("23.4"), "measured"),
+        ]
+        # gpu-a's $240 bill, and gpu-b's $30 as idle capacity (no request ran there this time)
+        assert _rows(con, "select feature, sum(self_hosted_usd + idle_capacity_usd) from marts.full_cost group by 1 order by 1") == [
+            ("idle_capacity", D("30")), ("summarize", D("240")),
+        ]

@@ -272,29 +272,48 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     A lake table (`storage.lake_tables`) gets its shape instead (`_lake.<schema>__<table>`, no rows) and, until
     `attach` points it at the lake, a view over that shape. Returns the tables created. Cheap when nothing is
-    missing: one query lists the tables.
+    missing: one query lists the tables. A new table whose SQL reads a column an older warehouse's table lacks
+    (the warehouse was made before the column was added) first gives the tables before it the columns their SQL
+    has now, null until they are rebuilt.
     """
     existing = {
         f"{schema}.{name}"
         for schema, name in con.execute("select table_schema, table_name from information_schema.tables where table_catalog = current_database()").fetchall()
     }
     created = []
-    for entry in TABLES:
+    for index, entry in enumerate(TABLES):
         target = shape_of(entry.name) if is_lake_table(entry.name) else entry.name
         if target in existing and not entry.appended:
             continue
-        for item in entry.inputs:
-            item.setup(con, None, NEVER)
-        params = {**({"window_start": NEVER[0], "window_end": NEVER[1]} if entry.daily else {}), **entry.params}
+        params = _empty_inputs(con, entry)
         if target not in existing:
             con.execute(f"create schema if not exists {target.split('.')[0]}")
-            con.execute(f"create table {target} as select * from ({sql_text(entry.name)}) with no data", params)
+            try:
+                con.execute(f"create table {target} as select * from ({sql_text(entry.name)}) with no data", params)
+            except duckdb.BinderException:
+                _widen(con, TABLES[:index], existing)
+                params = _empty_inputs(con, entry)
+                con.execute(f"create table {target} as select * from ({sql_text(entry.name)}) with no data", params)
             if target != entry.name and entry.name not in existing:
                 con.execute(f"create view {entry.name} as select * from {target}")
             created.append(entry.name)
         else:
             add_missing_columns(con, entry.name, sql_text(entry.name), params)
     return created
+
+
+def _empty_inputs(con: duckdb.DuckDBPyConnection, entry: Table) -> dict:
+    """Set up a table's inputs with no rows; the parameters its SQL is bound with for the bootstrap."""
+    for item in entry.inputs:
+        item.setup(con, None, NEVER)
+    return {**({"window_start": NEVER[0], "window_end": NEVER[1]} if entry.daily else {}), **entry.params}
+
+
+def _widen(con: duckdb.DuckDBPyConnection, entries: tuple[Table, ...], existing: set[str]) -> None:
+    """Give each existing warehouse table of `entries` the columns its SQL gives now (older rows get nulls)."""
+    for entry in entries:
+        if entry.name in existing and not is_lake_table(entry.name):
+            add_missing_columns(con, entry.name, sql_text(entry.name), _empty_inputs(con, entry))
 
 
 @contextmanager
