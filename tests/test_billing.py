@@ -121,6 +121,35 @@ def _reconciliation_home(home: Home) -> None:
     # Day 4: requests, no bill -> estimated_only.
 
 
+def test_a_bill_line_without_a_known_model_does_not_fold_the_named_models_of_its_day(home):
+    """A provider-day whose bill names gpt-4o and also has a line for a model the book does not know: gpt-4o is
+    still reconciled on its own row; the unnamed line meets the estimate of the models the bill does not name."""
+    day = dt.date(2026, 10, 5)
+    # gpt-4o: 10 requests of 1000 input / 100 output tokens = 10 x (0.0025 + 0.001) = 0.035 USD.
+    # gpt-4o-mini: 4 requests of 10000 / 1000 = 4 x (0.0015 + 0.0006) = 0.0084 USD.
+    lines = [
+        envelope(f"g{n}", "openai", MODEL, {"prompt_tokens": 1000, "completion_tokens": 100}, timestamp=f"{day}T12:00:{n:02d}Z")
+        for n in range(10)
+    ] + [
+        envelope(f"m{n}", "openai", "gpt-4o-mini-2024-07-18", {"prompt_tokens": 10000, "completion_tokens": 1000}, timestamp=f"{day}T13:00:{n:02d}Z")
+        for n in range(4)
+    ]
+    land(home, "requests.jsonl", lines)
+    _land_bill(home, "openai_costs", "2026-10-05.json", _openai_page(day, [(f"{MODEL}, input", "0.025"), (f"{MODEL}, output", "0.010"),
+                                                                         ("gpt-9-mystery, input", "0.0090")]))
+    run_pipeline(home, progress=_quiet)
+    rows = _query(
+        home,
+        "select model, estimated_cost_usd, billed_cost_usd, variance_usd, status from marts.billing_reconciliation "
+        "where charge_date = '2026-10-05' order by model nulls last",
+    )
+    assert rows == [
+        (MODEL, Decimal("0.035"), Decimal("0.035"), Decimal(0), "matched"),
+        # the unnamed $0.0090 against gpt-4o-mini's $0.0084, the model the bill does not name: $0.0006 over, within $0.01
+        (None, Decimal("0.0084"), Decimal("0.0090"), Decimal("0.0006"), "matched"),
+    ]
+
+
 def test_reconciliation_statuses_and_amounts(home):
     _reconciliation_home(home)
     run_pipeline(home, progress=_quiet)

@@ -1,6 +1,7 @@
 -- One row per charge_date x provider x model: the estimate from request logs beside the provider's bill.
--- A provider-day whose usage lines all name a model the price book knows is reconciled per model;
--- otherwise the whole provider-day is one row with a null model (the grain both sides share).
+-- Each model the bill's usage lines name (one the price book knows) is reconciled on its own row. Usage lines that
+-- name no model (or one the book does not know) are one row with a null model per provider-day, against the
+-- estimate of every model of that day the bill does not name: one unnamed line does not fold the named ones in.
 -- Credits, tax, adjustments and purchases are reported beside usage and never count as usage variance.
 with bill as (
     select *
@@ -12,9 +13,15 @@ bill_days as (
     select
         charge_date,
         provider,
-        coalesce(bool_and(reconcile_model is not null) filter (where charge_category = 'usage'), true) as by_model,
+        coalesce(bool_or(reconcile_model is null) filter (where charge_category = 'usage'), false) as has_unnamed,
     from bill
     group by all
+),
+
+bill_models as (
+    select distinct charge_date, provider, reconcile_model
+    from bill
+    where charge_category = 'usage' and reconcile_model is not null
 ),
 
 estimate_rows as (
@@ -36,12 +43,15 @@ estimated as (
     select
         estimate_rows.charge_date,
         estimate_rows.provider,
-        case when coalesce(bill_days.by_model, true) then estimate_rows.reconcile_model end as model,
+        case
+            when not coalesce(bill_days.has_unnamed, false) or bill_models.reconcile_model is not null then estimate_rows.reconcile_model
+        end as model,
         cast(coalesce(sum(estimate_rows.cost_usd), 0) as decimal(38, 15)) as estimated_cost_usd,
         sum(estimate_rows.requests) as requests,
         sum(estimate_rows.unpriced_requests) as unpriced_requests,
     from estimate_rows
     left join bill_days using (charge_date, provider)
+    left join bill_models using (charge_date, provider, reconcile_model)
     group by all
 ),
 
@@ -49,7 +59,7 @@ billed as (
     select
         bill.charge_date,
         bill.provider,
-        case when bill_days.by_model then bill.reconcile_model end as model,
+        bill.reconcile_model as model,
         count(*) filter (where bill.charge_category = 'usage') as usage_lines,
         cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'usage'), 0) as decimal(38, 15)) as billed_cost_usd,
         cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'credit'), 0)
@@ -60,7 +70,6 @@ billed as (
         cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.is_correction), 0) as decimal(38, 15)) as corrections_usd,
         count(*) filter (where bill.fx_rate is null) as unconverted_lines,
     from bill
-    inner join bill_days using (charge_date, provider)
     group by all
 ),
 
