@@ -264,7 +264,7 @@ def test_revenue_ratio_rolls_up_by_segment(world):
 
 def test_unit_economics_per_segment_and_feature(world):
     _, con = world
-    assert _rows(con, "select columns(lambda c: not regexp_matches(c, '^full_cost|kwh|energy|co2e|carbon|wh_')) from marts.unit_economics order by user_segment") == [
+    assert _rows(con, "select columns(lambda c: not regexp_matches(c, '^full_cost|kwh|energy|co2e|carbon|wh_|outcome')) from marts.unit_economics order by user_segment") == [
         # u1, u2; c1 + c2 + c4 + s1 = 1100 + 2200 + 11000 + 1,200,000 tokens; $2.9766 / 2 users, / 4 x 1000, / 1,214,300 x 1M.
         ("2026-11", "enterprise", 2, 4, 4, 0, 1_214_300, 1_214_300, Decimal("2.9766"), Decimal("1.4883"), Decimal("744.15"),
          Decimal("2.451288808366960")),

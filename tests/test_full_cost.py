@@ -89,6 +89,12 @@ ENERGY_YAML = """api:
 """
 
 
+OUTCOMES = [
+    {"outcome_id": "o1", "timestamp": "2026-11-27T12:00:00Z", "outcome_type": "ticket_resolved", "feature": "support_chat", "request_id": "a1"},
+    {"outcome_id": "o2", "timestamp": "2026-11-27T12:00:00Z", "outcome_type": "summary_exported", "feature": "summarize", "request_id": "s2"},
+]
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     home = Home.at(tmp_path_factory.mktemp("full_cost") / "home").ensure()
@@ -99,6 +105,7 @@ def world(tmp_path_factory):
         ("overhead", "november.csv", OVERHEAD_CSV),
         ("carbon", "grid.csv", CARBON_CSV),
         ("fx", "rates.csv", "date,currency,rate\n2026-10-01,EUR,0.92\n"),
+        ("outcomes", "events.jsonl", "\n".join(json.dumps(o) for o in OUTCOMES) + "\n"),
     ):
         (home.landing / folder).mkdir(parents=True, exist_ok=True)
         (home.landing / folder / name).write_text(text)
@@ -213,6 +220,17 @@ def test_unit_economics_show_energy_per_request_beside_full_cost_without_mixing_
     assert enterprise[6:] == (0, pytest.approx(4080.21), "measured+estimated")
     # pro: s2 11.88 kWh measured; a2 (claude) unknown and left out of the per-request figure, which says so.
     assert pro[4:] == (pytest.approx(11.88), None, 1, pytest.approx(11880.0), "measured+unknown")
+    per_outcome = _rows(
+        con,
+        "select user_segment, outcomes, cost_per_outcome_usd, full_cost_per_outcome_usd, wh_per_outcome from marts.unit_economics "
+        "where month = '2026-11' order by 1",
+    )
+    # One outcome each (o1 on a1, enterprise; o2 on s2, pro): all of the segment's cost and known energy over it.
+    # pro's full cost: s2 45 + idle 99 + a2 0.009 + overhead 4.29 + 1.99 + 9.05 + 0.60 + 9.06 + 6.17 + 0.01 = 175.179.
+    assert per_outcome == [
+        ("enterprise", 1, D("60.0056"), D("175.8656"), pytest.approx(16320.84)),
+        ("pro", 1, D("45.009"), D("175.179"), pytest.approx(11880.0)),
+    ]
 
 
 def test_bad_overhead_and_carbon_rows_are_kept_in_the_audit_with_file_row_field_and_reason(world):

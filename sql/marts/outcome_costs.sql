@@ -1,7 +1,8 @@
 -- One row per outcome with the direct cost of the requests behind it: every request of its conversation when
 -- the outcome names a conversation_id, else the request it names (core.outcomes.linked_by says which).
 -- Two outcomes of one conversation each show the whole conversation's cost. When no request is found,
--- linked_requests is 0 and direct_cost_usd is null (unknown, not free).
+-- linked_requests is 0 and direct_cost_usd is null (unknown, not free). user_segment is the segment of the first
+-- request behind it ('unattributed' when that request names none; null when no request is found).
 with outcomes as (
     select *
     from core.outcomes
@@ -14,6 +15,7 @@ requests as (
         occurred_at,
         is_priced,
         cost_usd,
+        coalesce(user_segment, 'unattributed') as user_segment,
         total_input_tokens + total_output_tokens as tokens,
     from core.request_costs
 ),
@@ -41,6 +43,7 @@ direct as (
         cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as direct_cost_usd,
         min(occurred_at) as first_request_at,
         max(occurred_at) as last_request_at,
+        arg_min(user_segment, occurred_at) as user_segment,
     from linked
     group by outcome_id
 )
@@ -61,6 +64,7 @@ select
     outcomes.value_usd,
     direct.first_request_at,
     direct.last_request_at,
+    direct.user_segment,
 from outcomes
 left join direct
     on direct.outcome_id = outcomes.outcome_id

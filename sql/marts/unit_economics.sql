@@ -7,7 +7,9 @@
 -- on an API, so DOUBLE): kwh_measured and kwh_estimated are never added up silently; wh_per_request divides their
 -- sum by the requests whose energy is known and energy_basis says what was summed ('measured', 'estimated',
 -- 'measured+estimated', with '+unknown' when some requests have no figure, or 'unknown'). Same for carbon.
--- Idle capacity's energy is not attributed here.
+-- Idle capacity's energy is not attributed here. Per outcome: outcomes of the month whose first linked request is
+-- in the segment (marts.outcome_costs.user_segment); cost_per_outcome_usd, full_cost_per_outcome_usd and
+-- wh_per_outcome divide all of the segment's cost or known energy by them (requests that led to no outcome included).
 -- money_muldiv is an exact DECIMAL division macro, basis_label a macro too (pipelines/storage/money.py).
 with requests as (
     select
@@ -38,6 +40,13 @@ totals as (
 full_cost as (
     select strftime(event_date, '%Y-%m') as month, user_segment, sum(total_usd) as full_cost_usd
     from marts.full_cost
+    group by all
+),
+
+outcomes as (
+    select strftime(event_date, '%Y-%m') as month, user_segment, count(*) as outcomes
+    from marts.outcome_costs
+    where user_segment is not null
     group by all
 ),
 
@@ -118,6 +127,13 @@ select
         as g_co2e_per_request,
     basis_label(energy.kg_co2e_measured, energy.kg_co2e_estimated, energy.unknown_carbon_requests, energy.carbon_requests)
         as carbon_basis,
+    cast(coalesce(outcomes.outcomes, 0) as bigint) as outcomes,
+    money_muldiv(cost_usd, 1, outcomes.outcomes) as cost_per_outcome_usd,
+    money_muldiv(coalesce(full_cost.full_cost_usd, 0), 1, outcomes.outcomes) as full_cost_per_outcome_usd,
+    (coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0) as wh_per_outcome,
+    (coalesce(energy.kg_co2e_measured, 0) + coalesce(energy.kg_co2e_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0)
+        as g_co2e_per_outcome,
 from totals
 left join full_cost using (month, user_segment)
 left join energy using (month, user_segment)
+left join outcomes using (month, user_segment)

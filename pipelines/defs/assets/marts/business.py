@@ -25,7 +25,9 @@ cost_per_outcome = sql_model("marts.cost_per_outcome", deps=["core.outcomes", "c
 outcome_costs = sql_model("marts.outcome_costs", deps=["core.outcomes", "core.request_costs"])
 revenue_ratio = sql_model("marts.revenue_ratio", deps=["core.revenue", "core.request_costs"])
 revenue_ratio_by_segment = sql_model("marts.revenue_ratio_by_segment", deps=["marts.revenue_ratio"])
-unit_economics = sql_model("marts.unit_economics", deps=["core.request_costs", "marts.full_cost", "marts.energy_carbon"])
+unit_economics = sql_model(
+    "marts.unit_economics", deps=["core.request_costs", "marts.full_cost", "marts.energy_carbon", "marts.outcome_costs"]
+)
 unit_economics_by_feature = sql_model("marts.unit_economics_by_feature", deps=["core.request_costs", "marts.full_cost"])
 model_tier_spend = sql_model("marts.model_tier_spend", deps=["core.request_costs"])
 self_hosted_costs = sql_model(
