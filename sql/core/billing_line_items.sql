@@ -1,6 +1,7 @@
 -- One row per line item of the providers' billing exports, with every amount also in USD.
 -- A paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier pull for the
 -- same account and day; a line delivered after its month was closed is marked as a correction.
+-- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
     select *
     from lake_billing_line_items
@@ -69,10 +70,10 @@ select
     included_credits,
     currency,
     fx_rate,
-    cast(billed_cost / fx_rate as decimal(38, 15)) as billed_cost_usd,
-    cast(effective_cost / fx_rate as decimal(38, 15)) as effective_cost_usd,
-    cast(list_cost / fx_rate as decimal(38, 15)) as list_cost_usd,
-    cast(included_credits / fx_rate as decimal(38, 15)) as included_credits_usd,
+    money_divide(billed_cost, fx_rate) as billed_cost_usd,
+    money_divide(effective_cost, fx_rate) as effective_cost_usd,
+    money_divide(list_cost, fx_rate) as list_cost_usd,
+    money_divide(included_credits, fx_rate) as included_credits_usd,
     charge_category,
     is_correction or coalesce(ingested_at > closed_at, false) as is_correction,
     case

@@ -181,13 +181,16 @@ def parse_openai_costs(data: bytes, name: str) -> ParseResult:
 
 
 # -- anthropic_costs --------------------------------------------------------------------------------
-# The `anthropic_costs` bill format: Anthropic Admin API cost_report pages in, billing line items out.
+# The `anthropic_costs` bill format: Anthropic Admin API cost report pages (`GET /v1/organizations/cost_report`) in,
+# billing line items out.
 #
-# amount is a decimal string in CENTS (`"0.24"` is $0.0024). model, token_type, cost_type, service_tier and
-# workspace_id are kept; context_window goes to `extra`. A negative amount is a credit.
+# Each result of a day bucket is one line: `starting_at` gives the day (UTC), `amount` is a decimal string in the
+# lowest unit of `currency` (cents: `"123.78912"` is $1.2378912), the only currency the API reports being USD. model,
+# token_type (the bucket), service_tier (standard, batch) and workspace_id have columns; cost_type, token_type,
+# context_window, inference_geo and speed are kept in `extra`. A negative amount is a credit.
 
 
-# token_type → token bucket (cost_type web_search, code_execution and session_usage name their own).
+# token_type → token bucket.
 _ANTHROPIC_TOKEN_TYPES = {
     "uncached_input_tokens": "input",
     "input_tokens": "input",
@@ -197,8 +200,13 @@ _ANTHROPIC_TOKEN_TYPES = {
     "cache_creation.ephemeral_1h_input_tokens": "cache_write_1h",
     "cache_creation_input_tokens": "cache_write_5m",
 }
+_ANTHROPIC_EXTRA = ("cost_type", "token_type", "context_window", "inference_geo", "speed")
+"""Fields of a result kept in `extra` (JSON), when present."""
 
-_ANTHROPIC_DOLLARS = "cast(try_cast(cents_text as decimal(38, 15)) / 100 as decimal(38, 15))"
+# Cents to dollars in DECIMAL all the way (DuckDB divides decimals as DOUBLE): cents of up to 21 integer and
+# 17 fractional digits, times 0.01, are exact at scale 19 before the money column's scale 15.
+_ANTHROPIC_CENTS = "try_cast(cents_text as decimal(38, 17))"
+_ANTHROPIC_DOLLARS = f"cast({_ANTHROPIC_CENTS} * cast(0.01 as decimal(2, 2)) as decimal(38, 15))"
 
 ANTHROPIC_QUERY = billing_query(
     "anthropic_costs",
@@ -209,34 +217,43 @@ ANTHROPIC_QUERY = billing_query(
         f"{text('$.bucket_end_time')} as end_text",
         f"{text('$.workspace_id')} as account",
         f"{text('$.model')} as model",
-        f"{text('$.token_type')} as token_type",
-        f"{text('$.cost_type')} as cost_type",
-        f"{text('$.service_tier')} as tier",
-        f"{text('$.context_window')} as context_window",
+        f"lower({text('$.token_type')}) as token_type",
+        f"lower({text('$.cost_type')}) as cost_type",
+        f"lower({text('$.service_tier')}) as tier",
         f"{text('$.description')} as description",
+        *(f"{text('$.' + name)} as extra_{name}" for name in _ANTHROPIC_EXTRA),
     ),
     problems=(
         timestamp_problem("starting_at", "start_text"),
+        timestamp_problem("ending_at", "end_text", required=False),
         money_problem("amount", "cents_text", required=True),
+        r"when not regexp_full_match(cents_text, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?') "
+        "then 'amount|not a decimal string of cents: ' || left(cents_text, 40)",
+        f"when {_ANTHROPIC_CENTS} is null then 'amount|out of range (more than 21 digits of cents): ' || left(cents_text, 40)",
         currency_problem("currency"),
+        "when upper(currency_text) <> 'USD' then 'currency|amounts are read as cents of USD, the only currency the cost "
+        "report gives: ' || left(currency_text, 40)",
     ),
     columns={
         "provider": "'anthropic'",
         "bill_provider": "'Anthropic'",
         "service_name": "'Claude API'",
         "model": "model",
+        # web search is the warehouse's own `web_search` bucket (priced per search); code execution and
+        # session runtime are usage with no bucket
         "token_bucket": f"""case
-            when lower(cost_type) = 'web_search' then 'web_search'
-            when lower(cost_type) in ('code_execution', 'session_usage') then lower(cost_type)
-            else {lookup(_ANTHROPIC_TOKEN_TYPES, 'lower(token_type)')}
+            when cost_type = 'web_search' then 'web_search'
+            when coalesce(cost_type, 'tokens') = 'tokens' then {lookup(_ANTHROPIC_TOKEN_TYPES, 'token_type')}
         end""",
-        "service_tier": "case lower(tier) when 'default' then 'standard' when 'auto' then 'standard' else lower(tier) end",
+        "service_tier": "case tier when 'default' then 'standard' when 'auto' then 'standard' else tier end",
         "quantity": "cast(null as varchar)",
         "unit": "case when token_type is not null then 'tokens' end",
         "billed_cost": _ANTHROPIC_DOLLARS,
         "effective_cost": _ANTHROPIC_DOLLARS,
-        "charge_category": "case when try_cast(cents_text as decimal(38, 15)) < 0 then 'credit' else 'usage' end",
-        "extra": "case when context_window is not null then cast(json_object('context_window', context_window) as varchar) end",
+        "charge_category": f"case when {_ANTHROPIC_CENTS} < 0 then 'credit' else 'usage' end",
+        "extra": "nullif(cast(to_json(map_from_entries(list_filter(["
+        + ", ".join(f"{{'k': '{name}', 'v': extra_{name}}}" for name in _ANTHROPIC_EXTRA)
+        + "], lambda e: e.v is not null))) as varchar), '{}')",
     },
 )
 

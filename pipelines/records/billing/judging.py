@@ -73,11 +73,17 @@ def text(path: str) -> str:
     return blank_null(f"(record ->> '{path}')")
 
 
+MAX_LINE_AMOUNT = 10**10
+"""A bill line beyond ±10^10 (in any currency) is not one line of usage; exact USD conversion is bounded there."""
+
+
 def money_problem(label: str, expr: str, *, required: bool) -> str:
-    """CASE branches: a missing (when required) or non-numeric amount."""
+    """CASE branches: a missing (when required), non-numeric or implausibly large amount."""
     branches = (
         f"when {expr} is not null and try_cast({expr} as decimal(38, 15)) is null "
-        f"then '{label}|not a number: ' || left({expr}, 40)"
+        f"then '{label}|not a number: ' || left({expr}, 40)\n            "
+        f"when abs(try_cast({expr} as decimal(38, 15))) >= {MAX_LINE_AMOUNT} "
+        f"then '{label}|beyond ±{MAX_LINE_AMOUNT} is not plausible for one bill line: ' || left({expr}, 40)"
     )
     if required:
         branches = f"when {expr} is null then '{label}|missing amount'\n            " + branches

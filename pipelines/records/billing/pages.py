@@ -22,12 +22,18 @@ def pages(data: bytes, name: str) -> list[dict]:
         bad = [r for r in raw.to_pylist() if r["problem"]]
         if bad:
             raise FileError(f"line {bad[0]['row_number']}: {bad[0]['problem'].lstrip('|')}")
-        return [json.loads(r["record"], parse_float=str) for r in raw.to_pylist()]
-    document = load_json_document(data, name)
-    found = document if isinstance(document, list) else [document]
+        found = [json.loads(r["record"], parse_float=str) for r in raw.to_pylist()]
+        what = "line"
+    else:
+        document = load_json_document(data, name)
+        found = document if isinstance(document, list) else [document]
+        what = "page"
     for index, page in enumerate(found, start=1):
         if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-            raise FileError(f"page {index} is not a cost report page (an object with a 'data' list of time buckets)")
+            raise FileError(f"{what} {index} is not a cost report page (an object with a 'data' list of time buckets)")
+        for number, bucket in enumerate(page["data"], start=1):
+            if isinstance(bucket, dict) and not isinstance(bucket.get("results", []), (list, type(None))):
+                raise FileError(f"{what} {index}, time bucket {number}: 'results' is not a list")
     return found
 
 
