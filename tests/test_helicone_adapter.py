@@ -16,12 +16,25 @@ from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError, FieldKeys
-from pipelines.adapters.helicone import PROVIDERS, SUFFIXES, parse_helicone
+from pipelines.adapters.helicone import SUFFIXES, parse_helicone
 from pipelines.pricing.book import load_price_book
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "helicone"
 SAMPLE = json.loads((FIXTURES / "helicone_request_response_rmt_row.json").read_text())
 ALL = (*TOKEN_BUCKETS, "web_search_requests")
+
+
+PROVIDERS = {
+    "OPENAI": "openai",
+    "ANTHROPIC": "anthropic",
+    "AZURE": "azure_openai",
+    "BEDROCK": "aws_bedrock",
+    "AWS": "aws_bedrock",
+    "GOOGLE": "google",
+    "GEMINI": "google",
+    "VERTEX": "google",
+}
+"""The provider values Helicone writes (upper-case) → ours: read through the one table of pipelines.adapters.providers."""
 
 
 def row(**changes) -> dict:
@@ -126,6 +139,10 @@ def test_provider_names_map_to_ours_case_insensitively():
     assert {n: PROVIDERS[n] for n in ("AZURE", "BEDROCK", "AWS", "GOOGLE", "GEMINI", "VERTEX")} == {
         "AZURE": "azure_openai", "BEDROCK": "aws_bedrock", "AWS": "aws_bedrock",
         "GOOGLE": "google", "GEMINI": "google", "VERTEX": "google"}
+    # names come from the one provider table every format shares: Helicone's MISTRAL and XAI rows are read too
+    shared = _parse(row(request_id="m", provider="MISTRAL"), row(request_id="x", provider="XAI"), row(request_id="c", provider="COHERE"))
+    assert shared.rows["provider"].to_pylist() == ["mistral", "xai"]
+    assert [r["field"] for r in shared.rejected.to_pylist()] == ["provider"]
 
 
 def test_naive_times_are_utc_by_schema_and_offsets_convert():
@@ -185,7 +202,7 @@ REJECTIONS = [
     (row(provider=" "), "provider", "missing required field"),
     (row(model=""), "model", "missing required field"),
     (row(provider="COHERE"), "provider",
-     "unknown provider 'COHERE' (expected one of OPENAI, ANTHROPIC, AZURE, BEDROCK, AWS, GOOGLE, GEMINI, VERTEX)"),
+     "unknown provider 'COHERE' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     (row(request_created_at="yesterday"), "request_created_at", "invalid timestamp: 'yesterday'"),
     (row(request_created_at="2024-13-01 00:00:00.000"), "request_created_at", "invalid timestamp: '2024-13-01 00:00:00.000'"),
     (row(request_created_at="2999-01-01 00:00:00.000"), "request_created_at",

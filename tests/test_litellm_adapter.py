@@ -13,11 +13,25 @@ from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
 from pipelines.adapters.attribution import AttributionConfig
-from pipelines.adapters.litellm import PROVIDERS, parse_litellm
+from pipelines.adapters.litellm import parse_litellm
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "litellm"
 SAMPLE = json.loads((FIXTURES / "litellm_spendlogs_row.json").read_text())
 COLUMNS = LITELLM_COLUMNS
+
+
+PROVIDERS = {
+    "openai": "openai",
+    "azure": "azure_openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws_bedrock",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "mistral": "mistral",
+    "deepseek": "deepseek",
+    "xai": "xai",
+}
+"""The custom_llm_provider values LiteLLM writes → ours: read through the one table of pipelines.adapters.providers."""
 
 
 def row(**changes) -> dict:
@@ -173,7 +187,7 @@ REJECTIONS = [
     (row(custom_llm_provider=""), "custom_llm_provider", "missing required field"),
     (row(model="", model_group=None), "model", "missing required field"),
     (row(custom_llm_provider="cohere"), "custom_llm_provider",
-     "unknown provider 'cohere' (expected one of openai, azure, anthropic, bedrock, vertex_ai, gemini, mistral, deepseek, xai)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     (row(startTime="yesterday"), "startTime", "invalid timestamp: 'yesterday'"),
     (row(metadata="{not json"), "metadata", "not a JSON object"),
     (row(request_tags="feature:search"), "request_tags", "not a JSON array"),

@@ -16,12 +16,23 @@ from hypothesis import strategies as st
 
 from pipelines.adapters import TOKEN_BUCKETS
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError, FieldKeys
-from pipelines.adapters.portkey import PROVIDERS, SUFFIXES, parse_portkey
+from pipelines.adapters.portkey import SUFFIXES, parse_portkey
 from pipelines.pricing.book import load_price_book
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "portkey"
 SAMPLE = json.loads((FIXTURES / "portkey_log_export_row.json").read_text())
 ALL = (*TOKEN_BUCKETS, "web_search_requests")
+
+
+PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "azure-openai": "azure_openai",
+    "bedrock": "aws_bedrock",
+    "google": "google",
+    "vertex-ai": "google",
+}
+"""The ai_org values Portkey writes → ours: read through the one table of pipelines.adapters.providers."""
 
 
 def row(**changes) -> dict:
@@ -127,6 +138,10 @@ def test_provider_names_map_to_ours():
     assert result.rows["provider"].to_pylist() == [PROVIDERS[n] for n in names] + ["azure_openai"]
     assert PROVIDERS == {"openai": "openai", "anthropic": "anthropic", "azure-openai": "azure_openai",
                          "bedrock": "aws_bedrock", "google": "google", "vertex-ai": "google"}
+    # the one provider table every format shares: Portkey's deepseek and xai rows are read too
+    shared = _parse(row(id="d", ai_org="deepseek"), row(id="x", ai_org="xai"), row(id="c", ai_org="cohere"))
+    assert shared.rows["provider"].to_pylist() == ["deepseek", "xai"]
+    assert [r["field"] for r in shared.rejected.to_pylist()] == ["ai_org"]
 
 
 def test_timestamps_with_offsets_convert_to_utc():
@@ -177,7 +192,7 @@ REJECTIONS = [
     (row(ai_org=""), "ai_org", "missing required field"),
     (row(ai_model=None), "ai_model", "missing required field"),
     (row(ai_org="cohere"), "ai_org",
-     "unknown provider 'cohere' (expected one of openai, anthropic, azure-openai, bedrock, google, vertex-ai)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
     (row(created_at="2024-11-01T00:00:00"), "created_at", "timestamp has no UTC offset: '2024-11-01T00:00:00'"),
     (row(created_at="yesterday"), "created_at", "invalid timestamp: 'yesterday'"),
     (row(created_at="2024-02-30T00:00:00Z"), "created_at", "invalid timestamp: '2024-02-30T00:00:00Z'"),

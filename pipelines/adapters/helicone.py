@@ -34,17 +34,6 @@ SUFFIXES = (".jsonl", ".jsonl.gz")
 DEFAULT_KEYS = HELICONE_DEFAULTS
 """Where the attribution dimensions are found without an attribution.yaml `helicone` section."""
 
-# Helicone `provider` (upper-case in the table; matched case-insensitively) → our provider.
-PROVIDERS = {
-    "OPENAI": "openai",
-    "ANTHROPIC": "anthropic",
-    "AZURE": "azure_openai",
-    "BEDROCK": "aws_bedrock",
-    "AWS": "aws_bedrock",
-    "GOOGLE": "google",
-    "GEMINI": "google",
-    "VERTEX": "google",
-}
 
 # Columns read, as text. `cost`, `request_body`, `response_body` are deliberately not among them.
 COLUMNS = (
@@ -62,8 +51,6 @@ FORMAT = Format(
     timestamp=required("request_created_at"),
     provider=required("provider"),
     model=required("model"),
-    providers=PROVIDERS,
-    provider_case="upper",
     timestamp_rule=NAIVE_IS_UTC,
     tokens=(
         column_token("prompt_tokens", required=True),

@@ -50,6 +50,7 @@ from pipelines.adapters.attribution import (
     without_user_keys,
 )
 from pipelines.adapters.lines import numbered, prefetch, read_whole, text_chunks
+from pipelines.adapters.providers import EXPECTED, provider_sql
 from pipelines.adapters.sql import (
     DATE_TIME,
     LINE_PROBLEM,
@@ -114,10 +115,6 @@ class Format:
     timestamp: Required
     provider: Required
     model: Required
-    providers: dict[str, str]
-    """The format's provider names (matched after `provider_case`) → ours."""
-    provider_case: str
-    """`lower` or `upper`: how provider names are matched."""
     timestamp_rule: str
     """`sql.OFFSET_REQUIRED` (a naive time is rejected with its own reason) or `sql.NAIVE_IS_UTC`."""
     tokens: tuple[Token, ...]
@@ -149,9 +146,12 @@ class Format:
     """An unknown provider is quoted whole in its reason (LiteLLM's reason); otherwise its first 40 characters."""
 
 
-def judging_query(fmt: Format, keys: FieldKeys, rows_in: bool = False, tags_without: tuple[str, ...] = ()) -> str:
+def judging_query(
+    fmt: Format, keys: FieldKeys, rows_in: bool = False, tags_without: tuple[str, ...] = (), providers: tuple[tuple[str, str], ...] = ()
+) -> str:
     """The query judging every line of `lines_in` (or every row of `rows_in`) as `fmt`, with attribution `keys`;
-    `tags` lose the keys `tags_without` (`attribution.user_keys`)."""
+    `tags` lose the keys `tags_without` (`attribution.user_keys`). Provider names go through the one table of
+    `adapters.providers`, with `providers` (attribution.yaml's) first."""
     key_sql = _KeySql(fmt, keys)
     decoded = [f"{json_of_kind(_quoted(j.name), j.kind)} as {j.alias}" for j in fmt.json_columns]
     # A JSON column that is present but not of its kind (null and blank count as absent).
@@ -162,7 +162,6 @@ def judging_query(fmt: Format, keys: FieldKeys, rows_in: bool = False, tags_with
     counted = [f"{t.text} as raw_{t.name}, {t.label} as label_{t.name}" for t in fmt.tokens]
     typed = [f"try_cast(raw_{t.name} as bigint) as t_{t.name}" for t in fmt.tokens]
     problems = ", ".join(token_problem(f"label_{t.name}", f"raw_{t.name}", f"t_{t.name}") for t in fmt.tokens)
-    provider_map = " ".join(f"when {sql_string(k)} then {sql_string(v)}" for k, v in fmt.providers.items())
     steps, last_step = "", "tokens"
     for name, expressions in fmt.steps:
         steps += f"\n{name} as (\n    select *{_listed(expressions)}\n    from {last_step}\n),"
@@ -184,7 +183,7 @@ typed as (
 ),
 counted as (
     select *{_listed(counted)},
-        case {fmt.provider_case}(provider_raw) {provider_map} end as provider_ours,
+        {provider_sql("provider_raw", providers)} as provider_ours,
         {timestamptz("ts_text", fmt.timestamp_rule)} as occurred_at
     from typed
 ),
@@ -270,7 +269,7 @@ def _problems(fmt: Format) -> str:
         *(f"when {sql} is null then '{r.field}|missing required field'" for sql, r in (
             ("rid", fmt.request_id), ("ts_text", fmt.timestamp), ("provider_raw", fmt.provider), ("served_model", fmt.model))),
         f"when provider_ours is null then '{fmt.provider.field}|unknown provider ''' || {shown} || ''' "
-        f"(expected one of {', '.join(fmt.providers)})'",
+        f"(expected one of {EXPECTED})'",
     ]
     if fmt.timestamp_rule == OFFSET_REQUIRED:
         branches.append(
@@ -384,11 +383,8 @@ def parse(
     `read_rows` (say a CSV reader) as a whole; `tags` lose the keys `tags_without`; `providers` (attribution.yaml's,
     lower-cased names → ours or self_hosted:<cluster>) are read beside the format's own provider names."""
     cache_key = (fmt.source, keys, read_rows is not None, tags_without, providers)
-    if providers:
-        case = str.upper if fmt.provider_case == "upper" else str.lower
-        fmt = dataclasses.replace(fmt, providers={**fmt.providers, **{case(name): ours for name, ours in providers}})
     query = _QUERIES.get(cache_key) or _QUERIES.setdefault(
-        cache_key, judging_query(fmt, keys, rows_in=read_rows is not None, tags_without=tags_without)
+        cache_key, judging_query(fmt, keys, rows_in=read_rows is not None, tags_without=tags_without, providers=providers)
     )
     with duckdb.connect() as con:
         con.execute("set TimeZone = 'UTC'")

@@ -35,18 +35,6 @@ from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
 
 SOURCE = "litellm"
 
-# custom_llm_provider → our provider.
-PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure_openai",
-    "anthropic": "anthropic",
-    "bedrock": "aws_bedrock",
-    "vertex_ai": "google",
-    "gemini": "google",
-    "mistral": "mistral",
-    "deepseek": "deepseek",
-    "xai": "xai",
-}
 
 # SpendLogs columns the adapter reads, as text. Content columns and `spend` are not among them.
 COLUMNS = (
@@ -170,8 +158,6 @@ FORMAT = Format(
     timestamp=required("startTime"),
     provider=Required("custom_llm_provider", f"lower({blank_null('custom_llm_provider')})"),
     model=Required("model", f"coalesce({blank_null('model')}, {blank_null('model_group')})"),
-    providers=PROVIDERS,
-    provider_case="lower",
     provider_quoted_whole=True,
     timestamp_rule=NAIVE_IS_UTC,
     tokens=(

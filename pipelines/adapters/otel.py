@@ -43,7 +43,7 @@ from pipelines.adapters.attribution import (
     without_user_keys,
 )
 from pipelines.adapters.lines import BOM, WholeText, read_whole
-from pipelines.adapters.providers import NAMES, OURS, provider_sql
+from pipelines.adapters.providers import EXPECTED, NAMES, provider_sql
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
 
 SOURCE = "otel"
@@ -150,7 +150,7 @@ def _query(attribution: AttributionConfig) -> str:
     )
     typed_tokens = ",\n        ".join(f"try_cast(raw_{name} as bigint) as t_{name}" for name in tokens)
     token_problems = ", ".join(token_problem(f"label_{name}", f"raw_{name}", f"t_{name}") for name in tokens)
-    expected = ", ".join(OURS) + ", or a name docs/formats/providers.md lists"
+    expected = EXPECTED
     user_names = user_keys(attribution)
     record_attributes = ", ".join(f"{sql_string(key)}, {a[key]}" for key in RECORD_ATTRIBUTES if key.lower() not in user_names)
     inference = ", ".join(sql_string(op) for op in INFERENCE_OPERATIONS)

@@ -28,15 +28,6 @@ SUFFIXES = (".jsonl", ".jsonl.gz")
 DEFAULT_KEYS = PORTKEY_DEFAULTS
 """Where the attribution dimensions are found without an attribution.yaml `portkey` section."""
 
-# Portkey `ai_org` (matched case-insensitively) → our provider.
-PROVIDERS = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "azure-openai": "azure_openai",
-    "bedrock": "aws_bedrock",
-    "google": "google",
-    "vertex-ai": "google",
-}
 
 # Fields read, as text. `cost`, `request`, `response` are deliberately not among them.
 COLUMNS = (
@@ -53,8 +44,6 @@ FORMAT = Format(
     timestamp=required("created_at"),
     provider=required("ai_org"),
     model=required("ai_model"),
-    providers=PROVIDERS,
-    provider_case="lower",
     timestamp_rule=OFFSET_REQUIRED,
     tokens=(column_token("req_units", required=True), column_token("res_units", required=True)),
     keys=KEY_SYNTAX[SOURCE],

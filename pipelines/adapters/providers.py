@@ -36,6 +36,10 @@ NAMES = {
     "azure-openai": "azure_openai",
     "google-vertex": "google",
     "google.generative-ai": "google",
+    # gateways: LiteLLM's custom_llm_provider, Helicone's provider (upper-case there), Portkey's ai_org
+    "bedrock": "aws_bedrock",
+    "vertex": "google",
+    "vertex-ai": "google",
 }
 """Every provider name read, lower-cased → ours."""
 
@@ -51,6 +55,10 @@ PREFIXES = {
     "amazon-bedrock": "aws_bedrock",
 }
 """An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
+
+
+EXPECTED = ", ".join(OURS) + ", or a name docs/formats/providers.md lists"
+"""What an unknown-provider reason says was expected."""
 
 
 def provider_sql(raw: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
