@@ -186,8 +186,17 @@ def define_reprice(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create or replace temp macro reprice(requests, with_overrides) as table {sql_text('marts._reprice')}")
 
 
+class _AtBurnRate:
+    """A move's month end: its `actual_usd` and `scenario_usd` projected by its `span` (at 1x the volume only: a GPU
+    bill does not grow with traffic)."""
+
+    def month_end(self) -> tuple[Decimal, Decimal]:
+        """(baseline, scenario) month-end spend at the observed burn rate."""
+        return self.span.project(self.actual_usd), self.span.project(self.scenario_usd)
+
+
 @dataclass(frozen=True)
-class ClusterMove:
+class ClusterMove(_AtBurnRate):
     """A self-hosted cluster's traffic of the month's observed days on an API model (money in USD, Decimal).
 
     actual = the cluster's GPU bill of those days, idle included; scenario = what its requests would have cost on
@@ -224,10 +233,6 @@ class ClusterMove:
     def scenario_id(self) -> str:
         return f"move_cluster:{self.span.month}:{self.cluster}:{self.target}"
 
-    def month_end(self) -> tuple[Decimal, Decimal]:
-        """(baseline, scenario) month-end spend at the observed burn rate."""
-        return self.span.project(self.actual_usd), self.span.project(self.scenario_usd)
-
     def description(self) -> str:
         prices = "negotiated prices where price_overrides.yaml has them, else list prices" if self.target_override_ids else "list prices"
         return (
@@ -239,7 +244,7 @@ class ClusterMove:
 
 
 @dataclass(frozen=True)
-class FeatureMove:
+class FeatureMove(_AtBurnRate):
     """A feature's priced API requests of the month served on a self-hosted cluster (money in USD, Decimal).
 
     They cost their tokens at the cluster's month cost per token at 100% utilization divided by `utilization`;
@@ -277,10 +282,6 @@ class FeatureMove:
     @property
     def scenario_id(self) -> str:
         return f"move_feature:{self.span.month}:{self.feature}:{self.cluster}:{self.utilization.normalize()}"
-
-    def month_end(self) -> tuple[Decimal, Decimal]:
-        """(baseline, scenario) month-end spend at the observed burn rate."""
-        return self.span.project(self.actual_usd), self.span.project(self.scenario_usd)
 
     def description(self) -> str:
         return (

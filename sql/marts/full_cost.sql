@@ -106,11 +106,7 @@ overhead_groups as (
         and (overhead_days.cluster is null or usage.provider = 'self_hosted:' || overhead_days.cluster)
         and (not starts_with(overhead_days.allocate_by, 'feature:') or usage.feature = substr(overhead_days.allocate_by, 9))
     group by all
-    having sum(case
-        when overhead_days.allocate_by = 'cost' then usage.cost_units
-        when overhead_days.allocate_by = 'tokens' then usage.tokens
-        else usage.requests
-    end) > 0
+    having weight > 0
 ),
 
 overhead_shares as (
