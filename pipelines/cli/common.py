@@ -44,12 +44,13 @@ def warehouse_of(args: argparse.Namespace) -> Home:
 
 def check_home(home: Home) -> None:
     """Before a run starts: read every file the user wrote in the home as the run will (settings.yaml,
-    price_overrides.yaml, budgets.yaml, experiments.yaml, model_tiers.yaml, attribution.yaml, energy.yaml) and the price book, and make sure no
+    price_overrides.yaml, budgets.yaml, experiments.yaml, model_tiers.yaml, attribution.yaml, energy.yaml, chargeback.yaml) and the price book, and make sure no
     other run holds the home and no other process is writing the warehouse. A bad file is a ConfigError (or
     AttributionConfigError) naming it, a busy home a RunInProgress, a busy warehouse a WarehouseBusyError: one line
     for the user instead of a failed Dagster step."""
     from pipelines.adapters.attribution import AttributionConfig
     from pipelines.insights.budgets import load_budgets
+    from pipelines.insights.chargeback import load_chargeback
     from pipelines.insights.experiments import load_designs
     from pipelines.pricing.book import load_price_book
     from pipelines.pricing.energy import load_energy
@@ -65,6 +66,7 @@ def check_home(home: Home) -> None:
     load_designs(home.root)
     load_tier_rules(home.root)
     load_energy(home.root)
+    load_chargeback(home.root)
     AttributionConfig.load(home.root)
     load_price_book()
     with run_lock(home), connect(home):

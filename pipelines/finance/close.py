@@ -1,4 +1,10 @@
-"""Closing a month: freeze its marts in `finance.*` so later changes show as restatements, not rewrites."""
+"""Closing a month: freeze its marts in `finance.*` so later changes show as restatements, not rewrites.
+
+The month's spend (marts.daily_spend) and its chargeback usage (marts.chargeback_usage) are copied, as the last run
+built them, in one transaction with the close record; the chargeback statements are then rebuilt from the frozen
+copy (status `final`). A month with a statement that cannot be issued (marts.chargeback_statements.blocked_reason)
+is not closed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import re
 from pipelines.storage.database import publish, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lock import run_lock
-from pipelines.warehouse.tables import open_warehouse
+from pipelines.warehouse.tables import build, open_warehouse
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -29,7 +35,9 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def close_month(home: Home, month: str) -> dict:
-    """Snapshot marts.daily_spend for the month into finance.daily_spend and record the close, in one transaction."""
+    """Snapshot marts.daily_spend and marts.chargeback_usage for the month into finance.* and record the close, in one
+    transaction; then rebuild the chargeback statements (final from now on). Returns the month, its requests and cost,
+    and its number of chargeback statements."""
     start, end = month_bounds(month)
     with run_lock(home):
         with open_warehouse(home) as con:
@@ -44,9 +52,28 @@ def close_month(home: Home, month: str) -> dict:
                 if not requests:
                     raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
                 con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
+                _refuse_blocked(con, month)
+                con.execute(f"insert into finance.chargeback_usage by name {sql_text('finance.chargeback_usage')}", {"month": month})
                 con.execute("commit")
             except BaseException:
                 con.execute("rollback")
                 raise
+            for name in ("marts.chargeback_lines", "marts.chargeback_statements"):  # now final, from the frozen copy
+                build(con, home, name)
+            (statements,) = con.execute("select count(*) from marts.chargeback_statements where period = ?", [month]).fetchone()
         publish(home)  # readers see the close once it is whole
-    return {"month": month, "requests": requests, "cost_usd": cost}
+    return {"month": month, "requests": requests, "cost_usd": cost, "statements": statements}
+
+
+def _refuse_blocked(con, month: str) -> None:
+    """CloseError naming every statement of the month that cannot be issued, and why."""
+    blocked = con.execute(
+        "select statement_id, blocked_reason from marts.chargeback_statements where period = ? and blocked_reason is not null order by 1",
+        [month],
+    ).fetchall()
+    if blocked:
+        listed = "; ".join(f"{statement}: {reason}" for statement, reason in blocked)
+        raise CloseError(
+            f"{month} has chargeback statements that cannot be issued ({listed}); price the requests (or set `unpriced: separate` "
+            "in chargeback.yaml), land the missing exchange rates, run `tokenledger run`, then close"
+        )

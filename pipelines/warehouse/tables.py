@@ -20,6 +20,8 @@ import pyarrow as pa
 
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import STATUS_SCHEMA
+from pipelines.insights.chargeback import PAYERS_SCHEMA as CHARGEBACK_PAYERS_SCHEMA
+from pipelines.insights.chargeback import TIER_PRICES_SCHEMA as CHARGEBACK_TIER_PRICES_SCHEMA
 from pipelines.insights.experiments import DESIGNS_SCHEMA as EXPERIMENT_DESIGNS_SCHEMA
 from pipelines.insights.experiments import STATS_SCHEMA as EXPERIMENT_STATS_SCHEMA
 from pipelines.insights.whatif import SCENARIO_SCHEMA
@@ -253,6 +255,17 @@ TABLES: tuple[Table, ...] = (
     Table("marts.model_tier_spend", (Input("tier_rules", _tier_rules),)),
     Table("marts.cache_savings"),
     Table("marts.spend_anomalies", params=ANOMALY_PARAMS),
+    Table(
+        "marts.chargeback_usage",
+        (
+            _arrow("chargeback_payers", CHARGEBACK_PAYERS_SCHEMA),
+            _arrow("chargeback_tier_prices", CHARGEBACK_TIER_PRICES_SCHEMA),
+            Input("tier_rules", _tier_rules),
+        ),
+    ),
+    Table("finance.chargeback_usage", appended=True, params={"month": ""}),
+    Table("marts.chargeback_lines"),
+    Table("marts.chargeback_statements"),
     Table("marts.budget_status", (_arrow("budget_status_rows", STATUS_SCHEMA),), reads=("queries/month_span", "queries/budget_month_spend")),
     Table("marts.scenarios", (_arrow("scenario_rows", SCENARIO_SCHEMA),), appended=True, reads=("queries/month_span", "queries/whatif_growth")),
 )

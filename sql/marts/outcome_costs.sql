@@ -2,7 +2,8 @@
 -- the outcome names a conversation_id, else the request it names (core.outcomes.linked_by says which).
 -- Two outcomes of one conversation each show the whole conversation's cost. When no request is found,
 -- linked_requests is 0 and direct_cost_usd is null (unknown, not free). user_segment is the segment of the first
--- request behind it ('unattributed' when that request names none; null when no request is found).
+-- request behind it ('unattributed' when that request names none; null when no request is found), and
+-- first_request_id that request's id (the earliest; on a tie, the smallest id).
 with outcomes as (
     select *
     from core.outcomes
@@ -44,6 +45,7 @@ direct as (
         min(occurred_at) as first_request_at,
         max(occurred_at) as last_request_at,
         arg_min(user_segment, occurred_at) as user_segment,
+        arg_min(request_id, (occurred_at, request_id)) as first_request_id,
     from linked
     group by outcome_id
 )
@@ -65,6 +67,7 @@ select
     direct.first_request_at,
     direct.last_request_at,
     direct.user_segment,
+    direct.first_request_id,
 from outcomes
 left join direct
     on direct.outcome_id = outcomes.outcome_id

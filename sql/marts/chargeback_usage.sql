@@ -1,0 +1,320 @@
+-- One row per payer x day x feature x provider x model x service tier x priced (or not): the usage <home>/chargeback.yaml
+-- charges to each payer, its cost, and its charge in the payer's currency, before and after the monthly allowance.
+-- chargeback_payers / chargeback_tier_prices: the payers and their rules (pipelines/finance/chargeback.py); a request
+-- belongs to the first payer, in the file's order, whose match holds (customer_id, user_segment, feature, tags);
+-- one no payer matches is not charged back. An outcome counts on the line of its first request
+-- (marts.outcome_costs.first_request_id) on the outcome's own day. tier_rules: model tiers, as in marts.model_tier_spend.
+-- cost is cost_usd in the payer's currency at the latest landing/fx rate on or before the day (usd_rate = units per
+-- 1 USD). gross_charge by the payer's rule: cost_plus cost x (1 + markup_pct / 100); per_mtok tokens x the tier's
+-- price per 1M (else the payer's `default`); per_outcome outcomes x the price. Unpriced requests are never charged:
+-- their rows have no charge, and with `unpriced: block` a problem that blocks the statement.
+-- The allowance is used day by day in date order: a day's units (tokens, requests, outcomes, or the gross charge for
+-- an `amount` allowance, counted in 10^-9 of the currency) are included while the allowance lasts; on the day it
+-- runs out, each row of the day keeps the same share of its units included, so
+-- charge = gross_charge x (day units - day included) / day units, exact to 10^-15.
+-- problem: why the row cannot be charged (null when it can). money_muldiv, money_units, token_cost: money macros
+-- (pipelines/storage/money.py). Money is DECIMAL(38, 15).
+with payers as (
+    select *
+    from chargeback_payers
+),
+
+requests as (
+    select
+        event_date,
+        customer_id,
+        user_segment,
+        feature,
+        -- the tags join a payer only when some payer matches on them (they are often unique per request)
+        case when exists (select 1 from payers where tags is not null) then tags end as tags,
+        provider,
+        model,
+        service_tier,
+        is_priced,
+        request_id,
+        cost_usd,
+        input_tokens,
+        cache_read_tokens,
+        cache_write_5m_tokens,
+        cache_write_1h_tokens,
+        output_tokens,
+        reasoning_tokens,
+        audio_input_tokens,
+        audio_output_tokens,
+        total_input_tokens + total_output_tokens as tokens,
+    from core.request_costs
+    where exists (select 1 from payers)
+),
+
+request_keys as (
+    select distinct customer_id, user_segment, feature, tags
+    from requests
+),
+
+payer_of_key as (
+    select request_keys.*, payers.payer
+    from request_keys
+    inner join payers
+        on (payers.customer_ids is null or list_contains(payers.customer_ids, request_keys.customer_id))
+        and (payers.user_segments is null or list_contains(payers.user_segments, request_keys.user_segment))
+        and (payers.features is null or list_contains(payers.features, request_keys.feature))
+        and (payers.tags is null or list_bool_and(list_transform(
+            payers.tags, lambda tag: coalesce(list_contains(tag.values, json_extract_string(request_keys.tags, '$."' || tag.key || '"')), false)
+        )))
+    qualify row_number() over (
+        partition by request_keys.customer_id, request_keys.user_segment, request_keys.feature, request_keys.tags
+        order by payers.payer_order
+    ) = 1
+),
+
+assigned as (
+    select payer_of_key.payer, requests.*
+    from requests
+    inner join payer_of_key
+        on payer_of_key.customer_id is not distinct from requests.customer_id
+        and payer_of_key.user_segment is not distinct from requests.user_segment
+        and payer_of_key.feature is not distinct from requests.feature
+        and payer_of_key.tags is not distinct from requests.tags
+),
+
+outcomes as (
+    select
+        assigned.payer,
+        outcome_costs.event_date,
+        assigned.feature,
+        assigned.provider,
+        assigned.model,
+        assigned.service_tier,
+        assigned.is_priced,
+        count(*) as outcomes,
+    from marts.outcome_costs
+    inner join assigned
+        on assigned.request_id = outcome_costs.first_request_id
+    inner join payers
+        on payers.payer = assigned.payer
+    where payers.outcome_type is null or payers.outcome_type = outcome_costs.outcome_type
+    group by all
+),
+
+usage as (
+    select
+        payer,
+        event_date,
+        feature,
+        provider,
+        model,
+        service_tier,
+        is_priced,
+        count(*) as requests,
+        sum(input_tokens) as input_tokens,
+        sum(cache_read_tokens) as cache_read_tokens,
+        sum(cache_write_5m_tokens) as cache_write_5m_tokens,
+        sum(cache_write_1h_tokens) as cache_write_1h_tokens,
+        sum(output_tokens) as output_tokens,
+        sum(reasoning_tokens) as reasoning_tokens,
+        sum(audio_input_tokens) as audio_input_tokens,
+        sum(audio_output_tokens) as audio_output_tokens,
+        sum(tokens) as tokens,
+        sum(cost_usd) as cost_usd,
+        0 as outcomes,
+    from assigned
+    group by all
+    union all by name
+    select *
+    from outcomes
+),
+
+lines as (
+    select
+        payer,
+        event_date,
+        feature,
+        provider,
+        model,
+        service_tier,
+        is_priced as priced,
+        cast(coalesce(sum(requests), 0) as bigint) as requests,
+        cast(coalesce(sum(input_tokens), 0) as bigint) as input_tokens,
+        cast(coalesce(sum(cache_read_tokens), 0) as bigint) as cache_read_tokens,
+        cast(coalesce(sum(cache_write_5m_tokens), 0) as bigint) as cache_write_5m_tokens,
+        cast(coalesce(sum(cache_write_1h_tokens), 0) as bigint) as cache_write_1h_tokens,
+        cast(coalesce(sum(output_tokens), 0) as bigint) as output_tokens,
+        cast(coalesce(sum(reasoning_tokens), 0) as bigint) as reasoning_tokens,
+        cast(coalesce(sum(audio_input_tokens), 0) as bigint) as audio_input_tokens,
+        cast(coalesce(sum(audio_output_tokens), 0) as bigint) as audio_output_tokens,
+        cast(coalesce(sum(tokens), 0) as bigint) as tokens,
+        cast(coalesce(sum(outcomes), 0) as bigint) as outcomes,
+        case when is_priced then cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) end as cost_usd,
+    from usage
+    group by payer, event_date, feature, provider, model, service_tier, is_priced
+),
+
+models as (
+    select distinct provider, model
+    from lines
+),
+
+tiered as (
+    select
+        models.provider,
+        models.model,
+        coalesce(tier_rules.tier, 'unclassified') as model_tier,
+    from models
+    left join tier_rules
+        on lower(models.provider || '/' || models.model) glob tier_rules.pattern
+        or lower(models.model) glob tier_rules.pattern
+    qualify row_number() over (partition by models.provider, models.model order by tier_rules.rule_order nulls last) = 1
+),
+
+rates as (
+    select rate_date, currency, usd_rate
+    from reference.fx_rates
+),
+
+converted as (
+    select
+        lines.*,
+        tiered.model_tier,
+        payers.currency,
+        payers.currency_places,
+        payers.rule,
+        payers.markup_pct,
+        payers.per_outcome,
+        payers.allowance_unit,
+        payers.allowance,
+        payers.unpriced_mode,
+        coalesce(tier_price.per_mtok, default_price.per_mtok) as per_mtok,
+        case when payers.currency = 'USD' then cast(1 as decimal(38, 12)) else rates.usd_rate end as usd_rate,
+    from lines
+    inner join payers
+        on payers.payer = lines.payer
+    inner join tiered
+        on tiered.provider = lines.provider
+        and tiered.model = lines.model
+    left join chargeback_tier_prices as tier_price
+        on tier_price.payer = lines.payer
+        and tier_price.model_tier = tiered.model_tier
+    left join chargeback_tier_prices as default_price
+        on default_price.payer = lines.payer
+        and default_price.model_tier = 'default'
+    asof left join rates
+        on rates.currency = payers.currency
+        and lines.event_date >= rates.rate_date
+),
+
+rated as (
+    select
+        *,
+        money_muldiv(cost_usd, cast(usd_rate * 1000000000000 as hugeint), 1000000000000) as cost,
+        case when priced then
+            case rule
+                when 'cost_plus' then money_muldiv(
+                    money_muldiv(cost_usd, cast(usd_rate * 1000000000000 as hugeint), 1000000000000),
+                    cast((100 + markup_pct) * 1000000000 as hugeint),
+                    100000000000
+                )
+                when 'per_mtok' then cast(token_cost(tokens, per_mtok) as decimal(38, 15))
+                when 'per_outcome' then cast(cast(outcomes as decimal(38, 0)) * per_outcome as decimal(38, 15))
+            end
+        end as gross_charge,
+        case
+            when not priced and unpriced_mode = 'block' then 'unpriced requests'
+            when usd_rate is null then 'no_fx_rate:' || currency
+            when priced and rule = 'per_mtok' and per_mtok is null and tokens > 0 then 'no per_mtok price for tier ' || model_tier
+        end as problem,
+    from converted
+),
+
+unitized as (
+    select
+        *,
+        case when priced then
+            case allowance_unit
+                when 'tokens' then cast(tokens as hugeint)
+                when 'requests' then cast(requests as hugeint)
+                when 'outcomes' then cast(outcomes as hugeint)
+                when 'amount' then money_units(gross_charge) // 1000000
+            end
+        end as units,
+        case when allowance_unit = 'amount' then money_units(allowance) // 1000000 else cast(allowance as hugeint) end as allowance_units,
+    from rated
+),
+
+days as (
+    select
+        payer,
+        event_date,
+        strftime(event_date, '%Y-%m') as period,
+        any_value(allowance_units) as allowance_units,
+        sum(units) as day_units,
+    from unitized
+    where priced
+    group by all
+),
+
+allowed as (
+    select
+        payer,
+        event_date,
+        day_units,
+        case
+            when allowance_units is null or day_units is null then cast(0 as hugeint)
+            else greatest(0, least(day_units, allowance_units - coalesce(sum(day_units) over (
+                partition by payer, period order by event_date rows between unbounded preceding and 1 preceding
+            ), 0)))
+        end as day_included,
+    from days
+)
+
+select
+    unitized.payer,
+    strftime(unitized.event_date, '%Y-%m') as period,
+    'CB-' || strftime(unitized.event_date, '%Y-%m') || '-' || unitized.payer as statement_id,
+    unitized.event_date,
+    unitized.feature,
+    unitized.provider,
+    unitized.model,
+    unitized.service_tier,
+    unitized.model_tier,
+    unitized.priced,
+    unitized.rule,
+    unitized.currency,
+    unitized.currency_places,
+    unitized.requests,
+    unitized.input_tokens,
+    unitized.cache_read_tokens,
+    unitized.cache_write_5m_tokens,
+    unitized.cache_write_1h_tokens,
+    unitized.output_tokens,
+    unitized.reasoning_tokens,
+    unitized.audio_input_tokens,
+    unitized.audio_output_tokens,
+    unitized.tokens,
+    unitized.outcomes,
+    unitized.cost_usd,
+    unitized.usd_rate,
+    unitized.cost,
+    unitized.allowance_unit,
+    unitized.allowance,
+    cast(case
+        when unitized.allowance_unit = 'amount' then money_from_units(unitized.units * 1000000)
+        else unitized.units
+    end as decimal(38, 15)) as units,
+    case when unitized.priced and unitized.allowance_unit is not null then
+        case
+            when allowed.day_included = 0 then cast(0 as decimal(38, 15))
+            when unitized.allowance_unit = 'amount' then money_muldiv(unitized.gross_charge, allowed.day_included, allowed.day_units)
+            else money_muldiv(unitized.units, allowed.day_included, allowed.day_units)
+        end
+    end as included_units,
+    unitized.gross_charge,
+    case
+        when allowed.day_included is null or allowed.day_included = 0 then unitized.gross_charge
+        else money_muldiv(unitized.gross_charge, allowed.day_units - allowed.day_included, allowed.day_units)
+    end as charge,
+    unitized.problem,
+from unitized
+left join allowed
+    on allowed.payer = unitized.payer
+    and allowed.event_date = unitized.event_date
+    and unitized.priced
