@@ -153,8 +153,9 @@ def _close(args: argparse.Namespace) -> int:
         f"closed {closed['month']}: {closed['requests']:,} requests, {money(closed['cost_usd'])} USD frozen in "
         "finance.daily_spend; later changes to this month appear in marts.restatements"
     )
-    if closed["statements"]:
-        print(f"{closed['statements']} chargeback statements of {closed['month']} are final; later changes become credit and debit lines")
+    statements = _summary(home, "closed_statements", "marts.chargeback_statements")
+    for statement_id, currency, charge in statements:
+        print(f"  chargeback statement {cell(statement_id)} is final: {money(charge)} {currency} (later changes become credit and debit lines)")
     return 0
 
 

@@ -36,8 +36,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 def close_month(home: Home, month: str) -> dict:
     """Snapshot marts.daily_spend and marts.chargeback_usage for the month into finance.* and record the close, in one
-    transaction; then rebuild the chargeback statements (final from now on). Returns the month, its requests and cost,
-    and its number of chargeback statements."""
+    transaction; then rebuild the chargeback statements (final from now on). Returns the month, its requests and cost."""
     start, end = month_bounds(month)
     with run_lock(home):
         with open_warehouse(home) as con:
@@ -60,9 +59,8 @@ def close_month(home: Home, month: str) -> dict:
                 raise
             for name in ("marts.chargeback_lines", "marts.chargeback_statements"):  # now final, from the frozen copy
                 build(con, home, name)
-            (statements,) = con.execute("select count(*) from marts.chargeback_statements where period = ?", [month]).fetchone()
         publish(home)  # readers see the close once it is whole
-    return {"month": month, "requests": requests, "cost_usd": cost, "statements": statements}
+    return {"month": month, "requests": requests, "cost_usd": cost}
 
 
 def _refuse_blocked(con, month: str) -> None:
