@@ -1,5 +1,5 @@
-"""Config files the user writes (settings, attribution, budgets, model tiers, price overrides, the price book, the
-corrections file): size and alias limits checked before a value is built, wrong types and non-finite numbers named
+"""Config files the user writes (settings, attribution, budgets, chargeback, model tiers, price overrides, the price
+book, the corrections file): size and alias limits checked before a value is built, wrong types and non-finite numbers named
 with the file, key and value, non-UTF-8 text named, and every user error of every command one `tokenledger:` line."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 from pipelines.adapters.attribution import AttributionConfig, AttributionConfigError
 from pipelines.ingest.privacy import create_key
 from pipelines.insights.budgets import BudgetError, load_budgets
+from pipelines.insights.chargeback import ChargebackError, load_chargeback
 from pipelines.insights.experiments import ExperimentDesignError, load_designs
 from pipelines.pricing.book import PriceBookError, load_price_book
 from pipelines.pricing.corrections import corrections_file_problems
@@ -66,6 +67,7 @@ CONFIG_FILES = {
     "book/acme.yaml": lambda value: BOOK_FILE.replace("input: 0.55", f"input: {value}"),
     "corrections.yaml": lambda value: f"corrections:\n  - {{provider: openai, model: {value}, reason: r, source: s, drop: true}}\n",
     "energy.yaml": lambda value: f"gpus:\n  - {{match: x1, gpu: X1, watts: {value}, source: 'https://x.example/1', published: 2025-01-01}}\n",
+    "chargeback.yaml": lambda value: f"payers:\n  acme:\n    match: {{customer_id: acme}}\n    rule: cost_plus\n    markup_pct: {value}\n",
 }
 """Each config file with one value the test chooses, placed where the file's validation reads it."""
 BOOK_ALIASES = """\
@@ -97,6 +99,8 @@ def _load(home: Path, name: str) -> None:
         load_price_book(home / "book")
     elif name == "energy.yaml":
         load_energy(home)
+    elif name == "chargeback.yaml":
+        load_chargeback(home)
     else:
         problems = corrections_file_problems(home / name)
         if problems:
@@ -104,7 +108,8 @@ def _load(home: Path, name: str) -> None:
 
 
 def _problem(home: Path, name: str) -> str:
-    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ExperimentDesignError, ModelTiersError, PriceBookError, EnergyConfigError)) as caught:
+    with pytest.raises((SettingsError, AttributionConfigError, BudgetError, ExperimentDesignError, ModelTiersError, PriceBookError, EnergyConfigError,
+                        ChargebackError)) as caught:
         _load(home, name)
     return str(caught.value)
 
