@@ -208,15 +208,22 @@ checked as (
                 then list_sum(list_transform(
                     from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
                     lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
-        end as bedrock_write_1h
+        end as bedrock_write_1h,
+        -- whose usage object this is: the provider's, except Claude on Vertex AI (provider google, a Claude model
+        -- id such as claude-sonnet-4-5@20250929), whose response carries Anthropic's usage object
+        case
+            when provider = 'google' and u.promptTokenCount is null and u.prompt_token_count is null and u.input_tokens is not null
+                then 'anthropic'
+            else provider
+        end as shape
     from tokens
 ),
 buckets as (
     select *,
         case
             when {_OAI} then coalesce({t('prompt_tokens')}, {t('input_tokens')})
-            when provider = 'anthropic' then {t('input_tokens')}
-            when provider = 'google' then {t('promptTokenCount')}
+            when shape = 'anthropic' then {t('input_tokens')}
+            when shape = 'google' then {t('promptTokenCount')}
             when provider = 'aws_bedrock' then {t('inputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
         end as reported_input,
@@ -224,44 +231,44 @@ buckets as (
             -- an embeddings usage has prompt_tokens and total_tokens and no completion count: no output
             when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')},
                 case when try_cast(u.total_tokens as bigint) = {t('prompt_tokens')} then 0 end)
-            when provider = 'anthropic' then {t('output_tokens')}
-            when provider = 'google' then coalesce({t('candidatesTokenCount')}, 0)
+            when shape = 'anthropic' then {t('output_tokens')}
+            when shape = 'google' then coalesce({t('candidatesTokenCount')}, 0)
             when provider = 'aws_bedrock' then {t('outputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
         end as reported_output,
         case
             when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
-            when provider = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
-            when provider = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
+            when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
+            when shape = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
             else 0
         end as cache_read_tokens,
         case
             when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cache_write_tokens')}, {t('input_tokens_details.cache_write_tokens')}, 0)
-            when provider = 'anthropic' and u.cache_creation is not null
+            when shape = 'anthropic' and u.cache_creation is not null
                  and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
                 then coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0)
-            when provider = 'anthropic' then coalesce({t('cache_creation_input_tokens')}, 0)
+            when shape = 'anthropic' then coalesce({t('cache_creation_input_tokens')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheWriteInputTokens')}, 0) - coalesce(bedrock_write_1h, 0)
             else 0
         end as cache_write_5m_tokens,
         case
-            when provider = 'anthropic' and u.cache_creation is not null then coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0)
+            when shape = 'anthropic' and u.cache_creation is not null then coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0)
             when provider = 'aws_bedrock' then coalesce(bedrock_write_1h, 0)
             else 0
         end as cache_write_1h_tokens,
         case
             when {_OAI} then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
-            when provider = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
-            when provider = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
+            when shape = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
+            when shape = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
         end as reasoning_tokens,
         case when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.audio_tokens')}, 0) else 0 end as audio_input_tokens,
         case when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.audio_tokens')}, 0) else 0 end as audio_output_tokens,
-        case when provider = 'anthropic' then coalesce({t('server_tool_use.web_search_requests')}, 0) else 0 end as web_search_requests,
-        case when provider = 'google' then coalesce({t('toolUsePromptTokenCount')}, 0) else 0 end as tool_prompt_tokens,
+        case when shape = 'anthropic' then coalesce({t('server_tool_use.web_search_requests')}, 0) else 0 end as web_search_requests,
+        case when shape = 'google' then coalesce({t('toolUsePromptTokenCount')}, 0) else 0 end as tool_prompt_tokens,
         case
-            when provider = 'anthropic' and {t('cache_creation_input_tokens')} is not null and u.cache_creation is not null
+            when shape = 'anthropic' and {t('cache_creation_input_tokens')} is not null and u.cache_creation is not null
                  and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
                  and coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0) + coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0) <> {t('cache_creation_input_tokens')}
                 then true else false
@@ -272,12 +279,12 @@ canonical as (
     select *,
         case
             when {_OAI} then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
-            when provider = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
+            when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
             else reported_input
         end as input_tokens,
         case
             when {_XAI_REASONING_APART} then reported_output
-            when {_OAI} or provider = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
+            when {_OAI} or shape = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
             else reported_output
         end as output_tokens,
         case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
