@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     focus = with_home(formats.add_parser("focus", help="the priced usage as a FOCUS 1.2 dataset (.parquet or .csv)"))
     focus.add_argument("--out", required=True, type=Path, help="file to write: FILE.parquet or FILE.csv")
     focus.set_defaults(handler=_export_focus)
+    from pipelines.cli.exports import add_export_parsers
+
+    add_export_parsers(formats)
 
     sql = with_home(commands.add_parser("sql", help="run one read-only SQL query against the warehouse"))
     sql.add_argument("query", help="one query (the warehouse is opened read-only; no file, other database or setting can be reached)")
