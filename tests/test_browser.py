@@ -11,11 +11,12 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from pipelines.demo import generate_demo
+from pipelines.demo import generate_demo, write_demo_chargeback
 from pipelines.report import write_report
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
@@ -186,10 +187,12 @@ def inspect_report(binary: str, report: Path, profile: Path, screenshot: Path) -
 def report(tmp_path_factory) -> tuple[Path, list[str]]:
     """A report over four days of the demo's data run through the real pipeline (gateway logs, outcomes for the
     experiments, a self-hosted cluster with capacity, power and compare_with, overhead bills, grid carbon intensity),
-    with budgets."""
+    with budgets, and the demo's chargeback.yaml (written from the first run's requests) run again for statements."""
     home = Home.at(tmp_path_factory.mktemp("browser") / "home").ensure()
     generate_demo(home, end=dt.date(2026, 10, 23), days=4, requests_per_day=120, seed=11, progress=lambda _: None)
     (home.root / "budgets.yaml").write_text("features:\n  code_assist: 2.00\n  support_chat: 50\nsegments:\n  enterprise: 10\n")
+    run_pipeline(home, progress=lambda _: None)
+    write_demo_chargeback(home)
     run_pipeline(home, progress=lambda _: None)
     import duckdb
 
@@ -349,3 +352,35 @@ def test_full_cost_self_hosted_and_energy_sections_draw_with_their_tables(report
     assert [c["kind"] for c in shown["charts"]] == ["bar"]
     assert {row[0] for row in shown["tables"][0]} == energy | {"total"}
     assert "unknown, not zero" in shown["text"] and "pricing/energy.yaml" in shown["text"]
+
+
+def test_chargeback_section_shows_every_payer_of_the_demo(report, tmp_path):
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("no Chromium binary found (install the Debian package `chromium`, or set $CHROMIUM); .ci/run installs it")
+    path, _ = report
+    import duckdb
+
+    with duckdb.connect(str(path.parent.parent / "warehouse.duckdb"), read_only=True) as con:
+        statements = _rows_of(con, "select payer, status, currency, charge, blocked_reason from marts.chargeback_statements "
+                                   "where period = '2026-10' order by payer")
+    assert len(statements) >= 4 and {currency for _, _, currency, _, _ in statements} == {"USD", "EUR"}
+    page = Page(binary, tmp_path / "profile")
+    try:
+        page.open(path.resolve().as_uri())
+        found = page.evaluate(SECTION_TABLES + "('chargeback')")
+        nav = page.evaluate("Array.from(document.querySelectorAll('nav a')).map(function (a) { return a.textContent; })")
+        box = page.evaluate("(function () { var b = document.getElementById('chargeback').getBoundingClientRect();"
+                            " return {width: b.width, height: b.height}; })()")
+        assert page.errors() == []
+    finally:
+        page.close()
+    assert "Chargeback" in nav and box["width"] > 600 and box["height"] > 300
+    text = found["text"]
+    assert "Statements of 2026-10 (the latest period with statements)" in text and "every one can be issued" in text
+    (table,) = found["tables"]  # one period of demo data: no earlier periods
+    assert [row[0] for row in table] == [payer for payer, *_ in statements]
+    for (payer, status, currency, charge, blocked), row in zip(statements, table, strict=True):
+        assert row[1] == status == "draft" and blocked is None, payer
+        assert row[10] == f"{charge.quantize(Decimal('0.01')):,} {currency}", payer
+        assert payer in text

@@ -294,3 +294,9 @@ def test_new_sections_without_their_mart_say_no_data_yet(full_cost_home, tmp_pat
     for anchor, table in zip(("full-cost", "self-hosted", "energy"), tables):
         assert f"no data yet: {table} has not been built" in _section(page, anchor), table
     assert "model_tiers.yaml" in _section(page, "self-hosted")
+
+
+def test_chargeback_section_without_chargeback_yaml_says_how_to_get_statements(home):
+    section = _section(build_report(home, built_at=BUILT), "chargeback")
+    assert "no chargeback statements yet: add chargeback.yaml to the home folder" in section
+    assert "tokenledger run" in section and "<table>" not in section

@@ -4,6 +4,7 @@ Every number on the page comes from a mart through one of those files: sums, sha
 computed in SQL in exact decimals. A section whose mart the pipeline has not built yet comes back with
 `missing` set, and the page says "no data yet" for it. Budgets of a month other than the one
 marts.budget_status holds (the latest with spend) are projected by the mart's own logic for that month.
+The home's budgets.yaml and chargeback.yaml are read too, to say what is wrong with them or whether they exist.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import duckdb
 
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import BudgetError, budget_status, load_budgets, month_start, observed_month
+from pipelines.insights.chargeback import ChargebackError, load_chargeback
 from pipelines.storage.database import bound, connect, sql_text, table_exists
 from pipelines.storage.home import Home
 
@@ -45,6 +47,7 @@ SECTIONS = {
     "scenarios": (("marts.scenarios",), "scenarios"),
     "experiments": (("marts.experiment_results",), "experiments"),
     "latency_cost": (("marts.latency_cost",), "latency_cost"),
+    "chargeback": (("marts.chargeback_statements", "marts.chargeback_lines"), "chargeback"),
 }
 
 
@@ -96,6 +99,10 @@ class ReportData:
     scenarios: Section = field(default_factory=Section)
     experiments: Section = field(default_factory=Section)
     latency_cost: Section = field(default_factory=Section)
+    chargeback: Section = field(default_factory=Section)
+    chargeback_payers: int = 0
+    """The payers of the home's chargeback.yaml (0: no file)."""
+    chargeback_error: str | None = None
 
     @property
     def has_data(self) -> bool:
@@ -107,6 +114,7 @@ def load_report_data(home: Home, month: str | None = None, built_at: dt.datetime
     if month is not None:
         month_start(month)
     data = ReportData(built_at=built_at or dt.datetime.now(dt.timezone.utc), month=month)
+    _load_chargeback_file(home, data)
     if not home.warehouse.is_file():
         _mark_all_missing(data, "no data yet: no warehouse yet, run `tokenledger run` first")
         return data
@@ -179,3 +187,10 @@ def _load_budgets(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) 
         return
     kept = _rows(con, "budgets", {"month": span.month}) if table_exists(con, "marts.budget_status") else []
     data.budgets = Section(rows=kept or budget_status(con, budgets, data.month).to_pylist())
+
+
+def _load_chargeback_file(home: Home, data: ReportData) -> None:
+    try:
+        data.chargeback_payers = load_chargeback(home.root).payers.num_rows
+    except ChargebackError as exc:
+        data.chargeback_error = str(exc)

@@ -55,6 +55,14 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .status-on_track, .status-matched { color: var(--ok); }
 .status-projected_over, .status-under_billed, .status-estimated_only { color: var(--warn); font-weight: 600; }
 .status-over_budget, .status-over_billed, .status-billed_only { color: var(--bad); font-weight: 600; }
+.status-final { color: var(--ok); }
+.status-draft { color: var(--muted); }
+.status-blocked { color: var(--bad); font-weight: 600; }
+h3 .status-final, h3 .status-draft, h3 .status-blocked { font-size: 12px; font-weight: 600; border: 1px solid currentColor; border-radius: 4px; \
+padding: 0 6px; margin-left: 6px; }
+.error ul { margin: 4px 0 0; padding-left: 20px; }
+#chargeback details.data { overflow-x: auto; }
+#chargeback td.num { white-space: nowrap; }
 footer { color: var(--muted); padding: 0 32px 32px; }
 """
 
@@ -107,7 +115,7 @@ def render(data: ReportData) -> str:
         f"<title>tokenledger spend report{' — ' + escape(data.month) if data.month else ''}</title>"
         f"<style>{CSS}</style></head><body>"
         f"<header><h1>AI inference spend report</h1><p id=\"covers\">{escape(covers)}</p>"
-        f"<p id=\"built\">Built {escape(built)} from the tokenledger warehouse · amounts in USD</p>"
+        f"<p id=\"built\">Built {escape(built)} from the tokenledger warehouse · amounts in USD (chargeback: in each payer's currency)</p>"
         f"<p id=\"features\">Features: {escape(feature_list)}</p></header>"
         f'<nav>{nav}<button id="toggle-tables" type="button" data-open="false">Show all tables</button></nav>'
         f"<main>{_kpis(data)}{body}</main>"

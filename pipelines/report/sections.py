@@ -31,6 +31,7 @@ from pipelines.report.blocks import (
     unit_usd,
     usd,
 )
+from pipelines.report.chargeback import chargeback
 from pipelines.report.charts import bar_chart, interval_chart, line_chart, scatter_chart
 from pipelines.report.cost_sections import energy, full_cost, per_outcome, self_hosted
 from pipelines.report.data import ANOMALY_THRESHOLD, ReportData
@@ -464,6 +465,10 @@ SECTIONS = (
     PageSection("budgets", "Budgets", "Budgets",
                 "Monthly budgets from budgets.yaml against spend so far "
                 "and the month-end projection at the current burn rate.", _budgets),
+    PageSection("chargeback", "Chargeback", "Chargeback",
+                "Per payer of chargeback.yaml, its statement of the latest period: the charge after its monthly allowance, "
+                "the cost, the margin, the allowance used, draft or final, and what changed after a close; earlier periods "
+                "in a table. Amounts here are in each payer's currency.", chargeback),
     PageSection("anomalies", "Anomalies", "Anomalies",
                 f"Each day's spend against the median of the {ANOMALY_PARAMS['baseline_days']} days before it; "
                 "robust score = (spend − median) / (1.4826 × MAD). "
