@@ -1,9 +1,10 @@
 """Realistic demo data: a week of gateway logs, outcomes, revenue, GPU capacity with power draw, overhead bills and
-grid carbon intensity, then bills and budgets.
+grid carbon intensity, then bills, budgets and chargeback.
 
 `generate_demo` writes the landing files `tokenledger demo` starts from; after a first run,
 `write_demo_bills` bills that usage the way providers would (with the stories in `demo.billing`),
-`write_demo_budgets` writes a budgets file and `demo_whatif` saves one what-if scenario.
+`write_demo_budgets` writes a budgets file, `write_demo_chargeback` a chargeback file (with the EUR rates it needs;
+`demo_statements` prints the statements it gives) and `demo_whatif` saves one what-if scenario.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pipelines.demo.business import (
     write_self_hosted_logs,
 )
 from pipelines.demo.catalog import SUPPORT_ARMS, SUPPORT_EXPERIMENT, SUPPORT_TRUE_COST_RATIO
+from pipelines.demo.chargeback import demo_statements, write_demo_chargeback
 from pipelines.demo.gateway import generate_gateway_logs
 from pipelines.ingest.privacy import create_key
 from pipelines.insights.whatif import WhatIf, WhatIfError, run_whatif, save_scenarios, whatif_rows
@@ -28,7 +30,15 @@ from pipelines.storage.database import publish
 from pipelines.storage.home import Home
 from pipelines.warehouse.tables import open_warehouse
 
-__all__ = ["demo_experiment", "demo_whatif", "generate_demo", "write_demo_bills", "write_demo_budgets"]
+__all__ = [
+    "demo_experiment",
+    "demo_statements",
+    "demo_whatif",
+    "generate_demo",
+    "write_demo_bills",
+    "write_demo_budgets",
+    "write_demo_chargeback",
+]
 
 WHATIF_FEATURE = "code_assist"
 WHATIF_MODEL = "openai/gpt-4.1-mini-2025-04-14"
