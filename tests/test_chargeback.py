@@ -164,12 +164,12 @@ def test_cost_plus_with_a_request_allowance_crossing_mid_month(home):
 def test_per_mtok_by_tier_with_a_token_allowance_shared_pro_rata_on_the_crossing_day(home):
     # globex, search: 5 gpt-4o-mini (small, $2 per 1M) and 2 gpt-4o (medium, $10 per 1M) a day, 1,100 tokens each:
     # 5,500 x 2 / 1M = 0.011 and 2,200 x 10 / 1M = 0.022 a day; 7,700 tokens a day.
-    # 20,000 tokens included: Oct 20 (7,700), Oct 21 (15,400), Oct 22 4,600 of 7,700 -> each line keeps 3,100/7,700.
-    # Oct 22: gpt-4o 0.022 x 3100/7700 = 0.008857142857143, mini 0.011 x 3100/7700 = 0.004428571428571.
-    # Lines: gpt-4o 0.030857142857143 -> 0.03 (running 0.030857...); mini 0.015428571428571 (running 0.046285... -> 0.05) -> 0.02.
+    # 20,000 tokens included: Oct 20 (7,700), Oct 21 (15,400), Oct 22 4,600 of 7,700, shared in row order with cumulative
+    # rounding: gpt-4o round(4,600 x 2,200 / 7,700) = 1,314 tokens, mini the rest, 3,286. Each pays for its tokens left:
+    # gpt-4o 0.022 x 886/2,200 = 0.00886, mini 0.011 x 2,214/5,500 = 0.004428.
+    # Lines: gpt-4o 0.03086 -> 0.03 (running 0.03086); mini 0.015428 (running 0.046288 -> 0.05) -> 0.02.
     oct22 = _query(home, "select model, included_units, charge from marts.chargeback_usage where payer = 'globex' and event_date = ? order by 1", [DAYS[2]])
-    assert oct22 == [(GPT4O, Decimal("1314.285714285714286"), Decimal("0.008857142857143")),
-                     (MINI, Decimal("3285.714285714285714"), Decimal("0.004428571428571"))]
+    assert oct22 == [(GPT4O, Decimal(1314), Decimal("0.00886")), (MINI, Decimal(3286), Decimal("0.004428"))]
     lines = _query(home, "select model, model_tier, requests, tokens, cost_usd, gross_charge, charge, rule from marts.chargeback_lines "
                          "where payer = 'globex' order by model")
     assert lines == [
@@ -252,6 +252,15 @@ def test_statement_lines_add_up_to_the_statement(home):
         "group by all having s.charge <> sum(l.charge)",
     )
     assert broken == []
+    allowances = _query(home, "select payer, allowance_unit, allowance, allowance_used, overage, units, gross_charge from marts.chargeback_statements "
+                              "where allowance_unit is not null order by payer")
+    assert [row[0] for row in allowances] == ["acme", "globex", "wayne"]
+    for payer, unit, allowance, used, overage, units, gross in allowances:
+        assert used <= allowance, payer
+        if unit == "amount":
+            assert used + overage == gross, payer
+        else:
+            assert used == int(used) and used + overage == units, payer
 
 
 def test_unpriced_separate_lists_them_apart_and_a_close_then_a_discount_gives_a_credit_line(tmp_path):
@@ -274,13 +283,18 @@ def test_unpriced_separate_lists_them_apart_and_a_close_then_a_discount_gives_a_
     (home.root / "price_overrides.yaml").write_text(
         "overrides:\n  - {id: gpt4o-deal, provider: openai, model: gpt-4o-2024-08-06, effective_from: 2026-10-01, discount_pct: 50}\n"
     )
+    # and a late request of a model the book does not know: listed apart, it changes usage, not the charge
+    land(home, "late.jsonl", [envelope("acme_late", "openai", "gpt-9-preview", USAGE, timestamp="2026-10-23T18:00:00Z", customer_id="acme")])
     run_pipeline(home, start=DAYS[0], end=DAYS[-1], progress=_quiet)
     acme = _statement(home, "acme")
     assert (acme["status"], acme["charge"], acme["cost"], acme["adjustment_lines"], acme["adjustments"]) == (
-        "final", Decimal("0.06"), Decimal("0.14"), 1, Decimal("-0.03"))
-    credit = _query(home, "select statement_id, line_type, status, requests, cost, gross_charge, charge from marts.chargeback_lines "
-                          "where payer = 'acme' and line_type <> 'usage'")
-    assert credit == [("CB-2026-10-acme-ADJ", "credit", "draft", 0, Decimal("-0.07"), Decimal("-0.084"), Decimal("-0.03"))]
+        "final", Decimal("0.06"), Decimal("0.14"), 2, Decimal("-0.03"))
+    changes = _query(home, "select statement_id, line_type, status, model, requests, cost, gross_charge, charge from marts.chargeback_lines "
+                           "where payer = 'acme' and line_type <> 'usage' order by line_type")
+    assert changes == [
+        ("CB-2026-10-acme-ADJ", "adjustment", "draft", "gpt-9-preview", 1, Decimal(0), Decimal(0), Decimal(0)),
+        ("CB-2026-10-acme-ADJ", "credit", "draft", GPT4O, 0, Decimal("-0.07"), Decimal("-0.084"), Decimal("-0.03")),
+    ]
     assert _query(home, "select sum(charge) from finance.chargeback_usage where payer = 'acme'") == [(Decimal("0.063"),)]
     with pytest.raises(CloseError, match="was closed at"):
         close_month(home, "2026-10")
@@ -304,6 +318,7 @@ def test_close_prints_the_final_statements(tmp_path, capsys):
         ("payers:\n  acme: {match: {customer: acme}, rule: cost_plus, markup_pct: 5}\n", "payers.acme.match: unknown key 'customer'"),
         ("payers:\n  acme: {match: {}, rule: cost_plus, markup_pct: 5}\n", "payers.acme.match: expected a mapping with one or more of"),
         ("payers:\n  'a b': {match: {customer_id: x}, rule: cost_plus, markup_pct: 5}\n", "a payer id is 1-64 letters"),
+        ("payers:\n  acme-adj: {match: {customer_id: x}, rule: cost_plus, markup_pct: 5}\n", "payers.acme-adj: a payer id may not end in -ADJ"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: cost_plus, markup_pct: '20%'}\n", "payers.acme.markup_pct: expected a percentage"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: cost_plus, markup_pct: -101}\n", "payers.acme.markup_pct: expected a percentage"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: per_mtok, per_mtok: {huge: 3}}\n", "payers.acme.per_mtok: unknown model tier 'huge'"),

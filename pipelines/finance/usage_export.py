@@ -2,7 +2,7 @@
 Stripe billing meter events (JSON Lines).
 
 - csv: every line of the month's statements (marts.chargeback_lines: usage, unpriced, and for a closed month the
-  credit and debit lines of '<statement_id>-ADJ'); amounts as decimal text (sql/queries/usage_export_lines.sql).
+  credit, debit and adjustment lines of '<statement_id>-ADJ'); amounts as decimal text (sql/queries/usage_export_lines.sql).
 - cloudevents: one event per payer x day x meter (requests, tokens, outcomes, charge), zero values left out, from the
   month's priced usage (sql/queries/usage_export_days.sql). OpenMeter ingests CloudEvents, matches an event to a meter
   by `type`, aggregates by `subject`, and reads the value at a meter's JSONPath `valueProperty` from `data`, a number or
@@ -40,7 +40,7 @@ from pipelines.storage.relations import sql_literal
 
 FORMATS = ("csv", "cloudevents", "stripe")
 METERS = ("requests", "tokens", "outcomes", "charge")
-LINE_TYPES = ("usage", "unpriced", "credit", "debit")
+LINE_TYPES = ("usage", "unpriced", "credit", "debit", "adjustment")
 SOURCE = "tokenledger/chargeback"
 """The CloudEvents `source` of every event (a URI reference); `source` + `id` identify an event."""
 TYPE_PREFIX = "tokenledger.usage."

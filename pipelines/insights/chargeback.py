@@ -132,6 +132,9 @@ def load_chargeback(home_root: Path) -> Chargeback:
         if not isinstance(payer, str) or not PAYER_ID.match(payer):
             problems.append(f"{where}: a payer id is 1-64 letters, digits, '_', '.' or '-' (it names statements), got {shown(payer)}")
             continue
+        if payer.upper().endswith("-ADJ"):
+            problems.append(f"{where}: a payer id may not end in -ADJ (statement CB-<month>-<payer>-ADJ holds another payer's adjustments)")
+            continue
         if not isinstance(spec, dict):
             problems.append(f"{where}: expected a mapping with match and rule, got {_kind(spec)}")
             continue

@@ -20,6 +20,7 @@ import pyarrow as pa
 import yaml
 
 from pipelines.pricing.match_rules import match_rule_problems, rule_matches
+from pipelines.pricing.same_as import resolve_same_as
 from pipelines.pricing.versions import (  # noqa: F401 - TIERS, start_label and version_problems are imported from here
     ALL_WEEK,
     TIERS,
@@ -51,7 +52,6 @@ REQUIRED_BUCKETS = ("input", "output")
 FEES = ("web_search_per_1k", "per_request")
 FILE_KEYS = {"provider", "currency", "fees", "models", "generated"}
 MODEL_KEYS = {"aliases", "match", "prices", "same_as"}
-SAME_AS_KEYS = {"model", "tiers", "source", "reason", "checked"}
 IMPORTED_DIR = "imported"
 TOKEN_LIMIT = 2**62
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -227,7 +227,7 @@ def _load(book_dir: Path, curated: list[Path], imported: list[Path]) -> PriceBoo
             entries += file_entries
             problems += file_problems
     problems += _duplicate_models(entries)
-    problems += _resolve_same_as(entries)
+    problems += resolve_same_as(entries)
     kept, shadowed = _apply_precedence(entries)
     rows: list[dict] = []
     alias_rows: list[dict] = []
@@ -314,52 +314,6 @@ def _model_spec(where: str, spec: object) -> tuple[list | None, list[str], list,
     for rule in match:
         problems += [f"{where}: match: {p}" for p in match_rule_problems(rule)]
     return spec["prices"], aliases, match, problems
-
-
-def _resolve_same_as(entries: list[_Entry]) -> list[str]:
-    """Give each `same_as` entry the versions of the model it names (`<provider>/<model>`, a curated entry of the
-    book first, else an imported one): only the tiers it lists (its file's fees, not the maker's), each version's `source` replaced by the
-    platform's page and its note saying whose price it is. A platform that resells a model at the maker's list price
-    (Claude on Vertex AI) is written once: the maker's history, cliffs and tiers follow without a copy."""
-    by_name = {}
-    for entry in sorted(entries, key=lambda e: e.layer != "curated"):
-        by_name.setdefault(f"{entry.provider}/{entry.model}", entry)
-    problems = []
-    for entry in entries:
-        if entry.same_as is None:
-            continue
-        where = f"{entry.file}: {entry.provider}/{entry.model}: same_as"
-        spec = entry.same_as
-        if not isinstance(spec, dict):
-            problems.append(f"{where}: expected a mapping with model, tiers, source and reason, got {shown(spec)}")
-            continue
-        found = [f"{where}: unknown key {shown(key)} (known: {', '.join(sorted(SAME_AS_KEYS))})" for key in spec if key not in SAME_AS_KEYS]
-        found += [f"{where}: missing '{key}'" for key in ("model", "tiers", "source", "reason") if not spec.get(key)]
-        tiers = spec.get("tiers")
-        if not isinstance(tiers, list) or any(tier not in TIERS for tier in tiers):
-            found.append(f"{where}: tiers must be a list of {', '.join(TIERS)}, got {shown(tiers)}")
-        target = by_name.get(spec.get("model")) if isinstance(spec.get("model"), str) else None
-        if spec.get("model") and target is None:
-            found.append(f"{where}: no model {shown(spec.get('model'))} in the book (write <provider>/<model>)")
-        elif target is not None and target.same_as is not None:
-            found.append(f"{where}: {spec['model']} is itself a same_as entry; name the model it copies")
-        if found:
-            problems += found
-            continue
-        note = f"same price as {spec['model']}: {str(spec['reason']).strip()}"
-        entry.versions = []
-        for version in target.versions:
-            if not isinstance(version, dict) or not any(tier in version for tier in tiers):
-                continue
-            copied = {key: value for key, value in version.items() if key not in TIERS}
-            copied |= {tier: version[tier] for tier in tiers if tier in version}
-            copied["source"] = spec["source"]
-            copied["checked"] = spec.get("checked")
-            copied["note"] = f"{note} ({spec['model']} from {version.get('source')}{'; ' + version['note'] if version.get('note') else ''})"
-            entry.versions.append({key: value for key, value in copied.items() if value is not None})
-        if not entry.versions:
-            problems.append(f"{where}: {spec['model']} has no version with a tier of {', '.join(tiers)}")
-    return problems
 
 
 def _duplicate_models(entries: list[_Entry]) -> list[str]:

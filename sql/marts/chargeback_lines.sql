@@ -1,9 +1,10 @@
 -- One row per statement line: payer x period ('YYYY-MM') x feature x provider x model x service tier, with its requests,
 -- tokens by bucket, outcomes, cost (USD and the payer's currency), the rule applied and the charge.
 -- line_type: 'usage' (charged), 'unpriced' (unpriced requests listed apart with `unpriced: separate`; never charged),
--- and, for a closed month, 'credit' / 'debit': what changed since the close (late usage, a repricing, a new rate),
--- as the difference between the month recomputed now (marts.chargeback_usage) and its frozen copy
--- (finance.chargeback_usage), on the statement id '<statement_id>-ADJ'. A closed month's own lines come from the
+-- and, for a closed month, what changed since the close (late usage, a repricing, a new rate) as the difference
+-- between the month recomputed now (marts.chargeback_usage) and its frozen copy (finance.chargeback_usage), on the
+-- statement id '<statement_id>-ADJ': 'credit' (the charge went down), 'debit' (up), 'adjustment' (usage or cost
+-- changed but the charge did not, or cannot be computed now: then its charge is null and `problem` says why). A closed month's own lines come from the
 -- frozen copy and never change. status: 'final' for a closed month's lines, 'draft' for an open month and for
 -- adjustments. charge is rounded to the currency's minor unit (cents; none for JPY, three places for KWD)
 -- cumulatively in line order, so a statement's lines add up to its rounded total exactly; gross_charge (before the
@@ -119,7 +120,12 @@ adjustments as (
         coalesce(stated.statement_id, now_.statement_id) || '-ADJ' as statement_id,
         coalesce(stated.payer, now_.payer) as payer,
         coalesce(stated.period, now_.period) as period,
-        case when coalesce(now_.charge, 0) - coalesce(stated.charge, 0) < 0 then 'credit' else 'debit' end as line_type,
+        case
+            when now_.priced and now_.charge is null then 'adjustment'
+            when coalesce(now_.charge, 0) - coalesce(stated.charge, 0) < 0 then 'credit'
+            when coalesce(now_.charge, 0) - coalesce(stated.charge, 0) > 0 then 'debit'
+            else 'adjustment'
+        end as line_type,
         'draft' as status,
         coalesce(stated.feature, now_.feature) as feature,
         coalesce(stated.provider, now_.provider) as provider,

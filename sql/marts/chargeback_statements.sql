@@ -1,10 +1,12 @@
 -- One row per payer x period ('YYYY-MM'): the statement of <home>/chargeback.yaml's rules over marts.chargeback_lines.
 -- status: 'draft' while the month is open, 'final' once `tokenledger close` froze it (its totals never change
--- after that; what changed since shows in `adjustments`, the sum of its credit and debit lines, statement
+-- after that; what changed since shows in `adjustments`, the sum of its credit, debit and adjustment lines, statement
 -- '<statement_id>-ADJ'). charge: what the payer is billed in `currency` (after the allowance, rounded to the
--- currency's minor unit: the sum of its usage lines); cost: the priced requests' cost in that currency;
--- margin = charge - cost. allowance / allowance_used / overage are in allowance_unit (tokens, requests, outcomes, or
--- amount: charge in the payer's currency); overage = units beyond the allowance. unpriced_requests are never charged;
+-- currency's minor unit, currency_places decimals: the sum of its usage lines); cost: the priced requests' cost in that currency;
+-- margin = charge - cost. allowance / units / allowance_used / overage are in allowance_unit (tokens, requests, outcomes, or
+-- amount: charge in the payer's currency); overage = units beyond the allowance (for an amount, gross_charge -
+-- allowance_used); allowance_used never exceeds the allowance and is whole for tokens, requests and outcomes.
+-- unpriced_requests are never charged;
 -- blocked_reason says why the statement cannot be issued (unpriced requests under `unpriced: block`, a missing
 -- exchange rate, a tier without a price): `tokenledger close` and `tokenledger export usage` refuse it.
 with lines as (
@@ -19,6 +21,7 @@ statements as (
         period,
         any_value(status) as status,
         any_value(currency) as currency,
+        any_value(currency_places) as currency_places,
         any_value(rule) as rule,
         cast(coalesce(sum(requests) filter (where line_type = 'usage'), 0) as bigint) as requests,
         cast(coalesce(sum(requests) filter (where line_type = 'unpriced'), 0) as bigint) as unpriced_requests,
@@ -47,7 +50,7 @@ adjustments as (
         count(*) as adjustment_lines,
         cast(sum(charge) as decimal(38, 15)) as adjustments,
     from lines
-    where line_type in ('credit', 'debit')
+    where line_type in ('credit', 'debit', 'adjustment')
     group by all
 )
 
@@ -58,6 +61,7 @@ select
     statements.status,
     closed.closed_at,
     statements.currency,
+    statements.currency_places,
     statements.rule,
     statements.requests,
     statements.unpriced_requests,
@@ -68,9 +72,12 @@ select
     statements.gross_charge,
     statements.allowance_unit,
     statements.allowance,
+    statements.units,
     statements.allowance_used,
-    case when statements.allowance_unit is not null then cast(statements.units - statements.allowance_used as decimal(38, 15)) end
-        as overage,
+    case
+        when statements.allowance_unit = 'amount' then cast(statements.gross_charge - statements.allowance_used as decimal(38, 15))
+        when statements.allowance_unit is not null then cast(statements.units - statements.allowance_used as decimal(38, 15))
+    end as overage,
     statements.charge,
     cast(statements.charge - statements.cost as decimal(38, 15)) as margin,
     coalesce(adjustments.adjustment_lines, 0) as adjustment_lines,

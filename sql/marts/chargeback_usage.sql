@@ -9,10 +9,12 @@
 -- price per 1M (else the payer's `default`); per_outcome outcomes x the price. Unpriced requests are never charged:
 -- their rows have no charge, and with `unpriced: block` a problem that blocks the statement.
 -- The allowance is used day by day in date order: a day's units (tokens, requests, outcomes, or the gross charge for
--- an `amount` allowance, counted in 10^-9 of the currency) are included while the allowance lasts; on the day it
--- runs out, each row of the day keeps the same share of its units included, so
--- charge = gross_charge x (day units - day included) / day units, exact to 10^-15.
--- problem: why the row cannot be charged (null when it can). money_muldiv, money_units, token_cost: money macros
+-- an `amount` allowance, counted in whole 10^-9 of the currency) are included while the allowance lasts; on the day
+-- it runs out, the day's remaining allowance is shared over its rows by their units with cumulative rounding (whole
+-- units that add up exactly), and a row pays for the units left: charge = gross_charge x (units - included) / units
+-- (exact to 10^-15), or, for an amount, gross_charge - included. So a statement's allowance_used never exceeds the
+-- allowance, and for an amount gross_charge = allowance_used + the charge before rounding.
+-- problem: why the row cannot be charged (null when it can). money_muldiv, money_units, cumulative_share, token_cost: money macros
 -- (pipelines/storage/money.py). Money is DECIMAL(38, 15).
 with payers as (
     select *
@@ -264,57 +266,75 @@ allowed as (
             ), 0)))
         end as day_included,
     from days
+),
+
+-- the day's included units over its rows, by cumulative rounding in row order: whole tokens, requests or outcomes
+-- (10^-9 of the currency for an amount) that add up to the day's included units exactly
+shared as (
+    select
+        unitized.*,
+        allowed.day_units,
+        allowed.day_included,
+        case
+            when not unitized.priced or unitized.allowance_unit is null or allowed.day_included is null then null
+            when allowed.day_included = 0 or unitized.units is null then cast(0 as hugeint)
+            when allowed.day_included = allowed.day_units then unitized.units
+            else cumulative_share(
+                allowed.day_included,
+                sum(unitized.units) over (
+                    partition by unitized.payer, unitized.event_date, unitized.priced
+                    order by unitized.feature nulls first, unitized.provider, unitized.model, unitized.service_tier
+                    rows between unbounded preceding and current row
+                ),
+                unitized.units,
+                allowed.day_units
+            )
+        end as included,
+    from unitized
+    left join allowed
+        on allowed.payer = unitized.payer
+        and allowed.event_date = unitized.event_date
+        and unitized.priced
 )
 
 select
-    unitized.payer,
-    strftime(unitized.event_date, '%Y-%m') as period,
-    'CB-' || strftime(unitized.event_date, '%Y-%m') || '-' || unitized.payer as statement_id,
-    unitized.event_date,
-    unitized.feature,
-    unitized.provider,
-    unitized.model,
-    unitized.service_tier,
-    unitized.model_tier,
-    unitized.priced,
-    unitized.rule,
-    unitized.currency,
-    unitized.currency_places,
-    unitized.requests,
-    unitized.input_tokens,
-    unitized.cache_read_tokens,
-    unitized.cache_write_5m_tokens,
-    unitized.cache_write_1h_tokens,
-    unitized.output_tokens,
-    unitized.reasoning_tokens,
-    unitized.audio_input_tokens,
-    unitized.audio_output_tokens,
-    unitized.tokens,
-    unitized.outcomes,
-    unitized.cost_usd,
-    unitized.usd_rate,
-    unitized.cost,
-    unitized.allowance_unit,
-    unitized.allowance,
-    cast(case
-        when unitized.allowance_unit = 'amount' then money_from_units(unitized.units * 1000000)
-        else unitized.units
-    end as decimal(38, 15)) as units,
-    case when unitized.priced and unitized.allowance_unit is not null then
-        case
-            when allowed.day_included = 0 then cast(0 as decimal(38, 15))
-            when unitized.allowance_unit = 'amount' then money_muldiv(unitized.gross_charge, allowed.day_included, allowed.day_units)
-            else money_muldiv(unitized.units, allowed.day_included, allowed.day_units)
-        end
-    end as included_units,
-    unitized.gross_charge,
+    payer,
+    strftime(event_date, '%Y-%m') as period,
+    'CB-' || strftime(event_date, '%Y-%m') || '-' || payer as statement_id,
+    event_date,
+    feature,
+    provider,
+    model,
+    service_tier,
+    model_tier,
+    priced,
+    rule,
+    currency,
+    currency_places,
+    requests,
+    input_tokens,
+    cache_read_tokens,
+    cache_write_5m_tokens,
+    cache_write_1h_tokens,
+    output_tokens,
+    reasoning_tokens,
+    audio_input_tokens,
+    audio_output_tokens,
+    tokens,
+    outcomes,
+    cost_usd,
+    usd_rate,
+    cost,
+    allowance_unit,
+    allowance,
+    cast(case when allowance_unit = 'amount' then money_from_units(units * 1000000) else units end as decimal(38, 15)) as units,
+    cast(case when allowance_unit = 'amount' then money_from_units(included * 1000000) else included end as decimal(38, 15))
+        as included_units,
+    gross_charge,
     case
-        when allowed.day_included is null or allowed.day_included = 0 then unitized.gross_charge
-        else money_muldiv(unitized.gross_charge, allowed.day_units - allowed.day_included, allowed.day_units)
+        when included is null or included = 0 then gross_charge
+        when allowance_unit = 'amount' then cast(gross_charge - money_from_units(included * 1000000) as decimal(38, 15))
+        else money_muldiv(gross_charge, units - included, units)
     end as charge,
-    unitized.problem,
-from unitized
-left join allowed
-    on allowed.payer = unitized.payer
-    and allowed.event_date = unitized.event_date
-    and unitized.priced
+    problem,
+from shared

@@ -1,5 +1,5 @@
 -- One row per chargeback statement line of $month (YYYY-MM): `tokenledger export usage --format csv`. Every line of
--- marts.chargeback_lines (usage, unpriced, and for a closed month the credit and debit lines of '<statement_id>-ADJ'),
+-- marts.chargeback_lines (usage, unpriced, and for a closed month the credit, debit and adjustment lines of '<statement_id>-ADJ'),
 -- each payer's statement then its adjustments, lines in statement order. Amounts are text, never a float: charge with
 -- exactly the currency's minor-unit decimals (0.06 USD, 2 JPY), the exact amounts (cost_usd, cost, allowance, units,
 -- included_units, gross_charge, to 10^-15) without trailing zeros. A null is an empty cell.
