@@ -95,7 +95,15 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from pipelines.demo import demo_experiment, demo_whatif, generate_demo, write_demo_bills, write_demo_budgets
+    from pipelines.demo import (
+        demo_experiment,
+        demo_statements,
+        demo_whatif,
+        generate_demo,
+        write_demo_bills,
+        write_demo_budgets,
+        write_demo_chargeback,
+    )
     from pipelines.report import write_report
 
     if args.days < 1 or args.requests_per_day < 1:
@@ -111,6 +119,8 @@ def _demo(args: argparse.Namespace) -> int:
     budgets = write_demo_budgets(home)
     if budgets:
         print(f"budgets: {budgets.name} written with a monthly budget per feature and segment (one feature set to run over)")
+    chargeback = write_demo_chargeback(home)
+    print(f"chargeback: {chargeback.name} written (enterprise customers, the team plan, pro support per ticket, an internal team)")
     _run_quietly(home)
     _print_reconciliation_summary(home)
     whatif = demo_whatif(home)
@@ -124,6 +134,11 @@ def _demo(args: argparse.Namespace) -> int:
     print(demo_experiment(home) + " (tokenledger experiments for every experiment)")
     _print_full_cost(home)
     _print_breakeven(home)
+    statements = demo_statements(home)
+    if statements:
+        print("\nchargeback statements of the month (marts.chargeback_statements; tokenledger export usage for billing)")
+        for line in statements:
+            print(f"  {line}")
     print(f"\nspend report: {write_report(home)}")
     print(f"demo finished in {time.perf_counter() - started:.1f}s; warehouse: {home.warehouse}")
     return 0

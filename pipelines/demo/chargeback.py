@@ -106,7 +106,7 @@ def _statement_line(row: dict) -> str:
     def money(value: Decimal | None) -> str:
         if value is None:
             return "n/a"
-        return f"{Decimal(value).quantize(Decimal(1).scaleb(-row['currency_places'])):,} {row['currency']}"
+        return f"{(Decimal(value).quantize(Decimal(1).scaleb(-row['currency_places'])) + 0):,} {row['currency']}"  # + 0: no -0.00
 
     def units(value: Decimal | None) -> str:
         if row["allowance_unit"] == "amount":
