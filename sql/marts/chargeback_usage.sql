@@ -21,40 +21,69 @@ with payers as (
     from chargeback_payers
 ),
 
-requests as (
+flags as (
+    select count(*) > 0 as any_payer, count(*) filter (where tags is not null) > 0 as by_tags
+    from payers
+),
+
+-- the requests summed first, by what decides their payer and their line: far fewer rows than requests (the tags
+-- join only when some payer matches on them: they are often unique per request)
+grouped as (
     select
-        event_date,
-        customer_id,
-        user_segment,
-        feature,
-        -- the tags join a payer only when some payer matches on them (they are often unique per request)
-        case when exists (select 1 from payers where tags is not null) then tags end as tags,
-        provider,
-        model,
-        service_tier,
-        is_priced,
-        request_id,
-        cost_usd,
-        input_tokens,
-        cache_read_tokens,
-        cache_write_5m_tokens,
-        cache_write_1h_tokens,
-        output_tokens,
-        reasoning_tokens,
-        audio_input_tokens,
-        audio_output_tokens,
-        total_input_tokens + total_output_tokens as tokens,
-    from core.request_costs
-    where exists (select 1 from payers)
+        requests.event_date,
+        requests.customer_id,
+        requests.user_segment,
+        requests.feature,
+        case when flags.by_tags then requests.tags end as tags,
+        requests.provider,
+        requests.model,
+        requests.service_tier,
+        requests.is_priced,
+        count(*) as requests,
+        sum(requests.input_tokens) as input_tokens,
+        sum(requests.cache_read_tokens) as cache_read_tokens,
+        sum(requests.cache_write_5m_tokens) as cache_write_5m_tokens,
+        sum(requests.cache_write_1h_tokens) as cache_write_1h_tokens,
+        sum(requests.output_tokens) as output_tokens,
+        sum(requests.reasoning_tokens) as reasoning_tokens,
+        sum(requests.audio_input_tokens) as audio_input_tokens,
+        sum(requests.audio_output_tokens) as audio_output_tokens,
+        sum(requests.total_input_tokens + requests.total_output_tokens) as tokens,
+        sum(requests.cost_usd) as cost_usd,
+        0 as outcomes,
+    from core.request_costs as requests
+    cross join flags
+    where flags.any_payer
+    group by all
+),
+
+-- an outcome counts on the line of its first request, on the outcome's own day
+first_requests as (
+    select
+        outcome_costs.event_date,
+        requests.customer_id,
+        requests.user_segment,
+        requests.feature,
+        case when flags.by_tags then requests.tags end as tags,
+        requests.provider,
+        requests.model,
+        requests.service_tier,
+        requests.is_priced,
+        outcome_costs.outcome_type,
+    from marts.outcome_costs
+    inner join core.request_costs as requests
+        on requests.request_id = outcome_costs.first_request_id
+    cross join flags
+    where flags.any_payer
 ),
 
 request_keys as (
     select distinct customer_id, user_segment, feature, tags
-    from requests
+    from grouped
 ),
 
 payer_of_key as (
-    select request_keys.*, payers.payer
+    select request_keys.*, payers.payer, payers.outcome_type as payer_outcome_type
     from request_keys
     inner join payers
         on (payers.customer_ids is null or list_contains(payers.customer_ids, request_keys.customer_id))
@@ -69,61 +98,32 @@ payer_of_key as (
     ) = 1
 ),
 
-assigned as (
-    select payer_of_key.payer, requests.*
-    from requests
-    inner join payer_of_key
-        on payer_of_key.customer_id is not distinct from requests.customer_id
-        and payer_of_key.user_segment is not distinct from requests.user_segment
-        and payer_of_key.feature is not distinct from requests.feature
-        and payer_of_key.tags is not distinct from requests.tags
-),
-
-outcomes as (
-    select
-        assigned.payer,
-        outcome_costs.event_date,
-        assigned.feature,
-        assigned.provider,
-        assigned.model,
-        assigned.service_tier,
-        assigned.is_priced,
-        count(*) as outcomes,
-    from marts.outcome_costs
-    inner join assigned
-        on assigned.request_id = outcome_costs.first_request_id
-    inner join payers
-        on payers.payer = assigned.payer
-    where payers.outcome_type is null or payers.outcome_type = outcome_costs.outcome_type
-    group by all
-),
-
 usage as (
-    select
-        payer,
-        event_date,
-        feature,
-        provider,
-        model,
-        service_tier,
-        is_priced,
-        count(*) as requests,
-        sum(input_tokens) as input_tokens,
-        sum(cache_read_tokens) as cache_read_tokens,
-        sum(cache_write_5m_tokens) as cache_write_5m_tokens,
-        sum(cache_write_1h_tokens) as cache_write_1h_tokens,
-        sum(output_tokens) as output_tokens,
-        sum(reasoning_tokens) as reasoning_tokens,
-        sum(audio_input_tokens) as audio_input_tokens,
-        sum(audio_output_tokens) as audio_output_tokens,
-        sum(tokens) as tokens,
-        sum(cost_usd) as cost_usd,
-        0 as outcomes,
-    from assigned
-    group by all
+    select payer_of_key.payer, grouped.* exclude (customer_id, user_segment, tags)
+    from grouped
+    inner join payer_of_key
+        on payer_of_key.customer_id is not distinct from grouped.customer_id
+        and payer_of_key.user_segment is not distinct from grouped.user_segment
+        and payer_of_key.feature is not distinct from grouped.feature
+        and payer_of_key.tags is not distinct from grouped.tags
     union all by name
-    select *
-    from outcomes
+    select
+        payer_of_key.payer,
+        first_requests.event_date,
+        first_requests.feature,
+        first_requests.provider,
+        first_requests.model,
+        first_requests.service_tier,
+        first_requests.is_priced,
+        count(*) as outcomes,
+    from first_requests
+    inner join payer_of_key
+        on payer_of_key.customer_id is not distinct from first_requests.customer_id
+        and payer_of_key.user_segment is not distinct from first_requests.user_segment
+        and payer_of_key.feature is not distinct from first_requests.feature
+        and payer_of_key.tags is not distinct from first_requests.tags
+    where payer_of_key.payer_outcome_type is null or payer_of_key.payer_outcome_type = first_requests.outcome_type
+    group by all
 ),
 
 lines as (
