@@ -2,13 +2,17 @@
 
 Each correction names an imported model and does one or more of: `drop` it, replace its `prices`, move its
 `first_effective_from`, `set` some prices on a tier (optionally from / before a date), `add_aliases`.
-Each derivation copies imported models of one provider to another (Azure OpenAI from OpenAI, say). Every
-entry gives its `reason` and `source`. The format is documented in pricing/README.md.
+Each derivation copies imported models of one provider to another (Azure OpenAI from OpenAI, say). A platform's
+own price rules are written once each: `global_profiles` prices a cross-Region profile that genai-prices lacks at the
+in-Region price without its premium (Bedrock's `global.` ids), `platform_tiers` gives the models a platform sells in
+a tier that tier at a fixed multiple of another (Bedrock batch inference and Azure Global Batch at half of on-demand).
+Every entry gives its `reason` and `source`. The format is documented in pricing/README.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -20,6 +24,9 @@ CORRECTION_KEYS = {"provider", "model", "reason", "source", "checked", "drop", "
 CORRECTION_ACTIONS = ("drop", "prices", "first_effective_from", "set", "add_aliases")
 SET_KEYS = {"tier", "from", "before", "prices"}
 DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason", "source", "checked", "models"}
+PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "reason", "source", "checked"}
+GLOBAL_PROFILE_KEYS = {"provider", "prefix", "premium", "models", "reason", "source", "checked"}
+SECTIONS = ("corrections", "derivations", "global_profiles", "platform_tiers")
 
 
 def corrections_file_problems(path: Path) -> list[str]:
@@ -34,9 +41,10 @@ def corrections_file_problems(path: Path) -> list[str]:
     if document is None:
         return []
     if not isinstance(document, dict):
-        return [f"{name}: expected a mapping with 'corrections' and/or 'derivations'"]
-    problems = [f"{name}: unknown key {shown(key)} (known: corrections, derivations)" for key in document if key not in ("corrections", "derivations")]
-    for key, check in (("corrections", _correction_problems), ("derivations", _derivation_problems)):
+        return [f"{name}: expected a mapping with any of {', '.join(SECTIONS)}"]
+    problems = [f"{name}: unknown key {shown(key)} (known: {', '.join(SECTIONS)})" for key in document if key not in SECTIONS]
+    checks = (_correction_problems, _derivation_problems, _global_profile_problems, _platform_tier_problems)
+    for key, check in zip(SECTIONS, checks):
         entries = document.get(key) or []
         if not isinstance(entries, list):
             problems.append(f"{name}: {key} must be a list, got {shown(entries)}")
@@ -126,3 +134,56 @@ def _derivation_problems(label: str, derivation: object) -> list[str]:
     if models is not None and not isinstance(models, (dict, list)):
         problems.append(f"{label}: models must map each new model to the model it is derived from")
     return problems
+
+
+def _model_list_problems(label: str, models: object) -> list[str]:
+    """`models` of a platform rule: a non-empty list of distinct model names."""
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        return [f"{label}: models must be a non-empty list of model names, got {shown(models)}"]
+    repeated = sorted({m for m in models if models.count(m) > 1})
+    return [f"{label}: models lists {', '.join(repeated)} more than once"] if repeated else []
+
+
+def _number(value: object) -> Decimal | None:
+    """A YAML number (not a boolean, not text) as a Decimal; None otherwise."""
+    return Decimal(value) if isinstance(value, (int, Decimal)) and not isinstance(value, bool) and Decimal(value).is_finite() else None
+
+
+def _checked_problems(label: str, entry: dict) -> list[str]:
+    return [f"{label}: checked is not a date (YYYY-MM-DD)"] if "checked" in entry and not isinstance(entry["checked"], dt.date) else []
+
+
+def _global_profile_problems(label: str, rule: object) -> list[str]:
+    if not isinstance(rule, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {_name(rule.get('provider'))}"
+    problems = _keys_problems(label, rule, GLOBAL_PROFILE_KEYS, ("provider", "prefix", "models", "reason", "source"))
+    problems += [f"{label}: missing 'premium'"] if "premium" not in rule else []
+    prefix = rule.get("prefix")
+    if prefix and not (isinstance(prefix, str) and prefix.endswith(".") and len(prefix) > 1):
+        problems.append(f"{label}: prefix must be the profile's name prefix ending in a dot, such as 'global.', got {shown(prefix)}")
+    premium = _number(rule.get("premium"))
+    if "premium" in rule and (premium is None or premium <= 1):
+        problems.append(f"{label}: premium must be a number above 1 (the other ids' price over the profile's), got {shown(rule['premium'])}")
+    if rule.get("models"):
+        problems += _model_list_problems(label, rule["models"])
+    return problems + _checked_problems(label, rule)
+
+
+def _platform_tier_problems(label: str, rule: object) -> list[str]:
+    if not isinstance(rule, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {_name(rule.get('provider'))}/{_name(rule.get('add'))}"
+    problems = _keys_problems(label, rule, PLATFORM_TIER_KEYS, ("provider", "add", "from", "models", "reason", "source"))
+    problems += [f"{label}: missing 'multiplier'"] if "multiplier" not in rule else []
+    for key in ("add", "from"):
+        if rule.get(key) and rule[key] not in TIERS:
+            problems.append(f"{label}: {key} must be one of {', '.join(TIERS)}, got {shown(rule[key])}")
+    if rule.get("add") is not None and rule.get("add") == rule.get("from"):
+        problems.append(f"{label}: add and from name the same tier")
+    multiplier = _number(rule.get("multiplier"))
+    if "multiplier" in rule and (multiplier is None or multiplier <= 0):
+        problems.append(f"{label}: multiplier must be a positive number, got {shown(rule['multiplier'])}")
+    if rule.get("models"):
+        problems += _model_list_problems(label, rule["models"])
+    return problems + _checked_problems(label, rule)

@@ -43,7 +43,8 @@ def render_imported_file(provider: str, models: list, version: str, genai_ids: l
             lines.append(f"        source: {source if _URL.match(source) else _scalar(source)}")
             if version.get("checked"):
                 lines.append(f"        checked: {version['checked'].isoformat()}")
-            note = "; ".join(version.get("note_parts") or [])
+            parts = version.get("note_parts") or []
+            note = "; ".join([part.removesuffix(".") for part in parts[:-1]] + parts[-1:])
             if note:
                 lines.append(f"        note: {_scalar(note)}")
             for tier in TIERS:
