@@ -5,7 +5,8 @@ Formats, one folder each under `landing/billing/<format>/` (see docs/billing.md)
 - `focus`: FOCUS 1.0, 1.1 and 1.2 cost and usage rows (CSV or Parquet, gzip allowed), from any provider.
 - `openai_costs`: OpenAI organization Costs API pages, a page per file, a JSON array of pages or one page
   per line. amount.value is dollars.
-- `anthropic_costs`: Anthropic Admin API cost_report pages. amount is a decimal string in CENTS.
+- `anthropic_costs`: Anthropic's cost report pages, the Admin API `cost_report` or the Usage and Cost Analytics
+  API's `analytics/cost` (told apart by shape). Amounts are decimal strings in CENTS.
 - `aws_cur`: AWS CUR 2.0 rows (CSV or Parquet); Bedrock usage types name the model and the token kind.
 - `gcp_billing`: Cloud Billing detailed export rows (BigQuery rows as JSON Lines, a JSON array or Parquet).
 

@@ -1,10 +1,12 @@
 """The five bill formats, each declared as the fields it reads, the rows it rejects and its own columns.
 
 `judging.billing_query` turns a declaration into the judging query over `records_in`; the API exports
-(`openai_costs`, `anthropic_costs`) first turn their pages into one record per result (`pages`).
+(`openai_costs`, `anthropic_costs`) first turn their pages into one record per result or row (`pages`).
 """
 
 from __future__ import annotations
+
+import pyarrow as pa
 
 from pipelines.records.billing.judging import (
     BILLING_SCHEMA,
@@ -19,7 +21,7 @@ from pipelines.records.billing.judging import (
     token_bucket,
     utc_suffix,
 )
-from pipelines.records.billing.pages import bucket_results
+from pipelines.records.billing.pages import bucket_results, report_records
 from pipelines.records.read import ParseResult, judge, read_records
 
 # -- focus ------------------------------------------------------------------------------------------
@@ -111,17 +113,10 @@ def parse_focus(data: bytes, name: str) -> ParseResult:
 
 # line_item kinds (after `batch ` is taken off) → token bucket.
 _OPENAI_KINDS = {
-    "input": "input",
-    "input_tokens": "input",
-    "uncached input": "input",
-    "cached input": "cache_read",
-    "cached_input": "cache_read",
-    "input_cached": "cache_read",
-    "cached_input_tokens": "cache_read",
-    "output": "output",
-    "output_tokens": "output",
-    "audio input": "audio_input",
-    "audio output": "audio_output",
+    "input": "input", "input_tokens": "input", "uncached input": "input",
+    "cached input": "cache_read", "cached_input": "cache_read", "input_cached": "cache_read", "cached_input_tokens": "cache_read",
+    "output": "output", "output_tokens": "output",
+    "audio input": "audio_input", "audio output": "audio_output",
 }
 
 _OPENAI_AMOUNT = "try_cast(amount_text as decimal(38, 15))"
@@ -181,32 +176,82 @@ def parse_openai_costs(data: bytes, name: str) -> ParseResult:
 
 
 # -- anthropic_costs --------------------------------------------------------------------------------
-# The `anthropic_costs` bill format: Anthropic Admin API cost report pages (`GET /v1/organizations/cost_report`) in,
-# billing line items out.
+# The `anthropic_costs` bill format: pages of Anthropic's cost reports in, billing line items out; a file may hold
+# either report (`pages.report_records` tells them apart by shape). Amounts are decimal strings in the lowest unit of
+# the currency, which is always USD (cents: `"123.78912"` is $1.2378912); a negative amount is a credit.
 #
-# Each result of a day bucket is one line: `starting_at` gives the day (UTC), `amount` is a decimal string in the
-# lowest unit of `currency` (cents: `"123.78912"` is $1.2378912), the only currency the API reports being USD. model,
-# token_type (the bucket), service_tier (standard, batch) and workspace_id have columns; cost_type, token_type,
-# context_window, inference_geo and speed are kept in `extra`. A negative amount is a credit.
+# The Admin API cost report (`GET /v1/organizations/cost_report`): each result of a day bucket is one line, the
+# bucket's `starting_at` its day (UTC). The Usage and Cost Analytics API (`GET /v1/organizations/analytics/cost`): each
+# row is one line over its own `starting_at` and `ending_at` (rejected when it spans more than one UTC day), its
+# dimensions in `group` (null unless grouped by), `cost.amount` (post-discount) and `cost.list_amount` in `cost`.
 
 
 # token_type → token bucket.
 _ANTHROPIC_TOKEN_TYPES = {
-    "uncached_input_tokens": "input",
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "cache_read_input_tokens": "cache_read",
-    "cache_creation.ephemeral_5m_input_tokens": "cache_write_5m",
+    "uncached_input_tokens": "input", "input_tokens": "input", "output_tokens": "output", "cache_read_input_tokens": "cache_read",
+    "cache_creation.ephemeral_5m_input_tokens": "cache_write_5m", "cache_creation_input_tokens": "cache_write_5m",
     "cache_creation.ephemeral_1h_input_tokens": "cache_write_1h",
-    "cache_creation_input_tokens": "cache_write_5m",
 }
 _ANTHROPIC_EXTRA = ("cost_type", "token_type", "context_window", "inference_geo", "speed")
-"""Fields of a result kept in `extra` (JSON), when present."""
+"""Fields of a cost report result kept in `extra` (JSON), when present."""
+_ANALYTICS_EXTRA = (*_ANTHROPIC_EXTRA, "product", "api_key_id")
+"""Dimensions of an analytics row's `group` kept in `extra` (JSON), when present, beside `cost.requests`."""
 
-# Cents to dollars in DECIMAL all the way (DuckDB divides decimals as DOUBLE): cents of up to 21 integer and
-# 17 fractional digits, times 0.01, are exact at scale 19 before the money column's scale 15.
-_ANTHROPIC_CENTS = "try_cast(cents_text as decimal(38, 17))"
-_ANTHROPIC_DOLLARS = f"cast({_ANTHROPIC_CENTS} * cast(0.01 as decimal(2, 2)) as decimal(38, 15))"
+_CENTS_NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_USD_ONLY = ("when upper(currency_text) <> 'USD' "
+             "then '{}|amounts are read as cents of USD, the only currency the cost report gives: ' || left(currency_text, 40)")
+"""A CASE branch: a currency other than USD (its lowest unit is not known to be a hundredth)."""
+_JSON_KIND = ("case {} when 'VARCHAR' then 'string' when 'ARRAY' then 'array' when 'BOOLEAN' then 'boolean' "
+              "when 'NULL' then 'null' else 'number' end")
+"""SQL: what DuckDB's json_type of a field names, in JSON's words."""
+
+
+def _cents(expr: str) -> str:
+    """SQL: a decimal string of cents as DECIMAL: up to 21 integer and 17 fractional digits."""
+    return f"try_cast({expr} as decimal(38, 17))"
+
+
+def _dollars(expr: str) -> str:
+    """SQL: cents to dollars in DECIMAL all the way (DuckDB divides decimals as DOUBLE), exact at scale 19, then 15."""
+    return f"cast({_cents(expr)} * cast(0.01 as decimal(2, 2)) as decimal(38, 15))"
+
+
+def _cents_problems(label: str, expr: str, *, required: bool) -> tuple[str, ...]:
+    """CASE branches: a missing (when required) amount of cents, one that is not a decimal number, or out of range."""
+    return (
+        money_problem(label, expr, required=required),
+        f"when not regexp_full_match({expr}, '{_CENTS_NUMBER}') then '{label}|not a decimal string of cents: ' || left({expr}, 40)",
+        f"when {expr} is not null and {_cents(expr)} is null "
+        f"then '{label}|out of range (more than 21 digits of cents): ' || left({expr}, 40)",
+    )
+
+
+def _extra(names: tuple[str, ...]) -> str:
+    """SQL: the fields `extra_<name>` that are present, as a JSON object, or null."""
+    entries = ", ".join(f"{{'k': '{name}', 'v': extra_{name}}}" for name in names)
+    return f"nullif(cast(to_json(map_from_entries(list_filter([{entries}], lambda e: e.v is not null))) as varchar), '{{}}')"
+
+
+_ANTHROPIC_COLUMNS = {
+    "provider": "'anthropic'",
+    "bill_provider": "'Anthropic'",
+    "service_name": "'Claude API'",
+    "model": "model",
+    # web search is the warehouse's own `web_search` bucket (priced per search); code execution and
+    # session runtime are usage with no bucket
+    "token_bucket": f"""case
+        when cost_type = 'web_search' then 'web_search'
+        when coalesce(cost_type, 'tokens') = 'tokens' then {lookup(_ANTHROPIC_TOKEN_TYPES, 'token_type')}
+    end""",
+    "service_tier": "case tier when 'default' then 'standard' when 'auto' then 'standard' else tier end",
+    "quantity": "cast(null as varchar)",
+    "unit": "case when token_type is not null then 'tokens' end",
+    "billed_cost": _dollars("cents_text"),
+    "effective_cost": _dollars("cents_text"),
+    "charge_category": f"case when {_cents('cents_text')} < 0 then 'credit' else 'usage' end",
+}
+"""The columns both Anthropic reports give the same way, over the fields cents_text, model, token_type, cost_type and tier."""
+
 
 ANTHROPIC_QUERY = billing_query(
     "anthropic_costs",
@@ -226,40 +271,65 @@ ANTHROPIC_QUERY = billing_query(
     problems=(
         timestamp_problem("starting_at", "start_text"),
         timestamp_problem("ending_at", "end_text", required=False),
-        money_problem("amount", "cents_text", required=True),
-        r"when not regexp_full_match(cents_text, '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?') "
-        "then 'amount|not a decimal string of cents: ' || left(cents_text, 40)",
-        f"when {_ANTHROPIC_CENTS} is null then 'amount|out of range (more than 21 digits of cents): ' || left(cents_text, 40)",
+        *_cents_problems("amount", "cents_text", required=True),
         currency_problem("currency"),
-        "when upper(currency_text) <> 'USD' then 'currency|amounts are read as cents of USD, the only currency the cost "
-        "report gives: ' || left(currency_text, 40)",
+        _USD_ONLY.format("currency"),
+    ),
+    columns={**_ANTHROPIC_COLUMNS, "extra": _extra(_ANTHROPIC_EXTRA)},
+)
+
+ANALYTICS_QUERY = billing_query(
+    "anthropic_costs",
+    fields=(
+        "json_type(record -> '$.cost') as cost_kind",
+        "json_type(record -> '$.group') as group_kind",
+        f"{text('$.cost.amount')} as cents_text",
+        f"{text('$.cost.list_amount')} as list_cents_text",
+        f"{text('$.cost.currency')} as currency_text",
+        f"{text('$.cost.requests')} as extra_requests",
+        f"{text('$.starting_at')} as start_text",
+        f"{text('$.ending_at')} as end_text",
+        f"{text('$.group.workspace_id')} as account",
+        f"{text('$.group.model')} as model",
+        f"lower({text('$.group.token_type')}) as token_type",
+        f"lower({text('$.group.cost_type')}) as cost_type",
+        f"lower({text('$.group.service_tier')}) as tier",
+        *(f"{text('$.group.' + name)} as extra_{name}" for name in _ANALYTICS_EXTRA),
+    ),
+    problems=(
+        "when cost_kind is null then 'cost|missing (no amount, list_amount or currency)'",
+        f"when cost_kind <> 'OBJECT' then 'cost|not an object (found ' || {_JSON_KIND.format('cost_kind')} || ')'",
+        f"when group_kind not in ('OBJECT', 'NULL') "
+        f"then 'group|not an object of dimensions (found ' || {_JSON_KIND.format('group_kind')} || ')'",
+        timestamp_problem("starting_at", "start_text"),
+        timestamp_problem("ending_at", "end_text"),
+        "when try_cast(end_text as timestamptz) <= try_cast(start_text as timestamptz) "
+        "then 'ending_at|not after starting_at: ' || left(end_text, 40)",
+        "when cast(try_cast(end_text as timestamptz) - interval 1 microsecond as date) "
+        "> cast(try_cast(start_text as timestamptz) as date) "
+        "then 'ending_at|the row spans more than one UTC day (pull the report with a time-bucket width of a day or less): ' "
+        "|| left(end_text, 40)",
+        *_cents_problems("cost.amount", "cents_text", required=True),
+        *_cents_problems("cost.list_amount", "list_cents_text", required=False),
+        currency_problem("cost.currency"),
+        _USD_ONLY.format("cost.currency"),
     ),
     columns={
-        "provider": "'anthropic'",
-        "bill_provider": "'Anthropic'",
-        "service_name": "'Claude API'",
-        "model": "model",
-        # web search is the warehouse's own `web_search` bucket (priced per search); code execution and
-        # session runtime are usage with no bucket
-        "token_bucket": f"""case
-            when cost_type = 'web_search' then 'web_search'
-            when coalesce(cost_type, 'tokens') = 'tokens' then {lookup(_ANTHROPIC_TOKEN_TYPES, 'token_type')}
-        end""",
-        "service_tier": "case tier when 'default' then 'standard' when 'auto' then 'standard' else tier end",
-        "quantity": "cast(null as varchar)",
-        "unit": "case when token_type is not null then 'tokens' end",
-        "billed_cost": _ANTHROPIC_DOLLARS,
-        "effective_cost": _ANTHROPIC_DOLLARS,
-        "charge_category": f"case when {_ANTHROPIC_CENTS} < 0 then 'credit' else 'usage' end",
-        "extra": "nullif(cast(to_json(map_from_entries(list_filter(["
-        + ", ".join(f"{{'k': '{name}', 'v': extra_{name}}}" for name in _ANTHROPIC_EXTRA)
-        + "], lambda e: e.v is not null))) as varchar), '{}')",
+        **_ANTHROPIC_COLUMNS,
+        "list_cost": _dollars("list_cents_text"),
+        "description": "cast(null as varchar)",
+        "extra": _extra((*_ANALYTICS_EXTRA, "requests")),
     },
 )
 
 
 def parse_anthropic_costs(data: bytes, name: str) -> ParseResult:
-    return judge(bucket_results(data, name, "starting_at", "ending_at"), ANTHROPIC_QUERY, BILLING_SCHEMA)
+    results, rows = report_records(data, name, "starting_at", "ending_at")
+    judged = [judge(results, ANTHROPIC_QUERY, BILLING_SCHEMA), judge(rows, ANALYTICS_QUERY, BILLING_SCHEMA)]
+    return ParseResult(
+        rows=pa.concat_tables([j.rows for j in judged]).sort_by("source_row"),
+        rejected=pa.concat_tables([j.rejected for j in judged]).sort_by("row_number"),
+    )
 
 
 # -- aws_cur ----------------------------------------------------------------------------------------
@@ -272,21 +342,11 @@ def parse_anthropic_costs(data: bytes, name: str) -> ParseResult:
 
 # CUR 2.0 line item types -> charge category.
 _CUR_TYPES = {
-    "usage": "usage",
-    "discountedusage": "usage",
-    "savingsplancoveredusage": "usage",
-    "credit": "credit",
-    "refund": "adjustment",
+    "usage": "usage", "discountedusage": "usage", "savingsplancoveredusage": "usage",
+    "credit": "credit", "bundleddiscount": "credit", "discount": "credit", "edpdiscount": "credit", "privaterateddiscount": "credit",
+    "refund": "adjustment", "savingsplannegation": "adjustment",
     "tax": "tax",
-    "fee": "purchase",
-    "rifee": "purchase",
-    "savingsplanrecurringfee": "purchase",
-    "savingsplanupfrontfee": "purchase",
-    "savingsplannegation": "adjustment",
-    "bundleddiscount": "credit",
-    "discount": "credit",
-    "edpdiscount": "credit",
-    "privaterateddiscount": "credit",
+    "fee": "purchase", "rifee": "purchase", "savingsplanrecurringfee": "purchase", "savingsplanupfrontfee": "purchase",
 }
 _CUR_USAGE_TYPE = (
     r"^(?:[A-Z]{2,4}[0-9]?-)?(.+?)-(input-tokens|output-tokens|cache-read-input-token-count|cache-write-input-token-count"
@@ -297,15 +357,9 @@ _CUR_USAGE_TYPE = (
 `USE1-anthropic.claude-sonnet-4-5-20250929-v1:0-cache-write-input-token-count-1-hour`,
 `USE1-moonshotai.kimi-k2.5-input` (no `-tokens`), `...-output-tokens-cross-region-global`, `...-batch`."""
 _CUR_KINDS = {
-    "input-tokens": "input",
-    "input": "input",
-    "output-tokens": "output",
-    "output": "output",
-    "cache-read-input-token-count": "cache_read",
-    "cache-read-input-tokens": "cache_read",
-    "cache-read": "cache_read",
-    "cache-write-input-token-count": "cache_write_5m",
-    "cache-write-input-tokens": "cache_write_5m",
+    "input-tokens": "input", "input": "input", "output-tokens": "output", "output": "output",
+    "cache-read-input-token-count": "cache_read", "cache-read-input-tokens": "cache_read", "cache-read": "cache_read",
+    "cache-write-input-token-count": "cache_write_5m", "cache-write-input-tokens": "cache_write_5m",
     "cache-write": "cache_write_5m",
 }
 _CUR_MARKETPLACE = "(Amazon Bedrock Edition)"
