@@ -35,11 +35,16 @@ NAMES = {
     "amazon-bedrock": "aws_bedrock",
     "azure-openai": "azure_openai",
     "google-vertex": "google",
+    "google_vertex": "google",
     "google.generative-ai": "google",
     # gateways: LiteLLM's custom_llm_provider, Helicone's provider (upper-case there), Portkey's ai_org
     "bedrock": "aws_bedrock",
     "vertex": "google",
     "vertex-ai": "google",
+    # bills (FOCUS ProviderName / InvoiceIssuerName): the model makers' company names and the entities invoicing them
+    "mistral ai": "mistral",
+    "openai, llc": "openai",
+    "anthropic, pbc": "anthropic",
 }
 """Every provider name read, lower-cased → ours."""
 

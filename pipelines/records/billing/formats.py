@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.adapters.providers import provider_sql
 from pipelines.records.billing.judging import (
     BILLING_SCHEMA,
     CHARGE_CATEGORIES,
@@ -27,19 +28,22 @@ from pipelines.records.read import ParseResult, judge, read_records
 # -- focus ------------------------------------------------------------------------------------------
 # The `focus` bill format: FOCUS 1.0, 1.1 and 1.2 cost and usage rows (CSV or Parquet) in, billing line items out.
 #
-# Rows come from any provider. ServiceName / ProviderName map to our providers (Amazon Bedrock, Vertex AI
-# or Gemini, an OpenAI or Foundry Models service billed by Microsoft/Azure, OpenAI, Anthropic); rows of other services are kept
-# with a null provider and left out of reconciliation. `x_` custom columns and Tags are kept in `extra`.
-# ChargeClass `Correction` marks a fix to an earlier period.
+# Rows come from any provider. The cloud platforms' AI services are told by ServiceName (Amazon Bedrock, Vertex AI or
+# Gemini, an OpenAI or Foundry Models service billed by Microsoft/Azure); a model maker's own bill by its ProviderName
+# (else InvoiceIssuerName) through the one table of provider names, for the makers only: a platform's name (AWS, Azure,
+# Google) never makes its other services AI rows, which keep a null provider and are left out of reconciliation.
+# `x_` custom columns and Tags are kept in `extra`. ChargeClass `Correction` marks a fix to an earlier period.
 
-_FOCUS_PROVIDER = """case
+MODEL_MAKERS = ("openai", "anthropic", "mistral", "deepseek", "xai")
+"""Our providers that bill their own models: the ones a FOCUS row's provider name alone may name."""
+
+_FOCUS_PROVIDER = f"""case
             when lower(coalesce(service_name, '')) like '%bedrock%' then 'aws_bedrock'
             when lower(coalesce(service_name, '')) like '%vertex%'
                 or lower(coalesce(service_name, '')) like '%gemini%' then 'google'
             when (lower(coalesce(service_name, '')) like '%openai%' or lower(coalesce(service_name, '')) like '%foundry models%')
                 and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*' then 'azure_openai'
-            when lower(coalesce(bill_provider, '')) = 'openai' then 'openai'
-            when lower(coalesce(bill_provider, '')) = 'anthropic' then 'anthropic'
+            when named_provider in {MODEL_MAKERS} then named_provider
         end"""
 
 FOCUS_QUERY = billing_query(
@@ -67,6 +71,7 @@ FOCUS_QUERY = billing_query(
                     lambda k: (starts_with(lower(k), 'x_') or k = 'Tags') and nullif(trim(record ->> k), '') is not null),
                 lambda k: {'k': k, 'v': record -> k}))) as varchar) as custom""",
     ),
+    derived=(f"{provider_sql('bill_provider')} as named_provider",),
     problems=(
         timestamp_problem("ChargePeriodStart", "start_text"),
         timestamp_problem("ChargePeriodEnd", "end_text", required=False),
