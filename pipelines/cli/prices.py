@@ -270,6 +270,8 @@ def _import_command(args: argparse.Namespace) -> int:
     for provider, count in sorted(result.models.items()):
         print(f"  {provider:<14}{count:>5} models  -> {provider}.yaml")
     print(f"  {len(result.applied)} corrections and {len(result.derived)} derived entries from {corrections}")
+    for line in result.platform:
+        print(f"  {line}")
     print(f"  {len(result.skipped)} genai-prices models skipped (not priced per token, or not this provider's API)")
     book_dir = out.parent if out.name == IMPORTED_DIR else out
     try:
