@@ -22,19 +22,25 @@ with payers as (
 ),
 
 flags as (
-    select count(*) > 0 as any_payer, count(*) filter (where tags is not null) > 0 as by_tags
+    select
+        count(*) > 0 as any_payer,
+        -- the tag names payers match on: a request's values of those tags (not its whole tags) decide its payer
+        coalesce(list_sort(list_distinct(flatten(list(list_transform(tags, lambda tag: tag.key)) filter (where tags is not null)))), [])
+            as tag_keys,
     from payers
 ),
 
--- the requests summed first, by what decides their payer and their line: far fewer rows than requests (the tags
--- join only when some payer matches on them: they are often unique per request)
+-- the requests summed first, by what decides their payer and their line: far fewer rows than requests (`tags` here
+-- is the list of the request's values of the tags payers match on, in flags.tag_keys order; null when none does)
 grouped as (
     select
         requests.event_date,
         requests.customer_id,
         requests.user_segment,
         requests.feature,
-        case when flags.by_tags then requests.tags end as tags,
+        case when len(flags.tag_keys) > 0 then list_transform(
+            flags.tag_keys, lambda name: json_extract_string(requests.tags, '$."' || name || '"')
+        ) end as tags,
         requests.provider,
         requests.model,
         requests.service_tier,
@@ -64,7 +70,9 @@ first_requests as (
         requests.customer_id,
         requests.user_segment,
         requests.feature,
-        case when flags.by_tags then requests.tags end as tags,
+        case when len(flags.tag_keys) > 0 then list_transform(
+            flags.tag_keys, lambda name: json_extract_string(requests.tags, '$."' || name || '"')
+        ) end as tags,
         requests.provider,
         requests.model,
         requests.service_tier,
@@ -85,12 +93,13 @@ request_keys as (
 payer_of_key as (
     select request_keys.*, payers.payer, payers.outcome_type as payer_outcome_type
     from request_keys
+    cross join flags
     inner join payers
         on (payers.customer_ids is null or list_contains(payers.customer_ids, request_keys.customer_id))
         and (payers.user_segments is null or list_contains(payers.user_segments, request_keys.user_segment))
         and (payers.features is null or list_contains(payers.features, request_keys.feature))
         and (payers.tags is null or list_bool_and(list_transform(
-            payers.tags, lambda tag: coalesce(list_contains(tag.values, json_extract_string(request_keys.tags, '$."' || tag.key || '"')), false)
+            payers.tags, lambda tag: coalesce(list_contains(tag.values, request_keys.tags[list_position(flags.tag_keys, tag.key)]), false)
         )))
     qualify row_number() over (
         partition by request_keys.customer_id, request_keys.user_segment, request_keys.feature, request_keys.tags
