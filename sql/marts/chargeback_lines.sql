@@ -149,12 +149,13 @@ adjustments as (
         coalesce(now_.audio_output_tokens, 0) - coalesce(stated.audio_output_tokens, 0) as audio_output_tokens,
         coalesce(now_.tokens, 0) - coalesce(stated.tokens, 0) as tokens,
         coalesce(now_.outcomes, 0) - coalesce(stated.outcomes, 0) as outcomes,
-        coalesce(now_.cost_usd, 0) - coalesce(stated.cost_usd, 0) as cost_usd,
-        coalesce(now_.cost, 0) - coalesce(stated.cost, 0) as cost,
-        coalesce(now_.units, 0) - coalesce(stated.units, 0) as units,
-        coalesce(now_.included_units, 0) - coalesce(stated.included_units, 0) as included_units,
-        coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) as gross_charge,
-        case when not (now_.priced and now_.charge is null) then coalesce(now_.charge, 0) - coalesce(stated.charge, 0) end as charge,
+        cast(coalesce(now_.cost_usd, 0) - coalesce(stated.cost_usd, 0) as decimal(38, 15)) as cost_usd,
+        cast(coalesce(now_.cost, 0) - coalesce(stated.cost, 0) as decimal(38, 15)) as cost,
+        cast(coalesce(now_.units, 0) - coalesce(stated.units, 0) as decimal(38, 15)) as units,
+        cast(coalesce(now_.included_units, 0) - coalesce(stated.included_units, 0) as decimal(38, 15)) as included_units,
+        cast(coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) as decimal(38, 15)) as gross_charge,
+        cast(case when not (now_.priced and now_.charge is null) then coalesce(now_.charge, 0) - coalesce(stated.charge, 0) end
+            as decimal(38, 15)) as charge,
         now_.problem,
     from (select * from charged where version = 'statement' and period in (select month from closed)) as stated
     full outer join current_lines as now_
@@ -206,40 +207,8 @@ select
     charge,
     currency_places,
     problem,
-from statement_lines
-union all by name
-select
-    statement_id,
-    payer,
-    period,
-    line_type,
-    status,
-    feature,
-    provider,
-    model,
-    service_tier,
-    model_tier,
-    rule,
-    currency,
-    requests,
-    input_tokens,
-    cache_read_tokens,
-    cache_write_5m_tokens,
-    cache_write_1h_tokens,
-    output_tokens,
-    reasoning_tokens,
-    audio_input_tokens,
-    audio_output_tokens,
-    tokens,
-    outcomes,
-    cast(cost_usd as decimal(38, 15)) as cost_usd,
-    cast(cost as decimal(38, 15)) as cost,
-    allowance_unit,
-    allowance,
-    cast(units as decimal(38, 15)) as units,
-    cast(included_units as decimal(38, 15)) as included_units,
-    cast(gross_charge as decimal(38, 15)) as gross_charge,
-    cast(charge as decimal(38, 15)) as charge,
-    currency_places,
-    problem,
-from adjustments
+from (
+    select * from statement_lines
+    union all by name
+    select * from adjustments
+)
