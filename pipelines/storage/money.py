@@ -30,6 +30,10 @@ MACROS = {
     "then 'estimated' end, case when unknown_requests > 0 then 'unknown' end) end",
     # 10^-15 units back to DECIMAL(38, 15).
     "money_from_units": "(u) as cast(cast(u as decimal(38, 0)) * 0.000000000000001 as decimal(38, 15))",
+    # An amount in whole minor units of a currency with `places` decimals (cents: 2; yen: 0), rounded half away from zero.
+    "minor_units": "(x, places) as round_div(money_units(x), cast(power(10, 15 - places) as hugeint))",
+    # Whole minor units back to an amount, DECIMAL(38, 15).
+    "from_minor_units": "(m, places) as money_from_units(m * cast(power(10, 15 - places) as hugeint))",
     # amount x p / q as DECIMAL(38, 15), for whole numbers p and q (shares, per-1k and per-1M unit costs).
     "money_muldiv": "(a, p, q) as money_from_units(round_div(money_units(a) * p, q))",
     # amount / d for a DECIMAL d with at most 12 decimals (exchange rates, other amounts) as DECIMAL(38, 15).

@@ -9,7 +9,7 @@
 -- adjustments. charge is rounded to the currency's minor unit (cents; none for JPY, three places for KWD)
 -- cumulatively in line order, so a statement's lines add up to its rounded total exactly; gross_charge (before the
 -- allowance) stays exact to 10^-15. A line with a problem (marts.chargeback_usage.problem) has no charge.
--- money_units, money_from_units, round_div: money macros (pipelines/storage/money.py).
+-- minor_units, from_minor_units: money macros (pipelines/storage/money.py).
 with closed as (
     select month, closed_at
     from finance.closed_periods
@@ -75,10 +75,7 @@ rounded as (
     select
         *,
         -- the running total in minor units, rounded half away from zero; a line's charge is the step it adds
-        round_div(
-            money_units(sum(exact_charge) over statement_order),
-            cast(power(10, 15 - currency_places) as hugeint)
-        ) as through_minor,
+        minor_units(sum(exact_charge) over statement_order, currency_places) as through_minor,
     from lines
     window statement_order as (
         partition by version, statement_id
@@ -90,9 +87,9 @@ rounded as (
 charged as (
     select
         * exclude (through_minor),
-        case when priced and exact_charge is not null then money_from_units(
-            (through_minor - coalesce(lag(through_minor) over statement_order, 0)) * cast(power(10, 15 - currency_places) as hugeint)
-        ) end as charge,
+        case when priced and exact_charge is not null
+            then from_minor_units(through_minor - coalesce(lag(through_minor) over statement_order, 0), currency_places)
+        end as charge,
     from rounded
     window statement_order as (partition by version, statement_id order by priced desc, feature nulls first, provider, model, service_tier)
 ),

@@ -4,7 +4,7 @@
 -- run built it. charge_minor: the day's charge in the currency's minor unit (cents; yen), rounded cumulatively by day
 -- within the statement: the running exact total rounded half away from zero, less the previous day's, so the days add
 -- up to the statement's charge (marts.chargeback_statements.charge) exactly and an earlier day never changes when a
--- later one is added. money_units, round_div: money macros (pipelines/storage/money.py).
+-- later one is added. minor_units: a money macro (pipelines/storage/money.py).
 with closed as (
     select month
     from finance.closed_periods
@@ -42,10 +42,7 @@ days as (
 rounded as (
     select
         *,
-        round_div(
-            money_units(sum(exact_charge) over running),
-            cast(power(10, 15 - currency_places) as hugeint)
-        ) as through_minor,
+        minor_units(sum(exact_charge) over running, currency_places) as through_minor,
     from days
     window running as (partition by statement_id order by event_date rows between unbounded preceding and current row)
 )
