@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import duckdb
 
@@ -41,9 +42,17 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
         ).fetchall()[0]
         assert (read, loaded, rejected, duplicate) == (810, 800, 8, 2)
         # The demo bills its first day (the last is not billed yet): the over-billed day, the model
-        # outside the gateway and the unbilled day each show in the reconciliation.
+        # outside the gateway, Claude on Bedrock billed through AWS Marketplace (CUR 2.0; no gateway request meets it)
+        # and the unbilled day each show in the reconciliation.
         statuses = dict(con.execute("select status, count(*) from marts.billing_reconciliation group by status").fetchall())
-        assert statuses.get("billed_only") == 1 and statuses.get("estimated_only", 0) >= 1 and statuses.get("matched", 0) >= 1
+        assert statuses.get("billed_only") == 2 and statuses.get("estimated_only", 0) >= 1 and statuses.get("matched", 0) >= 1
+        marketplace = con.execute(
+            "select billed_cost_usd from marts.billing_reconciliation where provider = 'aws_bedrock' and status = 'billed_only'"
+        ).fetchall()
+        assert marketplace == [(Decimal("9.45"),)]  # 2M input x $3 + 150K output x $15 + 4M cache reads x $0.30 per 1M
+        assert con.execute(
+            "select count(*) from core.billing_line_items where bill_provider = 'AWS Marketplace' and model = 'Claude Sonnet 4.6'"
+        ).fetchall()[0][0] == 3
         # Outcomes, revenue and the self-hosted cluster's GPU bill flow through their marts.
         assert con.execute("select count(*) from marts.cost_per_outcome where outcomes > 0").fetchall()[0][0] > 0
         assert con.execute("select count(*) from marts.revenue_ratio where revenue_usd > 0").fetchall()[0][0] > 0

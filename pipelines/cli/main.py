@@ -115,7 +115,7 @@ def _demo(args: argparse.Namespace) -> int:
     generate_demo(home, end=end, days=args.days, requests_per_day=args.requests_per_day, seed=args.seed, progress=print)
     _run_and_report(home)
     bills = write_demo_bills(home)
-    print(f"\nbilling: {len(bills)} provider cost pages written from the ledger (with an over-billed day, a model outside the gateway, a credit)")
+    print(f"\nbilling: {len(bills)} bill files written from the ledger (with an over-billed day, a model outside the gateway, a credit, Claude on Bedrock through AWS Marketplace)")
     budgets = write_demo_budgets(home)
     if budgets:
         print(f"budgets: {budgets.name} written with a monthly budget per feature and segment (one feature set to run over)")

@@ -4,14 +4,20 @@ Each provider-day is billed at what the requests cost, per model and token kind,
 - one day an OpenAI model is billed 12% more than the logs show (requests served at a pricier tier);
 - one day OpenAI bills a model the gateway never saw (a batch job run with a key outside the gateway);
 - the last day has no bill yet (bills arrive a day late);
-- the first Anthropic day carries a promotional credit (beside usage, never usage variance).
+- the first Anthropic day carries a promotional credit (beside usage, never usage variance);
+- a team calls Claude on Amazon Bedrock outside the gateway: the AWS bill (a CUR 2.0 export) carries it as an AWS
+  Marketplace product, "Claude Sonnet 4.6 (Amazon Bedrock Edition)", usage types `USE1-MP:USE1_InputTokenCount-Units`
+  (billed only: no gateway request meets it), beside an EC2 line that is not inference.
 Models the price book does not know are not billed (they stand for models only the gateway names).
-OpenAI pages go to landing/billing/openai_costs/ and Anthropic pages to landing/billing/anthropic_costs/.
+OpenAI pages go to landing/billing/openai_costs/, Anthropic pages to landing/billing/anthropic_costs/ and the AWS
+export to landing/billing/aws_cur/.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -64,7 +70,42 @@ def write_demo_bills(home: Home) -> list[Path]:
                 {"model": None, "token_type": None, "cost_type": "credit", "amount": "-2500", "description": "Promotional credit"}
             )
         written.append(_write(home, "anthropic_costs", day, _anthropic_page(day, anthropic)))
+    written.append(_write_cur(home, billed_days))
     return written
+
+
+CUR_COLUMNS = (
+    "bill_billing_period_start_date", "line_item_usage_start_date", "line_item_usage_end_date", "line_item_usage_account_id",
+    "line_item_line_item_type", "product_servicecode", "line_item_product_code", "line_item_usage_type", "line_item_usage_amount",
+    "line_item_unblended_cost", "line_item_currency_code", "product_product_name", "bill_billing_entity",
+)
+"""The CUR 2.0 columns the demo's AWS export carries (AWS's own names; the aws_cur format reads them)."""
+MARKETPLACE_CLAUDE = ("prod-2r3dl0z2j1yk4g6m", "Claude Sonnet 4.6 (Amazon Bedrock Edition)")
+"""Claude on Bedrock as AWS bills it: a Marketplace product code and name."""
+MARKETPLACE_USAGE = (
+    # usage type, tokens a day, USD at Claude Sonnet 4.6's $3 / $15 / $0.30 per 1M tokens
+    ("USE1-MP:USE1_InputTokenCount-Units", 2_000_000, "6.00"),
+    ("USE1-MP:USE1_OutputTokenCount-Units", 150_000, "2.25"),
+    ("USE1-MP:USE1_CacheReadInputTokenCount-Units", 4_000_000, "1.20"),
+)
+
+
+def _write_cur(home: Home, days: list[dt.date]) -> Path:
+    """One CUR 2.0 CSV for the billed days: each day's Claude-on-Bedrock Marketplace usage and an EC2 line."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CUR_COLUMNS)
+    for day in days:
+        start, end = f"{day.isoformat()}T00:00:00Z", f"{(day + dt.timedelta(days=1)).isoformat()}T00:00:00Z"
+        period = f"{day.replace(day=1).isoformat()}T00:00:00Z"
+        common = (period, start, end, "222222222222", "Usage")
+        for usage_type, amount, cost in MARKETPLACE_USAGE:
+            writer.writerow((*common, "", MARKETPLACE_CLAUDE[0], usage_type, amount, cost, "USD", MARKETPLACE_CLAUDE[1], "AWS Marketplace"))
+        writer.writerow((*common, "AmazonEC2", "AmazonEC2", "USE1-BoxUsage:m5.large", 24, "2.304", "USD", "Amazon Elastic Compute Cloud", "AWS"))
+    path = home.landing / "billing" / "aws_cur" / f"{days[0].isoformat()}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
 
 
 def write_demo_budgets(home: Home) -> Path | None:
