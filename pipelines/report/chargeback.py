@@ -30,7 +30,7 @@ def money(value: Decimal | None, currency: str, places: int) -> str:
     """An amount in `currency`, rounded to its minor unit for display: 1,234.56 EUR, 1,235 JPY."""
     if value is None:
         return "n/a"
-    return f"{Decimal(value).quantize(Decimal(1).scaleb(-places)):,} {currency}"
+    return f"{Decimal(value).quantize(Decimal(1).scaleb(-places)) + 0:,} {currency}"  # + 0: a tiny negative shows 0.00, not -0.00
 
 
 def _signed(value: Decimal, currency: str, places: int) -> str:
