@@ -309,6 +309,26 @@ def test_close_prints_the_final_statements(tmp_path, capsys):
     assert "chargeback statement CB-2026-10-umbrella is final: 0.28 EUR" in out
 
 
+def test_each_splits_a_payer_into_a_statement_per_customer_with_its_own_allowance(tmp_path):
+    # pros, split by customer: cost plus 10%, 3 requests included per customer. p1: 5 gpt-4o requests (0.0035 each)
+    # = 0.01925 before the allowance, 2 of 5 left to pay: 0.0077 -> 0.01; p2: 2 requests, all included: 0.00.
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    day = DAYS[0]
+    land(home, "pros.jsonl", [_request(f"p1_{n}", "p1", GPT4O, day, n, user_segment="pro") for n in range(5)]
+         + [_request(f"p2_{n}", "p2", GPT4O, day, 10 + n, user_segment="pro") for n in range(2)])
+    (home.root / "chargeback.yaml").write_text(
+        "payers:\n  pros:\n    match: {user_segment: pro}\n    each: customer_id\n    stripe_customer_ids: {p1: cus_P1}\n"
+        "    rule: cost_plus\n    markup_pct: 10\n    included: {requests: 3}\n"
+    )
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select statement_id, payer, requests, allowance_used, gross_charge, charge from marts.chargeback_statements order by 1") == [
+        ("CB-2026-10-pros:p1", "pros:p1", 5, Decimal(3), Decimal("0.01925"), Decimal("0.01")),
+        ("CB-2026-10-pros:p2", "pros:p2", 2, Decimal(2), Decimal("0.0077"), Decimal("0.00")),
+    ]
+    assert load_chargeback(home.root).stripe_customers == {"pros": None, "pros:p1": "cus_P1"}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -319,6 +339,11 @@ def test_close_prints_the_final_statements(tmp_path, capsys):
         ("payers:\n  acme: {match: {}, rule: cost_plus, markup_pct: 5}\n", "payers.acme.match: expected a mapping with one or more of"),
         ("payers:\n  'a b': {match: {customer_id: x}, rule: cost_plus, markup_pct: 5}\n", "a payer id is 1-64 letters"),
         ("payers:\n  acme-adj: {match: {customer_id: x}, rule: cost_plus, markup_pct: 5}\n", "payers.acme-adj: a payer id may not end in -ADJ"),
+        ("payers:\n  a: {match: {customer_id: x}, each: account, rule: cost_plus, markup_pct: 1}\n", "payers.a.each: expected one of customer_id, user_segment, feature"),
+        ("payers:\n  a: {match: {customer_id: x}, each: customer_id, stripe_customer_id: cus_1, rule: cost_plus, markup_pct: 1}\n",
+         "payers.a.stripe_customer_id: a payer split by `each` has a statement per customer_id: give stripe_customer_ids"),
+        ("payers:\n  a: {match: {customer_id: x}, stripe_customer_ids: {x: cus_1}, rule: cost_plus, markup_pct: 1}\n",
+         "payers.a.stripe_customer_ids: only a payer split by `each`"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: cost_plus, markup_pct: '20%'}\n", "payers.acme.markup_pct: expected a percentage"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: cost_plus, markup_pct: -101}\n", "payers.acme.markup_pct: expected a percentage"),
         ("payers:\n  acme: {match: {customer_id: x}, rule: per_mtok, per_mtok: {huge: 3}}\n", "payers.acme.per_mtok: unknown model tier 'huge'"),

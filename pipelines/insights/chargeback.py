@@ -21,10 +21,18 @@ payers:
     # per_outcome: 0.35    # per outcome linked to the payer's requests
     # outcome_type: resolved_ticket   # per_outcome: only outcomes of this type count (default: every type)
     included: {tokens: 50000000}   # a monthly allowance: tokens, requests, outcomes or amount (of charge)
+  pro-customers:           # one payer per customer: a statement each (payer `pro-customers:<customer_id>`)
+    match: {user_segment: pro}
+    each: customer_id      # or user_segment, feature
+    stripe_customer_ids: {cust_001: cus_NffrFeUfNV2Hib}   # per customer, for the Stripe export
+    rule: cost_plus
+    markup_pct: 25
+    included: {amount: 50}         # each customer's own allowance
 ```
 
 A request belongs to the first payer, in the file's order, whose `match` holds; a request no payer matches is not
-charged back. Prices (`per_mtok`, `per_outcome`, an `amount` allowance) are in the payer's currency; a cost is
+charged back. With `each`, the payer is split by that field's value: `<payer>:<value>` (`<payer>:(none)` for requests
+without one), each with its own statement and allowance. Prices (`per_mtok`, `per_outcome`, an `amount` allowance) are in the payer's currency; a cost is
 converted at the latest rate on or before its day. Money is Decimal; a bad file is a ChargebackError naming the
 file, the payer and the field.
 """
@@ -32,7 +40,7 @@ file, the payer and the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,7 +55,13 @@ ALLOWANCE_UNITS = ("tokens", "requests", "outcomes", "amount")
 MATCH_KEYS = ("customer_id", "user_segment", "feature", "tags")
 UNPRICED_MODES = ("block", "separate")
 TOP_KEYS = {"period", "unpriced", "payers"}
-PAYER_KEYS = {"match", "currency", "stripe_customer_id", "rule", "markup_pct", "per_mtok", "per_outcome", "outcome_type", "included"}
+PAYER_KEYS = {
+    "match", "each", "currency", "stripe_customer_id", "stripe_customer_ids", "rule", "markup_pct", "per_mtok", "per_outcome", "outcome_type",
+    "included",
+}
+EACH = ("customer_id", "user_segment", "feature")
+"""What `each` may split a payer by."""
+STRIPE_ID = re.compile(r"^[A-Za-z0-9_]{1,100}$")
 TIER_KEYS = (*TIERS, UNCLASSIFIED, "default")
 PAYER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TAG_KEY = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
@@ -69,6 +83,7 @@ PAYERS_SCHEMA = pa.schema(
         ("user_segments", pa.list_(pa.string())),
         ("features", pa.list_(pa.string())),
         ("tags", pa.list_(TAG_MATCH)),
+        ("each", pa.string()),
         ("currency", pa.string()),
         ("currency_places", pa.int32()),
         ("stripe_customer_id", pa.string()),
@@ -97,10 +112,13 @@ class Chargeback:
     payers: pa.Table
     tier_prices: pa.Table
     unpriced: str = "block"
+    split_stripe: dict[str, str] = field(default_factory=dict)
+    """The Stripe customer id of each `<payer>:<value>` of an `each` payer's `stripe_customer_ids`."""
 
     @property
     def stripe_customers(self) -> dict[str, str | None]:
-        return dict(zip(self.payers["payer"].to_pylist(), self.payers["stripe_customer_id"].to_pylist(), strict=True))
+        """Statement payer -> Stripe customer id (None when the file gives none)."""
+        return dict(zip(self.payers["payer"].to_pylist(), self.payers["stripe_customer_id"].to_pylist(), strict=True)) | self.split_stripe
 
 
 NO_CHARGEBACK = Chargeback(PAYERS_SCHEMA.empty_table(), TIER_PRICES_SCHEMA.empty_table())
@@ -126,7 +144,7 @@ def load_chargeback(home_root: Path) -> Chargeback:
     if not isinstance(payers, dict) or not payers:
         problems.append(f"{name}: payers: expected a mapping of payer id to its match and rule, got {_kind(payers)}")
         payers = {}
-    rows, prices = [], []
+    rows, prices, split_stripe = [], [], {}
     for order, (payer, spec) in enumerate(payers.items(), start=1):
         where = f"{name}: payers.{clipped(str(payer))}"
         if not isinstance(payer, str) or not PAYER_ID.match(payer):
@@ -140,13 +158,18 @@ def load_chargeback(home_root: Path) -> Chargeback:
             continue
         row, payer_prices, payer_problems = _payer(where, payer, spec)
         problems += payer_problems
+        payer_stripe, stripe_problems = _split_stripe(where, payer, spec)
+        problems += stripe_problems
+        split_stripe |= payer_stripe
         rows.append(row | {"payer_order": order, "unpriced_mode": unpriced})
         prices += payer_prices
-    stripe = [row["stripe_customer_id"] for row in rows if row["stripe_customer_id"]]
+    stripe = [row["stripe_customer_id"] for row in rows if row["stripe_customer_id"]] + list(split_stripe.values())
     problems += [f"{name}: stripe_customer_id {shown(value)} is given to more than one payer" for value in sorted({v for v in stripe if stripe.count(v) > 1})]
     if problems:
         raise ChargebackError("invalid chargeback:\n  " + "\n  ".join(problems))
-    return Chargeback(pa.Table.from_pylist(rows, schema=PAYERS_SCHEMA), pa.Table.from_pylist(prices, schema=TIER_PRICES_SCHEMA), unpriced)
+    return Chargeback(
+        pa.Table.from_pylist(rows, schema=PAYERS_SCHEMA), pa.Table.from_pylist(prices, schema=TIER_PRICES_SCHEMA), unpriced, split_stripe
+    )
 
 
 def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[str]]:
@@ -157,12 +180,19 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     if not isinstance(currency, str) or not CURRENCY.match(currency):
         problems.append(f"{where}.currency: expected a three-letter ISO 4217 code such as USD or EUR, got {shown(currency)}")
         currency = "USD"
+    each = spec.get("each")
+    if each is not None and each not in EACH:
+        problems.append(f"{where}.each: expected one of {', '.join(EACH)}, got {shown(each)}")
+        each = None
     stripe = spec.get("stripe_customer_id")
-    if stripe is not None and (not isinstance(stripe, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,100}", stripe)):
+    if stripe is not None and each is not None:
+        problems.append(f"{where}.stripe_customer_id: a payer split by `each` has a statement per {each}: give stripe_customer_ids")
+        stripe = None
+    if stripe is not None and (not isinstance(stripe, str) or not STRIPE_ID.match(stripe)):
         problems.append(f"{where}.stripe_customer_id: expected a Stripe customer id such as cus_NciAYcXfLnqBoz, got {shown(stripe)}")
         stripe = None
     rule = spec.get("rule")
-    row = {"payer": payer, **match, "currency": currency, "currency_places": MINOR_UNITS.get(currency, 2), "stripe_customer_id": stripe,
+    row = {"payer": payer, **match, "each": each, "currency": currency, "currency_places": MINOR_UNITS.get(currency, 2), "stripe_customer_id": stripe,
            "rule": rule, "markup_pct": None, "per_outcome": None, "outcome_type": None, "allowance_unit": None, "allowance": None}
     prices: list[dict] = []
     needs = {"cost_plus": "markup_pct", "per_mtok": "per_mtok", "per_outcome": "per_outcome"}
@@ -207,6 +237,24 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
             problems.append(f"{where}.included: {problem}")
         row["allowance_unit"], row["allowance"] = unit, allowance
     return row, prices, problems
+
+
+def _split_stripe(where: str, payer: str, spec: dict) -> tuple[dict[str, str], list[str]]:
+    """`stripe_customer_ids` of an `each` payer as {'<payer>:<value>': Stripe customer id}."""
+    ids = spec.get("stripe_customer_ids")
+    if ids is None:
+        return {}, []
+    if spec.get("each") is None:
+        return {}, [f"{where}.stripe_customer_ids: only a payer split by `each` maps its values to Stripe customers"]
+    if not isinstance(ids, dict) or len(ids) > MAX_LIST:
+        return {}, [f"{where}.stripe_customer_ids: expected a mapping of {spec['each']} to Stripe customer id, got {_kind(ids)}"]
+    found, problems = {}, []
+    for value, stripe in ids.items():
+        if not isinstance(value, str) or not value or not isinstance(stripe, str) or not STRIPE_ID.match(stripe):
+            problems.append(f"{where}.stripe_customer_ids: expected {spec['each']}: cus_..., got {shown(value)}: {shown(stripe)}")
+        else:
+            found[f"{payer}:{value}"] = stripe
+    return found, problems
 
 
 def _match(where: str, match: object) -> tuple[dict, list[str]]:

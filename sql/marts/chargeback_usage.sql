@@ -2,7 +2,8 @@
 -- charges to each payer, its cost, and its charge in the payer's currency, before and after the monthly allowance.
 -- chargeback_payers / chargeback_tier_prices: the payers and their rules (pipelines/finance/chargeback.py); a request
 -- belongs to the first payer, in the file's order, whose match holds (customer_id, user_segment, feature, tags);
--- one no payer matches is not charged back. An outcome counts on the line of its first request
+-- one no payer matches is not charged back. A payer with `each` is split: payer '<payer>:<value>' per value of that
+-- field, each its own statement and allowance. An outcome counts on the line of its first request
 -- (marts.outcome_costs.first_request_id) on the outcome's own day. tier_rules: model tiers, as in marts.model_tier_spend.
 -- cost is cost_usd in the payer's currency at the latest landing/fx rate on or before the day (usd_rate = units per
 -- 1 USD). gross_charge by the payer's rule: cost_plus cost x (1 + markup_pct / 100); per_mtok tokens x the tier's
@@ -91,7 +92,17 @@ request_keys as (
 ),
 
 payer_of_key as (
-    select request_keys.*, payers.payer, payers.outcome_type as payer_outcome_type
+    select
+        request_keys.*,
+        -- the statement's payer: the configured payer, or for a payer split by `each`, '<payer>:<value>'
+        case payers.each
+            when 'customer_id' then payers.payer || ':' || coalesce(request_keys.customer_id, '(none)')
+            when 'user_segment' then payers.payer || ':' || coalesce(request_keys.user_segment, '(none)')
+            when 'feature' then payers.payer || ':' || coalesce(request_keys.feature, '(none)')
+            else payers.payer
+        end as payer,
+        payers.payer as base,
+        payers.outcome_type as payer_outcome_type,
     from request_keys
     cross join flags
     inner join payers
@@ -108,7 +119,7 @@ payer_of_key as (
 ),
 
 usage as (
-    select payer_of_key.payer, grouped.* exclude (customer_id, user_segment, tags)
+    select payer_of_key.payer, payer_of_key.base, grouped.* exclude (customer_id, user_segment, tags)
     from grouped
     inner join payer_of_key
         on payer_of_key.customer_id is not distinct from grouped.customer_id
@@ -118,6 +129,7 @@ usage as (
     union all by name
     select
         payer_of_key.payer,
+        payer_of_key.base,
         first_requests.event_date,
         first_requests.feature,
         first_requests.provider,
@@ -138,6 +150,7 @@ usage as (
 lines as (
     select
         payer,
+        base,
         event_date,
         feature,
         provider,
@@ -157,7 +170,7 @@ lines as (
         cast(coalesce(sum(outcomes), 0) as bigint) as outcomes,
         case when is_priced then cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) end as cost_usd,
     from usage
-    group by payer, event_date, feature, provider, model, service_tier, is_priced
+    group by payer, base, event_date, feature, provider, model, service_tier, is_priced
 ),
 
 models as (
@@ -198,15 +211,15 @@ converted as (
         case when payers.currency = 'USD' then cast(1 as decimal(38, 12)) else rates.usd_rate end as usd_rate,
     from lines
     inner join payers
-        on payers.payer = lines.payer
+        on payers.payer = lines.base
     inner join tiered
         on tiered.provider = lines.provider
         and tiered.model = lines.model
     left join chargeback_tier_prices as tier_price
-        on tier_price.payer = lines.payer
+        on tier_price.payer = lines.base
         and tier_price.model_tier = tiered.model_tier
     left join chargeback_tier_prices as default_price
-        on default_price.payer = lines.payer
+        on default_price.payer = lines.base
         and default_price.model_tier = 'default'
     asof left join rates
         on rates.currency = payers.currency
