@@ -1,6 +1,6 @@
 -- One row per payer x day x feature x provider x model x service tier x priced (or not): the usage <home>/chargeback.yaml
 -- charges to each payer, its cost, and its charge in the payer's currency, before and after the monthly allowance.
--- chargeback_payers / chargeback_tier_prices: the payers and their rules (pipelines/finance/chargeback.py); a request
+-- chargeback_payers / chargeback_tier_prices: the payers and their rules (pipelines/insights/chargeback.py); a request
 -- belongs to the first payer, in the file's order, whose match holds (customer_id, user_segment, feature, tags);
 -- one no payer matches is not charged back. A payer with `each` is split: payer '<payer>:<value>' per value of that
 -- field, each its own statement and allowance. An outcome counts on the line of its first request
@@ -15,8 +15,8 @@
 -- units that add up exactly), and a row pays for the units left: charge = gross_charge x (units - included) / units
 -- (exact to 10^-15), or, for an amount, gross_charge - included. So a statement's allowance_used never exceeds the
 -- allowance, and for an amount gross_charge = allowance_used + the charge before rounding.
--- problem: why the row cannot be charged (null when it can). money_muldiv, money_units, cumulative_share, token_cost: money macros
--- (pipelines/storage/money.py). Money is DECIMAL(38, 15).
+-- problem: why the row cannot be charged (null when it can). money_muldiv, money_units, cumulative_share and
+-- token_cost are money macros (pipelines/storage/money.py). Money is DECIMAL(38, 15).
 with payers as (
     select *
     from chargeback_payers
