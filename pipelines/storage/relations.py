@@ -55,3 +55,23 @@ def _remote_dataset(urls: list[str], schema: pa.Schema):
     filesystem, _ = pafs.FileSystem.from_uri(urls[0])
     paths = [url.split("://", 1)[1] for url in urls]
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection"); the fullwidth forms are
+# folded to them by some spreadsheets.
+FORMULA_START = r"^[=+\-@\t\r\n＝＋－＠]"
+
+
+def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> str:
+    """`query` with every text cell that a spreadsheet would run as a formula prefixed with a single quote, for
+    `copy ... (format csv)`: text columns only, so numbers (a credit of -0.03) are written as they are."""
+    columns = con.execute(f"describe ({query})", params).fetchall()
+    start = sql_literal(FORMULA_START)
+    guarded = []
+    for name, type_name, *_ in columns:
+        ident = '"' + name.replace('"', '""') + '"'
+        if type_name in ("VARCHAR", "JSON"):
+            guarded.append(f"case when regexp_matches({ident}, {start}) then '''' || {ident} else {ident} end as {ident}")
+        else:
+            guarded.append(ident)
+    return f"select {', '.join(guarded)} from ({query})"
