@@ -1,0 +1,210 @@
+"""Issue #17, "Missing": cached-input prices, long-context bands and audio buckets genai-prices leaves out, added
+by corrections in pricing/corrections.yaml. Each test prices a real-shaped request by hand through the shipped
+book (the same lookup core.request_costs uses) and, at the end, through the pipeline.
+
+Sources (each correction cites its own, with checked: 2026-12-05):
+- Mistral: "Cached prompt tokens are billed at 10% of the standard input token price"
+  (docs.mistral.ai/studio-api/conversations/advanced/prompt-caching); LiteLLM 1.110.2 agrees where its input price
+  is the book's.
+- Gemini image models: Vertex AI's implicit caching is "a 90% discount on cached tokens compared to standard input
+  tokens" (cloud.google.com/vertex-ai/generative-ai/docs/context-cache/context-cache-overview); LiteLLM 1.110.2's
+  Vertex entries price cached input at 10% of input.
+- Bedrock Claude Sonnet 4 / 4.5 above 200K input tokens: 2x input and cache prices, 1.5x output
+  (aws.amazon.com/bedrock/pricing, as LiteLLM 1.110.2 has it for every profile; Anthropic's own rule).
+- OpenAI above 272K input tokens: 2x input, 1.5x output (developers.openai.com/api/docs/pricing; LiteLLM 1.110.2).
+- Gemini TTS: the output price is the audio output price (ai.google.dev/gemini-api/docs/pricing).
+- OpenAI audio: gpt-4o-mini-audio-preview $10 / $20 audio (openai.com/index/o1-and-new-tools-for-developers/),
+  gpt-4o-mini-tts $12 audio output (developers.openai.com/api/docs/pricing); LiteLLM 1.110.2 agrees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import pytest
+from helpers import envelope, land
+from test_platform_tiers import AT, _cost
+
+from pipelines.pricing.book import load_price_book
+from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
+
+SOURCE_MISTRAL = "https://docs.mistral.ai/studio-api/conversations/advanced/prompt-caching"
+SOURCE_VERTEX_CACHE = "https://cloud.google.com/vertex-ai/generative-ai/docs/context-cache/context-cache-overview"
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_price_book()
+
+
+# --------------------------------------------------------------------------- cached input
+
+
+@pytest.mark.parametrize(("name", "cache_read", "usd"), [
+    # 2,000 prompt tokens of which 1,500 cached (Mistral's usage is OpenAI's: prompt_tokens includes them), 300 out:
+    # 500 x input + 1,500 x input / 10 + 300 x output
+    ("codestral-latest", "0.03", "0.000465"),        # 500 x 0.30 + 1,500 x 0.03 + 300 x 0.90 = 150 + 45 + 270 = 465
+    ("devstral-small-latest", "0.01", "0.000155"),   # 500 x 0.10 + 1,500 x 0.01 + 300 x 0.30 = 50 + 15 + 90 = 155
+    ("mistral-tiny", "0.025", "0.0002375"),          # 500 x 0.25 + 1,500 x 0.025 + 300 x 0.25 = 125 + 37.5 + 75 = 237.5
+    ("pixtral-large-latest", "0.2", "0.0031"),       # 500 x 2 + 1,500 x 0.20 + 300 x 6 = 1,000 + 300 + 1,800 = 3,100
+    ("open-mistral-nemo", "0.015", "0.0001425"),     # 500 x 0.15 + 1,500 x 0.015 + 300 x 0.15 = 75 + 22.5 + 45 = 142.5
+    ("magistral-medium-2509", "0.2", "0.0028"),      # 500 x 2 + 1,500 x 0.20 + 300 x 5 = 1,000 + 300 + 1,500 = 2,800
+    ("magistral-small-2509", "0.05", "0.000775"),    # 500 x 0.50 + 1,500 x 0.05 + 300 x 1.50 = 250 + 75 + 450 = 775
+])
+def test_mistral_cached_prompt_tokens_cost_a_tenth_of_input(book, name, cache_read, usd):
+    """Source: docs.mistral.ai/studio-api/conversations/advanced/prompt-caching ("10% of the standard input token
+    price")."""
+    row = book.lookup("mistral", name, AT, "standard", 2000)
+    assert row["cache_read_per_mtok"] == Decimal(cache_read) == row["input_per_mtok"] / 10
+    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
+    assert row["source"] == SOURCE_MISTRAL and row["checked"] == dt.date(2026, 12, 5)
+    batch = book.lookup("mistral", name, AT, "batch")
+    assert batch is None or batch["cache_read_per_mtok"] is None  # batch keeps no cached price
+
+
+@pytest.mark.parametrize(("name", "usd"), [
+    # 10,000 prompt tokens of which 8,000 cached (Gemini's promptTokenCount includes cachedContentTokenCount), 1,000
+    # text output: 2,000 x input + 8,000 x input / 10 + 1,000 x output
+    ("gemini-3-pro-image-preview", "0.0176"),      # 2,000 x 2 + 8,000 x 0.20 + 1,000 x 12 = 4,000 + 1,600 + 12,000
+    ("gemini-3.1-flash-image-preview", "0.0044"),  # 2,000 x 0.50 + 8,000 x 0.05 + 1,000 x 3 = 1,000 + 400 + 3,000
+    ("gemini-3.1-flash-lite-image", "0.0022"),     # 2,000 x 0.25 + 8,000 x 0.025 + 1,000 x 1.50 = 500 + 200 + 1,500
+    ("gemini-nano-banana-2.1", "0.0117"),          # 2,000 x 1.50 + 8,000 x 0.15 + 1,000 x 7.50 = 3,000 + 1,200 + 7,500
+    ("gemini-2.5-flash-image", "0.00334"),         # 2,000 x 0.30 + 8,000 x 0.03 + 1,000 x 2.50 = 600 + 240 + 2,500
+])
+def test_gemini_image_models_price_cached_input_at_a_tenth(book, name, usd):
+    """Source: cloud.google.com/vertex-ai/generative-ai/docs/context-cache/context-cache-overview ("a 90% discount on
+    cached tokens compared to standard input tokens"); LiteLLM 1.110.2's Vertex entries."""
+    row = book.lookup("google", name, AT, "standard", 10000)
+    assert row["cache_read_per_mtok"] == row["input_per_mtok"] / 10
+    assert _cost(row, input=2000, cache_read=8000, output=1000) == Decimal(usd)
+    assert row["source"] == SOURCE_VERTEX_CACHE
+
+
+# --------------------------------------------------------------------------- long-context bands
+
+
+@pytest.mark.parametrize(("name", "usd"), [
+    # A Converse request: 20,000 input, 220,000 cache reads, 5,000 cache writes, 1,000 output = 245,000 input > 200K,
+    # so every token pays the long-context rate.
+    # Sonnet 4 (in-Region = global price): 20,000 x 6 + 220,000 x 0.60 + 5,000 x 7.50 + 1,000 x 22.50
+    #                                      = 120,000 + 132,000 + 37,500 + 22,500 = 312,000 per 1M
+    ("us.anthropic.claude-sonnet-4-20250514-v1:0", "0.312"),
+    ("global.anthropic.claude-sonnet-4-20250514-v1:0", "0.312"),
+    # Sonnet 4.5 in-Region (1.1 x global): 20,000 x 6.60 + 220,000 x 0.66 + 5,000 x 8.25 + 1,000 x 24.75
+    #                                      = 132,000 + 145,200 + 41,250 + 24,750 = 343,200 per 1M
+    ("eu.anthropic.claude-sonnet-4-5-20250929-v1:0", "0.3432"),
+    # Sonnet 4.5 global: the same as Sonnet 4 = 312,000 per 1M
+    ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", "0.312"),
+])
+def test_bedrock_sonnet_4_and_4_5_prompts_above_200k_pay_the_long_context_rates(book, name, usd):
+    """Source: aws.amazon.com/bedrock/pricing (Sonnet 4 / 4.5 "long context" rows; LiteLLM 1.110.2 has the same bands
+    for the in-Region, us./eu./apac./jp./au. and global. ids)."""
+    tokens = {"input": 20000, "cache_read": 220000, "cache_write_5m": 5000, "output": 1000}
+    row = book.lookup("aws_bedrock", name, AT, "standard", 245000)
+    assert row["price_id"].endswith("/standard/input>200000")
+    assert _cost(row, **tokens) == Decimal(usd)
+
+
+def test_bedrock_sonnet_4_5_one_hour_writes_and_the_threshold(book):
+    """Sonnet 4.5 on the us. profile, 200,000 input tokens exactly: still the base rates (the band starts above).
+    120,000 x 3.30 + 70,000 x 0.33 + 10,000 x 6.60 (1-hour writes) + 2,000 x 16.50
+      = 396,000 + 23,100 + 66,000 + 33,000 = 518,100 per 1M.
+    One token more of input: 120,001 x 6.60 + 70,000 x 0.66 + 10,000 x 13.20 + 2,000 x 24.75
+      = 792,006.6 + 46,200 + 132,000 + 49,500 = 1,019,706.6 per 1M."""
+    name = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    at_threshold = book.lookup("aws_bedrock", name, AT, "standard", 200000)
+    above = book.lookup("aws_bedrock", name, AT, "standard", 200001)
+    assert _cost(at_threshold, input=120000, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("0.5181")
+    assert _cost(above, input=120001, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("1.0197066")
+    assert above["source"] == "https://aws.amazon.com/bedrock/pricing/" and above["checked"] == dt.date(2026, 12, 5)
+
+
+def test_gpt_5_6_cyber_above_272k(book):
+    """Source: developers.openai.com/api/docs/pricing (2x input, cached input and cache writes, 1.5x output above 272K;
+    LiteLLM 1.110.2). 300,000 prompt tokens of which 100,000 cached, 2,000 output:
+    200,000 x 25 + 100,000 x 2.50 + 2,000 x 112.50 = 5,000,000 + 250,000 + 225,000 = 5,475,000 per 1M.
+    At 100,000 prompt tokens: 100,000 x 12.50 + 2,000 x 75 = 1,250,000 + 150,000 = 1,400,000 per 1M."""
+    long = book.lookup("openai", "gpt-5.6-cyber", AT, "standard", 300000)
+    short = book.lookup("openai", "gpt-5.6-cyber", AT, "standard", 100000)
+    assert _cost(long, input=200000, cache_read=100000, output=2000) == Decimal("5.475")
+    assert _cost(short, input=100000, output=2000) == Decimal("1.4")
+    assert long["cache_write_5m_per_mtok"] == Decimal("31.25")
+
+
+@pytest.mark.parametrize("tier", ["batch", "flex"])
+def test_gpt_5_5_pro_batch_and_flex_above_272k(book, tier):
+    """Source: developers.openai.com/api/docs/pricing (LiteLLM 1.110.2: batch $30 / $135 above 272K, half the standard
+    band). 300,000 input and 5,000 output tokens: 300,000 x 30 + 5,000 x 135 = 9,000,000 + 675,000 = 9,675,000 per 1M
+    (it was 300,000 x 15 + 5,000 x 90 = 4,950,000 without the band)."""
+    row = book.lookup("openai", "gpt-5.5-pro-2026-04-23", AT, tier, 300000)
+    assert _cost(row, input=300000, output=5000) == Decimal("9.675")
+    assert _cost(book.lookup("openai", "gpt-5.5-pro", AT, tier, 1000), input=1000, output=100) == Decimal("0.024")  # 15,000 + 9,000
+
+
+# --------------------------------------------------------------------------- audio buckets
+
+
+@pytest.mark.parametrize(("name", "at", "tier", "usd"), [
+    # 100 text tokens in, 5,000 audio tokens out: 100 x input + 5,000 x audio output (= the output price)
+    ("gemini-2.5-flash-tts", AT, "standard", "0.05005"),          # 100 x 0.50 + 5,000 x 10 = 50 + 50,000
+    ("gemini-2.5-pro-preview-tts", AT, "standard", "0.1001"),     # 100 x 1 + 5,000 x 20 = 100 + 100,000
+    ("gemini-3.1-flash-tts-preview", AT, "batch", "0.05005"),     # 100 x 0.50 + 5,000 x 10
+    ("gemini-3.8-flash-tts", AT, "standard", "0.04505"),          # 100 x 0.50 + 5,000 x 9 = 50 + 45,000
+    ("gemini-3.8-flash-tts", dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc), "standard", "0.0901"),  # 100 x 1 + 5,000 x 18
+    ("gemini-3.8-flash-lite-tts", dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc), "batch", "0.03005"),  # 100 x 0.50 + 5,000 x 6
+    ("gemini-3.8-flash-lite-tts", AT, "priority", "0.05409"),     # 100 x 0.90 + 5,000 x 10.80 = 90 + 54,000
+])
+def test_gemini_tts_audio_output_costs_the_output_price(book, name, at, tier, usd):
+    """Source: ai.google.dev/gemini-api/docs/pricing (TTS output price "(audio)"; LiteLLM 1.110.2 agrees)."""
+    row = book.lookup("google", name, at, tier, 100)
+    assert row["audio_output_per_mtok"] == row["output_per_mtok"]
+    assert _cost(row, input=100, audio_output=5000) == Decimal(usd)
+
+
+def test_openai_audio_preview_and_tts_audio_buckets(book):
+    """gpt-4o-mini-audio-preview-2024-12-17: 1,000 prompt tokens of which 800 audio, 500 completion tokens of which
+    400 audio: 200 x 0.15 + 800 x 10 + 100 x 0.60 + 400 x 20 = 30 + 8,000 + 60 + 8,000 = 16,090 per 1M
+    (source: openai.com/index/o1-and-new-tools-for-developers/, $10 / $20 audio; LiteLLM 1.110.2).
+    gpt-4o-mini-tts: 50 text tokens in, 2,000 audio tokens out: 50 x 0.60 + 2,000 x 12 = 30 + 24,000 = 24,030 per 1M
+    (source: developers.openai.com/api/docs/pricing)."""
+    audio = book.lookup("openai", "gpt-4o-mini-audio-preview-2024-12-17", AT, "standard", 1000)
+    tts = book.lookup("openai", "gpt-4o-mini-tts", AT, "standard", 50)
+    assert _cost(audio, input=200, audio_input=800, output=100, audio_output=400) == Decimal("0.01609")
+    assert _cost(tts, input=50, audio_output=2000) == Decimal("0.02403")
+    # gpt-4o-audio-preview keeps no audio price: its one entry also matches the 2024-10-01 snapshot, priced higher
+    assert book.lookup("openai", "gpt-4o-audio-preview-2024-12-17", AT)["audio_input_per_mtok"] is None
+
+
+# --------------------------------------------------------------------------- through the pipeline
+
+
+def test_the_pipeline_prices_the_filled_gaps(home: Home):
+    lines = [
+        # Bedrock Converse, 245,000 input tokens on the eu. profile of Sonnet 4.5: 343,200 per 1M (above)
+        envelope("br-long", "aws_bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                 {"inputTokens": 20000, "cacheReadInputTokens": 220000, "cacheWriteInputTokens": 5000, "outputTokens": 1000,
+                  "totalTokens": 246000}),
+        # OpenAI Chat Completions with audio: 16,090 per 1M (above)
+        envelope("oa-audio", "openai", "gpt-4o-mini-audio-preview-2024-12-17",
+                 {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,
+                  "prompt_tokens_details": {"audio_tokens": 800, "cached_tokens": 0},
+                  "completion_tokens_details": {"audio_tokens": 400, "reasoning_tokens": 0}}),
+        # gpt-5.6-cyber, 300,000 prompt tokens of which 100,000 cached, 2,000 output: 5,475,000 per 1M (above)
+        envelope("oa-long", "openai", "gpt-5.6-cyber",
+                 {"prompt_tokens": 300000, "completion_tokens": 2000, "total_tokens": 302000,
+                  "prompt_tokens_details": {"cached_tokens": 100000}}),
+    ]
+    land(home, "price_gaps.jsonl", lines)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
+        rows = {r[0]: (r[1], r[2].normalize() if r[2] is not None else None, r[3]) for r in con.execute(
+            "select request_id, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    assert rows == {
+        "br-long": ("aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/standard/input>200000", Decimal("0.3432"), None),
+        "oa-audio": ("openai/gpt-4o-mini-audio-preview@undated/standard", Decimal("0.01609"), None),
+        "oa-long": ("openai/gpt-5.6-cyber@undated/standard/input>272000", Decimal("5.475"), None),
+    }
