@@ -180,7 +180,7 @@ def test_batch_requests_on_bedrock_and_azure_are_priced_by_the_pipeline(home: Ho
         "br-batch": ("batch", "aws_bedrock/anthropic.claude-sonnet-4-6-v1:0@undated/batch", Decimal("0.0085305"), None),
         "br-on-demand": ("standard", "aws_bedrock/anthropic.claude-sonnet-4-6-v1:0@undated/standard", Decimal("0.017061"), None),
         "br-sonnet-5": ("batch", None, None, "unknown_tier"),
-        "br-global": ("standard", "aws_bedrock/global.openai.gpt-5.4@undated/standard", Decimal("0.0055"), None),
+        "br-global": ("standard", "aws_bedrock/global.openai.gpt-5.4@undated/standard/input<=272000", Decimal("0.0055"), None),
         "az-batch": ("batch", "azure_openai/gpt-4o@undated/batch", Decimal("0.0028075"), None),
         "oa-batch": ("batch", "openai/gpt-4o-2024-08-06@2024-10-01/batch", Decimal("0.0028075"), None),
         "az-mini": ("batch", None, None, "unknown_tier"),

@@ -12,6 +12,9 @@ Sources (each correction cites its own, with checked: 2026-12-05):
 - Bedrock Claude Sonnet 4 / 4.5 above 200K input tokens: 2x input and cache prices, 1.5x output
   (aws.amazon.com/bedrock/pricing, as LiteLLM 1.110.2 has it for every profile; Anthropic's own rule).
 - OpenAI above 272K input tokens: 2x input, 1.5x output (developers.openai.com/api/docs/pricing; LiteLLM 1.110.2).
+- Bedrock GPT-5.4 / GPT-5.5 above 272K input tokens: 2x input and cached input, 1.5x output (the model cards
+  docs.aws.amazon.com/bedrock/latest/userguide/model-card-openai-gpt-54.html and ...-gpt-55.html; LiteLLM 1.110.2 has
+  the same bands for the us. and global. ids); the global. profiles at the in-Region price / 1.10, band included.
 - Gemini TTS: the output price is the audio output price (ai.google.dev/gemini-api/docs/pricing).
 - OpenAI audio: gpt-4o-mini-audio-preview $10 / $20 audio (openai.com/index/o1-and-new-tools-for-developers/),
   gpt-4o-mini-tts $12 audio output (developers.openai.com/api/docs/pricing); LiteLLM 1.110.2 agrees.
@@ -134,6 +137,47 @@ def test_gpt_5_6_cyber_above_272k(book):
     assert long["cache_write_5m_per_mtok"] == Decimal("31.25")
 
 
+@pytest.mark.parametrize(("name", "entry", "usd"), [
+    # A Converse request: 200,000 input, 100,000 cache reads, 2,000 output = 300,000 input > 272K, so every token pays
+    # the long-context rate.
+    # gpt-5.4 in-Region (1.1 x global): 200,000 x 5.50 + 100,000 x 0.55 + 2,000 x 24.75
+    #                                   = 1,100,000 + 55,000 + 49,500 = 1,204,500 per 1M
+    ("openai.gpt-5.4", "openai.gpt-5.4", "1.2045"),
+    ("us.openai.gpt-5.4", "openai.gpt-5.4", "1.2045"),
+    # gpt-5.4 global: 200,000 x 5 + 100,000 x 0.50 + 2,000 x 22.50 = 1,000,000 + 50,000 + 45,000 = 1,095,000 per 1M
+    ("global.openai.gpt-5.4", "global.openai.gpt-5.4", "1.095"),
+    # gpt-5.5 in-Region: 200,000 x 11 + 100,000 x 1.10 + 2,000 x 49.50 = 2,200,000 + 110,000 + 99,000 = 2,409,000 per 1M
+    ("eu.openai.gpt-5.5", "openai.gpt-5.5", "2.409"),
+    # gpt-5.5 global: 200,000 x 10 + 100,000 x 1 + 2,000 x 45 = 2,000,000 + 100,000 + 90,000 = 2,190,000 per 1M
+    ("global.openai.gpt-5.5", "global.openai.gpt-5.5", "2.19"),
+])
+def test_bedrock_gpt_5_4_and_5_5_prompts_above_272k_pay_the_long_context_rates(book, name, entry, usd):
+    """Source: docs.aws.amazon.com/bedrock/latest/userguide/model-card-openai-gpt-54.html and ...-gpt-55.html (2x input
+    and cached input, 1.5x output above 272K; LiteLLM 1.110.2 has these bands for the us. and global. ids: gpt-5.4
+    $5.50 / $0.55 / $24.75 and $5 / $0.50 / $22.50)."""
+    tokens = {"input": 200000, "cache_read": 100000, "output": 2000}
+    row = book.lookup("aws_bedrock", name, AT, "standard", 300000)
+    assert row["price_id"] == f"aws_bedrock/{entry}@undated/standard/input>272000"
+    assert _cost(row, **tokens) == Decimal(usd)
+
+
+def test_bedrock_gpt_5_4_at_the_272k_threshold(book):
+    """272,000 input tokens exactly still pay the base rates (the band starts above): on openai.gpt-5.4
+    172,000 x 2.75 + 100,000 x 0.275 + 2,000 x 16.50 = 473,000 + 27,500 + 33,000 = 533,500 per 1M; on the global
+    profile 172,000 x 2.50 + 100,000 x 0.25 + 2,000 x 15 = 430,000 + 25,000 + 30,000 = 485,000 per 1M.
+    One input token more: 172,001 x 5.50 + 100,000 x 0.55 + 2,000 x 24.75 = 946,005.5 + 55,000 + 49,500 = 1,050,505.5;
+    global 172,001 x 5 + 100,000 x 0.50 + 2,000 x 22.50 = 860,005 + 50,000 + 45,000 = 955,005 per 1M."""
+    tokens = {"input": 172000, "cache_read": 100000, "output": 2000}
+    more = {**tokens, "input": 172001}
+    regional = (book.lookup("aws_bedrock", "openai.gpt-5.4", AT, "standard", n) for n in (272000, 272001))
+    everywhere = (book.lookup("aws_bedrock", "global.openai.gpt-5.4", AT, "standard", n) for n in (272000, 272001))
+    assert [_cost(r, **t) for r, t in zip(regional, (tokens, more))] == [Decimal("0.5335"), Decimal("1.0505055")]
+    assert [_cost(r, **t) for r, t in zip(everywhere, (tokens, more))] == [Decimal("0.485"), Decimal("0.955005")]
+    row = book.lookup("aws_bedrock", "openai.gpt-5.4", AT, "standard", 272001)
+    assert row["source"] == "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-openai-gpt-54.html"
+    assert row["checked"] == dt.date(2026, 12, 5)
+
+
 @pytest.mark.parametrize("tier", ["batch", "flex"])
 def test_gpt_5_5_pro_batch_and_flex_above_272k(book, tier):
     """Source: developers.openai.com/api/docs/pricing (LiteLLM 1.110.2: batch $30 / $135 above 272K, half the standard
@@ -187,6 +231,9 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
         envelope("br-long", "aws_bedrock", "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
                  {"inputTokens": 20000, "cacheReadInputTokens": 220000, "cacheWriteInputTokens": 5000, "outputTokens": 1000,
                   "totalTokens": 246000}),
+        # Bedrock Converse, 300,000 input tokens on the global profile of gpt-5.4: 1,095,000 per 1M (above)
+        envelope("br-gpt-long", "aws_bedrock", "global.openai.gpt-5.4",
+                 {"inputTokens": 200000, "cacheReadInputTokens": 100000, "outputTokens": 2000, "totalTokens": 302000}),
         # OpenAI Chat Completions with audio: 16,090 per 1M (above)
         envelope("oa-audio", "openai", "gpt-4o-mini-audio-preview-2024-12-17",
                  {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,
@@ -205,6 +252,7 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
             "select request_id, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
     assert rows == {
         "br-long": ("aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/standard/input>200000", Decimal("0.3432"), None),
+        "br-gpt-long": ("aws_bedrock/global.openai.gpt-5.4@undated/standard/input>272000", Decimal("1.095"), None),
         "oa-audio": ("openai/gpt-4o-mini-audio-preview@undated/standard", Decimal("0.01609"), None),
         "oa-long": ("openai/gpt-5.6-cyber@undated/standard/input>272000", Decimal("5.475"), None),
     }
