@@ -70,6 +70,12 @@ BEDROCK_BATCH = {
     "anthropic.claude-3-7-sonnet-20250219-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-sonnet-4-6-v1:0",
     "anthropic.claude-opus-4-6-v1:0", "anthropic.claude-opus-5", "meta.llama3-1-8b-instruct-v1:0", "meta.llama3-1-70b-instruct-v1:0",
     "mistral.mistral-small-2402-v1:0", "openai.gpt-oss-20b-1:0", "openai.gpt-oss-120b-1:0",
+    # LiteLLM 1.110.2 prices these ids in batch at exactly half of the book's on-demand price
+    "anthropic.claude-sonnet-4-5-20250929-v1:0", "meta.llama3-3-70b-instruct-v1:0", "meta.llama4-maverick-17b-instruct-v1:0",
+    "meta.llama4-scout-17b-instruct-v1:0", "mistral.devstral-2-123b", "mistral.magistral-small-2509", "mistral.ministral-3-3b-instruct",
+    "mistral.ministral-3-14b-instruct", "mistral.mistral-large-3-675b-instruct", "mistral.voxtral-mini-3b-2507",
+    "mistral.voxtral-small-24b-2507", "qwen.qwen3-32b-v1:0", "qwen.qwen3-coder-30b-a3b-v1:0", "google.gemma-3-4b-it",
+    "nvidia.nemotron-nano-3-30b:0", "nvidia.nemotron-super-3-120b:0", "zai.glm-5.3",
 }
 AZURE_BATCH = {"gpt-4o", "gpt-4o-2024-05-13", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5", "o3-2025-04-16", "o4-mini",
                "o3-mini", "gpt-4-turbo", "gpt-4", "gpt-3.5-turbo"}
@@ -134,6 +140,11 @@ def test_the_batch_tier_starts_where_the_standard_price_does(book):
     ("aws_bedrock", "anthropic.claude-fable-5-1-v1:0"),  # not on it either
     ("aws_bedrock", "global.anthropic.claude-sonnet-4-6-v1:0"),  # batch jobs name an in-Region or geographic id
     ("aws_bedrock", "anthropic.claude-v2"),
+    ("aws_bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0"),  # no evidence of a Bedrock batch price
+    ("aws_bedrock", "us.anthropic.claude-opus-4-5-v1:0"),  # nor here
+    ("aws_bedrock", "us.meta.llama3-2-90b-instruct-v1:0"),  # nor here
+    ("aws_bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    ("aws_bedrock", "google.gemma-3-12b-it"),  # LiteLLM's batch price is not half of on-demand ($0.05 for $0.09)
     ("azure_openai", "gpt-5-mini"),  # not in Azure's Global Batch table
     ("azure_openai", "o1"),
 ])

@@ -16,6 +16,10 @@ Sources (each correction cites its own, with checked: 2026-12-05):
   docs.aws.amazon.com/bedrock/latest/userguide/model-card-openai-gpt-54.html and ...-gpt-55.html; LiteLLM 1.110.2 has
   the same bands for the us. and global. ids); the global. profiles at the in-Region price / 1.10, band included.
 - Gemini TTS: the output price is the audio output price (ai.google.dev/gemini-api/docs/pricing).
+- Bedrock batch inference: "50% of on-demand" for the models that support it (aws.amazon.com/bedrock/pricing; the
+  models: docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html); LiteLLM 1.110.2's
+  `input_cost_per_token_batches` / `output_cost_per_token_batches` are exactly half of on-demand for Claude Sonnet 4.5
+  (us./eu./jp./au.: $1.65 / $8.25) and the open-weight models added with it (Llama 4 Maverick: $0.12 / $0.485).
 - OpenAI audio: gpt-4o-mini-audio-preview $10 / $20 audio (openai.com/index/o1-and-new-tools-for-developers/),
   gpt-4o-mini-tts $12 audio output (developers.openai.com/api/docs/pricing); LiteLLM 1.110.2 agrees.
 """
@@ -188,6 +192,45 @@ def test_gpt_5_5_pro_batch_and_flex_above_272k(book, tier):
     assert _cost(book.lookup("openai", "gpt-5.5-pro", AT, tier, 1000), input=1000, output=100) == Decimal("0.024")  # 15,000 + 9,000
 
 
+# --------------------------------------------------------------------------- Bedrock batch
+
+
+@pytest.mark.parametrize("name", ["au.anthropic.claude-sonnet-4-5-20250929-v1:0", "jp.anthropic.claude-sonnet-4-5-20250929-v1:0"])
+def test_a_bedrock_claude_sonnet_4_5_batch_request_costs_half_the_on_demand_rates(book, name):
+    """Source: aws.amazon.com/bedrock/pricing (batch at 50% of on-demand); LiteLLM 1.110.2 prices the au. and jp. ids
+    at $1.65 / $8.25 in batch against $3.30 / $16.50 on demand. A Converse batch record: 120 input, 8,000 cache reads,
+    2,000 cache writes, 350 output tokens.
+    Batch:     120 x 1.65 + 8,000 x 0.165 + 2,000 x 2.0625 + 350 x 8.25 = 198 + 1,320 + 4,125 + 2,887.5 = 8,530.5 per 1M.
+    On demand: 120 x 3.30 + 8,000 x 0.33 + 2,000 x 4.125 + 350 x 16.50 = 396 + 2,640 + 8,250 + 5,775 = 17,061 per 1M.
+    Above 200K input the rule halves the long-context rates too (Anthropic: long-context prices stack with the batch
+    discount): 230,000 input, 20,000 cache reads, 1,000 output = 230,000 x 3.30 + 20,000 x 0.33 + 1,000 x 12.375
+    = 759,000 + 6,600 + 12,375 = 777,975 per 1M."""
+    tokens = {"input": 120, "cache_read": 8000, "cache_write_5m": 2000, "output": 350}
+    batch = book.lookup("aws_bedrock", name, AT, "batch", 10120)
+    assert _cost(batch, **tokens) == Decimal("0.0085305")
+    assert _cost(book.lookup("aws_bedrock", name, AT, "standard", 10120), **tokens) == Decimal("0.017061")
+    assert batch["price_id"] == "aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/batch/input<=200000"
+    assert "LiteLLM 1.110.2 is exactly half their on-demand price" in batch["note"]
+    long = book.lookup("aws_bedrock", name, AT, "batch", 250000)
+    assert _cost(long, input=230000, cache_read=20000, output=1000) == Decimal("0.777975")
+
+
+@pytest.mark.parametrize(("name", "usd"), [
+    # 12,000 input and 1,500 output tokens in a batch job: 12,000 x batch input + 1,500 x batch output
+    ("us.meta.llama4-maverick-17b-instruct-v1:0", "0.0021675"),  # 12,000 x 0.12 + 1,500 x 0.485 = 1,440 + 727.5
+    ("qwen.qwen3-32b-v1:0", "0.00135"),                          # 12,000 x 0.075 + 1,500 x 0.30 = 900 + 450
+    ("mistral.mistral-large-3-675b-instruct", "0.004125"),       # 12,000 x 0.25 + 1,500 x 0.75 = 3,000 + 1,125
+])
+def test_open_weight_models_on_bedrock_batch_cost_half_of_on_demand(book, name, usd):
+    """Source: aws.amazon.com/bedrock/pricing (batch at 50% of on-demand); LiteLLM 1.110.2's batch prices for these
+    ids: Llama 4 Maverick $0.12 / $0.485 (on demand $0.24 / $0.97), Qwen3 32B $0.075 / $0.30 ($0.15 / $0.60), Mistral
+    Large 3 $0.25 / $0.75 ($0.50 / $1.50)."""
+    batch = book.lookup("aws_bedrock", name, AT, "batch", 12000)
+    on_demand = book.lookup("aws_bedrock", name, AT, "standard", 12000)
+    assert _cost(batch, input=12000, output=1500) == Decimal(usd)
+    assert _cost(on_demand, input=12000, output=1500) == 2 * Decimal(usd)
+
+
 # --------------------------------------------------------------------------- audio buckets
 
 
@@ -234,6 +277,12 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
         # Bedrock Converse, 300,000 input tokens on the global profile of gpt-5.4: 1,095,000 per 1M (above)
         envelope("br-gpt-long", "aws_bedrock", "global.openai.gpt-5.4",
                  {"inputTokens": 200000, "cacheReadInputTokens": 100000, "outputTokens": 2000, "totalTokens": 302000}),
+        # Bedrock batch records: Claude Sonnet 4.5 on the au. profile, 8,530.5 per 1M; Llama 4 Maverick, 2,167.5 per 1M (above)
+        envelope("br-s45-batch", "aws_bedrock", "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                 {"inputTokens": 120, "cacheReadInputTokens": 8000, "cacheWriteInputTokens": 2000, "outputTokens": 350,
+                  "totalTokens": 10470}, service_tier="batch"),
+        envelope("br-maverick-batch", "aws_bedrock", "us.meta.llama4-maverick-17b-instruct-v1:0",
+                 {"inputTokens": 12000, "outputTokens": 1500, "totalTokens": 13500}, service_tier="batch"),
         # OpenAI Chat Completions with audio: 16,090 per 1M (above)
         envelope("oa-audio", "openai", "gpt-4o-mini-audio-preview-2024-12-17",
                  {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,
@@ -253,6 +302,9 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
     assert rows == {
         "br-long": ("aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/standard/input>200000", Decimal("0.3432"), None),
         "br-gpt-long": ("aws_bedrock/global.openai.gpt-5.4@undated/standard/input>272000", Decimal("1.095"), None),
+        "br-s45-batch": ("aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/batch/input<=200000", Decimal("0.0085305"),
+                         None),
+        "br-maverick-batch": ("aws_bedrock/meta.llama4-maverick-17b-instruct-v1:0@undated/batch", Decimal("0.0021675"), None),
         "oa-audio": ("openai/gpt-4o-mini-audio-preview@undated/standard", Decimal("0.01609"), None),
         "oa-long": ("openai/gpt-5.6-cyber@undated/standard/input>272000", Decimal("5.475"), None),
     }
