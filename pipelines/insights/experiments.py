@@ -45,7 +45,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
-from scipy.stats import chi2
 
 from pipelines.settings import ConfigError, as_number, read_yaml, shown
 from pipelines.storage.database import sql_text
@@ -261,6 +260,8 @@ def sample_ratio(units: dict[str, int], design: Design) -> tuple[dict[str, float
     if len(names) < 2 or total == 0:
         return expected, None
     statistic = sum((units[n] - total * expected[n]) ** 2 / (total * expected[n]) for n in names)
+    from scipy.stats import chi2  # here: importing scipy.stats costs every process that loads the definitions ~1 s
+
     return expected, float(chi2.sf(statistic, len(names) - 1))
 
 
