@@ -2,10 +2,12 @@
 
 Each correction names an imported model and does one or more of: `drop` it, replace its `prices`, move its
 `first_effective_from`, `set` some prices on a tier (optionally from / before a date), `add_aliases`.
-Each derivation copies imported models of one provider to another (Azure OpenAI from OpenAI, say). A platform's
-own price rules are written once each: `global_profiles` prices a cross-Region profile that genai-prices lacks at the
-in-Region price without its premium (Bedrock's `global.` ids), `platform_tiers` gives the models a platform sells in
-a tier that tier at a fixed multiple of another (Bedrock batch inference and Azure Global Batch at half of on-demand).
+Each `tier_history` rule carries a provider's batch / flex / priority prices back to the earlier versions of a model
+whose standard price is the same (genai-prices dates them from the day it added them). Each derivation copies
+imported models of one provider to another (Azure OpenAI from OpenAI, say). A platform's own price rules are written
+once each: `global_profiles` prices a cross-Region profile that genai-prices lacks at the in-Region price without its
+premium (Bedrock's `global.` ids), `platform_tiers` gives the models a platform sells in a tier that tier at a fixed
+multiple of another (Bedrock batch inference and Azure Global Batch at half of on-demand).
 Every entry gives its `reason` and `source`. The format is documented in pricing/README.md.
 """
 
@@ -26,7 +28,9 @@ SET_KEYS = {"tier", "from", "before", "prices"}
 DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason", "source", "checked", "models"}
 PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "reason", "source", "checked"}
 GLOBAL_PROFILE_KEYS = {"provider", "prefix", "premium", "models", "reason", "source", "checked"}
-SECTIONS = ("corrections", "derivations", "global_profiles", "platform_tiers")
+TIER_HISTORY_KEYS = {"provider", "tiers", "models", "reason", "source", "checked"}
+HISTORY_TIERS = ("batch", "flex", "priority")
+SECTIONS = ("corrections", "tier_history", "derivations", "global_profiles", "platform_tiers")
 
 
 def corrections_file_problems(path: Path) -> list[str]:
@@ -43,7 +47,7 @@ def corrections_file_problems(path: Path) -> list[str]:
     if not isinstance(document, dict):
         return [f"{name}: expected a mapping with any of {', '.join(SECTIONS)}"]
     problems = [f"{name}: unknown key {shown(key)} (known: {', '.join(SECTIONS)})" for key in document if key not in SECTIONS]
-    checks = (_correction_problems, _derivation_problems, _global_profile_problems, _platform_tier_problems)
+    checks = (_correction_problems, _tier_history_problems, _derivation_problems, _global_profile_problems, _platform_tier_problems)
     for key, check in zip(SECTIONS, checks):
         entries = document.get(key) or []
         if not isinstance(entries, list):
@@ -185,5 +189,20 @@ def _platform_tier_problems(label: str, rule: object) -> list[str]:
     if "multiplier" in rule and (multiplier is None or multiplier <= 0):
         problems.append(f"{label}: multiplier must be a positive number, got {shown(rule['multiplier'])}")
     if rule.get("models"):
+        problems += _model_list_problems(label, rule["models"])
+    return problems + _checked_problems(label, rule)
+
+
+def _tier_history_problems(label: str, rule: object) -> list[str]:
+    if not isinstance(rule, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {_name(rule.get('provider'))}"
+    problems = _keys_problems(label, rule, TIER_HISTORY_KEYS, ("provider", "tiers", "reason", "source"))
+    tiers = rule.get("tiers")
+    if tiers is not None and (not isinstance(tiers, list) or not tiers or any(tier not in HISTORY_TIERS for tier in tiers)):
+        problems.append(f"{label}: tiers must be a non-empty list of {', '.join(HISTORY_TIERS)}, got {shown(tiers)}")
+    elif tiers and len(set(tiers)) != len(tiers):
+        problems.append(f"{label}: tiers lists {', '.join(sorted({t for t in tiers if tiers.count(t) > 1}))} more than once")
+    if "models" in rule:
         problems += _model_list_problems(label, rule["models"])
     return problems + _checked_problems(label, rule)

@@ -21,6 +21,7 @@ from pipelines.pricing.corrections import corrections_file_problems
 from pipelines.pricing.imported_yaml import GENERATED_HEADER, UNDATED_FROM, render_imported_file
 from pipelines.pricing.match_rules import rule_matches
 from pipelines.pricing.platform_rules import global_profiles, platform_tier
+from pipelines.pricing.tier_history import apply_tier_history
 from pipelines.settings import load_yaml
 
 GENAI_PROVIDERS = {
@@ -80,16 +81,17 @@ class ImportResult:
     applied: list[str] = field(default_factory=list)
     derived: list[str] = field(default_factory=list)
     platform: list[str] = field(default_factory=list)
-    """One line per platform rule applied (`global_profiles`, `platform_tiers`): what it did to how many models."""
+    """One line per rule applied (`tier_history` per tier, `global_profiles`, `platform_tiers`): what it did to how many models."""
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> ImportResult:
     """Build `<out_dir>/<provider>.yaml` from genai-prices' bundled data with corrections applied.
 
-    Order: corrections (those whose model genai-prices has), derivations, the corrections of derived models, then the
-    platform rules (`global_profiles`, then `platform_tiers`, so a derived model or a generated global profile is
-    priced by them like any other), and last the generated platform spellings of each name.
+    Order: corrections (those whose model genai-prices has), `tier_history` (so a derivation that copies a tier copies
+    its history), derivations, the corrections of derived models, then the platform rules (`global_profiles`, then
+    `platform_tiers`, so a derived model or a generated global profile is priced by them like any other), and last the
+    generated platform spellings of each name.
     """
     try:
         import genai_prices
@@ -127,6 +129,7 @@ def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> 
     pending = list(enumerate(corrections.get("corrections") or []))
     problems: list[str] = []
     pending = _apply_corrections(book, pending, result, problems)
+    problems += apply_tier_history(book, corrections.get("tier_history") or [], result)
     for derivation in corrections.get("derivations") or []:
         problems += _derive(book, derivation, result)
     pending = _apply_corrections(book, pending, result, problems)
