@@ -1,0 +1,152 @@
+"""Issue #17, "Missing": names a request log carries that the book did not price. Each test prices a real-shaped
+request by hand through the shipped book (the lookup core.request_costs uses).
+
+Sources:
+- Azure OpenAI (derivations in pricing/corrections.yaml): Global Standard lists GPT-5.1, 5.2, 5.4, 5.5 and o3-pro at
+  OpenAI's per-token price (azure.microsoft.com/en-us/pricing/details/cognitive-services/openai-service/); LiteLLM
+  1.110.2's azure/ entries for these names equal its OpenAI entries on every bucket. gpt-35-turbo-0125: $0.50 / $1.50,
+  OpenAI's gpt-3.5-turbo-0125 price (LiteLLM 1.110.2: azure/gpt-35-turbo $0.50 / $1.50).
+- Bedrock models genai-prices lacks (pricing/list/aws_bedrock.yaml): the in-Region on-demand price of
+  aws.amazon.com/bedrock/pricing, equal to LiteLLM 1.110.2's entry for the same id.
+- Bedrock jp. / au. profiles of Claude Sonnet 4.5 and Haiku 4.5: billed at the source Region's price, which for Claude
+  is the US price (aws.amazon.com/bedrock/pricing); LiteLLM 1.110.2 prices them at the us. price.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from test_platform_tiers import AT, _cost
+
+from pipelines.pricing.book import load_price_book
+
+AZURE_PAGE = "https://azure.microsoft.com/en-us/pricing/details/cognitive-services/openai-service/"
+BEDROCK_PAGE = "https://aws.amazon.com/bedrock/pricing/"
+
+NOW_PRICED = {
+    "azure_openai": [
+        "gpt-5.1", "gpt-5.1-chat", "gpt-5.1-codex", "gpt-5.2", "gpt-5.2-chat", "gpt-5.4", "gpt-5.5", "o3-pro",
+        "gpt-35-turbo-0125",
+    ],
+    "aws_bedrock": [
+        "ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-mini-v1:0", "meta.llama3-1-405b-instruct-v1:0",
+        "us.meta.llama3-1-405b-instruct-v1:0", "deepseek.v3-v1:0", "deepseek.v3.2", "us.deepseek.v3.2",
+        "moonshot.kimi-k2-thinking", "moonshotai.kimi-k2-thinking", "minimax.minimax-m2",
+        "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "jp.anthropic.claude-haiku-4-5-20251001-v1:0", "au.anthropic.claude-haiku-4-5-20251001-v1:0",
+    ],
+}
+
+# Left unpriced on purpose (see pricing/list/aws_bedrock.yaml and the derivations in pricing/corrections.yaml):
+# no azure/ entry in LiteLLM 1.110.2 to cross-check (gpt-5.3, gpt-35-turbo-16k), a higher Azure price than OpenAI's
+# (gpt-35-turbo-instruct: $1.65 / $2.20 against $1.50 / $2.00), no second source for the Bedrock price (Cohere).
+STILL_UNPRICED = {
+    "azure_openai": ["gpt-5.3", "gpt-35-turbo-16k", "gpt-35-turbo-instruct"],
+    "aws_bedrock": ["cohere.command-r-v1:0", "cohere.command-r-plus-v1:0"],
+}
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_price_book()
+
+
+def test_the_listed_names_are_exact_names_of_the_book(book):
+    missing = [f"{p}/{n}" for p, names in NOW_PRICED.items() for n in names if book.resolve_exact(p, n) is None]
+    assert missing == []
+    for provider, names in NOW_PRICED.items():
+        for name in names:
+            assert book.lookup(provider, name, AT, "standard", 1000) is not None, name
+
+
+def test_the_names_left_out_stay_unpriced(book):
+    priced = [f"{p}/{n}" for p, names in STILL_UNPRICED.items() for n in names if book.resolve(p, n) is not None]
+    assert priced == []
+
+
+# --------------------------------------------------------------------------- Azure OpenAI
+
+
+@pytest.mark.parametrize(("name", "model", "usd"), [
+    # 2,000 prompt tokens of which 1,500 cached (OpenAI's prompt count includes them), 300 completion tokens.
+    ("gpt-5.1", "gpt-5.1", "0.0038125"),          # 500 x 1.25 + 1,500 x 0.125 + 300 x 10 = 625 + 187.5 + 3,000
+    ("gpt-5.1-codex", "gpt-5.1", "0.0038125"),    # the same entry (LiteLLM azure/gpt-5.1-codex: same prices)
+    ("gpt-5.2-chat", "gpt-5.2", "0.0053375"),     # 500 x 1.75 + 1,500 x 0.175 + 300 x 14 = 875 + 262.5 + 4,200
+    ("gpt-5.2", "gpt-5.2", "0.0053375"),
+    ("gpt-5.4", "gpt-5.4", "0.006125"),           # 500 x 2.50 + 1,500 x 0.25 + 300 x 15 = 1,250 + 375 + 4,500
+    ("gpt-5.5", "gpt-5.5", "0.01225"),            # 500 x 5 + 1,500 x 0.50 + 300 x 30 = 2,500 + 750 + 9,000
+])
+def test_an_azure_gpt5_request_costs_openais_list_price(book, name, model, usd):
+    row = book.lookup("azure_openai", name, AT, "standard", 2000)
+    assert row["price_id"] == f"azure_openai/{model}@undated/standard" or row["price_id"].startswith(f"azure_openai/{model}@undated/standard/")
+    assert row["source"] == AZURE_PAGE
+    assert f"derived from openai/{model}" in row["note"]
+    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
+
+
+def test_an_azure_gpt54_request_above_272k_pays_the_long_context_rates(book):
+    """280,000 uncached input tokens, 1,000 output: 280,000 x 5 + 1,000 x 22.50 = 1,400,000 + 22,500 per 1M."""
+    row = book.lookup("azure_openai", "gpt-5.4", AT, "standard", 280000)
+    assert row["price_id"] == "azure_openai/gpt-5.4@undated/standard/input>272000"
+    assert _cost(row, input=280000, output=1000) == Decimal("1.4225")
+
+
+def test_an_azure_o3_pro_request(book):
+    """1,000 input, 500 visible output and 1,500 reasoning tokens: 1,000 x 20 + 500 x 80 + 1,500 x 80 = 180,000 per 1M."""
+    row = book.lookup("azure_openai", "o3-pro", AT, "standard", 1000)
+    assert row["price_id"] == "azure_openai/o3-pro@undated/standard"
+    assert _cost(row, input=1000, output=500, reasoning=1500) == Decimal("0.18")
+
+
+def test_an_azure_gpt35_turbo_0125_deployment(book):
+    """Azure's gpt-35-turbo version 0125 at $0.50 / $1.50: 1,000 x 0.50 + 200 x 1.50 = 500 + 300 per 1M."""
+    row = book.lookup("azure_openai", "gpt-35-turbo-0125", AT, "standard", 1000)
+    assert row["price_id"] == "azure_openai/gpt-3.5-turbo@undated/standard"
+    assert _cost(row, input=1000, output=200) == Decimal("0.0008")
+
+
+def test_the_azure_gpt5_names_have_no_batch_price(book):
+    """Azure's Global Batch table does not list them: a batch request stays unpriced, never $0."""
+    assert book.lookup("azure_openai", "gpt-5.1", AT, "batch", 1000) is None
+
+
+# --------------------------------------------------------------------------- Bedrock
+
+
+@pytest.mark.parametrize(("name", "model", "usd"), [
+    # 1,000 input tokens, 200 output tokens (a Converse usage object: inputTokens excludes cache reads).
+    ("ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-large-v1:0", "0.0036"),   # 1,000 x 2 + 200 x 8 = 2,000 + 1,600
+    ("ai21.jamba-1-5-mini-v1:0", "ai21.jamba-1-5-mini-v1:0", "0.00028"),    # 1,000 x 0.20 + 200 x 0.40 = 200 + 80
+    ("meta.llama3-1-405b-instruct-v1:0", "meta.llama3-1-405b-instruct-v1:0", "0.00288"),  # 2,400 + 480
+    ("us.meta.llama3-1-405b-instruct-v1:0", "meta.llama3-1-405b-instruct-v1:0", "0.00288"),
+    ("deepseek.v3-v1:0", "deepseek.v3-v1:0", "0.000916"),                   # 1,000 x 0.58 + 200 x 1.68 = 580 + 336
+    ("us.deepseek.v3.2", "deepseek.v3.2", "0.00099"),                       # 1,000 x 0.62 + 200 x 1.85 = 620 + 370
+    ("moonshot.kimi-k2-thinking", "moonshot.kimi-k2-thinking", "0.0011"),   # 1,000 x 0.60 + 200 x 2.50 = 600 + 500
+    ("moonshotai.kimi-k2-thinking", "moonshot.kimi-k2-thinking", "0.0011"),
+    ("minimax.minimax-m2", "minimax.minimax-m2", "0.00054"),                # 1,000 x 0.30 + 200 x 1.20 = 300 + 240
+])
+def test_a_bedrock_request_to_a_model_genai_prices_lacks(book, name, model, usd):
+    row = book.lookup("aws_bedrock", name, AT, "standard", 1000)
+    assert row["price_id"] == f"aws_bedrock/{model}@undated/standard"
+    assert row["source"] == BEDROCK_PAGE
+    assert "LiteLLM 1.110.2" in row["note"]
+    assert _cost(row, input=1000, output=200) == Decimal(usd)
+    assert book.lookup("aws_bedrock", name, AT, "batch", 1000) is None
+
+
+@pytest.mark.parametrize(("name", "model", "usd"), [
+    # 120 input, 8,000 cache reads, 2,000 5-minute cache writes, 350 output tokens, at the in-Region (us.) price.
+    # Sonnet 4.5: 120 x 3.30 + 8,000 x 0.33 + 2,000 x 4.125 + 350 x 16.50 = 396 + 2,640 + 8,250 + 5,775 = 17,061
+    ("jp.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0", "0.017061"),
+    ("au.anthropic.claude-sonnet-4-5-20250929-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0", "0.017061"),
+    # Haiku 4.5: 120 x 1.10 + 8,000 x 0.11 + 2,000 x 1.375 + 350 x 5.50 = 132 + 880 + 2,750 + 1,925 = 5,687
+    ("jp.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0", "0.005687"),
+    ("au.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0", "0.005687"),
+])
+def test_a_claude_request_on_the_japan_or_australia_profile_costs_the_in_region_price(book, name, model, usd):
+    row = book.lookup("aws_bedrock", name, AT, "standard", 10120)
+    us = book.lookup("aws_bedrock", name.replace(name.split(".")[0] + ".", "us.", 1), AT, "standard", 10120)
+    assert row["price_id"] == us["price_id"]
+    assert row["price_id"].startswith(f"aws_bedrock/{model}@")
+    assert _cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal(usd)
