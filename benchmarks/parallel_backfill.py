@@ -5,9 +5,9 @@ one after another, on the same ingested home.
 
 Prints, for each way: wall time, the largest child's peak RSS, how many pricing steps (`core__request_costs`)
 ran at the same time at most and for how long two or more did; then whether the two warehouses are equal row
-for row (`staging.stg_gateway_requests`, `core.request_costs`, `marts.daily_spend`). Pricing and staging write
-their own partitions of the lake's Delta tables, so they overlap (as does `audit.duplicate_requests`); the step that
-writes the warehouse file (`marts.daily_spend`) still takes the `duckdb` pool's one slot.
+for row (`staging.stg_gateway_requests`, `core.request_costs`, `marts.daily_spend`). Every daily step (duplicates,
+staging, pricing, the daily spend) commits its own partitions of the lake's Delta tables and takes no pool slot, so
+the runs overlap; publishing the warehouse, done once after the runs, is the only serialized step.
 """
 
 from __future__ import annotations

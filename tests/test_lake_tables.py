@@ -1,5 +1,6 @@
-"""The request-level Delta tables of the lake (pipelines/storage/lake_tables.py): a day replaced in one commit, a
-commit killed half-way, a reader holding old files, and a warehouse from before the lake tables."""
+"""The Delta tables of the lake (pipelines/storage/lake_tables.py): a day replaced in one commit, a commit killed
+half-way, a reader holding old files, a warehouse from before the lake tables, and the daily spend copied into the
+warehouse as a table."""
 
 from __future__ import annotations
 
@@ -134,3 +135,50 @@ def test_a_manifest_written_before_rows_skipped_existed_reads_it_as_zero(tmp_pat
             register_parquet(con, "lake_ingested_files", files, MANIFEST_SCHEMA)
             rows = con.execute(f"select path, rows_read, rows_skipped, skipped_reasons from ({sql_text('audit/ingested_files')}) order by path").fetchall()
         assert rows == [("gateway/otel/a.jsonl", 3, 0, None), ("gateway/otel/b.jsonl", 5, 2, '{"not_an_llm_span": 2}')][: len(files)]
+
+
+SPEND = "marts.daily_spend"
+
+
+def _kind_and_spend(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple], list[tuple]]:
+    kind = con.execute("select table_type from information_schema.tables where table_schema = 'marts' and table_name = 'daily_spend'").fetchall()
+    return kind, con.execute(f"select event_date, count(*), sum(cost_usd) from {SPEND} group by 1 order by 1").fetchall()
+
+
+def test_the_daily_spend_is_committed_to_the_lake_and_copied_into_the_warehouse_as_a_table(tmp_path):
+    """marts.daily_spend is written day by day to the lake (no warehouse lock) and held in the warehouse as a table,
+    copied when the lake table's version changed: a plain DuckDB session reads it with no view over the lake."""
+    home = Home.at(tmp_path / "home").ensure()
+    with connect_scratch(home) as con:
+        commit_window(home, con, SPEND, _rows(DAY, 2, "0.5"), DAY, NEXT, {})
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        attach(con, home, persistent=True)
+        assert _kind_and_spend(con) == ([("BASE TABLE",)], [(DAY, 2, Decimal("1.0"))])
+        assert con.execute("select version from _lake.versions where name = ?", [SPEND]).fetchall() == [(0,)]
+    with connect_scratch(home) as con:
+        commit_window(home, con, SPEND, _rows(NEXT, 1, "2"), NEXT, NEXT + dt.timedelta(days=1), {})
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"insert into {SPEND} (event_date, request_id, cost_usd) values (date '{DAY}', 'marker', 0)")
+        attach(con, home, persistent=True)  # a new version: copied again, whole
+        assert _kind_and_spend(con) == ([("BASE TABLE",)], [(DAY, 2, Decimal("1.0")), (NEXT, 1, Decimal("2"))])
+        con.execute(f"insert into {SPEND} (event_date, request_id, cost_usd) values (date '{DAY}', 'marker', 0)")
+        attach(con, home, persistent=True)  # the same version: not copied again (the marker row stays)
+        assert _kind_and_spend(con)[1][0] == (DAY, 3, Decimal("1.0"))
+    (home.lake / "tables" / "marts").rename(tmp_path / "moved")  # the warehouse's copy does not read the lake
+    with duckdb.connect(str(warehouse), read_only=True) as plain:
+        assert _kind_and_spend(plain)[1] == [(DAY, 3, Decimal("1.0")), (NEXT, 1, Decimal("2"))]
+
+
+def test_a_warehouse_with_its_daily_spend_as_a_table_commits_it_to_the_lake_once(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as con:
+        con.execute("create schema marts")
+        con.execute(f"create table {SPEND} as {_rows(DAY, 2, '0.1')} union all {_rows(NEXT, 3, '0.2')}")
+        attach(con, home, persistent=True)
+        assert _kind_and_spend(con) == ([("BASE TABLE",)], [(DAY, 2, Decimal("0.2")), (NEXT, 3, Decimal("0.6"))])
+        attach(con, home, persistent=True)
+    assert open_table(home, SPEND).version() == 0
+    with connect_scratch(home) as con:
+        attach(con, home, persistent=False)
+        assert con.execute(f"select count(*), sum(cost_usd) from {SPEND}").fetchall() == [(5, Decimal("0.8"))]

@@ -1,5 +1,5 @@
-"""Request-level tables kept in the lake as Delta tables: `staging.stg_gateway_requests`, `core.request_costs` and
-`audit.duplicate_requests`.
+"""Daily tables kept in the lake as Delta tables: the request-level `staging.stg_gateway_requests`,
+`core.request_costs` and `audit.duplicate_requests`, and `marts.daily_spend`.
 
 Each is a Delta table under `<lake>/tables/<schema>/<table>/`, partitioned by `event_date` (the column is also
 kept in the data files, so a reader that ignores partition values still has it). The step that owns a window of
@@ -7,13 +7,13 @@ days writes that window's Parquet files with DuckDB and replaces the window's pa
 two runs pricing different days commit to one table at once (Delta's optimistic concurrency), and a run killed
 before its commit leaves the table as it was (its files are never referenced; `vacuum` removes them).
 
-The warehouse reaches them as views: `attach` (re)creates `staging.stg_gateway_requests` and
-`core.request_costs` over the exact files of the tables' current versions, so the published warehouse keeps
+The warehouse reaches them as views: `attach` (re)creates a view named as each table over the exact files of the tables' current versions, so the published warehouse keeps
 reading the version it was published with while later runs commit. Files no longer in a version are removed
 after RETENTION_HOURS, so a reader left open that long keeps working.
 
-The reference tables the pricing step reads (prices, aliases, overrides, GPU capacity) are copied to
-`<lake>/tables/reference/<table>.parquet` whenever they are built, so pricing a day needs no warehouse lock.
+The reference tables the daily steps read (prices, aliases, overrides, GPU capacity, exchange rates, reporting
+currency) are copied to `<lake>/tables/reference/<table>.parquet` whenever they are built, so pricing a day and
+summing its spend need no warehouse lock.
 """
 
 from __future__ import annotations
@@ -34,10 +34,17 @@ from pipelines.storage.home import Home
 from pipelines.storage.lock import short_lock
 from pipelines.storage.relations import register_parquet, sql_literal
 
-LAKE_TABLES = ("audit.duplicate_requests", "staging.stg_gateway_requests", "core.request_costs")
-"""The warehouse tables kept in the lake as Delta tables (one row per request or gateway record)."""
-REFERENCE_SNAPSHOTS = ("reference.prices", "reference.model_aliases", "reference.price_overrides", "reference.gpu_capacity")
-"""The reference tables copied to the lake for the steps that price without the warehouse."""
+LAKE_TABLES = ("audit.duplicate_requests", "staging.stg_gateway_requests", "core.request_costs", "marts.daily_spend")
+"""The warehouse tables kept in the lake as Delta tables: one row per request or gateway record, and the daily spend
+built from them, so that no step of a day's partition waits for the warehouse."""
+REFERENCE_SNAPSHOTS = (
+    "reference.prices", "reference.model_aliases", "reference.price_overrides", "reference.gpu_capacity",
+    "reference.fx_rates", "reference.reporting_currency",
+)
+"""The reference tables copied to the lake for the steps that price (and sum a day's spend) without the warehouse."""
+COPIED = ("marts.daily_spend",)
+"""Lake tables the warehouse holds as tables, copied from the lake whenever their version changed, so that any DuckDB
+session on the published file reads them (a view over a bucket needs tokenledger's connection): small daily sums."""
 PARTITION = "event_date"
 RETENTION_HOURS = 168
 """How long a data file no longer in a table's current version is kept (Delta's default, 7 days)."""
@@ -208,6 +215,9 @@ def attach(con: duckdb.DuckDBPyConnection, home: Home, *, persistent: bool) -> N
     on a reader's connection). Otherwise (a scratch connection) the views are created in its own catalog.
     """
     for name in LAKE_TABLES:
+        if persistent and name in COPIED:
+            _copy(con, home, name)
+            continue
         if persistent:
             _drop_table(con, home, name)
         found = current_files(home, name)
@@ -251,17 +261,57 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 def _drop_table(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     """A warehouse from before the lake tables holds `name` as a table: its rows go to the lake table first."""
-    schema, table = name.split(".")
-    kind = con.execute(
-        "select table_type from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()
-    if not kind or kind[0][0] != "BASE TABLE":
+    if _kind(con, name) != "BASE TABLE":
         return
     span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
     if span[0] is not None:
         commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
     con.execute(f"drop table {name}")
+
+
+def _copy(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
+    """The warehouse's table `name` made equal to the lake table's current version, unless it already is (the version
+    copied is kept in `_lake.versions`). A warehouse from before the lake table holds its rows: they are committed
+    to the lake first."""
+    con.execute(f"create schema if not exists {SHAPES}")
+    con.execute(f"create table if not exists {SHAPES}.versions (name varchar primary key, version bigint not null)")
+    copied = con.execute(f"select version from {SHAPES}.versions where name = ?", [name]).fetchall()
+    kind = _kind(con, name)
+    table = open_table(home, name)
+    if table is None and kind == "BASE TABLE" and not copied:
+        span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
+        if span[0] is not None:
+            commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
+            table = open_table(home, name)
+    version = table.version() if table is not None else -1
+    if kind == "BASE TABLE" and copied and copied[0][0] == version:
+        return
+    found = current_files(home, name) if table is not None else None
+    if found and found[0] and "://" not in found[0][0]:
+        listed = ", ".join(sql_literal(f) for f in found[0])
+        body = f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+    elif found and found[0]:
+        register_parquet(con, _view_name(name), *found)
+        body = f"select * from {_view_name(name)}"
+    elif _exists(con, shape_of(name)):
+        body = f"select * from {shape_of(name)}"
+    else:  # a connection without the warehouse's tables (ensure_tables not run): nothing to copy into
+        return
+    if kind == "VIEW":
+        con.execute(f"drop view {name}")
+    con.execute(f"create schema if not exists {name.split('.')[0]}")
+    con.execute(f"create or replace table {name} as {body}")
+    con.execute(f"insert or replace into {SHAPES}.versions values (?, ?)", [name, version])
+
+
+def _kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """'BASE TABLE', 'VIEW' or None: what `name` is in the warehouse."""
+    schema, table = name.split(".")
+    found = con.execute(
+        "select table_type from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return found[0][0] if found else None
 
 
 def snapshot_reference(home: Home, con: duckdb.DuckDBPyConnection, name: str) -> None:
