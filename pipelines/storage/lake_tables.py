@@ -99,8 +99,10 @@ def open_table(home: Home, name: str):
 def current_files(home: Home, name: str) -> tuple[list[str], pa.Schema] | None:
     """The data files of the table's current version (paths or s3:// URLs) and its columns; None before its first commit."""
     table = open_table(home, name)
-    if table is None:
-        return None
+    return None if table is None else _files_of(table)
+
+
+def _files_of(table) -> tuple[list[str], pa.Schema]:
     # file_uris() percent-encodes the paths (a space is %20); DuckDB and pyarrow want them as they are
     return [unquote(uri) for uri in table.file_uris()], pa.schema(table.schema().to_arrow())
 
@@ -222,12 +224,8 @@ def attach(con: duckdb.DuckDBPyConnection, home: Home, *, persistent: bool) -> N
             _drop_table(con, home, name)
         found = current_files(home, name)
         files, schema = found if found else ([], None)
-        if files and "://" not in files[0]:
-            listed = ", ".join(sql_literal(f) for f in files)
-            body = f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-        elif files:
-            register_parquet(con, _view_name(name), files, schema)
-            body = f"select * from {_view_name(name)}"
+        if files:
+            body = _files_body(con, name, files, schema)
         elif persistent:
             if not _exists(con, shape_of(name)):
                 continue
@@ -251,21 +249,31 @@ def register_remote(con: duckdb.DuckDBPyConnection, home: Home) -> None:
             register_parquet(con, _view_name(name), *found)
 
 
+def _files_body(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> str:
+    """The select over a lake table's data files: local files by path, a bucket's through a registered dataset."""
+    if "://" not in files[0]:
+        listed = ", ".join(sql_literal(f) for f in files)
+        return f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
+    register_parquet(con, _view_name(name), files, schema)
+    return f"select * from {_view_name(name)}"
+
+
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_catalog = current_database() and table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchall()[0][0])
+    return _kind(con, table) is not None
+
+
+def _commit_table_rows(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
+    """A warehouse from before the lake tables holds `name` as a table: its rows are committed to the lake table."""
+    span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
+    if span[0] is not None:
+        commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
 
 
 def _drop_table(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     """A warehouse from before the lake tables holds `name` as a table: its rows go to the lake table first."""
     if _kind(con, name) != "BASE TABLE":
         return
-    span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
-    if span[0] is not None:
-        commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
+    _commit_table_rows(con, home, name)
     con.execute(f"drop table {name}")
 
 
@@ -279,20 +287,14 @@ def _copy(con: duckdb.DuckDBPyConnection, home: Home, name: str) -> None:
     kind = _kind(con, name)
     table = open_table(home, name)
     if table is None and kind == "BASE TABLE" and not copied:
-        span = con.execute(f"select min({PARTITION}), max({PARTITION}) from {name}").fetchall()[0]
-        if span[0] is not None:
-            commit_window(home, con, name, f"select * from {name}", span[0], span[1] + dt.timedelta(days=1), {})
-            table = open_table(home, name)
+        _commit_table_rows(con, home, name)
+        table = open_table(home, name)
     version = table.version() if table is not None else -1
     if kind == "BASE TABLE" and copied and copied[0][0] == version:
         return
-    found = current_files(home, name) if table is not None else None
-    if found and found[0] and "://" not in found[0][0]:
-        listed = ", ".join(sql_literal(f) for f in found[0])
-        body = f"select * from read_parquet([{listed}], hive_partitioning = false, union_by_name = true)"
-    elif found and found[0]:
-        register_parquet(con, _view_name(name), *found)
-        body = f"select * from {_view_name(name)}"
+    files, schema = _files_of(table) if table is not None else ([], None)
+    if files:
+        body = _files_body(con, name, files, schema)
     elif _exists(con, shape_of(name)):
         body = f"select * from {shape_of(name)}"
     else:  # a connection without the warehouse's tables (ensure_tables not run): nothing to copy into
