@@ -8,7 +8,7 @@ import dataclasses
 from decimal import Decimal
 
 from pipelines.pricing.book import FEES, TIERS
-from pipelines.pricing.imported_yaml import UNDATED_FROM
+from pipelines.pricing.imported_yaml import start_in_price_id
 from pipelines.settings import fits_decimal
 
 
@@ -36,7 +36,7 @@ def global_profiles(book: dict, rule: dict, label: str, result) -> list[str]:
                 continue
             blocks = {tier: _scaled(version[tier], premium, divide=True) for tier in TIERS if tier in version}
             for tier, (_, inexact) in blocks.items():
-                problems += [f"{label}: {name}@{_start(version)}/{tier}: {key} {value} / {premium} is not a price "
+                problems += [f"{label}: {name}@{start_in_price_id(version)}/{tier}: {key} {value} / {premium} is not a price "
                              "with at most 9 decimals: check the premium" for key, value in inexact]
             derived = {"effective_from": version["effective_from"], "source": rule["source"], **{t: b for t, (b, _) in blocks.items()}}
             derived["note_parts"] = [f"{provider}/{name}'s price / {premium} ({version['source']}): {reason}"]
@@ -73,21 +73,16 @@ def platform_tier(book: dict, rule: dict, label: str, result) -> list[str]:
             if source_tier not in version:
                 continue
             if version.get("windows"):
-                problems.append(f"{label}: {name}@{_start(version)}: a version with time-of-day windows cannot gain a tier")
+                problems.append(f"{label}: {name}@{start_in_price_id(version)}: a version with time-of-day windows cannot gain a tier")
                 continue
             block, inexact = _scaled(version[source_tier], multiplier)
-            problems += [f"{label}: {name}@{_start(version)}: {key} {value} x {multiplier} is not a price with at most "
+            problems += [f"{label}: {name}@{start_in_price_id(version)}: {key} {value} x {multiplier} is not a price with at most "
                          "9 decimals" for key, value in inexact]
             version[add] = block
             version["note_parts"] = [*version["note_parts"], f"{add}: {multiplier} x {source_tier} ({rule['source']}): {reason}"]
     count = len(rule["models"])
     result.platform.append(f"{label}: {add} at {multiplier} x {source_tier} for {count} model{'s' if count != 1 else ''}")
     return problems
-
-
-def _start(version: dict) -> str:
-    """A version's start as the price id writes it: its date, or `undated`."""
-    return "undated" if version["effective_from"] == UNDATED_FROM else version["effective_from"].isoformat()
 
 
 def _scaled(block: dict, factor: Decimal, divide: bool = False) -> tuple[dict, list[tuple[str, Decimal]]]:

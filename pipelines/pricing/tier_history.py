@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from pipelines.pricing.platform_rules import _start
+from pipelines.pricing.imported_yaml import start_in_price_id
 
 
 def apply_tier_history(book: dict, rules: list[dict], result) -> list[str]:
@@ -41,7 +41,7 @@ def tier_history(book: dict, rule: dict, label: str, result) -> list[str]:
                     problems.append(f"{label}/{tier}: {model.model} has no {tier} price to carry back: take it off the list")
                 continue
             origin = versions[first]
-            note = f"{tier}: as from {_start(origin)} ({rule['source']}): {reason}"
+            note = f"{tier}: as from {start_in_price_id(origin)} ({rule['source']}): {reason}"
             before = gained
             for version in versions[:first]:
                 if version.get("windows") or origin.get("windows"):
