@@ -226,7 +226,7 @@ def test_a_bad_rule_is_refused_with_errors_naming_the_entry(tmp_path):
     """)
     assert corrections_file_problems(path) == [
         "corrections.yaml: unknown key 'platform_rules' (known: corrections, tier_history, derivations, global_profiles, "
-        "platform_tiers)",
+        "platform_tiers, priced_apart)",
         "corrections.yaml: global_profiles[0] aws_bedrock: missing 'models'",
         "corrections.yaml: global_profiles[0] aws_bedrock: prefix must be the profile's name prefix ending in a dot, such as "
         "'global.', got 'global'",

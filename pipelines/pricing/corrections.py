@@ -7,7 +7,8 @@ whose standard price is the same (genai-prices dates them from the day it added 
 imported models of one provider to another (Azure OpenAI from OpenAI, say). A platform's own price rules are written
 once each: `global_profiles` prices a cross-Region profile that genai-prices lacks at the in-Region price without its
 premium (Bedrock's `global.` ids), `platform_tiers` gives the models a platform sells in a tier that tier at a fixed
-multiple of another (Bedrock batch inference and Azure Global Batch at half of on-demand).
+multiple of another (Bedrock batch inference and Azure Global Batch at half of on-demand), `priced_apart` keeps the
+imported entries from answering to a profile prefix billed at another Region's price (Bedrock's `us-gov.` ids).
 Every entry gives its `reason` and `source`. The format is documented in pricing/README.md.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.pricing.book import TIERS, bucket_prices, version_problems
+from pipelines.pricing.priced_apart import PREFIX
 from pipelines.settings import clipped, load_yaml, shown, yaml_problem
 
 CORRECTION_KEYS = {"provider", "model", "reason", "source", "checked", "drop", "prices", "first_effective_from", "set", "add_aliases"}
@@ -29,8 +31,9 @@ DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason
 PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "reason", "source", "checked"}
 GLOBAL_PROFILE_KEYS = {"provider", "prefix", "premium", "models", "reason", "source", "checked"}
 TIER_HISTORY_KEYS = {"provider", "tiers", "models", "reason", "source", "checked"}
+PRICED_APART_KEYS = {"provider", "prefix", "keep", "reason", "source", "checked"}
 HISTORY_TIERS = ("batch", "flex", "priority")
-SECTIONS = ("corrections", "tier_history", "derivations", "global_profiles", "platform_tiers")
+SECTIONS = ("corrections", "tier_history", "derivations", "global_profiles", "platform_tiers", "priced_apart")
 
 
 def corrections_file_problems(path: Path) -> list[str]:
@@ -47,7 +50,8 @@ def corrections_file_problems(path: Path) -> list[str]:
     if not isinstance(document, dict):
         return [f"{name}: expected a mapping with any of {', '.join(SECTIONS)}"]
     problems = [f"{name}: unknown key {shown(key)} (known: {', '.join(SECTIONS)})" for key in document if key not in SECTIONS]
-    checks = (_correction_problems, _tier_history_problems, _derivation_problems, _global_profile_problems, _platform_tier_problems)
+    checks = (_correction_problems, _tier_history_problems, _derivation_problems, _global_profile_problems, _platform_tier_problems,
+              _priced_apart_problems)
     for key, check in zip(SECTIONS, checks):
         entries = document.get(key) or []
         if not isinstance(entries, list):
@@ -205,4 +209,17 @@ def _tier_history_problems(label: str, rule: object) -> list[str]:
         problems.append(f"{label}: tiers lists {', '.join(sorted({t for t in tiers if tiers.count(t) > 1}))} more than once")
     if "models" in rule:
         problems += _model_list_problems(label, rule["models"])
+    return problems + _checked_problems(label, rule)
+
+
+def _priced_apart_problems(label: str, rule: object) -> list[str]:
+    if not isinstance(rule, dict):
+        return [f"{label}: expected a mapping"]
+    label = f"{label} {_name(rule.get('provider'))}"
+    problems = _keys_problems(label, rule, PRICED_APART_KEYS, ("provider", "prefix", "reason", "source"))
+    prefix = rule.get("prefix")
+    if prefix and not (isinstance(prefix, str) and PREFIX.match(prefix)):
+        problems.append(f"{label}: prefix must be a profile prefix in lower case ending in a dot, such as 'us-gov.', got {shown(prefix)}")
+    if "keep" in rule:
+        problems += _model_list_problems(f"{label}: keep", rule["keep"])
     return problems + _checked_problems(label, rule)

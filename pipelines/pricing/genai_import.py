@@ -20,7 +20,8 @@ from pipelines.pricing.book import BUCKETS, FEES, TIERS, PriceBookError
 from pipelines.pricing.corrections import corrections_file_problems
 from pipelines.pricing.imported_yaml import GENERATED_HEADER, UNDATED_FROM, render_imported_file
 from pipelines.pricing.match_rules import rule_matches
-from pipelines.pricing.platform_rules import global_profiles, platform_tier
+from pipelines.pricing.platform_rules import apply_platform_rules
+from pipelines.pricing.priced_apart import apply_priced_apart
 from pipelines.pricing.tier_history import apply_tier_history
 from pipelines.settings import load_yaml
 
@@ -81,7 +82,7 @@ class ImportResult:
     applied: list[str] = field(default_factory=list)
     derived: list[str] = field(default_factory=list)
     platform: list[str] = field(default_factory=list)
-    """One line per rule applied (`tier_history` per tier, `global_profiles`, `platform_tiers`): what it did to how many models."""
+    """One line per rule applied (`tier_history` per tier, `global_profiles`, `platform_tiers`, `priced_apart`): what it did."""
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -90,8 +91,8 @@ def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> 
 
     Order: corrections (those whose model genai-prices has), `tier_history` (so a derivation that copies a tier copies
     its history), derivations, the corrections of derived models, then the platform rules (`global_profiles`, then
-    `platform_tiers`, so a derived model or a generated global profile is priced by them like any other), and last the
-    generated platform spellings of each name.
+    `platform_tiers`, so a derived model or a generated global profile is priced by them like any other), `priced_apart`
+    (so no entry made so far answers to a profile priced apart), and last the generated platform spellings of each name.
     """
     try:
         import genai_prices
@@ -135,10 +136,8 @@ def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> 
     pending = _apply_corrections(book, pending, result, problems)
     for index, correction in pending:
         problems.append(f"corrections[{index}] {correction['provider']}/{correction['model']}: no such imported model")
-    for index, rule in enumerate(corrections.get("global_profiles") or []):
-        problems += global_profiles(book, rule, f"global_profiles[{index}] {rule['provider']}", result)
-    for index, rule in enumerate(corrections.get("platform_tiers") or []):
-        problems += platform_tier(book, rule, f"platform_tiers[{index}] {rule['provider']}/{rule['add']}", result)
+    problems += apply_platform_rules(book, corrections, result)
+    problems += apply_priced_apart(book, corrections.get("priced_apart") or [], result)
     for provider, models in book.items():
         problems += _alias_problems(provider, models)
         _generated_aliases(provider, models)

@@ -12,6 +12,16 @@ from pipelines.pricing.imported_yaml import start_in_price_id
 from pipelines.settings import fits_decimal
 
 
+def apply_platform_rules(book: dict, corrections: dict, result) -> list[str]:
+    """Every `global_profiles` rule, then every `platform_tiers` rule, in file order; the problems, each naming its rule."""
+    problems = []
+    for index, rule in enumerate(corrections.get("global_profiles") or []):
+        problems += global_profiles(book, rule, f"global_profiles[{index}] {rule['provider']}", result)
+    for index, rule in enumerate(corrections.get("platform_tiers") or []):
+        problems += platform_tier(book, rule, f"platform_tiers[{index}] {rule['provider']}/{rule['add']}", result)
+    return problems
+
+
 def global_profiles(book: dict, rule: dict, label: str, result) -> list[str]:
     """A cross-Region profile genai-prices lacks, as its own entry: the in-Region model's versions with every price
     divided by the premium the in-Region and geographic ids carry (Bedrock's `global.` profiles)."""
