@@ -38,6 +38,10 @@ MAX_LINE_BYTES_ENV = "TOKENLEDGER_MAX_LINE_BYTES"
 """The longest landed line ingestion reads, in bytes (decompressed); a longer line is rejected unread. It bounds
 ingestion's memory: no more than a few times this is held for one line, whatever the file holds."""
 DEFAULT_MAX_LINE_BYTES = 16 * 2**20
+INGEST_WORKERS_ENV = "TOKENLEDGER_INGEST_WORKERS"
+"""How many landed gateway files are ingested at once (1 to 16). DuckDB reads one gzip JSON Lines file on about one
+core, so two at once keep two cores busy; the files at once share `memory_limit` between them."""
+DEFAULT_INGEST_WORKERS = 2
 
 
 def env(name: str) -> str | None:
@@ -63,6 +67,31 @@ def max_line_bytes() -> int:
     if value < 1024:
         raise ValueError(f"{MAX_LINE_BYTES_ENV} must be a whole number of bytes of at least 1024, got {raw!r}")
     return value
+
+
+def ingest_workers() -> int:
+    """$TOKENLEDGER_INGEST_WORKERS, else 2 (never more than the machine's cores); ValueError naming the variable
+    when it is not a whole number from 1 to 16."""
+    raw = env(INGEST_WORKERS_ENV)
+    if raw is None:
+        return max(1, min(DEFAULT_INGEST_WORKERS, os.cpu_count() or 1))
+    if not re.fullmatch(r"\s*\d{1,2}\s*", raw) or not 1 <= int(raw) <= 16:
+        raise ValueError(f"{INGEST_WORKERS_ENV} must be a whole number from 1 to 16, got {raw[:SHOWN_CHARS]!r}")
+    return int(raw)
+
+
+_MEMORY_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+                 "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_limit_share(parts: int) -> str:
+    """`memory_limit()` split between `parts` DuckDB databases working at once, in bytes (as DuckDB reads units:
+    KB = 1000, KiB = 1024); the limit as it is when it is not a size DuckDB spells that way."""
+    limit = memory_limit()
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower())
+    if parts <= 1 or match is None or match.group(2) not in _MEMORY_UNITS:
+        return limit
+    return f"{int(Decimal(match.group(1)) * _MEMORY_UNITS[match.group(2)] / parts)}B"
 
 
 # -- YAML -----------------------------------------------------------------------------------------
@@ -237,6 +266,12 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     null, .nan and .inf as YAML writes them, a mapping or list only as far as the limit goes (never the repr of a
     whole large structure)."""
     return clipped(_shown(value, limit + 1), limit)
+
+
+def shown_kind(value: object) -> str:
+    """What a value from a file is, for a message that expected a mapping or a list: its type and a short look at it
+    (`list ['a', 'b']`), or "nothing" when the file gives no value."""
+    return f"{type(value).__name__} {shown(value, 40)}" if value is not None else "nothing"
 
 
 def _shown(value: object, budget: int) -> str:

@@ -42,7 +42,7 @@ from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
-from pipelines.settings import memory_limit
+from pipelines.settings import ingest_workers, memory_limit_share
 from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
@@ -100,23 +100,26 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
     """
     key = load_key(home.secrets)
     attribution = AttributionConfig.load(home.root)
+    workers = ingest_workers()
     source = LandedSource(
         name=GATEWAY,
         folder=GATEWAY,
         problem=lambda landed: file_problem(home, landed, SUFFIXES),
-        load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution),
+        load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution, workers),
+        workers=workers,
     )
     return ingest_landed(home, source, list(discover_landed(home, GATEWAY)), progress)
 
 
 def _load(
-    home: Home, landed: LandedFile, data: bytes, sha: str, previous: dict | None, key: bytes, attribution: AttributionConfig
+    home: Home, landed: LandedFile, data: bytes, sha: str, previous: dict | None, key: bytes, attribution: AttributionConfig,
+    workers: int,
 ) -> dict:
     """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row."""
     stale = (previous or {}).get("event_dates") or []
     rejected, rows_read, skipped = [], 0, []
     try:
-        with _Staging(home, landed.file_id) as staging:
+        with _Staging(home, landed.file_id, memory_limit_share(workers)) as staging:
             whole = _whole_file(staging, landed, data, key)
             if whole is not None:
                 rows_read = whole
@@ -226,15 +229,15 @@ class _Staging:
     file per event date into the lake (through a local scratch file and a rename or an upload).
     """
 
-    def __init__(self, home: Home, file_id: str) -> None:
-        self.home, self.file_id = home, file_id
+    def __init__(self, home: Home, file_id: str, memory: str) -> None:
+        self.home, self.file_id, self.memory = home, file_id, memory
         self.scratch = home.scratch / f"ingest-{file_id}-{uuid.uuid4().hex[:8]}"
 
     def __enter__(self) -> "_Staging":
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect()
         self.con.execute("set TimeZone = 'UTC'")
-        self.con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
+        self.con.execute(f"set memory_limit = {sql_literal(self.memory)}")
         self.con.execute(f"set temp_directory = {sql_literal(self.scratch.as_posix())}")
         self.con.execute("set preserve_insertion_order = false")
         self.con.register("_empty", LAKE_SCHEMA.empty_table())

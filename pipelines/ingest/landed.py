@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pipelines.storage.home import Home
@@ -67,6 +68,7 @@ class LandedSource:
     load: Callable[[LandedFile, bytes, str, dict | None], dict]
     forget: Callable[[LandedFile, dict | None], None] = lambda landed, previous: None
     gone: Callable[[Home, str, dict], dict] | None = None
+    workers: int = 1
 
 
 def ingest_landed(
@@ -81,19 +83,22 @@ def ingest_landed(
 def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], progress: Callable[[str], None]) -> IngestReport:
     manifest = read_manifest(home)
     report = IngestReport(source=source.name)
-    for index, landed_file in enumerate(landed, start=1):
-        previous = manifest.get(landed_file.relative)
-        entry = _ingest_file(home, source, landed_file, previous)
-        if entry is None:
-            report.skipped += 1
-            continue
-        report.add(entry, previous, landed_file.relative)
-        progress(
-            f"[{index}/{len(landed)}] {landed_file.relative}: {entry['rows_loaded']} loaded, "
-            f"{entry['rows_rejected']} rejected, {entry['rows_duplicate']} duplicate"
-            + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
-            + (f" ({entry['error']})" if entry["error"] else "")
-        )
+    pool = ThreadPoolExecutor(max_workers=max(1, source.workers), thread_name_prefix=f"ingest-{source.name}")
+    try:
+        entries = pool.map(lambda landed_file: _ingest_file(home, source, landed_file, manifest.get(landed_file.relative)), landed)
+        for index, (landed_file, entry) in enumerate(zip(landed, entries), start=1):
+            if entry is None:
+                report.skipped += 1
+                continue
+            report.add(entry, manifest.get(landed_file.relative), landed_file.relative)
+            progress(
+                f"[{index}/{len(landed)}] {landed_file.relative}: {entry['rows_loaded']} loaded, "
+                f"{entry['rows_rejected']} rejected, {entry['rows_duplicate']} duplicate"
+                + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
+                + (f" ({entry['error']})" if entry["error"] else "")
+            )
+    finally:
+        pool.shutdown(cancel_futures=True)  # a file that failed stops the files not started; the started ones finish
     present = {landed_file.relative for landed_file in landed}
     for path, previous in manifest.items():
         if path.startswith(f"{source.folder}/") and path not in present and previous["status"] not in GONE:
