@@ -5,9 +5,12 @@ Sources:
 - Azure OpenAI (derivations in pricing/corrections.yaml): Global Standard lists GPT-5.1, 5.2, 5.4, 5.5 and o3-pro at
   OpenAI's per-token price (azure.microsoft.com/en-us/pricing/details/cognitive-services/openai-service/); LiteLLM
   1.110.2's azure/ entries for these names equal its OpenAI entries on every bucket. gpt-35-turbo-0125: $0.50 / $1.50,
-  OpenAI's gpt-3.5-turbo-0125 price (LiteLLM 1.110.2: azure/gpt-35-turbo $0.50 / $1.50).
+  OpenAI's gpt-3.5-turbo-0125 price (LiteLLM 1.110.2: azure/gpt-35-turbo $0.50 / $1.50). gpt-5.3-chat and
+  gpt-5.3-codex: LiteLLM 1.110.2's azure/ entries, $1.75 / $14.00, cached input $0.175, OpenAI's gpt-5.3 and gpt-5.3-codex.
 - Bedrock models genai-prices lacks (pricing/list/aws_bedrock.yaml): the in-Region on-demand price of
-  aws.amazon.com/bedrock/pricing, equal to LiteLLM 1.110.2's entry for the same id.
+  aws.amazon.com/bedrock/pricing, equal to LiteLLM 1.110.2's entry for the same id. Cohere Command R / R+ (not in
+  LiteLLM 1.110.2): $0.50 / $1.50 and $3.00 / $15.00, the AWS page as transcribed on 2025-07-20
+  (github.com/convo-lang/convo-lang, packages/convo-lang-bedrock/bedrock-pricing.md) and Cost Katana's Bedrock table.
 - Bedrock jp. / au. profiles of Claude Sonnet 4.5 and Haiku 4.5: billed at the source Region's price, which for Claude
   is the US price (aws.amazon.com/bedrock/pricing); LiteLLM 1.110.2 prices them at the us. price.
 """
@@ -27,7 +30,7 @@ BEDROCK_PAGE = "https://aws.amazon.com/bedrock/pricing/"
 NOW_PRICED = {
     "azure_openai": [
         "gpt-5.1", "gpt-5.1-chat", "gpt-5.1-codex", "gpt-5.2", "gpt-5.2-chat", "gpt-5.4", "gpt-5.5", "o3-pro",
-        "gpt-35-turbo-0125",
+        "gpt-35-turbo-0125", "gpt-5.3-chat", "gpt-5.3-codex",
     ],
     "aws_bedrock": [
         "ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-mini-v1:0", "meta.llama3-1-405b-instruct-v1:0",
@@ -35,15 +38,16 @@ NOW_PRICED = {
         "moonshot.kimi-k2-thinking", "moonshotai.kimi-k2-thinking", "minimax.minimax-m2",
         "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "jp.anthropic.claude-haiku-4-5-20251001-v1:0", "au.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "cohere.command-r-v1:0", "cohere.command-r-plus-v1:0",
     ],
 }
 
-# Left unpriced on purpose (see pricing/list/aws_bedrock.yaml and the derivations in pricing/corrections.yaml):
-# no azure/ entry in LiteLLM 1.110.2 to cross-check (gpt-5.3, gpt-35-turbo-16k), a higher Azure price than OpenAI's
-# (gpt-35-turbo-instruct: $1.65 / $2.20 against $1.50 / $2.00), no second source for the Bedrock price (Cohere).
+# Left unpriced on purpose (see the derivations in pricing/corrections.yaml): a name Azure does not list (gpt-5.3:
+# Azure sells gpt-5.3-chat and gpt-5.3-codex), no azure/ entry in LiteLLM 1.110.2 and no Azure page read to
+# cross-check (gpt-35-turbo-16k, -1106, -0613), a higher Azure price than OpenAI's (gpt-35-turbo-instruct: $1.65 /
+# $2.20 against $1.50 / $2.00).
 STILL_UNPRICED = {
-    "azure_openai": ["gpt-5.3", "gpt-35-turbo-16k", "gpt-35-turbo-instruct"],
-    "aws_bedrock": ["cohere.command-r-v1:0", "cohere.command-r-plus-v1:0"],
+    "azure_openai": ["gpt-5.3", "gpt-35-turbo-16k", "gpt-35-turbo-1106", "gpt-35-turbo-0613", "gpt-35-turbo-instruct"],
 }
 
 
@@ -99,6 +103,18 @@ def test_an_azure_o3_pro_request(book):
     assert _cost(row, input=1000, output=500, reasoning=1500) == Decimal("0.18")
 
 
+@pytest.mark.parametrize(("name", "model"), [("gpt-5.3-chat", "gpt-5.3"), ("gpt-5.3-codex", "gpt-5.3-codex")])
+def test_an_azure_gpt_5_3_request_costs_openais_price(book, name, model):
+    """2,000 prompt tokens of which 1,500 cached, 300 completion tokens:
+    500 x 1.75 + 1,500 x 0.175 + 300 x 14 = 875 + 262.5 + 4,200 = 5,337.5 per 1M."""
+    row = book.lookup("azure_openai", name, AT, "standard", 2000)
+    assert row["price_id"] == f"azure_openai/{name}@undated/standard"
+    assert row["source"] == AZURE_PAGE
+    assert f"derived from openai/{model}" in row["note"]
+    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal("0.0053375")
+    assert book.lookup("azure_openai", name, AT, "batch", 2000) is None
+
+
 def test_an_azure_gpt35_turbo_0125_deployment(book):
     """Azure's gpt-35-turbo version 0125 at $0.50 / $1.50: 1,000 x 0.50 + 200 x 1.50 = 500 + 300 per 1M."""
     row = book.lookup("azure_openai", "gpt-35-turbo-0125", AT, "standard", 1000)
@@ -125,12 +141,14 @@ def test_the_azure_gpt5_names_have_no_batch_price(book):
     ("moonshot.kimi-k2-thinking", "moonshot.kimi-k2-thinking", "0.0011"),   # 1,000 x 0.60 + 200 x 2.50 = 600 + 500
     ("moonshotai.kimi-k2-thinking", "moonshot.kimi-k2-thinking", "0.0011"),
     ("minimax.minimax-m2", "minimax.minimax-m2", "0.00054"),                # 1,000 x 0.30 + 200 x 1.20 = 300 + 240
+    ("cohere.command-r-v1:0", "cohere.command-r-v1:0", "0.0008"),           # 1,000 x 0.50 + 200 x 1.50 = 500 + 300
+    ("cohere.command-r-plus-v1:0", "cohere.command-r-plus-v1:0", "0.006"),  # 1,000 x 3 + 200 x 15 = 3,000 + 3,000
 ])
 def test_a_bedrock_request_to_a_model_genai_prices_lacks(book, name, model, usd):
     row = book.lookup("aws_bedrock", name, AT, "standard", 1000)
     assert row["price_id"] == f"aws_bedrock/{model}@undated/standard"
     assert row["source"] == BEDROCK_PAGE
-    assert "LiteLLM 1.110.2" in row["note"]
+    assert "LiteLLM 1.110.2" in row["note"] or "transcribed on 2025-07-20" in row["note"]
     assert _cost(row, input=1000, output=200) == Decimal(usd)
     assert book.lookup("aws_bedrock", name, AT, "batch", 1000) is None
 
