@@ -35,12 +35,12 @@ def book():
     return load_price_book()
 
 
-def _cost(row: dict, **tokens: int) -> Decimal:
+def request_cost(row: dict, **tokens: int) -> Decimal:
     """USD for a request's token buckets at one price row, as core.request_costs computes it."""
     return sum((Decimal(n) * row[f"{bucket}_per_mtok"] * Decimal("0.000001") for bucket, n in tokens.items()), Decimal(0))
 
 
-def _prices(row: dict) -> dict:
+def bucket_prices(row: dict) -> dict:
     return {bucket: row[f"{bucket}_per_mtok"] for bucket in BUCKETS}
 
 
@@ -55,8 +55,8 @@ def test_a_bedrock_claude_batch_request_costs_half_the_on_demand_rates(book):
     name, tokens = "us.anthropic.claude-sonnet-4-6-v1:0", {"input": 120, "cache_read": 8000, "cache_write_5m": 2000, "output": 350}
     on_demand = book.lookup("aws_bedrock", name, AT, "standard", 10120)
     batch = book.lookup("aws_bedrock", name, AT, "batch", 10120)
-    assert (_cost(on_demand, **tokens), _cost(batch, **tokens)) == (Decimal("0.017061"), Decimal("0.0085305"))
-    assert _prices(batch) == {bucket: price / 2 for bucket, price in _prices(on_demand).items()}
+    assert (request_cost(on_demand, **tokens), request_cost(batch, **tokens)) == (Decimal("0.017061"), Decimal("0.0085305"))
+    assert bucket_prices(batch) == {bucket: price / 2 for bucket, price in bucket_prices(on_demand).items()}
     assert batch["price_id"] == "aws_bedrock/anthropic.claude-sonnet-4-6-v1:0@undated/batch"
     assert batch["source"] == on_demand["source"] == "https://aws.amazon.com/bedrock/pricing/"
     assert "batch: 0.5 x standard (https://docs.aws.amazon.com/bedrock/latest/userguide/batch-inference-supported.html)" in batch["note"]
@@ -92,8 +92,8 @@ def test_exactly_the_listed_models_have_batch_and_every_batch_row_is_half_its_st
         batch = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "batch"}
         assert batch.keys() == standard.keys(), model
         for key, row in batch.items():
-            halved = {b: None if p is None else p / 2 for b, p in _prices(standard[key]).items()}
-            assert _prices(row) == halved, (model, key)
+            halved = {b: None if p is None else p / 2 for b, p in bucket_prices(standard[key]).items()}
+            assert bucket_prices(row) == halved, (model, key)
     if provider == "aws_bedrock":
         assert book.lookup(provider, "amazon.titan-embed-text-v2:0", AT, "batch")["output_per_mtok"] is None
 
@@ -105,8 +105,8 @@ def test_an_azure_gpt_4o_global_batch_request_costs_openais_batch_price(book):
     tokens = {"input": 86, "cache_read": 1920, "output": 300}
     azure = book.lookup("azure_openai", "gpt-4o-2024-08-06", AT, "batch", 2006)
     openai = book.lookup("openai", "gpt-4o-2024-08-06", AT, "batch", 2006)
-    assert _cost(azure, **tokens) == _cost(openai, **tokens) == Decimal("0.0028075")
-    assert _cost(book.lookup("azure_openai", "gpt-4o-2024-08-06", AT, "standard", 2006), **tokens) == Decimal("0.005615")
+    assert request_cost(azure, **tokens) == request_cost(openai, **tokens) == Decimal("0.0028075")
+    assert request_cost(book.lookup("azure_openai", "gpt-4o-2024-08-06", AT, "standard", 2006), **tokens) == Decimal("0.005615")
     assert azure["price_id"] == "azure_openai/gpt-4o@undated/batch"
     assert "Azure OpenAI Global Batch costs 50% less than Global Standard" in azure["note"]
 
@@ -121,7 +121,7 @@ def test_every_azure_global_batch_model_costs_what_openai_charges_in_batch(book,
     """Global Standard is OpenAI's standard price, so half of it is OpenAI's batch price, cached input included."""
     ours, theirs = book.lookup("azure_openai", azure, AT, "batch"), book.lookup("openai", openai, AT, "batch")
     assert ours is not None and theirs is not None
-    assert _prices(ours) == _prices(theirs), azure
+    assert bucket_prices(ours) == bucket_prices(theirs), azure
 
 
 def test_the_batch_tier_starts_where_the_standard_price_does(book):
@@ -159,7 +159,7 @@ def test_bedrock_global_profiles_of_the_openai_models_come_from_the_rule(book):
     10% more (2,750 + 3,300 = 6,050)."""
     tokens = {"input": 1000, "output": 200}
     everywhere, us = book.lookup("aws_bedrock", "global.openai.gpt-5.4", AT), book.lookup("aws_bedrock", "us.openai.gpt-5.4", AT)
-    assert (_cost(everywhere, **tokens), _cost(us, **tokens)) == (Decimal("0.0055"), Decimal("0.00605"))
+    assert (request_cost(everywhere, **tokens), request_cost(us, **tokens)) == (Decimal("0.0055"), Decimal("0.00605"))
     assert everywhere["book_file"] == "imported/aws_bedrock.yaml"
     assert "aws_bedrock/openai.gpt-5.4's price / 1.10" in everywhere["note"]
     assert book.resolve("aws_bedrock", "global.openai.gpt-5.5") == "global.openai.gpt-5.5"

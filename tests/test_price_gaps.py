@@ -32,7 +32,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 from helpers import envelope, land
-from test_platform_tiers import AT, _cost
+from test_platform_tiers import AT, request_cost
 
 from pipelines.pricing.book import load_price_book
 from pipelines.runner import run_pipeline
@@ -66,7 +66,7 @@ def test_mistral_cached_prompt_tokens_cost_a_tenth_of_input(book, name, cache_re
     price")."""
     row = book.lookup("mistral", name, AT, "standard", 2000)
     assert row["cache_read_per_mtok"] == Decimal(cache_read) == row["input_per_mtok"] / 10
-    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
+    assert request_cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
     assert row["source"] == SOURCE_MISTRAL and row["checked"] == dt.date(2026, 12, 5)
     batch = book.lookup("mistral", name, AT, "batch")
     assert batch is None or batch["cache_read_per_mtok"] is None  # batch keeps no cached price
@@ -86,7 +86,7 @@ def test_gemini_image_models_price_cached_input_at_a_tenth(book, name, usd):
     cached tokens compared to standard input tokens"); LiteLLM 1.110.2's Vertex entries."""
     row = book.lookup("google", name, AT, "standard", 10000)
     assert row["cache_read_per_mtok"] == row["input_per_mtok"] / 10
-    assert _cost(row, input=2000, cache_read=8000, output=1000) == Decimal(usd)
+    assert request_cost(row, input=2000, cache_read=8000, output=1000) == Decimal(usd)
     assert row["source"] == SOURCE_VERTEX_CACHE
 
 
@@ -112,7 +112,7 @@ def test_bedrock_sonnet_4_and_4_5_prompts_above_200k_pay_the_long_context_rates(
     tokens = {"input": 20000, "cache_read": 220000, "cache_write_5m": 5000, "output": 1000}
     row = book.lookup("aws_bedrock", name, AT, "standard", 245000)
     assert row["price_id"].endswith("/standard/input>200000")
-    assert _cost(row, **tokens) == Decimal(usd)
+    assert request_cost(row, **tokens) == Decimal(usd)
 
 
 def test_bedrock_sonnet_4_5_one_hour_writes_and_the_threshold(book):
@@ -124,8 +124,8 @@ def test_bedrock_sonnet_4_5_one_hour_writes_and_the_threshold(book):
     name = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
     at_threshold = book.lookup("aws_bedrock", name, AT, "standard", 200000)
     above = book.lookup("aws_bedrock", name, AT, "standard", 200001)
-    assert _cost(at_threshold, input=120000, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("0.5181")
-    assert _cost(above, input=120001, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("1.0197066")
+    assert request_cost(at_threshold, input=120000, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("0.5181")
+    assert request_cost(above, input=120001, cache_read=70000, cache_write_1h=10000, output=2000) == Decimal("1.0197066")
     assert above["source"] == "https://aws.amazon.com/bedrock/pricing/" and above["checked"] == dt.date(2026, 12, 5)
 
 
@@ -136,8 +136,8 @@ def test_gpt_5_6_cyber_above_272k(book):
     At 100,000 prompt tokens: 100,000 x 12.50 + 2,000 x 75 = 1,250,000 + 150,000 = 1,400,000 per 1M."""
     long = book.lookup("openai", "gpt-5.6-cyber", AT, "standard", 300000)
     short = book.lookup("openai", "gpt-5.6-cyber", AT, "standard", 100000)
-    assert _cost(long, input=200000, cache_read=100000, output=2000) == Decimal("5.475")
-    assert _cost(short, input=100000, output=2000) == Decimal("1.4")
+    assert request_cost(long, input=200000, cache_read=100000, output=2000) == Decimal("5.475")
+    assert request_cost(short, input=100000, output=2000) == Decimal("1.4")
     assert long["cache_write_5m_per_mtok"] == Decimal("31.25")
 
 
@@ -162,7 +162,7 @@ def test_bedrock_gpt_5_4_and_5_5_prompts_above_272k_pay_the_long_context_rates(b
     tokens = {"input": 200000, "cache_read": 100000, "output": 2000}
     row = book.lookup("aws_bedrock", name, AT, "standard", 300000)
     assert row["price_id"] == f"aws_bedrock/{entry}@undated/standard/input>272000"
-    assert _cost(row, **tokens) == Decimal(usd)
+    assert request_cost(row, **tokens) == Decimal(usd)
 
 
 def test_bedrock_gpt_5_4_at_the_272k_threshold(book):
@@ -175,8 +175,8 @@ def test_bedrock_gpt_5_4_at_the_272k_threshold(book):
     more = {**tokens, "input": 172001}
     regional = (book.lookup("aws_bedrock", "openai.gpt-5.4", AT, "standard", n) for n in (272000, 272001))
     everywhere = (book.lookup("aws_bedrock", "global.openai.gpt-5.4", AT, "standard", n) for n in (272000, 272001))
-    assert [_cost(r, **t) for r, t in zip(regional, (tokens, more))] == [Decimal("0.5335"), Decimal("1.0505055")]
-    assert [_cost(r, **t) for r, t in zip(everywhere, (tokens, more))] == [Decimal("0.485"), Decimal("0.955005")]
+    assert [request_cost(r, **t) for r, t in zip(regional, (tokens, more))] == [Decimal("0.5335"), Decimal("1.0505055")]
+    assert [request_cost(r, **t) for r, t in zip(everywhere, (tokens, more))] == [Decimal("0.485"), Decimal("0.955005")]
     row = book.lookup("aws_bedrock", "openai.gpt-5.4", AT, "standard", 272001)
     assert row["source"] == "https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-openai-gpt-54.html"
     assert row["checked"] == dt.date(2026, 12, 5)
@@ -188,8 +188,8 @@ def test_gpt_5_5_pro_batch_and_flex_above_272k(book, tier):
     band). 300,000 input and 5,000 output tokens: 300,000 x 30 + 5,000 x 135 = 9,000,000 + 675,000 = 9,675,000 per 1M
     (it was 300,000 x 15 + 5,000 x 90 = 4,950,000 without the band)."""
     row = book.lookup("openai", "gpt-5.5-pro-2026-04-23", AT, tier, 300000)
-    assert _cost(row, input=300000, output=5000) == Decimal("9.675")
-    assert _cost(book.lookup("openai", "gpt-5.5-pro", AT, tier, 1000), input=1000, output=100) == Decimal("0.024")  # 15,000 + 9,000
+    assert request_cost(row, input=300000, output=5000) == Decimal("9.675")
+    assert request_cost(book.lookup("openai", "gpt-5.5-pro", AT, tier, 1000), input=1000, output=100) == Decimal("0.024")  # 15,000 + 9,000
 
 
 # --------------------------------------------------------------------------- Bedrock batch
@@ -207,12 +207,12 @@ def test_a_bedrock_claude_sonnet_4_5_batch_request_costs_half_the_on_demand_rate
     = 759,000 + 6,600 + 12,375 = 777,975 per 1M."""
     tokens = {"input": 120, "cache_read": 8000, "cache_write_5m": 2000, "output": 350}
     batch = book.lookup("aws_bedrock", name, AT, "batch", 10120)
-    assert _cost(batch, **tokens) == Decimal("0.0085305")
-    assert _cost(book.lookup("aws_bedrock", name, AT, "standard", 10120), **tokens) == Decimal("0.017061")
+    assert request_cost(batch, **tokens) == Decimal("0.0085305")
+    assert request_cost(book.lookup("aws_bedrock", name, AT, "standard", 10120), **tokens) == Decimal("0.017061")
     assert batch["price_id"] == "aws_bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0@undated/batch/input<=200000"
     assert "LiteLLM 1.110.2 is exactly half their on-demand price" in batch["note"]
     long = book.lookup("aws_bedrock", name, AT, "batch", 250000)
-    assert _cost(long, input=230000, cache_read=20000, output=1000) == Decimal("0.777975")
+    assert request_cost(long, input=230000, cache_read=20000, output=1000) == Decimal("0.777975")
 
 
 @pytest.mark.parametrize(("name", "usd"), [
@@ -227,8 +227,8 @@ def test_open_weight_models_on_bedrock_batch_cost_half_of_on_demand(book, name, 
     Large 3 $0.25 / $0.75 ($0.50 / $1.50)."""
     batch = book.lookup("aws_bedrock", name, AT, "batch", 12000)
     on_demand = book.lookup("aws_bedrock", name, AT, "standard", 12000)
-    assert _cost(batch, input=12000, output=1500) == Decimal(usd)
-    assert _cost(on_demand, input=12000, output=1500) == 2 * Decimal(usd)
+    assert request_cost(batch, input=12000, output=1500) == Decimal(usd)
+    assert request_cost(on_demand, input=12000, output=1500) == 2 * Decimal(usd)
 
 
 # --------------------------------------------------------------------------- audio buckets
@@ -248,7 +248,7 @@ def test_gemini_tts_audio_output_costs_the_output_price(book, name, at, tier, us
     """Source: ai.google.dev/gemini-api/docs/pricing (TTS output price "(audio)"; LiteLLM 1.110.2 agrees)."""
     row = book.lookup("google", name, at, tier, 100)
     assert row["audio_output_per_mtok"] == row["output_per_mtok"]
-    assert _cost(row, input=100, audio_output=5000) == Decimal(usd)
+    assert request_cost(row, input=100, audio_output=5000) == Decimal(usd)
 
 
 def test_openai_audio_preview_and_tts_audio_buckets(book):
@@ -259,8 +259,8 @@ def test_openai_audio_preview_and_tts_audio_buckets(book):
     (source: developers.openai.com/api/docs/pricing)."""
     audio = book.lookup("openai", "gpt-4o-mini-audio-preview-2024-12-17", AT, "standard", 1000)
     tts = book.lookup("openai", "gpt-4o-mini-tts", AT, "standard", 50)
-    assert _cost(audio, input=200, audio_input=800, output=100, audio_output=400) == Decimal("0.01609")
-    assert _cost(tts, input=50, audio_output=2000) == Decimal("0.02403")
+    assert request_cost(audio, input=200, audio_input=800, output=100, audio_output=400) == Decimal("0.01609")
+    assert request_cost(tts, input=50, audio_output=2000) == Decimal("0.02403")
     # gpt-4o-audio-preview keeps no audio price: its one entry also matches the 2024-10-01 snapshot, priced higher
     assert book.lookup("openai", "gpt-4o-audio-preview-2024-12-17", AT)["audio_input_per_mtok"] is None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from test_platform_tiers import AT, _cost
+from test_platform_tiers import AT, request_cost
 
 from pipelines.pricing.book import load_price_book
 
@@ -86,21 +86,21 @@ def test_an_azure_gpt5_request_costs_openais_list_price(book, name, model, usd):
     assert row["price_id"] == f"azure_openai/{model}@undated/standard" or row["price_id"].startswith(f"azure_openai/{model}@undated/standard/")
     assert row["source"] == AZURE_PAGE
     assert f"derived from openai/{model}" in row["note"]
-    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
+    assert request_cost(row, input=500, cache_read=1500, output=300) == Decimal(usd)
 
 
 def test_an_azure_gpt54_request_above_272k_pays_the_long_context_rates(book):
     """280,000 uncached input tokens, 1,000 output: 280,000 x 5 + 1,000 x 22.50 = 1,400,000 + 22,500 per 1M."""
     row = book.lookup("azure_openai", "gpt-5.4", AT, "standard", 280000)
     assert row["price_id"] == "azure_openai/gpt-5.4@undated/standard/input>272000"
-    assert _cost(row, input=280000, output=1000) == Decimal("1.4225")
+    assert request_cost(row, input=280000, output=1000) == Decimal("1.4225")
 
 
 def test_an_azure_o3_pro_request(book):
     """1,000 input, 500 visible output and 1,500 reasoning tokens: 1,000 x 20 + 500 x 80 + 1,500 x 80 = 180,000 per 1M."""
     row = book.lookup("azure_openai", "o3-pro", AT, "standard", 1000)
     assert row["price_id"] == "azure_openai/o3-pro@undated/standard"
-    assert _cost(row, input=1000, output=500, reasoning=1500) == Decimal("0.18")
+    assert request_cost(row, input=1000, output=500, reasoning=1500) == Decimal("0.18")
 
 
 @pytest.mark.parametrize(("name", "model"), [("gpt-5.3-chat", "gpt-5.3"), ("gpt-5.3-codex", "gpt-5.3-codex")])
@@ -111,7 +111,7 @@ def test_an_azure_gpt_5_3_request_costs_openais_price(book, name, model):
     assert row["price_id"] == f"azure_openai/{name}@undated/standard"
     assert row["source"] == AZURE_PAGE
     assert f"derived from openai/{model}" in row["note"]
-    assert _cost(row, input=500, cache_read=1500, output=300) == Decimal("0.0053375")
+    assert request_cost(row, input=500, cache_read=1500, output=300) == Decimal("0.0053375")
     assert book.lookup("azure_openai", name, AT, "batch", 2000) is None
 
 
@@ -119,7 +119,7 @@ def test_an_azure_gpt35_turbo_0125_deployment(book):
     """Azure's gpt-35-turbo version 0125 at $0.50 / $1.50: 1,000 x 0.50 + 200 x 1.50 = 500 + 300 per 1M."""
     row = book.lookup("azure_openai", "gpt-35-turbo-0125", AT, "standard", 1000)
     assert row["price_id"] == "azure_openai/gpt-3.5-turbo@undated/standard"
-    assert _cost(row, input=1000, output=200) == Decimal("0.0008")
+    assert request_cost(row, input=1000, output=200) == Decimal("0.0008")
 
 
 def test_the_azure_gpt5_names_have_no_batch_price(book):
@@ -149,7 +149,7 @@ def test_a_bedrock_request_to_a_model_genai_prices_lacks(book, name, model, usd)
     assert row["price_id"] == f"aws_bedrock/{model}@undated/standard"
     assert row["source"] == BEDROCK_PAGE
     assert "LiteLLM 1.110.2" in row["note"] or "transcribed on 2025-07-20" in row["note"]
-    assert _cost(row, input=1000, output=200) == Decimal(usd)
+    assert request_cost(row, input=1000, output=200) == Decimal(usd)
     assert book.lookup("aws_bedrock", name, AT, "batch", 1000) is None
 
 
@@ -167,4 +167,4 @@ def test_a_claude_request_on_the_japan_or_australia_profile_costs_the_in_region_
     us = book.lookup("aws_bedrock", name.replace(name.split(".")[0] + ".", "us.", 1), AT, "standard", 10120)
     assert row["price_id"] == us["price_id"]
     assert row["price_id"].startswith(f"aws_bedrock/{model}@")
-    assert _cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal(usd)
+    assert request_cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal(usd)

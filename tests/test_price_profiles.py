@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from helpers import envelope, land, sample_usage
-from test_platform_tiers import AT, _cost
+from test_platform_tiers import AT, request_cost
 
 from pipelines.pricing.book import PriceBookError, load_price_book
 from pipelines.pricing.corrections import corrections_file_problems
@@ -52,10 +52,10 @@ def test_a_govcloud_claude_3_haiku_request_costs_the_govcloud_price(book):
     row = book.lookup("aws_bedrock", "us-gov.anthropic.claude-3-haiku-20240307-v1:0", AT, "standard", 1000)
     assert row["price_id"] == "aws_bedrock/us-gov.anthropic.claude-3-haiku-20240307-v1:0@undated/standard"
     assert row["source"] == BEDROCK_PAGE
-    assert _cost(row, input=1000, output=200) == Decimal("0.0006")
+    assert request_cost(row, input=1000, output=200) == Decimal("0.0006")
     us = book.lookup("aws_bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0", AT, "standard", 1000)
     assert us["price_id"] == "aws_bedrock/anthropic.claude-3-haiku-20240307-v1:0@undated/standard"
-    assert _cost(us, input=1000, output=200) == Decimal("0.0005")
+    assert request_cost(us, input=1000, output=200) == Decimal("0.0005")
 
 
 def test_a_govcloud_claude_sonnet_4_5_request_with_cache_reads_and_writes(book):
@@ -64,7 +64,7 @@ def test_a_govcloud_claude_sonnet_4_5_request_with_cache_reads_and_writes(book):
     (in-Region US: 17,061)."""
     row = book.lookup("aws_bedrock", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0", AT, "standard", 10120)
     assert row["price_id"] == "aws_bedrock/us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0@undated/standard/input<=200000"
-    assert _cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal("0.018612")
+    assert request_cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal("0.018612")
 
 
 def test_a_govcloud_claude_sonnet_4_5_prompt_above_200k_pays_the_long_context_rates(book):
@@ -72,7 +72,7 @@ def test_a_govcloud_claude_sonnet_4_5_prompt_above_200k_pays_the_long_context_ra
     one 1-hour cache write of 10,000 tokens on top: 10,000 x 14.40 = 144,000."""
     row = book.lookup("aws_bedrock", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0", AT, "standard", 220000)
     assert row["price_id"] == "aws_bedrock/us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0@undated/standard/input>200000"
-    assert _cost(row, input=210000, cache_write_1h=10000, output=1000) == Decimal("1.683")
+    assert request_cost(row, input=210000, cache_write_1h=10000, output=1000) == Decimal("1.683")
 
 
 def test_a_govcloud_claude_haiku_5_5_request_on_both_sides_of_its_100k_cliff(book):
@@ -82,15 +82,15 @@ def test_a_govcloud_claude_haiku_5_5_request_on_both_sides_of_its_100k_cliff(boo
         short = book.lookup("aws_bedrock", name, AT, "standard", 100000)
         long = book.lookup("aws_bedrock", name, AT, "standard", 100001)
         assert short["price_id"] == "aws_bedrock/us-gov.anthropic.claude-haiku-5-5@undated/standard/input<=100000"
-        assert _cost(short, input=100000, output=500) == Decimal("0.0123")
-        assert _cost(long, input=100001, output=500) == Decimal("0.0615006")
+        assert request_cost(short, input=100000, output=500) == Decimal("0.0123")
+        assert request_cost(long, input=100001, output=500) == Decimal("0.0615006")
 
 
 def test_a_govcloud_gpt_oss_request(book):
     """gpt-oss-120b: 2,000 input and 1,000 output tokens: 2,000 x 0.18 + 1,000 x 0.72 = 360 + 720 = 1,080 per 1M."""
     row = book.lookup("aws_bedrock", "us-gov.openai.gpt-oss-120b-1:0", AT, "standard", 2000)
     assert row["price_id"] == "aws_bedrock/us-gov.openai.gpt-oss-120b-1:0@undated/standard"
-    assert _cost(row, input=2000, output=1000) == Decimal("0.00108")
+    assert request_cost(row, input=2000, output=1000) == Decimal("0.00108")
 
 
 def test_govcloud_ids_have_no_batch_price(book):
@@ -120,10 +120,10 @@ def test_a_nova_2_lite_request_on_the_japan_profile_costs_the_tokyo_price(book):
     us.: 1,000 x 0.33 + 4,000 x 0.0825 + 300 x 2.75 = 330 + 330 + 825 = 1,485 per 1M."""
     jp = book.lookup("aws_bedrock", "jp.amazon.nova-2-lite-v1:0", AT, "standard", 5000)
     assert jp["price_id"] == "aws_bedrock/jp.amazon.nova-2-lite-v1:0@undated/standard"
-    assert _cost(jp, input=1000, cache_read=4000, output=300) == Decimal("0.0017853")
+    assert request_cost(jp, input=1000, cache_read=4000, output=300) == Decimal("0.0017853")
     us = book.lookup("aws_bedrock", "us.amazon.nova-2-lite-v1:0", AT, "standard", 5000)
     assert us["price_id"] == "aws_bedrock/amazon.nova-2-lite-v1:0@undated/standard"
-    assert _cost(us, input=1000, cache_read=4000, output=300) == Decimal("0.001485")
+    assert request_cost(us, input=1000, cache_read=4000, output=300) == Decimal("0.001485")
     assert book.lookup("aws_bedrock", "jp.amazon.nova-2-lite-v1:0", AT, "batch", 5000) is None
 
 
@@ -139,7 +139,7 @@ def test_the_kept_claude_japan_profiles_cost_the_us_price(book, name, model):
     row = book.lookup("aws_bedrock", name, AT, "standard", 10120)
     assert row["price_id"].startswith(f"aws_bedrock/{model}@undated/standard")
     if model == "anthropic.claude-sonnet-4-6-v1:0":
-        assert _cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal("0.017061")
+        assert request_cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal("0.017061")
 
 
 @pytest.mark.parametrize(("name", "model"), [

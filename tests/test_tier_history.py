@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from helpers import envelope, land, sample_usage
-from test_platform_tiers import _cost, _prices
+from test_platform_tiers import bucket_prices, request_cost
 
 from pipelines.pricing.book import load_price_book
 from pipelines.pricing.corrections import corrections_file_problems
@@ -50,10 +50,10 @@ def test_an_openai_gpt_4o_batch_request_from_2025_is_priced_at_the_batch_price(b
     standard prices ($2.50 / $1.25 cached / $10) are the same: 86 x 1.25 + 1,920 x 1.25 + 300 x 5 = 107.5 + 2,400 +
     1,500 = 4,007.5 per 1M. Before the rule this request was unpriced (no batch price before 2026-10-14)."""
     batch = book.lookup("openai", "gpt-4o", _at("2025-06-01"), "batch", 2006)
-    assert _cost(batch, input=86, cache_read=1920, output=300) == Decimal("0.0040075")
+    assert request_cost(batch, input=86, cache_read=1920, output=300) == Decimal("0.0040075")
     assert batch["price_id"] == "openai/gpt-4o@undated/batch"
     assert "batch: as from 2026-10-14 (https://platform.openai.com/docs/guides/batch)" in batch["note"]
-    assert _prices(batch) == _prices(book.lookup("openai", "gpt-4o", _at("2026-11-27"), "batch", 2006))
+    assert bucket_prices(batch) == bucket_prices(book.lookup("openai", "gpt-4o", _at("2026-11-27"), "batch", 2006))
 
 
 def test_an_anthropic_batch_request_gets_the_batch_price_only_where_standard_is_the_same(book):
@@ -64,7 +64,7 @@ def test_an_anthropic_batch_request_gets_the_batch_price_only_where_standard_is_
     it keeps no batch price: a batch request on 2026-03-01 stays unpriced."""
     batch = book.lookup("anthropic", "claude-opus-4-6", _at("2026-04-01"), "batch", 10120)
     tokens = {"input": 120, "cache_read": 8000, "cache_write_5m": 1500, "cache_write_1h": 500, "output": 350}
-    assert _cost(batch, **tokens) == Decimal("0.0138625")
+    assert request_cost(batch, **tokens) == Decimal("0.0138625")
     assert batch["price_id"] == "anthropic/claude-opus-4-6@2026-03-13/batch"
     assert "Message Batches API" in batch["note"]
     assert book.lookup("anthropic", "claude-opus-4-6", _at("2026-03-01"), "batch", 10120) is None
@@ -75,7 +75,7 @@ def test_a_gemini_batch_and_flex_request_before_genai_prices_dates_are_priced(bo
     """gemini-2.5-flash in batch on 2025-09-01 (Batch Mode launched 2025-07-07): 1,000 input and 200 output tokens at
     $0.15 / $1.25, half of standard: 150 + 250 = 400 per 1M."""
     batch = book.lookup("google", "gemini-2.5-flash", _at("2025-09-01"), "batch")
-    assert _cost(batch, input=1000, output=200) == Decimal("0.0004")
+    assert request_cost(batch, input=1000, output=200) == Decimal("0.0004")
     assert batch["price_id"] == "google/gemini-2.5-flash@undated/batch"
     flex = [r for r in book.prices.to_pylist() if r["provider"] == "google" and r["service_tier"] == "flex"]
     assert flex and all(r["effective_from"] is None or r["effective_from"].date() >= dt.date(2026, 10, 15) for r in flex)
