@@ -341,7 +341,7 @@ def test_money_macros_divide_exactly_and_give_null_on_zero():
 
 
 def test_shipped_tiers_classify_the_common_models(tmp_path):
-    from pipelines.pricing.tiers import load_tier_rules
+    from pipelines.pricing.tiers import define_tiered_models, load_tier_rules
     from pipelines.storage.database import sql_text
 
     models = {
@@ -364,6 +364,7 @@ def test_shipped_tiers_classify_the_common_models(tmp_path):
             {"models": list(models)},
         )
         con.register("tier_rules", load_tier_rules(tmp_path))
+        define_tiered_models(con)
         found = {
             model: tier
             for tier, listed in con.execute(f"select model_tier, models from ({sql_text('marts.model_tier_spend')})").fetchall()

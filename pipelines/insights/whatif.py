@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.insights.budgets import MONEY_PLACES, MonthSpan, observed_month
-from pipelines.pricing.tiers import compare_rule
+from pipelines.pricing.tiers import compare_rule, define_tiered_models
 from pipelines.storage.database import sql_text, table_exists
 
 GROWTH_FACTORS = (1, 2, 3, 10)
@@ -408,6 +408,7 @@ def breakeven(
     if compare_with:
         targets = list(dict.fromkeys(resolve_model(con, text, "--compare-with") for text in compare_with))
         con.register("tier_rules", compare_rule(targets, "--compare-with"))
+        define_tiered_models(con)
         define_reprice(con)
         con.execute(f"create or replace temp view breakeven_now as {sql_text(BREAKEVEN_TABLE)}")
         relation = "breakeven_now"

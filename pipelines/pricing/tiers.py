@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from pipelines.pricing.book import PriceBook, load_price_book
 from pipelines.settings import ConfigError, clipped, read_yaml, shown
+from pipelines.storage.database import sql_text
 from pipelines.storage.home import shipped_dir
 
 TIERS = ("small", "medium", "premium")
@@ -69,6 +71,12 @@ def compare_rule(targets: list[tuple[str, str]], source: str) -> pa.Table:
     rule = {"rule_order": 1, "pattern": "*", "tier": None, "rule_source": source,
             "compare_with": [{"provider": provider, "model": model} for provider, model in targets]}
     return pa.Table.from_pylist([rule], schema=RULES_SCHEMA)
+
+
+def define_tiered_models(con: duckdb.DuckDBPyConnection) -> None:
+    """The table macro tiered_models(models) on this connection (sql/marts/_tiered_models.sql): each model of the
+    relation named `models` with the first rule of the view tier_rules that matches it."""
+    con.execute(f"create or replace temp macro tiered_models(models) as table {sql_text('marts._tiered_models')}")
 
 
 def _read_rules(path: Path, label: str) -> list[dict]:

@@ -31,7 +31,7 @@ from pipelines.pricing.fx import RATES_SCHEMA
 from pipelines.pricing.fx import REJECTED_SCHEMA as FX_REJECTED_SCHEMA
 from pipelines.pricing.names import register_model_names
 from pipelines.pricing.overrides import OVERRIDE_SCHEMA
-from pipelines.pricing.tiers import RULES_SCHEMA, load_tier_rules
+from pipelines.pricing.tiers import RULES_SCHEMA, define_tiered_models, load_tier_rules
 from pipelines.records.billing import BILLING
 from pipelines.records.business import CARBON, EXPERIMENTS, GPU, OUTCOMES, OVERHEAD, REVENUE
 from pipelines.records.read import RecordSource
@@ -174,6 +174,12 @@ def _tier_rules(con: duckdb.DuckDBPyConnection, home: Home | None, window: Windo
     con.register("tier_rules", load_tier_rules(home.root) if home else RULES_SCHEMA.empty_table())
 
 
+TIER_RULES = (
+    Input("tier_rules", _tier_rules),
+    Input("tiered_models", lambda con, home, window: define_tiered_models(con), sql="marts._tiered_models"),
+)
+
+
 CLUSTER_ENERGY_SCHEMA = pa.schema([("cluster", pa.string()), ("region", pa.string()), ("pue", pa.decimal128(38, 9))])
 
 
@@ -237,7 +243,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "marts.self_host_breakeven",
         (
-            Input("tier_rules", _tier_rules),
+            *TIER_RULES,
             Input(
                 "reprice",
                 lambda con, home, window: con.execute(
@@ -252,7 +258,7 @@ TABLES: tuple[Table, ...] = (
     Table("marts.cost_per_outcome"),
     Table("marts.unit_economics"),
     Table("marts.unit_economics_by_feature"),
-    Table("marts.model_tier_spend", (Input("tier_rules", _tier_rules),)),
+    Table("marts.model_tier_spend", TIER_RULES),
     Table("marts.cache_savings"),
     Table("marts.spend_anomalies", params=ANOMALY_PARAMS),
     Table(
@@ -260,7 +266,7 @@ TABLES: tuple[Table, ...] = (
         (
             _arrow("chargeback_payers", CHARGEBACK_PAYERS_SCHEMA),
             _arrow("chargeback_tier_prices", CHARGEBACK_TIER_PRICES_SCHEMA),
-            Input("tier_rules", _tier_rules),
+            *TIER_RULES,
         ),
     ),
     Table("finance.chargeback_usage", appended=True, params={"month": ""}),

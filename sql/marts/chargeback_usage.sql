@@ -4,7 +4,8 @@
 -- belongs to the first payer, in the file's order, whose match holds (customer_id, user_segment, feature, tags);
 -- one no payer matches is not charged back. A payer with `each` is split: payer '<payer>:<value>' per value of that
 -- field, each its own statement and allowance. An outcome counts on the line of its first request
--- (marts.outcome_costs.first_request_id) on the outcome's own day. tier_rules: model tiers, as in marts.model_tier_spend.
+-- (marts.outcome_costs.first_request_id) on the outcome's own day. tier_rules: model tiers, as in marts.model_tier_spend
+-- (the table macro tiered_models, sql/marts/_tiered_models.sql).
 -- cost is cost_usd in the payer's currency at the latest landing/fx rate on or before the day (usd_rate = units per
 -- 1 USD). gross_charge by the payer's rule: cost_plus cost x (1 + markup_pct / 100); per_mtok tokens x the tier's
 -- price per 1M (else the payer's `default`); per_outcome outcomes x the price. Unpriced requests are never charged:
@@ -180,14 +181,10 @@ models as (
 
 tiered as (
     select
-        models.provider,
-        models.model,
-        coalesce(tier_rules.tier, 'unclassified') as model_tier,
-    from models
-    left join tier_rules
-        on lower(models.provider || '/' || models.model) glob tier_rules.pattern
-        or lower(models.model) glob tier_rules.pattern
-    qualify row_number() over (partition by models.provider, models.model order by tier_rules.rule_order nulls last) = 1
+        provider,
+        model,
+        model_tier,
+    from tiered_models('models')
 ),
 
 rates as (

@@ -1,6 +1,7 @@
 -- One row per month (YYYY-MM) x feature x model tier (small / medium / premium / unclassified): the data a routing
 -- decision needs. Tiers come from tier_rules (registered by the asset from <home>/model_tiers.yaml, then
--- pricing/model_tiers.yaml): the first rule whose glob matches "<provider>/<model>" or the model name wins.
+-- pricing/model_tiers.yaml): the first rule whose glob matches "<provider>/<model>" or the model name wins, as the
+-- table macro tiered_models(models) finds it (sql/marts/_tiered_models.sql).
 -- Unit costs are over priced usage (priced_requests, priced_tokens); the shares compare the tier with the whole feature.
 -- money_muldiv and exact_ratio are exact DECIMAL division macros (pipelines/storage/money.py).
 with usage as (
@@ -27,15 +28,11 @@ models as (
 
 tiered as (
     select
-        models.provider,
-        models.model,
-        coalesce(tier_rules.tier, 'unclassified') as model_tier,
-        tier_rules.rule_source,
-    from models
-    left join tier_rules
-        on lower(models.provider || '/' || models.model) glob tier_rules.pattern
-        or lower(models.model) glob tier_rules.pattern
-    qualify row_number() over (partition by models.provider, models.model order by tier_rules.rule_order nulls last) = 1
+        provider,
+        model,
+        model_tier,
+        rule_source,
+    from tiered_models('models')
 ),
 
 by_tier as (

@@ -2,7 +2,8 @@
 -- what the same requests would have cost on the API, and the utilization at which the two cost the same per token.
 -- The API models come from tier_rules (<home>/model_tiers.yaml, then pricing/model_tiers.yaml, registered by the
 -- asset; `tokenledger breakeven --compare-with` hands one rule of its own): for each self-hosted model served, the
--- first rule whose glob matches "self_hosted:<cluster>/<model>" or the model name, and its compare_with list.
+-- first rule whose glob matches "self_hosted:<cluster>/<model>" or the model name, and its compare_with list (the
+-- table macro tiered_models(models), sql/marts/_tiered_models.sql, shared with marts.model_tier_spend).
 -- requests, tokens_served (total input + total output tokens, every bucket), capacity_tokens and gpu_cost_usd (the
 -- month's whole GPU bill from reference.gpu_capacity, idle included) are the cluster's month, every model it served;
 -- capacity_tokens is null when a GPU record of the month gives no capacity, gpu_cost_usd when one has no USD rate.
@@ -53,15 +54,12 @@ served_models as (
 
 first_rules as (
     select
-        served_models.provider,
-        served_models.model,
-        tier_rules.rule_source,
-        tier_rules.compare_with,
-    from served_models
-    inner join tier_rules
-        on lower(served_models.provider || '/' || served_models.model) glob tier_rules.pattern
-        or lower(served_models.model) glob tier_rules.pattern
-    qualify row_number() over (partition by served_models.provider, served_models.model order by tier_rules.rule_order) = 1
+        provider,
+        model,
+        rule_source,
+        compare_with,
+    from tiered_models('served_models')
+    where matched
 ),
 
 pairs as (

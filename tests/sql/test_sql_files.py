@@ -157,3 +157,24 @@ def test_month_span_is_the_latest_month_or_the_one_asked_for(con):
     # October's first data day is the 20th: the span starts there, not on the 1st.
     assert run(con, "queries/month_span", {"month": "2026-10"}) == [{"month": "2026-10", "first_day": dt.date(2026, 10, 20), "last_day": dt.date(2026, 10, 23)}]
     assert run(con, "queries/month_span", {"month": "2026-09"}) == []
+
+
+def test_tiered_models_takes_the_first_matching_rule_by_order_in_lower_case(con):
+    from pipelines.pricing.tiers import RULES_SCHEMA, define_tiered_models
+
+    compare = [{"provider": "openai", "model": "gpt-4o-mini-2024-07-18"}]
+    rules = [  # registered out of order: rule_order decides, not the table's order
+        {"rule_order": 3, "pattern": "*-mini*", "tier": "small", "rule_source": "shipped#3", "compare_with": []},
+        {"rule_order": 1, "pattern": "self_hosted:gpu-a/*", "tier": "medium", "rule_source": "home#1", "compare_with": compare},
+        {"rule_order": 2, "pattern": "*gpt-4o*", "tier": "medium", "rule_source": "shipped#2", "compare_with": []},
+    ]
+    con.register("tier_rules", pa.Table.from_pylist(rules, schema=RULES_SCHEMA))
+    con.register("served", pa.table({"provider": ["openai", "openai", "self_hosted:gpu-a", "anthropic"],
+                                     "model": ["GPT-4o-Mini", "o4-mini", "gpt-4o-mini", "claude-x"]}))
+    define_tiered_models(con)
+    assert con.execute("select * from tiered_models('served') order by provider, model").fetchall() == [
+        ("anthropic", "claude-x", False, "unclassified", None, None, None),
+        ("openai", "GPT-4o-Mini", True, "medium", 2, "shipped#2", []),  # the model name matches *gpt-4o* (2) and *-mini* (3)
+        ("openai", "o4-mini", True, "small", 3, "shipped#3", []),
+        ("self_hosted:gpu-a", "gpt-4o-mini", True, "medium", 1, "home#1", compare),  # "<provider>/<model>" matches rule 1
+    ]
