@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown
+from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown, shown_kind
 from pipelines.storage.database import sql_text, table_exists
 
 BUDGETS_FILE = "budgets.yaml"
@@ -74,7 +74,7 @@ def load_budgets(home_root: Path) -> list[Budget]:
     if document is None:
         return []
     if not isinstance(document, dict):
-        raise BudgetError(f"{path.name}: expected a mapping with 'features' and/or 'segments', got {_kind(document)}")
+        raise BudgetError(f"{path.name}: expected a mapping with 'features' and/or 'segments', got {shown_kind(document)}")
     problems = [f"{path.name}: unknown key {shown(key)} (known: currency, features, segments)" for key in document if key not in {*SCOPES, "currency"}]
     currency = document.get("currency", "USD")
     if currency != "USD":
@@ -83,7 +83,7 @@ def load_budgets(home_root: Path) -> list[Budget]:
     for key, scope in SCOPES.items():
         entries = {} if document.get(key) is None else document[key]
         if not isinstance(entries, dict):
-            problems.append(f"{path.name}: {key}: expected a mapping of {scope} name to monthly USD, got {_kind(entries)}")
+            problems.append(f"{path.name}: {key}: expected a mapping of {scope} name to monthly USD, got {shown_kind(entries)}")
             entries = {}
         for name, amount in entries.items():
             value = _amount(amount)
@@ -102,11 +102,6 @@ def _amount(value: object) -> Decimal | None:
     """A monthly budget: a number (never a boolean, text, .nan or .inf), at least 0, that DECIMAL(38, 15) holds."""
     amount = as_number(value)
     return amount if amount is not None and amount >= 0 and fits_decimal(amount, 15) else None
-
-
-def _kind(value: object) -> str:
-    """What a value is, for a message that expected a mapping: its type and a short look at it."""
-    return f"{type(value).__name__} {shown(value, 40)}" if value is not None else "nothing"
 
 
 @dataclass(frozen=True)

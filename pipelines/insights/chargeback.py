@@ -47,7 +47,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.pricing.tiers import TIERS, UNCLASSIFIED
-from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown
+from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown, shown_kind
 
 CHARGEBACK_FILE = "chargeback.yaml"
 RULES = ("cost_plus", "per_mtok", "per_outcome")
@@ -132,7 +132,7 @@ def load_chargeback(home_root: Path) -> Chargeback:
         return NO_CHARGEBACK
     name = path.name
     if not isinstance(document, dict):
-        raise ChargebackError(f"{name}: expected a mapping with 'payers', got {_kind(document)}")
+        raise ChargebackError(f"{name}: expected a mapping with 'payers', got {shown_kind(document)}")
     problems = [f"{name}: unknown key {shown(key)} (known: {', '.join(sorted(TOP_KEYS))})" for key in document if key not in TOP_KEYS]
     if document.get("period", "month") != "month":
         problems.append(f"{name}: period: statements are per calendar month ('month'), got {shown(document['period'])}")
@@ -142,7 +142,7 @@ def load_chargeback(home_root: Path) -> Chargeback:
         unpriced = "block"
     payers = document.get("payers")
     if not isinstance(payers, dict) or not payers:
-        problems.append(f"{name}: payers: expected a mapping of payer id to its match and rule, got {_kind(payers)}")
+        problems.append(f"{name}: payers: expected a mapping of payer id to its match and rule, got {shown_kind(payers)}")
         payers = {}
     rows, prices, split_stripe = [], [], {}
     for order, (payer, spec) in enumerate(payers.items(), start=1):
@@ -154,7 +154,7 @@ def load_chargeback(home_root: Path) -> Chargeback:
             problems.append(f"{where}: a payer id may not end in -ADJ (statement CB-<month>-<payer>-ADJ holds another payer's adjustments)")
             continue
         if not isinstance(spec, dict):
-            problems.append(f"{where}: expected a mapping with match and rule, got {_kind(spec)}")
+            problems.append(f"{where}: expected a mapping with match and rule, got {shown_kind(spec)}")
             continue
         row, payer_prices, payer_problems = _payer(where, payer, spec)
         problems += payer_problems
@@ -221,7 +221,7 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     if rule == "per_mtok" and "per_mtok" in spec:
         tiers = spec["per_mtok"]
         if not isinstance(tiers, dict) or not tiers:
-            problems.append(f"{where}.per_mtok: expected a price per 1M tokens per model tier ({', '.join(TIER_KEYS)}), got {_kind(tiers)}")
+            problems.append(f"{where}.per_mtok: expected a price per 1M tokens per model tier ({', '.join(TIER_KEYS)}), got {shown_kind(tiers)}")
             tiers = {}
         for tier, price in tiers.items():
             value = _amount(price)
@@ -247,7 +247,7 @@ def _split_stripe(where: str, payer: str, spec: dict) -> tuple[dict[str, str], l
     if spec.get("each") is None:
         return {}, [f"{where}.stripe_customer_ids: only a payer split by `each` maps its values to Stripe customers"]
     if not isinstance(ids, dict) or len(ids) > MAX_LIST:
-        return {}, [f"{where}.stripe_customer_ids: expected a mapping of {spec['each']} to Stripe customer id, got {_kind(ids)}"]
+        return {}, [f"{where}.stripe_customer_ids: expected a mapping of {spec['each']} to Stripe customer id, got {shown_kind(ids)}"]
     found, problems = {}, []
     for value, stripe in ids.items():
         if not isinstance(value, str) or not value or not isinstance(stripe, str) or not STRIPE_ID.match(stripe):
@@ -261,7 +261,7 @@ def _match(where: str, match: object) -> tuple[dict, list[str]]:
     """The match as lists (null: any value); a payer must match on something."""
     found: dict = {"customer_ids": None, "user_segments": None, "features": None, "tags": None}
     if not isinstance(match, dict) or not match:
-        return found, [f"{where}: expected a mapping with one or more of {', '.join(MATCH_KEYS)}, got {_kind(match)}"]
+        return found, [f"{where}: expected a mapping with one or more of {', '.join(MATCH_KEYS)}, got {shown_kind(match)}"]
     problems = [f"{where}: unknown key {shown(key)} (known: {', '.join(MATCH_KEYS)})" for key in match if key not in MATCH_KEYS]
     for key, column in (("customer_id", "customer_ids"), ("user_segment", "user_segments"), ("feature", "features")):
         if key in match:
@@ -272,7 +272,7 @@ def _match(where: str, match: object) -> tuple[dict, list[str]]:
     if "tags" in match:
         tags = match["tags"]
         if not isinstance(tags, dict) or not tags:
-            problems.append(f"{where}.tags: expected a mapping of tag to a value or a list of values, got {_kind(tags)}")
+            problems.append(f"{where}.tags: expected a mapping of tag to a value or a list of values, got {shown_kind(tags)}")
         else:
             found["tags"] = []
             for key, value in tags.items():
@@ -295,7 +295,7 @@ def _values(value: object) -> list[str] | None:
 
 def _allowance(value: object) -> tuple[str | None, Decimal | None, str | None]:
     if not isinstance(value, dict) or len(value) != 1:
-        return None, None, f"expected one of {', '.join(f'{{{unit}: N}}' for unit in ALLOWANCE_UNITS)}, got {_kind(value)}"
+        return None, None, f"expected one of {', '.join(f'{{{unit}: N}}' for unit in ALLOWANCE_UNITS)}, got {shown_kind(value)}"
     (unit, raw), = value.items()
     if unit not in ALLOWANCE_UNITS:
         return None, None, f"unknown allowance {shown(unit)} (known: {', '.join(ALLOWANCE_UNITS)})"
@@ -310,7 +310,3 @@ def _amount(value: object, minimum: Decimal = Decimal(0), places: int = 9) -> De
     """A number (never a boolean, text, .nan or .inf) at least `minimum` that DECIMAL(38, places) holds."""
     amount = as_number(value)
     return amount if amount is not None and amount >= minimum and fits_decimal(amount, places) else None
-
-
-def _kind(value: object) -> str:
-    return f"{type(value).__name__} {shown(value, 40)}" if value is not None else "nothing"
