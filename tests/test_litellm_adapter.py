@@ -159,6 +159,15 @@ def test_cache_hit_costs_nothing_and_service_tier_and_model_fallbacks():
     assert rows["group"]["model"] == "claude-sonnet"
 
 
+def test_bedrock_s_reserved_tier_is_read_as_provisioned_throughput():
+    """LiteLLM copies a Bedrock Converse response's `serviceTier.type` to `service_tier`; Bedrock's Reserved tier is
+    capacity billed per tokens-per-minute, not per token, so it is read as provisioned_throughput (unpriced)."""
+    result = _parse(row(request_id="res", metadata=dict(SAMPLE["metadata"], service_tier="reserved")),
+                    row(request_id="flex", metadata=dict(SAMPLE["metadata"], service_tier="flex")))
+    rows = {r["request_id"]: r["service_tier"] for r in result.rows.to_pylist()}
+    assert rows == {"res": "provisioned_throughput", "flex": "flex"}
+
+
 def test_spend_is_never_used():
     cheap, dear = _parse(row(spend=0.0)).rows, _parse(row(spend=123.45)).rows
     assert cheap.equals(dear) and not any("spend" in name or "cost" in name for name in cheap.column_names)

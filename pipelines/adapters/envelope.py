@@ -293,6 +293,7 @@ canonical as (
             when 'on_demand' then 'standard'
             when 'on_demand_flex' then 'flex'
             when 'on_demand_priority' then 'priority'
+            when 'reserved' then 'provisioned_throughput'
             else coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
         end as service_tier
     from buckets

@@ -144,6 +144,7 @@ _BUCKETS = (
     """case
             when tier_raw is null and lower(coalesce(call_type, '')) like '%batch%' then 'batch'
             when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto', 'on_demand') then 'standard'
+            when tier_raw = 'reserved' then 'provisioned_throughput'
             else tier_raw
         end as service_tier""",
     f"list_transform(tag_list, lambda t: {_TAG_KEY}) as tag_keys",
