@@ -1,0 +1,165 @@
+"""Bedrock's Flex and Priority service tiers (pricing/corrections.yaml `platform_tiers`, pricing/list/aws_bedrock.yaml).
+
+Sources: Bedrock sells on-demand requests in a Flex tier "for a pricing discount" and a Priority tier "for a price
+premium over standard on-demand pricing" (docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html,
+launched 2025-11-18: aws.amazon.com/about-aws/whats-new/2025/11/amazon-bedrock-priority-flex-inference-service-tiers);
+the per-model prices of aws.amazon.com/bedrock/pricing/, as LiteLLM 1.110.2's price file transcribes them
+(`input_cost_per_token_flex`, `output_cost_per_token_priority`, ...), are 0.5 x and 1.75 x the Standard price for the
+models listed. A Converse response says which tier served it: `serviceTier: {"type": "priority" | "default" | "flex" |
+"reserved"}` (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ServiceTier.html); the gateway writes its
+`type` as the envelope's `service_tier` (docs/formats/envelope.md). Requests are priced by hand through the shipped book
+and through the pipeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import duckdb
+import pytest
+from helpers import FORMATS, envelope, land
+from test_platform_tiers import bucket_prices, request_cost
+
+from pipelines.pricing.book import load_price_book
+from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
+
+AT = dt.datetime(2026, 11, 27, 10, tzinfo=dt.timezone.utc)
+NOVA = {"inputTokens": 1200, "outputTokens": 350, "totalTokens": 9550, "cacheReadInputTokens": 8000}
+"""A Nova Converse usage: 1,200 uncached input tokens, 8,000 cache reads, 350 output tokens (Nova bills no cache write)."""
+
+FLEX = {  # imported entries given flex by the rule; the curated entries below are written out
+    "amazon.nova-pro-v1:0", "amazon.nova-2-lite-v1:0", "google.gemma-3-4b-it", "mistral.devstral-2-123b",
+    "mistral.magistral-small-2509", "mistral.ministral-3-3b-instruct", "mistral.ministral-3-14b-instruct",
+    "mistral.mistral-large-3-675b-instruct", "mistral.voxtral-mini-3b-2507", "mistral.voxtral-small-24b-2507",
+    "moonshotai.kimi-k3", "global.moonshotai.kimi-k3", "moonshotai.kimi-k3.1", "global.moonshotai.kimi-k3.1",
+    "nvidia.nemotron-nano-3-30b:0", "nvidia.nemotron-super-3-120b:0", "openai.gpt-oss-20b-1:0", "openai.gpt-oss-120b-1:0",
+    "qwen.qwen3-32b-v1:0", "zai.glm-5.3", "global.zai.glm-5.3",
+}
+PRIORITY = {
+    "amazon.nova-pro-v1:0", "amazon.nova-premier-v1:0", "amazon.nova-2-lite-v1:0", "global.amazon.nova-2-lite-v1:0",
+    "google.gemma-3-4b-it", "mistral.devstral-2-123b", "mistral.ministral-3-14b-instruct", "mistral.voxtral-mini-3b-2507",
+    "moonshotai.kimi-k3", "global.moonshotai.kimi-k3", "moonshotai.kimi-k3.1", "global.moonshotai.kimi-k3.1",
+    "nvidia.nemotron-super-3-120b:0", "openai.gpt-oss-20b-1:0", "openai.gpt-oss-120b-1:0", "qwen.qwen3-32b-v1:0",
+    "qwen.qwen3-coder-30b-a3b-v1:0", "zai.glm-5.3", "global.zai.glm-5.3",
+}
+CURATED_FLEX = {"deepseek.v3.2", "moonshot.kimi-k2-thinking", "minimax.minimax-m2", "jp.amazon.nova-2-lite-v1:0"}
+CURATED_PRIORITY = {"deepseek.v3.2", "jp.amazon.nova-2-lite-v1:0"}
+
+
+@pytest.fixture(scope="module")
+def book():
+    return load_price_book()
+
+
+def test_a_nova_pro_request_costs_half_in_flex_and_seven_quarters_in_priority(book):
+    """us.amazon.nova-pro-v1:0 (Standard $0.80 / $3.20, cache read $0.20; LiteLLM 1.110.2: Flex $0.40 / $1.60 / $0.10,
+    Priority $1.40 / $5.60 / $0.35):
+    Standard: 1,200 x 0.80 + 8,000 x 0.20 + 350 x 3.20 =   960 + 1,600 + 1,120 = 3,680 per 1M.
+    Flex:     1,200 x 0.40 + 8,000 x 0.10 + 350 x 1.60 =   480 +   800 +   560 = 1,840 per 1M.
+    Priority: 1,200 x 1.40 + 8,000 x 0.35 + 350 x 5.60 = 1,680 + 2,800 + 1,960 = 6,440 per 1M."""
+    tokens = {"input": 1200, "cache_read": 8000, "output": 350}
+    rows = {tier: book.lookup("aws_bedrock", "us.amazon.nova-pro-v1:0", AT, tier, 9200) for tier in ("standard", "flex", "priority")}
+    assert {tier: request_cost(row, **tokens) for tier, row in rows.items()} == {
+        "standard": Decimal("0.00368"), "flex": Decimal("0.00184"), "priority": Decimal("0.00644")}
+    assert rows["flex"]["price_id"] == "aws_bedrock/amazon.nova-pro-v1:0@undated/flex"
+    assert rows["priority"]["price_id"] == "aws_bedrock/amazon.nova-pro-v1:0@undated/priority"
+    assert "flex: 0.5 x standard (https://aws.amazon.com/bedrock/pricing/)" in rows["flex"]["note"]
+    assert "priority: 1.75 x standard (https://aws.amazon.com/bedrock/pricing/)" in rows["priority"]["note"]
+    assert "service-tiers-inference.html" in rows["priority"]["note"] and "launched on 2025-11-18" in rows["priority"]["note"]
+
+
+def test_nova_2_lite_priority_on_the_us_and_global_profiles(book):
+    """Nova 2 Lite: the us. id costs $0.33 / $2.75 (cache read $0.0825), the global profile $0.30 / $2.50 ($0.075);
+    Priority is 1.75 x each (LiteLLM 1.110.2: us. $0.5775 / $4.8125, global $0.525 / $4.375). 1,200 input, 8,000
+    cache reads, 350 output:
+    us.:     1,200 x 0.5775 + 8,000 x 0.144375 + 350 x 4.8125 = 693 + 1,155 + 1,684.375 = 3,532.375 per 1M.
+    global.: 1,200 x 0.525  + 8,000 x 0.13125  + 350 x 4.375  = 630 + 1,050 + 1,531.25  = 3,211.25  per 1M.
+    Flex exists on the us. id only ($0.165 / $1.375): 198 + 330 + 481.25 = 1,009.25 per 1M."""
+    tokens = {"input": 1200, "cache_read": 8000, "output": 350}
+    us = book.lookup("aws_bedrock", "us.amazon.nova-2-lite-v1:0", AT, "priority", 9200)
+    everywhere = book.lookup("aws_bedrock", "global.amazon.nova-2-lite-v1:0", AT, "priority", 9200)
+    assert (request_cost(us, **tokens), request_cost(everywhere, **tokens)) == (Decimal("0.003532375"), Decimal("0.00321125"))
+    assert request_cost(book.lookup("aws_bedrock", "us.amazon.nova-2-lite-v1:0", AT, "flex", 9200), **tokens) == Decimal("0.00100925")
+    assert book.lookup("aws_bedrock", "global.amazon.nova-2-lite-v1:0", AT, "flex") is None
+
+
+def test_the_curated_entries_carry_their_service_tiers_written_out(book):
+    """Entries genai-prices lacks are curated, where the import's rule does not reach: DeepSeek-V3.2 Flex $0.31 / $0.925
+    and Priority $1.085 / $3.2375 (Standard $0.62 / $1.85); Nova 2 Lite's jp. profile Flex $0.198 / $1.6555 and
+    Priority $0.693 / $5.79425 (Standard $0.396 / $3.311). 1,000 input and 200 output tokens on DeepSeek-V3.2:
+    Flex 310 + 185 = 495, Priority 1,085 + 647.5 = 1,732.5 per 1M."""
+    tokens = {"input": 1000, "output": 200}
+    deepseek = {tier: book.lookup("aws_bedrock", "us.deepseek.v3.2", AT, tier) for tier in ("flex", "priority")}
+    assert (request_cost(deepseek["flex"], **tokens), request_cost(deepseek["priority"], **tokens)) == (Decimal("0.000495"), Decimal("0.0017325"))
+    assert deepseek["priority"]["book_file"] == "aws_bedrock.yaml"
+    jp = book.lookup("aws_bedrock", "jp.amazon.nova-2-lite-v1:0", AT, "priority")
+    assert (jp["input_per_mtok"], jp["cache_read_per_mtok"], jp["output_per_mtok"]) == (Decimal("0.693"), Decimal("0.17325"), Decimal("5.79425"))
+
+
+def test_exactly_the_listed_models_have_flex_and_priority_at_their_multiple_of_standard(book):
+    rows = [r for r in book.prices.to_pylist() if r["provider"] == "aws_bedrock"]
+    assert {r["model"] for r in rows if r["service_tier"] == "flex"} == FLEX | CURATED_FLEX
+    assert {r["model"] for r in rows if r["service_tier"] == "priority"} == PRIORITY | CURATED_PRIORITY
+    for tier, models, factor in (("flex", FLEX | CURATED_FLEX, Decimal("0.5")), ("priority", PRIORITY | CURATED_PRIORITY, Decimal("1.75"))):
+        for model in models:
+            standard = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "standard"}
+            scaled = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == tier}
+            assert scaled.keys() == standard.keys(), (model, tier)
+            for key, row in scaled.items():
+                expected = {b: None if p is None else p * factor for b, p in bucket_prices(standard[key]).items()}
+                assert bucket_prices(row) == expected, (model, tier)
+
+
+@pytest.mark.parametrize(("name", "tier"), [
+    ("us.amazon.nova-lite-v1:0", "flex"),  # not in AWS's table for the tiers
+    ("us.amazon.nova-micro-v1:0", "priority"),
+    ("us.anthropic.claude-sonnet-4-6-v1:0", "priority"),  # Claude is not sold in the tiers
+    ("us.anthropic.claude-sonnet-4-6-v1:0", "flex"),
+    ("amazon.nova-premier-v1:0", "flex"),  # LiteLLM 1.110.2 lists Priority only
+    ("global.amazon.nova-2-lite-v1:0", "flex"),
+    ("qwen.qwen3-coder-30b-a3b-v1:0", "flex"),
+    ("moonshot.kimi-k2-thinking", "priority"),  # $4.38 for $2.50: not an exact 1.75 x
+    ("minimax.minimax-m2", "priority"),  # $0.52 for $0.30
+    ("google.gemma-3-12b-it", "flex"),  # $0.05 for $0.09
+    ("mistral.ministral-3-3b-instruct", "priority"),  # 1.70 x
+])
+def test_a_model_bedrock_does_not_sell_at_the_rule_s_price_in_a_tier_has_no_price_there(book, name, tier):
+    assert book.lookup("aws_bedrock", name, AT, "standard") is not None
+    assert book.lookup("aws_bedrock", name, AT, tier) is None
+
+
+def test_bedrock_service_tiers_are_priced_by_the_pipeline(home: Home):
+    """The Converse response sample with `serviceTier: {"type": "priority"}` on Kimi K3 (us. id, Standard $3.30 / $16.50,
+    cache read $0.33, cache write $4.125): 120 input, 8,000 cache reads, 2,000 cache writes, 350 output.
+    Standard: 120 x 3.30 + 8,000 x 0.33 + 2,000 x 4.125 + 350 x 16.50 = 396 + 2,640 + 8,250 + 5,775 = 17,061 per 1M.
+    Priority (1.75 x): 693 + 4,620 + 14,437.5 + 10,106.25 = 29,856.75 per 1M; Flex (0.5 x): 8,530.5 per 1M.
+    Bedrock's `default` is the Standard tier; `reserved` (capacity billed per tokens-per-minute reserved, not per token)
+    is read as `provisioned_throughput`, the canonical name of capacity-billed traffic, and stays unpriced, as does a
+    model outside the tier: never $0."""
+    response = json.loads((FORMATS / "bedrock_converse_priority_response.json").read_text())
+    usage, served = response["usage"], response["serviceTier"]["type"]
+    lines = [
+        envelope("k3-priority", "aws_bedrock", "us.moonshotai.kimi-k3", usage, service_tier=served),
+        envelope("k3-flex", "aws_bedrock", "us.moonshotai.kimi-k3", usage, service_tier="flex"),
+        envelope("k3-default", "aws_bedrock", "us.moonshotai.kimi-k3", usage, service_tier="default"),
+        envelope("k3-reserved", "aws_bedrock", "us.moonshotai.kimi-k3", usage, service_tier="reserved"),
+        envelope("lite-flex", "aws_bedrock", "us.amazon.nova-lite-v1:0", NOVA, service_tier="flex"),
+        envelope("pro-flex", "aws_bedrock", "us.amazon.nova-pro-v1:0", NOVA, service_tier="FLEX"),
+    ]
+    land(home, "bedrock_service_tiers.jsonl", lines)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
+        rows = {r[0]: (r[1], r[2], r[3].normalize() if r[3] is not None else None, r[4]) for r in con.execute(
+            "select request_id, service_tier, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    assert rows == {
+        "k3-priority": ("priority", "aws_bedrock/moonshotai.kimi-k3@undated/priority", Decimal("0.02985675"), None),
+        "k3-flex": ("flex", "aws_bedrock/moonshotai.kimi-k3@undated/flex", Decimal("0.0085305"), None),
+        "k3-default": ("standard", "aws_bedrock/moonshotai.kimi-k3@undated/standard", Decimal("0.017061"), None),
+        "k3-reserved": ("provisioned_throughput", None, None, "unknown_tier"),
+        "lite-flex": ("flex", None, None, "unknown_tier"),
+        "pro-flex": ("flex", "aws_bedrock/amazon.nova-pro-v1:0@undated/flex", Decimal("0.00184"), None),
+    }
