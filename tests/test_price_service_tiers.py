@@ -1,4 +1,5 @@
-"""Bedrock's Flex and Priority service tiers (pricing/corrections.yaml `platform_tiers`, pricing/list/aws_bedrock.yaml).
+"""Bedrock's and Gemini's Flex and Priority service tiers (pricing/corrections.yaml `platform_tiers`,
+pricing/list/aws_bedrock.yaml).
 
 Sources: Bedrock sells on-demand requests in a Flex tier "for a pricing discount" and a Priority tier "for a price
 premium over standard on-demand pricing" (docs.aws.amazon.com/bedrock/latest/userguide/service-tiers-inference.html,
@@ -7,8 +8,14 @@ the per-model prices of aws.amazon.com/bedrock/pricing/, as LiteLLM 1.110.2's pr
 (`input_cost_per_token_flex`, `output_cost_per_token_priority`, ...), are 0.5 x and 1.75 x the Standard price for the
 models listed. A Converse response says which tier served it: `serviceTier: {"type": "priority" | "default" | "flex" |
 "reserved"}` (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ServiceTier.html); the gateway writes its
-`type` as the envelope's `service_tier` (docs/formats/envelope.md). Requests are priced by hand through the shipped book
-and through the pipeline.
+`type` as the envelope's `service_tier` (docs/formats/envelope.md).
+
+Gemini: the Flex API "offers a 50% cost reduction compared to standard rates"
+(ai.google.dev/gemini-api/docs/flex-inference); Priority costs "75% to 100% more than standard"
+(ai.google.dev/gemini-api/docs/optimization), 1.8 x for the models listed, as LiteLLM 1.110.2 prices them. Vertex AI
+says which tier served a request in `usageMetadata.trafficType` (ON_DEMAND_FLEX, ON_DEMAND_PRIORITY); the Gemini API
+in its `x-gemini-service-tier` response header. Requests are priced by hand through the shipped book and through the
+pipeline.
 """
 
 from __future__ import annotations
@@ -162,4 +169,78 @@ def test_bedrock_service_tiers_are_priced_by_the_pipeline(home: Home):
         "k3-reserved": ("provisioned_throughput", None, None, "unknown_tier"),
         "lite-flex": ("flex", None, None, "unknown_tier"),
         "pro-flex": ("flex", "aws_bedrock/amazon.nova-pro-v1:0@undated/flex", Decimal("0.00184"), None),
+    }
+
+
+# --------------------------------------------------------------------------- Gemini
+
+GEMINI_FLEX = {"gemini-2.5-flash-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-3.1-flash-lite",
+               "gemini-3.1-flash-lite-image", "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash"}
+GEMINI_PRIORITY = {"gemini-2.5-flash", "gemini-2.5-flash-image", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-3-flash-preview",
+                   "gemini-3.1-flash-image-preview", "gemini-3.1-flash-lite", "gemini-3.1-flash-lite-image", "gemini-3.1-pro-preview",
+                   "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash", "gemini-nano-banana-2.1"}
+GEMINI_TTS = {"gemini-3.8-flash-tts", "gemini-3.8-flash-lite-tts"}  # genai-prices 0.2.3's own flex and priority prices
+
+
+def test_a_gemini_2_5_flash_priority_request_costs_1_8_times_standard(book):
+    """The Gemini response sample (12,000 prompt tokens of which 8,000 cached, 400 candidates, 600 thoughts) on
+    gemini-2.5-flash: 4,000 uncached input, 8,000 cache reads, 1,000 output tokens (thoughts are billed as output).
+    Standard ($0.30 / $2.50, cached $0.03): 4,000 x 0.30 + 8,000 x 0.03  + 1,000 x 2.50 = 1,200 + 240 + 2,500 = 3,940 per 1M.
+    Priority ($0.54 / $4.50, cached $0.054, LiteLLM 1.110.2):
+                                          4,000 x 0.54 + 8,000 x 0.054 + 1,000 x 4.50 = 2,160 + 432 + 4,500 = 7,092 per 1M."""
+    tokens = {"input": 4000, "cache_read": 8000, "output": 400, "reasoning": 600}
+    standard, priority = (book.lookup("google", "gemini-2.5-flash", AT, tier, 12000) for tier in ("standard", "priority"))
+    assert (request_cost(standard, **tokens), request_cost(priority, **tokens)) == (Decimal("0.00394"), Decimal("0.007092"))
+    assert priority["price_id"] == "google/gemini-2.5-flash@2026-10-14/priority"
+    assert "priority: 1.8 x standard (https://ai.google.dev/gemini-api/docs/pricing)" in priority["note"]
+    assert book.lookup("google", "gemini-2.5-flash", AT, "flex") is None  # cached input: Google's 50% or LiteLLM's Standard price
+
+
+def test_gemini_priority_scales_the_long_context_band_and_flex_follows_a_price_change(book):
+    """gemini-2.5-pro above 200K input tokens costs $2.50 / $15.00 in Standard, so $4.50 / $27.00 in Priority: 250,000
+    input and 1,000 output tokens cost 250,000 x 4.50 + 1,000 x 27 = 1,125,000 + 27,000 = 1,152,000 per 1M ($1.152).
+    gemini-3.8-flash Standard doubles on 2027-01-01 ($0.75 / $3.75 -> $1.50 / $7.50); Flex is half of each."""
+    long = book.lookup("google", "gemini-2.5-pro", AT, "priority", 250000)
+    assert long["price_id"] == "google/gemini-2.5-pro@2026-10-14/priority/input>200000"
+    assert request_cost(long, input=250000, output=1000) == Decimal("1.152")
+    now, later = AT, dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc)
+    assert [(r["price_id"], r["input_per_mtok"], r["output_per_mtok"]) for r in (book.lookup("google", "gemini-3.8-flash", t, "flex") for t in (now, later))] == [
+        ("google/gemini-3.8-flash@2026-10-14/flex", Decimal("0.375"), Decimal("1.875")),
+        ("google/gemini-3.8-flash@2027-01-01/flex", Decimal("0.75"), Decimal("3.75"))]
+
+
+def test_exactly_the_listed_gemini_models_have_flex_and_priority_at_their_multiple_of_standard(book):
+    rows = [r for r in book.prices.to_pylist() if r["provider"] == "google"]
+    assert {r["model"] for r in rows if r["service_tier"] == "flex"} == GEMINI_FLEX | GEMINI_TTS
+    assert {r["model"] for r in rows if r["service_tier"] == "priority"} == GEMINI_PRIORITY | GEMINI_TTS
+    for tier, models, factor in (("flex", GEMINI_FLEX, Decimal("0.5")), ("priority", GEMINI_PRIORITY, Decimal("1.8"))):
+        for model in models:
+            standard = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "standard"}
+            scaled = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == tier}
+            assert scaled.keys() == standard.keys(), (model, tier)
+            for key, row in scaled.items():
+                assert bucket_prices(row) == {b: None if p is None else p * factor for b, p in bucket_prices(standard[key]).items()}, (model, tier)
+
+
+def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
+    """Vertex AI's trafficType and the Gemini API's tier (written from its x-gemini-service-tier header) on the Gemini
+    response sample: priority on gemini-2.5-flash costs 7,092 per 1M as above; ON_DEMAND_FLEX on gemini-2.5-flash has
+    no price (unknown_tier, never $0); flex on gemini-3.1-flash-lite ($0.125 / $0.75, cached $0.0125):
+    4,000 x 0.125 + 8,000 x 0.0125 + 1,000 x 0.75 = 500 + 100 + 750 = 1,350 per 1M."""
+    usage = json.loads((FORMATS / "gemini_generate_content_usage_metadata.json").read_text())["usageMetadata"]
+    lines = [
+        envelope("vx-priority", "google", "gemini-2.5-flash", dict(usage, trafficType="ON_DEMAND_PRIORITY"), service_tier=None),
+        envelope("vx-flex", "google", "gemini-2.5-flash", dict(usage, trafficType="ON_DEMAND_FLEX"), service_tier=None),
+        envelope("api-flex", "google", "gemini-3.1-flash-lite", usage, service_tier="flex"),
+    ]
+    land(home, "gemini_service_tiers.jsonl", lines)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
+        rows = {r[0]: (r[1], r[2], r[3].normalize() if r[3] is not None else None, r[4]) for r in con.execute(
+            "select request_id, service_tier, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    assert rows == {
+        "vx-priority": ("priority", "google/gemini-2.5-flash@2026-10-14/priority", Decimal("0.007092"), None),
+        "vx-flex": ("flex", None, None, "unknown_tier"),
+        "api-flex": ("flex", "google/gemini-3.1-flash-lite@2026-10-14/flex", Decimal("0.00135"), None),
     }
