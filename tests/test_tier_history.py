@@ -8,7 +8,9 @@ Sources: OpenAI's Batch API costs 50% of the synchronous price (platform.openai.
 priced at Batch API rates (platform.openai.com/docs/guides/flex-processing); Anthropic's Message Batches API costs 50%
 less than standard calls (anthropic.com/news/message-batches-api); Gemini Batch Mode is 50% of the standard rate
 (developers.googleblog.com, 2025-07-07) and Flex inference 50% less than standard (ai.google.dev/gemini-api/docs/
-optimization). Usage objects: tests/fixtures/formats.
+optimization). OpenAI's priority price is set per model: it is carried back only for gpt-5.4 and gpt-5.4-mini (OpenAI's
+pricing page as read on 2026-03-28, github.com/BerriAI/litellm/pull/24748) and gpt-5.5 (OpenAI's priority processing
+page on 2026-05-21, github.com/BerriAI/litellm/pull/28449). Usage objects: tests/fixtures/formats.
 """
 
 from __future__ import annotations
@@ -98,13 +100,32 @@ def test_o3_before_its_2025_06_10_cut_keeps_no_batch_or_flex_price():
 
 
 def test_priority_and_the_providers_without_a_rule_keep_genai_prices_dates(book):
-    """No source ties OpenAI's or Gemini's priority price, xAI's or Mistral's batch price to the standard price: they
-    still start when genai-prices added them."""
+    """No source ties OpenAI's priority price in general, xAI's or Mistral's batch price to the standard price: they
+    still start when genai-prices added them (gpt-4o's priority price has no dated record of OpenAI's page)."""
     before = _at("2026-10-01")
     assert book.lookup("openai", "gpt-4o", before, "priority") is None
+    assert book.lookup("openai", "gpt-4.1-2025-04-14", before, "priority") is None
     assert book.lookup("openai", "gpt-4o", _at("2026-10-12"), "priority") is not None
     assert book.lookup("xai", "grok-4.20", before, "batch") is None
     assert book.lookup("mistral", "mistral-large-latest", before, "batch") is None
+
+
+def test_openai_priority_history_where_a_dated_record_of_the_price_exists(book):
+    """gpt-5.4 in priority on 2026-05-01, a Responses usage of 10,000 input tokens (6,000 of them cached) and 800
+    output tokens. OpenAI's priority price as its pricing page was read on 2026-03-28 and 2026-04-03 (LiteLLM pull
+    requests 24748 and 25003): $5.00 / cached $0.50 / $30.00, the price genai-prices gives from 2026-10-12:
+    4,000 x 5.00 + 6,000 x 0.50 + 800 x 30.00 = 20,000 + 3,000 + 24,000 = 47,000 per 1M ($0.047).
+    gpt-5.4-mini ($1.50 / $0.15 / $9.00): 6,000 + 900 + 7,200 = 14,100 per 1M. gpt-5.5 on 2026-06-01 ($12.50 / $1.25 /
+    $75.00, OpenAI's priority processing page on 2026-05-21, LiteLLM pull request 28449): 50,000 + 7,500 + 60,000 =
+    117,500 per 1M."""
+    tokens = {"input": 4000, "cache_read": 6000, "output": 800}
+    gpt54 = book.lookup("openai", "gpt-5.4", _at("2026-05-01"), "priority", 10000)
+    mini = book.lookup("openai", "gpt-5.4-mini", _at("2026-05-01"), "priority", 10000)
+    gpt55 = book.lookup("openai", "gpt-5.5", _at("2026-06-01"), "priority", 10000)
+    assert [request_cost(r, **tokens) for r in (gpt54, mini, gpt55)] == [Decimal("0.047"), Decimal("0.0141"), Decimal("0.1175")]
+    assert gpt54["price_id"] == "openai/gpt-5.4@undated/priority" and gpt55["price_id"] == "openai/gpt-5.5@undated/priority"
+    assert "priority: as from 2026-10-12 (https://github.com/BerriAI/litellm/pull/24748)" in gpt54["note"]
+    assert "https://github.com/BerriAI/litellm/pull/28449" in gpt55["note"]
 
 
 # --------------------------------------------------------------------------- through the pipeline
@@ -241,5 +262,7 @@ def test_the_import_applies_the_rule_and_fails_naming_it(tmp_path):
         "tier_history[3] google/batch: carried back to 20 earlier versions of 20 models; 2 earlier versions with another "
         "standard price left without batch",
         "tier_history[4] google/flex: carried back to 2 earlier versions of 2 models",
+        "tier_history[5] openai/priority: carried back to 2 earlier versions of 2 models",
+        "tier_history[6] openai/priority: carried back to 1 earlier version of 1 model",
     ]
     assert Path(tmp_path / "imported" / "openai.yaml").is_file()
