@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pytest
 from deltalake import DeltaTable
 
 from pipelines.storage.database import connect_scratch
@@ -61,6 +62,33 @@ def test_replacing_a_day_keeps_the_other_days_and_an_open_reader_keeps_its_files
     ]
     assert vacuum(home) == []  # the replaced file is younger than the retention: kept for that reader
     reader.close()
+
+
+def test_a_select_giving_rows_outside_its_window_is_refused_and_commits_nothing(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    assert _commit(home, DAY, 2, "1") == 2
+    stray = f"{_rows(DAY, 3, '1')} union all {_rows(NEXT, 1, '1')}"
+    with connect_scratch(home) as con:  # one day (written by every thread) and two days (partitioned by DuckDB)
+        with pytest.raises(ValueError, match=f"core.request_costs: the select gave rows of {NEXT}, outside \\[{DAY}, {NEXT}\\)"):
+            commit_window(home, con, TABLE, stray, DAY, NEXT, {})
+        with pytest.raises(ValueError, match=f"rows of {NEXT + dt.timedelta(days=1)}, outside"):
+            commit_window(home, con, TABLE, _rows(NEXT + dt.timedelta(days=1), 1, "1"), DAY, NEXT + dt.timedelta(days=1), {})
+    assert _spend(home) == [(DAY, 2, Decimal("2"))]
+    assert open_table(home, TABLE).version() == 0
+    assert not list(home.scratch.glob("lake-*"))
+
+
+def test_a_window_of_several_days_commits_each_day_in_its_own_folder(tmp_path):
+    home = Home.at(tmp_path / "home").ensure()
+    both = f"{_rows(DAY, 300_000, '0.5')} union all {_rows(NEXT, 2, '1')}"
+    with connect_scratch(home) as con:
+        assert commit_window(home, con, TABLE, both, DAY, NEXT + dt.timedelta(days=1), {}) == 300_002
+    files, _ = current_files(home, TABLE)
+    assert {Path(f).parent.name for f in files} == {f"event_date={DAY}", f"event_date={NEXT}"}
+    assert _spend(home) == [(DAY, 300_000, Decimal("150000")), (NEXT, 2, Decimal("2"))]
+    assert _commit(home, NEXT, 0, "1") == 0  # the day emptied: its files leave the table, the other day's stay
+    assert _spend(home) == [(DAY, 300_000, Decimal("150000"))]
+    assert all(f"event_date={DAY}" in f for f in current_files(home, TABLE)[0])
 
 
 def test_a_commit_killed_half_way_leaves_the_table_as_it_was_and_its_scratch_is_removed_next_time(tmp_path):

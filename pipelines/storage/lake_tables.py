@@ -114,7 +114,9 @@ def commit_window(
 
     DuckDB writes the rows as zstd Parquet files (one folder per day, FILE_SIZE each at most) into the home's
     scratch folder; they are moved into the table's folder, then one commit removes the window's old files and
-    adds the new ones. Returns the rows written.
+    adds the new ones. Returns the rows written. A one-day window (the daily run's) is written by every thread into
+    the day's folder without DuckDB's partitioned writer, which takes about 1.6 times the CPU for the same files;
+    its files' event_date statistics then show that every row is of that day.
     """
     from deltalake import Schema
     from deltalake.transaction import AddAction, create_table_with_add_actions
@@ -124,18 +126,25 @@ def commit_window(
     try:
         query = f"select * from ({select_sql})"
         schema = con.sql(f"{query} limit 0", params=params).to_arrow_table().schema
+        one_day = end - start == dt.timedelta(days=1)
+        target = scratch / f"{PARTITION}={start.isoformat()}" if one_day else scratch
+        layout = "per_thread_output true" if one_day else f"partition_by ({PARTITION}), write_partition_columns true"
         con.execute(
-            f"copy ({query}) to {sql_literal(scratch.as_posix())} (format parquet, compression zstd, "
-            f"partition_by ({PARTITION}), write_partition_columns true, file_size_bytes {sql_literal(FILE_SIZE)}, "
-            f"filename_pattern 'part-{{uuid}}')",
+            f"copy ({query}) to {sql_literal(target.as_posix())} (format parquet, compression zstd, {layout}, "
+            f"file_size_bytes {sql_literal(FILE_SIZE)}, filename_pattern 'part-{{uuid}}')",
             params,
         )
         actions, rows = [], 0
         for path in sorted(scratch.rglob("*.parquet")):
             day = path.parent.name.split("=", 1)[1]
-            if not start.isoformat() <= day < end.isoformat():
-                raise ValueError(f"{name}: the select gave rows of {day}, outside [{start}, {end})")
-            count, size = pq.read_metadata(path).num_rows, path.stat().st_size
+            metadata = pq.read_metadata(path)
+            days = {day} if not one_day else _days_in(metadata, schema.get_field_index(PARTITION))
+            outside = sorted(d for d in days if not start.isoformat() <= d < end.isoformat())
+            if outside:
+                raise ValueError(f"{name}: the select gave rows of {outside[0]}, outside [{start}, {end})")
+            count, size = metadata.num_rows, path.stat().st_size
+            if count == 0:
+                continue
             relative = f"{PARTITION}={day}/{path.name}"
             store.put_file(path, f"{folder(name)}/{relative}")
             now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
@@ -156,6 +165,22 @@ def commit_window(
     table.create_write_transaction(actions, mode="overwrite", schema=_widened(table, schema), partition_by=[PARTITION],
                                    partition_filters=[(PARTITION, "in", days)])
     return rows
+
+
+def _days_in(metadata: pq.FileMetaData, column: int) -> set[str]:
+    """The event dates a Parquet file's row groups hold, from their min / max statistics ('null' for a row group
+    with a null event_date or without statistics)."""
+    days = set()
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group)
+        if chunk.num_rows == 0:
+            continue
+        stats = chunk.column(column).statistics
+        if stats is None or not stats.has_min_max or stats.null_count:
+            days.add("null")
+        else:
+            days |= {stats.min.isoformat(), stats.max.isoformat()}
+    return days
 
 
 def _scratch(home: Home) -> Path:
