@@ -39,9 +39,10 @@ MAX_LINE_BYTES_ENV = "TOKENLEDGER_MAX_LINE_BYTES"
 ingestion's memory: no more than a few times this is held for one line, whatever the file holds."""
 DEFAULT_MAX_LINE_BYTES = 16 * 2**20
 INGEST_WORKERS_ENV = "TOKENLEDGER_INGEST_WORKERS"
-"""How many landed gateway files are ingested at once (1 to 16). DuckDB reads one gzip JSON Lines file on about one
-core, so two at once keep two cores busy; the files at once share `memory_limit` between them."""
-DEFAULT_INGEST_WORKERS = 2
+"""How many landed gateway files are ingested at once (1 to 16), sharing `memory_limit` between them. DuckDB already
+reads one file on every core (a gzip file's inflating is the serial part), so on 2 cores two at once gained nothing
+and took half as much memory again (benchmarks/README.md); for machines with many cores."""
+DEFAULT_INGEST_WORKERS = 1
 
 
 def env(name: str) -> str | None:
@@ -70,11 +71,10 @@ def max_line_bytes() -> int:
 
 
 def ingest_workers() -> int:
-    """$TOKENLEDGER_INGEST_WORKERS, else 2 (never more than the machine's cores); ValueError naming the variable
-    when it is not a whole number from 1 to 16."""
+    """$TOKENLEDGER_INGEST_WORKERS, else 1; ValueError naming the variable when it is not a whole number from 1 to 16."""
     raw = env(INGEST_WORKERS_ENV)
     if raw is None:
-        return max(1, min(DEFAULT_INGEST_WORKERS, os.cpu_count() or 1))
+        return DEFAULT_INGEST_WORKERS
     if not re.fullmatch(r"\s*\d{1,2}\s*", raw) or not 1 <= int(raw) <= 16:
         raise ValueError(f"{INGEST_WORKERS_ENV} must be a whole number from 1 to 16, got {raw[:SHOWN_CHARS]!r}")
     return int(raw)

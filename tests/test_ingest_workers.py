@@ -4,7 +4,6 @@ rows and progress lines as one file at a time, with the loads really running tog
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import threading
 
@@ -129,10 +128,12 @@ def test_a_bad_worker_count_is_refused_naming_the_variable(home, monkeypatch, ra
     assert read_manifest(home) == {}
 
 
-def test_the_default_is_two_files_at_once_and_they_share_the_memory_limit(monkeypatch):
+def test_the_default_is_one_file_at_a_time_and_files_at_once_share_the_memory_limit(monkeypatch):
     monkeypatch.delenv("TOKENLEDGER_INGEST_WORKERS", raising=False)
     monkeypatch.delenv("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", raising=False)
-    assert ingest_workers() == min(2, os.cpu_count() or 1)
+    assert ingest_workers() == 1
+    monkeypatch.setenv("TOKENLEDGER_INGEST_WORKERS", " 4 ")
+    assert ingest_workers() == 4
     assert memory_limit_share(1) == "1536MB"
     assert memory_limit_share(2) == "768000000B"  # DuckDB: MB = 1000 * 1000 bytes
     monkeypatch.setenv("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", "3GiB")
