@@ -28,11 +28,11 @@ TESTS = Path(__file__).resolve().parent
 GUID = "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}"  # .NET's default Guid format
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 100}
 
-# Values that start like JSON but are strings, one per text field (a JSON-looking string among them).
+# Values that start like JSON but are strings, one per text field (a JSON-looking string among them); service_tier's
+# "[flex]" is read as that string too, and rejected as an unknown tier (tests/test_service_tier_rejected.py).
 ENVELOPE_TEXT = {
     "request_id": GUID,
     "model": "[preview] gpt-4o",
-    "service_tier": "[flex]",
     "feature": "[beta] search",
     "user_id": "{user-7}",
     "user_segment": "[enterprise]",

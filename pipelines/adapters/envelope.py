@@ -25,6 +25,7 @@ from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
+from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
     DATE_HOUR_MINUTE,
     OFFSET_REQUIRED,
@@ -325,6 +326,7 @@ judged as (
             when anthropic_split_mismatch then 'usage.cache_creation|ephemeral_5m + ephemeral_1h differ from cache_creation_input_tokens'
             when input_tokens < 0 then 'usage|inconsistent usage: cached, cache-write and audio input tokens exceed the input total'
             when output_tokens < 0 or cache_write_5m_tokens < 0 then 'usage|inconsistent usage: reasoning and audio output tokens exceed the output total'
+            {tier_problem("service_tier", "service_tier")}
         end as problem
     from canonical
 )
@@ -421,10 +423,9 @@ def iter_envelope(
 ) -> Iterator[AdapterResult]:
     """Parse a landed envelope file chunk by chunk (bounded memory): one AdapterResult per chunk of whole lines.
 
-    Row numbers and byte offsets are those of the whole file; the next chunk is decompressed and split
-    on a second thread while DuckDB judges this one. A line longer than the line limit is rejected unread
-    (`lines.LongLine`). A Parquet file comes in batches of rows, each row numbered by its place in the file,
-    with null byte offsets.
+    Row numbers and byte offsets are those of the whole file; the next chunk is decompressed and split on a second
+    thread while DuckDB judges this one. A line longer than the line limit is rejected unread (`lines.LongLine`).
+    A Parquet file comes in batches of rows, each row numbered by its place in the file, with null byte offsets.
     """
     tags_without = user_keys(attribution)
     with duckdb.connect() as con:

@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 from pipelines.adapters import AdapterResult
 from pipelines.adapters.attribution import KEY_SYNTAX, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, Required, Token, column_token, parse, required
+from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
 
 SOURCE = "litellm"
@@ -177,6 +178,7 @@ FORMAT = Format(
         "when output_tokens < 0 "
         "then 'completion_tokens|inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens'",
         "when cache_write_5m_tokens < 0 then 'metadata|inconsistent usage: 1-hour cache writes exceed the cache writes total'",
+        tier_problem("metadata.service_tier", "service_tier"),
     ),
     outputs={
         "service_tier": "service_tier",

@@ -43,7 +43,7 @@ from pipelines.adapters.attribution import (
     without_user_keys,
 )
 from pipelines.adapters.lines import BOM, WholeText, read_whole
-from pipelines.adapters.providers import EXPECTED, NAMES, provider_sql
+from pipelines.adapters.providers import EXPECTED, NAMES, provider_sql, tier_problem
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
 
 SOURCE = "otel"
@@ -87,6 +87,8 @@ _STRUCTURE = (
 )
 
 _MIN_NANOS = 946_684_800_000_000_000  # 2000-01-01T00:00:00Z
+_TIER = "case when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto') then 'standard' else tier_raw end"
+"""SQL: the service tier of a span (OpenAI's response tier; a span without one was served at the standard tier)."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,7 @@ judged as (
             when token_problem is not null then token_problem
             when t_input is null then 'gen_ai.usage.input_tokens|missing required field'
             when t_output is null and coalesce({op}, '') <> 'embeddings' then 'gen_ai.usage.output_tokens|missing required field'
+            {tier_problem("openai.response.service_tier", _TIER)}
             when t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) < 0
                 then label_input || '|inconsistent usage: cache read and cache creation tokens exceed the input total'
             when coalesce(t_output, 0) - coalesce(t_reasoning, 0) < 0
@@ -297,7 +300,7 @@ select
     case when problem is null then make_timestamp(start_ns // 1000)::timestamptz end as occurred_at,
     provider,
     model,
-    case when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto') then 'standard' else tier_raw end as service_tier,
+    {_TIER} as service_tier,
     coalesce({attributed('feature')}, '{UNATTRIBUTED}') as feature,
     {attributed('user_id')} as user_id,
     {attributed('user_segment')} as user_segment,

@@ -62,6 +62,19 @@ PREFIXES = {
 """An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
 
 
+SERVICE_TIERS = ("standard", "batch", "flex", "priority", "scale", "provisioned_throughput", "on_demand_flex", "on_demand_priority")
+"""The service tiers a request may be served in, as the adapters name them (the price book's tier names)."""
+
+
+def tier_problem(field: str, tier: str) -> str:
+    """SQL: the judging CASE branch that rejects a request whose service tier (the SQL expression `tier`, as the
+    adapter names it) is none of SERVICE_TIERS, naming `field`: such a tier would otherwise stop every run at the
+    staging contract."""
+    known = ", ".join(f"'{name}'" for name in SERVICE_TIERS)
+    return (f"when {tier} not in ({known}) then '{field}|unknown service tier ''' || left({tier}, 40) || ''' "
+            f"(expected one of {', '.join(SERVICE_TIERS)})'")
+
+
 EXPECTED = ", ".join(OURS) + ", or a name docs/formats/providers.md lists"
 """What an unknown-provider reason says was expected."""
 
