@@ -61,6 +61,16 @@ def book():
     return load_price_book()
 
 
+
+def _priced(home, name: str, lines: list[str]) -> dict:
+    """Land the lines, run the pipeline (nothing rejected) and read each request's (tier, price_id, cost, reason)."""
+    land(home, name, lines)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
+        return {r[0]: (r[1], r[2], r[3].normalize() if r[3] is not None else None, r[4]) for r in con.execute(
+            "select request_id, service_tier, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+
 def test_a_nova_pro_request_costs_half_in_flex_and_seven_quarters_in_priority(book):
     """us.amazon.nova-pro-v1:0 (Standard $0.80 / $3.20, cache read $0.20; LiteLLM 1.110.2: Flex $0.40 / $1.60 / $0.10,
     Priority $1.40 / $5.60 / $0.35):
@@ -156,12 +166,7 @@ def test_bedrock_service_tiers_are_priced_by_the_pipeline(home: Home):
         envelope("lite-flex", "aws_bedrock", "us.amazon.nova-lite-v1:0", NOVA, service_tier="flex"),
         envelope("pro-flex", "aws_bedrock", "us.amazon.nova-pro-v1:0", NOVA, service_tier="FLEX"),
     ]
-    land(home, "bedrock_service_tiers.jsonl", lines)
-    run_pipeline(home, progress=lambda _: None)
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
-        rows = {r[0]: (r[1], r[2], r[3].normalize() if r[3] is not None else None, r[4]) for r in con.execute(
-            "select request_id, service_tier, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    rows = _priced(home, "bedrock_service_tiers.jsonl", lines)
     assert rows == {
         "k3-priority": ("priority", "aws_bedrock/moonshotai.kimi-k3@undated/priority", Decimal("0.02985675"), None),
         "k3-flex": ("flex", "aws_bedrock/moonshotai.kimi-k3@undated/flex", Decimal("0.0085305"), None),
@@ -233,12 +238,7 @@ def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
         envelope("vx-flex", "google", "gemini-2.5-flash", dict(usage, trafficType="ON_DEMAND_FLEX"), service_tier=None),
         envelope("api-flex", "google", "gemini-3.1-flash-lite", usage, service_tier="flex"),
     ]
-    land(home, "gemini_service_tiers.jsonl", lines)
-    run_pipeline(home, progress=lambda _: None)
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        assert con.execute("select reason from audit.rejected_rows").fetchall() == []
-        rows = {r[0]: (r[1], r[2], r[3].normalize() if r[3] is not None else None, r[4]) for r in con.execute(
-            "select request_id, service_tier, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    rows = _priced(home, "gemini_service_tiers.jsonl", lines)
     assert rows == {
         "vx-priority": ("priority", "google/gemini-2.5-flash@2026-10-14/priority", Decimal("0.007092"), None),
         "vx-flex": ("flex", None, None, "unknown_tier"),
