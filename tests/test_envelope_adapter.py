@@ -236,13 +236,14 @@ def test_gemini_traffic_type_sets_the_service_tier():
 def test_bedrock_service_tier_type_sets_the_service_tier():
     """A Converse response's `serviceTier.type` (priority, default, flex, reserved) written as the envelope's
     service_tier: `default` is the Standard tier, `reserved` (capacity billed per tokens-per-minute) is read as
-    provisioned_throughput; an object copied as it is is not text and is left out (standard)."""
+    provisioned_throughput; an object copied as it is is rejected, not read as standard."""
     def converse(rid: str, tier) -> str:
         return envelope(rid, "aws_bedrock", "us.amazon.nova-pro-v1:0", {"inputTokens": 10, "outputTokens": 2}, service_tier=tier)
 
     result = _parse(converse("a", "priority"), converse("b", "default"), converse("c", "flex"), converse("d", "reserved"),
                     converse("e", {"type": "priority"}))
-    assert result.rows["service_tier"].to_pylist() == ["priority", "standard", "flex", "provisioned_throughput", "standard"]
+    assert result.rows["service_tier"].to_pylist() == ["priority", "standard", "flex", "provisioned_throughput"]
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [("service_tier", "not a string (found object)")]
 
 
 def test_gemini_snake_case_bedrock_ttl_split_and_self_hosted_usage():

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 from helpers import envelope, land, otel_line, sample_usage
 
+from pipelines.adapters.envelope import parse_envelope
 from pipelines.adapters.litellm import parse_litellm
 from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.providers import SERVICE_TIERS
@@ -59,6 +60,21 @@ def test_an_unknown_tier_is_rejected_named_and_the_run_prices_the_rest(home):
         ("gateway/envelope/2026-11-27/whole.jsonl.gz", 4, "service_tier", f"unknown service tier 'x'); drop table t; --{'y' * 19}' {EXPECTED}"),
         ("gateway/envelope/2026-11-27/whole.jsonl.gz", 5, "service_tier", f"unknown service tier '[flex]' {EXPECTED}"),
     ]
+
+
+def test_a_tier_object_copied_whole_is_rejected_not_priced_as_standard():
+    """Bedrock's Converse response names its tier in an object outside usage (`"serviceTier": {"type": "priority"}`,
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ServiceTier.html); a gateway that copies
+    the object into the envelope's `service_tier` has its record rejected, named, rather than billed at 1/1.75 of
+    the Priority price."""
+    nova = {"inputTokens": 100, "outputTokens": 10, "totalTokens": 110}
+    lines = [envelope(f"n{i}", "aws_bedrock", "us.amazon.nova-pro-v1:0", nova, service_tier=tier)
+             for i, tier in enumerate(({"type": "priority"}, ["flex"], "priority"))]
+    result = parse_envelope(("\n".join(lines) + "\n").encode(), "bedrock.jsonl")
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        (1, "service_tier", "not a string (found object)"), (2, "service_tier", "not a string (found array)"),
+    ]
+    assert result.rows["service_tier"].to_pylist() == ["priority"]
 
 
 def test_litellm_and_otel_reject_an_unknown_tier_and_keep_the_known_ones():

@@ -177,7 +177,7 @@ with {envelopes},
 fields as (
     select
         line_no, byte_offset, byte_length, line_problem,
-        {", ".join(f"{_kind(f)} as kind_{f}" for f in _REQUIRED_TEXT)},
+        {", ".join(f"{_kind(f)} as kind_{f}" for f in _STRING_ONLY)},
         {_text('request_id')} as request_id,
         {_text('timestamp')} as ts_text,
         lower({_text('provider')}) as provider,
@@ -360,15 +360,14 @@ from judged
 """
 
 
-_REQUIRED_TEXT = ("request_id", "timestamp", "provider", "model")
+_STRING_ONLY = ("request_id", "timestamp", "provider", "model", "service_tier")
 
 
 def _wrong_kind() -> str:
-    """CASE branches rejecting a required text field given as an array or an object (by its JSON type)."""
-    return "\n".join(
-        f"            when kind_{f} in ('ARRAY', 'OBJECT') then '{f}|not a string (found ' || lower(kind_{f}) || ')'"
-        for f in _REQUIRED_TEXT
-    )
+    """CASE branches rejecting a required text field, or the tier (an object there, such as Bedrock's `serviceTier`
+    copied whole, must not be priced as standard), given as an array or an object (by its JSON type)."""
+    branch = "            when kind_{f} in ('ARRAY', 'OBJECT') then '{f}|not a string (found ' || lower(kind_{f}) || ')'"
+    return "\n".join(branch.format(f=f) for f in _STRING_ONLY)
 
 
 def _too_long() -> str:
