@@ -57,7 +57,7 @@ def memory_limit() -> str:
 
 def max_line_bytes() -> int:
     """The longest line ingestion reads: $TOKENLEDGER_MAX_LINE_BYTES (a whole number of bytes, at least 1024),
-    else 16 MiB; ValueError naming the variable when it is not one."""
+    else 16 MiB; ConfigError naming the variable when it is not one."""
     raw = env(MAX_LINE_BYTES_ENV)
     if raw is None:
         return DEFAULT_MAX_LINE_BYTES
@@ -66,17 +66,23 @@ def max_line_bytes() -> int:
     except ValueError:
         value = 0
     if value < 1024:
-        raise ValueError(f"{MAX_LINE_BYTES_ENV} must be a whole number of bytes of at least 1024, got {raw!r}")
+        raise ConfigError(f"{MAX_LINE_BYTES_ENV} must be a whole number of bytes of at least 1024, got {raw[:SHOWN_CHARS]!r}")
     return value
 
 
+def check_environment() -> None:
+    """Read every TOKENLEDGER_* variable with a form as a run will; ConfigError names the first bad one."""
+    max_line_bytes()
+    ingest_workers()
+
+
 def ingest_workers() -> int:
-    """$TOKENLEDGER_INGEST_WORKERS, else 1; ValueError naming the variable when it is not a whole number from 1 to 16."""
+    """$TOKENLEDGER_INGEST_WORKERS, else 1; ConfigError naming the variable when it is not a whole number from 1 to 16."""
     raw = env(INGEST_WORKERS_ENV)
     if raw is None:
         return DEFAULT_INGEST_WORKERS
     if not re.fullmatch(r"\s*\d{1,2}\s*", raw) or not 1 <= int(raw) <= 16:
-        raise ValueError(f"{INGEST_WORKERS_ENV} must be a whole number from 1 to 16, got {raw[:SHOWN_CHARS]!r}")
+        raise ConfigError(f"{INGEST_WORKERS_ENV} must be a whole number from 1 to 16, got {raw[:SHOWN_CHARS]!r}")
     return int(raw)
 
 

@@ -88,6 +88,21 @@ def test_run_on_a_missing_home_says_how_to_start(tmp_path):
     assert "does not exist: run `tokenledger init --home" in done.stderr
 
 
+def test_a_bad_environment_variable_is_one_line_before_the_run_starts(tmp_path, monkeypatch):
+    home = tmp_path / "h"
+    assert _cli("init", home=home).returncode == 0
+    for name, value, message in (
+        ("TOKENLEDGER_INGEST_WORKERS", "abc", "TOKENLEDGER_INGEST_WORKERS must be a whole number from 1 to 16, got 'abc'"),
+        ("TOKENLEDGER_MAX_LINE_BYTES", "12", "TOKENLEDGER_MAX_LINE_BYTES must be a whole number of bytes of at least 1024, got '12'"),
+    ):
+        monkeypatch.setenv(name, value)
+        done = _cli("run", home=home)
+        monkeypatch.delenv(name)
+        assert done.returncode == 2
+        assert done.stderr.strip() == f"tokenledger: {message}"  # no Dagster run, no traceback
+    assert not (home / ".dagster").exists()
+
+
 def test_run_without_a_key_says_how_to_make_one(tmp_path):
     home = tmp_path / "h"
     (home / "landing" / "gateway" / "envelope").mkdir(parents=True)
