@@ -128,6 +128,27 @@ def test_openai_priority_history_where_a_dated_record_of_the_price_exists(book):
     assert "https://github.com/BerriAI/litellm/pull/28449" in gpt55["note"]
 
 
+def test_the_dated_gpt_4o_snapshots_price_priority_like_their_undated_name(book):
+    """OpenAI's responses name the snapshot that served them, so a curated snapshot must not lose a tier its imported
+    twin has. A priority request on 2026-11-27 of 2,006 prompt tokens (1,920 cached) and 300 completion tokens on
+    `gpt-4o-2024-11-20` at $4.25 / cached $2.125 / $17 (genai-prices 0.2.3 from 2026-10-12, as on `gpt-4o`; LiteLLM
+    1.110.2 the same on the snapshot): 86 x 4.25 + 1,920 x 2.125 + 300 x 17 = 365.5 + 4,080 + 5,100 = 9,545.5 per 1M.
+    `gpt-4o-2024-05-13` ($8.75 / $26.25, no cache price, listed by name on OpenAI's priority table): 2,006 x 8.75 +
+    300 x 26.25 = 17,552.5 + 7,875 = 25,427.5 per 1M. Both were unpriced in priority before (the curated entries
+    dropped the tier their imported twins had). `gpt-4o-2024-08-06` is left without it: a new version would rename
+    the standard price_id of pricing/README.md's worked example (see "Known gaps" there)."""
+    at = _at("2026-11-27")
+    rows = {name: book.lookup("openai", name, at, "priority", 2006) for name in ("gpt-4o", "gpt-4o-2024-11-20")}
+    assert {name: request_cost(row, input=86, cache_read=1920, output=300) for name, row in rows.items()} == dict.fromkeys(
+        rows, Decimal("0.0095455")
+    )
+    assert rows["gpt-4o-2024-11-20"]["price_id"] == "openai/gpt-4o-2024-11-20@2026-10-12/priority"
+    old = book.lookup("openai", "gpt-4o-2024-05-13", at, "priority", 2006)
+    assert request_cost(old, input=2006, output=300) == Decimal("0.0254275")
+    assert book.lookup("openai", "gpt-4o-2024-11-20", _at("2026-10-11"), "priority", 2006) is None  # no dated record before
+    assert book.lookup("openai", "gpt-4o-2024-11-20", at, "standard", 2006)["price_id"] == "openai/gpt-4o-2024-11-20@2026-10-12/standard"
+
+
 # --------------------------------------------------------------------------- through the pipeline
 
 
