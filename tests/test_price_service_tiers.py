@@ -227,6 +227,27 @@ def test_exactly_the_listed_gemini_models_have_flex_and_priority_at_their_multip
                 assert bucket_prices(row) == {b: None if p is None else p * factor for b, p in bucket_prices(standard[key]).items()}, (model, tier)
 
 
+GEMINI_BATCH_RULE = {"gemini-2.5-flash-image", "gemini-3.5-flash", "gemini-3.7-flash", "gemini-embedding-001", "gemini-robotics-er-2-preview"}
+
+
+def test_the_gemini_models_genai_prices_gives_no_batch_price_get_half_of_standard(book):
+    """Gemini Batch Mode is priced at 50% of the standard rate (developers.googleblog.com, 2025-07-07); LiteLLM 1.110.2
+    gives these models exactly that. The Gemini response sample on gemini-3.5-flash in batch (4,000 uncached input,
+    8,000 cache reads, 1,000 output tokens; Standard $1.50 / cached $0.15 / $9.00): 4,000 x 0.75 + 8,000 x 0.075 +
+    1,000 x 4.50 = 3,000 + 600 + 4,500 = 8,100 per 1M. Before the rule such a request was unpriced (unknown_tier)."""
+    batch = book.lookup("google", "gemini-3.5-flash", AT, "batch", 12000)
+    assert request_cost(batch, input=4000, cache_read=8000, output=400, reasoning=600) == Decimal("0.0081")
+    assert batch["price_id"] == "google/gemini-3.5-flash@undated/batch"
+    assert "batch: 0.5 x standard (https://developers.googleblog.com/en/scale-your-ai-workloads-batch-mode-gemini-api/)" in batch["note"]
+    rows = [r for r in book.prices.to_pylist() if r["provider"] == "google" and r["model"] in GEMINI_BATCH_RULE]
+    for model in GEMINI_BATCH_RULE:
+        standard = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "standard"}
+        scaled = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "batch"}
+        assert scaled.keys() == standard.keys(), model
+        for key, row in scaled.items():
+            assert bucket_prices(row) == {b: None if p is None else p * Decimal("0.5") for b, p in bucket_prices(standard[key]).items()}, model
+
+
 def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
     """Vertex AI's trafficType and the Gemini API's tier (written from its x-gemini-service-tier header) on the Gemini
     response sample: priority on gemini-2.5-flash costs 7,092 per 1M as above; ON_DEMAND_FLEX on gemini-2.5-flash has
