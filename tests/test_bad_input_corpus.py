@@ -79,16 +79,20 @@ def _huge_line(path: Path, recipe: dict, home: Home) -> None:
 
 
 def _deep_nesting(path: Path, recipe: dict, home: Home) -> None:
-    """JSON nested `depth` levels: inside an ignored field (loads), a whole-line array, an object, unbalanced."""
-    depth = recipe["depth"]
+    """JSON nested `depth` levels: inside an ignored field (loads), a whole-line array, an object, unbalanced.
+    With `valid_only`, only the first two lines under the recipe's `prefix`: every line is valid JSON, so the file
+    is read whole (the nesting deeper than Python's own JSON parser goes)."""
+    depth, ids = recipe["depth"], recipe.get("prefix", "deep")
     lines = [
-        _envelope("deep-1"),
-        _envelope("deep-2")[:-1] + ', "messages": ' + "[" * depth + json.dumps(SENTINEL) + "]" * depth + "}",
+        _envelope(f"{ids}-1"),
+        _envelope(f"{ids}-2")[:-1] + ', "messages": ' + "[" * depth + json.dumps(SENTINEL) + "]" * depth + "}",
         "[" * depth + "]" * depth,
         '{"a": ' * depth + "1" + "}" * depth,
         "[" * depth,
         _envelope("deep-6")[:-1] + ', "usage": {"prompt_tokens": 10, "completion_tokens": 2, "x": ' + '{"a": ' * depth + "1" + "}" * depth + "}}",
     ]
+    if recipe.get("valid_only"):
+        lines = lines[:2]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -227,6 +227,25 @@ def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
     assert recon == [("azure_openai", Decimal("1.25"), Decimal("-0.25"), "billed_only")]
 
 
+def test_a_billing_file_nested_deeper_than_json_can_be_read_fails_alone_named(home):
+    """A cost-report page (one document, or one page per line) or a GCP export nested 3,000 deep — deeper than
+    Python's JSON parser goes — is rejected whole with its reason, as an unreadable bill is, and the other bills load;
+    it stopped the whole run with a RecursionError."""
+    deep = "[" * 3000 + "]" * 3000
+    _land_bill(home, "openai_costs", "deep.json", '{"object": "page", "data": ' + deep + "}")
+    _land_bill(home, "openai_costs", "deep_pages.jsonl", '{"object": "page", "data": []}\n{"object": "page", "data": ' + deep + "}\n")
+    _land_bill(home, "gcp_billing", "deep.json", deep)
+    _land_bill(home, "openai_costs", "openai_org_costs_page.json", (FORMATS / "openai_org_costs_page.json").read_bytes())
+    run_pipeline(home, progress=_quiet)
+    rejected = dict(_query(home, "select source_file, reason from audit.rejected_rows"))
+    assert rejected == {
+        "billing/openai_costs/deep.json": "JSON nested too deeply to read",
+        "billing/openai_costs/deep_pages.jsonl": "line 2: JSON nested too deeply to read",
+        "billing/gcp_billing/deep.json": "JSON nested too deeply to read",
+    }
+    assert _query(home, "select count(*) from core.billing_line_items where source_format = 'openai_costs'") == [(1,)]
+
+
 def test_focus_parquet_and_redelivery_replace_and_withdraw(home):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -82,8 +82,9 @@ def test_audit_lists_the_reference_models_the_book_does_not_price(tmp_path, caps
          "reference entry 'gpt-4o': input_cost_per_token is not a price in USD per token: 'cheap'"),
         ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": -1e-06}}', "input_cost_per_token is not a price"),
         (b"\xff\xfe{}", "not a JSON price file"),
+        ('{"gpt-4o": ' + "[" * 5000 + "]" * 5000 + "}", "not a JSON price file: nested too deeply to read"),
     ],
-    ids=["truncated", "not-an-object", "text-price", "negative", "not-utf8"],
+    ids=["truncated", "not-an-object", "text-price", "negative", "not-utf8", "nested-too-deep"],
 )
 def test_a_bad_reference_file_is_one_line_naming_it(tmp_path, capsys, text, message):
     reference = tmp_path / "prices.json"

@@ -194,7 +194,7 @@ def _in_file_order(con: duckdb.DuckDBPyConnection, lines: Future, samples: dict[
     for number, line in samples.items():
         try:
             request_id = json.loads(line).get("request_id")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # nested deeper than Python parses: DuckDB read it
             continue
         if isinstance(request_id, str):
             expected[number] = request_id

@@ -90,6 +90,8 @@ def read_litellm_prices(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read the reference price file: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a JSON price file (LiteLLM's model_prices_and_context_window.json format): {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a JSON price file: nested too deeply to read") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a JSON object of model name -> prices, got {type(document).__name__}")
     return {name: entry for name, entry in document.items() if name != "sample_spec" and isinstance(entry, dict)}

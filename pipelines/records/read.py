@@ -154,6 +154,8 @@ def load_json_document(data: bytes, name: str) -> object:
         raise FileError(f"file is not valid UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise FileError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise FileError("JSON nested too deeply to read") from None
 
 
 def _kind(value: object) -> str:

@@ -29,7 +29,12 @@ def pages(data: bytes, name: str) -> list[dict]:
         bad = [r for r in raw.to_pylist() if r["problem"]]
         if bad:
             raise FileError(f"line {bad[0]['row_number']}: {bad[0]['problem'].lstrip('|')}")
-        found = [json.loads(r["record"], parse_float=str) for r in raw.to_pylist()]
+        found = []
+        for row in raw.to_pylist():
+            try:
+                found.append(json.loads(row["record"], parse_float=str))
+            except RecursionError:
+                raise FileError(f"line {row['row_number']}: JSON nested too deeply to read") from None
         what = "line"
     else:
         document = load_json_document(data, name)
