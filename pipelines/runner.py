@@ -18,7 +18,7 @@ import dagster as dg
 from pipelines.definitions import defs
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, partition_dates, range_tags, stage_keys
-from pipelines.ingest.privacy import load_key
+from pipelines.ingest.privacy import load_key, short_key_warning
 from pipelines.storage.database import publish
 from pipelines.storage.home import Home, shipped_dir
 from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
@@ -75,7 +75,9 @@ def run_pipeline(
 ) -> RunSummary:
     """Ingest new landing files, then materialize the touched dates (or [start, end] when given)."""
     home.ensure()
-    load_key(home.secrets)
+    warning = short_key_warning(load_key(home.secrets), home.secrets)
+    if warning:
+        progress(warning)
     definitions = defs()
     assets = [asset for asset in definitions.assets or [] if isinstance(asset, dg.AssetsDefinition) and asset.is_executable]
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}

@@ -70,12 +70,6 @@ def max_line_bytes() -> int:
     return value
 
 
-def check_environment() -> None:
-    """Read every TOKENLEDGER_* variable with a form as a run will; ConfigError names the first bad one."""
-    max_line_bytes()
-    ingest_workers()
-
-
 def ingest_workers() -> int:
     """$TOKENLEDGER_INGEST_WORKERS, else 1; ConfigError naming the variable when it is not a whole number from 1 to 16."""
     raw = env(INGEST_WORKERS_ENV)
@@ -86,7 +80,7 @@ def ingest_workers() -> int:
     return int(raw)
 
 
-_MEMORY_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+MEMORY_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                  "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
@@ -95,9 +89,9 @@ def memory_limit_share(parts: int) -> str:
     KB = 1000, KiB = 1024); the limit as it is when it is not a size DuckDB spells that way."""
     limit = memory_limit()
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower())
-    if parts <= 1 or match is None or match.group(2) not in _MEMORY_UNITS:
+    if parts <= 1 or match is None or match.group(2) not in MEMORY_UNITS:
         return limit
-    return f"{int(Decimal(match.group(1)) * _MEMORY_UNITS[match.group(2)] / parts)}B"
+    return f"{int(Decimal(match.group(1)) * MEMORY_UNITS[match.group(2)] / parts)}B"
 
 
 # -- YAML -----------------------------------------------------------------------------------------

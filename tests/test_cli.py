@@ -94,13 +94,48 @@ def test_a_bad_environment_variable_is_one_line_before_the_run_starts(tmp_path, 
     for name, value, message in (
         ("TOKENLEDGER_INGEST_WORKERS", "abc", "TOKENLEDGER_INGEST_WORKERS must be a whole number from 1 to 16, got 'abc'"),
         ("TOKENLEDGER_MAX_LINE_BYTES", "12", "TOKENLEDGER_MAX_LINE_BYTES must be a whole number of bytes of at least 1024, got '12'"),
+        ("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", "lots",
+         "TOKENLEDGER_DUCKDB_MEMORY_LIMIT must be a memory size such as 1536MB, 2GiB or 75% (at least 128MiB), got 'lots'"),
+        ("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", "1KB",
+         "TOKENLEDGER_DUCKDB_MEMORY_LIMIT must be a memory size such as 1536MB, 2GiB or 75% (at least 128MiB), got '1KB'"),
+        ("TOKENLEDGER_LANDING_URL", "ftp://x/y", "TOKENLEDGER_LANDING_URL must be s3://bucket/prefix or an absolute local folder, got 'ftp://x/y'"),
+        ("TOKENLEDGER_LANDING_URL", "s3://", "TOKENLEDGER_LANDING_URL must be s3://bucket/prefix or an absolute local folder, got 's3://'"),
+        # a relative folder followed the folder the command started in: a new, empty lake there, everything ingested again
+        ("TOKENLEDGER_LAKE_URL", "not-a-url", "TOKENLEDGER_LAKE_URL must be s3://bucket/prefix or an absolute local folder, got 'not-a-url'"),
     ):
         monkeypatch.setenv(name, value)
         done = _cli("run", home=home)
         monkeypatch.delenv(name)
         assert done.returncode == 2
         assert done.stderr.strip() == f"tokenledger: {message}"  # no Dagster run, no traceback
-    assert not (home / ".dagster").exists()
+    assert not (home / ".dagster").exists() and not (tmp_path / "not-a-url").exists()
+    monkeypatch.setenv("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", "lots")
+    done = _cli("sql", "select 1", home=home)  # every command reads them
+    assert done.returncode == 2 and done.stderr.startswith("tokenledger: TOKENLEDGER_DUCKDB_MEMORY_LIMIT must be")
+
+
+def test_an_empty_key_is_refused_and_a_short_one_named(tmp_path):
+    """An empty key (a truncated file, a variable of spaces) would key every pseudonym with nothing: a user id is
+    then found by hashing guesses. It is refused before anything is read; a short key runs with a warning."""
+    home = tmp_path / "h"
+    assert _cli("init", home=home).returncode == 0
+    (home / "landing" / "gateway" / "envelope" / "a.jsonl").write_text(
+        '{"request_id": "k1", "timestamp": "2026-01-09T10:00:00Z", "provider": "openai", "model": "gpt-4o-mini-2024-07-18", '
+        '"user_id": "alice@example.com", "usage": {"prompt_tokens": 100, "completion_tokens": 10}}\n')
+    key = home / "secrets" / "pseudonym.key"
+    key.write_text("  \n")
+    done = _cli("run", home=home)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"tokenledger: the pseudonymization key in {key} is empty")
+    assert not (home / "warehouse.duckdb").exists()
+    env = {k: v for k, v in os.environ.items() if k != "TOKENLEDGER_HOME"}
+    spaces = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home)], capture_output=True, text=True,
+                            env={**env, "TOKENLEDGER_PSEUDONYM_KEY": "   "}, timeout=600)
+    assert spaces.returncode == 2 and "the pseudonymization key in TOKENLEDGER_PSEUDONYM_KEY is empty" in spaces.stderr
+    key.write_text("short\n")
+    done = _cli("run", home=home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"warning: the pseudonymization key in {key} is 5 bytes" in done.stdout
 
 
 def test_run_without_a_key_says_how_to_make_one(tmp_path):

@@ -59,6 +59,10 @@ REFUSED = {
     "a query that reads a file inside a subquery": (
         "select count(*) from marts.daily_spend where feature in (select column0 from read_csv('{tmp}/plain.csv'))", "Permission Error"
     ),
+    # refused or failing only while the rows are made (it printed a traceback, exit 1)
+    "sniff a file": ("select * from sniff_csv('{tmp}/plain.csv')", "Permission Error"),
+    "a cast that fails": ("select cast(feature as integer) from marts.daily_spend", "Conversion Error"),
+    "error()": ("select error('boom')", "boom"),
 }
 
 

@@ -43,7 +43,7 @@ def warehouse_of(args: argparse.Namespace) -> Home:
 
 
 def check_home(home: Home) -> None:
-    """Before a run starts: read the TOKENLEDGER_* variables and every file the user wrote in the home as the run will (settings.yaml,
+    """Before a run starts (after main() has read the TOKENLEDGER_* variables): read every file the user wrote in the home as the run will (settings.yaml,
     price_overrides.yaml, budgets.yaml, experiments.yaml, model_tiers.yaml, attribution.yaml, energy.yaml, chargeback.yaml) and the price book, and make sure no
     other run holds the home and no other process is writing the warehouse. A bad file is a ConfigError (or
     AttributionConfigError) naming it, a busy home a RunInProgress, a busy warehouse a WarehouseBusyError: one line
@@ -56,11 +56,10 @@ def check_home(home: Home) -> None:
     from pipelines.pricing.energy import load_energy
     from pipelines.pricing.overrides import load_overrides
     from pipelines.pricing.tiers import load_tier_rules
-    from pipelines.settings import check_environment, check_settings
+    from pipelines.settings import check_settings
     from pipelines.storage.database import connect
     from pipelines.storage.lock import run_lock
 
-    check_environment()
     check_settings(home.root)
     load_overrides(home.root)
     load_budgets(home.root)

@@ -17,6 +17,7 @@ from pipelines.cli.dev import dev_command
 from pipelines.cli.insights import add_insight_parsers
 from pipelines.cli.prices import add_prices_parser
 from pipelines.settings import ConfigError
+from pipelines.storage.environment import check_environment
 from pipelines.storage.home import Home
 
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     with escaped_output():
         try:
+            check_environment()  # every command reads them: a bad one is one line, not a traceback from inside
             return args.handler(args)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -279,10 +281,10 @@ def _sql(args: argparse.Namespace) -> int:
         lock_down(con, local_folders(home))
         try:
             relation = read_query(con, args.query)
+            if relation is not None:  # a query fails while its rows are made too (a cast, error(), a refused read)
+                relation.show(max_rows=200, max_width=200)
         except (duckdb.Error, NotAReadQuery) as exc:
             raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
-        if relation is not None:
-            relation.show(max_rows=200, max_width=200)
     return 0
 
 

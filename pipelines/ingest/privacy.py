@@ -34,18 +34,39 @@ def create_key(secrets_dir: Path) -> Path:
     return path
 
 
+SHORT_KEY_BYTES = 16
+"""Below this a key is used but named in a warning: a short key can be found by trying candidates."""
+
+
 def load_key(secrets_dir: Path) -> bytes:
-    """The key from $TOKENLEDGER_PSEUDONYM_KEY, else from <home>/secrets/pseudonym.key."""
+    """The key from $TOKENLEDGER_PSEUDONYM_KEY, else from <home>/secrets/pseudonym.key. An empty key (nothing but
+    white space) is refused: a user id hashed with it is reversed by hashing guesses."""
     value = os.environ.get(KEY_ENV)
-    if value:
-        return value.strip().encode()
     path = key_path(secrets_dir)
-    if path.is_file():
-        return path.read_text().strip().encode()
-    raise MissingKeyError(
-        f"no pseudonymization key: set {KEY_ENV} or create {path} "
-        "(`tokenledger init --home HOME` writes a random one); user ids are never stored unkeyed"
-    )
+    if value:
+        key, where = value.strip().encode(), KEY_ENV
+    elif path.is_file():
+        key, where = path.read_bytes().strip(), str(path)
+    else:
+        raise MissingKeyError(
+            f"no pseudonymization key: set {KEY_ENV} or create {path} "
+            "(`tokenledger init --home HOME` writes a random one); user ids are never stored unkeyed"
+        )
+    if not key:
+        raise MissingKeyError(
+            f"the pseudonymization key in {where} is empty: user ids hashed with it could be reversed by hashing "
+            "guesses (`tokenledger init --home HOME` writes a random key when the file is absent)"
+        )
+    return key
+
+
+def short_key_warning(key: bytes, secrets_dir: Path) -> str | None:
+    """A line to show when the key is shorter than SHORT_KEY_BYTES, else None."""
+    if len(key) >= SHORT_KEY_BYTES:
+        return None
+    where = KEY_ENV if os.environ.get(KEY_ENV) else str(key_path(secrets_dir))
+    return (f"warning: the pseudonymization key in {where} is {len(key)} bytes: a key that short can be found by trying "
+            f"candidates; use {SHORT_KEY_BYTES} or more random bytes (`tokenledger init` writes 64 hex characters)")
 
 
 def pseudonymize(user_ids: pa.ChunkedArray | pa.Array, key: bytes) -> pa.Array:
