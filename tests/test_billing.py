@@ -303,6 +303,13 @@ def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, ca
         assert total == ledger
         assert features == "support_chat"
         assert tier == f"openai/{MODEL}@2024-10-01/standard"
+    # an output that is a folder, or under a file, is one line naming it (a traceback before)
+    (tmp_path / "a_file").write_text("x")
+    for out, message in ((tmp_path, f"tokenledger: {tmp_path} is a folder: name the file to write"),
+                         (tmp_path / "a_file" / "f.parquet", f"tokenledger: cannot write {tmp_path / 'a_file' / 'f.parquet'}: ")):
+        assert main(["export", "focus", "--home", str(home.root), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
 
 
 def test_export_needs_a_warehouse(tmp_path, capsys):

@@ -275,7 +275,9 @@ def test_unpriced_separate_lists_them_apart_and_a_close_then_a_discount_gives_a_
     hooli = _statement(home, "hooli")
     # hooli: the known request is charged (0.0035 x 1.05 = 0.003675 -> 0.00), the unknown one listed apart, never charged.
     assert (hooli["blocked_reason"], hooli["requests"], hooli["unpriced_requests"]) == (None, 1, 1)
-    assert close_month(home, "2026-10") == {"month": "2026-10", "requests": 180, "cost_usd": _query(home, "select sum(cost_usd) from marts.daily_spend")[0][0]}
+    assert close_month(home, "2026-10") == {
+        "month": "2026-10", "requests": 180, "cost_usd": _query(home, "select sum(cost_usd) from marts.daily_spend")[0][0], "finished": False
+    }
     assert _statement(home, "acme")["status"] == "final"
 
     # After the close, a negotiated 50% discount on gpt-4o from Oct 1, re-priced: acme's month is worth

@@ -443,12 +443,43 @@ def test_otel_litellm_helicone_and_portkey_samples_price_by_hand(home):
     assert _query(home, "select distinct feature from core.request_costs where request_id like 'chatcmpl%'") == [("search",)]
 
 
+def test_a_close_killed_after_it_committed_is_finished_by_the_next_close(home, monkeypatch):
+    """A close killed between its commit and its publish (seen in a kill test) left readers seeing the month open,
+    and the next close refused it as already closed. The next close now finishes it: it publishes the close, says
+    so, and only then is the month refused. A publish killed mid-copy leaves a `.warehouse.publishing.<pid>` file,
+    which the next publish removes."""
+    import pipelines.finance.close as close
+    from pipelines.storage.database import publish
+
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    published = _query(home, "select count(*) from finance.closed_periods")
+
+    def killed(_home):
+        raise KeyboardInterrupt  # the moment the process died: committed in the working copy, not published
+
+    monkeypatch.setattr(close, "publish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        close.close_month(home, "2026-11")
+    monkeypatch.undo()
+    assert _query(home, "select count(*) from finance.closed_periods") == published == [(0,)]  # readers: still open
+    left = home.root / ".warehouse.publishing.4242"
+    left.write_bytes(b"half a copy")
+    assert close.close_month(home, "2026-11") == {"month": "2026-11", "requests": 2, "cost_usd": Decimal("0.022250"), "finished": True}
+    assert _query(home, "select month, requests from finance.closed_periods") == [("2026-11", 2)]
+    assert _query(home, "select sum(cost_usd) from finance.daily_spend") == [(Decimal("0.022250"),)]
+    assert not left.exists()
+    with pytest.raises(close.CloseError, match="2026-11 was closed at"):
+        close.close_month(home, "2026-11")
+    assert publish(home) and _query(home, "select count(*) from finance.closed_periods") == [(1,)]
+
+
 def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_recorded(home):
     from pipelines.finance.close import CloseError, close_month
 
     land(home, "samples.jsonl", _samples())
     run_pipeline(home, progress=_quiet)
-    assert close_month(home, "2026-11") == {"month": "2026-11", "requests": 2, "cost_usd": Decimal("0.022250")}
+    assert close_month(home, "2026-11") == {"month": "2026-11", "requests": 2, "cost_usd": Decimal("0.022250"), "finished": False}
     with pytest.raises(CloseError, match="2026-11 was closed at"):
         close_month(home, "2026-11")
 
@@ -482,3 +513,27 @@ def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
         (6, "date", "not a date (YYYY-MM-DD): 'yesterday'"),
         (7, "rate", "must be a positive number: '-1'"),
     ]
+
+
+def test_a_new_reporting_currency_or_rate_rebuilds_the_days_it_changes(home):
+    """Changing `reporting_currency` or landing a corrected rate is picked up by a plain run: the days reported
+    otherwise are rebuilt (before, they stayed in the old currency until someone re-priced them by hand); a run with
+    nothing changed rebuilds none."""
+    samples = _samples()
+    land(home, "fx.jsonl", [samples[0], samples[1].replace("2026-11-27T10:15:02.120Z", "2026-11-26T10:00:00Z")])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select distinct reporting_currency, fx_rate from marts.daily_spend") == [("USD", Decimal(1))]
+    (home.root / "settings.yaml").write_text("reporting_currency: EUR\n")
+    (home.landing / "fx").mkdir(parents=True)
+    (home.landing / "fx" / "rates.csv").write_text("date,currency,rate\n2026-11-25,EUR,0.90\n")
+    summary = run_pipeline(home, progress=_quiet)
+    assert summary.dates == [dt.date(2026, 11, 26), dt.date(2026, 11, 27)]
+    rows = _query(home, "select event_date, reporting_currency, fx_rate, fx_rate_date, cost_reporting from marts.daily_spend order by 1")
+    assert rows == [
+        (dt.date(2026, 11, 26), "EUR", Decimal("0.90"), dt.date(2026, 11, 25), Decimal("0.0149715")),
+        (dt.date(2026, 11, 27), "EUR", Decimal("0.90"), dt.date(2026, 11, 25), Decimal("0.0050535")),
+    ]
+    (home.landing / "fx" / "later.csv").write_text("date,currency,rate\n2026-11-27,EUR,0.92\n")  # only the 27th moves
+    assert run_pipeline(home, progress=_quiet).dates == [dt.date(2026, 11, 27)]
+    assert _query(home, "select cost_reporting from marts.daily_spend where event_date = '2026-11-27'") == [(Decimal("0.0051658"),)]
+    assert run_pipeline(home, progress=_quiet).dates == []

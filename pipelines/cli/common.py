@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 
 from pipelines.settings import DEFAULT_HOME, HOME_ENV
 from pipelines.storage.home import Home
@@ -149,3 +150,19 @@ def escaped_output() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+@contextmanager
+def unwritable(out: Path):
+    """An export's output path that is a folder, or that cannot be written (no such device, no permission, a full
+    disk), as one UserError naming it instead of a traceback."""
+    import duckdb
+
+    if Path(out).expanduser().is_dir():
+        raise UserError(f"{out} is a folder: name the file to write")
+    try:
+        yield
+    except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise UserError(f"cannot write {out}: {reason}") from None
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.cli.common import UserError, home_of, money, month_arg, with_home
+from pipelines.cli.common import UserError, home_of, money, month_arg, unwritable, with_home
 
 USAGE_FORMATS = ("csv", "cloudevents", "stripe")
 """pipelines.finance.usage_export.FORMATS, named here so `--help` does not import the warehouse."""
@@ -48,10 +48,11 @@ def _export_usage(args: argparse.Namespace) -> int:
 
     if args.event_name is not None and args.format != "stripe":
         raise UserError("--event-name names a Stripe meter: use it with --format stripe")
-    try:
-        summary = export_usage(home_of(args), args.month, args.format, args.out, event_name=args.event_name or DEFAULT_EVENT_NAME)
-    except UsageExportError as exc:
-        raise UserError(str(exc)) from None
+    with unwritable(args.out):
+        try:
+            summary = export_usage(home_of(args), args.month, args.format, args.out, event_name=args.event_name or DEFAULT_EVENT_NAME)
+        except UsageExportError as exc:
+            raise UserError(str(exc)) from None
     counted = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
     print(f"wrote {summary.lines} {WRITTEN[summary.fmt]} of {summary.month} to {summary.path}{': ' if counted else ''}{counted}")
     status = "final" if summary.final else "draft"

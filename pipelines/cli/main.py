@@ -12,7 +12,18 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.cli.common import UserError, cell, check_home, date_arg, escaped_output, home_of, money, warehouse_of, with_home
+from pipelines.cli.common import (
+    UserError,
+    cell,
+    check_home,
+    date_arg,
+    escaped_output,
+    home_of,
+    money,
+    unwritable,
+    warehouse_of,
+    with_home,
+)
 from pipelines.cli.dev import dev_command
 from pipelines.cli.insights import add_insight_parsers
 from pipelines.cli.prices import add_prices_parser
@@ -170,7 +181,8 @@ def _close(args: argparse.Namespace) -> int:
     except CloseError as exc:
         raise UserError(str(exc)) from exc
     print(
-        f"closed {closed['month']}: {closed['requests']:,} requests, {money(closed['cost_usd'])} USD frozen in "
+        ("finished the close of " if closed["finished"] else "closed ")
+        + f"{closed['month']}: {closed['requests']:,} requests, {money(closed['cost_usd'])} USD frozen in "
         "finance.daily_spend; later changes to this month appear in marts.restatements"
     )
     statements = _summary(home, "closed_statements", "marts.chargeback_statements")
@@ -259,10 +271,11 @@ def _print_breakeven(home: Home) -> None:
 def _export_focus(args: argparse.Namespace) -> int:
     from pipelines.finance.focus_export import ExportError, export_focus
 
-    try:
-        summary = export_focus(home_of(args), args.out)
-    except ExportError as exc:
-        raise UserError(str(exc)) from None
+    with unwritable(args.out):
+        try:
+            summary = export_focus(home_of(args), args.out)
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
     print(f"wrote {summary.rows} FOCUS 1.2 rows to {summary.path}")
     print(f"EffectiveCost total ${money(summary.effective_cost_usd, 6)} (ledger ${money(summary.ledger_cost_usd, 6)})")
     if summary.unpriced_requests:

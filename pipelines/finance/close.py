@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pipelines.storage.database import publish, sql_text
+import duckdb
+
+from pipelines.storage.database import publish, sql_text, table_exists
 from pipelines.storage.home import Home
 from pipelines.storage.lock import run_lock
 from pipelines.warehouse.tables import build, open_warehouse
@@ -36,31 +38,48 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 def close_month(home: Home, month: str) -> dict:
     """Snapshot marts.daily_spend and marts.chargeback_usage for the month into finance.* and record the close, in one
-    transaction; then rebuild the chargeback statements (final from now on). Returns the month, its requests and cost."""
+    transaction; then rebuild the chargeback statements (final from now on) and publish. A close that committed but
+    was killed before it published is finished (`finished` true). Returns the month, its requests and cost."""
     start, end = month_bounds(month)
     with run_lock(home):
         with open_warehouse(home) as con:
-            closed = con.execute("select closed_at from finance.closed_periods where month = ?", [month]).fetchall()
-            if closed:
+            closed = con.execute("select closed_at, requests, cost_usd from finance.closed_periods where month = ?", [month]).fetchall()
+            if closed and _published_closed(home, month):
                 raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
-            params = {"month": month, "month_start": start, "month_end": end}
-            con.execute("begin transaction")
-            try:
-                con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
-                requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
-                if not requests:
-                    raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
-                con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
-                _refuse_blocked(con, month)
-                con.execute(f"insert into finance.chargeback_usage by name {sql_text('finance.chargeback_usage')}", {"month": month})
-                con.execute("commit")
-            except BaseException:
-                con.execute("rollback")
-                raise
+            requests, cost = closed[0][1:] if closed else _freeze(con, month, start, end)
             for name in ("marts.chargeback_lines", "marts.chargeback_statements"):  # now final, from the frozen copy
                 build(con, home, name)
         publish(home)  # readers see the close once it is whole
-    return {"month": month, "requests": requests, "cost_usd": cost}
+    return {"month": month, "requests": requests, "cost_usd": cost, "finished": bool(closed)}
+
+
+def _freeze(con, month: str, start: dt.date, end: dt.date) -> tuple[int, object]:
+    """The close record and the month's frozen spend and chargeback usage, in one transaction; (requests, cost)."""
+    params = {"month": month, "month_start": start, "month_end": end}
+    con.execute("begin transaction")
+    try:
+        con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
+        requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
+        if not requests:
+            raise CloseError(f"marts.daily_spend has no rows in {month}: nothing to close")
+        con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
+        _refuse_blocked(con, month)
+        con.execute(f"insert into finance.chargeback_usage by name {sql_text('finance.chargeback_usage')}", {"month": month})
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return requests, cost
+
+
+def _published_closed(home: Home, month: str) -> bool:
+    """Whether readers see the month closed: the published warehouse has its close record."""
+    if not home.warehouse.is_file():
+        return False
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        if not table_exists(con, "finance.closed_periods"):
+            return False
+        return bool(con.execute("select count(*) from finance.closed_periods where month = ?", [month]).fetchall()[0][0])
 
 
 def _refuse_blocked(con, month: str) -> None:

@@ -152,6 +152,8 @@ def publish(home: Home) -> bool:
     with connect(home) as con:
         attach(con, home, persistent=True)  # the lake tables' views read their versions of now
         con.execute("checkpoint")
+        for left in home.root.glob(".warehouse.publishing.*"):  # a publish killed mid-copy; none runs beside this one
+            left.unlink(missing_ok=True)
         copy = home.root / f".warehouse.publishing.{os.getpid()}"
         try:
             shutil.copyfile(home.work_warehouse, copy)

@@ -1,7 +1,8 @@
 """The reference tables: the price book, negotiated prices, exchange rates, and self-hosted GPU capacity.
 
-`load_reference` validates pricing/, <home>/price_overrides.yaml, <home>/settings.yaml and landing/fx, and
-replaces the reference tables with them. `refresh_gpu_capacity` rebuilds reference.gpu_capacity from the lake
+`load_reference` validates pricing/, <home>/price_overrides.yaml, <home>/settings.yaml and landing/fx,
+replaces the reference tables with them, and marks for rebuilding the days of marts.daily_spend reported in
+another currency or at another rate than they now give. `refresh_gpu_capacity` rebuilds reference.gpu_capacity from the lake
 and marks for re-pricing every day whose GPU cost changed, before the new table is committed, so a run killed
 in between still re-prices them next time.
 """
@@ -32,6 +33,8 @@ class Reference:
     currency: str
     rows: dict[str, int]
     fx_rejected: list[dict]
+    restated: list[dt.date]
+    """Days of marts.daily_spend in another currency or at another rate than the reference now gives: marked to rebuild."""
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, home: Home) -> Reference:
@@ -48,7 +51,22 @@ def load_reference(con: duckdb.DuckDBPyConnection, home: Home) -> Reference:
         "reference.reporting_currency": build(con, home, "reference.reporting_currency", params={"currency": currency})[0],
         "audit.rejected_fx_rows": build(con, home, "audit.rejected_fx_rows", rows={"landed_fx_rejected": fx_rejected})[0],
     }
-    return Reference(book, currency, rows, fx_rejected.to_pylist())
+    restated = reporting_changed_days(con)
+    mark_pending(home, set(restated))
+    return Reference(book, currency, rows, fx_rejected.to_pylist(), restated)
+
+
+def reporting_changed_days(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """The days of marts.daily_spend whose reporting currency or exchange rate is not what the reference tables now
+    give; none before marts.daily_spend exists. Compared with what is stored, so a run killed before it rebuilt them
+    finds them again."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'daily_spend'"
+        " union all select count(*) from duckdb_views() where schema_name = 'marts' and view_name = 'daily_spend'"
+    ).fetchall()
+    if not any(count for (count,) in exists):
+        return []
+    return [row[0] for row in con.execute(sql_text("queries/reporting_changed_days")).fetchall()]
 
 
 def refresh_gpu_capacity(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[int, list[dt.date]]:

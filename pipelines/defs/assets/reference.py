@@ -31,6 +31,7 @@ def price_book(tokenledger: TokenledgerHome):
         "reference.prices": {"models": len(loaded.book.models)},
         "reference.fx_rates": {
             "reporting_currency": loaded.currency,
+            "restated_days": dg.MetadataValue.json([d.isoformat() for d in loaded.restated]),
             "rejected_rows": len(loaded.fx_rejected),
             "rejected": dg.MetadataValue.md(markdown_table(["file", "row", "field", "reason"], [tuple(r.values()) for r in loaded.fx_rejected[:10]])),
         },
