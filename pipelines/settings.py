@@ -268,6 +268,13 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return clipped(_shown(value, limit + 1), limit)
 
 
+def problems_text(what: str, problems: list[str]) -> str:
+    """One problem as itself (one line for the user, naming the file); several under `invalid <what>:`, one a line."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"invalid {what} ({len(problems)} problems):\n  " + "\n  ".join(problems)
+
+
 def shown_kind(value: object) -> str:
     """What a value from a file is, for a message that expected a mapping or a list: its type and a short look at it
     (`list ['a', 'b']`), or "nothing" when the file gives no value."""

@@ -282,6 +282,19 @@ def test_a_huge_value_is_shown_in_80_characters(tmp_path):
     assert shown("x" * 1000) == "'" + "x" * 76 + "..."
 
 
+def test_one_problem_is_one_line_and_several_are_counted_one_a_line(tmp_path):
+    """README: a bad file is "one line on stderr that names the file, the key and the value"; it was printed under an
+    `invalid price overrides:` header line. Several problems keep the header, with their count."""
+    _write(tmp_path, "price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: .nan}\n")
+    assert _problem(tmp_path, "price_overrides.yaml") == "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got .nan"
+    _write(tmp_path, "budgets.yaml", "segments:\n  pro: .inf\n  team: false\n")
+    assert _problem(tmp_path, "budgets.yaml").splitlines() == [
+        "invalid budgets (2 problems):",
+        "  budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got .inf",
+        "  budgets.yaml: segments.team: expected a monthly amount in USD (a number >= 0), got false",
+    ]
+
+
 def test_good_files_still_read_as_decimals(tmp_path):
     _write(tmp_path, "settings.yaml", "reporting_currency: EUR\nreconciliation: {tolerance_pct: 2.5, tolerance_usd: 1_000.50}\n")
     assert reconciliation_tolerance(tmp_path) == (Decimal("2.5"), Decimal("1000.50"))

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown, shown_kind
+from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, problems_text, read_yaml, shown, shown_kind
 from pipelines.storage.database import sql_text, table_exists
 
 BUDGETS_FILE = "budgets.yaml"
@@ -94,7 +94,7 @@ def load_budgets(home_root: Path) -> list[Budget]:
             else:
                 budgets.append(Budget(scope, name, value))
     if problems:
-        raise BudgetError("invalid budgets:\n  " + "\n  ".join(problems))
+        raise BudgetError(problems_text("budgets", problems))
     return budgets
 
 

@@ -47,7 +47,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.pricing.tiers import TIERS, UNCLASSIFIED
-from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, read_yaml, shown, shown_kind
+from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, problems_text, read_yaml, shown, shown_kind
 
 CHARGEBACK_FILE = "chargeback.yaml"
 RULES = ("cost_plus", "per_mtok", "per_outcome")
@@ -166,7 +166,7 @@ def load_chargeback(home_root: Path) -> Chargeback:
     stripe = [row["stripe_customer_id"] for row in rows if row["stripe_customer_id"]] + list(split_stripe.values())
     problems += [f"{name}: stripe_customer_id {shown(value)} is given to more than one payer" for value in sorted({v for v in stripe if stripe.count(v) > 1})]
     if problems:
-        raise ChargebackError("invalid chargeback:\n  " + "\n  ".join(problems))
+        raise ChargebackError(problems_text("chargeback", problems))
     return Chargeback(
         pa.Table.from_pylist(rows, schema=PAYERS_SCHEMA), pa.Table.from_pylist(prices, schema=TIER_PRICES_SCHEMA), unpriced, split_stripe
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.pricing.book import BUCKETS, PriceBookError
-from pipelines.settings import as_date, as_number, clipped, fits_decimal, read_yaml, shown
+from pipelines.settings import as_date, as_number, clipped, fits_decimal, problems_text, read_yaml, shown
 
 OVERRIDES_FILE = "price_overrides.yaml"
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
@@ -58,7 +58,7 @@ def load_overrides(home_root: Path) -> pa.Table:
     ids = Counter(r["override_id"] for r in rows if r)
     problems += [f"{path.name}: override id '{clipped(i)}' is used twice" for i in sorted(i for i, count in ids.items() if count > 1)]
     if problems:
-        raise PriceBookError("invalid price overrides:\n  " + "\n  ".join(problems))
+        raise PriceBookError(problems_text("price overrides", problems))
     return pa.Table.from_pylist(rows, schema=OVERRIDE_SCHEMA)
 
 
