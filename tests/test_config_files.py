@@ -295,6 +295,22 @@ def test_one_problem_is_one_line_and_several_are_counted_one_a_line(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("name", ["price_overrides.yaml", "budgets.yaml", "settings.yaml"])
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, name):
+    """YAML keeps the last of two equal keys silently: a 10% discount written again as 50% three lines down, or two
+    `reporting_currency` lines, would change money without a word."""
+    text = {
+        "price_overrides.yaml": "overrides:\n  - id: x\n    provider: openai\n    effective_from: 2026-01-01\n    discount_pct: 10\n    discount_pct: 50\n",
+        "budgets.yaml": "segments:\n  pro: 100\n  pro: 1000\n",
+        "settings.yaml": "reporting_currency: EUR\npue: 1.2\nreporting_currency: USD\n",
+    }[name]
+    _write(tmp_path, name, text)
+    key, lines = {"price_overrides.yaml": ("discount_pct", "5 and 6"), "budgets.yaml": ("pro", "2 and 3"), "settings.yaml": ("reporting_currency", "1 and 3")}[name]
+    assert _problem(tmp_path, name) == f"{name}: key '{key}' appears twice in one mapping (lines {lines}): YAML would keep the last silently"
+    _write(tmp_path, name, text.replace(f"  {key}: 50", "").replace("  pro: 1000", "  team: 1000").replace("reporting_currency: USD", ""))
+    _load(tmp_path, name)  # the same keys once each: fine
+
+
 def test_good_files_still_read_as_decimals(tmp_path):
     _write(tmp_path, "settings.yaml", "reporting_currency: EUR\nreconciliation: {tolerance_pct: 2.5, tolerance_usd: 1_000.50}\n")
     assert reconciliation_tolerance(tmp_path) == (Decimal("2.5"), Decimal("1000.50"))
