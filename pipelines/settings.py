@@ -80,20 +80,6 @@ def ingest_workers() -> int:
     return int(raw)
 
 
-MEMORY_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-                 "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def memory_limit_share(parts: int) -> str:
-    """`memory_limit()` split between `parts` DuckDB databases working at once, in bytes (as DuckDB reads units:
-    KB = 1000, KiB = 1024); the limit as it is when it is not a size DuckDB spells that way."""
-    limit = memory_limit()
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower())
-    if parts <= 1 or match is None or match.group(2) not in MEMORY_UNITS:
-        return limit
-    return f"{int(Decimal(match.group(1)) * MEMORY_UNITS[match.group(2)] / parts)}B"
-
-
 # -- YAML -----------------------------------------------------------------------------------------
 
 MAX_CONFIG_BYTES = 2**20

@@ -14,7 +14,8 @@ from helpers import envelope, land, sample_usage
 
 from pipelines.ingest import gateway as ingest
 from pipelines.ingest.gateway import ingest_gateway
-from pipelines.settings import ingest_workers, memory_limit_share
+from pipelines.settings import ingest_workers
+from pipelines.storage.environment import memory_limit_share
 from pipelines.storage.home import Home
 from pipelines.storage.lake import read_manifest
 from pipelines.storage.relations import sql_literal

@@ -42,8 +42,9 @@ from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
-from pipelines.settings import ingest_workers, memory_limit_share
+from pipelines.settings import ingest_workers
 from pipelines.storage.database import sql_text
+from pipelines.storage.environment import memory_limit_share
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,

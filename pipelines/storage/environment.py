@@ -1,5 +1,6 @@
 """The TOKENLEDGER_* variables checked before any command: a value not of its form is a ConfigError naming it, shown
-as one line, instead of a traceback from inside the first step that reads it."""
+as one line, instead of a traceback from inside the first step that reads it. Also the memory limit's share for
+DuckDB databases working at once."""
 
 from __future__ import annotations
 
@@ -13,13 +14,26 @@ from pipelines.settings import (
     LAKE_URL_ENV,
     LANDING_URL_ENV,
     MEMORY_LIMIT_ENV,
-    MEMORY_UNITS,
     SHOWN_CHARS,
     ConfigError,
     env,
     ingest_workers,
     max_line_bytes,
+    memory_limit,
 )
+
+MEMORY_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+                 "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_limit_share(parts: int) -> str:
+    """`memory_limit()` split between `parts` DuckDB databases working at once, in bytes (as DuckDB reads units:
+    KB = 1000, KiB = 1024); the limit as it is when it is not a size DuckDB spells that way."""
+    limit = memory_limit()
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower())
+    if parts <= 1 or match is None or match.group(2) not in MEMORY_UNITS:
+        return limit
+    return f"{int(Decimal(match.group(1)) * MEMORY_UNITS[match.group(2)] / parts)}B"
 
 
 def check_environment() -> None:
