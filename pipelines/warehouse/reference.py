@@ -18,7 +18,7 @@ from pipelines.pricing.book import PriceBook, load_price_book
 from pipelines.pricing.fx import load_rates
 from pipelines.pricing.overrides import load_overrides
 from pipelines.settings import reporting_currency
-from pipelines.storage.database import replace_table, sql_text
+from pipelines.storage.database import replace_table, sql_text, table_exists
 from pipelines.storage.home import Home
 from pipelines.storage.lake import mark_pending
 from pipelines.storage.lake_tables import snapshot_reference
@@ -60,11 +60,7 @@ def reporting_changed_days(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     """The days of marts.daily_spend whose reporting currency or exchange rate is not what the reference tables now
     give; none before marts.daily_spend exists. Compared with what is stored, so a run killed before it rebuilt them
     finds them again."""
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'marts' and table_name = 'daily_spend'"
-        " union all select count(*) from duckdb_views() where schema_name = 'marts' and view_name = 'daily_spend'"
-    ).fetchall()
-    if not any(count for (count,) in exists):
+    if not table_exists(con, "marts.daily_spend"):  # a table or a view
         return []
     return [row[0] for row in con.execute(sql_text("queries/reporting_changed_days")).fetchall()]
 
