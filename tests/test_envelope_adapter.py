@@ -109,6 +109,19 @@ def test_each_rejection_names_field_and_reason(line, field, reason):
     assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(2, field, reason)]
 
 
+def test_a_latency_that_cannot_be_one_leaves_the_request_priced_with_latency_unknown():
+    """Latency is a measurement, not usage: negative (skewed clocks), 1e309, NaN or text is unknown, the request stays."""
+    usage = {"prompt_tokens": 3, "completion_tokens": 4}
+    lines = [envelope(f"r{i}", "openai", "gpt-4o-2024-08-06", usage, latency_ms=value)
+             for i, value in enumerate([812, -5, "abc", "640", 12.7, None, 0])]
+    lines.append(envelope("r7", "openai", "gpt-4o-2024-08-06", usage).replace('"usage"', '"latency_ms": 1e309, "usage"'))
+    lines.append(envelope("r8", "openai", "gpt-4o-2024-08-06", usage).replace('"usage"', '"latency_ms": NaN, "usage"'))
+    result = _parse(*lines)
+    assert result.rejected.num_rows == 0
+    assert [(r["request_id"], r["latency_ms"]) for r in result.rows.to_pylist()] == [
+        ("r0", 812), ("r1", None), ("r2", None), ("r3", 640), ("r4", 13), ("r5", None), ("r6", 0), ("r7", None), ("r8", None)]
+
+
 def test_bom_crlf_and_blank_lines_load():
     good = envelope("a", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 3, "completion_tokens": 4})
     data = b"\xef\xbb\xbf" + good.encode() + b"\r\n\r\n   \n" + good.replace('"a"', '"b"').encode() + b"\r\n"

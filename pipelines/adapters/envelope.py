@@ -31,6 +31,7 @@ from pipelines.adapters.sql import (
     OFFSET_REQUIRED,
     UTC_OFFSET,
     date_range_problem,
+    latency_ms,
     line_problem,
     timestamptz,
     token_problem,
@@ -189,7 +190,7 @@ fields as (
         {_text('customer_id')} as customer_id,
         {_text('conversation_id')} as conversation_id,
         {_text('status')} as status,
-        try_cast(try_cast(e.latency_ms as double) as bigint) as latency_ms,
+        {latency_ms('e.latency_ms')} as latency_ms,
         case when left(e.tags, 1) = '{{' then e.tags end as tags,
         case when e.usage is null or e.usage = 'null' then 'NULL' when left(e.usage, 1) = '{{' then 'OBJECT' else 'OTHER' end as usage_type,
         case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(_USAGE_STRUCTURE.split())}') end as u

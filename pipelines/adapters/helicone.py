@@ -27,7 +27,7 @@ from __future__ import annotations
 from pipelines.adapters import AdapterResult
 from pipelines.adapters.attribution import HELICONE_COLUMNS, HELICONE_DEFAULTS, KEY_SYNTAX, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, column_token, parse, required
-from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
+from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null, latency_ms
 
 SOURCE = "helicone"
 SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -64,7 +64,7 @@ FORMAT = Format(
     tags_from="properties.",
     outputs={
         "service_tier": "'standard'",
-        "latency_ms": "try_cast(try_cast(latency as double) as bigint)",
+        "latency_ms": latency_ms("latency"),
         "status": blank_null("status"),
         "input_tokens": "t_prompt_tokens",
         "cache_read_tokens": "coalesce(t_prompt_cache_read_tokens, 0)",

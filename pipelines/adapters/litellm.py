@@ -32,7 +32,7 @@ from pipelines.adapters import AdapterResult
 from pipelines.adapters.attribution import KEY_SYNTAX, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, Required, Token, column_token, parse, required
 from pipelines.adapters.providers import tier_problem
-from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null
+from pipelines.adapters.sql import NAIVE_IS_UTC, blank_null, latency_ms
 
 SOURCE = "litellm"
 
@@ -182,7 +182,7 @@ FORMAT = Format(
     ),
     outputs={
         "service_tier": "service_tier",
-        "latency_ms": "try_cast(try_cast(request_duration_ms as double) as bigint)",
+        "latency_ms": latency_ms("request_duration_ms"),
         "status": f"case when is_cache_hit then 'cache_hit' else coalesce({blank_null('status')}, 'success') end",
         "tags": _TAGS,
         "input_tokens": _unless_cache_hit("input_tokens"),

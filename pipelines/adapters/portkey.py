@@ -21,7 +21,7 @@ from __future__ import annotations
 from pipelines.adapters import AdapterResult
 from pipelines.adapters.attribution import KEY_SYNTAX, PORTKEY_COLUMNS, PORTKEY_DEFAULTS, AttributionConfig, keys_for, user_keys
 from pipelines.adapters.jsonl import Format, JsonColumn, column_token, parse, required
-from pipelines.adapters.sql import OFFSET_REQUIRED, blank_null
+from pipelines.adapters.sql import OFFSET_REQUIRED, blank_null, latency_ms
 
 SOURCE = "portkey"
 SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -51,7 +51,7 @@ FORMAT = Format(
     tags_from="metadata.",
     outputs={
         "service_tier": "'standard'",
-        "latency_ms": "try_cast(try_cast(response_time as double) as bigint)",
+        "latency_ms": latency_ms("response_time"),
         "status": f"""case when is_cache_hit then 'cache_hit' else coalesce({blank_null('response_status_code')},
         case lower(trim(is_success)) when 'true' then 'success' when '1' then 'success' when 'false' then 'failure' when '0' then 'failure' end)
         end""",

@@ -55,6 +55,15 @@ def token_problem(label: str, raw: str, typed: str) -> str:
     end"""
 
 
+def latency_ms(raw: str) -> str:
+    """SQL: a latency in milliseconds as BIGINT, null when absent or not a finite number of at least 0.
+
+    Latency is a measurement, not usage: a value that cannot be one (negative from skewed clocks, `1e309`,
+    text) leaves the request priced with its latency unknown, as OpenTelemetry spans that end before they
+    start do, rather than rejecting what the request cost."""
+    return f"case when try_cast({raw} as double) >= 0 then try_cast(try_cast({raw} as double) as bigint) end"
+
+
 def blank_null(expr: str) -> str:
     """SQL: the text with surrounding blanks removed, null when nothing is left."""
     return f"nullif(trim({expr}), '')"
