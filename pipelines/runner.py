@@ -28,7 +28,7 @@ from pipelines.storage.schemas import EARLIEST_DATE
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
-INGEST_COUNTS = ("files_ingested", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
+INGEST_COUNTS = ("files_ingested", "files_failed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
                  "rows_skipped")
 
 
@@ -115,6 +115,7 @@ def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance,
     archived = summary.ingest["files_archived"]
     progress(
         f"ingested {summary.ingest['files_ingested']} files ({summary.ingest['files_unchanged']} unchanged"
+        + (f", {summary.ingest['files_failed']} could not be read" if summary.ingest["files_failed"] else "")
         + (f", {archived} no longer in landing: their rows stay" if archived else "")
         + f"): {summary.ingest['rows_loaded']} rows loaded, {summary.ingest['rows_rejected']} rejected, "
         f"{summary.ingest['rows_duplicate']} duplicate"

@@ -138,6 +138,22 @@ def test_an_empty_key_is_refused_and_a_short_one_named(tmp_path):
     assert f"warning: the pseudonymization key in {key} is 5 bytes" in done.stdout
 
 
+def test_a_file_that_could_not_be_read_is_not_counted_as_ingested(tmp_path):
+    """One good file, a FIFO and a dangling link: the run says 1 ingested and 2 unreadable, and warns with their paths."""
+    home = tmp_path / "h"
+    assert _cli("init", home=home).returncode == 0
+    landing = home / "landing" / "gateway" / "envelope"
+    (landing / "good.jsonl").write_text(
+        '{"request_id": "g1", "timestamp": "2026-01-09T10:00:00Z", "provider": "openai", "model": "gpt-4o-mini-2024-07-18", '
+        '"usage": {"prompt_tokens": 100, "completion_tokens": 10}}\n')
+    os.mkfifo(landing / "fifo.jsonl")
+    (landing / "dangling.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    done = _cli("run", home=home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ingested 1 files (0 unchanged, 2 could not be read): 1 rows loaded, 0 rejected" in done.stdout
+    assert "2 landed file(s) could not be read: gateway/envelope/dangling.jsonl (symlink does not point to a regular file)" in done.stdout
+
+
 def test_run_without_a_key_says_how_to_make_one(tmp_path):
     home = tmp_path / "h"
     (home / "landing" / "gateway" / "envelope").mkdir(parents=True)

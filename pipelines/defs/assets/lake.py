@@ -16,7 +16,8 @@ from pipelines.storage.lake import GATEWAY
 
 def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> dg.MaterializeResult:
     metadata = {
-        "files_ingested": len(report.ingested),
+        "files_ingested": sum(entry["status"] != "failed" for entry in report.ingested),
+        "files_failed": sum(entry["status"] == "failed" for entry in report.ingested),
         "files_unchanged": report.skipped,
         "files_archived": len(report.archived),
         **report.rows,
