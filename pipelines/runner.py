@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.definitions import defs
+from pipelines.defs.console import printed_to
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key, short_key_warning
@@ -93,7 +94,8 @@ def run_pipeline(
             wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
             mark_pending(home, wanted)  # a range re-priced but killed before its marts is finished by the next run
         try:
-            _stages(home, assets, stage_keys(assets), instance, resources, summary, progress)
+            with printed_to(lambda message: progress(f"  {message}")):  # the slow steps' own lines, indented
+                _stages(home, assets, stage_keys(assets), instance, resources, summary, progress)
         except BaseException:
             with suppress(Exception):  # what a failed run wrote is published as it is: each day is whole
                 publish(home)

@@ -170,6 +170,24 @@ def test_rerun_leaves_identical_marts(home):
     assert _query(home, "select count(*) from audit.ingested_files") == [(1,)]
 
 
+def test_slow_steps_show_their_progress_on_the_terminal(home, monkeypatch):
+    """Each landed file and each daily table a run builds is a line under its stage once a step is slow: a day of
+    ten million requests is a minute of ingesting and of pricing, never a minute of silence. Here every step counts
+    as slow."""
+    import pipelines.defs.console as console
+
+    monkeypatch.setattr(console, "SLOW_SECONDS", 0.0)
+    land(home, "samples.jsonl", _samples())
+    lines: list[str] = []
+    run_pipeline(home, progress=lines.append)
+    assert "  [1/1] gateway/envelope/samples.jsonl: 2 loaded, 0 rejected, 0 duplicate" in lines
+    built = [line for line in lines if line.startswith("  built ")]
+    core = next(line for line in built if line.startswith("  built core.request_costs 2026-11-27: 2 rows in "))
+    assert any(line.startswith("  built staging.stg_gateway_requests 2026-11-27: 2 rows in ") for line in built), lines
+    assert lines.index("materializing 2026-11-27") < lines.index(core) < lines.index(next(x for x in lines if x.startswith("refreshing")))
+    assert console._sinks == []  # the run's terminal is let go
+
+
 def test_changed_file_replaces_the_rows_it_contributed(home):
     path = land(home, "samples.jsonl", _samples())
     run_pipeline(home, progress=_quiet)

@@ -8,6 +8,8 @@ The asset opens the warehouse, sets up the table's inputs (`pipelines.warehouse.
 the row count and the first rows. `deps` is written by hand, as the tables the SQL reads; a test compares them.
 """
 
+import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 
 import dagster as dg
@@ -15,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.defs.checks import PREVIEW_ROWS, SqlCheck, contract_check, markdown_table, sql_header
+from pipelines.defs.console import Progress
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.storage.database import sql_text
@@ -87,7 +90,7 @@ def sql_model(
     @dg.asset(key=key, group_name=key.path[0], deps=[asset_key(d) for d in deps], description=header(name),
               check_specs=specs, metadata=sql_metadata(entry.sql_files, checks), **partitioned, **(LAKE if lake else WAREHOUSE))
     def model(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
-        home = tokenledger.paths
+        home, began, say = tokenledger.paths, time.monotonic(), Progress(context)
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
         with tokenledger.lake() if lake else tokenledger.warehouse() as con:
@@ -99,6 +102,9 @@ def sql_model(
             results = [check.evaluate(con, scope | (params(home) if params else {})) for check in checks]
             if contract is not None:
                 results.append(contract_check(contract.name, validate(con, contract, scope)))
+        last = window[1] - dt.timedelta(days=1) if window else None
+        days = "" if window is None else f" {window[0]}" + (f" .. {last}" if last != window[0] else "")
+        say(f"built {name}{days}: {count:,} rows in {time.monotonic() - began:.1f}s")
         return dg.MaterializeResult(metadata=meta, check_results=results)
 
     return model

@@ -95,7 +95,7 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
                 f"[{index}/{len(landed)}] {landed_file.relative}: {entry['rows_loaded']} loaded, "
                 f"{entry['rows_rejected']} rejected, {entry['rows_duplicate']} duplicate"
                 + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
-                + (f" ({entry['error']})" if entry["error"] else "")
+                + (f" ({entry['error']})" if entry["error"] and entry["status"] != "loaded" else "")  # loaded: "N rows rejected"
             )
     finally:
         pool.shutdown(cancel_futures=True)  # a file that failed stops the files not started; the started ones finish

@@ -4,6 +4,7 @@ run in parallel; each checks that every file it ever landed conserved its rows."
 import dagster as dg
 
 from pipelines.defs.checks import CONSERVATION, READABLE, conservation_check, readable_check
+from pipelines.defs.console import Progress
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.ingest.gateway import ingest_gateway
 from pipelines.ingest.landed import IngestReport
@@ -36,13 +37,13 @@ def _spec(table: str) -> dict:
 @dg.asset(**_spec("gateway_requests"))
 def gateway_requests(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """One row per gateway request, in Parquet per landed file and event date (new and changed files only)."""
-    return _result(ingest_gateway(tokenledger.paths, progress=context.log.info), tokenledger, GATEWAY)
+    return _result(ingest_gateway(tokenledger.paths, progress=Progress(context)), tokenledger, GATEWAY)
 
 
 def _record_source(source: RecordSource, description: str) -> dg.AssetsDefinition:
     @dg.asset(description=description, **_spec(source.table))
     def landed(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
-        return _result(ingest_source(tokenledger.paths, source, progress=context.log.info), tokenledger, source.landing)
+        return _result(ingest_source(tokenledger.paths, source, progress=Progress(context)), tokenledger, source.landing)
 
     return landed
 
