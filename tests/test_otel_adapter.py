@@ -127,6 +127,29 @@ def test_deprecated_attribute_names_read_like_current_ones():
     assert result.rows["provider"].to_pylist() == ["openai", "openai"]
 
 
+def test_openllmetry_cache_and_reasoning_attribute_names_split_the_input():
+    """OpenLLMetry (traceloop) writes `gen_ai.usage.cache_read_input_tokens`, `cache_creation_input_tokens` and
+    `reasoning_tokens` (opentelemetry-semantic-conventions-ai, semconv_ai/__init__.py: LLM_USAGE_CACHE_READ_INPUT_TOKENS
+    and friends), with the prompt including both cache counts (traceloop/openllmetry PR #2175, Anthropic). They were
+    read as nothing: 10,000 cached tokens priced as uncached input (+130% on the shared Anthropic sample)."""
+    anthropic = {
+        "gen_ai.system": "Anthropic", "llm.request.type": "chat", "gen_ai.request.model": "claude-3-5-sonnet-20241022",
+        "gen_ai.response.model": "claude-3-5-sonnet-20241022", "gen_ai.response.id": "msg_openllmetry_1",
+        "gen_ai.usage.prompt_tokens": 10120, "gen_ai.usage.completion_tokens": 350, "llm.usage.total_tokens": 10470,
+        "gen_ai.usage.cache_read_input_tokens": 8000, "gen_ai.usage.cache_creation_input_tokens": 2000,
+    }
+    openai = chat(**{"gen_ai.response.id": "chatcmpl-2", "gen_ai.usage.cache_read_input_tokens": 1920, "gen_ai.usage.reasoning_tokens": 100})
+    result = _parse(doc(span(anthropic, span_id="b1"), span(openai, span_id="b2")))
+    assert result.rejected.num_rows == 0
+    assert result.rows["provider"].to_pylist() == ["anthropic", "openai"]
+    assert _buckets(result, 0) == {
+        "input_tokens": 120, "cache_read_tokens": 8000, "cache_write_5m_tokens": 2000, "cache_write_1h_tokens": 0,
+        "output_tokens": 350, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0, "web_search_requests": 0,
+    }
+    buckets = _buckets(result, 1)
+    assert (buckets["input_tokens"], buckets["cache_read_tokens"], buckets["output_tokens"], buckets["reasoning_tokens"]) == (86, 1920, 200, 100)
+
+
 def test_provider_names_map_to_ours():
     names = sorted(PROVIDERS)
     result = _parse(*(doc(span(chat(provider=name, **{"gen_ai.response.id": name}))) for name in names))

@@ -72,6 +72,8 @@ RECORD_ATTRIBUTES = (
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
     "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens",
+    # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
+    "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
     "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
     *OPENINFERENCE_ATTRIBUTES,
 )
@@ -131,17 +133,20 @@ def _query(attribution: AttributionConfig) -> str:
         parts = [f"{blank_null(a[key])}, {blank_null(res.alias[key])}" for key in attribution.otel.keys(field)]
         return f"coalesce({', '.join(parts)})" if parts else "cast(null as varchar)"
 
-    # Each token: which attribute supplied it (current name first, deprecated second).
+    # Each token: which attribute supplied it (current name first, then older spellings, then OpenInference's).
     tokens = {
         "input": (("gen_ai.usage.input_tokens", a["gen_ai.usage.input_tokens"]), ("gen_ai.usage.prompt_tokens", a["gen_ai.usage.prompt_tokens"]),
                   ("llm.token_count.prompt", a["llm.token_count.prompt"])),
         "output": (("gen_ai.usage.output_tokens", a["gen_ai.usage.output_tokens"]), ("gen_ai.usage.completion_tokens", a["gen_ai.usage.completion_tokens"]),
                    ("llm.token_count.completion", a["llm.token_count.completion"])),
         "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),
+                       ("gen_ai.usage.cache_read_input_tokens", a["gen_ai.usage.cache_read_input_tokens"]),
                        ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"])),
         "cache_creation": (("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
+                           ("gen_ai.usage.cache_creation_input_tokens", a["gen_ai.usage.cache_creation_input_tokens"]),
                            ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"])),
         "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),
+                      ("gen_ai.usage.reasoning_tokens", a["gen_ai.usage.reasoning_tokens"]),
                       ("llm.token_count.completion_details.reasoning", a["llm.token_count.completion_details.reasoning"])),
     }
     raw_tokens = ",\n        ".join(
