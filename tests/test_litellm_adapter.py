@@ -287,12 +287,17 @@ def _call(draw):
     if writes:
         detail["cache_creation_input_tokens"] = writes
         detail["prompt_tokens_details"]["cache_creation_token_details"] = {"ephemeral_1h_input_tokens": hour}
-    prompt = uncached + read + (writes if provider == "bedrock" else 0)
+    # Claude: LiteLLM counts the writes in prompt_tokens (1.80 on); its 2025 releases left them out, which a row shows
+    # when its prompt is smaller than its reads and writes together
+    apart = provider == "anthropic" and writes > 0 and draw(st.booleans())
+    if apart:
+        uncached = draw(st.integers(0, writes - 1))
+    prompt = uncached + read + (0 if apart else writes)
     completion = output + reasoning
     where = draw(st.sampled_from(["usage_object", "additional_usage_values"]))
     record = row(custom_llm_provider=provider, prompt_tokens=prompt, completion_tokens=completion,
                  metadata={where: detail}, model="claude-3-5-sonnet" if provider == "anthropic" else "m")
-    billed = prompt + completion + (writes if provider == "anthropic" else 0)
+    billed = prompt + completion + (writes if apart else 0)
     return record, billed
 
 
@@ -356,6 +361,30 @@ def test_a_v1_messages_row_whose_prompt_leaves_the_cache_out(prompt, total):
                         prompt_tokens=prompt, completion_tokens=80, total_tokens=total, metadata=meta))
     assert result.rejected.num_rows == 0
     assert _buckets(result) == _zero(input_tokens=12, cache_read_tokens=2495, cache_write_5m_tokens=300, output_tokens=80)
+
+
+def test_claude_rows_whose_prompt_counts_the_cache_writes_bill_them_once():
+    """LiteLLM counts Claude's cache writes inside prompt_tokens: 1.80.11's row in BerriAI/litellm issue #11364
+    (98805 prompt = 10 uncached + 66360 read + 32435 written, text_tokens null) and 1.110.2's calculate_usage
+    (llms/anthropic/chat/transformation.py: prompt_tokens += cache_creation_input_tokens; text_tokens = the uncached
+    count). They were read by the 2025 rule (writes apart), so every written token was billed twice (+77% on a call
+    that mostly writes). A 2025 row with text_tokens (prompt = text + reads) still keeps its writes apart."""
+    v1_80 = row(request_id="a", prompt_tokens=98805, completion_tokens=5120, metadata=_usage(
+        cache_read_input_tokens=66360, cache_creation_input_tokens=32435,
+        prompt_tokens_details={"text_tokens": None, "cached_tokens": 66360, "cache_creation_tokens": 32435},
+        completion_tokens_details={"reasoning_tokens": 1710}))
+    v1_110 = row(request_id="b", prompt_tokens=15635, completion_tokens=150, metadata=_usage(
+        cache_read_input_tokens=0, cache_creation_input_tokens=15624,
+        prompt_tokens_details={"cached_tokens": 0, "cache_creation_tokens": 15624, "text_tokens": 11}))
+    apart = row(request_id="c", prompt_tokens=9000 + 800, completion_tokens=50, metadata=_usage(
+        cache_read_input_tokens=800, cache_creation_input_tokens=2000,
+        prompt_tokens_details={"cached_tokens": 800, "cache_creation_tokens": 2000, "text_tokens": 9000}))
+    result = _parse(v1_80, v1_110, apart)
+    assert result.rejected.num_rows == 0
+    assert _buckets(result, 0) == _zero(input_tokens=10, cache_read_tokens=66360, cache_write_5m_tokens=32435,
+                                        output_tokens=5120 - 1710, reasoning_tokens=1710)
+    assert _buckets(result, 1) == _zero(input_tokens=11, cache_write_5m_tokens=15624, output_tokens=150)
+    assert _buckets(result, 2) == _zero(input_tokens=9000, cache_read_tokens=800, cache_write_5m_tokens=2000, output_tokens=50)
 
 
 @pytest.mark.parametrize("csv", [False, True])

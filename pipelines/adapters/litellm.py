@@ -50,7 +50,7 @@ _READ = (*COLUMNS, *(j.name for j in _JSON_COLUMNS))
 
 _V = '"VARCHAR"'
 _USAGE = (
-    '{"prompt_tokens_details": {"cached_tokens": %(v)s, "cache_creation_tokens": %(v)s, "cache_write_tokens": %(v)s, '
+    '{"prompt_tokens_details": {"cached_tokens": %(v)s, "cache_creation_tokens": %(v)s, "cache_write_tokens": %(v)s, "text_tokens": %(v)s, '
     '"audio_tokens": %(v)s, "cache_creation_token_details": {"ephemeral_5m_input_tokens": %(v)s, "ephemeral_1h_input_tokens": %(v)s}}, '
     '"completion_tokens_details": {"reasoning_tokens": %(v)s, "audio_tokens": %(v)s}, '
     '"cache_read_input_tokens": %(v)s, "cache_creation_input_tokens": %(v)s, '
@@ -65,6 +65,7 @@ _LEAVES = {
     "cache_creation_input_tokens": "cache_creation_input_tokens",
     "cache_creation_tokens": "prompt_tokens_details.cache_creation_tokens",
     "cache_write_tokens": "prompt_tokens_details.cache_write_tokens",
+    "text_tokens": "prompt_tokens_details.text_tokens",
     "write_5m": "prompt_tokens_details.cache_creation_token_details.ephemeral_5m_input_tokens",
     "write_1h": "prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens",
     "reasoning": "completion_tokens_details.reasoning_tokens",
@@ -114,7 +115,7 @@ _DETAILS = (
     f"lower(coalesce({blank_null('m.service_tier')}, {blank_null('m.usage_object.service_tier')}, "
     f"{blank_null('m.additional_usage_values.service_tier')})) as tier_raw",
     "(provider_raw = 'anthropic' or (provider_raw in ('vertex_ai', 'gemini') and contains(lower(served_model), 'claude')))"
-    " as writes_excluded",
+    " as claude_usage",
     "lower(trim(cache_hit)) = 'true' as is_cache_hit",
     f"greatest({_d('cached_tokens')}, {_d('cache_read_input_tokens')}) as cache_read",
     f"""case
@@ -136,7 +137,13 @@ _BUCKETS = (
                 and (try_cast(total_tokens as bigint) = t_prompt_tokens + cache_read + cache_write + t_completion_tokens
                      or t_prompt_tokens < cache_read)
                 then t_prompt_tokens
-            when writes_excluded then t_prompt_tokens - cache_read
+            -- Claude: LiteLLM's prompt_tokens counts cache reads and writes (1.80.11 in BerriAI/litellm issue #11364:
+            -- 98805 = 10 + 66360 read + 32435 written; 1.110.2's calculate_usage, which also writes the uncached count
+            -- as text_tokens). Releases of 2025 after its PR #9838 left the writes out: a prompt smaller than its
+            -- reads and writes together, or equal to text_tokens + reads, can only be one of those
+            when claude_usage and cache_write > 0
+                 and (t_prompt_tokens < cache_read + cache_write or t_prompt_tokens = t_text_tokens + cache_read)
+                then t_prompt_tokens - cache_read
             else t_prompt_tokens - cache_read - cache_write - audio_in
         end as input_tokens""",
     f"cache_write - {_d('write_1h')} as cache_write_5m_tokens",
