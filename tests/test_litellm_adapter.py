@@ -30,6 +30,11 @@ PROVIDERS = {
     "mistral": "mistral",
     "deepseek": "deepseek",
     "xai": "xai",
+    # LlmProviders in litellm/types/utils.py (1.110.2): legacy completion endpoints and Vertex's beta API
+    "text-completion-openai": "openai",
+    "anthropic_text": "anthropic",
+    "azure_text": "azure_openai",
+    "vertex_ai_beta": "google",
 }
 """The custom_llm_provider values LiteLLM writes → ours: read through the one table of pipelines.adapters.providers."""
 

@@ -31,6 +31,8 @@ PROVIDERS = {
     "bedrock": "aws_bedrock",
     "google": "google",
     "vertex-ai": "google",
+    "mistral-ai": "mistral",  # Portkey-AI/gateway src/globals.ts: MISTRAL_AI = 'mistral-ai'
+    "x-ai": "xai",  # X_AI = 'x-ai'
 }
 """The ai_org values Portkey writes → ours: read through the one table of pipelines.adapters.providers."""
 
@@ -137,11 +139,12 @@ def test_provider_names_map_to_ours():
     result = _parse(*(row(id=n, ai_org=n) for n in names), row(id="upper", ai_org="Azure-OpenAI"))
     assert result.rows["provider"].to_pylist() == [PROVIDERS[n] for n in names] + ["azure_openai"]
     assert PROVIDERS == {"openai": "openai", "anthropic": "anthropic", "azure-openai": "azure_openai",
-                         "bedrock": "aws_bedrock", "google": "google", "vertex-ai": "google"}
+                         "bedrock": "aws_bedrock", "google": "google", "vertex-ai": "google", "mistral-ai": "mistral", "x-ai": "xai"}
     # the one provider table every format shares: Portkey's deepseek and xai rows are read too
-    shared = _parse(row(id="d", ai_org="deepseek"), row(id="x", ai_org="xai"), row(id="c", ai_org="cohere"))
+    shared = _parse(row(id="d", ai_org="deepseek"), row(id="x", ai_org="xai"), row(id="c", ai_org="cohere"),
+                    row(id="f", ai_org="azure-ai"))  # Azure AI Foundry: other makers' models at Foundry's prices
     assert shared.rows["provider"].to_pylist() == ["deepseek", "xai"]
-    assert [r["field"] for r in shared.rejected.to_pylist()] == ["ai_org"]
+    assert [r["field"] for r in shared.rejected.to_pylist()] == ["ai_org", "ai_org"]
 
 
 def test_timestamps_with_offsets_convert_to_utc():

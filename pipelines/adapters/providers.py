@@ -41,6 +41,12 @@ NAMES = {
     "bedrock": "aws_bedrock",
     "vertex": "google",
     "vertex-ai": "google",
+    "text-completion-openai": "openai",
+    "anthropic_text": "anthropic",
+    "azure_text": "azure_openai",
+    "vertex_ai_beta": "google",
+    "mistral-ai": "mistral",
+    "x-ai": "xai",
     # bills (FOCUS ProviderName / InvoiceIssuerName): the model makers' company names and the entities invoicing them
     "mistral ai": "mistral",
     "openai, llc": "openai",
