@@ -82,6 +82,10 @@ REJECTIONS = [
     (envelope("a", "openai", "m", {"prompt_tokens": 1.5, "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a whole number"),
     (envelope("a", "openai", "m", {"prompt_tokens": 10**20, "completion_tokens": 1}), "usage.prompt_tokens", "token count exceeds the 64-bit integer range"),
     (envelope("a", "openai", "m", {"prompt_tokens": "many", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: many"),
+    # DuckDB's cast reads these as 16, 5 and 1000: a count is digits
+    (envelope("a", "openai", "m", {"prompt_tokens": "0x10", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: 0x10"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": "0b101"}), "usage.completion_tokens", "token count is not a number: 0b101"),
+    (envelope("a", "openai", "m", {"prompt_tokens": "1_000", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: 1_000"),
     (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, timestamp="2026-11-27T10:15:02"), "timestamp", "timestamp has no UTC offset: '2026-11-27T10:15:02'"),
     (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, timestamp="yesterday+01:00"), "timestamp", "invalid timestamp: 'yesterday+01:00'"),
     (envelope("", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}), "request_id", "missing required field"),

@@ -306,3 +306,11 @@ def test_a_latency_that_cannot_be_one_is_unknown_and_the_request_stays():
     result = _parse(*lines)
     assert result.rejected.num_rows == 0
     assert [r["latency_ms"] for r in result.rows.to_pylist()] == [812, None, None, 640, None]
+
+
+def test_a_whole_count_written_as_a_float_is_that_count():
+    """An export whose integer column went through a float (pandas with one null: every value 1000.0) or an OTLP
+    doubleValue is whole: it loads as 1000, where 2.5 stays rejected as not a whole number."""
+    result = _parse(row(id="f1", req_units=1000.0, res_units=100.0, total_units=1100.0), row(id="f2", req_units="2006.0", res_units=3e2))
+    assert result.rejected.num_rows == 0
+    assert [(r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [(1000, 100), (2006, 300)]

@@ -32,6 +32,8 @@ def timestamptz(text: str, rule: str) -> str:
     return f"case when regexp_full_match({text}, '{rule}') then try_cast({text} as timestamptz) end"
 
 
+_DECIMAL = r"\s*[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*"
+"""A number written in decimal: what a token count may look like (checked to be whole apart)."""
 MAX_TOKENS = 10**12
 """More tokens than this in one request is a broken record, not usage (and would overflow daily sums)."""
 
@@ -40,16 +42,20 @@ def token_problem(label: str, raw: str, typed: str) -> str:
     """SQL naming what is wrong with a token count, as 'field|reason', or null when absent or valid.
 
     label is a SQL expression for the field name users see; raw is the value as text and typed its
-    try_cast to BIGINT.
+    try_cast to BIGINT. A whole number written with a fraction or an exponent (1000.0, 1e3: a float column of
+    an export, an OTLP doubleValue) is that count.
     """
     return f"""case
         when {raw} is null then null
-        when {typed} is null or contains({raw}, '.') or contains(lower({raw}), 'e') then case
+        when {typed} is null or ((contains({raw}, '.') or contains(lower({raw}), 'e')) and try_cast({raw} as double) <> {typed}) then case
             when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
             when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
             when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
             else {label} || '|token count is not a number: ' || left({raw}, 40)
         end
+        -- DuckDB's cast also reads 0x10, 0b101 and 1_000: a count is digits (a whole 1000.0 or 1e3 is one too)
+        when cast({typed} as varchar) <> {raw} and not regexp_full_match({raw}, '{_DECIMAL}')
+            then {label} || '|token count is not a number: ' || left({raw}, 40)
         when {typed} < 0 then {label} || '|negative token count'
         when {typed} > {MAX_TOKENS} then {label} || '|token count above 10^12 is not plausible for one request'
     end"""
