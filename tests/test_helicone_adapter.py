@@ -311,3 +311,15 @@ def test_a_latency_that_cannot_be_one_is_unknown_and_the_request_stays():
     result = _parse(*lines)
     assert result.rejected.num_rows == 0
     assert [r["latency_ms"] for r in result.rows.to_pylist()] == [812, None, None, 640, None]
+
+
+def test_a_failed_request_without_token_counts_loads_with_its_status_and_no_tokens():
+    """request_response_rmt's token columns are Nullable(Int64) (Helicone/helicone clickhouse/migrations/
+    20200101000041_request_response_replacing_merge_tree.sql): a request that failed upstream (status 500) can
+    carry none. It is loaded with its status and zero tokens, as helicone.md says; a successful one without them
+    is still rejected."""
+    failed = row(request_id="f-500", status="500", prompt_tokens=None, completion_tokens=None)
+    broken = row(request_id="ok-null", status="200", prompt_tokens=None)
+    result = _parse(failed, broken)
+    assert [(r["request_id"], r["status"], r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [("f-500", "500", 0, 0)]
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(2, "prompt_tokens", "missing required field")]

@@ -314,3 +314,15 @@ def test_a_whole_count_written_as_a_float_is_that_count():
     result = _parse(row(id="f1", req_units=1000.0, res_units=100.0, total_units=1100.0), row(id="f2", req_units="2006.0", res_units=3e2))
     assert result.rejected.num_rows == 0
     assert [(r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [(1000, 100), (2006, 300)]
+
+
+def test_a_failed_request_without_units_loads_with_its_status_and_no_tokens():
+    """A call that failed (status 500, or is_success false) can carry null req_units / res_units: loaded with its
+    status and zero tokens, as portkey.md says ("a failed request is loaded, not rejected"); a successful one
+    without them is still rejected."""
+    result = _parse(row(id="f1", response_status_code=500, is_success=False, req_units=None, res_units=None),
+                    row(id="f2", response_status_code=None, is_success="false", req_units=None, res_units=None),
+                    row(id="ok", response_status_code=200, is_success=True, req_units=None))
+    assert [(r["request_id"], r["status"], r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [
+        ("f1", "500", 0, 0), ("f2", "failure", 0, 0)]
+    assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(3, "req_units", "missing required field")]

@@ -142,6 +142,8 @@ class Format:
     skip: str | None = None
     """SQL over the judged row: why a record that is not a provider call is skipped (counted, neither loaded nor
     rejected), or null. LiteLLM's failed-before-any-provider rows (an auth failure: no provider, no tokens)."""
+    failed: str = "false"
+    """SQL over the judged row: the request failed (an error status), so a required token count it lacks is 0."""
     provider_quoted_whole: bool = False
     """An unknown provider is quoted whole in its reason (LiteLLM's reason); otherwise its first 40 characters."""
 
@@ -281,7 +283,7 @@ def _problems(fmt: Format) -> str:
         date_range_problem(ts, "occurred_at", "ts_text"),
         *(f"when {j.name}_bad then '{j.name}|not a JSON {j.kind.lower()}'" for j in fmt.json_columns),
         "when token_problem is not null then token_problem",
-        *(f"when t_{t.name} is null then '{t.name}|missing required field'" for t in fmt.tokens if t.required),
+        *(f"when t_{t.name} is null and not ({fmt.failed}) then '{t.name}|missing required field'" for t in fmt.tokens if t.required),
         *fmt.problems,
     ]
     return "\n            ".join(branches)

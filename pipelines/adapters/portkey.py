@@ -46,6 +46,8 @@ FORMAT = Format(
     model=required("ai_model"),
     timestamp_rule=OFFSET_REQUIRED,
     tokens=(column_token("req_units", required=True), column_token("res_units", required=True)),
+    # a failed request (a status outside 2xx, or is_success false) may carry no units: 0, loaded with its status
+    failed="coalesce(try_cast(trim(response_status_code) as integer) not between 200 and 299, lower(trim(is_success)) in ('false', '0'), false)",
     keys=KEY_SYNTAX[SOURCE],
     key_objects={"metadata.": "meta"},
     tags_from="metadata.",
@@ -56,11 +58,11 @@ FORMAT = Format(
         case lower(trim(is_success)) when 'true' then 'success' when '1' then 'success' when 'false' then 'failure' when '0' then 'failure' end)
         end""",
         # a response served from Portkey's cache (cache_status HIT or SEMANTIC HIT) called no provider: no tokens billed
-        "input_tokens": "case when is_cache_hit then 0 else t_req_units end",
+        "input_tokens": "case when is_cache_hit then 0 else coalesce(t_req_units, 0) end",
         "cache_read_tokens": "0",
         "cache_write_5m_tokens": "0",
         "cache_write_1h_tokens": "0",
-        "output_tokens": "case when is_cache_hit then 0 else t_res_units end",
+        "output_tokens": "case when is_cache_hit then 0 else coalesce(t_res_units, 0) end",
         "reasoning_tokens": "0",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
