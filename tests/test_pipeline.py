@@ -533,6 +533,19 @@ def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
     ]
 
 
+def test_a_large_day_in_a_currency_of_many_units_per_dollar_is_exact(home):
+    """$10M in one mart row reported in IDR at 16,000 per USD is 1.6 x 10^11 rupiah: the product of the cost's 15
+    places and the rate's 12 overflowed DECIMAL(38) and failed every run from then on."""
+    (home.root / "settings.yaml").write_text("reporting_currency: IDR\n")
+    (home.landing / "fx").mkdir(parents=True)
+    (home.landing / "fx" / "rates.csv").write_text("date,currency,rate\n2026-11-01,IDR,16000.000000000001\n")
+    big = envelope("big", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 0, "completion_tokens": 10**12})  # $10 per 1M output
+    land(home, "big.jsonl", [big])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select cost_usd, cost_reporting from marts.daily_spend") == [
+        (Decimal("10000000"), Decimal("160000000000.000010000000000"))]
+
+
 def test_a_new_reporting_currency_or_rate_rebuilds_the_days_it_changes(home):
     """Changing `reporting_currency` or landing a corrected rate is picked up by a plain run: the days reported
     otherwise are rebuilt (before, they stayed in the old currency until someone re-priced them by hand); a run with

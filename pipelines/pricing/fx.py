@@ -7,6 +7,7 @@ day without its own rate uses the latest earlier one; the marts record the rate 
 from __future__ import annotations
 
 import datetime as dt
+import stat
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -29,12 +30,22 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
+RATE_PLACES = 12
+"""Decimal places a rate may have (reference.fx_rates.usd_rate is DECIMAL(38, 12))."""
+MIN_RATE, MAX_RATE = Decimal("0.000001"), Decimal(1_000_000_000)
+"""Units of a currency per 1 USD outside these are a typo, not a rate (the extremes today: KWD ~0.3, IRR ~10^6)."""
+
+
 def load_rates(landing: Path) -> tuple[pa.Table, pa.Table]:
     """Every valid rate row under landing/fx/*.csv, and the rejected rows with file, row, field and reason."""
     rates, rejected = [], []
     folder = landing / "fx"
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
         name = path.relative_to(landing).as_posix()
+        unreadable = _not_a_rate_file(path, landing)
+        if unreadable:
+            rejected.append({"source_file": name, "row_number": 0, "field": "", "reason": unreadable})
+            continue
         try:
             frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
         except (pl.exceptions.PolarsError, OSError) as exc:
@@ -67,4 +78,21 @@ def _problem(date: str | None, currency: str | None, rate: str | None) -> tuple[
         return "rate", f"not a number: {rate!r}"
     if not value.is_finite() or value <= 0:
         return "rate", f"must be a positive number: {rate!r}"
+    if value.as_tuple().exponent < -RATE_PLACES:
+        return "rate", f"more than {RATE_PLACES} decimal places: {rate!r}"
+    if not MIN_RATE <= value <= MAX_RATE:
+        return "rate", f"not a plausible rate (units per 1 USD, {MIN_RATE} to {MAX_RATE:,}): {rate!r}"
+    return None
+
+
+def _not_a_rate_file(path: Path, landing: Path) -> str | None:
+    """Why a landed rate file is not read (a FIFO would block the run; a link out of landing would show another
+    file's first column in audit.rejected_fx_rows), or None: the checks every landed file has."""
+    try:
+        if path.is_symlink() and not path.resolve().is_relative_to(landing.resolve()):
+            return "symlink points outside the landing folder; not followed"
+        if not stat.S_ISREG(path.stat().st_mode):
+            return "not a regular file (a FIFO, socket or device); not read"
+    except (OSError, RuntimeError) as exc:  # a broken link, a loop
+        return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
     return None

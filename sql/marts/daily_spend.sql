@@ -98,5 +98,8 @@ reported as (
 
 select
     *,
-    cast(cost_usd * fx_rate as decimal(38, 15)) as cost_reporting,
+    -- exact to 15 places, whole dollars and the fraction apart: the product of scales 15 and 12 overflowed
+    -- DECIMAL(38) above ~10^11 in the reporting currency (a large day in IDR or VND)
+    cast(cast(trunc(cost_usd) as decimal(38, 0)) * fx_rate as decimal(38, 15))
+        + cast((cost_usd - trunc(cost_usd)) * fx_rate as decimal(38, 15)) as cost_reporting,
 from reported
