@@ -232,11 +232,11 @@ GPU_QUERY = judging_query(
     columns="""    cluster,
     event_date,
     gpu_type,
-    cast(gpu_count as bigint) as gpu_count,
+    try_cast(gpu_count as bigint) as gpu_count,  -- computed on rejected rows too (1e20 is one)
     hours,
     hourly_rate,
     upper(currency_text) as currency,
-    cast(capacity_tokens_per_hour as bigint) as capacity_tokens_per_hour,
+    try_cast(capacity_tokens_per_hour as bigint) as capacity_tokens_per_hour,
     avg_power_watts,""",
 )
 

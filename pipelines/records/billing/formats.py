@@ -13,6 +13,7 @@ from pipelines.records.billing.judging import (
     BILLING_SCHEMA,
     CHARGE_CATEGORIES,
     billing_query,
+    credits_problem,
     currency_problem,
     lookup,
     money_problem,
@@ -20,6 +21,8 @@ from pipelines.records.billing.judging import (
     text,
     timestamp_problem,
     token_bucket,
+    unix_time,
+    unix_time_problem,
     utc_suffix,
 )
 from pipelines.records.billing.pages import bucket_results, report_records
@@ -152,15 +155,14 @@ OPENAI_QUERY = billing_query(
         " || trim(case when line_long_context then left(kind_words, length(kind_words) - 14) else kind_words end) as kind",
     ),
     problems=(
-        "when start_text is null or try_cast(start_text as bigint) is null "
-        "then 'start_time|missing or not a Unix time: ' || coalesce(left(start_text, 40), 'absent')",
+        unix_time_problem("start_time", "start_text"),
         money_problem("amount.value", "amount_text", required=True),
         currency_problem("amount.currency"),
         quantity_problem("quantity"),
     ),
     columns={
-        "charge_period_start": "to_timestamp(try_cast(start_text as bigint))",
-        "charge_period_end": "to_timestamp(try_cast(end_text as bigint))",
+        "charge_period_start": unix_time("start_text"),
+        "charge_period_end": unix_time("end_text"),
         "provider": "'openai'",
         "bill_provider": "'OpenAI'",
         "service_name": "'OpenAI API'",
@@ -473,8 +475,7 @@ GCP_QUERY = billing_query(
         timestamp_problem("usage_start_time", "start_text"),
         money_problem("cost", "cost_text", required=True),
         currency_problem("currency"),
-        """when len(list_filter(coalesce(credit_texts, []), lambda t: try_cast(t as decimal(38, 15)) is null)) > 0
-                then 'credits|a credit amount is not a number'""",
+        credits_problem("credits", "credit_texts"),
         quantity_problem("usage.amount"),
     ),
     columns={

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from pipelines.adapters import EARLIEST_DATE
 from pipelines.adapters.sql import SPACE_BEFORE_OFFSET, blank_null
 
 MONEY = pa.decimal128(38, 15)
@@ -119,7 +120,38 @@ def timestamp_problem(label: str, expr: str, *, required: bool = True) -> str:
     )
     if required:
         branches = f"when {expr} is null then '{label}|missing timestamp'\n            " + branches
-    return branches
+    return branches + "\n            " + _in_range(label, f"try_cast({expr} as timestamptz)", starts=required)
+
+
+def _in_range(label: str, ts: str, *, starts: bool) -> str:
+    """A CASE branch: a charge time before the first partition day, or (a start) more than a day ahead, or (an
+    end) past 2100: a typo or a wrong unit, and a year past 9999 stopped every run when its date was read."""
+    latest = "now() + interval 1 day" if starts else "timestamptz '2100-01-01'"
+    return (f"when {ts} < timestamptz '{EARLIEST_DATE}' or {ts} > {latest} "
+            f"then '{label}|timestamp outside {EARLIEST_DATE} .. {'tomorrow' if starts else '2100'}: ' || cast({ts} as varchar)")
+
+
+def unix_time(expr: str) -> str:
+    """SQL: Unix seconds as TIMESTAMPTZ, null unless they are a whole number between 1970 and 2100 (to_timestamp
+    raises past year 294247, and a year past 9999 cannot be read as a date)."""
+    return f"case when try_cast({expr} as bigint) between 0 and 4102444800 then to_timestamp(try_cast({expr} as bigint)) end"
+
+
+def unix_time_problem(label: str, expr: str) -> str:
+    """CASE branches: Unix seconds missing, not whole, or not a charge time (see `_in_range`), judged as seconds so
+    nothing raises."""
+    seconds = f"try_cast({expr} as bigint)"
+    return (f"when {expr} is null or {seconds} is null then '{label}|missing or not a Unix time: ' || coalesce(left({expr}, 40), 'absent')\n"
+            f"            when {seconds} < epoch(timestamptz '{EARLIEST_DATE}') or {seconds} > epoch(now()) + 86400 "
+            f"then '{label}|Unix time outside {EARLIEST_DATE} .. tomorrow: ' || left({expr}, 40)")
+
+
+def credits_problem(label: str, texts: str) -> str:
+    """CASE branches: a credit amount in the list `texts` that is not a number, or implausibly large."""
+    amount = "try_cast(t as decimal(38, 15))"
+    return (f"when len(list_filter(coalesce({texts}, []), lambda t: {amount} is null)) > 0 then '{label}|a credit amount is not a number'\n"
+            f"            when len(list_filter(coalesce({texts}, []), lambda t: abs({amount}) >= {MAX_LINE_AMOUNT})) > 0 "
+            f"then '{label}|beyond ±{MAX_LINE_AMOUNT} is not plausible for one bill line'")
 
 
 def lookup(mapping: dict[str, str], expr: str) -> str:
