@@ -192,3 +192,25 @@ def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_pat
         exported = _cli("export", "focus", "--out", str(out), home=home.root)
         assert exported.returncode == 0, exported.stderr[-3000:]
         assert out.is_file() and "wrote 1 FOCUS 1.2 rows" in exported.stdout
+
+
+def test_a_month_past_the_centuries_and_an_output_that_is_not_a_file_are_one_line(tmp_path):
+    """`close 0000-01` and `close 9999-12` raised ValueError; `report --out /` and `--out` naming a FIFO or a device
+    replaced it by a regular file (as root, `--out /dev/null` would replace /dev/null) or raised."""
+    import re
+
+    import pytest
+
+    from pipelines.cli.common import UserError, unwritable
+    from pipelines.finance.close import CloseError, month_bounds
+
+    for month in ("0000-01", "9999-12", "2019-12"):
+        with pytest.raises(CloseError, match=f"not a month from 2020-01 to 2099-12: '{month}'"):
+            month_bounds(month)
+    assert month_bounds("2099-12")[1].isoformat() == "2100-01-01"
+    fifo = tmp_path / "out.html"
+    os.mkfifo(fifo)
+    for target, reason in ((fifo, "is not a regular file (a FIFO, socket or device)"), (tmp_path, "is a folder"), ("/", "is a folder")):
+        with pytest.raises(UserError, match=re.escape(reason)), unwritable(target):
+            raise AssertionError("the body must not run")
+    assert fifo.exists() and not fifo.is_file()

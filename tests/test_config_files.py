@@ -434,7 +434,10 @@ BAD_ARGUMENTS = [
     "prices show",
     "prices diff --since yesterday",
     "report --month 2026-13",
+    "report --month 9999-12",  # a month whose end is past year 9999 crashed
     "whatif --feature search --to-model gpt-4o --share 2",
+    "whatif --feature search --to-model gpt-4o --share 0.0000000000000000001",  # overflowed DECIMAL(38, 15)
+    "whatif --move-feature search --to-cluster gpu-a --utilization 1e-300",  # overflowed the cost per token
     "dev --port http",
 ]
 USER_MISTAKES = [

@@ -82,10 +82,14 @@ def date_arg(text: str) -> dt.date:
 
 
 def month_arg(text: str) -> str:
+    from pipelines.finance.close import FIRST_YEAR, LAST_YEAR
+
     try:
-        dt.datetime.strptime(text, "%Y-%m")
+        month = dt.datetime.strptime(text, "%Y-%m")
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from None
+    if not FIRST_YEAR <= month.year <= LAST_YEAR:
+        raise argparse.ArgumentTypeError(f"not a month from {FIRST_YEAR}-01 to {LAST_YEAR}-12: {text!r}")
     return text
 
 
@@ -154,12 +158,18 @@ def escaped_output() -> Iterator[None]:
 
 @contextmanager
 def unwritable(out: Path):
-    """An export's output path that is a folder, or that cannot be written (no such device, no permission, a full
-    disk), as one UserError naming it instead of a traceback."""
+    """An output path that is a folder, a FIFO, socket or device, or that cannot be written (no such device, no
+    permission, a full disk), as one UserError naming it instead of a traceback. None (the default path) passes."""
     import duckdb
 
-    if Path(out).expanduser().is_dir():
+    if out is None:
+        yield
+        return
+    target = Path(out).expanduser()
+    if target.is_dir() or not target.name:
         raise UserError(f"{out} is a folder: name the file to write")
+    if target.exists() and not target.is_file():  # written by rename: a FIFO or /dev/null would be replaced by a file
+        raise UserError(f"{out} is not a regular file (a FIFO, socket or device): name a file to write")
     try:
         yield
     except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:

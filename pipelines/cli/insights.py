@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from pipelines.cli.common import UserError, cell, home_of, money, month_arg, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, home_of, money, month_arg, unwritable, warehouse_of, with_home
 
 
 def add_insight_parsers(subcommands: argparse._SubParsersAction) -> None:
@@ -59,6 +59,10 @@ def add_insight_parsers(subcommands: argparse._SubParsersAction) -> None:
     experiments.set_defaults(handler=_experiments_command)
 
 
+MIN_SHARE, MIN_UTILIZATION = Decimal("0.000001"), Decimal("0.001")
+"""Below these a what-if is rounding noise or a cluster that does no work (1e-300 overflowed the cost per token)."""
+
+
 def _share(text: str) -> Decimal:
     try:
         share = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
@@ -66,14 +70,20 @@ def _share(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(f"not a share (0.6 or 60%): {text!r}") from None
     if not (share.is_finite() and Decimal(0) < share <= Decimal(1)):
         raise argparse.ArgumentTypeError(f"share must be more than 0 and at most 1 (or 100%), got {text!r}")
+    if share < MIN_SHARE or share.normalize().as_tuple().exponent < -9:
+        raise argparse.ArgumentTypeError(f"share must be at least {MIN_SHARE} (0.0001%) with at most 9 decimal places, got {text!r}")
     return share
 
 
 def _utilization(text: str) -> Decimal:
     try:
-        return _share(text)
+        utilization = _share(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"utilization must be more than 0 and at most 1 (or 100%), got {text!r}") from None
+        utilization = None
+    if utilization is None or utilization < MIN_UTILIZATION:
+        raise argparse.ArgumentTypeError(
+            f"utilization must be at least {MIN_UTILIZATION} (0.1%) and at most 1 (or 100%), with at most 9 decimal places, got {text!r}")
+    return utilization
 
 
 def _whatif_mode(args: argparse.Namespace) -> str:
@@ -100,10 +110,8 @@ def _whatif_mode(args: argparse.Namespace) -> str:
 def _report_command(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
 
-    try:
+    with unwritable(args.out):
         path = write_report(home_of(args), args.out, args.month)
-    except OSError as exc:
-        raise UserError(str(exc)) from exc
     print(f"report written to {path}")
     return 0
 

@@ -16,9 +16,12 @@ import duckdb
 from pipelines.storage.database import publish, sql_text, table_exists
 from pipelines.storage.home import Home
 from pipelines.storage.lock import run_lock
+from pipelines.storage.schemas import EARLIEST_DATE
 from pipelines.warehouse.tables import build, open_warehouse
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+FIRST_YEAR, LAST_YEAR = int(EARLIEST_DATE[:4]), 2099
+"""The months a command takes: from the first partition day's to the end of the century (year 0 and 9999 crashed)."""
 
 
 class CloseError(RuntimeError):
@@ -31,6 +34,8 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     if not match:
         raise CloseError(f"not a month (YYYY-MM): {month!r}")
     year, number = int(match[1]), int(match[2])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise CloseError(f"not a month from {FIRST_YEAR}-01 to {LAST_YEAR}-12: {month!r}")
     start = dt.date(year, number, 1)
     end = dt.date(year + (number == 12), number % 12 + 1, 1)
     return start, end
