@@ -471,3 +471,22 @@ def test_a_first_run_with_bills_and_no_gateway_requests_succeeds(home, capsys):
     assert "no spend yet" in out
     assert _query(home, "select provider, model, estimated_cost_usd, billed_cost_usd from marts.billing_reconciliation") == [
         ("openai", "gpt-4o-2024-08-06", Decimal(0), Decimal("0.4"))]
+
+
+def test_the_pages_of_one_pull_landed_as_separate_files_add_up(home):
+    """docs/billing.md: follow next_page and land every page, one page per file allowed. An analytics pull whose two
+    pages hold the same workspace-day (one model each) counted only the newest file: the haiku line was lost. A page
+    pulled again still replaces its own line."""
+    page = lambda model, cents, more: json.dumps({  # noqa: E731
+        "data": [{"starting_at": "2026-10-04T00:00:00Z", "ending_at": "2026-10-05T00:00:00Z",
+                  "group": {"workspace_id": "wrk_split", "model": model, "service_tier": "standard", "cost_type": "tokens",
+                            "token_type": "output_tokens"}, "cost": {"amount": cents, "currency": "USD"}}],
+        "has_more": more, "next_page": "p2" if more else None})
+    _land_bill(home, "anthropic_costs", "analytics-page-1.json", page("claude-haiku-4-5", "10000", True))
+    _land_bill(home, "anthropic_costs", "analytics-page-2.json", page("claude-sonnet-4-5", "20000", False))
+    run_pipeline(home, progress=_quiet)
+    lines = "select model, billed_cost from core.billing_line_items where account = 'wrk_split' order by model"
+    assert _query(home, lines) == [("claude-haiku-4-5", Decimal("100")), ("claude-sonnet-4-5", Decimal("200"))]
+    _land_bill(home, "anthropic_costs", "analytics-repull.json", page("claude-sonnet-4-5", "25000", False))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, lines) == [("claude-haiku-4-5", Decimal("100")), ("claude-sonnet-4-5", Decimal("250"))]

@@ -1,6 +1,6 @@
 -- One row per line item of the providers' billing exports, with every amount also in USD.
--- A paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier pull for the
--- same account and day; a line delivered after its month was closed is marked as a correction.
+-- A line of a paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier delivery of the
+-- same line (account, day, model, bucket, tier, dimensions); a line delivered after its month was closed is marked as a correction.
 -- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
     select *
@@ -17,11 +17,16 @@ delivered as (
 ),
 
 current_lines as (
+    -- a line of a paged API export: the latest delivery of that line (account, day, period, model, bucket, tier,
+    -- description and dimensions, not its amounts), so the pages of one pull landed as separate files add up (only the
+    -- newest file counted) and a pull of the same day again replaces the lines it delivers
     select *
     from delivered
     qualify source_format not in ('openai_costs', 'anthropic_costs')
         or dense_rank() over (
-            partition by source_format, coalesce(account, ''), charge_date
+            partition by source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''),
+                coalesce(token_bucket, ''), coalesce(service_tier, ''), coalesce(description, ''), charge_category,
+                coalesce(cast(json_merge_patch(coalesce(extra, '{}'), '{"requests": null}') as varchar), '')
             order by ingested_at desc, file_id desc
         ) = 1
 ),
