@@ -490,3 +490,16 @@ def test_the_pages_of_one_pull_landed_as_separate_files_add_up(home):
     _land_bill(home, "anthropic_costs", "analytics-repull.json", page("claude-sonnet-4-5", "25000", False))
     run_pipeline(home, progress=_quiet)
     assert _query(home, lines) == [("claude-haiku-4-5", Decimal("100")), ("claude-sonnet-4-5", Decimal("250"))]
+
+
+def test_the_same_export_landed_under_two_names_is_billed_once(home):
+    """A FOCUS export saved twice (`export-2026-10.csv` and `export-2026-10 (1).csv`) doubled the billed cost and
+    showed the day over-billed. Files of the same content count once, the first path's, whatever was read first."""
+    export = ("BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ProviderName,ServiceName,EffectiveCost,SubAccountId\n"
+              "10.00,USD,2026-10-03T00:00:00Z,2026-10-04T00:00:00Z,Usage,OpenAI,OpenAI API,10.00,dupfile\n")
+    _land_bill(home, "focus", "export-2026-10 (1).csv", export)
+    run_pipeline(home, progress=_quiet)
+    _land_bill(home, "focus", "export-2026-10.csv", export)
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select billed_cost, source_file from core.billing_line_items where account = 'dupfile'") == [
+        (Decimal("10"), "billing/focus/export-2026-10 (1).csv")]

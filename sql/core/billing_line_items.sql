@@ -8,12 +8,14 @@ with lines as (
 ),
 
 delivered as (
+    -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count
     select
         lines.*,
         files.ingested_at,
     from lines
     left join audit.ingested_files as files
         on files.file_id = lines.file_id
+    qualify files.sha256 is null or dense_rank() over (partition by files.sha256 order by files.path) = 1
 ),
 
 current_lines as (
