@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import os
 import re
+import stat
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
@@ -193,6 +194,8 @@ def yaml_problem(label: str, error: yaml.YAMLError) -> str:
 
 def _config_text(path: Path) -> str:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a folder reads as absent, a FIFO blocks the read
+            raise ConfigFileError("is not a regular file (a folder, FIFO, socket or device)")
         with open(path, "rb") as stream:
             data = stream.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
@@ -397,7 +400,7 @@ class SettingsError(ConfigError):
 def read_settings(home_root: Path) -> dict:
     """<home>/settings.yaml as a mapping ({} when absent); unknown keys are an error naming them."""
     path = Path(home_root) / SETTINGS_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
     settings = read_yaml(path, SettingsError)
     if settings is None:

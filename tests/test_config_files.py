@@ -526,3 +526,16 @@ def test_a_step_that_finds_the_warehouse_busy_reports_tokenledgers_message(homes
     assert BUSY in str(caught.value) and "(pid " in str(caught.value)
     assert "IOException" not in str(caught.value) and "Could not set lock" not in str(caught.value)
 
+
+
+@pytest.mark.parametrize("name", ["settings.yaml", "attribution.yaml", "budgets.yaml", "chargeback.yaml", "experiments.yaml",
+                                  "model_tiers.yaml", "energy.yaml", "price_overrides.yaml"])
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_config_file_that_is_a_folder_or_a_fifo_is_one_line(tmp_path, name, kind):
+    """A folder named chargeback.yaml read as no chargeback at all (every statement vanished, no word); a FIFO
+    named settings.yaml blocked the run forever. Each is now the file's one-line error."""
+    home = Home.at(tmp_path / "h").ensure()
+    create_key(home.secrets)
+    target = home.root / name
+    os.mkdir(target) if kind == "folder" else os.mkfifo(target)
+    _one_tokenledger_line(_cli("run", "--home", str(home.root)), f"{name}: is not a regular file (a folder, FIFO, socket or device)")

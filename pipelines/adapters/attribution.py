@@ -23,6 +23,7 @@ tags.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -201,7 +202,7 @@ class AttributionConfig:
     def load(cls, home_root: Path) -> "AttributionConfig":
         """`<home_root>/attribution.yaml` over the defaults; the defaults alone when the file is absent."""
         path = Path(home_root) / FILE_NAME
-        if not path.is_file():
+        if not os.path.lexists(path):
             return cls.default()
         return cls.from_mapping(read_yaml(path, AttributionConfigError, label=str(path)), origin=str(path))
 

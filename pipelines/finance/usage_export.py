@@ -158,7 +158,7 @@ def _statements(con, home: Home, month: str) -> list[_Statement]:
     """The month's statements; UsageExportError when there are none or one of them cannot be issued."""
     rows = _fetch(con, "usage_export_statements", month) if table_exists(con, "marts.chargeback_statements") else []
     if not rows:
-        if (home.root / CHARGEBACK_FILE).is_file():
+        if os.path.lexists(home.root / CHARGEBACK_FILE):
             raise UsageExportError(
                 f"no chargeback statements for {month}: no payer of {home.root / CHARGEBACK_FILE} has usage in that month "
                 "(land its logs and run `tokenledger run`)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import decimal
+import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -70,7 +71,7 @@ class Budget:
 def load_budgets(home_root: Path) -> list[Budget]:
     """The budgets in <home>/budgets.yaml (empty when there is no file); BudgetError names each bad field."""
     path = home_root / BUDGETS_FILE
-    document = read_yaml(path, BudgetError) if path.is_file() else None
+    document = read_yaml(path, BudgetError) if os.path.lexists(path) else None
     if document is None:
         return []
     if not isinstance(document, dict):

@@ -39,6 +39,7 @@ file, the payer and the field.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -127,7 +128,7 @@ NO_CHARGEBACK = Chargeback(PAYERS_SCHEMA.empty_table(), TIER_PRICES_SCHEMA.empty
 def load_chargeback(home_root: Path) -> Chargeback:
     """The payers of <home>/chargeback.yaml (none when there is no file); ChargebackError names each bad field."""
     path = home_root / CHARGEBACK_FILE
-    document = read_yaml(path, ChargebackError) if path.is_file() else None
+    document = read_yaml(path, ChargebackError) if os.path.lexists(path) else None
     if document is None:
         return NO_CHARGEBACK
     name = path.name

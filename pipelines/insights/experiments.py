@@ -37,6 +37,7 @@ experiments:
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -115,7 +116,7 @@ def designs_table(designs: dict[str, Design]) -> pa.Table:
 def load_designs(home_root: Path) -> dict[str, Design]:
     """The experiments of `<home>/experiments.yaml` (none when there is no file)."""
     path = Path(home_root) / DESIGN_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
     document = read_yaml(path, ExperimentDesignError)
     if document is None:

@@ -15,6 +15,7 @@ Numbers are read as Decimal, never binary float. Anything no entry matches is un
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -71,7 +72,7 @@ def load_energy(home_root: Path) -> tuple[pa.Table, pa.Table]:
     gpu_rows: list[dict] = []
     api_rows: list[dict] = []
     for path, label in ((Path(home_root) / ENERGY_FILE, ENERGY_FILE), (shipped_energy_path(), f"pricing/{ENERGY_FILE}")):
-        if path.is_file():
+        if os.path.lexists(path):
             gpus, api = _read_energy(path, label)
             gpu_rows += gpus
             api_rows += api

@@ -10,6 +10,7 @@ explicit `rates` (USD per 1M tokens, per bucket; buckets not named keep their li
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +45,7 @@ OVERRIDE_SCHEMA = pa.schema(
 def load_overrides(home_root: Path) -> pa.Table:
     """The overrides table (empty when the home has no overrides file); PriceBookError names file and entry."""
     path = home_root / OVERRIDES_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         return OVERRIDE_SCHEMA.empty_table()
     document = read_yaml(path, PriceBookError) or {}
     entries = document.get("overrides") if isinstance(document, dict) else None

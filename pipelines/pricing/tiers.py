@@ -15,6 +15,7 @@ knows under several providers, is an error naming the file, the rule and the nam
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -56,7 +57,7 @@ def load_tier_rules(home_root: Path, book: PriceBook | None = None) -> pa.Table:
     resolved in `book` (default: the shipped price book, read only when a rule has compare_with)."""
     rules: list[dict] = []
     for path, label in ((home_root / TIERS_FILE, TIERS_FILE), (shipped_tiers_path(), f"pricing/{TIERS_FILE}")):
-        if path.is_file():
+        if os.path.lexists(path):
             rules += _read_rules(path, label)
     if any(rule["compare_with"] for rule in rules):
         _resolve_compare_with(rules, book or load_price_book())
