@@ -45,3 +45,15 @@ def test_a_fifo_or_a_link_out_of_landing_is_not_read(tmp_path):
     assert ("fx/link.csv", 0, "", "symlink points outside the landing folder; not followed") in reasons
     assert [r for r in reasons if r[0] == "fx/dangling.csv"][0][3].startswith("unreadable: ")
     assert "TOPSECRET" not in str(reasons)
+
+
+def test_two_rates_for_one_currency_and_day_keep_the_first_and_name_it(tmp_path):
+    """Both were loaded and which applied was arbitrary; the first in file and row order is kept, a different one is
+    rejected naming it, the same one again is no conflict."""
+    (tmp_path / "fx").mkdir()
+    (tmp_path / "fx" / "a.csv").write_text("date,currency,rate\n2026-12-03,EUR,0.92\n")
+    (tmp_path / "fx" / "b.csv").write_text("date,currency,rate\n2026-12-03,EUR,0.95\n2026-12-03,EUR,0.92\n2026-12-04,EUR,0.95\n")
+    rates, rejected = load_rates(tmp_path)
+    assert [(str(r["rate_date"]), str(r["usd_rate"]), r["source_file"]) for r in rates.to_pylist()] == [
+        ("2026-12-03", "0.920000000000", "fx/a.csv"), ("2026-12-04", "0.950000000000", "fx/b.csv")]
+    assert _rejected(rejected) == [("fx/b.csv", 2, "rate", "another rate for EUR on 2026-12-03 is kept: 0.92 (fx/a.csv row 2)")]

@@ -62,7 +62,22 @@ def load_rates(landing: Path) -> tuple[pa.Table, pa.Table]:
             else:
                 rates.append({"rate_date": dt.date.fromisoformat(row[0].strip()), "currency": row[1].strip(),
                               "usd_rate": Decimal(row[2].strip()), "source_file": name, "source_row": number})
-    return pa.Table.from_pylist(rates, schema=RATES_SCHEMA), pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA)
+    rates, conflicts = _one_rate_per_day(rates)
+    return pa.Table.from_pylist(rates, schema=RATES_SCHEMA), pa.Table.from_pylist(rejected + conflicts, schema=REJECTED_SCHEMA)
+
+
+def _one_rate_per_day(rates: list[dict]) -> tuple[list[dict], list[dict]]:
+    """One rate per currency and day: the first in file and row order; a later different rate for the same day is
+    rejected naming the one kept (which of two applied was arbitrary), the same rate again is simply the same."""
+    kept: dict[tuple, dict] = {}
+    conflicts = []
+    for rate in rates:
+        first = kept.setdefault((rate["rate_date"], rate["currency"]), rate)
+        if first is not rate and first["usd_rate"] != rate["usd_rate"]:
+            conflicts.append({"source_file": rate["source_file"], "row_number": rate["source_row"], "field": "rate",
+                              "reason": f"another rate for {rate['currency']} on {rate['rate_date']} is kept: {first['usd_rate']} "
+                                        f"({first['source_file']} row {first['source_row']})"})
+    return list(kept.values()), conflicts
 
 
 def _problem(date: str | None, currency: str | None, rate: str | None) -> tuple[str, str] | None:
