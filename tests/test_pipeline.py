@@ -546,6 +546,16 @@ def test_a_large_day_in_a_currency_of_many_units_per_dollar_is_exact(home):
         (Decimal("10000000"), Decimal("160000000000.000010000000000"))]
 
 
+def test_a_reporting_currency_without_rates_warns_naming_the_days(home):
+    """`reporting_currency: ZZZ` (or EUR before any EUR rate) made every reported amount null with no word."""
+    (home.root / "settings.yaml").write_text("reporting_currency: EUR\n")
+    land(home, "samples.jsonl", _samples())
+    summary = run_pipeline(home, progress=_quiet)
+    assert any("reported_in_the_reporting_currency: 1 day(s) have no EUR rate on or before them" in w and "2026-11-27" in w
+               for w in summary.warnings), summary.warnings
+    assert _query(home, "select distinct cost_reporting from marts.daily_spend") == [(None,)]
+
+
 def test_a_new_reporting_currency_or_rate_rebuilds_the_days_it_changes(home):
     """Changing `reporting_currency` or landing a corrected rate is picked up by a plain run: the days reported
     otherwise are rebuilt (before, they stayed in the old currency until someone re-priced them by hand); a run with

@@ -12,8 +12,18 @@ def _unpriced(rows: list[tuple], con, params: dict) -> str:
 
 EVERY_MODEL_PRICED = SqlCheck("every_model_priced", "marts.price_coverage", _unpriced, passed="every request is priced", warn=True)
 
+def _unreported(rows: list[tuple], con, params: dict) -> str:
+    days = ", ".join(str(row[0]) for row in rows[:3])
+    return (f"{len(rows)} day(s) have no {rows[0][1]} rate on or before them in reference.fx_rates, so their cost_reporting is null "
+            f"(e.g. {days}); add rates under landing/fx")
+
+
+REPORTED = SqlCheck("reported_in_the_reporting_currency", "marts.daily_spend", _unreported,
+                    passed="every day has a rate for the reporting currency", warn=True)
+
 daily_spend = sql_model(
-    "marts.daily_spend", deps=["core.request_costs", "reference.gpu_capacity", "reference.fx_rates", "reference.reporting_currency"]
+    "marts.daily_spend", deps=["core.request_costs", "reference.gpu_capacity", "reference.fx_rates", "reference.reporting_currency"],
+    checks=[REPORTED],
 )
 price_coverage = sql_model("marts.price_coverage", deps=["core.request_costs"], checks=[EVERY_MODEL_PRICED])
 price_coverage_daily = sql_model("marts.price_coverage_daily", deps=["core.request_costs"])
