@@ -62,3 +62,26 @@ def test_a_gpu_count_or_capacity_beyond_64_bits_is_the_rows_rejection():
     result = parse_gpu(out.getvalue().encode(), "gpu.csv")
     assert result.rows.to_pylist()[0]["gpu_type"] == "A100" and result.rows.num_rows == 1
     assert [(n, field) for n, field, _ in _rejections(result)] == [(1, "capacity_tokens_per_hour"), (2, "gpu_count")]
+
+
+def test_a_currency_that_is_not_a_code_and_credits_that_are_not_a_list_are_rejected():
+    """`$$$` loaded as a currency in CUR, GCP and OpenAI bills (only FOCUS checked it); GCP `credits` that were not a
+    list were dropped without a word, so the line's credits silently vanished."""
+    row = {"service": {"description": "Vertex AI"}, "sku": {"description": "Gemini input tokens"}, "usage_start_time": "2026-11-04T00:00:00Z",
+           "usage_end_time": "2026-11-04T01:00:00Z", "project": {"id": "p"}, "cost": 1.0, "currency": "USD", "cost_type": "regular"}
+    lines = [row, dict(row, currency="$$$"), dict(row, credits={"name": "promo", "amount": -0.5}), dict(row, credits=None)]
+    result = parse_gcp_billing("\n".join(json.dumps(r) for r in lines).encode(), "gcp.jsonl")
+    assert result.rows.num_rows == 2
+    assert _rejections(result) == [(2, "currency", "not an ISO 4217 currency code: $$$"), (3, "credits", "not a list of credits")]
+
+
+def test_an_exchange_rate_date_must_be_written_yyyy_mm_dd(tmp_path):
+    """Python's date parser also reads 20261203 and 2026-W49-4; the rate files say YYYY-MM-DD."""
+    from pipelines.pricing.fx import load_rates
+
+    (tmp_path / "fx").mkdir()
+    (tmp_path / "fx" / "r.csv").write_text("date,currency,rate\n20261203,EUR,0.9\n2026-W49-4,EUR,0.9\n2026-12-03,EUR,0.9\n")
+    rates, rejected = load_rates(tmp_path)
+    assert rates.num_rows == 1
+    assert [(r["row_number"], r["reason"]) for r in rejected.to_pylist()] == [
+        (2, "not a date (YYYY-MM-DD): '20261203'"), (3, "not a date (YYYY-MM-DD): '2026-W49-4'")]

@@ -7,6 +7,7 @@ day without its own rate uses the latest earlier one; the marts record the rate 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import stat
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,6 +31,7 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 RATE_PLACES = 12
 """Decimal places a rate may have (reference.fx_rates.usd_rate is DECIMAL(38, 12))."""
 MIN_RATE, MAX_RATE = Decimal("0.000001"), Decimal(1_000_000_000)
@@ -82,6 +84,8 @@ def _one_rate_per_day(rates: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def _problem(date: str | None, currency: str | None, rate: str | None) -> tuple[str, str] | None:
     try:
+        if not DAY.fullmatch((date or "").strip()):  # Python also reads 20261203 and 2026-W49-4
+            raise ValueError
         dt.date.fromisoformat((date or "").strip())
     except ValueError:
         return "date", f"not a date (YYYY-MM-DD): {date!r}"

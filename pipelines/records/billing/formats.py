@@ -85,8 +85,6 @@ FOCUS_QUERY = billing_query(
         money_problem("EffectiveCost", "effective_text", required=False),
         money_problem("ListCost", "list_text", required=False),
         currency_problem("BillingCurrency"),
-        "when not regexp_full_match(upper(currency_text), '[A-Z]{3}') "
-        "then 'BillingCurrency|not an ISO 4217 currency code: ' || left(currency_text, 40)",
         quantity_problem("ConsumedQuantity"),
     ),
     columns={
@@ -475,6 +473,7 @@ GCP_QUERY = billing_query(
         timestamp_problem("usage_start_time", "start_text"),
         money_problem("cost", "cost_text", required=True),
         currency_problem("currency"),
+        "when json_type(record -> '$.credits') not in ('ARRAY', 'NULL') then 'credits|not a list of credits'",
         credits_problem("credits", "credit_texts"),
         quantity_problem("usage.amount"),
     ),

@@ -100,8 +100,10 @@ def quantity_problem(label: str) -> str:
 
 
 def currency_problem(label: str) -> str:
-    """A CASE branch: no currency (the field `currency_text`)."""
-    return f"when currency_text is null then '{label}|missing currency'"
+    """CASE branches: no currency, or not three letters (the field `currency_text`; `$$$` loaded in CUR and GCP)."""
+    return (f"when currency_text is null then '{label}|missing currency'\n"
+            f"            when not regexp_full_match(upper(currency_text), '[A-Z]{{3}}') "
+            f"then '{label}|not an ISO 4217 currency code: ' || left(currency_text, 40)")
 
 
 def utc_suffix(expr: str) -> str:
