@@ -355,3 +355,30 @@ def test_a_home_without_business_files_has_every_table_empty_but_shaped(home):
     assert _query(home, "select customer_id, revenue_usd, cost_usd, cost_to_revenue_ratio from marts.revenue_ratio") == [
         ("acme", Decimal("0"), Decimal("0.0035"), None),
     ]
+
+
+def test_a_record_repeated_in_another_file_comes_back_when_the_first_file_drops_it(tmp_path):
+    """The same revenue file landed twice (a copy), then the original corrected to drop one record: the copy still
+    holds it, so it counts, as it does in a home that only ever saw the two files as they are now. It was lost: the
+    copy's rows were thrown away as duplicates when it was read, and never read again."""
+    other = {**REVENUE, "customer_id": "globex", "amount": "48000.00"}
+    homes = []
+    for name in ("incremental", "fresh"):
+        home = Home.at(tmp_path / name).ensure()
+        create_key(home.secrets)
+        land(home, "day.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100})])
+        homes.append(home)
+    incremental, fresh = homes
+    _write(incremental, "revenue/subscriptions.csv", _csv([REVENUE, other]))
+    run_pipeline(incremental, progress=_quiet)
+    _write(incremental, "revenue/subscriptions copy.csv", _csv([REVENUE, other]))
+    run_pipeline(incremental, progress=_quiet)
+    assert _query(incremental, "select path, rows_loaded, rows_duplicate from audit.ingested_files where path like 'revenue/%' order by 1") == [
+        ("revenue/subscriptions copy.csv", 0, 2), ("revenue/subscriptions.csv", 2, 0)]
+    _write(incremental, "revenue/subscriptions.csv", _csv([REVENUE]))  # corrected: globex dropped from the original
+    run_pipeline(incremental, progress=_quiet)
+    _write(fresh, "revenue/subscriptions.csv", _csv([REVENUE]))
+    _write(fresh, "revenue/subscriptions copy.csv", _csv([REVENUE, other]))
+    run_pipeline(fresh, progress=_quiet)
+    revenue = "select customer_id, amount_usd from core.revenue order by 1"
+    assert _query(incremental, revenue) == _query(fresh, revenue) == [("acme", Decimal("300")), ("globex", Decimal("48000"))]

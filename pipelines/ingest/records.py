@@ -63,7 +63,7 @@ def _load(home: Home, source: RecordSource, landed: LandedFile, data: bytes, sha
     n = rows.num_rows
     rows = rows.append_column("source_file", pa.array([landed.relative] * n, pa.string()))
     rows = rows.append_column("file_id", pa.array([landed.file_id] * n, pa.string()))
-    rows, duplicates = _drop_duplicates(home, source, rows, landed.file_id)
+    rows, duplicates, landed_before = _drop_duplicates(home, source, rows, landed.file_id)
     dates = sorted(set(pc.unique(pc.cast(rows[source.dates], pa.date32())).drop_null().to_pylist())) if source.dates and n else []
     home.lake_store.write_bytes(table_file(source.table, landed.file_id), parquet_bytes(rows))
     if source.pending:
@@ -75,9 +75,9 @@ def _load(home: Home, source: RecordSource, landed: LandedFile, data: bytes, sha
         status="loaded",
         error=f"{rejected_rows} rows rejected" if rejected_rows else None,
         rows_read=result.rows_read,
-        rows_loaded=rows.num_rows,
+        rows_loaded=rows.num_rows - landed_before,
         rows_rejected=rejected_rows,
-        rows_duplicate=duplicates,
+        rows_duplicate=duplicates + landed_before,
         event_dates=dates,
     )
     rejected = result.rejected
@@ -97,20 +97,24 @@ def _withdraw(home: Home, source: RecordSource, path: str, previous: dict) -> di
     return entry
 
 
-def _drop_duplicates(home: Home, source: RecordSource, rows: pa.Table, file_id: str) -> tuple[pa.Table, int]:
-    """Keep the first row per key in the file, and drop keys another lake file of this source holds."""
+def _drop_duplicates(home: Home, source: RecordSource, rows: pa.Table, file_id: str) -> tuple[pa.Table, int, int]:
+    """The first row per key in the file, the rows dropped for repeating a key of the file, and how many kept rows
+    repeat a key another lake file of this source holds. Those are counted as duplicates but stored: which file's
+    row counts is decided where the warehouse reads the lake (`warehouse.tables`, the first landed), so a row
+    another file held comes back when that file changes or leaves, as it would in a home that never saw it."""
     if not source.key or rows.num_rows == 0:
-        return rows, 0
+        return rows, 0, 0
     others = table_files(home, source.table, exclude=file_id)
     key = ", ".join(f'"{k}"' for k in source.key)
     # A null key part matches a null (`is not distinct from`), so a row without an optional key part is still one row.
     same = " and ".join(f'kept."{k}" is not distinct from seen."{k}"' for k in source.key)
     with duckdb.connect() as con:
         con.register("incoming", rows)
-        query = f"select * from incoming qualify row_number() over (partition by {key} order by source_row) = 1"
+        kept = con.sql(f"select * from incoming qualify row_number() over (partition by {key} order by source_row) = 1").to_arrow_table()
+        landed_before = 0
         if others:
             register_parquet(con, "seen", others, source.lake_schema)
-            query = f"select kept.* from ({query}) as kept anti join (select distinct {key} from seen) as seen on {same}"
-        kept = con.sql(query).to_arrow_table()
+            con.register("kept", kept)
+            landed_before = con.execute(f"select count(*) from kept semi join (select distinct {key} from seen) as seen on {same}").fetchone()[0]
     kept = kept.sort_by("source_row").cast(rows.schema)
-    return kept, rows.num_rows - kept.num_rows
+    return kept, rows.num_rows - kept.num_rows, landed_before

@@ -52,6 +52,7 @@ from pipelines.storage.lake import (
     MANIFEST_SCHEMA,
     REJECTED_DIR,
     audit_files,
+    read_manifest,
     request_files,
     table_files,
 )
@@ -129,9 +130,29 @@ def _records(source: RecordSource) -> Input:
     """The lake Parquet of a record source (bills, outcomes, revenue, GPU capacity)."""
 
     def setup(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
-        register_parquet(con, f"lake_{source.table}", table_files(home, source.table) if home else [], source.lake_schema)
+        name, files = f"lake_{source.table}", table_files(home, source.table) if home else []
+        if not source.key:
+            register_parquet(con, name, files, source.lake_schema)
+            return
+        # one row per key: the first landed file's (ingestion stores a later file's repeat of a key, counted as a
+        # duplicate), so a key comes back from another file when the file that held it changes or leaves
+        register_parquet(con, f"{name}_delivered", files, source.lake_schema)
+        con.register(f"{name}_landed", _landed_at(home))
+        key = ", ".join(f'd."{k}"' for k in source.key)
+        con.execute(
+            f"create or replace temp view {name} as select d.* from {name}_delivered as d left join {name}_landed as l "
+            f"on l.file_id = d.file_id qualify row_number() over (partition by {key} order by l.ingested_at nulls last, "
+            "d.source_file, d.source_row) = 1"
+        )
 
     return Input(f"lake_{source.table}", setup, assets=(f"lake/{source.table}",))
+
+
+def _landed_at(home: Home | None) -> pa.Table:
+    """When each landed file was last read (file_id, ingested_at), from the manifest."""
+    entries = list(read_manifest(home).values()) if home is not None else []
+    return pa.table({"file_id": pa.array([e["file_id"] for e in entries], pa.string()),
+                     "ingested_at": pa.array([e["ingested_at"] for e in entries], pa.timestamp("us", tz="UTC"))})
 
 
 def _audit(name: str, folder: str, schema: pa.Schema) -> Input:
