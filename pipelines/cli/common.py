@@ -159,20 +159,18 @@ def escaped_output() -> Iterator[None]:
 @contextmanager
 def unwritable(out: Path):
     """An output path that is a folder, a FIFO, socket or device, or that cannot be written (no such device, no
-    permission, a full disk), as one UserError naming it instead of a traceback. None (the default path) passes."""
+    permission, a full disk), as one UserError naming it instead of a traceback. None is the command's default path
+    (named from the error)."""
     import duckdb
 
-    if out is None:
-        yield
-        return
-    target = Path(out).expanduser()
-    if target.is_dir() or not target.name:
+    target = Path(out).expanduser() if out is not None else None
+    if target is not None and (target.is_dir() or not target.name):
         raise UserError(f"{out} is a folder: name the file to write")
-    if target.exists() and not target.is_file():  # written by rename: a FIFO or /dev/null would be replaced by a file
+    if target is not None and target.exists() and not target.is_file():  # written by rename: /dev/null would become a file
         raise UserError(f"{out} is not a regular file (a FIFO, socket or device): name a file to write")
     try:
         yield
     except (OSError, duckdb.IOException, duckdb.PermissionException) as exc:
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-        raise UserError(f"cannot write {out}: {reason}") from None
+        raise UserError(f"cannot write {out if out is not None else getattr(exc, 'filename', None) or 'the output'}: {reason}") from None
 
