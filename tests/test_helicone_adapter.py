@@ -151,10 +151,12 @@ def test_naive_times_are_utc_by_schema_and_offsets_convert():
         row(request_id="b", request_created_at="2024-11-01T00:00:00.123Z"),  # date_time_output_format='iso'
         row(request_id="c", request_created_at="2024-11-01 02:00:00+02:00"),
         row(request_id="d", request_created_at="2024-11-01 00:00:00"),
+        row(request_id="e", request_created_at="2024-11-01 00:00:00+31:00"),  # no clock's offset: not read as 3 Nov
     )
     assert [t.isoformat() for t in result.rows["occurred_at"].to_pylist()] == [
         "2024-11-01T00:00:00.123000+00:00", "2024-11-01T00:00:00.123000+00:00",
         "2024-11-01T00:00:00+00:00", "2024-11-01T00:00:00+00:00"]
+    assert [(r["row_number"], r["field"]) for r in result.rejected.to_pylist()] == [(5, "request_created_at")]
 
 
 def test_cost_is_never_used_and_absent_cache_columns_are_zero():

@@ -85,3 +85,38 @@ def test_an_exchange_rate_date_must_be_written_yyyy_mm_dd(tmp_path):
     assert rates.num_rows == 1
     assert [(r["row_number"], r["reason"]) for r in rejected.to_pylist()] == [
         (2, "not a date (YYYY-MM-DD): '20261203'"), (3, "not a date (YYYY-MM-DD): '2026-W49-4'")]
+
+
+def test_a_utc_offset_no_clock_has_is_an_invalid_timestamp_not_a_shifted_one():
+    """DuckDB reads `+25:00` and `+99:99` as offsets: 10:00+99:99 on 2026-11-27 became 2026-11-23 05:21 UTC, a request
+    priced and reported four days early. Offsets run from 00:00 to 14:59 (RFC 3339 / ISO 8601 hours and minutes;
+    the widest in use is +14:00, Kiribati); anything else is the row's rejection in every format that reads text times."""
+    from helpers import envelope
+
+    from pipelines.adapters.envelope import parse_envelope
+    from pipelines.records.business import parse_outcomes
+
+    usage = {"prompt_tokens": 10, "completion_tokens": 2}
+    lines = [envelope(f"r{n}", "openai", "gpt-4o", usage, timestamp=ts)
+             for n, ts in enumerate(["2026-11-27T10:00:00+14:00", "2026-11-27T10:00:00+25:00", "2026-11-27T10:00:00+99:99",
+                                     "2026-11-27T10:00:00-03:60", "2026-11-27T10:00:00+0530"])]
+    result = parse_envelope(("\n".join(lines) + "\n").encode(), "f.jsonl")
+    assert [str(t) for t in result.rows.column("occurred_at").to_pylist()] == ["2026-11-26 20:00:00+00:00", "2026-11-27 04:30:00+00:00"]
+    assert _rejections(result) == [
+        (2, "timestamp", "invalid timestamp: '2026-11-27T10:00:00+25:00'"),
+        (3, "timestamp", "invalid timestamp: '2026-11-27T10:00:00+99:99'"),
+        (4, "timestamp", "invalid timestamp: '2026-11-27T10:00:00-03:60'"),
+    ]
+
+    outcomes = [{"outcome_id": f"o{n}", "timestamp": ts, "outcome_type": "ticket_resolved", "feature": "support_chat", "request_id": "r1"}
+                for n, ts in enumerate(["2026-11-27T11:00:00Z", "2026-11-27T11:00:00+25:00"])]
+    judged = parse_outcomes("\n".join(json.dumps(o) for o in outcomes).encode(), "outcomes.jsonl")
+    assert judged.rows.num_rows == 1
+    assert _rejections(judged) == [(2, "timestamp", "invalid timestamp: '2026-11-27T11:00:00+25:00'")]
+
+    header = "BilledCost,BillingCurrency,ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ProviderName,ServiceName,EffectiveCost"
+    rows = ["0.5,USD,2026-11-01T00:00:00+01:00,2026-11-01T01:00:00+01:00,Usage,AWS,Amazon Bedrock,0.5",
+            "0.5,USD,2026-11-01T00:00:00+24:00,2026-11-01T01:00:00+24:00,Usage,AWS,Amazon Bedrock,0.5"]
+    focus = parse_focus("\n".join([header, *rows]).encode(), "focus.csv")
+    assert focus.rows.num_rows == 1
+    assert [(n, field) for n, field, _ in _rejections(focus)] == [(2, "ChargePeriodStart")]

@@ -13,13 +13,17 @@ DATE_HOUR_MINUTE = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 DATE_TIME = DATE_HOUR_MINUTE + r"(:\d{2}(\.\d+)?)?"
 """An ISO 8601 date and time without its offset: seconds and a fraction of any length are optional."""
 UTC_OFFSET = r"([Zz]|[+-]\d{2}(:?\d{2})?)"
-"""An ISO 8601 UTC offset: `Z`, or a sign and hours with optional minutes (`+02`, `+0200`, `+02:00`)."""
+"""The shape of an ISO 8601 UTC offset: `Z`, or a sign and hours with optional minutes (`+02`, `+0200`, `+02:00`).
+Used to tell a time that has an offset from one that has none; `VALID_OFFSET` is what a time must carry."""
+VALID_OFFSET = r"([Zz]|[+-](0\d|1[0-4])(:?[0-5]\d)?)"
+"""An offset a clock can have: hours 00..14, minutes 00..59. DuckDB reads `+25:00` and `+99:99` (shifting the time by
+up to four days into another event date); such a time is invalid, not moved."""
 
-OFFSET_REQUIRED = f"^{DATE_TIME}{UTC_OFFSET}$"
+OFFSET_REQUIRED = f"^{DATE_TIME}{VALID_OFFSET}$"
 """The rule for logs that must say their zone (envelope, Portkey, business inputs): a naive time is rejected, never guessed."""
-NAIVE_IS_UTC = f"^{DATE_TIME}{UTC_OFFSET}?$"
+NAIVE_IS_UTC = f"^{DATE_TIME}{VALID_OFFSET}?$"
 """The rule for Helicone and LiteLLM, whose tables store UTC and write it without an offset: a naive time is UTC."""
-SPACE_BEFORE_OFFSET = rf"^{DATE_TIME}\s*{UTC_OFFSET}$"
+SPACE_BEFORE_OFFSET = rf"^{DATE_TIME}\s*{VALID_OFFSET}$"
 """The rule for billing exports: a time with a space before its offset still has one, so it is reported as
 not a valid timestamp (DuckDB cannot read it) rather than as one without an offset."""
 
