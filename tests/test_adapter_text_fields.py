@@ -253,3 +253,18 @@ def test_otel_attributes_keep_strings_that_start_like_json():
     (row,) = _rows(result.rows)
     assert (row["request_id"], row["model"], row["feature"]) == (GUID, "[ft] gpt-4o", "[beta] search")
     assert (row["user_id"], row["conversation_id"]) == ("{u-1}", "[c]")
+
+
+@pytest.mark.parametrize(("parse", "sample", "id_field", "latency_field"), [
+    (parse_helicone, "helicone/helicone_request_response_rmt_row.json", "request_id", "latency"),
+    (parse_litellm, "litellm/litellm_spendlogs_row.json", "request_id", "request_duration_ms"),
+    (parse_portkey, "portkey/portkey_log_export_row.json", "id", "response_time"),
+])
+def test_a_latency_that_cannot_be_one_is_unknown_and_the_request_stays(parse, sample, id_field, latency_field):
+    """Negative (skewed clocks), 1e309 or text: the request is priced with its latency unknown, never rejected."""
+    base = json.loads((TESTS / "fixtures" / sample).read_text())
+    lines = [json.dumps({**base, id_field: f"lat-{i}", latency_field: value}) for i, value in enumerate([812, -5, "abc", "640", 0])]
+    lines[-1] = lines[-1].replace(f'"{latency_field}": 0', f'"{latency_field}": 1e309')
+    result = parse(("\n".join(lines) + "\n").encode(), "export.jsonl")
+    assert result.rejected.num_rows == 0
+    assert [r["latency_ms"] for r in result.rows.to_pylist()] == [812, None, None, 640, None]

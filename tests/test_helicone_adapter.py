@@ -305,16 +305,6 @@ def test_a_reasoning_count_that_is_not_a_count_is_rejected_naming_the_column():
     assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [("reasoning_tokens", "negative token count")]
 
 
-def test_a_latency_that_cannot_be_one_is_unknown_and_the_request_stays():
-    """Negative (skewed clocks), 1e309 or text: the request is priced with its latency unknown, never rejected."""
-    values = [812, -5, "abc", "640"]
-    lines = [row(request_id=f"lat-{i}", latency=value) for i, value in enumerate(values)]
-    lines.append(json.dumps(row(request_id="lat-4", latency=0)).replace('"latency": 0', '"latency": 1e309'))
-    result = _parse(*lines)
-    assert result.rejected.num_rows == 0
-    assert [r["latency_ms"] for r in result.rows.to_pylist()] == [812, None, None, 640, None]
-
-
 def test_a_failed_request_without_token_counts_loads_with_its_status_and_no_tokens():
     """request_response_rmt's token columns are Nullable(Int64) (Helicone/helicone clickhouse/migrations/
     20200101000041_request_response_replacing_merge_tree.sql): a request that failed upstream (status 500) can
