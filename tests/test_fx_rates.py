@@ -57,3 +57,21 @@ def test_two_rates_for_one_currency_and_day_keep_the_first_and_name_it(tmp_path)
     assert [(str(r["rate_date"]), str(r["usd_rate"]), r["source_file"]) for r in rates.to_pylist()] == [
         ("2026-12-03", "0.920000000000", "fx/a.csv"), ("2026-12-04", "0.950000000000", "fx/b.csv")]
     assert _rejected(rejected) == [("fx/b.csv", 2, "rate", "another rate for EUR on 2026-12-03 is kept: 0.92 (fx/a.csv row 2)")]
+
+
+def test_a_row_with_more_or_fewer_fields_is_its_own_rejection_and_line_numbers_stay_true(tmp_path):
+    """A trailing comma on one row (four fields under a three-column header) made the table reader raise, and the
+    whole file was one row-0 rejection: every good rate in it was lost. Blank lines shifted the row numbers given."""
+    (tmp_path / "fx").mkdir()
+    (tmp_path / "fx" / "rates.csv").write_text(
+        "\ufeffdate,currency,rate\n2026-12-01,EUR,0.92\n\n2026-12-02,EUR,0.93,\n2026-12-02,GBP\n"
+        '2026-12-03,"EU\nR",0.94\n2026-12-03,JPY,150.25\n'
+    )
+    rates, rejected = load_rates(tmp_path)
+    assert [(str(r["rate_date"]), r["currency"], r["source_row"]) for r in rates.to_pylist()] == [
+        ("2026-12-01", "EUR", 2), ("2026-12-03", "JPY", 8)]
+    assert _rejected(rejected) == [
+        ("fx/rates.csv", 4, "", "4 fields where the header has 3"),
+        ("fx/rates.csv", 5, "", "2 fields where the header has 3"),
+        ("fx/rates.csv", 6, "currency", "not an ISO 4217 code: 'EU\\nR'"),
+    ]

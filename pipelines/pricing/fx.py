@@ -6,13 +6,15 @@ day without its own rate uses the latest earlier one; the marts record the rate 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 import stat
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Iterator
 
-import polars as pl
 import pyarrow as pa
 
 from pipelines.settings import CURRENCY
@@ -49,23 +51,46 @@ def load_rates(landing: Path) -> tuple[pa.Table, pa.Table]:
             rejected.append({"source_file": name, "row_number": 0, "field": "", "reason": unreadable})
             continue
         try:
-            frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-        except (pl.exceptions.PolarsError, OSError) as exc:
+            rows = _csv_rows(path)
+            header = next(rows, None)
+        except (csv.Error, OSError) as exc:
             rejected.append({"source_file": name, "row_number": 0, "field": "", "reason": f"unreadable CSV: {exc}"})
             continue
-        missing = {"date", "currency", "rate"} - set(frame.columns)
+        columns = [c.strip() for c in header[1]] if header else []
+        missing = {"date", "currency", "rate"} - set(columns)
         if missing:
             rejected.append({"source_file": name, "row_number": 1, "field": ",".join(sorted(missing)), "reason": "missing column"})
             continue
-        for number, row in enumerate(frame.select("date", "currency", "rate").iter_rows(), start=2):
-            problem = _problem(*row)
-            if problem:
-                rejected.append({"source_file": name, "row_number": number, "field": problem[0], "reason": problem[1]})
-            else:
-                rates.append({"rate_date": dt.date.fromisoformat(row[0].strip()), "currency": row[1].strip(),
-                              "usd_rate": Decimal(row[2].strip()), "source_file": name, "source_row": number})
+        at, number = [columns.index(c) for c in ("date", "currency", "rate")], header[0]
+        try:
+            for number, fields in rows:
+                if len(fields) != len(columns):
+                    rejected.append({"source_file": name, "row_number": number, "field": "",
+                                     "reason": f"{len(fields)} fields where the header has {len(columns)}"})
+                    continue
+                row = [fields[i] for i in at]
+                problem = _problem(*row)
+                if problem:
+                    rejected.append({"source_file": name, "row_number": number, "field": problem[0], "reason": problem[1]})
+                else:
+                    rates.append({"rate_date": dt.date.fromisoformat(row[0].strip()), "currency": row[1].strip(),
+                                  "usd_rate": Decimal(row[2].strip()), "source_file": name, "source_row": number})
+        except csv.Error as exc:  # a field past the csv module's limit: the rows before it stand
+            rejected.append({"source_file": name, "row_number": number + 1, "field": "", "reason": f"unreadable CSV: {exc}"})
     rates, conflicts = _one_rate_per_day(rates)
     return pa.Table.from_pylist(rates, schema=RATES_SCHEMA), pa.Table.from_pylist(rejected + conflicts, schema=REJECTED_SCHEMA)
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number where the row starts, its fields) for each non-blank row: line numbers stay true across blank lines
+    and quoted line breaks, and a row with more or fewer fields than the header is seen as such (a table reader
+    raised for the whole file)."""
+    reader = csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig", errors="replace"), newline=""))
+    start = 1
+    for fields in reader:
+        if any(f.strip() for f in fields):
+            yield start, fields
+        start = reader.line_num + 1
 
 
 def _one_rate_per_day(rates: list[dict]) -> tuple[list[dict], list[dict]]:
