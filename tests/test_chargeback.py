@@ -331,6 +331,33 @@ def test_each_splits_a_payer_into_a_statement_per_customer_with_its_own_allowanc
     assert load_chargeback(home.root).stripe_customers == {"pros": None, "pros:p1": "cus_P1"}
 
 
+def test_an_outcome_is_charged_once_when_its_request_id_is_a_request_of_two_sources(tmp_path):
+    """A request is (source, request_id): the envelope's r2 and a LiteLLM row numbered r2 are two requests. The outcome
+    naming r2 counts once, for its first request (the envelope's, at 10:00); it was charged once per source (2
+    outcomes landed, 3 charged: $3.00, Stripe value "300")."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    day = DAYS[1]
+    land(home, "support.jsonl", [_request(rid, "c1", MINI, day, minute, feature="support_chat") for rid, minute in (("r1", 0), ("r2", 600))])
+    litellm = {"request_id": "r2", "call_type": "acompletion", "spend": 0.001, "total_tokens": 1100, "prompt_tokens": 1000,
+               "completion_tokens": 100, "startTime": f"{day}T12:00:00.000Z", "endTime": f"{day}T12:00:01.000Z", "model": MINI,
+               "custom_llm_provider": "openai", "metadata": {}, "request_tags": ["feature:support_chat"], "end_user": "c2", "status": "success"}
+    (home.gateway_landing("litellm")).mkdir(parents=True, exist_ok=True)
+    (home.gateway_landing("litellm") / "spendlogs.jsonl").write_text(json.dumps(litellm) + "\n")
+    (home.landing / "outcomes").mkdir(parents=True, exist_ok=True)
+    (home.landing / "outcomes" / "o.jsonl").write_text("".join(
+        json.dumps({"outcome_id": oid, "timestamp": f"{day}T{hour}:00:00Z", "outcome_type": "ticket_resolved", "feature": "support_chat",
+                    "request_id": rid}) + "\n" for oid, hour, rid in (("o1", "09", "r1"), ("o2", "13", "r2"))))
+    (home.root / "chargeback.yaml").write_text("payers:\n  support:\n    match: {feature: support_chat}\n    rule: per_outcome\n    per_outcome: 1.00\n")
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select source, count(*) from core.request_costs where request_id = 'r2' group by 1 order by 1") == [
+        ("envelope", 1), ("litellm", 1)]
+    assert _query(home, "select outcome_id, linked_requests, first_request_id, first_request_source from marts.outcome_costs order by 1") == [
+        ("o1", 1, "r1", "envelope"), ("o2", 2, "r2", "envelope")]
+    statement = _statement(home, "support")
+    assert (statement["outcomes"], statement["charge"]) == (2, Decimal("2.00"))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -82,7 +82,8 @@ first_requests as (
         outcome_costs.outcome_type,
     from marts.outcome_costs
     inner join core.request_costs as requests
-        on requests.request_id = outcome_costs.first_request_id
+        on requests.source = outcome_costs.first_request_source
+        and requests.request_id = outcome_costs.first_request_id
     cross join flags
     where flags.any_payer
 ),

@@ -3,7 +3,8 @@
 -- Two outcomes of one conversation each show the whole conversation's cost. When no request is found,
 -- linked_requests is 0 and direct_cost_usd is null (unknown, not free). user_segment is the segment of the first
 -- request behind it ('unattributed' when that request names none; null when no request is found), and
--- first_request_id that request's id (the earliest; on a tie, the smallest id).
+-- first_request_id and first_request_source that request's id and source (the earliest; on a tie, the smallest id,
+-- then source): a request is (source, request_id), and one id can be a request of two sources.
 with outcomes as (
     select *
     from core.outcomes
@@ -11,6 +12,7 @@ with outcomes as (
 
 requests as (
     select
+        source,
         request_id,
         conversation_id,
         occurred_at,
@@ -44,8 +46,9 @@ direct as (
         cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as direct_cost_usd,
         min(occurred_at) as first_request_at,
         max(occurred_at) as last_request_at,
-        arg_min(user_segment, occurred_at) as user_segment,
-        arg_min(request_id, (occurred_at, request_id)) as first_request_id,
+        arg_min(user_segment, (occurred_at, request_id, source)) as user_segment,
+        arg_min(request_id, (occurred_at, request_id, source)) as first_request_id,
+        arg_min(source, (occurred_at, request_id, source)) as first_request_source,
     from linked
     group by outcome_id
 )
@@ -68,6 +71,7 @@ select
     direct.last_request_at,
     direct.user_segment,
     direct.first_request_id,
+    direct.first_request_source,
 from outcomes
 left join direct
     on direct.outcome_id = outcomes.outcome_id
