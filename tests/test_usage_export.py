@@ -373,6 +373,18 @@ def test_a_closed_month_exports_the_same_bytes_after_late_usage(home, tmp_path, 
     ]
     assert before["csv"].decode().count("\n") == 4  # header and the three final lines
 
+    # A 50% OpenAI discount re-priced over the month: the month is now worth less than stated, a credit. Its negative
+    # amounts are numbers in the CSV: they were text ('-0.03, the formula guard) and the export failed reading them back.
+    (closed.root / "price_overrides.yaml").write_text(
+        "overrides:\n  - id: openai-half\n    provider: openai\n    effective_from: 2026-01-01\n    discount_pct: 50\n")
+    run_pipeline(closed, start=DAYS[0], end=DAYS[3], progress=_quiet)
+    credited = list(csv.DictReader(io.StringIO(_written(closed, tmp_path / "credit.csv", "csv").read_text(encoding="utf-8"))))
+    adjustments = [(r["statement_id"], r["line_type"], r["charge"]) for r in credited if r["line_type"] not in ("usage", "unpriced")]
+    # acme: 0.0672 USD of usage at half price is 0.0336 -> 0.03 against 0.06 stated
+    assert ("CB-2026-10-acme-ADJ", "credit", "-0.03") in adjustments, adjustments
+    negative = [r[column] for r in credited for column in ("charge", "cost", "cost_usd") if r[column].startswith(("-", "'"))]
+    assert negative and all(re.fullmatch(r"-\d+(\.\d+)?", amount) for amount in negative), negative
+
 
 def _written(home: Home, out: Path, fmt: str) -> Path:
     assert _export(home, out, fmt) == 0

@@ -60,18 +60,25 @@ def _remote_dataset(urls: list[str], schema: pa.Schema):
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection"); the fullwidth forms are
 # folded to them by some spreadsheets.
 FORMULA_START = r"^[=+\-@\t\r\n＝＋－＠]"
+PLAIN_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+"""A decimal number written as text (an amount trimmed of its trailing zeros): a spreadsheet reads it as that number,
+never as a formula, so a credit of `-0.03` stays a number."""
 
 
 def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> str:
     """`query` with every text cell that a spreadsheet would run as a formula prefixed with a single quote, for
-    `copy ... (format csv)`: text columns only, so numbers (a credit of -0.03) are written as they are."""
+    `copy ... (format csv)`: text columns only, and not a text cell that is a plain decimal number, so numbers (a
+    credit of -0.03, typed or written as text) are written as they are."""
     columns = con.execute(f"describe ({query})", params).fetchall()
-    start = sql_literal(FORMULA_START)
+    start, number = sql_literal(FORMULA_START), sql_literal(PLAIN_NUMBER)
     guarded = []
     for name, type_name, *_ in columns:
         ident = '"' + name.replace('"', '""') + '"'
         if type_name in ("VARCHAR", "JSON"):
-            guarded.append(f"case when regexp_matches({ident}, {start}) then '''' || {ident} else {ident} end as {ident}")
+            guarded.append(
+                f"case when regexp_matches({ident}, {start}) and not regexp_full_match({ident}, {number}) "
+                f"then '''' || {ident} else {ident} end as {ident}"
+            )
         else:
             guarded.append(ident)
     return f"select {', '.join(guarded)} from ({query})"
