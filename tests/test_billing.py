@@ -283,21 +283,32 @@ def test_bill_delivered_after_close_is_a_correction(home):
 def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, capsys):
     _reconciliation_home(home)
     land(home, "unknown.jsonl", [envelope("r_unknown", "openai", "gpt-6-preview", {"prompt_tokens": 5, "completion_tokens": 1})])
+    # gpt-4o (not its audio preview) has no audio price: unpriced, on the day, model and tier of 10 priced requests
+    audio = {"prompt_tokens": 50, "completion_tokens": 1, "prompt_tokens_details": {"audio_tokens": 40}}
+    land(home, "audio.jsonl", [envelope("r_audio", "openai", MODEL, audio, timestamp="2026-10-01T13:00:00Z")])
     run_pipeline(home, progress=_quiet)
     ledger = _query(home, "select sum(cost_usd) from core.request_costs")[0][0]
     assert ledger == REQUEST_COST * 30
+    assert _query(home, "select request_id, unpriced_reason from core.request_costs where not is_priced order by 1") == [
+        ("r_audio", "no_price_for_bucket:audio_input"), ("r_unknown", "unknown_model")]
     for name in ("focus.parquet", "focus.csv"):
         out = tmp_path / name
         assert main(["export", "focus", "--home", str(home.root), "--out", str(out)]) == 0
         printed = capsys.readouterr().out
-        assert "1 requests without a price are left out" in printed
+        assert "2 requests without a price are left out" in printed
         with duckdb.connect() as con:
             path = sql_literal(str(out))
             reader = f"read_parquet({path})" if name.endswith(".parquet") else f"read_csv({path}, all_varchar = true)"
             columns = [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
-            total, features, tier = con.execute(
-                f"select sum(cast(EffectiveCost as decimal(38, 15))), string_agg(distinct x_feature), string_agg(distinct SkuPriceId) from {reader}"
+            total, features, tier, unpriced, starts = con.execute(
+                f"select sum(cast(EffectiveCost as decimal(38, 15))), string_agg(distinct x_feature), string_agg(distinct SkuPriceId), "
+                f"sum(cast(x_unpriced_requests as int)), list(distinct cast(ChargePeriodStart as varchar) order by cast(ChargePeriodStart as varchar)) from {reader}"
             ).fetchall()[0]
+        # the audio request is counted on its price entry's row; the unknown model has no price entry, so no row: only the
+        # command's count
+        assert unpriced == 1
+        if name.endswith(".csv"):  # FOCUS 1.2 Date/Time Format (DuckDB wrote '2026-10-01 00:00:00+00')
+            assert starts == ["2026-10-01T00:00:00Z", "2026-10-02T00:00:00Z", "2026-10-04T00:00:00Z"]
         assert set(FOCUS_COLUMNS) <= set(columns)
         assert {"x_feature", "x_user_segment", "x_customer_id"} <= set(columns)
         assert total == ledger

@@ -3,7 +3,8 @@
 One row per day x provider x model x service tier x price entry x feature x user segment x customer,
 with every FOCUS 1.2 column (the ones that do not apply are null) and our dimensions as `x_` custom
 columns. EffectiveCost sums to the ledger (`core.request_costs.cost_usd`); requests without a price
-are left out of the costs and counted in `x_unpriced_requests` and in the command's summary.
+are left out of the costs and counted in the command's summary (and in `x_unpriced_requests` when their row's price
+entry lacks only a bucket's price).
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def export_focus(home: Home, out: Path) -> ExportSummary:
     out = out.expanduser().resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
-    options = "(format parquet, compression zstd)" if suffix == ".parquet" else "(format csv, header true)"
+    # FOCUS 1.2 Date/Time Format: 'YYYY-MM-DDTHH:mm:ssZ' in UTC (the connection's zone); DuckDB's own text is
+    # '2026-10-29 00:00:00+00'. Parquet keeps typed timestamps.
+    options = ("(format parquet, compression zstd)" if suffix == ".parquet"
+               else "(format csv, header true, timestampformat '%Y-%m-%dT%H:%M:%SZ')")
     with connect(home, read_only=True) as con:
         if not table_exists(con, "core.request_costs"):
             raise ExportError("the warehouse has no core.request_costs yet: run `tokenledger run` first")

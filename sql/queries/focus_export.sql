@@ -1,7 +1,9 @@
 -- `tokenledger export focus`: the priced usage as FOCUS 1.2 rows, one per day x provider x model x service tier x
 -- price entry x feature x user segment x customer. Every FOCUS 1.2 column is here in the specification's order
 -- (null where it does not apply), then our dimensions as x_ columns. EffectiveCost sums to the ledger
--- (core.request_costs.cost_usd); unpriced requests add no cost and are counted in x_unpriced_requests.
+-- (core.request_costs.cost_usd); unpriced requests add no cost. x_unpriced_requests counts those of the row's own
+-- price entry (a bucket it has no price for); a request with no price entry at all (unknown model, tier or date) has no
+-- row: a FOCUS row cannot carry an unknown cost, and $0 would be a price. The command counts every one.
 with requests as (
     select *
     from core.request_costs
