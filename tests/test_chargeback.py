@@ -330,6 +330,21 @@ def test_each_splits_a_payer_into_a_statement_per_customer_with_its_own_allowanc
     ]
     assert load_chargeback(home.root).stripe_customers == {"pros": None, "pros:p1": "cus_P1"}
 
+    # After the close, a customer the month had not seen: its lines are debits of CB-2026-10-pros:p3-ADJ, and its final
+    # statement is empty with them as its adjustments (they were in marts.chargeback_lines only: in no statement, no
+    # report, no export summary). 5 gpt-4o requests, 3 included: 2 x 0.0035 x 1.1 = 0.0077 -> 0.01.
+    close_month(home, "2026-10")
+    land(home, "late.jsonl", [_request(f"p3_{n}", "p3", GPT4O, day, 30 + n, user_segment="pro") for n in range(5)])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select statement_id, line_type, charge from marts.chargeback_lines where payer = 'pros:p3'") == [
+        ("CB-2026-10-pros:p3-ADJ", "debit", Decimal("0.01"))]
+    assert _query(home, "select statement_id, status, requests, charge, adjustment_lines, adjustments from marts.chargeback_statements "
+                        "order by 1") == [
+        ("CB-2026-10-pros:p1", "final", 5, Decimal("0.01"), 0, Decimal(0)),
+        ("CB-2026-10-pros:p2", "final", 2, Decimal("0.00"), 0, Decimal(0)),
+        ("CB-2026-10-pros:p3", "final", 0, Decimal(0), 1, Decimal("0.01")),
+    ]
+
 
 def test_an_outcome_is_charged_once_when_its_request_id_is_a_request_of_two_sources(tmp_path):
     """A request is (source, request_id): the envelope's r2 and a LiteLLM row numbered r2 are two requests. The outcome

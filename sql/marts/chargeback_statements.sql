@@ -44,6 +44,43 @@ statements as (
     group by statement_id, payer, period
 ),
 
+adjusted_only as (
+    -- a payer first charged after its month was closed (a new `each` value, a payer added to chargeback.yaml): the
+    -- frozen month has no statement for it, so its final statement is empty and its lines since the close are its
+    -- adjustments (they were in marts.chargeback_lines alone, so in no statement, report or export summary)
+    select
+        left(statement_id, length(statement_id) - 4) as statement_id,
+        payer,
+        period,
+        'final' as status,
+        any_value(currency) as currency,
+        any_value(currency_places) as currency_places,
+        any_value(rule) as rule,
+        cast(0 as bigint) as requests,
+        cast(0 as bigint) as unpriced_requests,
+        cast(0 as bigint) as tokens,
+        cast(0 as bigint) as outcomes,
+        cast(0 as decimal(38, 15)) as cost_usd,
+        cast(0 as decimal(38, 15)) as cost,
+        cast(0 as decimal(38, 15)) as gross_charge,
+        any_value(allowance_unit) as allowance_unit,
+        any_value(allowance) as allowance,
+        cast(0 as decimal(38, 15)) as units,
+        cast(0 as decimal(38, 15)) as allowance_used,
+        cast(0 as decimal(38, 15)) as charge,
+        cast(null as varchar) as blocked_reason,
+    from lines
+    where line_type in ('credit', 'debit', 'adjustment')
+        and left(statement_id, length(statement_id) - 4) not in (select statement_id from statements)
+    group by all
+),
+
+every_statement as (
+    select * from statements
+    union all by name
+    select * from adjusted_only
+),
+
 adjustments as (
     select
         left(statement_id, length(statement_id) - 4) as statement_id,
@@ -83,7 +120,7 @@ select
     coalesce(adjustments.adjustment_lines, 0) as adjustment_lines,
     coalesce(adjustments.adjustments, 0) as adjustments,
     statements.blocked_reason,
-from statements
+from every_statement as statements
 left join adjustments
     on adjustments.statement_id = statements.statement_id
 left join finance.closed_periods as closed

@@ -21,7 +21,7 @@ select
     statements.payer,
     statements.status,
     statements.currency,
-    places.currency_places,
+    coalesce(places.currency_places, statements.currency_places) as currency_places,
     statements.charge,
     statements.adjustment_lines,
     statements.adjustments,
