@@ -445,8 +445,9 @@ def reconciliation_tolerance(home_root: Path) -> tuple[Decimal, Decimal]:
     for key, default in zip(RECONCILIATION_KEYS, DEFAULT_TOLERANCE):
         raw = section.get(key, default)
         value = as_decimal(raw)
-        if value is None or value < 0 or not fits_decimal(value, 15):
-            raise SettingsError(f"{SETTINGS_FILE}: reconciliation.{key} must be a non-negative number, got {shown(raw)}")
+        if value is None or value < 0 or not fits_decimal(value, 15) or (key == "tolerance_pct" and value > 100):
+            what = "a percentage from 0 to 100" if key == "tolerance_pct" else "a non-negative number"
+            raise SettingsError(f"{SETTINGS_FILE}: reconciliation.{key} must be {what}, got {shown(raw)}")
         values.append(value)
     return values[0], values[1]
 

@@ -184,6 +184,11 @@ def test_tolerance_is_configurable(home):
     status = _query(home, "select status, tolerance_usd from marts.billing_reconciliation where charge_date = '2026-10-01' and model is not null")
     # 0.1% of $0.05615 is below $0.0001, so the dollar floor applies; the bill is $0.00028 over.
     assert status == [("over_billed", Decimal("0.0001"))]
+    (home.root / "settings.yaml").write_text("reconciliation:\n  tolerance_pct: 0.7\n  tolerance_usd: 0\n")
+    run_pipeline(home, start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 4), progress=_quiet)
+    rows = _query(home, "select estimated_cost_usd, tolerance_usd from marts.billing_reconciliation where estimated_cost_usd > 0")
+    # 0.7% of each estimate, exact in DECIMAL (it was a DOUBLE product: a DECIMAL divided by 100 is one in DuckDB)
+    assert rows and all(tolerance == (estimate * Decimal("0.007")).quantize(Decimal("1e-15")) for estimate, tolerance in rows)
 
 
 def test_bad_billing_rows_are_rejected_with_field_and_reason(home):

@@ -101,7 +101,11 @@ measured as (
     select
         *,
         cast(billed_cost_usd - estimated_cost_usd as decimal(38, 15)) as variance_usd,
-        cast(greatest(cast($tolerance_pct as decimal(38, 15)) / 100 * abs(estimated_cost_usd), cast($tolerance_usd as decimal(38, 15))) as decimal(38, 15)) as tolerance_usd,
+        -- pct / 100 x |estimate| exactly (a DECIMAL divided in DuckDB is a DOUBLE): the percent to 6 places over 10^8
+        greatest(
+            money_muldiv(abs(estimated_cost_usd), cast(round(cast($tolerance_pct as decimal(38, 15)), 6) * 1000000 as hugeint), 100000000),
+            cast($tolerance_usd as decimal(38, 15))
+        ) as tolerance_usd,
     from joined
 )
 
