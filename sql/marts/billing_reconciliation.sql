@@ -116,7 +116,7 @@ select
     estimated_cost_usd,
     billed_cost_usd,
     variance_usd,
-    case when estimated_cost_usd <> 0 then cast(round(variance_usd / estimated_cost_usd * 100, 4) as decimal(18, 4)) end as variance_pct,
+    case when estimated_cost_usd <> 0 then cast(round(exact_ratio(variance_usd * 100, estimated_cost_usd), 4) as decimal(18, 4)) end as variance_pct,
     case
         when has_bill and not has_estimate then 'billed_only'
         when has_estimate and not has_bill and estimated_cost_usd <> 0 then 'estimated_only'
