@@ -300,3 +300,17 @@ def test_chargeback_section_without_chargeback_yaml_says_how_to_get_statements(h
     section = _section(build_report(home, built_at=BUILT), "chargeback")
     assert "no chargeback statements yet: add chargeback.yaml to the home folder" in section
     assert "tokenledger run" in section and "<table>" not in section
+
+
+def test_control_characters_and_reordering_marks_in_names_are_shown_as_escapes(tmp_path):
+    """A feature named with ESC sequences, NUL and RIGHT-TO-LEFT OVERRIDE (U+202E, which shows 'evil\u202eexe.txt' as
+    'eviltxt.exe') passed HTML escaping untouched: the page showed what the log did not say. Escaped as on the terminal."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    name = "evil\x1b[2J\u202eexe.txt\x00"
+    land(home, "day.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 10, "completion_tokens": 2},
+                                      timestamp="2026-10-10T10:00:00Z", feature=name)])
+    run_pipeline(home, progress=lambda _: None)
+    page = build_report(home, built_at=BUILT)
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]", page)
+    assert escape("evil\\x1b[2J\\u202eexe.txt\\x00") in page

@@ -10,7 +10,6 @@ import argparse
 import datetime as dt
 import io
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from pipelines.settings import DEFAULT_HOME, HOME_ENV
 from pipelines.storage.home import Home
+from pipelines.storage.relations import printable
 
 
 class UserError(Exception):
@@ -111,16 +111,6 @@ def pipe_safe(handler: Callable[[argparse.Namespace], int]) -> Callable[[argpars
             return 0
 
     return run
-
-
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-"""Control characters (tab and newline aside) and the marks that reorder or break text: in a value they
-could retitle or clear the operator's terminal, or make a table say what it does not."""
-
-
-def printable(text: str) -> str:
-    """The text with every unsafe character written as its escape (\\x1b, \\u202e)."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def cell(value: object) -> str:

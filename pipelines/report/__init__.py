@@ -9,6 +9,7 @@ from pathlib import Path
 from pipelines.report.data import ReportData, load_report_data
 from pipelines.report.page import render
 from pipelines.storage.home import Home
+from pipelines.storage.relations import printable
 
 __all__ = ["ReportData", "build_report", "default_report_path", "write_report"]
 
@@ -18,8 +19,10 @@ def default_report_path(home: Home, month: str | None = None) -> Path:
 
 
 def build_report(home: Home, month: str | None = None, built_at: dt.datetime | None = None) -> str:
-    """The report page for the home's warehouse (read-only), for one month or for all the data."""
-    return render(load_report_data(home, month, built_at))
+    """The report page for the home's warehouse (read-only), for one month or for all the data. Control characters
+    and the marks that reorder text, which a feature or model name can carry from a log, are written as their escapes
+    (\\x1b, \\u202e), as on the terminal: a page cannot be made to show what it does not say."""
+    return printable(render(load_report_data(home, month, built_at)))
 
 
 def write_report(home: Home, out: Path | None = None, month: str | None = None) -> Path:

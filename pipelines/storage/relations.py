@@ -1,7 +1,10 @@
 """DuckDB relations over things outside the warehouse: a SQL literal for the places DuckDB takes no parameter,
-and temp views over Parquet files on disk or in a bucket."""
+and temp views over Parquet files on disk or in a bucket; and what makes a value safe to show outside (a CSV cell a
+spreadsheet opens, text for a terminal or a report page)."""
 
 from __future__ import annotations
+
+import re
 
 import duckdb
 import pyarrow as pa
@@ -82,3 +85,13 @@ def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object 
         else:
             guarded.append(ident)
     return f"select {', '.join(guarded)} from ({query})"
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+"""Control characters (tab and newline aside) and the marks that reorder or break text: in a value they
+could retitle or clear the operator's terminal, or make a table or a report say what it does not."""
+
+
+def printable(text: str) -> str:
+    """The text with every unsafe character written as its escape (\\x1b, \\u202e): for a terminal or a page."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
