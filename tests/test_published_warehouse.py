@@ -155,3 +155,28 @@ def test_the_publish_sensor_leaves_a_cli_run_to_publish_itself(published):
         )
         outcome = defs().resolve_sensor_def("publish_after_success")(context)
     assert outcome.skip_message == "the run's launcher publishes the warehouse itself"
+
+
+def test_sql_cannot_write_into_the_lake_tables_it_may_read(published):
+    """The views read the lake tables' folders, so DuckDB may open files there, for writing too: EXPLAIN ANALYZE runs
+    what it explains, and `explain analyze copy ... to '<lake>/tables/core/request_costs/...'` overwrote a committed data
+    file (every reader then saw forged costs) or a Delta log (every later run failed). EXPLAIN runs only of a query."""
+    home = published
+    folder = home.lake / "tables" / "core" / "request_costs"
+    files = sorted(folder.rglob("*"))
+    before = _cli(home, "sql", REQUESTS).stdout
+    target = str(next(p for p in files if p.suffix == ".parquet")).replace("'", "''")
+    planted = f"{folder}/planted.csv".replace("'", "''")  # inside '...'
+    for query in (f"explain analyze copy (select 1 as x) to '{planted}'",
+                  f"explain analyze copy (select 1 as x) to '{target}' (format parquet)",
+                  f"explain (analyze) copy (select 1 as x) to '{planted}'",
+                  "explain analyze /* a comment */ create temp table t as select 1",
+                  "explain analyze call checkpoint()"):
+        refused = _cli(home, "sql", query)
+        assert refused.returncode == 2, (query, refused.stdout, refused.stderr)
+        assert refused.stderr.startswith("tokenledger: tokenledger sql is read-only: EXPLAIN runs only of a query, got EXPLAIN"), (query, refused.stderr)
+        assert refused.stderr.count("\n") == 1
+    assert sorted(folder.rglob("*")) == files
+    assert _cli(home, "sql", REQUESTS).stdout == before
+    explained = _cli(home, "sql", "explain analyze select count(*) from core.request_costs")
+    assert explained.returncode == 0, explained.stderr

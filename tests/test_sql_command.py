@@ -56,6 +56,10 @@ REFUSED = {
     "insert": ("insert into marts.daily_spend values ('fake', 1)", "got INSERT"),
     "drop": ("drop table marts.daily_spend", "got DROP"),
     "two statements": ("select 1; set enable_external_access = true", "got 2 statements"),
+    # EXPLAIN ANALYZE runs what it explains (tests/test_published_warehouse.py: it wrote into the lake tables' folders)
+    "explain analyze a copy": ("explain analyze copy marts.daily_spend to '{tmp}/out.csv'", "got EXPLAIN COPY"),
+    "explain analyze a create": ("explain analyze create table marts.planted as select 1 as x", "got EXPLAIN CREATE"),
+    "explain analyze an insert": ("explain /* plan */ analyze insert into marts.daily_spend values ('fake', 1)", "got EXPLAIN INSERT"),
     "a query that reads a file inside a subquery": (
         "select count(*) from marts.daily_spend where feature in (select column0 from read_csv('{tmp}/plain.csv'))", "Permission Error"
     ),

@@ -199,7 +199,26 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
             f"tokenledger sql is read-only: only a query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) or EXPLAIN "
             f"runs, got {statement.type.name}"
         )
+    if statement.type == duckdb.StatementType.EXPLAIN:
+        explained = _explained_type(con, statement.query)
+        if explained != duckdb.StatementType.SELECT:
+            # EXPLAIN ANALYZE runs what it explains: EXPLAIN ANALYZE COPY wrote into the lake tables' folders
+            got = explained.name if explained else "of something that is not one statement"
+            raise NotAReadQuery(f"tokenledger sql is read-only: EXPLAIN runs only of a query, got EXPLAIN {got}")
     return con.sql(statement.query)
+
+
+def _explained_type(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.StatementType | None:
+    """The type of the statement an EXPLAIN explains: the first tail of the text, at a token after `EXPLAIN` (past
+    ANALYZE, options in parentheses and comments), that parses as one statement; None when none does."""
+    text = query.encode()
+    for start, _ in duckdb.tokenize(query)[1:]:  # byte offsets
+        try:
+            inner = con.extract_statements(text[start:].decode())
+        except duckdb.Error:
+            continue
+        return inner[0].type if len(inner) == 1 else None
+    return None
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
