@@ -138,3 +138,23 @@ def test_whatif_command_saves_estimates_that_the_scenarios_asset_keeps(home, cap
         ("support_chat", 10, Decimal("0.0336"), Decimal("0.05208"), Decimal("0.5208"), True),
     ]
     assert all(row[6].startswith("estimate: ") for row in growth)
+
+
+def test_a_saved_whatif_waits_for_no_run_it_is_refused_while_one_writes(home, capsys):
+    """A saved scenario writes the working warehouse and publishes it. Without the home's run lock it published a run's
+    half-built state between two of its steps (new days' spend beside the old whole-history marts). While a run (here
+    the lock a run holds) writes, a saved what-if is refused at once; --no-save only reads and still runs."""
+    from pipelines.storage.lock import run_lock
+
+    args = ["whatif", "--home", str(home.root), "--feature", "support_chat", "--to-model", "anthropic/claude-haiku-4-5-20251001",
+            "--month", "2025-10"]
+    published = home.warehouse.stat().st_mtime_ns
+    with run_lock(home):
+        assert insights_main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"tokenledger: another tokenledger run is writing {home.root}") and err.count("\n") == 1, err
+        assert insights_main([*args, "--no-save"]) == 0
+        assert "saved to marts.scenarios" not in capsys.readouterr().out
+    assert home.warehouse.stat().st_mtime_ns == published
+    assert insights_main(args) == 0
+    assert "saved to marts.scenarios" in capsys.readouterr().out

@@ -7,6 +7,7 @@ raises `UserError` for a mistake the user can fix.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -127,25 +128,29 @@ def _whatif_command(args: argparse.Namespace) -> int:
         whatif_rows,
     )
     from pipelines.storage.database import connect, publish
+    from pipelines.storage.lock import run_lock
     from pipelines.warehouse.tables import open_warehouse
 
     mode = _whatif_mode(args)
     home = warehouse_of(args)
     try:
-        with connect(home, read_only=True) if args.no_save else open_warehouse(home) as con:
-            if mode == "model_switch":
-                result = run_whatif(con, args.feature, args.to_model, args.share or Decimal(1), args.month)
-                rows = whatif_rows(result, dt.datetime.now(dt.timezone.utc))
-            elif mode == "move_cluster":
-                result = run_move_cluster(con, args.move_cluster, args.to_model, args.month)
-                rows = move_rows(result, dt.datetime.now(dt.timezone.utc))
-            else:
-                result = run_move_feature(con, args.move_feature, args.to_cluster, args.utilization, args.month)
-                rows = move_rows(result, dt.datetime.now(dt.timezone.utc))
+        # a saved scenario writes the working warehouse and publishes it: one writer per home, as for run and close
+        # (without the lock it published a run's half-built state between two of its steps)
+        with contextlib.nullcontext() if args.no_save else run_lock(home):
+            with connect(home, read_only=True) if args.no_save else open_warehouse(home) as con:
+                if mode == "model_switch":
+                    result = run_whatif(con, args.feature, args.to_model, args.share or Decimal(1), args.month)
+                    rows = whatif_rows(result, dt.datetime.now(dt.timezone.utc))
+                elif mode == "move_cluster":
+                    result = run_move_cluster(con, args.move_cluster, args.to_model, args.month)
+                    rows = move_rows(result, dt.datetime.now(dt.timezone.utc))
+                else:
+                    result = run_move_feature(con, args.move_feature, args.to_cluster, args.utilization, args.month)
+                    rows = move_rows(result, dt.datetime.now(dt.timezone.utc))
+                if not args.no_save:
+                    save_scenarios(con, rows)
             if not args.no_save:
-                save_scenarios(con, rows)
-        if not args.no_save:
-            publish(home)
+                publish(home)
     except WhatIfError as exc:
         raise UserError(str(exc)) from exc
     {"model_switch": _print_model_switch, "move_cluster": _print_move_cluster, "move_feature": _print_move_feature}[mode](result)

@@ -31,8 +31,14 @@ class RunInProgress(RuntimeError):
 
 
 def _holder(handle: IO[str]) -> str:
-    handle.seek(0)
-    return handle.read().strip() or "unknown"
+    """The pid the holder wrote; it writes it just after taking the lock, so an empty file is read again briefly."""
+    for _ in range(20):
+        handle.seek(0)
+        pid = handle.read().strip()
+        if pid:
+            return pid
+        time.sleep(0.025)
+    return "unknown"
 
 
 def _claim(handle: IO[str]) -> None:
