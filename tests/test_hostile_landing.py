@@ -135,6 +135,33 @@ def test_a_file_that_changes_while_it_is_read_fails_and_is_read_again_next_run(h
     assert _requests(home) == ["grow-1", "grow-2", "steady-1"]
 
 
+def test_a_file_read_before_that_vanishes_while_the_next_run_reads_it_keeps_its_rows_counted(home, monkeypatch):
+    """A loaded file that changed (so the next run reads it again) and is deleted while that run reads it: its rows of
+    the last read stay in the lake and in the money. Its manifest row said `failed` with no rows, then `archived`,
+    'its 0 rows stay': 1 billed request no row of audit.ingested_files accounted for."""
+    changing = land(home, "changing.jsonl", _lines("kept-1"))
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/changing.jsonl"] == ("loaded", None, 1)
+    land(home, "changing.jsonl", _lines("kept-1", "kept-2"))
+    read_bytes = Path.read_bytes
+
+    def deleted_meanwhile(path: Path) -> bytes:
+        if path == changing:
+            path.unlink()
+            raise FileNotFoundError(2, "No such file or directory")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", deleted_meanwhile)
+    run_pipeline(home, progress=lambda _: None)
+    monkeypatch.undo()
+    assert _files(home)["gateway/envelope/changing.jsonl"] == (
+        "failed", "the file cannot be read: No such file or directory; the 1 rows of its last read stay", 1)
+    assert _requests(home) == ["kept-1"]
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/changing.jsonl"] == ("archived", "no longer in landing; its 1 rows stay", 1)
+    assert _requests(home) == ["kept-1"]
+
+
 def test_scratch_left_by_a_killed_ingestion_is_removed_by_the_next_run(home):
     leftover = home.scratch / "ingest-dead1234"
     (leftover / "part").mkdir(parents=True)

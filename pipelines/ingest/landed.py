@@ -114,8 +114,7 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
 def archive(home: Home, path: str, previous: dict) -> dict:
     """Record a file no longer in landing whose rows stay in the lake: its counts and dates, status `archived`."""
     landed = LandedFile(path=None, relative=path, format=previous["format"])
-    counts = {key: previous.get(key) for key in ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts",
-                                                 "rows_skipped", "skipped_reasons")}
+    counts = {key: previous.get(key) for key in COUNTS}
     entry = manifest_entry(
         landed, sha256=previous["sha256"], status="archived", error=f"no longer in landing; its {previous['rows_loaded']} rows stay",
         event_dates=previous["event_dates"] or [], **counts,
@@ -134,11 +133,30 @@ def _ingest_file(home: Home, source: LandedSource, landed: LandedFile, previous:
     try:
         data = landed.read_bytes()
     except OSError as exc:  # no permission, vanished, changed while read: failed now, read again next run
-        return failed(home, landed, f"the file cannot be read: {exc.strerror or exc}")
+        reason = f"the file cannot be read: {exc.strerror or exc}"
+        if previous and previous["status"] not in GONE and previous.get("rows_loaded"):
+            return _failed_keeping(home, landed, reason, previous)
+        return failed(home, landed, reason)
     sha = hashlib.sha256(data).hexdigest()
     if previous and previous["sha256"] == sha and previous["status"] not in GONE:
         return None
     return source.load(landed, data, sha, previous)
+
+
+COUNTS = ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts", "rows_skipped", "skipped_reasons")
+"""A manifest row's counts: what a file's rows in the lake add up to."""
+
+
+def _failed_keeping(home: Home, landed: LandedFile, problem: str, previous: dict) -> dict:
+    """A file read before that cannot be read now (changed, then deleted or locked mid-run): `failed`, but its rows of
+    the last read stay in the lake, so the row keeps their counts and dates (and its rejected rows stay): a later
+    `archived` row says how many stay, and the audit still adds up to the money. No hash, so it is read again."""
+    entry = manifest_entry(
+        landed, sha256=None, status="failed", error=f"{problem}; the {previous['rows_loaded']} rows of its last read stay",
+        event_dates=previous["event_dates"] or [], **{key: previous.get(key) for key in COUNTS},
+    )
+    write_manifest(home, landed, entry)
+    return entry
 
 
 def failed(home: Home, landed: LandedFile, problem: str, sha256: str | None = None) -> dict:
