@@ -85,3 +85,27 @@ def test_anything_but_a_read_of_the_warehouse_is_refused_in_one_line(warehouse, 
     with duckdb.connect(str(warehouse.warehouse), read_only=True) as con:
         assert con.execute("select * from marts.daily_spend").fetchall() == [("search", 12)]
         assert con.execute("select count(*) from duckdb_tables()").fetchone() == (1,)
+
+
+def test_ctrl_c_stops_a_runaway_query(warehouse):
+    """Printing a result (DuckDB's relation.show) does not check for Ctrl-C: a query over 10^12 rows ran on after
+    SIGINT until killed. It now stops at once: 'interrupted', exit 130, as any command stopped by Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {key: value for key, value in os.environ.items() if key != "TOKENLEDGER_HOME"}
+    for query in ("select sum(hash(i)) from range(1000000000000) t(i)", "select i from range(1000000000000) t(i) where hash(i) = 0"):
+        child = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sql", query, "--home", str(warehouse.root)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(3)  # start-up, then the query runs
+        assert child.poll() is None, child.communicate()
+        child.send_signal(signal.SIGINT)
+        try:
+            out, err = child.communicate(timeout=20)
+        finally:
+            child.kill()
+        assert child.returncode == 130, (query, out, err)
+        assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, err

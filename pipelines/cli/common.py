@@ -164,3 +164,40 @@ def unwritable(out: Path):
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
         raise UserError(f"cannot write {out if out is not None else getattr(exc, 'filename', None) or 'the output'}: {reason}") from None
 
+
+
+@contextmanager
+def interruptible(con) -> Iterator[None]:
+    """Let Ctrl-C stop what DuckDB runs on `con`: printing a result (`relation.show()`) does not check for it, so the
+    signal's wake-up byte is read on a thread that interrupts the connection; the query then ends as KeyboardInterrupt
+    ("interrupted", exit 130). Outside the main thread (no signal handling there) nothing changes."""
+    import signal
+    import threading
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    try:
+        previous = signal.set_wakeup_fd(write_end)
+    except ValueError:  # not the main thread
+        os.close(read_end)
+        os.close(write_end)
+        yield
+        return
+
+    def interrupt_on_signal() -> None:
+        while os.read(read_end, 1):
+            con.interrupt()
+
+    watcher = threading.Thread(target=interrupt_on_signal, daemon=True)
+    watcher.start()
+    try:
+        yield
+    except RuntimeError as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)  # the watcher reads the end of the pipe and stops
+        watcher.join()
+        os.close(read_end)

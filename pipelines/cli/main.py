@@ -19,6 +19,7 @@ from pipelines.cli.common import (
     date_arg,
     escaped_output,
     home_of,
+    interruptible,
     money,
     unwritable,
     warehouse_of,
@@ -295,7 +296,8 @@ def _sql(args: argparse.Namespace) -> int:
         try:
             relation = read_query(con, args.query)
             if relation is not None:  # a query fails while its rows are made too (a cast, error(), a refused read)
-                relation.show(max_rows=200, max_width=200)
+                with interruptible(con):  # Ctrl-C stops a runaway query
+                    relation.show(max_rows=200, max_width=200)
         except (duckdb.Error, NotAReadQuery) as exc:
             raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
     return 0
