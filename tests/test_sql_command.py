@@ -98,8 +98,10 @@ def test_ctrl_c_stops_a_runaway_query(warehouse):
 
     env = {key: value for key, value in os.environ.items() if key != "TOKENLEDGER_HOME"}
     for query in ("select sum(hash(i)) from range(1000000000000) t(i)", "select i from range(1000000000000) t(i) where hash(i) = 0"):
+        # as from a terminal: a suite started in the background (`cmd &` in a script) ignores SIGINT, and so would the child
         child = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sql", query, "--home", str(warehouse.root)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         time.sleep(3)  # start-up, then the query runs
         assert child.poll() is None, child.communicate()
         child.send_signal(signal.SIGINT)
