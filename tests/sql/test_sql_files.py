@@ -178,3 +178,35 @@ def test_tiered_models_takes_the_first_matching_rule_by_order_in_lower_case(con)
         ("openai", "o4-mini", True, "small", 3, "shipped#3", []),
         ("self_hosted:gpu-a", "gpt-4o-mini", True, "medium", 1, "home#1", compare),  # "<provider>/<model>" matches rule 1
     ]
+
+
+DAILY = pa.schema([("event_date", pa.date32()), ("provider", pa.string()), ("model", pa.string()), ("cost_usd", MONEY),
+                   ("requests", pa.int64()), ("unpriced_requests", pa.int64())])
+ALIASES = pa.schema([("provider", pa.string()), ("name", pa.string()), ("model", pa.string())])
+LINES = pa.schema([("charge_date", pa.date32()), ("provider", pa.string()), ("reconcile_model", pa.string()),
+                   ("charge_category", pa.string()), ("billed_cost_usd", MONEY), ("included_credits_usd", MONEY),
+                   ("is_correction", pa.bool_()), ("fx_rate", RATE)])
+
+
+def test_reconciliation_tolerance_is_exact_on_large_amounts(con):
+    # A 0.7% tolerance on a $12,345.678901234567891 estimate is $86.419752308641975(237): a bill exactly that much over
+    # is matched, one 10^-15 more is over-billed. A DOUBLE (pct / 100 x estimate) is off in the 15th decimal here.
+    estimate = Decimal("12345.678901234567891")
+    tolerance = Decimal("86.419752308641975")
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    table(con, "reference.model_aliases", [], ALIASES)
+    table(con, "marts.daily_spend", [
+        {"event_date": day, "provider": "openai", "model": "gpt-4o", "cost_usd": estimate, "requests": 10, "unpriced_requests": 0}
+        for day in days
+    ], DAILY)
+    table(con, "core.billing_line_items", [
+        {"charge_date": day, "provider": "openai", "reconcile_model": "gpt-4o", "charge_category": "usage",
+         "billed_cost_usd": estimate + tolerance + extra, "included_credits_usd": None, "is_correction": False, "fx_rate": Decimal(1)}
+        for day, extra in zip(days, (Decimal(0), Decimal("1e-15")))
+    ], LINES)
+    rows = run(con, "marts.billing_reconciliation", {"tolerance_pct": Decimal("0.7"), "tolerance_usd": Decimal("0.01")})
+    got = sorted((r["charge_date"], r["tolerance_usd"], r["variance_usd"], r["variance_pct"], r["status"]) for r in rows)
+    assert got == [
+        (days[0], tolerance, tolerance, Decimal("0.7000"), "matched"),
+        (days[1], tolerance, tolerance + Decimal("1e-15"), Decimal("0.7000"), "over_billed"),
+    ]
