@@ -151,6 +151,10 @@ def test_price_in_effect_at_the_request_time_is_used(home):
         envelope("after", "openai", "o3-2025-04-16", usage, timestamp="2025-06-10T00:00:00Z"),
         envelope("batch", "anthropic", "claude-3-5-sonnet-20241022", usage, service_tier="batch"),
         envelope("flex", "openai", "gpt-4o-2024-08-06", usage, service_tier="flex"),
+        # Anthropic's undated names take their snapshot's prices, batch tier and history included (the API's
+        # "-latest" aliases; Message Batches are 50% of every rate: $0.40 / $2 per 1M after the Dec 2024 cut).
+        envelope("haiku-latest", "anthropic", "claude-3-5-haiku-latest", usage, service_tier="batch", timestamp="2025-01-10T00:00:00Z"),
+        envelope("sonnet-latest", "anthropic", "claude-3-5-sonnet-latest", usage, service_tier="batch", timestamp="2024-08-01T00:00:00Z"),
     ])
     run_pipeline(home, progress=_quiet)
     rows = dict((r[0], r[1:]) for r in _query(home, "select request_id, cost_usd, price_id, unpriced_reason from core.request_costs"))
@@ -158,6 +162,8 @@ def test_price_in_effect_at_the_request_time_is_used(home):
     assert rows["after"] == (Decimal("10"), "openai/o3-2025-04-16@2025-06-10/standard", None)
     assert rows["batch"] == (Decimal("9"), "anthropic/claude-3-5-sonnet-20241022@2024-10-22/batch", None)
     assert rows["flex"] == (None, None, "unknown_tier")
+    assert rows["haiku-latest"] == (Decimal("2.4"), "anthropic/claude-3-5-haiku-20241022@2024-12-01/batch", None)
+    assert rows["sonnet-latest"] == (Decimal("9"), "anthropic/claude-3-5-sonnet-20240620@2024-06-20/batch", None)
 
 
 def test_rerun_leaves_identical_marts(home):
@@ -284,7 +290,7 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
         envelope("bedrock", "aws_bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", sample_usage("bedrock_converse_usage.json"), service_tier=None),
         envelope("long", "google", "gemini-2.5-pro", {"promptTokenCount": 250_000, "candidatesTokenCount": 1000}, service_tier=None),
         envelope("short", "google", "gemini-2.5-pro", {"promptTokenCount": 200_000, "candidatesTokenCount": 1000}, service_tier=None),
-        envelope("latest", "anthropic", "claude-3-5-sonnet-latest", {"input_tokens": 1_000_000, "output_tokens": 0}, service_tier=None),
+        envelope("latest", "anthropic", "claude-3-sonnet-20240229", {"input_tokens": 1_000_000, "output_tokens": 0}, service_tier=None),
         envelope("responses", "openai", "o4-mini-2025-04-16", sample_usage("openai_responses_usage.json")),
     ])
     run_pipeline(home, progress=_quiet)
@@ -298,7 +304,7 @@ def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):
     assert rows["long"] == (Decimal("0.640000"), "google/gemini-2.5-pro@2026-10-14/standard/input>200000")
     assert rows["short"] == (Decimal("0.260000"), "google/gemini-2.5-pro@2026-10-14/standard/input<=200000")
     # A name only a match rule knows is priced by the entry the rule names.
-    assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-5-sonnet@undated/standard")
+    assert rows["latest"] == (Decimal("3.000000"), "anthropic/claude-3-sonnet@undated/standard")
     # OpenAI Responses: input 5200 includes 4096 cached; output 1450 includes 1024 reasoning (billed at the output rate).
     # 1104 x 1.10 + 4096 x 0.275 + (426 + 1024) x 4.40 per 1M = 0.0087208
     assert rows["responses"] == (Decimal("0.0087208"), "openai/o4-mini-2025-04-16@2026-10-12/standard")

@@ -161,9 +161,11 @@ def test_bedrock_global_profiles_of_openai_models_are_not_billed_the_geographic_
 
 def test_match_rules_catch_names_no_alias_lists(book):
     assert book.resolve_exact("anthropic", "claude-3-5-sonnet-20240620") == "claude-3-5-sonnet-20240620"
-    assert book.resolve_exact("anthropic", "claude-3-5-sonnet-latest") is None
-    assert book.resolve("anthropic", "claude-3-5-sonnet-latest") == "claude-3-5-sonnet"
-    assert book.resolve("anthropic", "Claude-3-5-Sonnet-Latest") == "claude-3-5-sonnet"
+    assert book.resolve_exact("anthropic", "claude-3-sonnet-20240229") is None
+    assert book.resolve("anthropic", "claude-3-sonnet-20240229") == "claude-3-sonnet"
+    assert book.resolve("anthropic", "Claude-3-Sonnet-20240229") == "claude-3-sonnet"
+    # a curated model's rules come before the imported ones
+    assert book.resolve("anthropic", "claude-3.5-sonnet-v2") == "claude-3-5-sonnet-20240620"
     assert book.resolve("google", "gemini-2.5-pro-preview-tts") != "gemini-2.5-pro"
 
 

@@ -209,7 +209,7 @@ def test_coverage_lists_unpriced_models_and_suggests_aliases(tmp_path, capsys):
             select * from (values
                 ('openai', 'gpt-6-preview', 'unknown_model', 'standard', 12::bigint, 9000::bigint,
                  timestamptz '2026-11-26 10:00:00+00', timestamptz '2026-11-27 10:00:00+00'),
-                ('anthropic', 'claude-3-5-sonnet-latest', 'unknown_model', 'standard', 3::bigint, 4000::bigint,
+                ('anthropic', 'claude-3-sonnet-20240229', 'unknown_model', 'standard', 3::bigint, 4000::bigint,
                  timestamptz '2026-11-26 10:00:00+00', timestamptz '2026-11-26 11:00:00+00')
             ) as t(provider, model, unpriced_reasons, service_tiers, requests, tokens, first_seen, last_seen)
             """
@@ -218,5 +218,5 @@ def test_coverage_lists_unpriced_models_and_suggests_aliases(tmp_path, capsys):
     assert code == 0
     lines = out.splitlines()
     assert lines[2].split()[:3] == ["openai/gpt-6-preview", "12", "9,000"]
-    assert "anthropic/claude-3-5-sonnet-latest" in lines[3]
-    assert "a match rule says anthropic/claude-3-5-sonnet: add 'claude-3-5-sonnet-latest' as its alias" in lines[3]
+    assert "anthropic/claude-3-sonnet-20240229" in lines[3]
+    assert "a match rule says anthropic/claude-3-sonnet: add 'claude-3-sonnet-20240229' as its alias" in lines[3]

@@ -146,7 +146,7 @@ def audit_reference(book: PriceBook, reference: dict, at: dt.datetime) -> Audit:
 
 def alias_disagreements(book: PriceBook) -> list[str]:
     """A curated dated model id (`claude-sonnet-4-5-20250929`) and the undated name of the same model
-    (`claude-sonnet-4-5`) held by another entry must price alike on every tier, band and bucket from the dated
+    (`claude-sonnet-4-5`, or `claude-3-5-haiku-latest` for `claude-3-5-haiku-20241022`) held by another entry must price alike on every tier, band and bucket from the dated
     model's first version on: otherwise the cost depends on which spelling the log carries. A name that several
     curated snapshots share (`gpt-4o`: 2024-05-13, 2024-08-06, 2024-11-20) is not checked: the book does not say
     which snapshot it served when."""
@@ -155,12 +155,12 @@ def alias_disagreements(book: PriceBook) -> list[str]:
     starts: dict[tuple[str, str], set] = {}
     for row in rows:
         starts.setdefault((row["provider"], row["model"]), set()).add(row["effective_from"])
-    undated_of = {(p, m): f["base"] + f["rest"] for p, m in curated if (f := _DATED.match(m))}
+    undated_of = [((p, m), f["base"] + latest + f["rest"]) for p, m in curated if (f := _DATED.match(m)) for latest in ("", "-latest")]
     snapshots: dict[tuple[str, str], int] = {}
-    for (provider, _), name in undated_of.items():
+    for (provider, _), name in undated_of:
         snapshots[(provider, name)] = snapshots.get((provider, name), 0) + 1
     problems = []
-    for (provider, model), name in sorted(undated_of.items()):
+    for (provider, model), name in sorted(undated_of):
         other = book.resolve_exact(provider, name)
         if other is None or other == model or snapshots[(provider, name)] > 1:
             continue  # several curated snapshots share the name (gpt-4o): which one it serves is not in the book
