@@ -6,6 +6,9 @@ Sources: the Vertex model ids are Google's "Request predictions with Claude mode
 Messages API's usage object (docs.anthropic.com/en/api/claude-on-vertex-ai: "the Vertex API for accessing Claude is
 nearly identical to the Messages API"), as tests/fixtures/formats/anthropic_messages_usage.json; the global endpoint
 costs what Anthropic charges and, from Sonnet 4.5 on, a regional endpoint 10% more (the same Anthropic page).
+Bedrock's InvokeModel with a Messages body returns the same usage object: the two responses of the cassette
+traceloop/openllmetry packages/opentelemetry-instrumentation-bedrock/tests/traces/cassettes/test_prompt_caching/
+test_invoke_model_cache_tokens.yaml (a cache write, then a read of the same 18,131 tokens).
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ def test_claude_on_vertex_requests_are_read_with_anthropics_usage_and_priced_by_
         envelope("v-gemini", "google", "gemini-2.5-flash", {"promptTokenCount": 1000, "candidatesTokenCount": 100, "totalTokenCount": 1100}),
         # a Vertex batch prediction: no Vertex batch price in the book, so unpriced (never $0)
         envelope("v-batch", "google", "claude-haiku-4-5@20251001", {"input_tokens": 100, "output_tokens": 10}, service_tier="batch"),
+        envelope("b-write", "aws_bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0",
+                 {"input_tokens": 4, "cache_creation_input_tokens": 18131, "cache_read_input_tokens": 0, "output_tokens": 50}),
+        envelope("b-read", "aws_bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0",
+                 {"input_tokens": 4, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 18131, "output_tokens": 50}),
     ]
     land(home, "vertex.jsonl", lines)
     # OTel's vertexai instrumentation names the system `vertex_ai`; Claude 3 Haiku, 2024-11-01: 1000 x 0.25 + 200 x 1.25
@@ -79,3 +86,7 @@ def test_claude_on_vertex_requests_are_read_with_anthropics_usage_and_priced_by_
     assert (rows["v-gemini"][1], rows["v-gemini"][5], rows["v-gemini"][7]) == (1000, 100, Decimal("0.00055"))
     assert rows["v-batch"][-2:] == (None, "unknown_tier")
     assert rows["msg_v1"][0] == "google" and rows["msg_v1"][-2:] == (Decimal("0.0005"), None)
+    # Bedrock's Claude 3.5 Haiku: input 0.80, cache read 0.08, 5-minute write 1.00, output 4.00 per 1M.
+    # 4 x 0.80 + 18131 x 1.00 + 50 x 4 = 18,334.2 per 1M; 4 x 0.80 + 18131 x 0.08 + 50 x 4 = 1,653.68 per 1M
+    assert rows["b-write"][1:5] + rows["b-write"][-2:] == (4, 0, 18131, 0, Decimal("0.0183342"), None)
+    assert rows["b-read"][1:5] + rows["b-read"][-2:] == (4, 18131, 0, 0, Decimal("0.00165368"), None)

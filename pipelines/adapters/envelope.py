@@ -211,11 +211,11 @@ checked as (
                     from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
                     lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
         end as bedrock_write_1h,
-        -- whose usage object this is: the provider's, except Claude on Vertex AI (provider google, a Claude model
-        -- id such as claude-sonnet-4-5@20250929), whose response carries Anthropic's usage object
+        -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
+        -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return
         case
-            when provider = 'google' and u.promptTokenCount is null and u.prompt_token_count is null and u.input_tokens is not null
-                then 'anthropic'
+            when (provider = 'google' and u.promptTokenCount is null and u.prompt_token_count is null
+                  or provider = 'aws_bedrock' and u.inputTokens is null) and u.input_tokens is not null then 'anthropic'
             else provider
         end as shape
     from tokens
