@@ -37,9 +37,11 @@ totals as (
     group by month, user_segment
 ),
 
+-- idle_capacity and unallocated_overhead are rows without requests (segment 'unattributed'): no segment's cost
 full_cost as (
     select strftime(event_date, '%Y-%m') as month, user_segment, sum(total_usd) as full_cost_usd
     from marts.full_cost
+    where feature not in ('idle_capacity', 'unallocated_overhead')
     group by all
 ),
 

@@ -210,3 +210,36 @@ def test_reconciliation_tolerance_is_exact_on_large_amounts(con):
         (days[0], tolerance, tolerance, Decimal("0.7000"), "matched"),
         (days[1], tolerance, tolerance + Decimal("1e-15"), Decimal("0.7000"), "over_billed"),
     ]
+
+
+COSTS = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("provider", pa.string()), ("model", pa.string()),
+                   ("user_segment", pa.string()), ("user_id", pa.string()), ("is_priced", pa.bool_()), ("cost_usd", MONEY),
+                   ("total_input_tokens", pa.int64()), ("total_output_tokens", pa.int64())])
+FULL_COST = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("user_segment", pa.string()), ("total_usd", MONEY)])
+ENERGY = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("provider", pa.string()), ("model", pa.string()),
+                    ("requests", pa.int64()), ("tokens", pa.int64()), ("kwh", pa.float64()), ("kg_co2e", pa.float64()),
+                    ("basis", pa.string()), ("carbon_basis", pa.string())])
+
+
+def test_unit_economics_leaves_idle_capacity_and_unallocated_overhead_out_of_every_segment(con):
+    # A request without a segment is 'unattributed', the segment marts.full_cost gives its rows without requests
+    # (docs/full-cost.md: their full cost "is not in the per-segment figures").
+    table(con, "core.request_costs", [
+        {"event_date": DAY, "feature": "chat", "provider": "openai", "model": "m", "user_segment": None, "user_id": "u1",
+         "is_priced": True, "cost_usd": Decimal("0.15"), "total_input_tokens": 1_000_000, "total_output_tokens": 0},
+        {"event_date": DAY, "feature": "chat", "provider": "openai", "model": "m", "user_segment": "pro", "user_id": "u2",
+         "is_priced": True, "cost_usd": Decimal("1"), "total_input_tokens": 10, "total_output_tokens": 0},
+    ], COSTS)
+    table(con, "marts.full_cost", [
+        {"event_date": DAY, "feature": "chat", "user_segment": "unattributed", "total_usd": Decimal("18.64")},
+        {"event_date": DAY, "feature": "chat", "user_segment": "pro", "total_usd": Decimal("2")},
+        {"event_date": DAY, "feature": "idle_capacity", "user_segment": "unattributed", "total_usd": Decimal("72")},
+        {"event_date": DAY, "feature": "unallocated_overhead", "user_segment": "unattributed", "total_usd": Decimal("3046.84")},
+    ], FULL_COST)
+    table(con, "marts.energy_carbon", [], ENERGY)
+    table(con, "marts.outcome_costs", [], pa.schema([("event_date", pa.date32()), ("user_segment", pa.string())]))
+    rows = {r["user_segment"]: (r["cost_usd"], r["full_cost_usd"], r["full_cost_per_1k_requests_usd"]) for r in run(con, "marts.unit_economics")}
+    assert rows == {
+        "unattributed": (Decimal("0.15"), Decimal("18.64"), Decimal("18640")),
+        "pro": (Decimal("1"), Decimal("2"), Decimal("2000")),
+    }
