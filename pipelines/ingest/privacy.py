@@ -70,11 +70,12 @@ def short_key_warning(key: bytes, secrets_dir: Path) -> str | None:
 
 
 def pseudonymize(user_ids: pa.ChunkedArray | pa.Array, key: bytes) -> pa.Array:
-    """Replace each user id by 'p_' + 20 hex chars of HMAC-SHA256; hashes each distinct id once."""
+    """Replace each user id by 'p_' + 20 hex chars of HMAC-SHA256; hashes each distinct id once. A blank id is
+    no id (null): hashed, every request without a user would be one active user."""
     values = user_ids.combine_chunks() if isinstance(user_ids, pa.ChunkedArray) else user_ids
     encoded = values.dictionary_encode()
     digests = pa.array(
-        [None if v is None else "p_" + hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:20] for v in encoded.dictionary.to_pylist()],
+        [None if v is None or not v.strip(" ") else "p_" + hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:20] for v in encoded.dictionary.to_pylist()],
         type=pa.string(),
     )
     return pc.take(digests, encoded.indices)

@@ -22,9 +22,10 @@ renamed as (
         service_tier,
         feature,
         user_id,
-        user_segment,
-        customer_id,
-        conversation_id,
+        -- a blank dimension is a missing one (attributed to 'unattributed' downstream), not a segment or customer ''
+        case when trim(user_segment) <> '' then user_segment end as user_segment,
+        case when trim(customer_id) <> '' then customer_id end as customer_id,
+        case when trim(conversation_id) <> '' then conversation_id end as conversation_id,
         latency_ms,
         status,
         tags,
