@@ -220,7 +220,8 @@ def ingested(tmp_path_factory):
     _write(home, "outcomes/b.csv", _csv([{**OUTCOME, "outcome_id": "o2"}, {**OUTCOME, "outcome_id": "o4"}]))
     no_plan = {**REVENUE, "plan": ""}
     _write(home, "revenue/a.csv", _csv([REVENUE, no_plan, no_plan, {**REVENUE, "amount": "lots"}]))
-    _write(home, "revenue/b.json", json.dumps([no_plan, {**REVENUE, "period_start": "2026-12-15", "period_end": "2027-01-15"}]))
+    credit = {**REVENUE, "amount": "-100.00"}  # a credit note for the period and plan the first record pays: its own record
+    _write(home, "revenue/b.json", json.dumps([no_plan, {**REVENUE, "period_start": "2026-12-15", "period_end": "2027-01-15"}, credit]))
     _write(home, "gpu/a.csv", _csv([GPU, {**GPU, "gpu_type": "A100"}, {**GPU, "hours": "30"}]))
     _write(home, "gpu/b.jsonl", json.dumps({**GPU, "cluster": "gpu-a"}) + "\n")
     _write(home, "gpu/notes.txt", "not a data file\n")
@@ -254,12 +255,13 @@ def test_every_file_conserves_its_rows_and_duplicates_are_counted_once(ingested)
         ("outcomes/a.jsonl", "loaded", 4, 2, 1, 1),  # o1 twice in the file
         ("outcomes/b.csv", "loaded", 2, 1, 0, 1),  # o2 is already in outcomes/a.jsonl
         ("revenue/a.csv", "loaded", 4, 2, 1, 1),  # the plan-less period twice in the file
-        ("revenue/b.json", "loaded", 2, 1, 0, 1),  # and once more in another file
+        ("revenue/b.json", "loaded", 3, 2, 0, 1),  # and once more in another file
     ]
     assert all(read == loaded + rejected + duplicate for _, _, read, loaded, rejected, duplicate in files)
     assert _query(home, "select outcome_id from core.outcomes order by 1") == [("o1",), ("o2",), ("o4",)]
-    assert _query(home, "select plan, period_start, amount_usd from core.revenue order by 2, 1 nulls first") == [
+    assert _query(home, "select plan, period_start, amount_usd from core.revenue order by 2, 1 nulls first, 3") == [
         (None, dt.date(2026, 11, 15), Decimal("300")),
+        ("enterprise", dt.date(2026, 11, 15), Decimal("-100")),
         ("enterprise", dt.date(2026, 11, 15), Decimal("300")),
         ("enterprise", dt.date(2026, 12, 15), Decimal("300")),
     ]

@@ -379,7 +379,8 @@ REVENUE = RecordSource(
     landing="revenue",
     formats={"revenue": RecordFormat(parse_revenue)},
     schema=REVENUE_SCHEMA,
-    key=("customer_id", "period_start", "period_end", "plan"),
+    # amount too: a credit note (or an add-on) for the period an invoice pays is a record of its own, not a repeat
+    key=("customer_id", "period_start", "period_end", "plan", "amount"),
     dates="period_start",
 )
 
