@@ -384,3 +384,16 @@ def test_a_record_repeated_in_another_file_comes_back_when_the_first_file_drops_
     run_pipeline(fresh, progress=_quiet)
     revenue = "select customer_id, amount_usd from core.revenue order by 1"
     assert _query(incremental, revenue) == _query(fresh, revenue) == [("acme", Decimal("300")), ("globex", Decimal("48000"))]
+
+
+def test_json_lines_numbers_keep_every_digit_a_double_would_lose():
+    """DuckDB's JSON functions read a number as a double: 1234567890.123456789 came out as 1234567890.1234567. A JSON
+    Lines record keeps its digits, as a JSON array's and a CSV's do; a fraction beyond 9 places is rounded."""
+    record = {**REVENUE, "amount": "AMOUNT"}
+    lines = [json.dumps({**record, "customer_id": name}).replace('"AMOUNT"', amount)
+             for name, amount in (("big", "1234567890.123456789"), ("long", "0.1234567885"), ("plain", "12.5"))]
+    result = parse_revenue(("\n".join(lines) + "\n").encode(), "r.jsonl")
+    assert result.rejected.num_rows == 0
+    assert result.rows.column("amount").to_pylist() == [Decimal("1234567890.123456789"), Decimal("0.123456789"), Decimal("12.5")]
+    outcome = json.dumps({**OUTCOME, "value_usd": "V"}).replace('"V"', "98765432.123456789")
+    assert parse_outcomes((outcome + "\n").encode(), "o.jsonl").rows.column("value_usd").to_pylist() == [Decimal("98765432.123456789")]
