@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
+from pipelines.adapters.envelope_usage import TOKEN_LEAVES, USAGE_STRUCTURE
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -61,58 +62,6 @@ _TOP = (
     "request_id", "timestamp", "provider", "model", "service_tier", "feature", "user_id",
     "user_segment", "customer_id", "conversation_id", "latency_ms", "status", "tags", "usage",
 )
-
-# Every token leaf the adapter reads, as (label users see, path inside the usage struct).
-_TOKEN_LEAVES = (
-    ("prompt_tokens", "u.prompt_tokens"),
-    ("completion_tokens", "u.completion_tokens"),
-    ("input_tokens", "u.input_tokens"),
-    ("output_tokens", "u.output_tokens"),
-    ("prompt_tokens_details.cached_tokens", "u.prompt_tokens_details.cached_tokens"),
-    ("prompt_tokens_details.cache_write_tokens", "u.prompt_tokens_details.cache_write_tokens"),
-    ("prompt_tokens_details.audio_tokens", "u.prompt_tokens_details.audio_tokens"),
-    ("completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
-    ("prompt_cache_hit_tokens", "u.prompt_cache_hit_tokens"),
-    ("completion_tokens_details.audio_tokens", "u.completion_tokens_details.audio_tokens"),
-    ("input_tokens_details.cached_tokens", "u.input_tokens_details.cached_tokens"),
-    ("input_tokens_details.cache_write_tokens", "u.input_tokens_details.cache_write_tokens"),
-    ("output_tokens_details.reasoning_tokens", "u.output_tokens_details.reasoning_tokens"),
-    ("output_tokens_details.thinking_tokens", "u.output_tokens_details.thinking_tokens"),
-    ("cache_creation_input_tokens", "u.cache_creation_input_tokens"),
-    ("cache_read_input_tokens", "u.cache_read_input_tokens"),
-    ("cache_creation.ephemeral_5m_input_tokens", "u.cache_creation.ephemeral_5m_input_tokens"),
-    ("cache_creation.ephemeral_1h_input_tokens", "u.cache_creation.ephemeral_1h_input_tokens"),
-    ("server_tool_use.web_search_requests", "u.server_tool_use.web_search_requests"),
-    ("promptTokenCount", "coalesce(u.promptTokenCount, u.prompt_token_count)"),
-    ("cachedContentTokenCount", "coalesce(u.cachedContentTokenCount, u.cached_content_token_count)"),
-    ("candidatesTokenCount", "coalesce(u.candidatesTokenCount, u.candidates_token_count)"),
-    ("thoughtsTokenCount", "coalesce(u.thoughtsTokenCount, u.thoughts_token_count)"),
-    ("toolUsePromptTokenCount", "coalesce(u.toolUsePromptTokenCount, u.tool_use_prompt_token_count)"),
-    ("inputTokens", "u.inputTokens"),
-    ("outputTokens", "u.outputTokens"),
-    ("cacheReadInputTokens", "u.cacheReadInputTokens"),
-    ("cacheWriteInputTokens", "u.cacheWriteInputTokens"),
-)
-
-_USAGE_STRUCTURE = """{
-  "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR", "prompt_cache_hit_tokens": "VARCHAR",
-  "input_tokens": "VARCHAR", "output_tokens": "VARCHAR",
-  "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
-  "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
-  "input_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR"},
-  "output_tokens_details": {"reasoning_tokens": "VARCHAR", "thinking_tokens": "VARCHAR"},
-  "cache_creation_input_tokens": "VARCHAR", "cache_read_input_tokens": "VARCHAR",
-  "cache_creation": {"ephemeral_5m_input_tokens": "VARCHAR", "ephemeral_1h_input_tokens": "VARCHAR"},
-  "server_tool_use": {"web_search_requests": "VARCHAR"},
-  "service_tier": "VARCHAR",
-  "promptTokenCount": "VARCHAR", "cachedContentTokenCount": "VARCHAR", "candidatesTokenCount": "VARCHAR",
-  "thoughtsTokenCount": "VARCHAR", "toolUsePromptTokenCount": "VARCHAR", "trafficType": "VARCHAR",
-  "prompt_token_count": "VARCHAR", "cached_content_token_count": "VARCHAR", "candidates_token_count": "VARCHAR",
-  "thoughts_token_count": "VARCHAR", "tool_use_prompt_token_count": "VARCHAR", "traffic_type": "VARCHAR",
-  "inputTokens": "VARCHAR", "outputTokens": "VARCHAR", "cacheReadInputTokens": "VARCHAR", "cacheWriteInputTokens": "VARCHAR",
-  "cacheDetails": "JSON"
-}"""
-
 
 def _token(path: str) -> str:
     """SQL for a token leaf (read as text) as BIGINT; null when absent or not a non-negative integer."""
@@ -171,8 +120,8 @@ def _query(envelopes: str = _LINE_ENVELOPES, tags_without: tuple[str, ...] = ())
     the JSON text each came from (null when the source already knows no text field holds an object or array);
     `tags` lose the keys `tags_without`."""
     t = lambda label: f"t_{label.replace('.', '__')}"  # noqa: E731
-    tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in _TOKEN_LEAVES)
-    token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in _TOKEN_LEAVES)
+    tokens = ",\n            ".join(f"{_token(path)} as {t(label)}" for label, path in TOKEN_LEAVES)
+    token_problems = ",\n            ".join(token_problem(f"'usage.{label}'", path, t(label)) for label, path in TOKEN_LEAVES)
     return f"""
 with {envelopes},
 fields as (
@@ -193,7 +142,7 @@ fields as (
         {latency_ms('e.latency_ms')} as latency_ms,
         case when left(e.tags, 1) = '{{' then e.tags end as tags,
         case when e.usage is null or e.usage = 'null' then 'NULL' when left(e.usage, 1) = '{{' then 'OBJECT' else 'OTHER' end as usage_type,
-        case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(_USAGE_STRUCTURE.split())}') end as u
+        case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(USAGE_STRUCTURE.split())}') end as u
     from envelopes
 ),
 tokens as (
