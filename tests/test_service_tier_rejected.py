@@ -20,7 +20,7 @@ from pipelines.runner import run_pipeline
 
 OPENAI = sample_usage("openai_chat_completions_usage.json")
 LITELLM = json.loads((Path(__file__).resolve().parent / "fixtures" / "litellm" / "litellm_spendlogs_row.json").read_text())
-EXPECTED = "(expected one of standard, batch, flex, priority, scale, provisioned_throughput, on_demand_flex, on_demand_priority)"
+EXPECTED = "(expected one of standard, batch, flex, priority, scale, provisioned_throughput, on_demand_flex, on_demand_priority, fast)"
 
 
 def _lines() -> list[str]:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.envelope_usage import TOKEN_LEAVES, USAGE_STRUCTURE
+from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, gemini_audio
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -142,7 +142,8 @@ fields as (
         {latency_ms('e.latency_ms')} as latency_ms,
         case when left(e.tags, 1) = '{{' then e.tags end as tags,
         case when e.usage is null or e.usage = 'null' then 'NULL' when left(e.usage, 1) = '{{' then 'OBJECT' else 'OTHER' end as usage_type,
-        case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(USAGE_STRUCTURE.split())}') end as u
+        case when left(e.usage, 1) = '{{' then from_json(e.usage, '{" ".join(USAGE_STRUCTURE.split())}') end as u,
+        case when left(e.usage, 1) = '{{' and lower({_text('provider')}) = 'google' then {GEMINI_DETAILS.format(usage='e.usage')} end as gemini_details
     from envelopes
 ),
 tokens as (
@@ -160,6 +161,9 @@ checked as (
                     from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
                     lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
         end as bedrock_write_1h,
+        {gemini_audio('gemini_details', 0)} as gemini_audio_in,
+        {gemini_audio('gemini_details', 1)} as gemini_audio_cached,
+        {gemini_audio('gemini_details', 2)} as gemini_audio_out,
         -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
         -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return
         case
@@ -188,7 +192,8 @@ buckets as (
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
         end as reported_output,
         case
-            when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
+            when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')},
+                {t('input_token_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
             when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
             when shape = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
@@ -214,8 +219,19 @@ buckets as (
             when shape = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
         end as reasoning_tokens,
-        case when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.audio_tokens')}, 0) else 0 end as audio_input_tokens,
-        case when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.audio_tokens')}, 0) else 0 end as audio_output_tokens,
+        -- audio: Chat Completions, else Realtime and transcription usage (input_token_details; its cached audio is
+        -- in the cache read), else Gemini's AUDIO modality (its cached audio likewise)
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.audio_tokens')},
+                {t('input_token_details.audio_tokens')} - coalesce({t('input_token_details.cached_tokens_details.audio_tokens')}, 0), 0)
+            when shape = 'google' then coalesce(gemini_audio_in, 0) - coalesce(gemini_audio_cached, 0)
+            else 0
+        end as audio_input_tokens,
+        case
+            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.audio_tokens')}, {t('output_token_details.audio_tokens')}, 0)
+            when shape = 'google' then coalesce(gemini_audio_out, 0)
+            else 0
+        end as audio_output_tokens,
         case when shape = 'anthropic' then coalesce({t('server_tool_use.web_search_requests')}, 0) else 0 end as web_search_requests,
         case when shape = 'google' then coalesce({t('toolUsePromptTokenCount')}, 0) else 0 end as tool_prompt_tokens,
         case
@@ -230,15 +246,17 @@ canonical as (
     select *,
         case
             when {_OAI} then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
-            when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens
+            when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens - audio_input_tokens
             else reported_input
         end as input_tokens,
         case
             when {_XAI_REASONING_APART} then reported_output
             when {_OAI} or shape = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
+            when shape = 'google' then reported_output - audio_output_tokens
             else reported_output
         end as output_tokens,
-        case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
+        -- Anthropic's fast mode (usage.speed) is a premium price of its own: a tier, unpriced where the book has none
+        case when shape = 'anthropic' and lower(u.speed) = 'fast' then 'fast' else case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
             when 'default' then 'standard'
             when 'auto' then 'standard'
             when 'on_demand' then 'standard'
@@ -246,7 +264,7 @@ canonical as (
             when 'on_demand_priority' then 'priority'
             when 'reserved' then 'provisioned_throughput'
             else coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
-        end as service_tier
+        end end as service_tier
     from buckets
 ),
 judged as (

@@ -68,7 +68,7 @@ PREFIXES = {
 """An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
 
 
-SERVICE_TIERS = ("standard", "batch", "flex", "priority", "scale", "provisioned_throughput", "on_demand_flex", "on_demand_priority")
+SERVICE_TIERS = ("standard", "batch", "flex", "priority", "scale", "provisioned_throughput", "on_demand_flex", "on_demand_priority", "fast")
 """The service tiers a request may be served in, as the adapters name them (the price book's tier names)."""
 
 

@@ -1,0 +1,100 @@
+"""Usage shapes that carry audio tokens outside Chat Completions' fields, and Anthropic's fast mode.
+
+Sources: openai/openai-python src/openai/types/realtime/realtime_response_usage.py (+ _input_token_details.py,
+_output_token_details.py: a Realtime `response.done` usage, "this will correspond to billing") and
+src/openai/types/audio/transcription.py (`UsageTokens.input_token_details.audio_tokens`);
+googleapis/python-genai google/genai/types.py (`GenerateContentResponseUsageMetadata.prompt_tokens_details`,
+`cache_tokens_details`, `candidates_tokens_details`: lists of `ModalityTokenCount` {modality, token_count}; the REST
+API writes them camelCase); anthropics/anthropic-sdk-python src/anthropic/types/beta/beta_usage.py (`speed`: fast
+mode, priced at a premium: platform.claude.com/docs/en/build-with-claude/fast-mode). Audio was priced at the text
+rate (a Realtime call at $0.0528 instead of $0.3448) and a fast request at the standard price.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import duckdb
+
+from pipelines.adapters.envelope import parse_envelope
+from pipelines.runner import run_pipeline
+
+AT = "2026-11-20T10:00:00Z"
+
+
+def _line(request_id: str, provider: str, model: str, usage: dict) -> str:
+    return json.dumps({"request_id": request_id, "timestamp": AT, "provider": provider, "model": model, "feature": "voice", "usage": usage})
+
+
+LINES = [
+    # gpt-realtime: text in 4.00, cached 0.40, audio in 32.00, text out 16.00, audio out 64.00 per 1M.
+    # 2000 x 4 + 10000 x 32 + 50 x 16 + 250 x 64 = 344,800 per 1M
+    _line("realtime", "openai", "gpt-realtime", {
+        "total_tokens": 12300, "input_tokens": 12000, "output_tokens": 300,
+        "input_token_details": {"text_tokens": 2000, "audio_tokens": 10000, "image_tokens": 0, "cached_tokens": 0,
+                                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}},
+        "output_token_details": {"text_tokens": 50, "audio_tokens": 250}}),
+    # the same call with 3000 of its audio read from the cache (cached audio 0.40, as cached text):
+    # 2000 x 4 + 3000 x 0.40 + 7000 x 32 + 50 x 16 + 250 x 64 = 250,000 per 1M
+    _line("realtime-cached", "openai", "gpt-realtime", {
+        "total_tokens": 12300, "input_tokens": 12000, "output_tokens": 300,
+        "input_token_details": {"text_tokens": 2000, "audio_tokens": 10000, "cached_tokens": 3000,
+                                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 3000}},
+        "output_token_details": {"text_tokens": 50, "audio_tokens": 250}}),
+    # gpt-4o-mini-transcribe: audio in 3.00, text out 5.00 per 1M: 14 x 3 + 45 x 5 = 267 per 1M
+    _line("transcribe", "openai", "gpt-4o-mini-transcribe", {
+        "type": "tokens", "input_tokens": 14, "input_token_details": {"text_tokens": 0, "audio_tokens": 14}, "output_tokens": 45, "total_tokens": 59}),
+    # gemini-2.5-flash: text in 0.30, audio in 1.00, cached 0.03, out 2.50 per 1M: 20 x 0.30 + 10000 x 1 + 200 x 2.50
+    _line("gemini", "google", "gemini-2.5-flash", {
+        "promptTokenCount": 10020, "candidatesTokenCount": 200, "totalTokenCount": 10220,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 20}, {"modality": "AUDIO", "tokenCount": 10000}],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 200}]}),
+    # snake_case (python-genai's model_dump), 4000 of the audio cached: 20 x 0.30 + 4000 x 0.03 + 6000 x 1 + 200 x 2.50
+    _line("gemini-snake", "google", "gemini-2.5-flash", {
+        "prompt_token_count": 10020, "candidates_token_count": 200, "cached_content_token_count": 4000,
+        "prompt_tokens_details": [{"modality": "TEXT", "token_count": 20}, {"modality": "AUDIO", "token_count": 10000}],
+        "cache_tokens_details": [{"modality": "AUDIO", "token_count": 4000}]}),
+    # fast mode has no price in the book: unpriced (unknown_tier), never the standard price
+    _line("fast", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "fast"}),
+    _line("standard", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "standard"}),
+]
+
+BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, audio_output)
+    "realtime": ("standard", 2000, 0, 10000, 50, 250),
+    "realtime-cached": ("standard", 2000, 3000, 7000, 50, 250),
+    "transcribe": ("standard", 0, 0, 14, 45, 0),
+    "gemini": ("standard", 20, 0, 10000, 200, 0),
+    "gemini-snake": ("standard", 20, 4000, 6000, 200, 0),
+    "fast": ("fast", 1200, 0, 0, 800, 0),
+    "standard": ("standard", 1200, 0, 0, 800, 0),
+}
+
+
+def test_the_line_by_line_reader_splits_audio_and_fast_mode():
+    result = parse_envelope(("\n".join(LINES) + "\n").encode(), "voice.jsonl")
+    assert result.rejected.num_rows == 0
+    got = {r["request_id"]: (r["service_tier"], r["input_tokens"], r["cache_read_tokens"], r["audio_input_tokens"], r["output_tokens"],
+                             r["audio_output_tokens"]) for r in result.rows.to_pylist()}
+    assert got == BUCKETS
+
+
+def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
+    path = home.gateway_landing("envelope") / "voice.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(LINES) + "\n")
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = {r[0]: r[1:] for r in con.execute(
+            "select request_id, service_tier, input_tokens, cache_read_tokens, audio_input_tokens, output_tokens, audio_output_tokens, "
+            "cost_usd, unpriced_reason from core.request_costs").fetchall()}
+    assert {k: v[:6] for k, v in rows.items()} == BUCKETS
+    assert {k: v[6:] for k, v in rows.items()} == {
+        "realtime": (Decimal("0.3448"), None),
+        "realtime-cached": (Decimal("0.25"), None),
+        "transcribe": (Decimal("0.000267"), None),
+        "gemini": (Decimal("0.010506"), None),
+        "gemini-snake": (Decimal("0.006626"), None),
+        "fast": (None, "unknown_tier"),
+        "standard": (Decimal("0.026"), None),  # Opus 4.6: 1200 x 5 + 800 x 25 per 1M
+    }
