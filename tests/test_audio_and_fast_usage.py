@@ -1,4 +1,4 @@
-"""Usage shapes that carry audio tokens outside Chat Completions' fields, and Anthropic's fast mode.
+"""Usage shapes that carry audio tokens outside Chat Completions' fields, and Anthropic's fast mode and compaction.
 
 Sources: openai/openai-python src/openai/types/realtime/realtime_response_usage.py (+ _input_token_details.py,
 _output_token_details.py: a Realtime `response.done` usage, "this will correspond to billing") and
@@ -7,7 +7,8 @@ googleapis/python-genai google/genai/types.py (`GenerateContentResponseUsageMeta
 `cache_tokens_details`, `candidates_tokens_details`: lists of `ModalityTokenCount` {modality, token_count}; the REST
 API writes them camelCase); anthropics/anthropic-sdk-python src/anthropic/types/beta/beta_usage.py (`speed`: fast
 mode, priced at a premium: platform.claude.com/docs/en/build-with-claude/fast-mode). Audio was priced at the text
-rate (a Realtime call at $0.0528 instead of $0.3448) and a fast request at the standard price.
+rate (a Realtime call at $0.0528 instead of $0.3448), a fast request at the standard price and a compacting request
+without its compaction ($0.036410 instead of $0.353135).
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ LINES = [
     # fast mode has no price in the book: unpriced (unknown_tier), never the standard price
     _line("fast", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "fast"}),
     _line("standard", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "standard"}),
+    # A compacting request: the recorded response vercel/ai packages/anthropic/src/__fixtures__/anthropic-compaction.1.json.
+    # The top-level counts leave the compaction iteration out (its convert-anthropic-usage.ts); it is billed too:
+    # (60385 + 682) x 5 + (592 + 1320) x 25 per 1M = 353,135 per 1M at Opus 4.6's $5 / $25
+    _line("compaction", "anthropic", "claude-opus-4-6", {
+        "input_tokens": 682, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "iterations": [
+            {"input_tokens": 60385, "output_tokens": 592, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "type": "compaction"},
+            {"input_tokens": 682, "output_tokens": 1320, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
+             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "type": "message"}],
+        "output_tokens": 1320, "service_tier": "standard", "inference_geo": "global", "server_tool_use": {"web_search_requests": 0}}),
 ]
 
 BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, audio_output)
@@ -68,6 +81,7 @@ BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, a
     "gemini-snake": ("standard", 20, 4000, 6000, 200, 0),
     "fast": ("fast", 1200, 0, 0, 800, 0),
     "standard": ("standard", 1200, 0, 0, 800, 0),
+    "compaction": ("standard", 61067, 0, 0, 1912, 0),
 }
 
 
@@ -97,4 +111,5 @@ def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
         "gemini-snake": (Decimal("0.006626"), None),
         "fast": (None, "unknown_tier"),
         "standard": (Decimal("0.026"), None),  # Opus 4.6: 1200 x 5 + 800 x 25 per 1M
+        "compaction": (Decimal("0.353135"), None),
     }

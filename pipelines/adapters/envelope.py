@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, gemini_audio
+from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, compaction, gemini_audio
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -164,6 +164,7 @@ checked as (
         {gemini_audio('gemini_details', 0)} as gemini_audio_in,
         {gemini_audio('gemini_details', 1)} as gemini_audio_cached,
         {gemini_audio('gemini_details', 2)} as gemini_audio_out,
+        case when u.iterations is not null then {compaction('u.iterations')} end as compaction,
         -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
         -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return
         case
@@ -177,7 +178,7 @@ buckets as (
     select *,
         case
             when {_OAI} then coalesce({t('prompt_tokens')}, {t('input_tokens')})
-            when shape = 'anthropic' then {t('input_tokens')}
+            when shape = 'anthropic' then {t('input_tokens')} + coalesce(compaction.input, 0)
             when shape = 'google' then {t('promptTokenCount')}
             when provider = 'aws_bedrock' then {t('inputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('input_tokens')}
@@ -186,7 +187,7 @@ buckets as (
             -- an embeddings usage has prompt_tokens and total_tokens and no completion count: no output
             when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')},
                 case when try_cast(u.total_tokens as bigint) = {t('prompt_tokens')} then 0 end)
-            when shape = 'anthropic' then {t('output_tokens')}
+            when shape = 'anthropic' then {t('output_tokens')} + coalesce(compaction.output, 0)
             when shape = 'google' then coalesce({t('candidatesTokenCount')}, 0)
             when provider = 'aws_bedrock' then {t('outputTokens')}
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
@@ -194,7 +195,7 @@ buckets as (
         case
             when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')},
                 {t('input_token_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
-            when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0)
+            when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0) + coalesce(compaction.cache_read, 0)
             when shape = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
             else 0
@@ -203,13 +204,13 @@ buckets as (
             when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cache_write_tokens')}, {t('input_tokens_details.cache_write_tokens')}, 0)
             when shape = 'anthropic' and u.cache_creation is not null
                  and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
-                then coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0)
-            when shape = 'anthropic' then coalesce({t('cache_creation_input_tokens')}, 0)
+                then coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0) + coalesce(compaction.write_5m, 0)
+            when shape = 'anthropic' then coalesce({t('cache_creation_input_tokens')}, 0) + coalesce(compaction.write_5m, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheWriteInputTokens')}, 0) - coalesce(bedrock_write_1h, 0)
             else 0
         end as cache_write_5m_tokens,
         case
-            when shape = 'anthropic' and u.cache_creation is not null then coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0)
+            when shape = 'anthropic' then coalesce({t('cache_creation.ephemeral_1h_input_tokens')}, 0) + coalesce(compaction.write_1h, 0)
             when provider = 'aws_bedrock' then coalesce(bedrock_write_1h, 0)
             else 0
         end as cache_write_1h_tokens,

@@ -50,7 +50,7 @@ USAGE_STRUCTURE = """{
   "input_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR"},
   "output_tokens_details": {"reasoning_tokens": "VARCHAR", "thinking_tokens": "VARCHAR"},
   "input_token_details": {"cached_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "cached_tokens_details": {"audio_tokens": "VARCHAR"}},
-  "output_token_details": {"audio_tokens": "VARCHAR"}, "speed": "VARCHAR",
+  "output_token_details": {"audio_tokens": "VARCHAR"}, "speed": "VARCHAR", "iterations": "JSON",
   "cache_creation_input_tokens": "VARCHAR", "cache_read_input_tokens": "VARCHAR",
   "cache_creation": {"ephemeral_5m_input_tokens": "VARCHAR", "ephemeral_1h_input_tokens": "VARCHAR"},
   "server_tool_use": {"web_search_requests": "VARCHAR"},
@@ -82,3 +82,29 @@ def gemini_audio(details: str, part: int) -> str:
         for k in (1, 2)
     )
     return f"coalesce({one})"
+
+
+_ITERATIONS = (
+    '[{"type": "VARCHAR", "input_tokens": "VARCHAR", "output_tokens": "VARCHAR", "cache_read_input_tokens": "VARCHAR", '
+    '"cache_creation_input_tokens": "VARCHAR", "cache_creation": {"ephemeral_5m_input_tokens": "VARCHAR", "ephemeral_1h_input_tokens": "VARCHAR"}}]'
+)
+COMPACTION_PARTS = {
+    "input": "try_cast(i.input_tokens as bigint)",
+    "output": "try_cast(i.output_tokens as bigint)",
+    "cache_read": "try_cast(i.cache_read_input_tokens as bigint)",
+    "write_5m": "coalesce(try_cast(i.cache_creation.ephemeral_5m_input_tokens as bigint), "
+    "case when i.cache_creation.ephemeral_1h_input_tokens is null then try_cast(i.cache_creation_input_tokens as bigint) end)",
+    "write_1h": "try_cast(i.cache_creation.ephemeral_1h_input_tokens as bigint)",
+}
+"""Each bucket of an Anthropic usage iteration (`usage.iterations[]`), as SQL over the iteration `i`."""
+
+
+def compaction(iterations: str) -> str:
+    """SQL: the token counts of the `compaction` entries of Anthropic's `usage.iterations` (the JSON `iterations`), as a
+    struct of COMPACTION_PARTS (all 0 without any). The top-level counts leave compaction out ("The top-level
+    input_tokens and output_tokens exclude compaction usage": vercel/ai packages/anthropic/src/
+    convert-anthropic-usage.ts), and it is billed at the request's model's rates, so it adds to the request's buckets."""
+    its = f"list_filter(from_json({iterations}, '{_ITERATIONS}'), lambda i: i.type = 'compaction')"
+    parts = ", ".join(f"'{name}': coalesce(list_sum(list_transform({its}, lambda i: {sql})), 0)" for name, sql in COMPACTION_PARTS.items())
+    zeros = ", ".join(f"'{name}': 0" for name in COMPACTION_PARTS)
+    return f"case when json_type({iterations}) = 'ARRAY' then {{{parts}}} else {{{zeros}}} end"
