@@ -74,7 +74,7 @@ RECORD_ATTRIBUTES = (
     "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens",
     # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
     "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
-    "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
+    "gen_ai.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
     *OPENINFERENCE_ATTRIBUTES,
 )
 _RESOURCE_ATTRIBUTES = ("service.name",)
@@ -83,7 +83,7 @@ _RESOURCE_ATTRIBUTES = ("service.name",)
 _ATTRIBUTES = '[{"key": "VARCHAR", "value": {"stringValue": "VARCHAR", "intValue": "VARCHAR", "doubleValue": "VARCHAR", "boolValue": "VARCHAR"}}]'
 _STRUCTURE = (
     '{"resourceSpans": [{"resource": {"attributes": ' + _ATTRIBUTES + '}, '
-    '"scopeSpans": [{"spans": [{"traceId": "VARCHAR", "spanId": "VARCHAR", '
+    '"scopeSpans": [{"scope": {"name": "VARCHAR"}, "spans": [{"traceId": "VARCHAR", "spanId": "VARCHAR", '
     '"startTimeUnixNano": "VARCHAR", "endTimeUnixNano": "VARCHAR", "status": {"code": "VARCHAR"}, '
     '"attributes": ' + _ATTRIBUTES + "}]}]}]}"
 )
@@ -197,22 +197,22 @@ resources as (
     where rs is not null
 ),
 scopes as (
-    select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs, ss.spans as span_list
+    select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs, ss.scope.name as scope_name, ss.spans as span_list
     from (select line_no, byte_offset, byte_length, rs_i, resource_pairs,
         unnest(scope_list) as ss, unnest(range(1, len(scope_list) + 1)) as ss_i from resources)
     where ss is not null
 ),
 spans as (
-    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i, resource_pairs,
+    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i, resource_pairs, scope_name,
         sp.traceId as trace_raw, sp.spanId as span_raw, sp.startTimeUnixNano as start_text,
         sp.endTimeUnixNano as end_text, sp.status.code as status_code,
         {span.wanted('sp.attributes', "starts_with(a.k, 'gen_ai.usage.') or starts_with(a.k, 'llm.token_count.')")} as span_pairs
-    from (select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs,
+    from (select line_no, byte_offset, byte_length, rs_i, ss_i, resource_pairs, scope_name,
         unnest(span_list) as sp, unnest(range(1, len(span_list) + 1)) as sp_i from scopes)
     where sp is not null
 ),
 joined as materialized (
-    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i,
+    select line_no, byte_offset, byte_length, rs_i, ss_i, sp_i, scope_name,
         {blank_null('trace_raw')} as trace_id,
         {blank_null('span_raw')} as span_id,
         trim(start_text) as start_raw,
@@ -273,8 +273,22 @@ checked as (
                 and try_cast({a['llm.token_count.total']} as bigint)
                     = t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0) + coalesce(t_output, 0)
             then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
-            else t_input end as t_prompt
+            -- OpenLLMetry's Bedrock instrumentation writes Bedrock's inputTokens, which leave the cache out
+            -- (traceloop/openllmetry packages/opentelemetry-instrumentation-bedrock/.../span_utils.py,
+            -- converse_usage_record): made whole the same way
+            when scope_name = 'opentelemetry.instrumentation.bedrock' and label_input = 'gen_ai.usage.input_tokens'
+            then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
+            else t_input end as t_prompt,
+        try_cast(coalesce({blank_null(a['gen_ai.usage.total_tokens'])}, {blank_null(a['llm.token_count.total'])}) as bigint) as t_total
     from typed
+),
+thoughts as (
+    -- Gemini's thinking tokens, which instrumentations that write candidatesTokenCount as the output leave out
+    -- (OpenLLMetry's google_generativeai, vertexai): the total's excess over input and output, billed as output
+    select *,
+        case when t_reasoning is null and provider = 'google' and contains(lower(model), 'gemini') and t_total > t_prompt + coalesce(t_output, 0)
+            then t_total - t_prompt - coalesce(t_output, 0) end as t_thoughts
+    from checked
 ),
 judged as (
     select *,
@@ -296,7 +310,7 @@ judged as (
             when coalesce(t_output, 0) - coalesce(t_reasoning, 0) < 0
                 then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning tokens exceed the output total'
         end as problem
-    from checked
+    from thoughts
 )
 select
     line_no, byte_offset, byte_length, rs_i, ss_i, sp_i,
@@ -319,7 +333,7 @@ select
     coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
     0 as cache_write_1h_tokens,
     coalesce(t_output, 0) - coalesce(t_reasoning, 0) as output_tokens,
-    coalesce(t_reasoning, 0) as reasoning_tokens,
+    coalesce(t_reasoning, t_thoughts, 0) as reasoning_tokens,
     0 as audio_input_tokens,
     0 as audio_output_tokens,
     0 as web_search_requests,
