@@ -19,7 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipelines.insights.experiments import Design, ExperimentDesignError, designs_table, experiment_stats, load_designs
+from pipelines.insights.experiments import (
+    Design,
+    ExperimentDesignError,
+    designs_table,
+    experiment_stats,
+    load_designs,
+    sample_ratio,
+)
 from pipelines.records.business import EXPERIMENTS, parse_experiments
 from pipelines.storage.database import sql_text
 from pipelines.storage.money import define_money_macros
@@ -392,3 +399,19 @@ def test_a_parquet_feed_with_typed_columns_is_read_like_the_text_formats():
         {"variant": "a", "conversation_id": "c1", "assigned_at": T0, "is_control": True},
         {"variant": "b", "conversation_id": "c2", "assigned_at": T0 + dt.timedelta(hours=1), "is_control": False},
     ]
+
+
+def test_a_designed_variant_without_any_unit_is_a_mismatch():
+    """experiments.yaml splits 50/50 and only `a` has units (80 of them): the strongest mismatch, chi-square 80 with one
+    degree of freedom. The designed variant without units was left out: one variant, no test, expected share 1.0."""
+    expected, p_value = sample_ratio({"a": 80}, Design(split={"a": Decimal(50), "b": Decimal(50)}))
+    assert expected == {"a": 0.5, "b": 0.5}
+    assert p_value == pytest.approx(3.7e-19, rel=0.05)
+    # three designed, two seen in the designed ratio of the three: b's missing third is still a mismatch
+    expected, p_value = sample_ratio({"a": 400, "c": 400}, Design(split={"a": Decimal(1), "b": Decimal(1), "c": Decimal(1)}))
+    assert p_value < 1e-50
+    # a variant seen but not designed: the design cannot be the reference, so the seen variants share equally
+    expected, p_value = sample_ratio({"a": 50, "z": 50}, Design(split={"a": Decimal(50), "b": Decimal(50)}))
+    assert expected == {"a": 0.5, "z": 0.5} and p_value == pytest.approx(1.0)
+    # units in a variant designed to get none
+    assert sample_ratio({"a": 10, "b": 1}, Design(split={"a": Decimal(100), "b": Decimal(0)}))[1] == 0.0

@@ -249,18 +249,26 @@ def compare(control: Arm, variant: Arm, min_units: int, seed: int, first_bin: in
 
 
 def sample_ratio(units: dict[str, int], design: Design) -> tuple[dict[str, float], float | None]:
-    """(expected share per variant, the chi-square p-value of the observed split; None with one variant)."""
-    names = sorted(units)
-    if design.split and set(design.split) >= set(names):
+    """(expected share per variant, the chi-square p-value of the observed split; None with one variant).
+
+    Against a design (`split:` naming every variant seen), every designed variant counts, those without a unit
+    too: a variant that lost all its units is the strongest mismatch, not one variant fewer to test."""
+    if design.split and set(design.split) >= set(units):
+        names = sorted(design.split)
         weights = {name: float(design.split[name]) for name in names}
     else:
+        names = sorted(units)
         weights = dict.fromkeys(names, 1.0)
     total_weight = sum(weights.values())
     expected = {name: weights[name] / total_weight for name in names}
     total = sum(units.values())
     if len(names) < 2 or total == 0:
         return expected, None
-    statistic = sum((units[n] - total * expected[n]) ** 2 / (total * expected[n]) for n in names)
+    if any(units.get(n, 0) > 0 and expected[n] == 0 for n in names):
+        return expected, 0.0  # units in a variant designed to get none
+    tested = [n for n in names if expected[n] > 0]
+    statistic = sum((units.get(n, 0) - total * expected[n]) ** 2 / (total * expected[n]) for n in tested)
+    names = tested
     from scipy.stats import chi2  # here: importing scipy.stats costs every process that loads the definitions ~1 s
 
     return expected, float(chi2.sf(statistic, len(names) - 1))
