@@ -316,3 +316,16 @@ def test_a_failed_request_without_units_loads_with_its_status_and_no_tokens():
     assert [(r["request_id"], r["status"], r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [
         ("f1", "500", 0, 0), ("f2", "failure", 0, 0)]
     assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(3, "req_units", "missing required field")]
+
+
+def test_gemini_thinking_tokens_are_the_totals_excess():
+    """Portkey's gateway turns Gemini's usageMetadata into completion_tokens = candidatesTokenCount and total_tokens =
+    totalTokenCount (Portkey-AI/gateway src/providers/google/chatComplete.ts), so the thoughts are only in the total.
+    The numbers of vercel/ai's google-reasoning fixture: 9 prompt, 29 candidates, 320 total: 282 thoughts, billed as output.
+    Without the excess nothing is added; another provider's excess (Anthropic's cache tokens) is not reasoning."""
+    gemini = row(id="g", ai_org="google", ai_model="gemini-2.5-flash", req_units=9, res_units=29, total_units=320)
+    plain = row(id="p", ai_org="google", ai_model="gemini-2.5-flash", req_units=9, res_units=29, total_units=38)
+    claude = row(id="c", ai_org="anthropic", ai_model="claude-sonnet-4-5-20250929", req_units=9, res_units=29, total_units=320)
+    result = _parse(gemini, plain, claude)
+    assert result.rejected.num_rows == 0
+    assert [(_buckets(result, i)["output_tokens"], _buckets(result, i)["reasoning_tokens"]) for i in range(3)] == [(29, 282), (29, 0), (29, 0)]

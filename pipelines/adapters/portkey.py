@@ -10,6 +10,7 @@ count and one output count and no cache, cache-write or reasoning split, so
 
     input_tokens  = req_units        (cached input is priced as uncached input)
     output_tokens = res_units        (reasoning, where any, is priced as output — the same rate)
+    reasoning_tokens = a Gemini row's total_units - req_units - res_units (thoughts Portkey leaves out of res_units)
 
 Portkey's own `cost` is never read, and `request` / `response` (the bodies) are never read into any column,
 so they cannot reach rows or rejected records. `created_at` must carry a UTC offset (`Z` or `+hh:mm`); a
@@ -63,7 +64,11 @@ FORMAT = Format(
         "cache_write_5m_tokens": "0",
         "cache_write_1h_tokens": "0",
         "output_tokens": "case when is_cache_hit then 0 else coalesce(t_res_units, 0) end",
-        "reasoning_tokens": "0",
+        # Gemini's thinking tokens: Portkey's gateway writes candidatesTokenCount as completion_tokens and the
+        # thoughts in the total only (src/providers/google/chatComplete.ts): the total's excess, billed as output
+        "reasoning_tokens": "case when not is_cache_hit and provider_ours = 'google' and contains(lower(served_model), 'gemini') "
+        "and try_cast(trim(total_units) as bigint) > coalesce(t_req_units, 0) + coalesce(t_res_units, 0) "
+        "then try_cast(trim(total_units) as bigint) - coalesce(t_req_units, 0) - coalesce(t_res_units, 0) else 0 end",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
         "web_search_requests": "0",
