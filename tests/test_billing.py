@@ -9,6 +9,8 @@ import json
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from helpers import FORMATS, envelope, land, sample_usage
 
@@ -452,6 +454,41 @@ def test_claude_on_bedrock_billed_through_aws_marketplace_is_bedrock_usage():
         ("aws_bedrock", "Claude Sonnet 4.6", "cache_write_5m", "AWS Marketplace", "tokens"),
         (None, None, None, "AWS", None),
     ]
+
+
+def test_claude_on_bedrock_is_found_in_cur2s_product_map_as_csv_and_parquet():
+    """CUR 2.0 has no product_product_name column: `product` is a map<string,string> holding product_name (AWS Data
+    Exports, "CUR 2.0 table dictionary: product", docs.aws.amazon.com/cur/latest/userguide/table-dictionary-cur2-product.html).
+    A CSV export writes the map as JSON text, a Parquet export as a map. Neither was read: the Marketplace rows of
+    Claude on Bedrock had no provider and never reached the reconciliation."""
+    from pipelines.records.billing.formats import parse_aws_cur
+
+    def product(name: str) -> dict:
+        return {"product_name": name, "region": "us-east-1"}
+
+    rows = [
+        {"line_item_product_code": "prod-2r3dl0z2j1yk4g6m", "line_item_usage_type": "USE1-MP:USE1_InputTokenCount-Units",
+         "line_item_usage_amount": "1000000", "line_item_unblended_cost": "3.30", "product": product("Claude Sonnet 4.6 (Amazon Bedrock Edition)")},
+        {"line_item_product_code": "AmazonEC2", "line_item_usage_type": "USE1-BoxUsage:m5.large", "line_item_usage_amount": "24",
+         "line_item_unblended_cost": "2.30", "product": product("Amazon Elastic Compute Cloud")},
+    ]
+    common = {"bill_billing_period_start_date": "2026-11-01T00:00:00.000Z", "line_item_usage_start_date": "2026-11-02T00:00:00.000Z",
+              "line_item_usage_end_date": "2026-11-03T00:00:00.000Z", "line_item_line_item_type": "Usage",
+              "line_item_usage_account_id": "333344445555", "line_item_currency_code": "USD"}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*common, *rows[0]])
+    writer.writeheader()
+    writer.writerows({**common, **row, "product": json.dumps(row["product"])} for row in rows)
+    as_csv = parse_aws_cur(out.getvalue().encode(), "cur2.csv")
+    table = pa.table({**{k: [v] * 2 for k, v in common.items()}, **{k: [r[k] for r in rows] for k in rows[0] if k != "product"},
+                      "product": pa.array([list(r["product"].items()) for r in rows], pa.map_(pa.string(), pa.string()))})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    as_parquet = parse_aws_cur(buffer.getvalue(), "cur2.parquet")
+    for result in (as_csv, as_parquet):
+        assert result.rejected.num_rows == 0
+        assert [(r["provider"], r["model"], r["token_bucket"], r["bill_provider"]) for r in result.rows.to_pylist()] == [
+            ("aws_bedrock", "Claude Sonnet 4.6", "input", "AWS Marketplace"), (None, None, None, "AWS")]
 
 
 @pytest.mark.parametrize(

@@ -256,16 +256,27 @@ def _read_parquet(data: bytes, name: str) -> pa.Table:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileError(f"not a readable Parquet file: {exc}") from None
+    # Scalars as their text (amounts exact, never doubles); a map, struct or list as a JSON value, so its fields
+    # are paths of the record (CUR 2.0's `product` map holds product_name), not DuckDB's '{k=v}' text.
+    nested = (pa.types.is_map, pa.types.is_struct, pa.types.is_list, pa.types.is_large_list)
+    columns = ", ".join(
+        f"to_json({_quoted(f.name)}) as {_quoted(f.name)}" if any(kind(f.type) for kind in nested) else f"{_quoted(f.name)}::varchar as {_quoted(f.name)}"
+        for f in table.schema
+    )
     with duckdb.connect() as con:
         con.register("parquet_in", table)
         con.execute("set TimeZone = 'UTC'")
         return con.sql(
-            """
+            f"""
             select row_number() over () as row_number, null as byte_offset, null as byte_length,
                 cast(to_json(t) as varchar) as record, null as problem
-            from (select columns(*)::varchar from parquet_in) as t
+            from (select {columns or '*'} from parquet_in) as t
             """
         ).to_arrow_table().cast(RAW_SCHEMA)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def judge(raw: pa.Table, query: str, schema: pa.Schema, params: dict | None = None) -> ParseResult:

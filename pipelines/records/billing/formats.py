@@ -19,6 +19,7 @@ from pipelines.records.billing.judging import (
     money_problem,
     quantity_problem,
     text,
+    text_in,
     timestamp_problem,
     token_bucket,
     unix_time,
@@ -389,7 +390,7 @@ CUR_QUERY = billing_query(
         f"{text('line_item_currency_code')} as currency_text",
         f"{text('line_item_line_item_description')} as description",
         f"{text('resource_tags')} as tags",
-        f"coalesce({text('product_product_name')}, {text('product/ProductName')}, {text('$.product.product_name')}) as product_name",
+        f"coalesce({text('product_product_name')}, {text('product/ProductName')}, {text_in('product', 'product_name')}) as product_name",
     ),
     derived=(
         f"coalesce(contains(product_name, '{_CUR_MARKETPLACE}'), false) as marketplace",

@@ -74,6 +74,12 @@ def text(path: str) -> str:
     return blank_null(f"(record ->> '{path}')")
 
 
+def text_in(column: str, key: str) -> str:
+    """SQL: `key` (a plain name) of a column holding a JSON object, as text: a CSV cell of JSON text, such as CUR 2.0's
+    `product` map in a CSV export, or the object a Parquet map becomes; null when absent, blank or not JSON."""
+    return f"case when json_valid({text(column)}) then {blank_null(f'json_extract_string({text(column)}, {chr(39)}$.{key}{chr(39)})')} end"
+
+
 MAX_LINE_AMOUNT = 10**10
 """A bill line beyond ±10^10 (in any currency) is not one line of usage; exact USD conversion is bounded there."""
 
