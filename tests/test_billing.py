@@ -556,3 +556,25 @@ def test_the_same_export_landed_under_two_names_is_billed_once(home):
     run_pipeline(home, progress=_quiet)
     assert _query(home, "select billed_cost, source_file from core.billing_line_items where account = 'dupfile'") == [
         (Decimal("10"), "billing/focus/export-2026-10 (1).csv")]
+
+
+def test_openai_cost_lines_of_different_api_keys_add_up_and_a_repull_replaces_its_own(home):
+    """The Costs API can be pulled per API key (`api_key_ids`; each result names its `api_key_id`): two pulls of one
+    day, project and line item for different keys are different lines. The later file replaced the earlier one's lines
+    whole: key_A's $4 and key_B's $6 were lost to key_C's $8, with nothing in the audit."""
+    day = dt.date(2026, 11, 2)
+
+    def page(keys: list[tuple[str, str]]) -> str:
+        document = json.loads(_openai_page(day, [("gpt-4.1-2025-04-14, input", value) for _, value in keys]))
+        for result, (key, _) in zip(document["data"][0]["results"], keys):
+            result["api_key_id"] = key
+        return json.dumps(document)
+
+    _land_bill(home, "openai_costs", "keys-a-b.json", page([("key_A", "4.00"), ("key_B", "6.00")]))
+    _land_bill(home, "openai_costs", "key-c.json", page([("key_C", "8.00")]))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select sum(billed_cost_usd) from core.billing_line_items") == [(Decimal("18"),)]
+    _land_bill(home, "openai_costs", "key-a-again.json", page([("key_A", "5.00")]))  # key_A's day pulled again
+    run_pipeline(home, progress=_quiet)
+    rows = _query(home, "select extra ->> 'api_key_id', billed_cost_usd from core.billing_line_items order by 1")
+    assert rows == [("key_A", Decimal("5")), ("key_B", Decimal("6")), ("key_C", Decimal("8"))]

@@ -31,7 +31,6 @@ from pipelines.records.read import ParseResult, judge, read_records
 
 # -- focus ------------------------------------------------------------------------------------------
 # The `focus` bill format: FOCUS 1.0, 1.1 and 1.2 cost and usage rows (CSV or Parquet) in, billing line items out.
-#
 # Rows come from any provider. The cloud platforms' AI services are told by ServiceName (Amazon Bedrock, Vertex AI or
 # Gemini, an OpenAI or Foundry Models service billed by Microsoft/Azure); a model maker's own bill by its ProviderName
 # (else InvoiceIssuerName) through the one table of provider names, for the makers only: a platform's name (AWS, Azure,
@@ -135,6 +134,7 @@ OPENAI_QUERY = billing_query(
         f"{text('$.amount.currency')} as currency_text",
         f"{text('$.line_item')} as line_item",
         f"{text('$.project_id')} as account",
+        f"{text('$.api_key_id')} as api_key_id",  # a pull filtered by API key: its lines are not another key's
         f"{text('$.quantity')} as quantity",
         f"{text('$.quantity_unit')} as unit",
         f"{text('$.bucket_start_time')} as start_text",
@@ -172,7 +172,7 @@ OPENAI_QUERY = billing_query(
         "billed_cost": _OPENAI_AMOUNT,
         "effective_cost": _OPENAI_AMOUNT,
         "charge_category": f"case when {_OPENAI_AMOUNT} < 0 then 'credit' else 'usage' end",
-        "description": "line_item",
+        "description": "line_item", "extra": "case when api_key_id is not null then cast(json_object('api_key_id', api_key_id) as varchar) end",
     },
 )
 
