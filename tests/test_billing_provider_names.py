@@ -105,3 +105,16 @@ def test_only_the_model_makers_are_named_by_provider_name_alone():
     assert {ours(name) for name in ("aws", "azure", "google")} == {"aws_bedrock", "azure_openai", "google"}
     assert set(MODEL_MAKERS) == {"openai", "anthropic", "mistral", "deepseek", "xai"}
     assert {expected for *_, expected in MAKERS} == set(MODEL_MAKERS)
+
+
+def test_google_clouds_focus_export_saved_as_csv_from_bigquery_keeps_its_utc_times():
+    """Google Cloud's FOCUS export is a BigQuery view; BigQuery writes a TIMESTAMP in CSV as `2024-11-01 00:00:00 UTC`
+    (as in its detailed billing export, which gcp_billing reads). Every row was rejected ("not an ISO 8601 timestamp
+    with an offset")."""
+    text = (FORMATS / "focus_1_2_bedrock_row.csv").read_text()
+    for iso in ("2024-12-01T00:00:00Z", "2024-11-01T01:00:00Z", "2024-11-01T00:00:00Z"):
+        text = text.replace(iso, iso.replace("T", " ").replace("Z", " UTC"))
+    result = parse_focus(text.encode(), "focus.csv")
+    assert result.rejected.num_rows == 0
+    assert [(str(r["charge_date"]), str(r["billed_cost"])) for r in result.rows.to_pylist()] == [
+        ("2024-11-01", "0.002400000000000"), ("2024-11-01", "-5.000000000000000")]

@@ -52,9 +52,9 @@ _FOCUS_PROVIDER = f"""case
 FOCUS_QUERY = billing_query(
     "focus",
     fields=(
-        f"{text('ChargePeriodStart')} as start_text",
-        f"{text('ChargePeriodEnd')} as end_text",
-        f"{text('BillingPeriodStart')} as billing_start_text",
+        f"{utc_suffix(text('ChargePeriodStart'))} as start_text",  # Google Cloud's FOCUS in BigQuery: '... UTC' in a CSV
+        f"{utc_suffix(text('ChargePeriodEnd'))} as end_text",
+        f"{utc_suffix(text('BillingPeriodStart'))} as billing_start_text",
         f"{text('ChargeCategory')} as category_text",
         f"{text('ChargeClass')} as class_text",
         f"{text('BilledCost')} as billed_text",
