@@ -113,3 +113,14 @@ def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
         "standard": (Decimal("0.026"), None),  # Opus 4.6: 1200 x 5 + 800 x 25 per 1M
         "compaction": (Decimal("0.353135"), None),
     }
+
+
+def test_cached_audio_above_the_audio_input_is_inconsistent():
+    gemini = {"promptTokenCount": 100, "candidatesTokenCount": 1, "cachedContentTokenCount": 50,
+              "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 10}], "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 40}]}
+    realtime = {"input_tokens": 100, "output_tokens": 1, "input_token_details": {"audio_tokens": 10, "cached_tokens": 40,
+                                                                                 "cached_tokens_details": {"audio_tokens": 40}}}
+    result = parse_envelope((_line("g", "google", "gemini-2.5-flash", gemini) + "\n" + _line("r", "openai", "gpt-realtime", realtime) + "\n").encode(), "v.jsonl")
+    assert result.rows.num_rows == 0
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("usage", "inconsistent usage: cached audio tokens exceed the audio input tokens")] * 2

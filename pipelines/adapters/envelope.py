@@ -294,6 +294,7 @@ judged as (
             when reported_output is null then 'usage|missing output token count for provider ' || provider
             when anthropic_split_mismatch then 'usage.cache_creation|ephemeral_5m + ephemeral_1h differ from cache_creation_input_tokens'
             when input_tokens < 0 then 'usage|inconsistent usage: cached, cache-write and audio input tokens exceed the input total'
+            when audio_input_tokens < 0 then 'usage|inconsistent usage: cached audio tokens exceed the audio input tokens'
             when output_tokens < 0 or cache_write_5m_tokens < 0 then 'usage|inconsistent usage: reasoning and audio output tokens exceed the output total'
             {tier_problem("service_tier", "service_tier")}
         end as problem
