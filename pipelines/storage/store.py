@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +97,18 @@ class Store:
         target = self.full(relative)
         if self.is_local:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(local, target)
+            try:
+                os.replace(local, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                tmp = _hidden_tmp(target)  # scratch and lake on two filesystems: copy beside the target, then rename
+                try:
+                    shutil.copyfile(local, tmp)
+                    os.replace(tmp, target)
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+                os.unlink(local)
             return
         import pyarrow.fs as pafs
 
