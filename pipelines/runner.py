@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -18,9 +17,9 @@ import dagster as dg
 from pipelines.definitions import defs
 from pipelines.defs.console import printed_to
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, partition_dates, range_tags, stage_keys
+from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, finish_run, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key, short_key_warning
-from pipelines.storage.database import publish
+from pipelines.storage.database import WarehouseUnfinished, publish
 from pipelines.storage.home import Home, shipped_dir
 from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
 from pipelines.storage.lock import run_lock
@@ -97,9 +96,14 @@ def run_pipeline(
             with printed_to(lambda message: progress(f"  {message}")):  # the slow steps' own lines, indented
                 _stages(home, assets, stage_keys(assets), instance, resources, summary, progress)
         except BaseException:
-            with suppress(Exception):  # what a failed run wrote is published as it is: each day is whole
+            try:  # what a run that failed in ingestion wrote is published (each file is whole); after that, nothing is
                 publish(home)
+            except WarehouseUnfinished as exc:
+                progress(f"{exc}")
+            except Exception:  # the run's own error is what is reported
+                pass
             raise
+        finish_run(home, instance, summary.run_ids[-1])  # the whole-history marts were rebuilt after every day it wrote
         publish(home)
     return summary
 

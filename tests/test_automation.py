@@ -136,3 +136,33 @@ def test_dates_whose_lake_rows_changed_during_the_run_stay_late(setup):
     outcome = definitions.resolve_sensor_def("clear_materialized_dates")(context)
     assert outcome.skip_message == "cleared 1 late date(s) of 2026-10-05 .. 2026-10-06; 1 changed while it ran and stay late"
     assert pending_dates(home) == {dt.date(2026, 10, 5)}
+
+
+def test_a_daemon_run_that_fails_after_writing_days_is_not_published_until_one_finishes(setup):
+    """The publish sensors published a failed run's warehouse as it was: new days beside whole-history marts built
+    before them. A run that failed after writing a day is left unpublished (readers keep the last good state) until
+    a run that rebuilt every whole-history mart succeeds; the failure here is a real one, a budgets.yaml the
+    whole-history stage cannot read."""
+    home, definitions, instance = setup
+    land(home, "october.jsonl", [envelope("req_1", "openai", "gpt-4o-mini", USAGE, timestamp="2026-10-05T10:00:00Z")])
+    models = definitions.resolve_job_def("tokenledger_models")
+    tags = {"dagster/asset_partition_range_start": "2026-10-05", "dagster/asset_partition_range_end": "2026-10-05"}
+    assert definitions.resolve_job_def("tokenledger_ingest").execute_in_process(instance=instance, resources=_resources(home)).success
+
+    def after(run, name):
+        event = run.get_run_success_event() if run.success else run.get_run_failure_event()
+        context = dg.build_run_status_sensor_context(sensor_name=name, dagster_event=event, dagster_instance=instance,
+                                                     dagster_run=run.dagster_run, resources=_resources(home))
+        return definitions.resolve_sensor_def(name)(context).skip_message
+
+    (home.root / "budgets.yaml").write_text("features:\n  search: lots\n")
+    failed = models.execute_in_process(instance=instance, tags=tags, resources=_resources(home), raise_on_error=False)
+    assert not failed.success
+    assert "failed or were stopped after writing days" in after(failed, "publish_after_failure")
+    assert not home.warehouse.exists()  # nothing half-built was ever published
+
+    (home.root / "budgets.yaml").unlink()
+    done = models.execute_in_process(instance=instance, tags=tags, resources=_resources(home))
+    assert after(done, "publish_after_success") == "published the warehouse"
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select event_date, requests from marts.daily_spend").fetchall() == [(dt.date(2026, 10, 5), 1)]

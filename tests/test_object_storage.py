@@ -94,20 +94,22 @@ def _landing(folder: Path) -> list[Path]:
 
 
 def _run(home: Home) -> dg.ExecuteInProcessResult:
-    """Ingest, then every daily partitioned asset over the landed days, in process (the CLI's stages, without the marts of whole history)."""
+    """Ingest, then every daily partitioned asset over the landed days and the whole-history marts, in process (the CLI's
+    stages; a run that wrote days without the whole-history marts is never published)."""
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
-    from pipelines.defs.stages import stage_keys
+    from pipelines.defs.stages import finish_run, stage_keys
     from pipelines.runner import instance_for
 
     assets = list(defs().assets or [])
-    ingest, daily, _ = stage_keys(assets)
+    ingest, daily, history = stage_keys(assets)
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     with instance_for(home) as instance:
         ingested = dg.materialize(assets, selection=dg.AssetSelection.assets(*ingest), instance=instance, resources=resources)
         assert ingested.success
         tags = {"dagster/asset_partition_range_start": START.isoformat(), "dagster/asset_partition_range_end": (START + dt.timedelta(days=1)).isoformat()}
-        assert dg.materialize(assets, selection=dg.AssetSelection.assets(*daily), instance=instance, resources=resources, tags=tags).success
+        models = dg.materialize(assets, selection=dg.AssetSelection.assets(*daily, *history), instance=instance, resources=resources, tags=tags)
+        assert models.success and finish_run(home, instance, models.run_id)
     publish(home)
     return ingested
 

@@ -106,13 +106,18 @@ def test_whatif_command_saves_estimates_that_the_scenarios_asset_keeps(home, cap
 
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
+    from pipelines.defs.stages import finish_run
+    from pipelines.storage.database import publish
 
     definitions = defs()
-    result = dg.materialize(
-        list(definitions.assets), selection=dg.AssetSelection.assets(["marts", "scenarios"]),
-        resources={"tokenledger": TokenledgerHome(home=str(home.root))},
-    )
-    assert result.success
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            list(definitions.assets), selection=dg.AssetSelection.assets(["marts", "scenarios"]), instance=instance,
+            resources={"tokenledger": TokenledgerHome(home=str(home.root))},
+        )
+        assert result.success
+        assert finish_run(home, instance, result.run_id)  # as the publish sensor does after the run: one mart, no day
+    publish(home)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         switch = con.execute(
             "select growth_factor, actual_usd, scenario_usd, baseline_month_end_usd, scenario_month_end_usd, delta_month_end_usd, is_estimate "

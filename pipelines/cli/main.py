@@ -36,7 +36,7 @@ from pipelines.storage.home import Home
 def main(argv: list[str] | None = None) -> int:
     from pipelines.adapters.attribution import AttributionConfigError
     from pipelines.ingest.privacy import MissingKeyError
-    from pipelines.storage.database import WarehouseBusyError
+    from pipelines.storage.database import WarehouseError
     from pipelines.storage.lock import RunInProgress
 
     args = _parser().parse_args(argv)
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
-        except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseBusyError) as exc:
+        except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseError) as exc:
             print(f"tokenledger: {exc}", file=sys.stderr)
             return 2
 

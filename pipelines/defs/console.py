@@ -36,16 +36,18 @@ def printed_to(sink: Callable[[str], None]) -> Iterator[None]:
 
 class Progress:
     """One step's progress: every line to the step's Dagster log; to the terminal sinks, a line only once
-    SLOW_SECONDS have passed since the step started or since its last line shown there."""
+    SLOW_SECONDS have passed since the step started or since its last line shown there, or one that starts with
+    "warning: "."""
 
     def __init__(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> None:
         self._log = context.log
         self._shown = time.monotonic()
 
     def __call__(self, message: str) -> None:
-        self._log.info(message)
+        warning = message.startswith("warning: ")  # always shown
+        (self._log.warning if warning else self._log.info)(message)
         now = time.monotonic()
-        if _sinks and now - self._shown >= SLOW_SECONDS:
+        if _sinks and (warning or now - self._shown >= SLOW_SECONDS):
             self._shown = now
             for sink in list(_sinks):
                 sink(message)

@@ -20,6 +20,7 @@ from pipelines.defs.checks import PREVIEW_ROWS, SqlCheck, contract_check, markdo
 from pipelines.defs.console import Progress
 from pipelines.defs.partitions import daily
 from pipelines.defs.resources import TokenledgerHome
+from pipelines.defs.stages import writing_marts
 from pipelines.storage.database import sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.lake_tables import is_lake_table
@@ -93,7 +94,7 @@ def sql_model(
         home, began, say = tokenledger.paths, time.monotonic(), Progress(context)
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
-        with tokenledger.lake() if lake else tokenledger.warehouse() as con:
+        with writing_marts(home, context.run_id, name, entry.daily), tokenledger.lake() if lake else tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
             count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
             meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}

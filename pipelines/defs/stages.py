@@ -10,15 +10,22 @@ The command line runs and the jobs, schedule and sensors (`defs.automation`) sha
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
+from pipelines.storage.home import Home
 from pipelines.storage.schemas import EARLIEST_DATE
+from pipelines.storage.unfinished import cover, writing
+from pipelines.warehouse.tables import TABLES
 
 INGEST_GROUPS = ("lake", "reference", "audit")
 """Unpartitioned assets in these groups run first: they read landing and the price book."""
 PUBLISHED_BY_LAUNCHER = {"tokenledger/published-by": "launcher"}
 """The tag of a run whose launcher publishes the warehouse when it is done: the publish sensors leave it alone."""
+HISTORY_TABLES = tuple(entry.name for entry in TABLES if not entry.daily and entry.name.split(".")[0] not in (*INGEST_GROUPS, "finance"))
+"""The whole-history marts (stage 3): a run that wrote a day is finished once it, or a later run, rebuilt them all."""
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -59,3 +66,30 @@ def partition_dates(dates: set[dt.date], today: dt.date) -> tuple[list[dt.date],
     first, last = dt.date.fromisoformat(EARLIEST_DATE), today + dt.timedelta(days=1)
     inside = sorted(d for d in dates if first <= d <= last)
     return inside, sorted(set(dates) - set(inside))
+
+
+@contextmanager
+def writing_marts(home: Home, run_id: str, name: str, daily: bool) -> Iterator[None]:
+    """Around a step that builds table `name`: a day's table or a whole-history mart makes its run unfinished until
+    a run rebuilt every whole-history mart after it (`storage.unfinished`); ingestion's tables do not."""
+    history = name in HISTORY_TABLES
+    if daily or history:
+        writing(home, run_id, daily=daily)
+    yield
+    if history:
+        writing(home, run_id, built=name)
+
+
+def finish_run(home: Home, instance: dg.DagsterInstance, run_id: str) -> bool:
+    """After run `run_id` succeeded: when it rebuilt every whole-history mart, it and every run that ended before it
+    started are finished (their days are in its marts); one that wrote no day is finished. Returns whether it is."""
+    record = instance.get_run_record_by_id(run_id)
+    started = record.start_time if record is not None and record.start_time is not None else None
+
+    def ended_before(other: str) -> bool:
+        ended = instance.get_run_record_by_id(other)
+        if ended is None or started is None:
+            return ended is None  # a deleted run (or a record never written by a run) wrote nothing later
+        return ended.end_time is not None and ended.end_time <= started
+
+    return cover(home, run_id, HISTORY_TABLES, ended_before)

@@ -15,8 +15,10 @@ import duckdb
 
 from pipelines.storage.database import publish, sql_text, table_exists
 from pipelines.storage.home import Home
+from pipelines.storage.lake import pending_dates
 from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
+from pipelines.storage.unfinished import unfinished_runs
 from pipelines.warehouse.tables import build, open_warehouse
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -51,6 +53,8 @@ def close_month(home: Home, month: str) -> dict:
             closed = con.execute("select closed_at, requests, cost_usd from finance.closed_periods where month = ?", [month]).fetchall()
             if closed and _published_closed(home, month):
                 raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
+            if not closed:
+                _refuse_unfinished(home, month, start, end)
             requests, cost = closed[0][1:] if closed else _freeze(con, month, start, end)
             for name in ("marts.chargeback_lines", "marts.chargeback_statements"):  # now final, from the frozen copy
                 build(con, home, name)
@@ -75,6 +79,25 @@ def _freeze(con, month: str, start: dt.date, end: dt.date) -> tuple[int, object]
         con.execute("rollback")
         raise
     return requests, cost
+
+
+def _refuse_unfinished(home: Home, month: str, start: dt.date, end: dt.date) -> None:
+    """CloseError when the marts the close would freeze are not those of a finished run: a run stopped after writing
+    days but before the whole-history marts (new daily spend beside old chargeback usage), or days of the month
+    ingested and not yet materialized."""
+    unfinished = unfinished_runs(home)
+    if unfinished:
+        raise CloseError(
+            f"{month} is not closed: the last run ({', '.join(unfinished)}) failed or was stopped before it rebuilt the "
+            "whole-history marts, so the month's spend and chargeback usage disagree; run `tokenledger run`, then close"
+        )
+    waiting = sorted(day for day in pending_dates(home) if start <= day < end)
+    if waiting:
+        raise CloseError(
+            f"{month} is not closed: {len(waiting)} of its dates ({waiting[0]}"
+            + (f" .. {waiting[-1]}" if len(waiting) > 1 else "")
+            + ") have rows ingested but not materialized; run `tokenledger run`, then close"
+        )
 
 
 def _published_closed(home: Home, month: str) -> bool:

@@ -50,6 +50,7 @@ from pipelines.storage.lake import (
     AUDIT_REJECTED_SCHEMA,
     GATEWAY,
     LAKE_SCHEMA,
+    REQUESTS_TABLE,
     LandedFile,
     discover_landed,
     file_problem,
@@ -108,6 +109,7 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
         problem=lambda landed: file_problem(home, landed, SUFFIXES),
         load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution, workers),
         workers=workers,
+        table=REQUESTS_TABLE,
     )
     return ingest_landed(home, source, list(discover_landed(home, GATEWAY)), progress)
 

@@ -20,7 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pipelines.storage.home import Home
-from pipelines.storage.lake import LandedFile, manifest_entry, read_manifest, write_audit, write_manifest
+from pipelines.storage.lake import (
+    LandedFile,
+    manifest_entry,
+    mark_pending,
+    read_manifest,
+    remove_orphans,
+    write_audit,
+    write_manifest,
+)
 from pipelines.storage.lock import ingest_lock
 
 
@@ -59,7 +67,9 @@ class LandedSource:
     `problem(landed)` says why the file cannot be read (or None); `load(landed, data, sha256, previous)`
     writes its rows and audit and returns its manifest row; `forget(landed, previous)` removes the rows a
     file loaded before, when it can no longer be read; `gone(path, previous)` records a file no longer in
-    landing (by default its rows stay: `archive`). `folder` is the landing folder the source's files are under.
+    landing (by default its rows stay: `archive`). `folder` is the landing folder the source's files are under;
+    `table` the lake table its rows go to, whose files no manifest row accounts for are removed first (with the
+    dates in their folder, or in column `dates`, marked pending).
     """
 
     name: str
@@ -69,6 +79,8 @@ class LandedSource:
     forget: Callable[[LandedFile, dict | None], None] = lambda landed, previous: None
     gone: Callable[[Home, str, dict], dict] | None = None
     workers: int = 1
+    table: str | None = None
+    dates: str | None = None
 
 
 def ingest_landed(
@@ -82,6 +94,12 @@ def ingest_landed(
 
 def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], progress: Callable[[str], None]) -> IngestReport:
     manifest = read_manifest(home)
+    if source.table is not None:
+        orphans, dates = remove_orphans(home, source.table, manifest, source.dates)
+        if orphans:
+            mark_pending(home, dates)
+            progress(f"warning: removed {len(orphans)} lake file(s) of {source.table} an interrupted ingestion left without their manifest row "
+                     f"(e.g. {orphans[0]}); {len(dates)} date(s) to materialize again")
     report = IngestReport(source=source.name)
     pool = ThreadPoolExecutor(max_workers=max(1, source.workers), thread_name_prefix=f"ingest-{source.name}")
     try:

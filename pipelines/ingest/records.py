@@ -41,6 +41,8 @@ def ingest_source(home: Home, source: RecordSource, progress=lambda _: None) -> 
         load=lambda landed, data, sha, previous: _load(home, source, landed, data, sha, previous),
         forget=lambda landed, previous: home.lake_store.delete(table_file(source.table, landed.file_id)),
         gone=(lambda home, path, previous: _withdraw(home, source, path, previous)) if source.withdraw_removed else None,
+        table=source.table,
+        dates=source.dates if source.pending else None,
     )
     landed = list(discover_landed(home, source.landing, by_format=source.by_format_folder))
     report = ingest_landed(home, landed_source, landed, progress)

@@ -28,12 +28,26 @@ from pipelines.storage.lake_tables import attach, register_remote, vacuum
 from pipelines.storage.lock import short_lock
 from pipelines.storage.money import define_money_macros
 from pipelines.storage.relations import sql_literal
+from pipelines.storage.unfinished import unfinished_runs
 
 SCHEMAS = ("reference", "staging", "core", "marts", "audit", "finance")
 
 
-class WarehouseBusyError(RuntimeError):
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be opened or published now, for a reason the message says in one line."""
+
+
+class WarehouseBusyError(WarehouseError):
     """Another process holds the warehouse's write lock."""
+
+
+class PublishFailed(WarehouseError):
+    """The published warehouse could not be replaced (no space, no permission); readers keep the last one."""
+
+
+class WarehouseUnfinished(WarehouseError):
+    """The working warehouse holds a run's new days without the whole-history marts rebuilt after them
+    (`storage.unfinished`): publishing it would show readers marts that contradict each other."""
 
 
 def sql_path(name: str) -> Path:
@@ -146,9 +160,17 @@ def publish(home: Home) -> bool:
     the copy over it. A reader holding the old file keeps reading it whole (its lake-table views read the files of
     the versions it was published with, kept for lake_tables.RETENTION_HOURS); one that connects next reads the
     new one. The working warehouse is held (opened for writing) throughout, so no step writes it meanwhile.
-    Returns False when there is nothing to publish."""
+    Returns False when there is nothing to publish; raises WarehouseUnfinished, and publishes nothing, while a run
+    that wrote the marts has not been followed by a whole rebuild (readers keep the last good state)."""
     if not home.work_warehouse.is_file():
         return False
+    unfinished = unfinished_runs(home)
+    if unfinished:
+        raise WarehouseUnfinished(
+            f"{home.warehouse} is left as the last good run published it: run(s) {', '.join(unfinished)} failed or were "
+            "stopped after writing days or marts and before the whole-history marts were rebuilt after them; the next "
+            "`tokenledger run` that finishes publishes"
+        )
     with connect(home) as con:
         attach(con, home, persistent=True)  # the lake tables' views read their versions of now
         con.execute("checkpoint")
@@ -161,6 +183,11 @@ def publish(home: Home) -> bool:
                 os.fsync(handle.fileno())
             _wal(home.warehouse).unlink(missing_ok=True)  # the old file's log, never the new one's
             os.replace(copy, home.warehouse)
+        except OSError as exc:
+            raise PublishFailed(
+                f"{home.warehouse} was not replaced: {exc.strerror or exc} ({exc.filename2 or exc.filename or copy}); readers keep the last "
+                "published state; make room or fix the folder's permissions, then `tokenledger run` publishes"
+            ) from exc
         finally:
             copy.unlink(missing_ok=True)
     vacuum(home)

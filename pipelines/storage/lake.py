@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator, Mapping
@@ -37,6 +38,7 @@ from pipelines.storage.store import Store
 
 REQUESTS_TABLE = "gateway_requests"
 MANIFEST_DIR = "_audit/ingested_files"
+DAY_FOLDER = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})")
 REJECTED_DIR = "_audit/rejected_rows"
 PENDING_FILE = "_audit/pending_dates.txt"
 GATEWAY = "gateway"
@@ -348,6 +350,38 @@ def table_files(home: Home, table: str, exclude: str | None = None) -> list[str]
     """The Parquet files of a record table, as paths or s3:// URLs (`exclude`: a file_id)."""
     lake = home.lake_store
     return [lake.uri(f) for f in lake.files(table, ".parquet") if exclude is None or f != table_file(table, exclude)]
+
+
+def remove_orphans(home: Home, table: str, manifest: Mapping[str, dict], dates_column: str | None = None) -> tuple[list[str], set[dt.date]]:
+    """Remove the lake files of `table` that no manifest row accounts for: what an ingestion stopped between writing a
+    landed file's rows and its manifest row left behind (removed from landing or changed since, they were billed).
+    A gateway day file is accounted for by its file's loaded or archived row listing that date; a record file by any
+    row of its file (failed and removed rows keep what they kept). Returns (the files removed, the dates they held:
+    the day folders', or `dates_column`'s values)."""
+    lake = home.lake_store
+    owned: dict[str, dict] = {row["file_id"]: row for row in manifest.values()}
+    removed, dates = [], set()
+    for relative in lake.files(table, ".parquet"):
+        *folders, name = relative.split("/")
+        row = owned.get(name.removesuffix(".parquet"))
+        if name.startswith("."):  # a write in progress (storage.store)
+            continue
+        if table == REQUESTS_TABLE:
+            match = DAY_FOLDER.fullmatch(folders[-1])
+            if match is None:
+                continue
+            day = dt.date.fromisoformat(match[1])
+            if row is not None and (row["status"] not in ("loaded", "archived") or day in (row["event_dates"] or [])):
+                continue
+            dates.add(day)
+        elif row is not None:
+            continue
+        elif dates_column is not None:
+            values = pq.read_table(pa.BufferReader(lake.read_bytes(relative)), columns=[dates_column]).column(0)
+            dates |= {value.date() if isinstance(value, dt.datetime) else value for value in values.to_pylist() if value is not None}
+        lake.delete(relative)
+        removed.append(relative)
+    return removed, dates
 
 
 def audit_files(home: Home, folder: str) -> list[str]:

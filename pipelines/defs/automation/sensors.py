@@ -1,5 +1,6 @@
 """Sensors: ingest files that appear or change under landing/gateway, forget the late dates a run materialized,
-and publish the warehouse after every run the daemon launched."""
+and publish the warehouse after every run the daemon launched (never one that left days without the whole-history
+marts rebuilt after them: `storage.unfinished`)."""
 
 import datetime as dt
 import hashlib
@@ -8,8 +9,16 @@ import dagster as dg
 
 from pipelines.defs.automation.jobs import daily_job, ingest_job, models_job
 from pipelines.defs.resources import TokenledgerHome
-from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, RANGE_END, RANGE_START, contiguous_ranges, partition_dates, range_tags
-from pipelines.storage.database import WarehouseBusyError, publish
+from pipelines.defs.stages import (
+    PUBLISHED_BY_LAUNCHER,
+    RANGE_END,
+    RANGE_START,
+    contiguous_ranges,
+    finish_run,
+    partition_dates,
+    range_tags,
+)
+from pipelines.storage.database import WarehouseError, publish
 from pipelines.storage.home import Home
 from pipelines.storage.lake import GATEWAY, REQUESTS_TABLE, clear_pending, discover_landed, pending_dates, pending_version
 
@@ -107,9 +116,11 @@ def _publish(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome) -
     """Publish the working warehouse after a run, unless its launcher publishes it (PUBLISHED_BY_LAUNCHER)."""
     if context.dagster_run.tags.items() >= PUBLISHED_BY_LAUNCHER.items():
         return dg.SkipReason("the run's launcher publishes the warehouse itself")
+    if context.dagster_run.status == dg.DagsterRunStatus.SUCCESS:
+        finish_run(tokenledger.paths, context.instance, context.dagster_run.run_id)
     try:
         published = publish(tokenledger.paths)
-    except WarehouseBusyError as exc:  # another run is writing: it is published when that run ends
+    except WarehouseError as exc:  # another run is writing, one left days without the whole-history marts, or no space
         return dg.SkipReason(f"not published now: {exc}")
     return dg.SkipReason("published the warehouse" if published else "no working warehouse yet")
 
@@ -124,4 +135,4 @@ def _publisher(name: str, status: dg.DagsterRunStatus, when: str) -> dg.SensorDe
 
 
 publish_after_success = _publisher("publish_after_success", dg.DagsterRunStatus.SUCCESS, "succeeds")
-publish_after_failure = _publisher("publish_after_failure", dg.DagsterRunStatus.FAILURE, "fails (each day it wrote is whole)")
+publish_after_failure = _publisher("publish_after_failure", dg.DagsterRunStatus.FAILURE, "fails, unless it wrote days or marts it did not finish")

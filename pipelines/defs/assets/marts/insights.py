@@ -8,6 +8,7 @@ import dagster as dg
 from pipelines.defs.checks import SqlCheck, markdown_table
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.sql_models import WAREHOUSE, header, sql_metadata, sql_model
+from pipelines.defs.stages import writing_marts
 from pipelines.insights.anomalies import PARAMS as ANOMALY_PARAMS
 from pipelines.insights.budgets import BudgetError, budget_status, load_budgets
 from pipelines.insights.experiments import ExperimentDesignError, experiment_stats, load_designs
@@ -48,9 +49,9 @@ budget_status_mart = sql_model("marts.budget_status", deps=["marts.daily_spend"]
     metadata=sql_metadata(table(SCENARIOS_TABLE).sql_files),
     **WAREHOUSE,
 )
-def scenarios(tokenledger: TokenledgerHome) -> dg.MaterializeResult:
+def scenarios(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """Rebuild the latest month's growth projections; saved what-ifs are kept."""
-    with tokenledger.warehouse() as con:
+    with writing_marts(tokenledger.paths, context.run_id, SCENARIOS_TABLE, daily=False), tokenledger.warehouse() as con:
         rows, growth = refresh_growth_scenarios(con, dt.datetime.now(dt.timezone.utc))
         by_kind = con.execute(f"select kind, month, count(*) from {SCENARIOS_TABLE} group by all order by all").fetchall()
     return dg.MaterializeResult(
