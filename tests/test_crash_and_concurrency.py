@@ -126,3 +126,35 @@ def test_a_close_killed_at_any_moment_leaves_the_month_closed_whole_or_not_at_al
     output, _ = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, output[-3000:]
     assert _marts(home) == marts
+
+
+@pytest.mark.parametrize(("signum", "stage", "after"), [(signal.SIGTERM, "refreshing the whole-history marts", 0.5),
+                                                       (signal.SIGINT, "materializing", 2.0)])  # a day's steps have begun
+def test_a_run_interrupted_after_ingestion_publishes_nothing_and_the_next_run_matches_a_clean_run(homes, signum, stage, after):
+    """SIGINT or SIGTERM in the daily or whole-history stage published what the run had written: new daily spend
+    beside whole-history marts built before it (the kill review: 11 of 11). Readers now keep the last good state."""
+    killed, clean = homes
+    _land(killed, DAY, 2)
+    assert _run(killed).wait(timeout=600) == 0
+    before = _marts(killed)
+    published = killed.warehouse.stat().st_mtime_ns
+
+    _land(killed, DAY + dt.timedelta(days=2), 3)
+    process = _run(killed)
+    for line in process.stdout:
+        if stage in line:
+            break
+    time.sleep(after)
+    process.send_signal(signum)
+    output = process.communicate(timeout=120)[0]
+    # 130 when the signal lands between steps, 2 when inside one (Dagster reports the step as interrupted)
+    assert process.returncode in (2, 130), output[-3000:]
+    assert "is left as the last good run published it" in output
+    assert killed.warehouse.stat().st_mtime_ns == published and _marts(killed) == before
+
+    _land(clean, DAY, 5)
+    assert _run(clean).wait(timeout=600) == 0
+    rerun = _run(killed)
+    output, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, output[-3000:]
+    assert _marts(killed) == _marts(clean)

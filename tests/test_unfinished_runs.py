@@ -192,3 +192,21 @@ def test_which_runs_a_finished_run_covers(home):
         writing(home, "repair", built=name)
     assert cover(home, "repair", history, lambda other: other.startswith("unreadable"))
     assert unfinished_runs(home) == []
+
+
+def test_a_commit_that_fails_raises_its_own_error(home):
+    """A commit that fails (the disk full, or here a key another transaction committed first) has already rolled
+    back; the rollback after it raised DuckDB's "cannot rollback - no transaction is active" instead of the cause."""
+    from pipelines.storage.database import transaction
+
+    with duckdb.connect(str(home.root / "commit.duckdb")) as con:
+        con.execute("create table t (x int primary key)")
+        ours, theirs = con.cursor(), con.cursor()
+        with pytest.raises(duckdb.TransactionException, match='Failed to commit: PRIMARY KEY or UNIQUE constraint violation: duplicate key "1"'):
+            with transaction(ours):
+                ours.execute("insert into t values (1)")
+                theirs.execute("insert into t values (1)")  # committed first (auto-commit)
+        assert con.execute("select * from t").fetchall() == [(1,)]
+        with transaction(ours):
+            ours.execute("insert into t values (2)")
+        assert con.execute("select * from t order by x").fetchall() == [(1,), (2,)]

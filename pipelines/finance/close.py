@@ -13,7 +13,7 @@ import re
 
 import duckdb
 
-from pipelines.storage.database import publish, sql_text, table_exists
+from pipelines.storage.database import publish, sql_text, table_exists, transaction
 from pipelines.storage.home import Home
 from pipelines.storage.lake import pending_dates
 from pipelines.storage.lock import run_lock
@@ -65,8 +65,7 @@ def close_month(home: Home, month: str) -> dict:
 def _freeze(con, month: str, start: dt.date, end: dt.date) -> tuple[int, object]:
     """The close record and the month's frozen spend and chargeback usage, in one transaction; (requests, cost)."""
     params = {"month": month, "month_start": start, "month_end": end}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"insert into finance.closed_periods by name {sql_text('finance.closed_periods')}", params)
         requests, cost = con.execute("select requests, cost_usd from finance.closed_periods where month = $month", {"month": month}).fetchall()[0]
         if not requests:
@@ -74,10 +73,6 @@ def _freeze(con, month: str, start: dt.date, end: dt.date) -> tuple[int, object]
         con.execute(f"insert into finance.daily_spend by name {sql_text('finance.daily_spend')}", params)
         _refuse_blocked(con, month)
         con.execute(f"insert into finance.chargeback_usage by name {sql_text('finance.chargeback_usage')}", {"month": month})
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return requests, cost
 
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from pipelines.insights.budgets import MONEY_PLACES, MonthSpan, observed_month
 from pipelines.pricing.tiers import compare_rule, define_tiered_models
-from pipelines.storage.database import sql_text, table_exists
+from pipelines.storage.database import sql_text, table_exists, transaction
 
 GROWTH_FACTORS = (1, 2, 3, 10)
 SCENARIOS_TABLE = "marts.scenarios"
@@ -474,8 +474,7 @@ def save_scenarios(con: duckdb.DuckDBPyConnection, rows: pa.Table, replace_kind:
     rows with the same scenario ids (or every row of `replace_kind`); return the table's row count.
 
     The table must exist: open the warehouse with `pipelines.warehouse.tables.open_warehouse`."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.register("scenario_rows", rows)
         if replace_kind is not None:
             con.execute(f"delete from {SCENARIOS_TABLE} where kind = $kind", {"kind": replace_kind})
@@ -483,10 +482,6 @@ def save_scenarios(con: duckdb.DuckDBPyConnection, rows: pa.Table, replace_kind:
         con.execute(f"insert into {SCENARIOS_TABLE} by name {sql_text(SCENARIOS_TABLE)}")
         con.unregister("scenario_rows")
         (count,) = con.execute(f"select count(*) from {SCENARIOS_TABLE}").fetchall()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return count
 
 

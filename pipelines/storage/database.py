@@ -17,7 +17,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -248,6 +248,20 @@ def _explained_type(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.Statem
     return None
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block in one transaction: committed at its end, rolled back if it raises. A commit that failed (the disk
+    full) has already rolled back: its own error is raised, not DuckDB's "cannot rollback - no transaction is active"."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     found = con.execute(
@@ -272,8 +286,7 @@ def replace_window(
     """
     window = {"window_start": start, "window_end": end}
     params = {**(params or {}), **window}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if table_exists(con, table):
             add_missing_columns(con, table, select_sql, params)
         else:
@@ -283,10 +296,6 @@ def replace_window(
         count = con.execute(
             f"select count(*) from {table} where {date_column} >= $window_start and {date_column} < $window_end", window
         ).fetchall()[0][0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return count
 
 
@@ -306,12 +315,7 @@ def add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, select_sql: 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, params: dict | None = None) -> int:
     """Replace a whole table by a select's rows in one transaction; return its row count."""
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"create or replace table {table} as {select_sql}", params or {})
         count = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return count
