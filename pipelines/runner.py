@@ -55,11 +55,12 @@ def instance_for(home: Home) -> dg.DagsterInstance:
 
 
 def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark CLI runs left STARTED by a killed process as failed and free their `duckdb` pool slots.
+    """Mark CLI runs a killed process left NOT_STARTED (killed between creating and starting it), STARTING,
+    STARTED or CANCELING as failed and free their `duckdb` pool slots.
 
     Called while holding the home's run lock, so no other CLI run on this home can be alive.
     """
-    alive = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    alive = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
     dead = instance.get_runs(filters=dg.RunsFilter(statuses=alive, tags=LAUNCHER_TAG))
     for run in dead:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)

@@ -210,3 +210,27 @@ def test_a_commit_that_fails_raises_its_own_error(home):
         with transaction(ours):
             ours.execute("insert into t values (2)")
         assert con.execute("select * from t order by x").fetchall() == [(1,), (2,)]
+
+
+def test_a_run_created_but_never_started_by_a_killed_process_is_marked_failed(home):
+    """A process killed between creating a Dagster run and starting it left the run NOT_STARTED forever (listed in
+    `tokenledger dev` as pending); the next run marks it failed, as it does runs left STARTED."""
+    from pipelines.runner import LAUNCHER_TAG, instance_for
+
+    @dg.op
+    def step():
+        return None
+
+    @dg.job
+    def job():
+        step()
+
+    with instance_for(home) as instance:
+        left = instance.create_run_for_job(job, tags=LAUNCHER_TAG)
+    assert left.status == dg.DagsterRunStatus.NOT_STARTED
+    land(home, "november.jsonl", [_request("req_1", "2026-11-27")])
+    said: list[str] = []
+    run_pipeline(home, progress=said.append)
+    assert f"run {left.run_id} was interrupted earlier: marked failed, its warehouse lock released" in said
+    with instance_for(home) as instance:
+        assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
