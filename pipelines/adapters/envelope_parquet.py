@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from pipelines.adapters import UnreadableFile
 from pipelines.adapters.lines import scannable
+from pipelines.storage.relations import sql_identifier
 
 PARQUET_BATCH_ROWS = 131_072
 JSON_FIELDS = ("usage", "tags")
@@ -61,7 +62,7 @@ def _parquet_json(schema: pa.Schema) -> str:
     """SQL rendering one Parquet row as the JSON object the envelope line would hold."""
     parts = []
     for field in schema:
-        column = '"' + field.name.replace('"', '""') + '"'
+        column = sql_identifier(field.name)
         if field.name in JSON_FIELDS and _is_text(field.type):
             value = _json_text(column)
         elif pa.types.is_timestamp(field.type):

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import REJECTED_SCHEMA
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM
+from pipelines.storage.relations import sql_identifier
 
 RAW_SCHEMA = pa.schema(
     [
@@ -260,7 +261,7 @@ def _read_parquet(data: bytes, name: str) -> pa.Table:
     # are paths of the record (CUR 2.0's `product` map holds product_name), not DuckDB's '{k=v}' text.
     nested = (pa.types.is_map, pa.types.is_struct, pa.types.is_list, pa.types.is_large_list)
     columns = ", ".join(
-        f"to_json({_quoted(f.name)}) as {_quoted(f.name)}" if any(kind(f.type) for kind in nested) else f"{_quoted(f.name)}::varchar as {_quoted(f.name)}"
+        f"to_json({sql_identifier(f.name)}) as {sql_identifier(f.name)}" if any(kind(f.type) for kind in nested) else f"{sql_identifier(f.name)}::varchar as {sql_identifier(f.name)}"
         for f in table.schema
     )
     with duckdb.connect() as con:
@@ -275,8 +276,6 @@ def _read_parquet(data: bytes, name: str) -> pa.Table:
         ).to_arrow_table().cast(RAW_SCHEMA)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def judge(raw: pa.Table, query: str, schema: pa.Schema, params: dict | None = None) -> ParseResult:

@@ -16,6 +16,11 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier naming column `name` exactly (quotes doubled), whatever a file called it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str], schema: pa.Schema) -> None:
     """A temp view `name` over Parquet files (read lazily), or over an empty table of `schema` when none.
 
@@ -76,7 +81,7 @@ def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object 
     start, number = sql_literal(FORMULA_START), sql_literal(PLAIN_NUMBER)
     guarded = []
     for name, type_name, *_ in columns:
-        ident = '"' + name.replace('"', '""') + '"'
+        ident = sql_identifier(name)
         if type_name in ("VARCHAR", "JSON"):
             guarded.append(
                 f"case when regexp_matches({ident}, {start}) and not regexp_full_match({ident}, {number}) "
