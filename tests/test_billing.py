@@ -578,3 +578,26 @@ def test_openai_cost_lines_of_different_api_keys_add_up_and_a_repull_replaces_it
     run_pipeline(home, progress=_quiet)
     rows = _query(home, "select extra ->> 'api_key_id', billed_cost_usd from core.billing_line_items order by 1")
     assert rows == [("key_A", Decimal("5")), ("key_B", Decimal("6")), ("key_C", Decimal("8"))]
+
+
+def test_a_focus_csv_writing_null_as_the_text_NULL_loads_every_row():
+    """SQL engines export an empty cell as the text NULL, and so does the FOCUS project's sample data: a Credit row
+    with `NULL` in ListUnitPrice, ConsumedQuantity and PricingQuantity was rejected ("not a number: NULL")."""
+    from pipelines.records.billing.formats import parse_focus
+
+    with open(FORMATS / "focus_1_2_bedrock_row.csv", newline="") as handle:
+        usage, credit = list(csv.DictReader(handle))[:2]
+    nulls = {name: "NULL" for name in ("ConsumedQuantity", "ConsumedUnit", "PricingQuantity", "PricingUnit", "ListUnitPrice",
+                                      "ContractedUnitPrice", "SkuId", "SkuMeter", "ResourceId", "Tags")}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(usage))
+    writer.writeheader()
+    writer.writerows([usage, {**credit, **nulls}])
+    focus = parse_focus(out.getvalue().encode(), "focus-sample.csv")
+    assert focus.rejected.num_rows == 0
+    usage_extra = focus.rows.to_pylist()[0]["extra"]
+    assert "user:team" in usage_extra
+    assert [(r["charge_category"], r["billed_cost"], r["token_bucket"], r["quantity"], r["extra"]) for r in focus.rows.to_pylist()] == [
+        ("usage", Decimal("0.0024"), "cache_read", Decimal("8000"), usage_extra), ("credit", Decimal("-5"), None, None, None)]
+    written = parse_focus(out.getvalue().replace(",NULL,", ",NaN,", 1).encode(), "focus-sample.csv")
+    assert written.rejected.num_rows == 1  # only the exact text NULL is empty: another word in a number is still refused

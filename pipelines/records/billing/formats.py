@@ -71,7 +71,7 @@ FOCUS_QUERY = billing_query(
         f"{text('ChargeDescription')} as description",
         """cast(to_json(map_from_entries(list_transform(
                 list_filter(json_keys(record),
-                    lambda k: (starts_with(lower(k), 'x_') or k = 'Tags') and nullif(trim(record ->> k), '') is not null),
+                    lambda k: (starts_with(lower(k), 'x_') or k = 'Tags') and coalesce(trim(record ->> k), '') not in ('', 'NULL')),
                 lambda k: {'k': k, 'v': record -> k}))) as varchar) as custom""",
     ),
     derived=(f"{provider_sql('bill_provider')} as named_provider",),

@@ -70,8 +70,9 @@ _COLUMNS = [name for name in BILLING_SCHEMA.names if name not in ("source_format
 
 
 def text(path: str) -> str:
-    """SQL: a field of the record as trimmed text, null when absent or blank."""
-    return blank_null(f"(record ->> '{path}')")
+    """SQL: a field of the record as trimmed text, null when absent, blank or the text `NULL` (what SQL engines write
+    for an empty cell when they export a CSV, as the FOCUS project's sample data does)."""
+    return f"nullif({blank_null(f'(record ->> {chr(39)}{path}{chr(39)})')}, 'NULL')"
 
 
 def text_in(column: str, key: str) -> str:
