@@ -309,3 +309,27 @@ def test_a_warehouse_made_before_the_energy_columns_is_upgraded_by_the_next_run(
         assert _rows(con, "select feature, sum(self_hosted_usd + idle_capacity_usd) from marts.full_cost group by 1 order by 1") == [
             ("idle_capacity", D("30")), ("summarize", D("240")),
         ]
+
+
+def test_gpu_costs_at_the_documented_bounds_are_shared_exactly(tmp_path):
+    """The largest GPU day the records accept (100,000 GPUs x 24 h x $10,000 = $24,000,000,000) shared by requests of
+    10^12 tokens each: the shares were formed as bill x tokens in 10^-15 USD units, beyond 128 bits, and the run failed
+    with DuckDB's overflow. Without capacity the whole bill is shared by tokens; the three requests' shares
+    (1 : 1 : 2 of 4 x 10^12 tokens) are $6,000,000,000, $6,000,000,000 and $12,000,000,000 exactly."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    big = {"input_tokens": 10**12 // 2, "output_tokens": 10**12 // 2}
+    land(home, "bounds.jsonl", [
+        _request("g1", "self_hosted:gpu-max", "llama-3.1-405b", big, "summarize", "enterprise"),
+        _request("g2", "self_hosted:gpu-max", "llama-3.1-405b", big, "summarize", "pro"),
+        _request("g3", "self_hosted:gpu-max", "llama-3.1-405b", {"input_tokens": 10**12, "output_tokens": 10**12}, "summarize", "pro"),
+    ])
+    (home.landing / "gpu").mkdir(parents=True)
+    (home.landing / "gpu" / "max.csv").write_text(
+        "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour,avg_power_watts\n"
+        "gpu-max,2026-11-27,H100-80GB,100000,24,10000,USD,,\n"
+    )
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        costs = con.execute("select request_id, cost_usd from core.request_costs order by request_id").fetchall()
+    assert costs == [("g1", D("6000000000")), ("g2", D("6000000000")), ("g3", D("12000000000"))]

@@ -18,11 +18,14 @@ MACROS = {
     "+ cast((cast(x as decimal(38, 15)) - floor(cast(x as decimal(38, 15)))) * 1000000000000000 as hugeint)",
     # n / d for whole numbers, rounded half away from zero; null when d is 0 or null.
     "round_div": "(n, d) as sign(n) * sign(d) * ((2 * abs(n) + abs(d)) // nullif(2 * abs(d), 0))",
+    # round(total x part / base), half up, for total >= 0, part >= 0 and base > 0 (null when base is 0), without
+    # forming total x part: (total // base) x part + round((total % base) x part / base), so 10^25 units (a day of
+    # 100,000 GPUs at $10,000 an hour) times 10^16 tokens stays inside 128 bits. core/_gpu_allocation.sql.
+    "share_of": "(total, part, base) as (total // nullif(base, 0)) * part + (2 * (total % nullif(base, 0)) * part + base) // (2 * nullif(base, 0))",
     # Cumulative rounding: the share of `total` (whole units) of a row of weight w whose running weight, itself
     # included, is `through` out of `base` > 0: round(total x through / base) - round(total x (through - w) / base),
     # half away from zero. The rows' shares add up to `total` exactly.
-    "cumulative_share": "(total, through, w, base) as sign(total) * ((2 * abs(total) * through + base) // (2 * base) "
-    "- (2 * abs(total) * (through - w) + base) // (2 * base))",
+    "cumulative_share": "(total, through, w, base) as sign(total) * (share_of(abs(total), through, base) - share_of(abs(total), through - w, base))",
     # What a sum of energy or carbon figures holds: 'measured', 'estimated', 'measured+estimated', with '+unknown'
     # when some requests have no figure, or 'unknown' when none has one (marts.unit_economics, cost_per_outcome).
     "basis_label": "(measured, estimated, unknown_requests, known_requests) as case when coalesce(known_requests, 0) = 0 "

@@ -2,8 +2,8 @@
 -- cluster-day's GPU bill, whole and per token bucket. A table macro, not a table: core.request_costs calls it, and
 -- DuckDB inlines it there, so the plan is the one the CTEs would make inside that query.
 -- Shares are exact: money is counted in whole 10^-15 USD (HUGEINT) and rounded cumulatively, so the requests of
--- a cluster-day add up to its allocated cost and a request's buckets add up to its share. money_units and
--- money_from_units are macros (pipelines/storage/money.py).
+-- a cluster-day add up to its allocated cost and a request's buckets add up to its share. money_units,
+-- money_from_units and share_of are macros (pipelines/storage/money.py).
 -- GPU cost per self-hosted cluster-day, in whole 10^-15 USD (HUGEINT) so shares are exact. Null bill: a GPU
 -- record without a USD rate. Capacity is known only when every GPU record of the day gives capacity_tokens_per_hour.
 with gpu_days as (
@@ -52,8 +52,7 @@ gpu_shares as (
             when gpu_days.bill_units is null then null
             when gpu_served.tokens_served = 0 then 0
             when gpu_days.capacity_tokens is null or gpu_days.capacity_tokens = 0 then gpu_days.bill_units
-            else (2 * gpu_days.bill_units * least(gpu_served.tokens_served, gpu_days.capacity_tokens) + gpu_days.capacity_tokens)
-                // (2 * gpu_days.capacity_tokens)
+            else share_of(gpu_days.bill_units, least(gpu_served.tokens_served, gpu_days.capacity_tokens), gpu_days.capacity_tokens)
         end as allocated_units,
     from gpu_served
     inner join gpu_days
@@ -64,9 +63,8 @@ gpu_shares as (
 gpu_levels as (
     select
         *,
-        coalesce((2 * allocated_units * tokens_through + tokens_served) // nullif(2 * tokens_served, 0), 0)
-            - coalesce((2 * allocated_units * (tokens_through - gpu_tokens) + tokens_served) // nullif(2 * tokens_served, 0), 0)
-            as share_units,
+        coalesce(share_of(allocated_units, tokens_through, tokens_served), 0)
+            - coalesce(share_of(allocated_units, tokens_through - gpu_tokens, tokens_served), 0) as share_units,
     from gpu_shares
     where allocated_units is not null
 ),
@@ -78,17 +76,15 @@ gpu_bucket_levels as (
         request_id,
         gpu_price_id,
         share_units,
-        coalesce((2 * share_units * input_tokens + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_input,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_read,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_5m,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) + gpu_tokens)
-            // nullif(2 * gpu_tokens, 0), 0) as through_cache_write_1h,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-            + output_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_output,
-        coalesce((2 * share_units * (input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-            + output_tokens + reasoning_tokens) + gpu_tokens) // nullif(2 * gpu_tokens, 0), 0) as through_reasoning,
+        coalesce(share_of(share_units, input_tokens, gpu_tokens), 0) as through_input,
+        coalesce(share_of(share_units, input_tokens + cache_read_tokens, gpu_tokens), 0) as through_cache_read,
+        coalesce(share_of(share_units, input_tokens + cache_read_tokens + cache_write_5m_tokens, gpu_tokens), 0) as through_cache_write_5m,
+        coalesce(share_of(share_units, input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens, gpu_tokens), 0)
+            as through_cache_write_1h,
+        coalesce(share_of(share_units, input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + output_tokens,
+            gpu_tokens), 0) as through_output,
+        coalesce(share_of(share_units, input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens + output_tokens
+            + reasoning_tokens, gpu_tokens), 0) as through_reasoning,
     from gpu_levels
 ),
 
