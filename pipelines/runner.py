@@ -105,7 +105,11 @@ def run_pipeline(
                 pass
             raise
         finish_run(home, instance, summary.run_ids[-1])  # the whole-history marts were rebuilt after every day it wrote
-        publish(home)
+        try:
+            publish(home)
+        except WarehouseUnfinished as exc:  # this run is finished; another (a daemon's, still running or dead) is not
+            summary.warnings.append(str(exc))
+            progress(f"warning: {exc}")
     return summary
 
 

@@ -64,9 +64,9 @@ def test_a_run_failing_in_the_whole_history_stage_is_not_published_nor_closed(ho
     assert _state(home) == good  # readers: the last good run, whole (new day and old chargeback never side by side)
     assert len(unfinished_runs(home)) == 2  # the day's run and the whole-history run
     assert any("is left as the last good run published it" in line for line in said)
-    with pytest.raises(WarehouseUnfinished, match="before the whole-history marts were rebuilt"):
+    with pytest.raises(WarehouseUnfinished, match="the whole-history marts were not rebuilt after them yet"):
         publish(home)
-    with pytest.raises(CloseError, match="2026-11 is not closed: the last run .* failed or was stopped"):
+    with pytest.raises(CloseError, match=r"2026-11 is not closed: run\(s\) .* wrote days or marts"):
         close_month(home, "2026-11")
     assert _query(home, "select count(*) from finance.closed_periods") == [(0,)]
 
@@ -143,6 +143,8 @@ def test_a_record_file_without_its_manifest_row_is_removed_with_its_dates(home):
         ["gpu_capacity/0a1b.parquet"], {dt.date(2026, 11, 3), dt.date(2026, 11, 4)}
     )
     assert sorted(p.name for p in folder.iterdir()) == ["kept.parquet"]
+    (folder / "torn.parquet").write_bytes(b"")  # the stop came mid-write
+    assert remove_orphans(home, "gpu_capacity", manifest, "event_date") == (["gpu_capacity/torn.parquet"], set())
 
 
 def test_a_publish_that_cannot_replace_the_warehouse_is_one_line(home, capsys):
@@ -174,23 +176,27 @@ def test_which_runs_a_finished_run_covers(home):
     writing(home, "killed-before", daily=True)
     writing(home, "still-running", daily=True)
     writing(home, "days-only", daily=True)
-    assert not cover(home, "days-only", history, ended_early.__contains__)
+    assert not cover(home, ["days-only"], history, ended_early.__contains__)
     writing(home, "one-mart", built="marts.a")
-    assert cover(home, "one-mart", history, ended_early.__contains__)
+    assert cover(home, ["one-mart"], history, ended_early.__contains__)
     assert unfinished_runs(home) == ["days-only", "killed-before", "still-running"]
     writing(home, "whole", daily=True)
     for name in history:
         writing(home, "whole", built=name)
-    assert cover(home, "whole", history, ended_early.__contains__)
+    assert cover(home, ["whole"], history, ended_early.__contains__)
     assert unfinished_runs(home) == ["days-only", "still-running"]
-    assert cover(home, "never-wrote", history, ended_early.__contains__)
+    assert cover(home, ["never-wrote"], history, ended_early.__contains__)
+    writing(home, "failed-parent", built="marts.a", daily=True)  # re-executed from failure: the child runs marts.b only
+    writing(home, "re-execution", built="marts.b")
+    assert cover(home, ["re-execution", "failed-parent"], history, ended_early.__contains__)
+    assert unfinished_runs(home) == ["days-only", "still-running"]
 
     (home.work_warehouse.parent / "unfinished_runs.json").write_text('{"torn')
     assert unfinished_runs(home) and unfinished_runs(home)[0].startswith("unreadable unfinished_runs.json")
     writing(home, "repair")
     for name in history:
         writing(home, "repair", built=name)
-    assert cover(home, "repair", history, lambda other: other.startswith("unreadable"))
+    assert cover(home, ["repair"], history, lambda other: other.startswith("unreadable"))
     assert unfinished_runs(home) == []
 
 
@@ -234,3 +240,21 @@ def test_a_run_created_but_never_started_by_a_killed_process_is_marked_failed(ho
     assert f"run {left.run_id} was interrupted earlier: marked failed, its warehouse lock released" in said
     with instance_for(home) as instance:
         assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_date_after_tomorrow_left_pending_does_not_keep_its_month_open(home):
+    """A pending date beyond tomorrow is outside the daily partitions: no run materializes it until its day comes,
+    so close does not wait for it (it refused, telling the user to run, which could not help)."""
+    from pipelines.storage.lake import mark_pending, pending_dates
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    land(home, "today.jsonl", [_request("req_1", today.isoformat())])
+    run_pipeline(home, progress=lambda _: None)
+    later = today.replace(day=28) if today.day < 25 else today + dt.timedelta(days=2)
+    mark_pending(home, {later})
+    assert later in pending_dates(home)
+    if later > today + dt.timedelta(days=1) and later.month == today.month:
+        assert close_month(home, f"{today:%Y-%m}")["requests"] == 1
+    else:  # the last days of a month: the later date is tomorrow or next month, and waits as any pending date does
+        with pytest.raises(CloseError):
+            close_month(home, f"{later:%Y-%m}")

@@ -81,10 +81,16 @@ def writing_marts(home: Home, run_id: str, name: str, daily: bool) -> Iterator[N
 
 
 def finish_run(home: Home, instance: dg.DagsterInstance, run_id: str) -> bool:
-    """After run `run_id` succeeded: when it rebuilt every whole-history mart, it and every run that ended before it
-    started are finished (their days are in its marts); one that wrote no day is finished. Returns whether it is."""
+    """After run `run_id` succeeded: when it (with the runs it re-executed from failure) rebuilt every whole-history
+    mart, they and every run that ended before it started are finished (their days are in its marts); one that wrote
+    no day is finished. Returns whether it is."""
     record = instance.get_run_record_by_id(run_id)
     started = record.start_time if record is not None and record.start_time is not None else None
+    chain = [run_id]
+    run = record.dagster_run if record is not None else None
+    while run is not None and run.parent_run_id and run.parent_run_id not in chain:  # re-executed from failure
+        chain.append(run.parent_run_id)
+        run = instance.get_run_by_id(run.parent_run_id)
 
     def ended_before(other: str) -> bool:
         ended = instance.get_run_record_by_id(other)
@@ -92,4 +98,4 @@ def finish_run(home: Home, instance: dg.DagsterInstance, run_id: str) -> bool:
             return ended is None  # a deleted run (or a record never written by a run) wrote nothing later
         return ended.end_time is not None and ended.end_time <= started
 
-    return cover(home, run_id, HISTORY_TABLES, ended_before)
+    return cover(home, chain, HISTORY_TABLES, ended_before)

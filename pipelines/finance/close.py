@@ -83,10 +83,12 @@ def _refuse_unfinished(home: Home, month: str, start: dt.date, end: dt.date) -> 
     unfinished = unfinished_runs(home)
     if unfinished:
         raise CloseError(
-            f"{month} is not closed: the last run ({', '.join(unfinished)}) failed or was stopped before it rebuilt the "
-            "whole-history marts, so the month's spend and chargeback usage disagree; run `tokenledger run`, then close"
+            f"{month} is not closed: run(s) {', '.join(unfinished)} wrote days or marts and the whole-history marts were "
+            "not rebuilt after them (failed, stopped or still running), so the month's spend and chargeback usage may "
+            "disagree; run `tokenledger run`, then close"
         )
-    waiting = sorted(day for day in pending_dates(home) if start <= day < end)
+    tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)  # later dates wait for their day to come
+    waiting = sorted(day for day in pending_dates(home) if start <= day < end and day <= tomorrow)
     if waiting:
         raise CloseError(
             f"{month} is not closed: {len(waiting)} of its dates ({waiting[0]}"

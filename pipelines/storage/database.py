@@ -167,9 +167,10 @@ def publish(home: Home) -> bool:
     unfinished = unfinished_runs(home)
     if unfinished:
         raise WarehouseUnfinished(
-            f"{home.warehouse} is left as the last good run published it: run(s) {', '.join(unfinished)} failed or were "
-            "stopped after writing days or marts and before the whole-history marts were rebuilt after them; the next "
-            "`tokenledger run` that finishes publishes"
+            f"{home.warehouse} is left as the last good run published it: run(s) {', '.join(unfinished)} wrote days or "
+            "marts and the whole-history marts were not rebuilt after them yet (failed, stopped, or still running; a run "
+            "whose process died stays 'started' in Dagster: terminate it in `tokenledger dev`); the next run that "
+            "rebuilds them publishes (`tokenledger run`)"
         )
     with connect(home) as con:
         attach(con, home, persistent=True)  # the lake tables' views read their versions of now

@@ -377,8 +377,11 @@ def remove_orphans(home: Home, table: str, manifest: Mapping[str, dict], dates_c
         elif row is not None:
             continue
         elif dates_column is not None:
-            values = pq.read_table(pa.BufferReader(lake.read_bytes(relative)), columns=[dates_column]).column(0)
-            dates |= {value.date() if isinstance(value, dt.datetime) else value for value in values.to_pylist() if value is not None}
+            try:
+                values = pq.read_table(pa.BufferReader(lake.read_bytes(relative)), columns=[dates_column]).column(0).to_pylist()
+            except (OSError, pa.ArrowException):  # torn by the stop: it held no row anyone read
+                values = []
+            dates |= {value.date() if isinstance(value, dt.datetime) else value for value in values if value is not None}
         lake.delete(relative)
         removed.append(relative)
     return removed, dates

@@ -66,18 +66,22 @@ def writing(home: Home, run_id: str, built: str | None = None, daily: bool = Fal
         _write(home, runs)
 
 
-def cover(home: Home, run_id: str, history: Iterable[str], ended_before_it: Callable[[str], bool]) -> bool:
-    """After run `run_id` succeeded. A run that rebuilt every table of `history` is finished, and so is every
-    recorded run for which `ended_before_it(other)` holds (its rebuild read all they wrote); one that wrote no day is
-    finished too (each mart it rebuilt read the days as they were). Returns whether the run is finished."""
+def cover(home: Home, run_ids: list[str], history: Iterable[str], ended_before_it: Callable[[str], bool]) -> bool:
+    """After run `run_ids[0]` succeeded (the others: the runs it re-executed, whose steps it did not repeat). When
+    they rebuilt every table of `history` between them, they are finished, and so is every recorded run for which
+    `ended_before_it(other)` holds (the rebuild read all they wrote); runs that wrote no day are finished too (each
+    mart they rebuilt read the days as they were). Returns whether the run is finished."""
     with short_lock(home, "unfinished-runs"):
         runs = _read(home)
-        if run_id not in runs:
+        chain = [run for run in dict.fromkeys(run_ids) if run in runs]
+        if not chain:
             return True  # it wrote no marts
-        complete = set(history) <= set(runs[run_id])
-        if not complete and DAILY in runs[run_id]:
+        built = {table for run in chain for table in runs[run]}
+        complete = set(history) <= built
+        if not complete and DAILY in built:
             return False
-        _write(home, {other: tables for other, tables in runs.items() if other != run_id and not (complete and ended_before_it(other))})
+        done = set(chain) if complete else {run_ids[0]}
+        _write(home, {other: tables for other, tables in runs.items() if other not in done and not (complete and ended_before_it(other))})
         return True
 
 
