@@ -31,7 +31,7 @@ def _marts(home: Home) -> str:
 
 
 def _run(home: Home) -> subprocess.Popen:
-    env = {**os.environ, **KEY}
+    env = {**os.environ, **KEY, "PYTHONUNBUFFERED": "1"}  # each progress line as it is printed: the tests wait for one
     env.pop("TOKENLEDGER_HOME", None)
     return subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)],
@@ -128,7 +128,7 @@ def test_a_close_killed_at_any_moment_leaves_the_month_closed_whole_or_not_at_al
     assert _marts(home) == marts
 
 
-@pytest.mark.parametrize(("signum", "stage", "after"), [(signal.SIGTERM, "refreshing the whole-history marts", 0.5),
+@pytest.mark.parametrize(("signum", "stage", "after"), [(signal.SIGTERM, "refreshing the whole-history marts", 0.3),
                                                        (signal.SIGINT, "materializing", 2.0)])  # a day's steps have begun
 def test_a_run_interrupted_after_ingestion_publishes_nothing_and_the_next_run_matches_a_clean_run(homes, signum, stage, after):
     """SIGINT or SIGTERM in the daily or whole-history stage published what the run had written: new daily spend
