@@ -244,17 +244,19 @@ def test_a_run_created_but_never_started_by_a_killed_process_is_marked_failed(ho
 
 def test_a_date_after_tomorrow_left_pending_does_not_keep_its_month_open(home):
     """A pending date beyond tomorrow is outside the daily partitions: no run materializes it until its day comes,
-    so close does not wait for it (it refused, telling the user to run, which could not help)."""
+    so close does not wait for it (it refused, telling the user to run, which could not help). The close is made on
+    a fixed day, so both sides of the rule are tested whatever the date the suite runs on."""
     from pipelines.storage.lake import mark_pending, pending_dates
 
-    today = dt.datetime.now(dt.timezone.utc).date()
-    land(home, "today.jsonl", [_request("req_1", today.isoformat())])
+    land(home, "march.jsonl", [_request("req_1", "2026-03-10")])
     run_pipeline(home, progress=lambda _: None)
-    later = today.replace(day=28) if today.day < 25 else today + dt.timedelta(days=2)
-    mark_pending(home, {later})
-    assert later in pending_dates(home)
-    if later > today + dt.timedelta(days=1) and later.month == today.month:
-        assert close_month(home, f"{today:%Y-%m}")["requests"] == 1
-    else:  # the last days of a month: the later date is tomorrow or next month, and waits as any pending date does
-        with pytest.raises(CloseError):
-            close_month(home, f"{later:%Y-%m}")
+    mark_pending(home, {dt.date(2026, 3, 16), dt.date(2026, 3, 20)})
+    assert {dt.date(2026, 3, 16), dt.date(2026, 3, 20)} <= pending_dates(home)
+
+    # made on the 15th: the 16th is tomorrow, a day a run can materialize, so the close waits for it (and only it)
+    with pytest.raises(CloseError, match=r"2026-03 is not closed: 1 of its dates \(2026-03-16\) have rows ingested"):
+        close_month(home, "2026-03", today=dt.date(2026, 3, 15))
+    # made on the 14th: both pending dates are after tomorrow, so neither holds the close back
+    closed = close_month(home, "2026-03", today=dt.date(2026, 3, 14))
+    assert (closed["requests"], closed["finished"]) == (1, False)
+    assert _query(home, "select month, requests from finance.closed_periods") == [("2026-03", 1)]

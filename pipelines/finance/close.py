@@ -43,10 +43,11 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     return start, end
 
 
-def close_month(home: Home, month: str) -> dict:
+def close_month(home: Home, month: str, today: dt.date | None = None) -> dict:
     """Snapshot marts.daily_spend and marts.chargeback_usage for the month into finance.* and record the close, in one
     transaction; then rebuild the chargeback statements (final from now on) and publish. A close that committed but
-    was killed before it published is finished (`finished` true). Returns the month, its requests and cost."""
+    was killed before it published is finished (`finished` true). `today` is the UTC date the close is made on (the
+    default): pending dates up to the day after it hold the close back. Returns the month, its requests and cost."""
     start, end = month_bounds(month)
     with run_lock(home):
         with open_warehouse(home) as con:
@@ -54,7 +55,7 @@ def close_month(home: Home, month: str) -> dict:
             if closed and _published_closed(home, month):
                 raise CloseError(f"{month} was closed at {closed[0][0]:%Y-%m-%d %H:%M} UTC; closed months do not change")
             if not closed:
-                _refuse_unfinished(home, month, start, end)
+                _refuse_unfinished(home, month, start, end, today or dt.datetime.now(dt.timezone.utc).date())
             requests, cost = closed[0][1:] if closed else _freeze(con, month, start, end)
             for name in ("marts.chargeback_lines", "marts.chargeback_statements"):  # now final, from the frozen copy
                 build(con, home, name)
@@ -76,7 +77,7 @@ def _freeze(con, month: str, start: dt.date, end: dt.date) -> tuple[int, object]
     return requests, cost
 
 
-def _refuse_unfinished(home: Home, month: str, start: dt.date, end: dt.date) -> None:
+def _refuse_unfinished(home: Home, month: str, start: dt.date, end: dt.date, today: dt.date) -> None:
     """CloseError when the marts the close would freeze are not those of a finished run: a run stopped after writing
     days but before the whole-history marts (new daily spend beside old chargeback usage), or days of the month
     ingested and not yet materialized."""
@@ -87,7 +88,7 @@ def _refuse_unfinished(home: Home, month: str, start: dt.date, end: dt.date) -> 
             "not rebuilt after them (failed, stopped or still running), so the month's spend and chargeback usage may "
             "disagree; run `tokenledger run`, then close"
         )
-    tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)  # later dates wait for their day to come
+    tomorrow = today + dt.timedelta(days=1)  # later dates wait for their day to come
     waiting = sorted(day for day in pending_dates(home) if start <= day < end and day <= tomorrow)
     if waiting:
         raise CloseError(
