@@ -17,6 +17,7 @@ import dagster as dg
 from pipelines.definitions import defs
 from pipelines.defs.console import printed_to
 from pipelines.defs.resources import TokenledgerHome
+from pipelines.defs.run_workers import end_dead_runs
 from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, finish_run, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key, short_key_warning
 from pipelines.storage.database import WarehouseUnfinished, publish
@@ -86,6 +87,8 @@ def run_pipeline(
     with run_lock(home), instance_for(home) as instance:
         for run_id in recover_dead_runs(instance):
             progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
+        for run_id in end_dead_runs(home, instance):
+            progress(f"run {run_id}'s run worker died before the run finished: marked failed, its warehouse lock released")
         removed = remove_scratch(home)
         if removed:
             progress(f"removed the scratch of {removed} interrupted ingestion(s)")

@@ -9,6 +9,7 @@ import dagster as dg
 
 from pipelines.defs.automation.jobs import daily_job, ingest_job, models_job
 from pipelines.defs.resources import TokenledgerHome
+from pipelines.defs.run_workers import end_dead_runs
 from pipelines.defs.stages import (
     PUBLISHED_BY_LAUNCHER,
     RANGE_END,
@@ -62,6 +63,8 @@ def _busy(instance: dg.DagsterInstance) -> bool:
 def new_landing_files(context: dg.SensorEvaluationContext, tokenledger: TokenledgerHome):
     """First ingest what changed in landing; on a later tick, when no run is in flight, materialize the late dates."""
     home = tokenledger.paths
+    for run_id in end_dead_runs(home, context.instance):  # else a run whose worker died would keep the sensor waiting
+        context.log.warning(f"run {run_id}'s run worker died before the run finished: marked failed")
     if _busy(context.instance):
         return dg.SkipReason("a run is queued or in progress; waiting for it to finish")
     fingerprint = landing_fingerprint(home)

@@ -1,0 +1,57 @@
+"""Runs whose run worker died: found and marked failed, so they no longer hold back publishing and the sensor.
+
+Dagster's default run launcher cannot tell that the process running a run (its run worker) died: killed, out of
+memory, the machine's `tokenledger dev` stopped hard. Such a run stays STARTED for ever, so it stays unfinished
+(`storage.unfinished`), publishing and `close` wait for it, and the landing sensor waits for it to end.
+
+Each step that writes the marts records, beside its run, the identity of the run worker (`storage.processes`): the
+process Dagster's executor names in its "Executing steps ..." engine event (the multiprocess executor's parent
+process, or the one process of the in-process executor), recorded only when it is this step's own process or one of
+its ancestors, so on this machine. `end_dead_runs` marks failed each unfinished run that Dagster still takes for
+in progress and whose recorded run workers are all gone from this machine; the next run that rebuilds the whole-
+history marts finishes it (`defs.stages.finish_run`). A run whose worker runs on another machine is left to that
+platform's run monitoring.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipelines.storage.home import Home
+from pipelines.storage.processes import alive, identity, is_self_or_ancestor
+from pipelines.storage.unfinished import workers
+
+STEPS_EVENT = "Executing steps "
+"""How Dagster's executors begin the engine event that names the process running a run's steps (metadata `pid`)."""
+IN_PROGRESS = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
+
+
+def run_worker(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The identity of run `run_id`'s run worker, when it is this process or an ancestor of it; else None."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        event = entry.dagster_event
+        data = event.engine_event_data if event is not None else None
+        if not entry.user_message.startswith(STEPS_EVENT) or data is None or "pid" not in data.metadata:
+            continue
+        try:
+            pid = int(str(data.metadata["pid"].value))
+        except ValueError:
+            continue
+        if is_self_or_ancestor(pid):
+            return identity(pid)
+    return None
+
+
+def end_dead_runs(home: Home, instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed (and free the `duckdb` pool slots of) each unfinished run still in progress in Dagster whose
+    recorded run workers have all died on this machine. Returns their run ids."""
+    ended = []
+    for run_id, identities in sorted(workers(home).items()):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.status not in IN_PROGRESS or any(alive(named) is not False for named in identities):
+            continue
+        pids = ", ".join(named.split(" ")[1] for named in identities)
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        instance.report_run_failed(run, message=f"its run worker (pid {pids}) died before the run finished (found by tokenledger)")
+        ended.append(run_id)
+    return ended

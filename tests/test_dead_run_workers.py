@@ -1,0 +1,191 @@
+"""A run whose run worker died (killed, out of memory) stays STARTED in Dagster: the default run launcher cannot
+tell. It held back publishing, `close` and the landing sensor until someone terminated it by hand. The process
+running its steps is recorded with it; a run whose worker is gone from this machine is marked failed by the next
+`tokenledger run` or sensor tick, and the next whole rebuild publishes its days.
+
+The worker here is a real separate process running the models job through Dagster (in-process executor, as a
+`tokenledger run`; multiprocess executor, as the daemon's runs); it is stopped with SIGSTOP once it has written a
+day's table, so the test can see it alive, and then killed with SIGKILL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.definitions.reconstruct import ReconstructableRepository  # how the daemon's code location loads the job
+from helpers import envelope, land, sample_usage
+
+from pipelines.defs.run_workers import end_dead_runs
+from pipelines.defs.stages import RANGE_END, RANGE_START
+from pipelines.runner import instance_for, run_pipeline
+from pipelines.storage.database import WarehouseUnfinished, publish
+from pipelines.storage.home import Home
+from pipelines.storage.processes import alive, identity, is_self_or_ancestor
+from pipelines.storage.unfinished import DAILY, unfinished_runs, workers
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+WORKER = """
+import os, signal, sys
+from pipelines.defs import stages
+from pipelines.definitions import defs
+from pipelines.defs.resources import TokenledgerHome
+from pipelines.runner import instance_for
+from pipelines.storage.home import Home
+
+home, day = Home.at(sys.argv[1]), sys.argv[2]
+original, days = stages.writing, []
+
+
+def writing(*args, **kwargs):  # the worker stops itself at its second daily table, the first one written
+    original(*args, **kwargs)
+    days.append(kwargs.get("daily"))
+    if days.count(True) == 2:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+stages.writing = writing
+resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
+tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
+with instance_for(home) as instance:
+    definitions = defs()
+    definitions.resolve_job_def("tokenledger_ingest").execute_in_process(instance=instance, resources=resources)
+    definitions.resolve_job_def("tokenledger_models").execute_in_process(instance=instance, resources=resources, tags=tags)
+"""
+
+
+def _request(request_id: str, day: str) -> str:
+    record = json.loads(envelope(request_id, "openai", "gpt-4o-2024-08-06", sample_usage("openai_chat_completions_usage.json")))
+    record["timestamp"] = f"{day}T10:15:02.120Z"
+    return json.dumps(record)
+
+
+def _daily(home: Home) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute("select event_date, requests from marts.daily_spend order by all").fetchall()
+
+
+def _stopped(process: subprocess.Popen, home: Home) -> str:
+    """Wait until the worker stopped itself after its first daily table; its run id."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the worker exited with {process.returncode} before it stopped:\n{process.stdout.read()[-3000:]}")
+        state = (Path("/proc") / str(process.pid) / "stat").read_text()
+        if state[state.rfind(")") + 2] == "T":
+            runs = [run for run in unfinished_runs(home) if DAILY in json.loads((home.work_warehouse.parent / "unfinished_runs.json").read_text())[run]]
+            assert len(runs) == 1, runs
+            return runs[0]
+        time.sleep(0.05)
+    pytest.fail("the worker did not reach its second daily table in 240 s")
+
+
+@pytest.fixture
+def killed(home):
+    """A home published with two days, then a third day whose models run's worker was killed after writing a day's
+    table: (home, the dead run's id, the worker's pid)."""
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("needs /proc to see the worker stopped")
+    land(home, "november.jsonl", [_request("req_1", "2026-11-27"), _request("req_2", "2026-11-28")])
+    run_pipeline(home, progress=lambda _: None)
+    land(home, "late.jsonl", [_request("req_3", "2026-11-29")])
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), "2026-11-29"], cwd=CHECKOUT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        run_id = _stopped(worker, home)
+        recorded = workers(home)[run_id]
+        assert recorded == [identity(worker.pid)]  # the in-process executor: the worker is the step's own process
+        with instance_for(home) as instance:
+            assert end_dead_runs(home, instance) == []  # stopped is alive: left alone
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert alive(recorded[0]) is False
+    yield home, run_id, worker.pid
+
+
+def test_the_next_run_marks_a_dead_worker_s_run_failed_and_publishes_its_day(killed):
+    home, run_id, pid = killed
+    assert _daily(home) == [(dt.date(2026, 11, 27), 1), (dt.date(2026, 11, 28), 1)]
+    with pytest.raises(WarehouseUnfinished, match=run_id):  # before: held back until terminated by hand
+        publish(home)
+
+    said: list[str] = []
+    run_pipeline(home, progress=said.append)
+    assert f"run {run_id}'s run worker died before the run finished: marked failed, its warehouse lock released" in said
+    with instance_for(home) as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        message = [e.dagster_event.message for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
+        assert message == [f"its run worker (pid {pid}) died before the run finished (found by tokenledger)"]
+    assert unfinished_runs(home) == []
+    assert _daily(home) == [(dt.date(2026, 11, 27), 1), (dt.date(2026, 11, 28), 1), (dt.date(2026, 11, 29), 1)]
+
+
+def test_the_landing_sensor_no_longer_waits_for_a_dead_worker_s_run(killed, monkeypatch):
+    """The sensor skipped every tick while a run was in progress; a dead one was in progress for ever."""
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import TokenledgerHome
+    from pipelines.settings import HOME_ENV
+
+    home, run_id, _ = killed
+    monkeypatch.setenv(HOME_ENV, str(home.root))
+    sensor = defs().resolve_sensor_def("new_landing_files")
+    with instance_for(home) as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"tokenledger": TokenledgerHome(home=str(home.root))})
+        result = sensor(context)
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert isinstance(result, dg.RunRequest), result  # landing changed since this fresh cursor: ingest first
+    requests = sensor(dg.build_sensor_context(instance=instance_for(home), cursor=context.cursor,
+                                              resources={"tokenledger": TokenledgerHome(home=str(home.root))}))
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2026-11-29", "2026-11-29")]
+
+
+def test_a_process_identity_tells_a_reused_pid_from_the_process_it_named():
+    """The identity carries the start time: a live process with the same pid but another start is not the one named."""
+    me = identity(os.getpid())
+    host, pid, start = me.split(" ")
+    assert alive(me) is True and is_self_or_ancestor(os.getpid()) and is_self_or_ancestor(os.getppid())
+    if start != "-":
+        assert alive(f"{host} {pid} {int(start) + 1}") is False
+    assert alive(f"another-{host} {pid} {start}") is None  # another machine: cannot tell
+    assert alive("not an identity") is None
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    assert alive(f"{host} {finished.stdout.strip()} -") is False
+
+
+def test_a_daemon_style_run_records_the_multiprocess_executor_s_parent_not_a_step(home, monkeypatch):
+    """The daemon's runs use the multiprocess executor: each step runs in a child process that ends with the step.
+    The recorded worker is the parent that runs the whole job (here this process), never a step's own process.
+    One daily table is materialized (a step takes seconds to start in its own process); nothing finishes the run
+    here, so its record stays to be read."""
+    from pipelines.settings import HOME_ENV
+
+    monkeypatch.setenv(HOME_ENV, str(home.root))
+    land(home, "november.jsonl", [_request("req_1", "2026-11-27")])
+    with instance_for(home) as instance:
+        from pipelines.definitions import defs
+
+        assert defs().resolve_job_def("tokenledger_ingest").execute_in_process(instance=instance).success
+        tags = {RANGE_START: "2026-11-27", RANGE_END: "2026-11-27"}
+        selection = [dg.AssetKey(["staging", "stg_gateway_requests"])]
+        models = ReconstructableRepository.for_module("pipelines.definitions", "defs", str(CHECKOUT)).get_reconstructable_job("tokenledger_models")
+        with dg.execute_job(models, instance=instance, tags=tags, asset_selection=selection) as result:
+            assert result.success
+            steps = {e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+        assert steps and os.getpid() not in steps  # the step really ran in another process
+        assert workers(home) == {result.run_id: [identity(os.getpid())]}
+        assert end_dead_runs(home, instance) == []  # a finished run is not in progress: nothing to end
