@@ -73,19 +73,19 @@ def _daily(home: Home) -> list[tuple]:
         return con.execute("select event_date, requests from marts.daily_spend order by all").fetchall()
 
 
-def _stopped(process: subprocess.Popen, home: Home) -> str:
+def _stopped(process: subprocess.Popen, home: Home, log: Path) -> str:
     """Wait until the worker stopped itself after its first daily table; its run id."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the worker exited with {process.returncode} before it stopped:\n{process.stdout.read()[-3000:]}")
+            pytest.fail(f"the worker exited with {process.returncode} before it stopped:\n{log.read_text()[-3000:]}")
         state = (Path("/proc") / str(process.pid) / "stat").read_text()
         if state[state.rfind(")") + 2] == "T":
             runs = [run for run in unfinished_runs(home) if DAILY in json.loads((home.work_warehouse.parent / "unfinished_runs.json").read_text())[run]]
             assert len(runs) == 1, runs
             return runs[0]
         time.sleep(0.05)
-    pytest.fail("the worker did not reach its second daily table in 240 s")
+    pytest.fail(f"the worker did not reach its second daily table in 240 s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture
@@ -98,10 +98,12 @@ def killed(home):
     run_pipeline(home, progress=lambda _: None)
     land(home, "late.jsonl", [_request("req_3", "2026-11-29")])
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
-    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), "2026-11-29"], cwd=CHECKOUT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = home.root.parent / "worker.log"  # a file, not a pipe nobody reads while waiting (a full pipe would block it)
+    with open(log, "w") as out:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), "2026-11-29"], cwd=CHECKOUT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
     try:
-        run_id = _stopped(worker, home)
+        run_id = _stopped(worker, home, log)
         recorded = workers(home)[run_id]
         assert recorded == [identity(worker.pid)]  # the in-process executor: the worker is the step's own process
         with instance_for(home) as instance:
@@ -136,35 +138,57 @@ def test_the_next_run_marks_a_dead_worker_s_run_failed_and_publishes_its_day(kil
 
 
 def test_the_landing_sensor_no_longer_waits_for_a_dead_worker_s_run(killed, monkeypatch):
-    """The sensor skipped every tick while a run was in progress; a dead one was in progress for ever."""
+    """The sensor skipped every tick while a run was in progress; a dead one was in progress for ever. Ending it marks
+    its dates pending again, so the sensor's request for them has a new run key (the daemon does not launch a run
+    key twice) and the run that follows rebuilds them."""
     from pipelines.definitions import defs
     from pipelines.defs.resources import TokenledgerHome
     from pipelines.settings import HOME_ENV
+    from pipelines.storage.lake import pending_dates, pending_version
 
     home, run_id, _ = killed
     monkeypatch.setenv(HOME_ENV, str(home.root))
-    sensor = defs().resolve_sensor_def("new_landing_files")
+    sensor, resources = defs().resolve_sensor_def("new_landing_files"), {"tokenledger": TokenledgerHome(home=str(home.root))}
+    assert dt.date(2026, 11, 29) in pending_dates(home)
+    before = pending_version(home)
     with instance_for(home) as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"tokenledger": TokenledgerHome(home=str(home.root))})
-        result = sensor(context)
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        assert isinstance(sensor(context), dg.RunRequest)  # not "a run is queued or in progress"
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-    assert isinstance(result, dg.RunRequest), result  # landing changed since this fresh cursor: ingest first
-    requests = sensor(dg.build_sensor_context(instance=instance_for(home), cursor=context.cursor,
-                                              resources={"tokenledger": TokenledgerHome(home=str(home.root))}))
-    assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in requests] == [("2026-11-29", "2026-11-29")]
+        assert pending_version(home) != before and dt.date(2026, 11, 29) in pending_dates(home)
+        requests = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources))
+    assert [(r.tags[RANGE_START], r.tags[RANGE_END], r.run_key) for r in requests] == [
+        ("2026-11-29", "2026-11-29", f"late:2026-11-29..2026-11-29:{pending_version(home)}")]
 
 
 def test_a_process_identity_tells_a_reused_pid_from_the_process_it_named():
-    """The identity carries the start time: a live process with the same pid but another start is not the one named."""
+    """The identity carries the start time: a live process with the same pid but another start is not the one named;
+    a zombie is gone; pid 1 (a container's init, the run worker when it is the entrypoint) is an ancestor."""
     me = identity(os.getpid())
-    host, pid, start = me.split(" ")
+    host, boot, namespace, pid, start = me.split(" ")
     assert alive(me) is True and is_self_or_ancestor(os.getpid()) and is_self_or_ancestor(os.getppid())
-    if start != "-":
-        assert alive(f"{host} {pid} {int(start) + 1}") is False
-    assert alive(f"another-{host} {pid} {start}") is None  # another machine: cannot tell
+    assert is_self_or_ancestor(1)
+    assert alive(f"{host} {boot} {namespace} {pid} {int(start) + 1}") is False
+    assert alive(f"another-{host} {boot} {namespace} {pid} {start}") is None  # another machine: cannot tell
     assert alive("not an identity") is None
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    assert alive(f"{host} {finished.stdout.strip()} -") is False
+    assert alive(f"{host} {boot} {namespace} {finished.stdout.strip()} -") is False
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    named = identity(zombie.pid)
+    while (Path("/proc") / str(zombie.pid) / "stat").read_text().split(") ")[1][0] != "Z":  # exited, not reaped yet
+        time.sleep(0.01)
+    assert alive(named) is False
+    zombie.wait()
+
+
+def test_a_process_of_another_boot_or_namespace():
+    """An earlier boot of this machine (same machine id): its processes are gone, so the run is dead. Another machine
+    id or another pid namespace (a container on this host with the same host name): unknown, never dead."""
+    host, boot, namespace, pid, start = identity(os.getpid()).split(" ")
+    _, _, machine = boot.partition("/")
+    assert alive(f"{host} 00000000-0000-0000-0000-000000000000/{machine} {namespace} {pid} {start}") is False
+    assert alive(f"{host} 00000000-0000-0000-0000-000000000000/another-machine {namespace} {pid} {start}") is None
+    assert alive(f"{host} {boot} pid:[1] {pid} {start}") is None
 
 
 def test_a_daemon_style_run_records_the_multiprocess_executor_s_parent_not_a_step(home, monkeypatch):
@@ -188,4 +212,3 @@ def test_a_daemon_style_run_records_the_multiprocess_executor_s_parent_not_a_ste
             steps = {e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
         assert steps and os.getpid() not in steps  # the step really ran in another process
         assert workers(home) == {result.run_id: [identity(os.getpid())]}
-        assert end_dead_runs(home, instance) == []  # a finished run is not in progress: nothing to end

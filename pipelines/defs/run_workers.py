@@ -1,8 +1,9 @@
 """Runs whose run worker died: found and marked failed, so they no longer hold back publishing and the sensor.
 
-Dagster's default run launcher cannot tell that the process running a run (its run worker) died: killed, out of
-memory, the machine's `tokenledger dev` stopped hard. Such a run stays STARTED for ever, so it stays unfinished
-(`storage.unfinished`), publishing and `close` wait for it, and the landing sensor waits for it to end.
+Dagster's code server marks a run failed when the run worker it launched dies; when the code server dies too (the
+machine restarted or crashed, `tokenledger dev` killed hard, the code server killed for memory) nobody does, and the run
+stays STARTED for ever: it stays unfinished (`storage.unfinished`), publishing and `close` wait for it, and the landing
+sensor waits for it to end.
 
 Each step that writes the marts records, beside its run, the identity of the run worker (`storage.processes`): the
 process Dagster's executor names in its "Executing steps ..." engine event (the multiprocess executor's parent
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.defs.partitions import range_dates
 from pipelines.storage.home import Home
+from pipelines.storage.lake import mark_pending
+from pipelines.storage.lock import short_lock
 from pipelines.storage.processes import alive, identity, is_self_or_ancestor
 from pipelines.storage.unfinished import workers
 
@@ -44,14 +48,17 @@ def run_worker(instance: dg.DagsterInstance, run_id: str) -> str | None:
 
 def end_dead_runs(home: Home, instance: dg.DagsterInstance) -> list[str]:
     """Mark failed (and free the `duckdb` pool slots of) each unfinished run still in progress in Dagster whose
-    recorded run workers have all died on this machine. Returns their run ids."""
+    recorded run workers have all died on this machine, and mark its partition range pending again (so it is
+    rebuilt, and the landing sensor's next request for it has a new run key). Returns their run ids."""
     ended = []
-    for run_id, identities in sorted(workers(home).items()):
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.status not in IN_PROGRESS or any(alive(named) is not False for named in identities):
-            continue
-        pids = ", ".join(named.split(" ")[1] for named in identities)
-        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        instance.report_run_failed(run, message=f"its run worker (pid {pids}) died before the run finished (found by tokenledger)")
-        ended.append(run_id)
+    with short_lock(home, "dead-runs"):  # one caller ends a run once (a sensor tick beside a CLI run)
+        for run_id, identities in sorted(workers(home).items()):
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.status not in IN_PROGRESS or any(alive(named) is not False for named in identities):
+                continue
+            mark_pending(home, range_dates(run.tags) or set())
+            pids = ", ".join(named.split(" ")[3] for named in identities)
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            instance.report_run_failed(run, message=f"its run worker (pid {pids}) died before the run finished (found by tokenledger)")
+            ended.append(run_id)
     return ended

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from pipelines.defs.partitions import RANGE_END, RANGE_START
 from pipelines.defs.run_workers import run_worker
 from pipelines.storage.home import Home
 from pipelines.storage.schemas import EARLIEST_DATE
@@ -27,8 +28,6 @@ PUBLISHED_BY_LAUNCHER = {"tokenledger/published-by": "launcher"}
 """The tag of a run whose launcher publishes the warehouse when it is done: the publish sensors leave it alone."""
 HISTORY_TABLES = tuple(entry.name for entry in TABLES if not entry.daily and entry.name.split(".")[0] not in (*INGEST_GROUPS, "finance"))
 """The whole-history marts (stage 3): a run that wrote a day is finished once it, or a later run, rebuilt them all."""
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def stage_keys(assets) -> tuple[list[dg.AssetKey], list[dg.AssetKey], list[dg.AssetKey]]:

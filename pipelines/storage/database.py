@@ -169,8 +169,8 @@ def publish(home: Home) -> bool:
         raise WarehouseUnfinished(
             f"{home.warehouse} is left as the last good run published it: run(s) {', '.join(unfinished)} wrote days or "
             "marts and the whole-history marts were not rebuilt after them yet (failed, stopped, or still running; a run "
-            "whose worker died on this machine is marked failed by the next run, one on another machine must be "
-            "terminated in the Dagster UI); the next run that rebuilds them publishes (`tokenledger run`)"
+            "still 'started' whose recorded worker is gone from this machine is marked failed by the next run, any other "
+            "dead one must be terminated in the Dagster UI); the next run that rebuilds them publishes (`tokenledger run`)"
         )
     with connect(home) as con:
         attach(con, home, persistent=True)  # the lake tables' views read their versions of now

@@ -8,12 +8,11 @@ import hashlib
 import dagster as dg
 
 from pipelines.defs.automation.jobs import daily_job, ingest_job, models_job
+from pipelines.defs.partitions import range_dates
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.run_workers import end_dead_runs
 from pipelines.defs.stages import (
     PUBLISHED_BY_LAUNCHER,
-    RANGE_END,
-    RANGE_START,
     contiguous_ranges,
     finish_run,
     partition_dates,
@@ -91,14 +90,13 @@ def new_landing_files(context: dg.SensorEvaluationContext, tokenledger: Tokenled
 )
 def clear_materialized_dates(context: dg.RunStatusSensorContext, tokenledger: TokenledgerHome):
     """A date whose lake rows changed after the run started stays late: the next tick materializes it once more."""
-    tags = context.dagster_run.tags
-    if RANGE_START not in tags or RANGE_END not in tags:
+    ran = range_dates(context.dagster_run.tags)
+    if ran is None:
         return dg.SkipReason("the run had no partition range")
     home = tokenledger.paths
     record = context.instance.get_run_record_by_id(context.dagster_run.run_id)
     started = record.start_time if record is not None and record.start_time is not None else 0.0
-    first, last = dt.date.fromisoformat(tags[RANGE_START]), dt.date.fromisoformat(tags[RANGE_END])
-    ran = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
+    first, last = min(ran), max(ran)
     late = ran & pending_dates(home)
     changed = {day for day in late if lake_changed_since(home, day, started)}
     clear_pending(home, late - changed)
