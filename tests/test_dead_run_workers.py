@@ -30,35 +30,42 @@ from pipelines.runner import instance_for, run_pipeline
 from pipelines.storage.database import WarehouseUnfinished, publish
 from pipelines.storage.home import Home
 from pipelines.storage.processes import alive, identity, is_self_or_ancestor
-from pipelines.storage.unfinished import DAILY, unfinished_runs, workers
+from pipelines.storage.unfinished import DAILY, unfinished_runs
+from pipelines.storage.workers import recorded_workers
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 WORKER = """
 import os, signal, sys
-from pipelines.defs import stages
+from pipelines.defs import run_workers, stages
 from pipelines.definitions import defs
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.runner import instance_for
 from pipelines.storage.home import Home
 
-home, day = Home.at(sys.argv[1]), sys.argv[2]
-original, days = stages.writing, []
+home, day, job = Home.at(sys.argv[1]), sys.argv[2], sys.argv[3]
+writing, record, days = stages.writing, run_workers.record_run_worker, []
 
 
-def writing(*args, **kwargs):  # the worker stops itself at its second daily table, the first one written
-    original(*args, **kwargs)
+def stop_at_second_day(*args, **kwargs):  # the models run stops itself at its second daily table, the first written
+    writing(*args, **kwargs)
     days.append(kwargs.get("daily"))
     if days.count(True) == 2:
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-stages.writing = writing
+def stop_once_recorded(*args):  # the ingest run stops itself once its worker is recorded, before it reads landing
+    record(*args)
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+stages.writing, run_workers.record_run_worker = stop_at_second_day, (stop_once_recorded if job == "ingest" else record)
 resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
 tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
 with instance_for(home) as instance:
     definitions = defs()
     definitions.resolve_job_def("tokenledger_ingest").execute_in_process(instance=instance, resources=resources)
-    definitions.resolve_job_def("tokenledger_models").execute_in_process(instance=instance, resources=resources, tags=tags)
+    if job == "models":
+        definitions.resolve_job_def("tokenledger_models").execute_in_process(instance=instance, resources=resources, tags=tags)
 """
 
 
@@ -74,37 +81,32 @@ def _daily(home: Home) -> list[tuple]:
 
 
 def _stopped(process: subprocess.Popen, home: Home, log: Path) -> str:
-    """Wait until the worker stopped itself after its first daily table; its run id."""
+    """Wait until the worker stopped itself; the id of the run it recorded last."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the worker exited with {process.returncode} before it stopped:\n{log.read_text()[-3000:]}")
         state = (Path("/proc") / str(process.pid) / "stat").read_text()
         if state[state.rfind(")") + 2] == "T":
-            runs = [run for run in unfinished_runs(home) if DAILY in json.loads((home.work_warehouse.parent / "unfinished_runs.json").read_text())[run]]
+            with instance_for(home) as instance:
+                runs = [run for run in recorded_workers(home) if not instance.get_run_by_id(run).is_finished]
             assert len(runs) == 1, runs
             return runs[0]
         time.sleep(0.05)
-    pytest.fail(f"the worker did not reach its second daily table in 240 s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"the worker did not stop in 240 s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def killed(home):
-    """A home published with two days, then a third day whose models run's worker was killed after writing a day's
-    table: (home, the dead run's id, the worker's pid)."""
-    if not Path("/proc/self/stat").is_file():
-        pytest.skip("needs /proc to see the worker stopped")
-    land(home, "november.jsonl", [_request("req_1", "2026-11-27"), _request("req_2", "2026-11-28")])
-    run_pipeline(home, progress=lambda _: None)
-    land(home, "late.jsonl", [_request("req_3", "2026-11-29")])
+def _kill_stopped_worker(home: Home, job: str, day: str) -> tuple[str, int]:
+    """Start a worker process running `job`, wait until it stopped itself, check it is left alone while it lives,
+    kill it; (its run id, its pid)."""
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
     log = home.root.parent / "worker.log"  # a file, not a pipe nobody reads while waiting (a full pipe would block it)
     with open(log, "w") as out:
-        worker = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), "2026-11-29"], cwd=CHECKOUT, env=env,
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, str(home.root), day, job], cwd=CHECKOUT, env=env,
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         run_id = _stopped(worker, home, log)
-        recorded = workers(home)[run_id]
+        recorded = recorded_workers(home)[run_id]
         assert recorded == [identity(worker.pid)]  # the in-process executor: the worker is the step's own process
         with instance_for(home) as instance:
             assert end_dead_runs(home, instance) == []  # stopped is alive: left alone
@@ -116,7 +118,21 @@ def killed(home):
             worker.kill()
             worker.wait()
     assert alive(recorded[0]) is False
-    yield home, run_id, worker.pid
+    return run_id, worker.pid
+
+
+@pytest.fixture
+def killed(home):
+    """A home published with two days, then a third day whose models run's worker was killed after writing a day's
+    table: (home, the dead run's id, the worker's pid)."""
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("needs /proc to see the worker stopped")
+    land(home, "november.jsonl", [_request("req_1", "2026-11-27"), _request("req_2", "2026-11-28")])
+    run_pipeline(home, progress=lambda _: None)
+    land(home, "late.jsonl", [_request("req_3", "2026-11-29")])
+    run_id, pid = _kill_stopped_worker(home, "models", "2026-11-29")
+    assert DAILY in json.loads((home.work_warehouse.parent / "unfinished_runs.json").read_text())[run_id]
+    yield home, run_id, pid
 
 
 def test_the_next_run_marks_a_dead_worker_s_run_failed_and_publishes_its_day(killed):
@@ -159,6 +175,26 @@ def test_the_landing_sensor_no_longer_waits_for_a_dead_worker_s_run(killed, monk
         requests = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources))
     assert [(r.tags[RANGE_START], r.tags[RANGE_END], r.run_key) for r in requests] == [
         ("2026-11-29", "2026-11-29", f"late:2026-11-29..2026-11-29:{pending_version(home)}")]
+
+
+def test_a_dead_ingestion_run_no_longer_keeps_the_sensor_waiting(home, monkeypatch):
+    """An ingestion run writes no marts (it is never unfinished) but, left 'started', kept the landing sensor skipping
+    every tick; its worker is recorded too, so the next tick ends it and goes on."""
+    from pipelines.definitions import defs
+    from pipelines.defs.resources import TokenledgerHome
+    from pipelines.settings import HOME_ENV
+
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("needs /proc to see the worker stopped")
+    monkeypatch.setenv(HOME_ENV, str(home.root))
+    land(home, "november.jsonl", [_request("req_1", "2026-11-27")])
+    run_id, pid = _kill_stopped_worker(home, "ingest", "2026-11-27")
+    sensor, resources = defs().resolve_sensor_def("new_landing_files"), {"tokenledger": TokenledgerHome(home=str(home.root))}
+    with instance_for(home) as instance:
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance, resources=resources)), dg.RunRequest)
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+    assert run_id not in recorded_workers(home)  # an ended run's workers are forgotten
+    assert unfinished_runs(home) == []
 
 
 def test_a_process_identity_tells_a_reused_pid_from_the_process_it_named():
@@ -211,4 +247,4 @@ def test_a_daemon_style_run_records_the_multiprocess_executor_s_parent_not_a_ste
             assert result.success
             steps = {e.pid for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
         assert steps and os.getpid() not in steps  # the step really ran in another process
-        assert workers(home) == {result.run_id: [identity(os.getpid())]}
+        assert recorded_workers(home)[result.run_id] == [identity(os.getpid())]

@@ -20,6 +20,13 @@ class TokenledgerHome(dg.ConfigurableResource):
     def paths(self) -> Home:
         return Home.at(self.home)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """In a run's step: record the run's worker, so a run whose worker dies can be found (`defs.run_workers`)."""
+        from pipelines.defs.run_workers import record_run_worker
+
+        if context.dagster_run is not None and context.instance is not None:
+            record_run_worker(self.paths, context.instance, context.dagster_run.run_id)
+
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The warehouse opened for writing, with every contract table there."""

@@ -5,13 +5,13 @@ machine restarted or crashed, `tokenledger dev` killed hard, the code server kil
 stays STARTED for ever: it stays unfinished (`storage.unfinished`), publishing and `close` wait for it, and the landing
 sensor waits for it to end.
 
-Each step that writes the marts records, beside its run, the identity of the run worker (`storage.processes`): the
-process Dagster's executor names in its "Executing steps ..." engine event (the multiprocess executor's parent
-process, or the one process of the in-process executor), recorded only when it is this step's own process or one of
-its ancestors, so on this machine. `end_dead_runs` marks failed each unfinished run that Dagster still takes for
-in progress and whose recorded run workers are all gone from this machine; the next run that rebuilds the whole-
-history marts finishes it (`defs.stages.finish_run`). A run whose worker runs on another machine is left to that
-platform's run monitoring.
+Each step records, when its resources are set up (`defs.resources`), the identity of its run's worker
+(`storage.processes`, in `storage.workers`): the process Dagster's executor names in its "Executing steps ..." engine
+event (the multiprocess executor's parent process, or the one process of the in-process executor), recorded only when
+it is the step's own process or one of its ancestors, so on this machine. `end_dead_runs` marks failed each run Dagster
+still takes for in progress whose recorded workers are all gone from this machine, and marks its dates pending again;
+the next run that rebuilds the whole-history marts finishes it if it wrote any (`defs.stages.finish_run`). A run whose
+worker runs on another machine is left to that platform's run monitoring.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pipelines.storage.home import Home
 from pipelines.storage.lake import mark_pending
 from pipelines.storage.lock import short_lock
 from pipelines.storage.processes import alive, identity, is_self_or_ancestor
-from pipelines.storage.unfinished import workers
+from pipelines.storage.workers import forget_workers, record_worker, recorded_workers
 
 STEPS_EVENT = "Executing steps "
 """How Dagster's executors begin the engine event that names the process running a run's steps (metadata `pid`)."""
@@ -46,19 +46,31 @@ def run_worker(instance: dg.DagsterInstance, run_id: str) -> str | None:
     return None
 
 
+def record_run_worker(home: Home, instance: dg.DagsterInstance, run_id: str) -> None:
+    """Record run `run_id`'s worker, when it is this process or an ancestor of it."""
+    named = run_worker(instance, run_id)
+    if named is not None:
+        record_worker(home, run_id, named)
+
+
 def end_dead_runs(home: Home, instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed (and free the `duckdb` pool slots of) each unfinished run still in progress in Dagster whose
-    recorded run workers have all died on this machine, and mark its partition range pending again (so it is
-    rebuilt, and the landing sensor's next request for it has a new run key). Returns their run ids."""
-    ended = []
+    """Mark failed (and free the `duckdb` pool slots of) each run still in progress in Dagster whose recorded run
+    workers have all died on this machine, and mark its partition range pending again (so it is rebuilt, and the
+    landing sensor's next request for it has a new run key); forget the workers of runs that ended. Returns the ids
+    of the runs it marked failed."""
+    ended, gone = [], set()
     with short_lock(home, "dead-runs"):  # one caller ends a run once (a sensor tick beside a CLI run)
-        for run_id, identities in sorted(workers(home).items()):
+        for run_id, identities in sorted(recorded_workers(home).items()):
             run = instance.get_run_by_id(run_id)
-            if run is None or run.status not in IN_PROGRESS or any(alive(named) is not False for named in identities):
+            if run is None or run.is_finished:
+                gone.add(run_id)
+                continue
+            if run.status not in IN_PROGRESS or not identities or any(alive(named) is not False for named in identities):
                 continue
             mark_pending(home, range_dates(run.tags) or set())
             pids = ", ".join(named.split(" ")[3] for named in identities)
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
             instance.report_run_failed(run, message=f"its run worker (pid {pids}) died before the run finished (found by tokenledger)")
             ended.append(run_id)
+        forget_workers(home, gone | set(ended))
     return ended

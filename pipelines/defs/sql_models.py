@@ -94,7 +94,7 @@ def sql_model(
         home, began, say = tokenledger.paths, time.monotonic(), Progress(context)
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
-        with writing_marts(home, context, name, entry.daily), tokenledger.lake() if lake else tokenledger.warehouse() as con:
+        with writing_marts(home, context.run_id, name, entry.daily), tokenledger.lake() if lake else tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
             count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
             meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import dagster as dg
 
 from pipelines.defs.partitions import RANGE_END, RANGE_START
-from pipelines.defs.run_workers import run_worker
 from pipelines.storage.home import Home
 from pipelines.storage.schemas import EARLIEST_DATE
 from pipelines.storage.unfinished import cover, writing
@@ -69,13 +68,12 @@ def partition_dates(dates: set[dt.date], today: dt.date) -> tuple[list[dt.date],
 
 
 @contextmanager
-def writing_marts(home: Home, context: dg.AssetExecutionContext, name: str, daily: bool) -> Iterator[None]:
+def writing_marts(home: Home, run_id: str, name: str, daily: bool) -> Iterator[None]:
     """Around a step that builds table `name`: a day's table or a whole-history mart makes its run unfinished until
-    a run rebuilt every whole-history mart after it (`storage.unfinished`); ingestion's tables do not. The run's
-    worker is recorded with it, so a run whose worker dies can be found (`defs.run_workers`)."""
-    history, run_id = name in HISTORY_TABLES, context.run_id
+    a run rebuilt every whole-history mart after it (`storage.unfinished`); ingestion's tables do not."""
+    history = name in HISTORY_TABLES
     if daily or history:
-        writing(home, run_id, daily=daily, worker=run_worker(context.instance, run_id))
+        writing(home, run_id, daily=daily)
     yield
     if history:
         writing(home, run_id, built=name)

@@ -52,17 +52,15 @@ def _write(home: Home, runs: dict[str, list[str]]) -> None:
 
 DAILY = "*days"
 """In a run's list: it wrote a day's tables."""
-WORKER = "*worker "
-"""In a run's list, before a process identity (`storage.processes`): the process that runs the run's steps."""
 
 
-def writing(home: Home, run_id: str, built: str | None = None, daily: bool = False, worker: str | None = None) -> None:
-    """Record that run `run_id` writes the marts (before it does), `daily` a day's tables, `worker` the identity of
-    the process running its steps; with `built`, that it rebuilt that whole-history table (after it did)."""
+def writing(home: Home, run_id: str, built: str | None = None, daily: bool = False) -> None:
+    """Record that run `run_id` writes the marts (before it does), `daily` a day's tables; with `built`, that it
+    rebuilt that whole-history table (after it did)."""
     with short_lock(home, "unfinished-runs"):
         runs = _read(home)
         tables = runs.setdefault(run_id, [])
-        for name in (DAILY if daily else None, WORKER + worker if worker else None, built):
+        for name in (DAILY if daily else None, built):
             if name is not None and name not in tables:
                 tables.append(name)
         _write(home, runs)
@@ -85,16 +83,6 @@ def cover(home: Home, run_ids: list[str], history: Iterable[str], ended_before_i
         done = set(chain) if complete else {run_ids[0]}
         _write(home, {other: tables for other, tables in runs.items() if other not in done and not (complete and ended_before_it(other))})
         return True
-
-
-def workers(home: Home) -> dict[str, list[str]]:
-    """The identities of the processes recorded running each unfinished run's steps (runs with none left out)."""
-    recorded = {
-        run: [entry[len(WORKER) :] for entry in entries if isinstance(entry, str) and entry.startswith(WORKER)]
-        for run, entries in _read(home).items()
-        if isinstance(entries, list)
-    }
-    return {run: identities for run, identities in recorded.items() if identities}
 
 
 def unfinished_runs(home: Home) -> list[str]:

@@ -51,7 +51,7 @@ budget_status_mart = sql_model("marts.budget_status", deps=["marts.daily_spend"]
 )
 def scenarios(context: dg.AssetExecutionContext, tokenledger: TokenledgerHome) -> dg.MaterializeResult:
     """Rebuild the latest month's growth projections; saved what-ifs are kept."""
-    with writing_marts(tokenledger.paths, context, SCENARIOS_TABLE, daily=False), tokenledger.warehouse() as con:
+    with writing_marts(tokenledger.paths, context.run_id, SCENARIOS_TABLE, daily=False), tokenledger.warehouse() as con:
         rows, growth = refresh_growth_scenarios(con, dt.datetime.now(dt.timezone.utc))
         by_kind = con.execute(f"select kind, month, count(*) from {SCENARIOS_TABLE} group by all order by all").fetchall()
     return dg.MaterializeResult(
