@@ -93,6 +93,19 @@ def test_page_is_self_contained_and_names_every_feature(home):
     assert page.count("<details class=\"data\"") >= 10
 
 
+def test_a_model_without_a_price_is_never_shown_as_zero_dollars(home, capsys):
+    """email_draft's only request is on an unknown model: its cost is n/a (never $0.00) in the report's model mix
+    and in the run summary's cost per request, and the unpriced request is counted beside it."""
+    from pipelines.cli.main import _print_spend_summary
+
+    mix = _table_rows(_section(build_report(home, "2025-10", built_at=BUILT), "models"), "spend per feature and model")
+    assert mix["email_draft"] == ["openai/gpt-9-preview", "n/a", "n/a", "1"]
+    assert mix["search"][1:] == ["$0.02", "100.0%", "0"]  # a priced model beside it
+    _print_spend_summary(home)
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("email_draft"))
+    assert line.split() == ["email_draft", "1", "n/a", "n/a", "1"]
+
+
 def test_one_month_of_the_report(home):
     page = build_report(home, "2025-11", built_at=BUILT)
     assert "Data: event dates 2025-11-02 to 2025-11-02 (1 day, month 2025-11)" in page

@@ -87,11 +87,13 @@ def _models(data: ReportData) -> str:
         + [["100%" if priced[feature] else "no priced spend" for feature in features]],
     )
     feature_rows = [
-        [row["feature"], row["model"], usd(row["cost_usd"]), pct(row["share_pct"])] for row in data.feature_models.rows
+        [row["feature"], row["model"], usd(row["cost_usd"]), pct(row["share_pct"]), count(row["unpriced_requests"])]
+        for row in data.feature_models.rows
     ]
     return (
         chart + mix_table + "<h3>Model mix per feature</h3>" + stacked
-        + data_table("spend per feature and model", ["feature", "model", "cost", "share of feature"], feature_rows, {2, 3})
+        + data_table("spend per feature and model", ["feature", "model", "cost", "share of feature", "unpriced requests"],
+                     feature_rows, {2, 3, 4})
     )
 
 

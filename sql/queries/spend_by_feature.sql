@@ -1,6 +1,7 @@
 -- `tokenledger run` and `demo`: spend per feature over every date in marts.daily_spend, most expensive first,
 -- then one total row (feature null). cost_per_request_usd divides by all requests of the feature (unpriced ones
--- add no cost, so it is a floor where unpriced_requests > 0). first_day and last_day are the data's date span.
+-- add no cost, so it is a floor where unpriced_requests > 0); null, like cost_usd, when none is priced. first_day
+-- and last_day are the data's date span.
 -- money_muldiv is an exact DECIMAL division macro (pipelines/storage/money.py).
 with spend as (
     select
@@ -21,7 +22,7 @@ select
     feature,
     requests,
     cost_usd,
-    money_muldiv(coalesce(cost_usd, 0), 1, requests) as cost_per_request_usd,
+    money_muldiv(cost_usd, 1, requests) as cost_per_request_usd,
     unpriced_requests,
     span.first_day,
     span.last_day,
