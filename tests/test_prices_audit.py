@@ -83,8 +83,17 @@ def test_audit_lists_the_reference_models_the_book_does_not_price(tmp_path, caps
         ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": -1e-06}}', "input_cost_per_token is not a price"),
         (b"\xff\xfe{}", "not a JSON price file"),
         ('{"gpt-4o": ' + "[" * 5000 + "]" * 5000 + "}", "not a JSON price file: nested too deeply to read"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e999999999}}',
+         "input_cost_per_token is not a price in USD per token: 1E+999999999"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e-999999999}}', "input_cost_per_token is not a price"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": ' + "9" * 5001 + "}}", "not a JSON price file"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token_above_' + "9" * 5000 + 'k_tokens": 1e-06}}',
+         "a token threshold past 10^12 is not one"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 2.5e-06, "input_cost_per_token": 9e-06}}',
+         "the key 'input_cost_per_token' is given twice in one object"),
     ],
-    ids=["truncated", "not-an-object", "text-price", "negative", "not-utf8", "nested-too-deep"],
+    ids=["truncated", "not-an-object", "text-price", "negative", "not-utf8", "nested-too-deep", "overflowing-price",
+         "vanishing-price", "5001-digit-price", "5000-digit-threshold", "duplicate-key"],
 )
 def test_a_bad_reference_file_is_one_line_naming_it(tmp_path, capsys, text, message):
     reference = tmp_path / "prices.json"
@@ -131,3 +140,27 @@ def test_check_fails_when_a_dated_id_and_its_undated_name_disagree(tmp_path, cap
 def test_the_shipped_book_passes_its_own_check(capsys):
     code, lines, _ = _run(capsys, "check")
     assert code == 0 and lines[-1].startswith("price book OK")
+
+
+def test_a_reference_that_is_not_a_regular_file_or_too_big_is_refused_at_once(tmp_path, capsys):
+    """A FIFO blocked the audit for ever and /dev/zero read until memory ran out; a file past the size cap is refused
+    before it is read (the real LiteLLM file is about 3.5 MB)."""
+    import os
+
+    from pipelines.pricing.audit import MAX_REFERENCE_BYTES
+
+    fifo = tmp_path / "prices.fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.json"
+    with open(big, "wb") as stream:
+        stream.truncate(MAX_REFERENCE_BYTES + 1)
+    for path, message in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"), (big, "larger than 64 MiB")):
+        code, lines, err = _run(capsys, "audit", "--reference", str(path))
+        assert code == 2 and lines == [] and err.count("\n") == 1 and str(path) in err and message in err, err
+
+
+def test_an_instant_past_what_utc_can_represent_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["prices", "audit", "--reference", str(REFERENCE), "--at", "9999-12-31T23:59:59-05:00"])
+    assert exited.value.code == 2
+    assert "outside the dates this can represent in UTC" in capsys.readouterr().err

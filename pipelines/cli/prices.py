@@ -215,7 +215,10 @@ def _moment_arg(text: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ): {text!r}") from None
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is past the last representable UTC moment
+        raise argparse.ArgumentTypeError(f"outside the dates this can represent in UTC: {text!r}") from None
 
 
 def _audit_command(args: argparse.Namespace) -> int:

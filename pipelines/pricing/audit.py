@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from pipelines.pricing.book import TIERS, PriceBook
-from pipelines.settings import ConfigError, shown
+from pipelines.settings import ConfigError, clipped, shown
 
 LITELLM_PROVIDERS = {
     "openai": "openai",
@@ -82,14 +84,35 @@ def _text(value: Decimal | None) -> str:
     return "none" if value is None else format(value.normalize(), "f")
 
 
+MAX_REFERENCE_BYTES = 64 * 2**20
+"""The largest reference file read (LiteLLM's own is about 3.5 MB)."""
+MAX_PRICE = Decimal(1000)
+"""USD per token: a reference price above it is not one (the dearest model costs about $0.0006)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"the key {shown(twice)} is given twice in one object (JSON would keep the last silently)")
+    return dict(pairs)
+
+
 def read_litellm_prices(path: Path) -> dict:
     """The entries of a LiteLLM-format price file; a clear error when it is not one."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read, a device never end
+            raise ConfigError(f"{path}: not a regular file (a folder, FIFO, socket or device): name a JSON price file")
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_REFERENCE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the reference price file: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a JSON price file (LiteLLM's model_prices_and_context_window.json format): {exc}") from None
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_REFERENCE_BYTES // 2**20} MiB: not a price file (LiteLLM's is about 3.5 MB)")
+    try:
+        document = json.loads(data.decode("utf-8"), parse_float=Decimal, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, a duplicate key, an integer of > 4,300 digits
+        raise ConfigError(f"{path}: not a JSON price file (LiteLLM's model_prices_and_context_window.json format): {clipped(str(exc), 300)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not a JSON price file: nested too deeply to read") from None
     if not isinstance(document, dict):
@@ -104,9 +127,16 @@ def _reference_prices(name: str, entry: dict) -> dict[tuple[str, int | None], di
         found = _KEY.match(key)
         if found is None or value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or not Decimal(value).is_finite() or value < 0:
-            raise ConfigError(f"reference entry {shown(name)}: {key} is not a price in USD per token: {shown(value)}")
-        per_million = (Decimal(value) * MILLION).normalize()
+        try:
+            price = None if isinstance(value, bool) or not isinstance(value, (int, Decimal)) else Decimal(value)
+            usable = price is not None and price.is_finite() and 0 <= price <= MAX_PRICE and (price == 0 or price.adjusted() >= -30)
+        except ArithmeticError:  # an exponent past the decimal context's range
+            usable = False
+        if not usable:
+            raise ConfigError(f"reference entry {shown(name)}: {key} is not a price in USD per token: {clipped(shown(value), 80)}")
+        if found["thousands"] and len(found["thousands"]) > 9:
+            raise ConfigError(f"reference entry {shown(name)}: {clipped(key, 80)}: a token threshold past 10^12 is not one")
+        per_million = (price * MILLION).normalize()
         band = int(found["thousands"]) * 1000 if found["thousands"] else None
         prices.setdefault((_TIER_SUFFIXES[found["tier"]], band), {})[_BUCKET_KEYS[found["bucket"]]] = per_million
     return prices
