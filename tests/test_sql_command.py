@@ -111,3 +111,12 @@ def test_ctrl_c_stops_a_runaway_query(warehouse):
             child.kill()
         assert child.returncode == 130, (query, out, err)
         assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err, err
+
+
+def test_a_query_larger_than_memory_fails_in_one_line_and_leaves_nothing_on_disk(warehouse, capsys, monkeypatch):
+    """An ad-hoc sort larger than memory spilled into <home>/warehouse.duckdb.tmp without a limit (gigabytes), and a
+    query killed mid-way left it there; it now fails with DuckDB's out-of-memory error and writes nothing."""
+    monkeypatch.setenv("TOKENLEDGER_DUCKDB_MEMORY_LIMIT", "128MiB")
+    code, out, err = _sql(warehouse, "select count(*) from (select md5(i::varchar) as s from range(6000000) t(i) order by s)", capsys)
+    assert code == 2 and err.count("\n") == 1 and "Out of Memory" in err, err
+    assert [p.name for p in warehouse.root.iterdir() if p.name.startswith("warehouse.duckdb.")] == []

@@ -206,7 +206,9 @@ class NotAReadQuery(ValueError):
 def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str] = ()) -> None:
     """Make a read-only warehouse connection read nothing but the warehouse: no file, directory, URL, other
     database or extension (DuckDB's enable_external_access), and no setting can turn that back on.
-    `readable`: folders it may still read (the lake tables its views read)."""
+    `readable`: folders it may still read (the lake tables its views read). Nothing spills to disk either: a query
+    larger than the memory limit fails (a killed query left gigabytes in `<home>/warehouse.duckdb.tmp`)."""
+    con.execute("set temp_directory = ''")
     if readable:
         listed = ", ".join(sql_literal(folder) for folder in readable)
         con.execute(f"set allowed_directories = [{listed}]")
