@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             return 130
         except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseError) as exc:
-            print(f"tokenledger: {exc}", file=sys.stderr)
+            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a log or path held
+            print(f"tokenledger: {message}", file=sys.stderr)
             return 2
 
 

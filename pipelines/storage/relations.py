@@ -92,9 +92,11 @@ def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object 
     return f"select {', '.join(guarded)} from ({query})"
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-"""Control characters (tab and newline aside) and the marks that reorder or break text: in a value they
-could retitle or clear the operator's terminal, or make a table or a report say what it does not."""
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+"""Control characters (tab and newline aside), the marks that reorder or break text, and the invisible ones (zero-width
+space and joiners, word joiner, soft hyphen, byte-order mark): in a value they could retitle or clear the operator's
+terminal, make a table or a report say what it does not, or make two names (`support_chat`, `support\u200bchat`) look
+alike."""
 
 
 def printable(text: str) -> str:
