@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from pipelines.storage.home import Home
 from pipelines.storage.lock import short_lock
+from pipelines.storage.processes import pid_alive
 from pipelines.storage.relations import register_parquet, sql_literal
 
 LAKE_TABLES = ("audit.duplicate_requests", "staging.stg_gateway_requests", "core.request_costs", "marts.daily_spend")
@@ -189,21 +190,11 @@ def _scratch(home: Home) -> Path:
     home.scratch.mkdir(parents=True, exist_ok=True)
     for left in home.scratch.glob("lake-*"):
         pid = left.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(left, ignore_errors=True)
     scratch = home.scratch / f"lake-{os.getpid()}-{uuid.uuid4().hex}"
     scratch.mkdir()
     return scratch
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _widened(table, schema: pa.Schema):

@@ -92,7 +92,12 @@ def alive(named: str) -> bool | None:
     fields = _stat(pid)
     if fields is not None:
         return fields[0] != "Z" and start in (UNKNOWN, fields[19])
-    try:  # no /proc entry: gone, or hidden from this user (hidepid): ask the kernel
+    return pid_alive(pid)  # no /proc entry: gone, or hidden from this user (hidepid): ask the kernel
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (the kernel's answer; another user's process counts)."""
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False

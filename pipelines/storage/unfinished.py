@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from pipelines.storage.home import Home
 from pipelines.storage.lock import short_lock
@@ -40,7 +41,11 @@ def _read(home: Home) -> dict[str, list[str]]:
 
 
 def _write(home: Home, runs: dict[str, list[str]]) -> None:
-    path = _path(home)
+    write_runs(_path(home), runs)
+
+
+def write_runs(path: Path, runs: dict[str, list[str]]) -> None:
+    """Replace the JSON file of runs at `path` whole (removed when empty), so a reader never sees it half-written."""
     if not runs:
         path.unlink(missing_ok=True)
         return

@@ -8,10 +8,10 @@ unreadable file is taken for empty: it only helps find dead runs, and the next s
 from __future__ import annotations
 
 import json
-import os
 
 from pipelines.storage.home import Home
 from pipelines.storage.lock import short_lock
+from pipelines.storage.unfinished import write_runs
 
 FILE = "run_workers.json"
 
@@ -31,14 +31,7 @@ def _read(home: Home) -> dict[str, list[str]]:
 
 
 def _write(home: Home, runs: dict[str, list[str]]) -> None:
-    path = _path(home)
-    if not runs:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(runs, sort_keys=True))
-    os.replace(temporary, path)
+    write_runs(_path(home), runs)
 
 
 def record_worker(home: Home, run_id: str, named: str) -> None:
