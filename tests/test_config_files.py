@@ -200,6 +200,25 @@ def test_a_file_over_1_mib_is_refused_unread(tmp_path, name):
     assert Path(name).name in problem and "larger than 1 MiB: a config file may be at most 1,048,576 bytes" in problem
 
 
+def test_a_price_book_over_8_mib_in_all_is_refused_before_any_file_is_read(tmp_path):
+    """Each file under 1 MiB, nine of them: refused at once with the total and the largest files named (100 such files
+    took minutes and 2.5 GB to validate); one under the total still loads."""
+    def padded(n: int) -> bytes:
+        text = BOOK_FILE.replace("acme-1", f"acme-{n}").encode()
+        return text + b"#" * (MAX_CONFIG_BYTES - 100 - len(text))
+
+    book = tmp_path / "book"
+    for n in range(8):
+        _write(book, f"acme{n}.yaml" if n < 4 else f"imported/acme{n}.yaml", padded(n).replace(b"acme\n", f"acme{n}\n".encode()))
+    assert len(load_price_book(book).models) == 8
+    _write(book, "imported/acme8.yaml", padded(8).replace(b"acme\n", b"acme8\n"))
+    done = _cli("prices", "check", "--book", str(book), timeout=60)
+    assert done.returncode == 1, done.stderr
+    first = (done.stdout + done.stderr).splitlines()[0]
+    assert first.startswith(f"{book}: its 9 price files hold ") and "a price book may hold at most 8 MiB" in first
+    assert "Largest: " in first and "acme" in first and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("name", list(CONFIG_FILES))
 def test_a_file_that_is_not_utf8_names_the_file(tmp_path, name):
     _write(tmp_path, name, CONFIG_FILES[name]("caf\xe9").encode("latin-1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 from decimal import Decimal
@@ -157,6 +158,19 @@ def test_check_fails_and_prints_every_problem(tmp_path, capsys):
     assert "corrections.yaml: corrections[0] acme/acme-1: missing 'reason'" in out
     assert "corrections.yaml: corrections[0] acme/acme-1: set[0]: tier must be one of standard, batch, flex, priority" in out
     assert out.splitlines()[-1] == "3 problems in the price book"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder", "missing"])
+def test_a_corrections_path_that_is_not_a_file_is_named_as_such_not_read(tmp_path, capsys, kind):
+    """/dev/zero was reported "not found"; a FIFO must not block the check."""
+    path = {"device": Path("/dev/zero"), "fifo": tmp_path / "pipe", "folder": tmp_path, "missing": tmp_path / "gone.yaml"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    code, out, _ = _run(capsys, "check", "--corrections", str(path))
+    assert code == 1
+    expected = f"not found at {path}" if kind == "missing" else f"{path} is not a regular file (a folder, FIFO, socket or device)"
+    assert f"{path.name}: {expected}" in out.splitlines()
+    assert out.splitlines()[-1] == "1 problem in the price book"
 
 
 def test_show_prints_every_version_with_price_id_and_source(capsys):

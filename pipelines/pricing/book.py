@@ -53,6 +53,7 @@ FEES = ("web_search_per_1k", "per_request")
 FILE_KEYS = {"provider", "currency", "fees", "models", "generated"}
 MODEL_KEYS = {"aliases", "match", "prices", "same_as"}
 IMPORTED_DIR = "imported"
+MAX_BOOK_BYTES = 8 * 2**20  # every price file together; the shipped book is about 0.5 MB (each file is also at most 1 MiB)
 TOKEN_LIMIT = 2**62
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -201,6 +202,12 @@ def load_price_book(book_dir: Path | None = None) -> PriceBook:
     if not curated and not imported:
         raise PriceBookError(f"{book_dir}: no price files (*.yaml or {IMPORTED_DIR}/*.yaml) found")
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in curated + imported)
+    total = sum(size for _, _, size in signature)
+    if total > MAX_BOOK_BYTES:  # 100 files of 1 MiB took minutes and gigabytes to validate
+        largest = sorted(signature, key=lambda item: -item[2])[:3]
+        named = ", ".join(f"{Path(p).relative_to(book_dir).as_posix()} ({size:,} bytes)" for p, _, size in largest)
+        raise PriceBookError(f"{book_dir}: its {len(signature)} price files hold {total:,} bytes; a price book may hold at most "
+                             f"{MAX_BOOK_BYTES // 2**20} MiB (the shipped one is about 0.5 MB). Largest: {named}")
     cached = _LOADED.get(book_dir.resolve())
     if cached is not None and cached[0] == signature:
         return cached[1]

@@ -39,8 +39,10 @@ SECTIONS = ("corrections", "tier_history", "derivations", "global_profiles", "pl
 def corrections_file_problems(path: Path) -> list[str]:
     """Validate corrections.yaml: known keys, a reason and source per entry, prices that would load."""
     name = path.name
-    if not path.is_file():
+    if not path.exists():
         return [f"{name}: not found at {path}"]
+    if not path.is_file():  # a FIFO would block the read, /dev/zero never end
+        return [f"{name}: {path} is not a regular file (a folder, FIFO, socket or device)"]
     try:
         document = load_yaml(path)
     except yaml.YAMLError as exc:

@@ -101,7 +101,7 @@ def import_genai_prices(out_dir: Path, corrections_path: Path | None = None) -> 
         raise PriceBookError("genai-prices is not installed: pip install 'tokenledger[prices]'") from exc
 
     corrections: dict = {}
-    if corrections_path is not None and not corrections_path.is_file():
+    if corrections_path is not None and not corrections_path.exists():
         raise PriceBookError(f"no corrections file at {corrections_path}")
     if corrections_path is not None:
         problems = corrections_file_problems(corrections_path)
