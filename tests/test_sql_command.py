@@ -30,11 +30,16 @@ def _sql(home: Home, query: str, capsys) -> tuple[int, str, str]:
 
 def test_a_query_of_the_warehouse_runs(warehouse, capsys):
     for query in ("select feature, requests from marts.daily_spend", "describe marts.daily_spend", "summarize marts.daily_spend",
-                  "with x as (from marts.daily_spend) select sum(requests) as total from x", "explain select 1"):
+                  "with x as (from marts.daily_spend) select sum(requests) as total from x", "explain select 1",
+                  # without an IN list DuckDB parses PIVOT as two statements (a temporary ENUM, then the query): it was refused
+                  "pivot marts.daily_spend on feature using sum(requests)",
+                  "select * from (pivot marts.daily_spend on feature using sum(requests)) -- pivot"):
         code, out, err = _sql(warehouse, query, capsys)
         assert (code, err) == (0, ""), query
     code, out, _ = _sql(warehouse, "select sum(requests) as total from marts.daily_spend", capsys)
     assert "12" in out
+    code, out, _ = _sql(warehouse, "pivot marts.daily_spend on feature using sum(requests)", capsys)
+    assert code == 0 and "search" in out.splitlines()[1] and "12" in out
 
 
 REFUSED = {
@@ -63,6 +68,7 @@ REFUSED = {
     "a query that reads a file inside a subquery": (
         "select count(*) from marts.daily_spend where feature in (select column0 from read_csv('{tmp}/plain.csv'))", "Permission Error"
     ),
+    "a pivot over a file": ("pivot (select * from read_csv('{tmp}/plain.csv')) on a using sum(b)", "Permission Error"),
     # refused or failing only while the rows are made (it printed a traceback, exit 1)
     "sniff a file": ("select * from sniff_csv('{tmp}/plain.csv')", "Permission Error"),
     "a cast that fails": ("select cast(feature as integer) from marts.daily_spend", "Conversion Error"),

@@ -224,9 +224,12 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
     if len(statements) != 1:
         raise NotAReadQuery(f"tokenledger sql is read-only and runs one query, got {len(statements)} statements")
     (statement,) = statements
+    if statement.type == duckdb.StatementType.MULTI and _is_pivot(statement.query):
+        # DuckDB runs a PIVOT without an IN list as two statements: a temporary ENUM of the values, then the query
+        return con.sql(statement.query)
     if statement.type not in READ_STATEMENTS:
         raise NotAReadQuery(
-            f"tokenledger sql is read-only: only a query (SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE) or EXPLAIN "
+            f"tokenledger sql is read-only: only a query (SELECT, WITH, FROM, PIVOT, DESCRIBE, SHOW, SUMMARIZE) or EXPLAIN "
             f"runs, got {statement.type.name}"
         )
     if statement.type == duckdb.StatementType.EXPLAIN:
@@ -236,6 +239,15 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
             got = explained.name if explained else "of something that is not one statement"
             raise NotAReadQuery(f"tokenledger sql is read-only: EXPLAIN runs only of a query, got EXPLAIN {got}")
     return con.sql(statement.query)
+
+
+def _is_pivot(query: str) -> bool:
+    """Whether PIVOT is one of the query's keywords (not a string, name or comment): the only statement DuckDB's
+    parser turns into several."""
+    text, tokens = query.encode(), duckdb.tokenize(query)  # byte offsets
+    ends = [start for start, _ in tokens[1:]] + [len(text)]
+    return any(kind == duckdb.token_type.keyword and text[start:end].strip().upper() == b"PIVOT"
+               for (start, kind), end in zip(tokens, ends))
 
 
 def _explained_type(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.StatementType | None:
