@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.cli.common import UserError, home_of, money, month_arg, unwritable, with_home
+from pipelines.cli.common import UserError, cell, home_of, money, month_arg, unwritable, with_home
 
 USAGE_FORMATS = ("csv", "cloudevents", "stripe")
 """pipelines.finance.usage_export.FORMATS, named here so `--help` does not import the warehouse."""
@@ -54,7 +54,7 @@ def _export_usage(args: argparse.Namespace) -> int:
         except UsageExportError as exc:
             raise UserError(str(exc)) from None
     counted = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
-    print(f"wrote {summary.lines} {WRITTEN[summary.fmt]} of {summary.month} to {summary.path}{': ' if counted else ''}{counted}")
+    print(f"wrote {summary.lines} {WRITTEN[summary.fmt]} of {summary.month} to {cell(summary.path)}{': ' if counted else ''}{counted}")
     status = "final" if summary.final else "draft"
     charged = ", ".join(f"{money(total.exported, total.places)} {total.currency}" for total in summary.totals)
     print(f"charge {charged}: equals the charge of the month's {summary.statements} {status} statements "

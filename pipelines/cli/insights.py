@@ -113,7 +113,7 @@ def _report_command(args: argparse.Namespace) -> int:
 
     with unwritable(args.out):
         path = write_report(home_of(args), args.out, args.month)
-    print(f"report written to {path}")
+    print(f"report written to {cell(path)}")
     return 0
 
 

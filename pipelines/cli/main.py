@@ -278,7 +278,7 @@ def _export_focus(args: argparse.Namespace) -> int:
             summary = export_focus(home_of(args), args.out)
         except ExportError as exc:
             raise UserError(str(exc)) from None
-    print(f"wrote {summary.rows} FOCUS 1.2 rows to {summary.path}")
+    print(f"wrote {summary.rows} FOCUS 1.2 rows to {cell(summary.path)}")
     print(f"EffectiveCost total ${money(summary.effective_cost_usd, 6)} (ledger ${money(summary.ledger_cost_usd, 6)})")
     if summary.unpriced_requests:
         print(f"{summary.unpriced_requests} requests without a price are left out of the costs (see marts.price_coverage)")

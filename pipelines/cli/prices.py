@@ -269,7 +269,7 @@ def _import_command(args: argparse.Namespace) -> int:
     except PriceBookError as exc:
         print(f"tokenledger: {exc}", file=sys.stderr)
         return 1
-    print(f"imported genai-prices {result.version} into {out}:")
+    print(f"imported genai-prices {result.version} into {cell(out)}:")
     for provider, count in sorted(result.models.items()):
         print(f"  {provider:<14}{count:>5} models  -> {provider}.yaml")
     print(f"  {len(result.applied)} corrections and {len(result.derived)} derived entries from {corrections}")
