@@ -416,6 +416,47 @@ overrides:
     ]
 
 
+def test_a_negotiated_audio_rate_is_applied_not_the_discounted_list_rate(home):
+    """An override's rates for audio_input / audio_output were accepted and ignored: audio was billed at the list
+    rates times the discount. gpt-audio lists text in $2.50, out $10, audio in $32, audio out $64 per 1M."""
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: audio-deal
+    provider: openai
+    model: gpt-audio
+    effective_from: 2026-01-01
+    discount_pct: 10
+    rates: {audio_input: 20.00}
+"""
+    )
+    usage = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000,
+             "prompt_tokens_details": {"audio_tokens": 500_000}, "completion_tokens_details": {"audio_tokens": 250_000}}
+    land(home, "audio.jsonl", [envelope("spoken", "openai", "gpt-audio", usage)])
+    run_pipeline(home, progress=_quiet)
+    ((input_cost, output_cost, audio_cost, cost, list_cost, override),) = _query(
+        home, "select input_cost_usd, output_cost_usd, audio_cost_usd, cost_usd, list_cost_usd, override_id from core.request_costs")
+    assert override == "audio-deal"
+    assert input_cost == Decimal("1.125")  # 500,000 text in x $2.50 x 0.9
+    assert output_cost == Decimal("6.75")  # 750,000 text out x $10 x 0.9
+    # audio in at the negotiated $20 (not $32 x 0.9 = $28.80); audio out at $64 x 0.9 = $57.60
+    assert audio_cost == Decimal("10") + Decimal("14.4")
+    assert cost == Decimal("1.125") + Decimal("6.75") + Decimal("24.4")
+    assert list_cost == Decimal("1.25") + Decimal("7.5") + Decimal("16") + Decimal("16")
+
+
+def test_a_negotiated_rate_for_image_tokens_is_refused_as_it_would_be_ignored(home):
+    from pipelines.pricing.book import PriceBookError
+    from pipelines.pricing.overrides import load_overrides
+
+    (home.root / "price_overrides.yaml").write_text(
+        "overrides:\n  - id: img\n    provider: google\n    effective_from: 2026-01-01\n    rates: {image_output: 10}\n"
+    )
+    with pytest.raises(PriceBookError) as caught:
+        load_overrides(home.root)
+    assert "price_overrides.yaml: override 'img': rates.image_output: image tokens are not costed yet" in str(caught.value)
+
+
 def test_invalid_overrides_name_file_and_entry(home):
     from pipelines.pricing.book import PriceBookError
     from pipelines.pricing.overrides import load_overrides

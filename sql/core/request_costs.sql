@@ -135,6 +135,8 @@ chosen_overrides as (
         overrides.cache_write_1h_per_mtok as override_cache_write_1h,
         overrides.output_per_mtok as override_output,
         overrides.reasoning_per_mtok as override_reasoning,
+        overrides.audio_input_per_mtok as override_audio_input,
+        overrides.audio_output_per_mtok as override_audio_output,
     from account_days
     inner join reference.price_overrides as overrides
         on overrides.provider = account_days.provider
@@ -172,6 +174,13 @@ rated as (
             as effective_output_per_mtok,
         effective_rate(chosen_overrides.override_reasoning, judged.reasoning_per_mtok, chosen_overrides.multiplier)
             as effective_reasoning_per_mtok,
+        -- audio at the list rates times the discount (one rounding), unless the override names an audio rate
+        chosen_overrides.override_audio_input is not null or chosen_overrides.override_audio_output is not null
+            as audio_overridden,
+        effective_rate(chosen_overrides.override_audio_input, judged.audio_input_per_mtok, chosen_overrides.multiplier)
+            as effective_audio_input_per_mtok,
+        effective_rate(chosen_overrides.override_audio_output, judged.audio_output_per_mtok, chosen_overrides.multiplier)
+            as effective_audio_output_per_mtok,
     from judged
     left join chosen_overrides
         on chosen_overrides.provider = judged.provider
@@ -199,7 +208,10 @@ costed as (
             as reasoning_cost_usd,
         case when unpriced_reason is null then coalesce(
             gpu_audio_cost_usd,
-            case when multiplier is null then cast(audio_list_cost_usd as decimal(38, 15))
+            case when audio_overridden then
+                    token_cost(audio_input_tokens, effective_audio_input_per_mtok)
+                    + token_cost(audio_output_tokens, effective_audio_output_per_mtok)
+                when multiplier is null then cast(audio_list_cost_usd as decimal(38, 15))
                 else cast(audio_list_cost_usd * multiplier as decimal(38, 15)) end)
         end as audio_cost_usd,
         case when unpriced_reason is null then
