@@ -191,12 +191,12 @@ def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_pat
         out = tmp_path / "d'arcy reports" / name
         exported = _cli("export", "focus", "--out", str(out), home=home.root)
         assert exported.returncode == 0, exported.stderr[-3000:]
-        assert out.is_file() and "wrote 1 FOCUS 1.2 rows" in exported.stdout
+        assert out.is_file() and "wrote 2 FOCUS 1.2 rows" in exported.stdout  # its input and output tokens
     # a path holding a newline is written where asked and named on one line (it was printed as two)
     out = tmp_path / "two\nlines.csv"
     exported = _cli("export", "focus", "--out", str(out), home=home.root)
     assert exported.returncode == 0 and out.is_file(), exported.stderr[-3000:]
-    assert f"wrote 1 FOCUS 1.2 rows to {tmp_path}/two\\nlines.csv" in exported.stdout.splitlines()
+    assert f"wrote 2 FOCUS 1.2 rows to {tmp_path}/two\\nlines.csv" in exported.stdout.splitlines()
 
 
 def test_a_month_past_the_centuries_and_an_output_that_is_not_a_file_are_one_line(tmp_path):

@@ -1,10 +1,11 @@
 """`tokenledger export focus`: the priced, allocated usage as a FOCUS 1.2 cost and usage dataset.
 
-One row per day x provider x model x service tier x price entry x feature x user segment x customer,
-with every FOCUS 1.2 column (the ones that do not apply are null) and our dimensions as `x_` custom
-columns. EffectiveCost sums to the ledger (`core.request_costs.cost_usd`); requests without a price
-are left out of the costs and counted in the command's summary (and in `x_unpriced_requests` when their row's price
-entry lacks only a bucket's price).
+One row per day x provider x model x service tier x price entry x override x feature x user segment x customer x
+meter (input, cache read, cache write, output, reasoning and audio tokens, web searches, per-request fees), with
+every FOCUS 1.2 column (the ones that do not apply are null) and our dimensions as `x_` custom columns. Each row
+carries its unit prices (ListCost = ListUnitPrice x PricingQuantity, ContractedCost likewise); EffectiveCost sums
+to the ledger (`core.request_costs.cost_usd`). Requests without a price are left out of the costs and counted in
+the command's summary (and in `x_unpriced_requests` when their row's price entry lacks only a bucket's price).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ FOCUS_COLUMNS = (
     "ServiceName", "ServiceSubcategory", "SkuId", "SkuMeter", "SkuPriceDetails", "SkuPriceId", "SubAccountId",
     "SubAccountName", "SubAccountType", "Tags",
 )
-CUSTOM_COLUMNS = ("x_feature", "x_user_segment", "x_customer_id", "x_service_tier", "x_requests", "x_unpriced_requests", "x_source")
+CUSTOM_COLUMNS = ("x_feature", "x_user_segment", "x_customer_id", "x_service_tier", "x_override_id", "x_requests", "x_unpriced_requests",
+                  "x_source")
 
 class ExportError(RuntimeError):
     """The export cannot be written (no warehouse yet, unsupported file type)."""

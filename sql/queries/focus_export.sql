@@ -1,12 +1,21 @@
 -- `tokenledger export focus`: the priced usage as FOCUS 1.2 rows, one per day x provider x model x service tier x
--- price entry x feature x user segment x customer. Every FOCUS 1.2 column is here in the specification's order
--- (null where it does not apply), then our dimensions as x_ columns. EffectiveCost sums to the ledger
--- (core.request_costs.cost_usd); unpriced requests add no cost. x_unpriced_requests counts those of the row's own
--- price entry (a bucket it has no price for); a request with no price entry at all (unknown model, tier or date) has no
--- row: a FOCUS row cannot carry an unknown cost, and $0 would be a price. The command counts every one.
+-- price entry x negotiated override x feature x user segment x customer x meter (SkuMeter: input, cache read,
+-- cache write 5m / 1h, output, reasoning and audio tokens, web searches, per-request fees), as the providers' own
+-- FOCUS exports split a model's usage. Every FOCUS 1.2 column is here in the specification's order (null where it
+-- does not apply), then our dimensions as x_ columns. A Usage row carries its unit prices, per token (per search,
+-- per request): ListCost = ListUnitPrice x PricingQuantity and ContractedCost = ContractedUnitPrice x
+-- PricingQuantity, exactly. EffectiveCost (= BilledCost) is the ledger's cost of the row's tokens, and sums to
+-- core.request_costs.cost_usd; ListCost sums to its list_cost_usd. A self-hosted model's row is its share of the
+-- cluster's GPU bill (SkuMeter 'GPU capacity', PricingUnit 'USD', unit prices 1). Unpriced requests add no cost.
+-- x_requests counts each priced request once, on its group's 'Input Tokens' row (0 on the group's other meters), so
+-- it adds up; x_unpriced_requests likewise counts those of the row's price entry (a bucket it has no price for). A
+-- request with no price entry at all (unknown model, tier or date) has no row: a FOCUS row cannot carry an unknown
+-- cost, and $0 would be a price. The command counts every one.
+-- effective_rate is a macro (pipelines/storage/money.py), the ledger's own arithmetic.
 with requests as (
     select *
     from core.request_costs
+    where price_id is not null
 ),
 
 grouped as (
@@ -16,22 +25,154 @@ grouped as (
         model,
         service_tier,
         price_id,
+        override_id,
         feature,
         user_segment,
         customer_id,
         count(*) filter (where is_priced) as requests,
         count(*) filter (where not is_priced) as unpriced_requests,
         cast(coalesce(sum(total_input_tokens + total_output_tokens) filter (where is_priced), 0) as decimal(38, 0)) as tokens,
-        cast(sum(cost_usd) filter (where is_priced) as decimal(38, 15)) as effective_cost,
-        cast(sum(list_cost_usd) filter (where is_priced) as decimal(38, 15)) as list_cost,
+        cast(coalesce(sum(input_tokens) filter (where is_priced), 0) as decimal(38, 0)) as input_tokens,
+        cast(coalesce(sum(cache_read_tokens) filter (where is_priced), 0) as decimal(38, 0)) as cache_read_tokens,
+        cast(coalesce(sum(cache_write_5m_tokens) filter (where is_priced), 0) as decimal(38, 0)) as cache_write_5m_tokens,
+        cast(coalesce(sum(cache_write_1h_tokens) filter (where is_priced), 0) as decimal(38, 0)) as cache_write_1h_tokens,
+        cast(coalesce(sum(output_tokens) filter (where is_priced), 0) as decimal(38, 0)) as output_tokens,
+        cast(coalesce(sum(reasoning_tokens) filter (where is_priced), 0) as decimal(38, 0)) as reasoning_tokens,
+        cast(coalesce(sum(audio_input_tokens) filter (where is_priced), 0) as decimal(38, 0)) as audio_input_tokens,
+        cast(coalesce(sum(audio_output_tokens) filter (where is_priced), 0) as decimal(38, 0)) as audio_output_tokens,
+        cast(coalesce(sum(web_search_requests) filter (where is_priced), 0) as decimal(38, 0)) as web_search_requests,
+        cast(coalesce(sum(input_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as input_cost,
+        cast(coalesce(sum(cache_read_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as cache_read_cost,
+        cast(coalesce(sum(cache_write_5m_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as cache_write_5m_cost,
+        cast(coalesce(sum(cache_write_1h_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as cache_write_1h_cost,
+        cast(coalesce(sum(output_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as output_cost,
+        cast(coalesce(sum(reasoning_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as reasoning_cost,
+        cast(coalesce(sum(audio_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as audio_cost,
+        cast(coalesce(sum(fees_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as fees_cost,
+        cast(coalesce(sum(cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as effective_cost,
     from requests
     group by all
-    having count(*) filter (where is_priced) > 0
 ),
 
-described as (
+-- An unpriced request names no override: its count goes to one priced group of its day, model, price entry, feature,
+-- segment and customer (the one without an override first).
+carried as (
     select
         *,
+        row_number() over (
+            partition by event_date, provider, model, service_tier, price_id, feature, user_segment, customer_id
+            order by requests = 0, override_id nulls first
+        ) = 1 as carrier,
+        sum(unpriced_requests) over (
+            partition by event_date, provider, model, service_tier, price_id, feature, user_segment, customer_id
+        ) as entry_unpriced_requests,
+    from grouped
+),
+
+rated as (
+    select
+        carried.*,
+        starts_with(carried.price_id, 'gpu:') as self_hosted,
+        prices.input_per_mtok,
+        prices.cache_read_per_mtok,
+        prices.cache_write_5m_per_mtok,
+        prices.cache_write_1h_per_mtok,
+        prices.output_per_mtok,
+        prices.reasoning_per_mtok,
+        prices.audio_input_per_mtok,
+        prices.audio_output_per_mtok,
+        prices.web_search_per_1k,
+        prices.per_request,
+        cast(1 - overrides.discount_pct * 0.01 as decimal(38, 12)) as multiplier,
+        overrides.input_per_mtok as override_input,
+        overrides.cache_read_per_mtok as override_cache_read,
+        overrides.cache_write_5m_per_mtok as override_cache_write_5m,
+        overrides.cache_write_1h_per_mtok as override_cache_write_1h,
+        overrides.output_per_mtok as override_output,
+        overrides.reasoning_per_mtok as override_reasoning,
+        overrides.audio_input_per_mtok as override_audio_input,
+        overrides.audio_output_per_mtok as override_audio_output,
+    from carried
+    left join reference.prices as prices
+        on prices.price_id = carried.price_id
+    left join reference.price_overrides as overrides
+        on overrides.override_id = carried.override_id
+    where carried.requests > 0
+),
+
+-- The audio and fee buckets are one cost column each in the ledger: their first meter's effective cost is its
+-- quantity at its rate, the second's the rest, so the meters add up to the ledger exactly.
+split as (
+    select
+        *,
+        case when coalesce(override_audio_input, override_audio_output) is not null
+            then cast(effective_rate(override_audio_input, audio_input_per_mtok, multiplier) * 0.000001 as decimal(38, 15))
+            else cast(coalesce(audio_input_per_mtok, 0) * coalesce(multiplier, 1) * 0.000001 as decimal(38, 15))
+        end as audio_input_rate,
+        case when coalesce(override_audio_input, override_audio_output) is not null
+            then cast(effective_rate(override_audio_output, audio_output_per_mtok, multiplier) * 0.000001 as decimal(38, 15))
+            else cast(coalesce(audio_output_per_mtok, 0) * coalesce(multiplier, 1) * 0.000001 as decimal(38, 15))
+        end as audio_output_rate,
+        cast(coalesce(web_search_per_1k, 0) * coalesce(multiplier, 1) * 0.001 as decimal(38, 15)) as web_search_rate,
+        cast(coalesce(per_request, 0) * coalesce(multiplier, 1) as decimal(38, 15)) as per_request_rate,
+    from rated
+),
+
+meters as (
+    select
+        split.*,
+        unnest(case when self_hosted then [
+            {n: 1, meter: 'GPU capacity', unit: 'USD', quantity: cast(effective_cost as decimal(38, 15)), list_rate: cast(1.0 as decimal(38, 15)), contracted_rate: cast(1.0 as decimal(38, 15)), effective: cast(effective_cost as decimal(38, 15))}
+        ] else [
+            {n: 1, meter: 'Input Tokens', unit: 'Tokens', quantity: cast(input_tokens as decimal(38, 15)),
+             list_rate: cast(input_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_input, input_per_mtok, multiplier) * 0.000001 as decimal(38, 15)), effective: cast(input_cost as decimal(38, 15))},
+            {n: 2, meter: 'Cache Read Input Tokens', unit: 'Tokens', quantity: cast(cache_read_tokens as decimal(38, 15)),
+             list_rate: cast(cache_read_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_cache_read, cache_read_per_mtok, multiplier) * 0.000001 as decimal(38, 15)), effective: cast(cache_read_cost as decimal(38, 15))},
+            {n: 3, meter: 'Cache Write 5m Input Tokens', unit: 'Tokens', quantity: cast(cache_write_5m_tokens as decimal(38, 15)),
+             list_rate: cast(cache_write_5m_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_cache_write_5m, cache_write_5m_per_mtok, multiplier) * 0.000001 as decimal(38, 15)),
+             effective: cast(cache_write_5m_cost as decimal(38, 15))},
+            {n: 4, meter: 'Cache Write 1h Input Tokens', unit: 'Tokens', quantity: cast(cache_write_1h_tokens as decimal(38, 15)),
+             list_rate: cast(cache_write_1h_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_cache_write_1h, cache_write_1h_per_mtok, multiplier) * 0.000001 as decimal(38, 15)),
+             effective: cast(cache_write_1h_cost as decimal(38, 15))},
+            {n: 5, meter: 'Output Tokens', unit: 'Tokens', quantity: cast(output_tokens as decimal(38, 15)),
+             list_rate: cast(output_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_output, output_per_mtok, multiplier) * 0.000001 as decimal(38, 15)), effective: cast(output_cost as decimal(38, 15))},
+            {n: 6, meter: 'Reasoning Tokens', unit: 'Tokens', quantity: cast(reasoning_tokens as decimal(38, 15)),
+             list_rate: cast(reasoning_per_mtok * 0.000001 as decimal(38, 15)),
+             contracted_rate: cast(effective_rate(override_reasoning, reasoning_per_mtok, multiplier) * 0.000001 as decimal(38, 15)), effective: cast(reasoning_cost as decimal(38, 15))},
+            {n: 7, meter: 'Audio Input Tokens', unit: 'Tokens', quantity: cast(audio_input_tokens as decimal(38, 15)),
+             list_rate: cast(audio_input_per_mtok * 0.000001 as decimal(38, 15)), contracted_rate: audio_input_rate,
+             effective: cast(audio_input_tokens * audio_input_rate as decimal(38, 15))},
+            {n: 8, meter: 'Audio Output Tokens', unit: 'Tokens', quantity: cast(audio_output_tokens as decimal(38, 15)),
+             list_rate: cast(audio_output_per_mtok * 0.000001 as decimal(38, 15)), contracted_rate: audio_output_rate,
+             effective: cast(audio_cost - cast(audio_input_tokens * audio_input_rate as decimal(38, 15)) as decimal(38, 15))},
+            {n: 9, meter: 'Web Searches', unit: 'Searches', quantity: cast(web_search_requests as decimal(38, 15)),
+             list_rate: cast(web_search_per_1k * 0.001 as decimal(38, 15)), contracted_rate: web_search_rate,
+             effective: cast(web_search_requests * web_search_rate as decimal(38, 15))},
+            {n: 10, meter: 'Requests', unit: 'Requests', quantity: cast(case when per_request > 0 then requests else 0 end as decimal(38, 15)),
+             list_rate: cast(per_request as decimal(38, 15)), contracted_rate: per_request_rate,
+             effective: cast(fees_cost - cast(web_search_requests * web_search_rate as decimal(38, 15)) as decimal(38, 15))}
+        ] end) as line,
+    from split
+),
+
+lines as (
+    select
+        meters.* exclude (line),
+        line.n,
+        line.meter,
+        line.unit,
+        cast(line.quantity as decimal(38, 15)) as quantity,
+        -- a meter the row does not use (the Input Tokens row that carries the counts) may have no price
+        cast(coalesce(line.list_rate, 0) as decimal(38, 15)) as list_unit_price,
+        cast(coalesce(line.contracted_rate, 0) as decimal(38, 15)) as contracted_unit_price,
+        cast(line.effective as decimal(38, 15)) as line_effective_cost,
+        case when line.n = 1 then requests else 0 end as line_requests,
+        cast(case when line.n = 1 and carrier then entry_unpriced_requests else 0 end as bigint) as line_unpriced_requests,
         case
             when provider = 'openai' then 'OpenAI'
             when provider = 'azure_openai' then 'Microsoft'
@@ -55,12 +196,13 @@ described as (
             when starts_with(provider, 'self_hosted:') then 'Self-hosted models (' || substr(provider, 13) || ')'
             else provider
         end as service,
-    from grouped
+    from meters
+    where line.n = 1 or line.quantity > 0
 )
 
 select
     cast(null as varchar) as AvailabilityZone,
-    effective_cost as BilledCost,
+    line_effective_cost as BilledCost,
     provider as BillingAccountId,
     issuer as BillingAccountName,
     'Provider account' as BillingAccountType,
@@ -71,7 +213,10 @@ select
     cast(null as varchar) as CapacityReservationStatus,
     'Usage' as ChargeCategory,
     cast(null as varchar) as ChargeClass,
-    format('{} tokens of {} for {} ({} requests, estimated from request logs)', tokens, model, feature, requests) as ChargeDescription,
+    case when self_hosted
+        then format('GPU capacity for {} tokens of {} for {} ({} requests, allocated from the cluster''s GPU bill)', tokens, model, feature, requests)
+        else format('{} {} of {} for {} (estimated from request logs)', cast(quantity as hugeint), lower(meter), model, feature)
+    end as ChargeDescription,
     'Usage-Based' as ChargeFrequency,
     cast(event_date + interval 1 day as timestamptz) as ChargePeriodEnd,
     cast(event_date as timestamptz) as ChargePeriodStart,
@@ -82,22 +227,22 @@ select
     cast(null as varchar) as CommitmentDiscountStatus,
     cast(null as varchar) as CommitmentDiscountType,
     cast(null as varchar) as CommitmentDiscountUnit,
-    cast(tokens as decimal(38, 9)) as ConsumedQuantity,
-    'Tokens' as ConsumedUnit,
-    effective_cost as ContractedCost,
-    cast(null as decimal(38, 15)) as ContractedUnitPrice,
-    effective_cost as EffectiveCost,
+    cast(case when self_hosted then tokens else quantity end as decimal(38, 9)) as ConsumedQuantity,
+    case when self_hosted then 'Tokens' else unit end as ConsumedUnit,
+    cast(contracted_unit_price * quantity as decimal(38, 15)) as ContractedCost,
+    contracted_unit_price as ContractedUnitPrice,
+    line_effective_cost as EffectiveCost,
     cast(null as varchar) as InvoiceId,
     issuer as InvoiceIssuerName,
-    list_cost as ListCost,
-    cast(null as decimal(38, 15)) as ListUnitPrice,
-    'Standard' as PricingCategory,
+    cast(list_unit_price * quantity as decimal(38, 15)) as ListCost,
+    list_unit_price as ListUnitPrice,
+    case when self_hosted then 'Other' else 'Standard' end as PricingCategory,
     'USD' as PricingCurrency,
-    cast(null as decimal(38, 15)) as PricingCurrencyContractedUnitPrice,
-    effective_cost as PricingCurrencyEffectiveCost,
-    cast(null as decimal(38, 15)) as PricingCurrencyListUnitPrice,
-    cast(tokens as decimal(38, 9)) as PricingQuantity,
-    'Tokens' as PricingUnit,
+    contracted_unit_price as PricingCurrencyContractedUnitPrice,
+    line_effective_cost as PricingCurrencyEffectiveCost,
+    list_unit_price as PricingCurrencyListUnitPrice,
+    quantity as PricingQuantity,
+    unit as PricingUnit,
     issuer as ProviderName,
     issuer as PublisherName,
     cast(null as varchar) as RegionId,
@@ -109,7 +254,7 @@ select
     service as ServiceName,
     'Generative AI' as ServiceSubcategory,
     provider || '/' || model as SkuId,
-    'Tokens' as SkuMeter,
+    meter as SkuMeter,
     cast(null as varchar) as SkuPriceDetails,
     price_id as SkuPriceId,
     cast(null as varchar) as SubAccountId,
@@ -120,8 +265,9 @@ select
     user_segment as x_user_segment,
     customer_id as x_customer_id,
     service_tier as x_service_tier,
-    requests as x_requests,
-    unpriced_requests as x_unpriced_requests,
+    override_id as x_override_id,
+    line_requests as x_requests,
+    line_unpriced_requests as x_unpriced_requests,
     'tokenledger' as x_source,
-from described
-order by event_date, provider, model, feature, user_segment, customer_id, service_tier, price_id
+from lines
+order by event_date, provider, model, feature, user_segment, customer_id, service_tier, price_id, override_id nulls first, n
