@@ -60,6 +60,33 @@ def test_anthropic_sample_keeps_input_and_splits_cache_writes_by_ttl():
     assert buckets["output_tokens"] == 350
 
 
+def test_bedrock_mantle_openai_compatible_usage_is_read_as_openai_usage():
+    """Bedrock's OpenAI-compatible Mantle endpoint returns OpenAI's usage under provider aws_bedrock. Real responses
+    (pydantic/pydantic-ai 4fda38988f2939fa6ea9cdefcf120693e10ef491, tests/models/cassettes/test_bedrock_mantle/):
+    the Responses API's (test_reused_tool_call_ids[request].yaml) was read as Anthropic's, dropping its cache writes
+    into uncached input; Chat Completions' (test_safeguard_chat_routing.yaml) was refused, "missing input token
+    count". Bedrock's own shapes (Converse, Anthropic's InvokeModel) are unchanged."""
+    responses = {"input_tokens": 88, "input_tokens_details": {"cache_write_tokens": 86, "cached_tokens": 0}, "output_tokens": 14,
+                 "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 102}
+    chat = {"completion_tokens": 56, "prompt_tokens": 72, "total_tokens": 128}
+    cached = {"input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1024}, "output_tokens": 300,
+              "output_tokens_details": {"reasoning_tokens": 120}, "total_tokens": 1500}
+    invoke = {"input_tokens": 120, "cache_read_input_tokens": 8000, "cache_creation_input_tokens": 0, "output_tokens": 350,
+              "output_tokens_details": {"thinking_tokens": 100}}
+    result = _parse(
+        envelope("mantle-responses", "aws_bedrock", "openai.gpt-5.6-luna", responses),
+        envelope("mantle-chat", "aws_bedrock", "openai.gpt-oss-120b", chat),
+        envelope("mantle-cached", "aws_bedrock", "openai.gpt-5.6-luna", cached),
+        envelope("invoke-model", "aws_bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0", invoke),
+    )
+    assert result.rejected.num_rows == 0
+    zero = dict.fromkeys((*TOKEN_BUCKETS, "web_search_requests"), 0)
+    assert _buckets(result, 0) == {**zero, "input_tokens": 2, "cache_write_5m_tokens": 86, "output_tokens": 14}
+    assert _buckets(result, 1) == {**zero, "input_tokens": 72, "output_tokens": 56}
+    assert _buckets(result, 2) == {**zero, "input_tokens": 176, "cache_read_tokens": 1024, "output_tokens": 180, "reasoning_tokens": 120}
+    assert _buckets(result, 3) == {**zero, "input_tokens": 120, "cache_read_tokens": 8000, "output_tokens": 250, "reasoning_tokens": 100}
+
+
 def test_anthropic_without_ttl_split_counts_all_writes_as_five_minute():
     usage = {"input_tokens": 10, "cache_creation_input_tokens": 700, "cache_read_input_tokens": 5, "output_tokens": 20}
     buckets = _buckets(_parse(envelope("a", "anthropic", "claude-3-5-sonnet-20241022", usage)))

@@ -113,6 +113,17 @@ def test_openai_span_splits_cached_and_reasoning():
     assert (buckets["output_tokens"], buckets["reasoning_tokens"]) == (200, 100)
 
 
+def test_pydantic_ai_provider_names_are_read():
+    """Pydantic AI writes its model's `system` as gen_ai.provider.name (pydantic/pydantic-ai 4fda389,
+    pydantic_ai_slim/pydantic_ai/_instrumentation.py provider_attributes): google-cloud (Vertex AI, providers/
+    google_cloud.py), google-gla (the Gemini API's former name, models/google.py) and bedrock-mantle. They were
+    rejected as unknown providers."""
+    names = {"google-cloud": "google", "google-gla": "google", "bedrock-mantle": "aws_bedrock"}
+    result = _parse(*(doc(span(chat(provider=name, **{"gen_ai.response.id": f"r-{name}"}))) for name in names))
+    assert result.rejected.num_rows == 0
+    assert [row["provider"] for row in result.rows.to_pylist()] == list(names.values())
+
+
 def test_deprecated_attribute_names_read_like_current_ones():
     current = chat(**{"gen_ai.usage.cache_read.input_tokens": 1920})
     deprecated = chat(**{

@@ -231,6 +231,15 @@ def test_open_weight_models_on_bedrock_batch_cost_half_of_on_demand(book, name, 
     assert request_cost(on_demand, input=12000, output=1500) == 2 * Decimal(usd)
 
 
+def test_bedrock_mantles_unversioned_gpt_oss_120b_is_the_converse_model(book):
+    """Bedrock Mantle returns `openai.gpt-oss-120b` (pydantic/pydantic-ai 4fda389, tests/models/cassettes/
+    test_bedrock_mantle/test_gpt_oss_responses.yaml): unknown_model before. LiteLLM's Bedrock Mantle table prices it at
+    the Converse id's $0.15 / $0.60; openai.gpt-oss-20b stays unknown there ($0.075 against the book's $0.07)."""
+    assert book.resolve("aws_bedrock", "openai.gpt-oss-120b") == "openai.gpt-oss-120b-1:0"
+    assert request_cost(book.lookup("aws_bedrock", "openai.gpt-oss-120b", AT, "standard", 72), input=72, output=45) == Decimal("0.0000378")
+    assert book.resolve("aws_bedrock", "openai.gpt-oss-20b") is None
+
+
 # --------------------------------------------------------------------------- audio buckets
 
 

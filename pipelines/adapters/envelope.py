@@ -168,6 +168,11 @@ checked as (
         -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
         -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return
         case
+            -- Bedrock's OpenAI-compatible Mantle endpoint returns OpenAI's usage (Chat Completions' prompt_tokens, or
+            -- the Responses API's input_tokens with input_tokens_details), never Anthropic's cache fields
+            when provider = 'aws_bedrock' and u.inputTokens is null and u.cache_creation_input_tokens is null
+                 and u.cache_read_input_tokens is null and (u.prompt_tokens is not null or u.input_tokens_details is not null)
+                then 'openai'
             when (provider = 'google' and u.promptTokenCount is null and u.prompt_token_count is null
                   or provider = 'aws_bedrock' and u.inputTokens is null) and u.input_tokens is not null then 'anthropic'
             else provider
@@ -177,7 +182,7 @@ checked as (
 buckets as (
     select *,
         case
-            when {_OAI} then coalesce({t('prompt_tokens')}, {t('input_tokens')})
+            when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens')}, {t('input_tokens')})
             when shape = 'anthropic' then {t('input_tokens')} + coalesce(compaction.input, 0)
             when shape = 'google' then {t('promptTokenCount')}
             when provider = 'aws_bedrock' then {t('inputTokens')}
@@ -185,7 +190,7 @@ buckets as (
         end as reported_input,
         case
             -- an embeddings usage has prompt_tokens and total_tokens and no completion count: no output
-            when {_OAI} then coalesce({t('completion_tokens')}, {t('output_tokens')},
+            when {_OAI} or shape = 'openai' then coalesce({t('completion_tokens')}, {t('output_tokens')},
                 case when try_cast(u.total_tokens as bigint) = {t('prompt_tokens')} then 0 end)
             when shape = 'anthropic' then {t('output_tokens')} + coalesce(compaction.output, 0)
             when shape = 'google' then coalesce({t('candidatesTokenCount')}, 0)
@@ -193,7 +198,7 @@ buckets as (
             when provider like 'self\\_hosted:%' escape '\\' then {t('output_tokens')}
         end as reported_output,
         case
-            when {_OAI} then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')},
+            when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')},
                 {t('input_token_details.cached_tokens')}, {t('prompt_cache_hit_tokens')}, 0)
             when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0) + coalesce(compaction.cache_read, 0)
             when shape = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
@@ -201,7 +206,7 @@ buckets as (
             else 0
         end as cache_read_tokens,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.cache_write_tokens')}, {t('input_tokens_details.cache_write_tokens')}, 0)
+            when provider in ('openai', 'azure_openai') or shape = 'openai' then coalesce({t('prompt_tokens_details.cache_write_tokens')}, {t('input_tokens_details.cache_write_tokens')}, 0)
             when shape = 'anthropic' and u.cache_creation is not null
                  and ({t('cache_creation.ephemeral_5m_input_tokens')} is not null or {t('cache_creation.ephemeral_1h_input_tokens')} is not null)
                 then coalesce({t('cache_creation.ephemeral_5m_input_tokens')}, 0) + coalesce(compaction.write_5m, 0)
@@ -215,7 +220,7 @@ buckets as (
             else 0
         end as cache_write_1h_tokens,
         case
-            when {_OAI} then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
+            when {_OAI} or shape = 'openai' then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')}, 0)
             when shape = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
             when shape = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
@@ -223,13 +228,13 @@ buckets as (
         -- audio: Chat Completions, else Realtime and transcription usage (input_token_details; its cached audio is
         -- in the cache read), else Gemini's AUDIO modality (its cached audio likewise)
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('prompt_tokens_details.audio_tokens')},
+            when provider in ('openai', 'azure_openai') or shape = 'openai' then coalesce({t('prompt_tokens_details.audio_tokens')},
                 {t('input_token_details.audio_tokens')} - coalesce({t('input_token_details.cached_tokens_details.audio_tokens')}, 0), 0)
             when shape = 'google' then coalesce(gemini_audio_in, 0) - coalesce(gemini_audio_cached, 0)
             else 0
         end as audio_input_tokens,
         case
-            when provider in ('openai', 'azure_openai') then coalesce({t('completion_tokens_details.audio_tokens')}, {t('output_token_details.audio_tokens')}, 0)
+            when provider in ('openai', 'azure_openai') or shape = 'openai' then coalesce({t('completion_tokens_details.audio_tokens')}, {t('output_token_details.audio_tokens')}, 0)
             when shape = 'google' then coalesce(gemini_audio_out, 0)
             else 0
         end as audio_output_tokens,
@@ -246,13 +251,13 @@ buckets as (
 canonical as (
     select *,
         case
-            when {_OAI} then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
+            when {_OAI} or shape = 'openai' then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
             when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens - audio_input_tokens
             else reported_input
         end as input_tokens,
         case
             when {_XAI_REASONING_APART} then reported_output
-            when {_OAI} or shape = 'anthropic' then reported_output - reasoning_tokens - audio_output_tokens
+            when {_OAI} or shape in ('openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens
             when shape = 'google' then reported_output - audio_output_tokens
             else reported_output
         end as output_tokens,

@@ -37,6 +37,12 @@ NAMES = {
     "google-vertex": "google",
     "google_vertex": "google",
     "google.generative-ai": "google",
+    # Pydantic AI's model.system, which its instrumentation writes as gen_ai.provider.name: the Gemini API
+    # (google-gla, its former name), Vertex AI (google-cloud) and Bedrock's OpenAI-compatible Mantle endpoint
+    "google-gla": "google",
+    "google-cloud": "google",
+    "bedrock-mantle": "aws_bedrock",
+    "bedrock_mantle": "aws_bedrock",
     # gateways: LiteLLM's custom_llm_provider, Helicone's provider (upper-case there), Portkey's ai_org
     "bedrock": "aws_bedrock",
     "vertex": "google",
