@@ -28,6 +28,7 @@ def test_openai_chat_sample_splits_cached_out_of_prompt():
     assert _buckets(result) == {
         "input_tokens": 86, "cache_read_tokens": 1920, "cache_write_5m_tokens": 0, "cache_write_1h_tokens": 0,
         "output_tokens": 300, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "image_input_tokens": 0, "image_output_tokens": 0,
         "web_search_requests": 0,
     }
 

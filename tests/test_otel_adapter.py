@@ -84,6 +84,7 @@ def test_shared_span_sample_splits_cache_out_of_input():
     assert _buckets(result) == {
         "input_tokens": 120, "cache_read_tokens": 8000, "cache_write_5m_tokens": 2000, "cache_write_1h_tokens": 0,
         "output_tokens": 350, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "image_input_tokens": 0, "image_output_tokens": 0,
         "web_search_requests": 0,
     }
     (row,) = result.rows.to_pylist()
@@ -155,7 +156,8 @@ def test_openllmetry_cache_and_reasoning_attribute_names_split_the_input():
     assert result.rows["provider"].to_pylist() == ["anthropic", "openai"]
     assert _buckets(result, 0) == {
         "input_tokens": 120, "cache_read_tokens": 8000, "cache_write_5m_tokens": 2000, "cache_write_1h_tokens": 0,
-        "output_tokens": 350, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0, "web_search_requests": 0,
+        "output_tokens": 350, "reasoning_tokens": 0, "audio_input_tokens": 0, "audio_output_tokens": 0,
+        "image_input_tokens": 0, "image_output_tokens": 0, "web_search_requests": 0,
     }
     buckets = _buckets(result, 1)
     assert (buckets["input_tokens"], buckets["cache_read_tokens"], buckets["output_tokens"], buckets["reasoning_tokens"]) == (86, 1920, 200, 100)

@@ -70,7 +70,7 @@ RATES = "date,currency,rate\n2026-10-01,EUR,0.9\n"
 CSV_COLUMNS = [
     "statement_id", "payer", "period", "line_type", "status", "feature", "provider", "model", "service_tier", "model_tier", "rule",
     "currency", "requests", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
-    "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "tokens", "outcomes", "cost_usd", "cost", "allowance_unit",
+    "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "image_input_tokens", "image_output_tokens", "tokens", "outcomes", "cost_usd", "cost", "allowance_unit",
     "allowance", "units", "included_units", "gross_charge", "charge", "problem",
 ]
 # A feature name a spreadsheet would run (OWASP "CSV Injection" example): CSV exports must write it as text.
@@ -399,7 +399,7 @@ USAGE_ROWS = pa.schema([("statement_id", pa.string()), ("payer", pa.string()), (
                         ("tokens", pa.int64()), ("outcomes", pa.int64()), ("charge", MONEY)])
 FROZEN_ROWS = pa.schema([*USAGE_ROWS, ("month", pa.string()), ("closed_at", pa.timestamp("us", tz="UTC"))])
 COUNTS = ("requests", "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "output_tokens",
-          "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "tokens", "outcomes")
+          "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "image_input_tokens", "image_output_tokens", "tokens", "outcomes")
 AMOUNTS = ("cost_usd", "cost", "allowance", "units", "included_units", "gross_charge", "charge")
 LINE_ROWS = pa.schema([(name, pa.int64() if name in COUNTS else MONEY if name in AMOUNTS else pa.string()) for name in CSV_COLUMNS]
                       + [("currency_places", pa.int32())])

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, compaction, gemini_audio
+from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, compaction, gemini_modality
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -161,9 +161,12 @@ checked as (
                     from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
                     lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
         end as bedrock_write_1h,
-        {gemini_audio('gemini_details', 0)} as gemini_audio_in,
-        {gemini_audio('gemini_details', 1)} as gemini_audio_cached,
-        {gemini_audio('gemini_details', 2)} as gemini_audio_out,
+        {gemini_modality('gemini_details', 0, 'AUDIO')} as gemini_audio_in,
+        {gemini_modality('gemini_details', 1, 'AUDIO')} as gemini_audio_cached,
+        {gemini_modality('gemini_details', 2, 'AUDIO')} as gemini_audio_out,
+        {gemini_modality('gemini_details', 0, 'IMAGE')} as gemini_image_in,
+        {gemini_modality('gemini_details', 1, 'IMAGE')} as gemini_image_cached,
+        {gemini_modality('gemini_details', 2, 'IMAGE')} as gemini_image_out,
         case when u.iterations is not null then {compaction('u.iterations')} end as compaction,
         -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
         -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return
@@ -238,6 +241,18 @@ buckets as (
             when shape = 'google' then coalesce(gemini_audio_out, 0)
             else 0
         end as audio_output_tokens,
+        -- images: OpenAI's image_tokens details (the Images API's, or a chat model's), else Gemini's IMAGE modality
+        -- (its cached images stay in the cache read)
+        case
+            when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens_details.image_tokens')}, {t('input_tokens_details.image_tokens')}, 0)
+            when shape = 'google' then coalesce(gemini_image_in, 0) - coalesce(gemini_image_cached, 0)
+            else 0
+        end as image_input_tokens,
+        case
+            when {_OAI} or shape = 'openai' then coalesce({t('completion_tokens_details.image_tokens')}, {t('output_tokens_details.image_tokens')}, 0)
+            when shape = 'google' then coalesce(gemini_image_out, 0)
+            else 0
+        end as image_output_tokens,
         case when shape = 'anthropic' then coalesce({t('server_tool_use.web_search_requests')}, 0) else 0 end as web_search_requests,
         case when shape = 'google' then coalesce({t('toolUsePromptTokenCount')}, 0) else 0 end as tool_prompt_tokens,
         case
@@ -251,14 +266,14 @@ buckets as (
 canonical as (
     select *,
         case
-            when {_OAI} or shape = 'openai' then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens
-            when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens - audio_input_tokens
+            when {_OAI} or shape = 'openai' then reported_input - cache_read_tokens - cache_write_5m_tokens - audio_input_tokens - image_input_tokens
+            when shape = 'google' then reported_input - cache_read_tokens + tool_prompt_tokens - audio_input_tokens - image_input_tokens
             else reported_input
         end as input_tokens,
         case
             when {_XAI_REASONING_APART} then reported_output
-            when {_OAI} or shape in ('openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens
-            when shape = 'google' then reported_output - audio_output_tokens
+            when {_OAI} or shape in ('openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens - image_output_tokens
+            when shape = 'google' then reported_output - audio_output_tokens - image_output_tokens
             else reported_output
         end as output_tokens,
         -- Anthropic's fast mode (usage.speed) is a premium price of its own: a tier, unpriced where the book has none
@@ -300,6 +315,7 @@ judged as (
             when anthropic_split_mismatch then 'usage.cache_creation|ephemeral_5m + ephemeral_1h differ from cache_creation_input_tokens'
             when input_tokens < 0 then 'usage|inconsistent usage: cached, cache-write and audio input tokens exceed the input total'
             when audio_input_tokens < 0 then 'usage|inconsistent usage: cached audio tokens exceed the audio input tokens'
+            when image_input_tokens < 0 then 'usage|inconsistent usage: cached image tokens exceed the image input tokens'
             when output_tokens < 0 or cache_write_5m_tokens < 0 then 'usage|inconsistent usage: reasoning and audio output tokens exceed the output total'
             {tier_problem("service_tier", "service_tier")}
         end as problem
@@ -329,6 +345,8 @@ select
     reasoning_tokens,
     audio_input_tokens,
     audio_output_tokens,
+    image_input_tokens,
+    image_output_tokens,
     web_search_requests,
     cast(null as varchar) as record
 from judged

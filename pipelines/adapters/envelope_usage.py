@@ -26,6 +26,10 @@ TOKEN_LEAVES = (
     ("output_token_details.audio_tokens", "u.output_token_details.audio_tokens"),
     ("output_tokens_details.reasoning_tokens", "u.output_tokens_details.reasoning_tokens"),
     ("output_tokens_details.thinking_tokens", "u.output_tokens_details.thinking_tokens"),
+    ("prompt_tokens_details.image_tokens", "u.prompt_tokens_details.image_tokens"),
+    ("completion_tokens_details.image_tokens", "u.completion_tokens_details.image_tokens"),
+    ("input_tokens_details.image_tokens", "u.input_tokens_details.image_tokens"),
+    ("output_tokens_details.image_tokens", "u.output_tokens_details.image_tokens"),
     ("cache_creation_input_tokens", "u.cache_creation_input_tokens"),
     ("cache_read_input_tokens", "u.cache_read_input_tokens"),
     ("cache_creation.ephemeral_5m_input_tokens", "u.cache_creation.ephemeral_5m_input_tokens"),
@@ -45,10 +49,10 @@ TOKEN_LEAVES = (
 USAGE_STRUCTURE = """{
   "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR", "prompt_cache_hit_tokens": "VARCHAR",
   "input_tokens": "VARCHAR", "output_tokens": "VARCHAR",
-  "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
-  "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR"},
-  "input_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR"},
-  "output_tokens_details": {"reasoning_tokens": "VARCHAR", "thinking_tokens": "VARCHAR"},
+  "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
+  "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
+  "input_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
+  "output_tokens_details": {"reasoning_tokens": "VARCHAR", "thinking_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
   "input_token_details": {"cached_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "cached_tokens_details": {"audio_tokens": "VARCHAR"}},
   "output_token_details": {"audio_tokens": "VARCHAR"}, "speed": "VARCHAR", "iterations": "JSON",
   "cache_creation_input_tokens": "VARCHAR", "cache_read_input_tokens": "VARCHAR",
@@ -69,16 +73,17 @@ GEMINI_DETAILS = (
     "'$.cache_tokens_details', '$.candidatesTokensDetails', '$.candidates_tokens_details'])"
 )
 """SQL: Gemini's per-modality token lists in the usage JSON text `usage` (camelCase, then snake_case: prompt, cached,
-candidates), as one list of six JSON values; `gemini_audio` reads them."""
+candidates), as one list of six JSON values; `gemini_modality` reads them."""
 
 
-def gemini_audio(details: str, part: int) -> str:
-    """SQL: the AUDIO tokens of part 0 (prompt), 1 (cached) or 2 (candidates) of `GEMINI_DETAILS` (null when the
-    usage has no such list): `[{"modality": "AUDIO", "tokenCount": 120}, ...]` (`token_count` in snake_case)."""
+def gemini_modality(details: str, part: int, modality: str) -> str:
+    """SQL: the tokens of `modality` (AUDIO, IMAGE) in part 0 (prompt), 1 (cached) or 2 (candidates) of `GEMINI_DETAILS`
+    (null when the usage has no such list): `[{"modality": "AUDIO", "tokenCount": 120}, ...]` (`token_count` in
+    snake_case)."""
     one = ", ".join(
         f"case when json_type({details}[{2 * part + k}]) = 'ARRAY' then list_sum(list_transform(from_json({details}[{2 * part + k}], "
         "'[{\"modality\": \"VARCHAR\", \"tokenCount\": \"VARCHAR\", \"token_count\": \"VARCHAR\"}]'), "
-        "lambda d: case when upper(d.modality) = 'AUDIO' then try_cast(coalesce(d.tokenCount, d.token_count) as bigint) else 0 end)) end"
+        f"lambda d: case when upper(d.modality) = '{modality}' then try_cast(coalesce(d.tokenCount, d.token_count) as bigint) else 0 end)) end"
         for k in (1, 2)
     )
     return f"coalesce({one})"

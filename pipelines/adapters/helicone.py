@@ -76,6 +76,8 @@ FORMAT = Format(
         "reasoning_tokens": "coalesce(t_reasoning_tokens, 0)",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
+        "image_input_tokens": "0",
+        "image_output_tokens": "0",
         "web_search_requests": "0",
     },
     # What a rejected record keeps: no user ids, no properties (they may carry them), no content, no cost.

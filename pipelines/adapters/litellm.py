@@ -200,6 +200,8 @@ FORMAT = Format(
         "reasoning_tokens": _unless_cache_hit(_d("reasoning")),
         "audio_input_tokens": _unless_cache_hit("audio_in"),
         "audio_output_tokens": _unless_cache_hit("audio_out"),
+        "image_input_tokens": "0",
+        "image_output_tokens": "0",
         "web_search_requests": _unless_cache_hit(_d("web_search")),
     },
     # A call that failed before reaching any provider (LiteLLM logs auth failures with an empty

@@ -336,6 +336,8 @@ select
     coalesce(t_reasoning, t_thoughts, 0) as reasoning_tokens,
     0 as audio_input_tokens,
     0 as audio_output_tokens,
+    0 as image_input_tokens,
+    0 as image_output_tokens,
     0 as web_search_requests,
     case when problem is not null then cast(json_merge_patch('{{}}', json_object(
         'traceId', trace_id, 'spanId', span_id, 'startTimeUnixNano', start_raw,
@@ -345,13 +347,13 @@ from judged
 union all
 select line_no, byte_offset, byte_length, null, null, null, line_problem,
     null, null, null, null, null, null, null, null, null, null, null, null, null,
-    null, null, null, null, null, null, null, null, null, null, null
+    null, null, null, null, null, null, null, null, null, null, null, null, null
 from classified
 where line_problem is not null
 union all
 select line_no, null, null, null, null, null, null,
     null, null, null, null, null, null, null, null, null, null, null, null, null,
-    null, null, null, null, null, null, null, null, null, null, count(*)
+    null, null, null, null, null, null, null, null, null, null, null, null, count(*)
 from classified_spans
 where not is_genai
 group by line_no

@@ -71,6 +71,8 @@ FORMAT = Format(
         "then try_cast(trim(total_units) as bigint) - coalesce(t_req_units, 0) - coalesce(t_res_units, 0) else 0 end",
         "audio_input_tokens": "0",
         "audio_output_tokens": "0",
+        "image_input_tokens": "0",
+        "image_output_tokens": "0",
         "web_search_requests": "0",
     },
     # What a rejected record keeps: no metadata (it carries `_user`), no content, no cost.

@@ -21,7 +21,6 @@ from pipelines.pricing.book import BUCKETS, PriceBookError
 from pipelines.settings import as_date, as_number, clipped, fits_decimal, problems_text, read_yaml, shown
 
 OVERRIDES_FILE = "price_overrides.yaml"
-UNCOSTED_BUCKETS = ("image_input", "image_output")
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
 TEXT_KEYS = ("id", "provider", "model", "account", "service_tier", "note")
 """Keys whose value is text: a number or a list there is an error, never turned into text."""
@@ -99,9 +98,6 @@ def _row(name: str, index: int, entry: object) -> tuple[dict | None, list[str]]:
         rate = as_number(value)
         if bucket not in BUCKETS:
             problems.append(f"{where}: unknown bucket key {shown(bucket)} in rates")
-        elif bucket in UNCOSTED_BUCKETS:  # it would be ignored: the price book keeps these for when they are costed
-            problems.append(f"{where}: rates.{bucket}: image tokens are not costed yet (core.request_costs has no image "
-                            f"bucket), so a negotiated rate for them would be ignored")
         elif rate is None or rate < 0 or not fits_decimal(rate, 9):
             problems.append(f"{where}: rates.{bucket} must be a non-negative number of USD per 1M tokens, got {shown(value)}")
         else:

@@ -21,6 +21,8 @@ TOKEN_BUCKETS = (
     "reasoning_tokens",
     "audio_input_tokens",
     "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
 )
 
 CANONICAL_SCHEMA = pa.schema(

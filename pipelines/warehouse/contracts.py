@@ -25,13 +25,15 @@ from pipelines.storage.relations import sql_literal
 
 TOKEN_COLUMNS = (
     "input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
-    "output_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "web_search_requests",
+    "output_tokens", "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "image_input_tokens", "image_output_tokens",
+    "web_search_requests",
 )
 SERVICE_TIERS = list(ADAPTER_TIERS)
 """The tiers the staging contract accepts: those ingestion lets in (any other is rejected there, named)."""
 UNPRICED_REASONS = [
     "unknown_model", "unknown_tier", "no_price_at_time", *(f"no_price_for_bucket:{b}" for b in (
-        "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning", "audio_input", "audio_output", "web_search",
+        "input", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning", "audio_input", "audio_output", "image_input", "image_output",
+        "web_search",
     )),
 ]
 SAMPLE_ROWS = 2_000

@@ -55,6 +55,8 @@ priced as (
         prices.reasoning_per_mtok,
         prices.audio_input_per_mtok,
         prices.audio_output_per_mtok,
+        prices.image_input_per_mtok,
+        prices.image_output_per_mtok,
         prices.web_search_per_1k,
         prices.per_request,
     from named
@@ -99,6 +101,10 @@ judged as (
             when priced.reasoning_tokens > 0 and priced.reasoning_per_mtok is null then 'no_price_for_bucket:reasoning'
             when priced.audio_input_tokens > 0 and priced.audio_input_per_mtok is null then 'no_price_for_bucket:audio_input'
             when priced.audio_output_tokens > 0 and priced.audio_output_per_mtok is null then 'no_price_for_bucket:audio_output'
+            -- image input is billed as input where the book lists no image input price (Gemini, OpenAI's chat models)
+            when priced.image_input_tokens > 0 and coalesce(priced.image_input_per_mtok, priced.input_per_mtok) is null
+                then 'no_price_for_bucket:image_input'
+            when priced.image_output_tokens > 0 and priced.image_output_per_mtok is null then 'no_price_for_bucket:image_output'
             when priced.web_search_requests > 0 and priced.web_search_per_1k is null then 'no_price_for_bucket:web_search'
         end as unpriced_reason,
     from priced
@@ -137,6 +143,8 @@ chosen_overrides as (
         overrides.reasoning_per_mtok as override_reasoning,
         overrides.audio_input_per_mtok as override_audio_input,
         overrides.audio_output_per_mtok as override_audio_output,
+        overrides.image_input_per_mtok as override_image_input,
+        overrides.image_output_per_mtok as override_image_output,
     from account_days
     inner join reference.price_overrides as overrides
         on overrides.provider = account_days.provider
@@ -181,6 +189,13 @@ rated as (
             as effective_audio_input_per_mtok,
         effective_rate(chosen_overrides.override_audio_output, judged.audio_output_per_mtok, chosen_overrides.multiplier)
             as effective_audio_output_per_mtok,
+        -- image input without an image price of its own is input: at the input rate the request pays
+        case when judged.image_input_per_mtok is null and chosen_overrides.override_image_input is null
+            then effective_rate(chosen_overrides.override_input, judged.input_per_mtok, chosen_overrides.multiplier)
+            else effective_rate(chosen_overrides.override_image_input, judged.image_input_per_mtok, chosen_overrides.multiplier)
+        end as effective_image_input_per_mtok,
+        effective_rate(chosen_overrides.override_image_output, judged.image_output_per_mtok, chosen_overrides.multiplier)
+            as effective_image_output_per_mtok,
     from judged
     left join chosen_overrides
         on chosen_overrides.provider = judged.provider
@@ -215,6 +230,11 @@ costed as (
                 else cast(audio_list_cost_usd * multiplier as decimal(38, 15)) end)
         end as audio_cost_usd,
         case when unpriced_reason is null then
+            case when gpu_cost_usd is not null then 0 else
+                token_cost(image_input_tokens, effective_image_input_per_mtok) + token_cost(image_output_tokens, effective_image_output_per_mtok)
+            end
+        end as image_cost_usd,
+        case when unpriced_reason is null then
             case when multiplier is null then cast(fees_list_cost_usd as decimal(38, 15))
                 else cast(fees_list_cost_usd * multiplier as decimal(38, 15)) end
         end as fees_cost_usd,
@@ -227,7 +247,9 @@ costed as (
              + cast(output_tokens as decimal(38, 0)) * coalesce(output_per_mtok, 0)
              + cast(reasoning_tokens as decimal(38, 0)) * coalesce(reasoning_per_mtok, 0)
              + cast(audio_input_tokens as decimal(38, 0)) * coalesce(audio_input_per_mtok, 0)
-             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)) * 0.000001
+             + cast(audio_output_tokens as decimal(38, 0)) * coalesce(audio_output_per_mtok, 0)
+             + cast(image_input_tokens as decimal(38, 0)) * coalesce(image_input_per_mtok, input_per_mtok, 0)
+             + cast(image_output_tokens as decimal(38, 0)) * coalesce(image_output_per_mtok, 0)) * 0.000001
             + cast(web_search_requests as decimal(38, 0)) * coalesce(web_search_per_1k, 0) * 0.001
             + coalesce(per_request, 0))
         end as list_cost_usd,
@@ -257,6 +279,8 @@ select
     reasoning_tokens,
     audio_input_tokens,
     audio_output_tokens,
+    image_input_tokens,
+    image_output_tokens,
     web_search_requests,
     total_input_tokens,
     total_output_tokens,
@@ -269,10 +293,11 @@ select
     cast(output_cost_usd as decimal(38, 15)) as output_cost_usd,
     cast(reasoning_cost_usd as decimal(38, 15)) as reasoning_cost_usd,
     cast(audio_cost_usd as decimal(38, 15)) as audio_cost_usd,
+    cast(image_cost_usd as decimal(38, 15)) as image_cost_usd,
     cast(fees_cost_usd as decimal(38, 15)) as fees_cost_usd,
     cast(
         input_cost_usd + cache_read_cost_usd + cache_write_5m_cost_usd + cache_write_1h_cost_usd
-        + output_cost_usd + reasoning_cost_usd + audio_cost_usd + fees_cost_usd
+        + output_cost_usd + reasoning_cost_usd + audio_cost_usd + image_cost_usd + fees_cost_usd
         as decimal(38, 15)
     ) as cost_usd,
     cast(list_cost_usd as decimal(38, 15)) as list_cost_usd,

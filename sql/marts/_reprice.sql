@@ -56,6 +56,8 @@ matched as (
         coalesce(target.reasoning_per_mtok, target.output_per_mtok) as reprice_reasoning,
         target.audio_input_per_mtok as reprice_audio_input,
         target.audio_output_per_mtok as reprice_audio_output,
+        coalesce(target.image_input_per_mtok, target.input_per_mtok) as reprice_image_input,
+        target.image_output_per_mtok as reprice_image_output,
         target.web_search_per_1k as reprice_web_search_per_1k,
         target.per_request as reprice_per_request,
     from tiered
@@ -111,9 +113,11 @@ rated as (
         matched.*,
         case when matched.target_price_id is not null then chosen_overrides.override_id end as target_override_id,
         chosen_overrides.multiplier as reprice_multiplier,
-        -- audio and fees at list price; a discount multiplies them, as in core.request_costs
+        -- audio, images and fees at list price; a discount multiplies them, as in core.request_costs
         (cast(matched.audio_input_tokens as decimal(38, 0)) * coalesce(matched.reprice_audio_input, 0)
-         + cast(matched.audio_output_tokens as decimal(38, 0)) * coalesce(matched.reprice_audio_output, 0)) * 0.000001
+         + cast(matched.audio_output_tokens as decimal(38, 0)) * coalesce(matched.reprice_audio_output, 0)
+         + cast(coalesce(matched.image_input_tokens, 0) as decimal(38, 0)) * coalesce(matched.reprice_image_input, 0)
+         + cast(coalesce(matched.image_output_tokens, 0) as decimal(38, 0)) * coalesce(matched.reprice_image_output, 0)) * 0.000001
         + cast(matched.web_search_requests as decimal(38, 0)) * coalesce(matched.reprice_web_search_per_1k, 0) * 0.001
         + coalesce(matched.reprice_per_request, 0) as reprice_list_extras,
         chosen_overrides.override_input as reprice_override_input,
@@ -148,6 +152,7 @@ costed as (
             and reprice_output is not null
             and (audio_input_tokens = 0 or reprice_audio_input is not null)
             and (audio_output_tokens = 0 or reprice_audio_output is not null)
+            and (coalesce(image_output_tokens, 0) = 0 or reprice_image_output is not null)
             and (web_search_requests = 0 or reprice_web_search_per_1k is not null) as repriceable,
         (cast(input_tokens as decimal(38, 0)) * effective_rate(reprice_override_input, reprice_input, reprice_multiplier)
          + cast(cache_read_tokens as decimal(38, 0))
@@ -167,7 +172,7 @@ costed as (
 select * exclude (
     reprice_account, reprice_tier, reprice_input, reprice_no_cache_read, reprice_no_cache_write_5m, reprice_no_cache_write_1h,
     reprice_no_reasoning, reprice_cache_read, reprice_cache_write_5m, reprice_cache_write_1h, reprice_output, reprice_reasoning,
-    reprice_audio_input, reprice_audio_output, reprice_web_search_per_1k, reprice_per_request, reprice_multiplier, reprice_list_extras,
+    reprice_audio_input, reprice_audio_output, reprice_image_input, reprice_image_output, reprice_web_search_per_1k, reprice_per_request, reprice_multiplier, reprice_list_extras,
     reprice_override_input, reprice_override_cache_read, reprice_override_cache_write_5m, reprice_override_cache_write_1h,
     reprice_override_output, reprice_override_reasoning
 )

@@ -1,6 +1,6 @@
 -- `tokenledger export focus`: the priced usage as FOCUS 1.2 rows, one per day x provider x model x service tier x
 -- price entry x negotiated override x feature x user segment x customer x meter (SkuMeter: input, cache read,
--- cache write 5m / 1h, output, reasoning and audio tokens, web searches, per-request fees), as the providers' own
+-- cache write 5m / 1h, output, reasoning, audio and image tokens, web searches, per-request fees), as the providers' own
 -- FOCUS exports split a model's usage. Every FOCUS 1.2 column is here in the specification's order (null where it
 -- does not apply), then our dimensions as x_ columns. A Usage row carries its unit prices, per token (per search,
 -- per request): ListCost = ListUnitPrice x PricingQuantity and ContractedCost = ContractedUnitPrice x
@@ -40,6 +40,8 @@ grouped as (
         cast(coalesce(sum(reasoning_tokens) filter (where is_priced), 0) as decimal(38, 0)) as reasoning_tokens,
         cast(coalesce(sum(audio_input_tokens) filter (where is_priced), 0) as decimal(38, 0)) as audio_input_tokens,
         cast(coalesce(sum(audio_output_tokens) filter (where is_priced), 0) as decimal(38, 0)) as audio_output_tokens,
+        cast(coalesce(sum(image_input_tokens) filter (where is_priced), 0) as decimal(38, 0)) as image_input_tokens,
+        cast(coalesce(sum(image_output_tokens) filter (where is_priced), 0) as decimal(38, 0)) as image_output_tokens,
         cast(coalesce(sum(web_search_requests) filter (where is_priced), 0) as decimal(38, 0)) as web_search_requests,
         cast(coalesce(sum(input_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as input_cost,
         cast(coalesce(sum(cache_read_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as cache_read_cost,
@@ -48,6 +50,7 @@ grouped as (
         cast(coalesce(sum(output_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as output_cost,
         cast(coalesce(sum(reasoning_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as reasoning_cost,
         cast(coalesce(sum(audio_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as audio_cost,
+        cast(coalesce(sum(image_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as image_cost,
         cast(coalesce(sum(fees_cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as fees_cost,
         cast(coalesce(sum(cost_usd) filter (where is_priced), 0) as decimal(38, 15)) as effective_cost,
     from requests
@@ -81,6 +84,8 @@ rated as (
         prices.reasoning_per_mtok,
         prices.audio_input_per_mtok,
         prices.audio_output_per_mtok,
+        prices.image_input_per_mtok,
+        prices.image_output_per_mtok,
         prices.web_search_per_1k,
         prices.per_request,
         cast(1 - overrides.discount_pct * 0.01 as decimal(38, 12)) as multiplier,
@@ -92,6 +97,8 @@ rated as (
         overrides.reasoning_per_mtok as override_reasoning,
         overrides.audio_input_per_mtok as override_audio_input,
         overrides.audio_output_per_mtok as override_audio_output,
+        overrides.image_input_per_mtok as override_image_input,
+        overrides.image_output_per_mtok as override_image_output,
     from carried
     left join reference.prices as prices
         on prices.price_id = carried.price_id
@@ -113,6 +120,12 @@ split as (
             then cast(effective_rate(override_audio_output, audio_output_per_mtok, multiplier) * 0.000001 as decimal(38, 15))
             else cast(coalesce(audio_output_per_mtok, 0) * coalesce(multiplier, 1) * 0.000001 as decimal(38, 15))
         end as audio_output_rate,
+        -- image input without an image price of its own is billed as input (core.request_costs)
+        cast(case when image_input_per_mtok is null and override_image_input is null
+            then effective_rate(override_input, input_per_mtok, multiplier)
+            else effective_rate(override_image_input, image_input_per_mtok, multiplier)
+        end * 0.000001 as decimal(38, 15)) as image_input_rate,
+        cast(effective_rate(override_image_output, image_output_per_mtok, multiplier) * 0.000001 as decimal(38, 15)) as image_output_rate,
         cast(coalesce(web_search_per_1k, 0) * coalesce(multiplier, 1) * 0.001 as decimal(38, 15)) as web_search_rate,
         cast(coalesce(per_request, 0) * coalesce(multiplier, 1) as decimal(38, 15)) as per_request_rate,
     from rated
@@ -150,10 +163,16 @@ meters as (
             {n: 8, meter: 'Audio Output Tokens', unit: 'Tokens', quantity: cast(audio_output_tokens as decimal(38, 15)),
              list_rate: cast(audio_output_per_mtok * 0.000001 as decimal(38, 15)), contracted_rate: audio_output_rate,
              effective: cast(audio_cost - cast(audio_input_tokens * audio_input_rate as decimal(38, 15)) as decimal(38, 15))},
-            {n: 9, meter: 'Web Searches', unit: 'Searches', quantity: cast(web_search_requests as decimal(38, 15)),
+            {n: 9, meter: 'Image Input Tokens', unit: 'Tokens', quantity: cast(image_input_tokens as decimal(38, 15)),
+             list_rate: cast(coalesce(image_input_per_mtok, input_per_mtok) * 0.000001 as decimal(38, 15)), contracted_rate: image_input_rate,
+             effective: cast(image_input_tokens * image_input_rate as decimal(38, 15))},
+            {n: 10, meter: 'Image Output Tokens', unit: 'Tokens', quantity: cast(image_output_tokens as decimal(38, 15)),
+             list_rate: cast(image_output_per_mtok * 0.000001 as decimal(38, 15)), contracted_rate: image_output_rate,
+             effective: cast(image_cost - cast(image_input_tokens * image_input_rate as decimal(38, 15)) as decimal(38, 15))},
+            {n: 11, meter: 'Web Searches', unit: 'Searches', quantity: cast(web_search_requests as decimal(38, 15)),
              list_rate: cast(web_search_per_1k * 0.001 as decimal(38, 15)), contracted_rate: web_search_rate,
              effective: cast(web_search_requests * web_search_rate as decimal(38, 15))},
-            {n: 10, meter: 'Requests', unit: 'Requests', quantity: cast(case when per_request > 0 then requests else 0 end as decimal(38, 15)),
+            {n: 12, meter: 'Requests', unit: 'Requests', quantity: cast(case when per_request > 0 then requests else 0 end as decimal(38, 15)),
              list_rate: cast(per_request as decimal(38, 15)), contracted_rate: per_request_rate,
              effective: cast(fees_cost - cast(web_search_requests * web_search_rate as decimal(38, 15)) as decimal(38, 15))}
         ] end) as line,

@@ -13,6 +13,8 @@ with versions as (
             and reasoning_tokens >= coalesce(lag(reasoning_tokens) over w, 0)
             and audio_input_tokens >= coalesce(lag(audio_input_tokens) over w, 0)
             and audio_output_tokens >= coalesce(lag(audio_output_tokens) over w, 0)
+            and image_input_tokens >= coalesce(lag(image_input_tokens) over w, 0)
+            and image_output_tokens >= coalesce(lag(image_output_tokens) over w, 0)
             and web_search_requests >= coalesce(lag(web_search_requests) over w, 0) as grew,
         row_number() over w as version,
         count(*) over (partition by source, request_id) as versions,

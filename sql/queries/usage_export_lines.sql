@@ -32,6 +32,8 @@ written as (
         reasoning_tokens,
         audio_input_tokens,
         audio_output_tokens,
+        image_input_tokens,
+        image_output_tokens,
         tokens,
         outcomes,
         regexp_replace(cast(cost_usd as varchar), '\.?0+$', '') as cost_usd,

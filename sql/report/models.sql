@@ -8,6 +8,7 @@ with by_model as (
         cast(sum(
             input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
             + output_tokens + reasoning_tokens + audio_input_tokens + audio_output_tokens
+            + coalesce(image_input_tokens, 0) + coalesce(image_output_tokens, 0)  -- null on days built before images
         ) as bigint) as tokens,
         cast(coalesce(sum(cost_usd), 0) as decimal(38, 15)) as cost_usd,
         sum(unpriced_requests) as unpriced_requests,

@@ -32,6 +32,7 @@ records as (
         lake.source, lake.request_id, lake.event_date, lake.occurred_at, lake.source_file, lake.source_row,
         lake.input_tokens, lake.cache_read_tokens, lake.cache_write_5m_tokens, lake.cache_write_1h_tokens,
         lake.output_tokens, lake.reasoning_tokens, lake.audio_input_tokens, lake.audio_output_tokens,
+        coalesce(lake.image_input_tokens, 0) as image_input_tokens, coalesce(lake.image_output_tokens, 0) as image_output_tokens,
         lake.web_search_requests,
         coalesce(same_call.rank, 0) as source_rank,
         case when same_call.source is null then lake.source else '' end as identity,
@@ -60,6 +61,8 @@ versions as (
             and reasoning_tokens >= coalesce(lag(reasoning_tokens) over w, 0)
             and audio_input_tokens >= coalesce(lag(audio_input_tokens) over w, 0)
             and audio_output_tokens >= coalesce(lag(audio_output_tokens) over w, 0)
+            and image_input_tokens >= coalesce(lag(image_input_tokens) over w, 0)
+            and image_output_tokens >= coalesce(lag(image_output_tokens) over w, 0)
             and web_search_requests >= coalesce(lag(web_search_requests) over w, 0) as grew,
         row_number() over w = count(*) over (partition by identity, request_id) as is_final,
     from contested

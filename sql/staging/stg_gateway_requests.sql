@@ -37,10 +37,13 @@ renamed as (
         reasoning_tokens,
         audio_input_tokens,
         audio_output_tokens,
+        -- lake files written before the image buckets read them as null
+        coalesce(image_input_tokens, 0) as image_input_tokens,
+        coalesce(image_output_tokens, 0) as image_output_tokens,
         web_search_requests,
         input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens
-            + audio_input_tokens as total_input_tokens,
-        output_tokens + reasoning_tokens + audio_output_tokens as total_output_tokens,
+            + audio_input_tokens + coalesce(image_input_tokens, 0) as total_input_tokens,
+        output_tokens + reasoning_tokens + audio_output_tokens + coalesce(image_output_tokens, 0) as total_output_tokens,
     from source
 )
 
