@@ -219,3 +219,27 @@ def test_a_month_past_the_centuries_and_an_output_that_is_not_a_file_are_one_lin
         with pytest.raises(UserError, match=re.escape(reason)), unwritable(target):
             raise AssertionError("the body must not run")
     assert fifo.exists() and not fifo.is_file()
+
+
+def test_no_connection_tokenledger_opens_draws_duckdbs_progress_bar(tmp_path):
+    """DuckDB draws a progress bar on stdout, with carriage returns, for a query past 2 s: a 300,000-request day's
+    ingestion put one between `ingesting new landing files` and the next line of `tokenledger run` (stdout
+    redirected to a file too). Every connection tokenledger opens turns it off, and none is opened another way."""
+    from pathlib import Path
+
+    from pipelines.ingest.privacy import create_key
+    from pipelines.storage.database import connect, connect_scratch, in_memory
+    from pipelines.storage.home import Home
+
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    duckdb.connect(str(home.warehouse)).close()
+    setting = "select current_setting('enable_progress_bar')"
+    with in_memory() as con, connect(home) as writer, connect_scratch(home) as scratch:
+        assert [c.execute(setting).fetchone()[0] for c in (con, writer, scratch)] == [False, False, False]
+    with connect(home, read_only=True) as reader:
+        assert reader.execute(setting).fetchone()[0] is False
+    root = Path(__file__).resolve().parent.parent / "pipelines"
+    opened = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "duckdb.connect(" in p.read_text(encoding="utf-8"))
+    # the helpers themselves, a one-value check of the memory limit, and close's one-row read of the published file
+    assert opened == ["finance/close.py", "storage/database.py", "storage/environment.py"]

@@ -89,3 +89,20 @@ def test_image_tokens_are_priced_at_the_image_rates(home):
     # 235 x $2.50 + 765 x $2.50 + 10 x $10 = 2,500 + 100
     assert rows["vision"][:2] == (Decimal("0.0026"), Decimal("0.0019125"))
     assert daily == (158 + 40 + 40 + 40 + 765, 1120 + 1290 + 4160 + 4160 + 1120)
+
+
+def test_a_negotiated_image_rate_applies_and_image_input_gets_the_input_discount(home):
+    (home.root / "price_overrides.yaml").write_text(
+        "overrides:\n  - id: img\n    provider: google\n    effective_from: 2026-01-01\n    discount_pct: 12.5\n"
+        "    rates: {image_output: 100}\n"
+    )
+    land(home, "images.jsonl", [envelope("gem", "google", "gemini-3-pro-image-preview", GEMINI_IMAGE),
+                                envelope("edit", "google", "gemini-2.5-flash-image", GEMINI_EDIT)])
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = {r[0]: r[1:] for r in con.execute(
+            "select request_id, image_cost_usd, cost_usd, list_cost_usd, override_id from core.request_costs").fetchall()}
+    # image output at the negotiated $100 (list $120); text at 87.5% of list: 33 x $1.75 + 1,189 x $10.50 = 12,542.25
+    assert rows["gem"] == (Decimal("0.112"), Decimal("0.12454225"), Decimal("0.148734"), "img")
+    # image input has no price of its own: input's discounted $0.2625; 158 x 0.2625 + 1,290 x $100 = 41.475 + 129,000
+    assert rows["edit"][0] == Decimal("0.129041475")

@@ -445,18 +445,6 @@ overrides:
     assert list_cost == Decimal("1.25") + Decimal("7.5") + Decimal("16") + Decimal("16")
 
 
-def test_a_negotiated_rate_for_image_tokens_is_refused_as_it_would_be_ignored(home):
-    from pipelines.pricing.book import PriceBookError
-    from pipelines.pricing.overrides import load_overrides
-
-    (home.root / "price_overrides.yaml").write_text(
-        "overrides:\n  - id: img\n    provider: google\n    effective_from: 2026-01-01\n    rates: {image_output: 10}\n"
-    )
-    with pytest.raises(PriceBookError) as caught:
-        load_overrides(home.root)
-    assert "price_overrides.yaml: override 'img': rates.image_output: image tokens are not costed yet" in str(caught.value)
-
-
 def test_invalid_overrides_name_file_and_entry(home):
     from pipelines.pricing.book import PriceBookError
     from pipelines.pricing.overrides import load_overrides

@@ -38,6 +38,7 @@ from pipelines.adapters.sql import (
     token_problem,
 )
 from pipelines.settings import max_line_bytes
+from pipelines.storage.database import in_memory
 from pipelines.storage.relations import sql_literal
 
 SOURCE = "envelope"
@@ -420,7 +421,7 @@ def iter_envelope(
     A Parquet file comes in batches of rows, each row numbered by its place in the file, with null byte offsets.
     """
     tags_without = user_keys(attribution)
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         if file_name.lower().endswith(".parquet"):
             for lines, text in parquet_lines(con, data):

@@ -61,6 +61,7 @@ from pipelines.adapters.sql import (
     timestamptz,
     token_problem,
 )
+from pipelines.storage.database import in_memory
 
 OUTPUT_COLUMNS = (*(c for c in CANONICAL_COLUMNS if c not in ("source", "source_row")), "record")
 """What the query returns after line_no, byte_offset, byte_length and problem (`AdapterResult.from_judged` reads it)."""
@@ -388,7 +389,7 @@ def parse(
     query = _QUERIES.get(cache_key) or _QUERIES.setdefault(
         cache_key, judging_query(fmt, keys, rows_in=read_rows is not None, tags_without=tags_without, providers=providers)
     )
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         if read_rows is None:
             chunks = prefetch(numbered(text_chunks(data, file_name)))

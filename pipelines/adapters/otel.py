@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,6 +44,7 @@ from pipelines.adapters.attribution import (
 from pipelines.adapters.lines import BOM, WholeText, read_whole
 from pipelines.adapters.providers import EXPECTED, NAMES, provider_sql, tier_problem
 from pipelines.adapters.sql import blank_null, date_range_problem, json_kind, token_problem
+from pipelines.storage.database import in_memory
 
 SOURCE = "otel"
 
@@ -373,7 +373,7 @@ def _records(whole: WholeText, file_name: str) -> pa.Table:
         document = text[start:].decode("utf-8")
     except UnicodeDecodeError:
         return lines
-    with duckdb.connect() as con:
+    with in_memory() as con:
         if not con.execute("select json_valid($t)", {"t": document}).fetchone()[0]:
             return lines
     first = lines.slice(0, 1).to_pylist()[0]
@@ -396,7 +396,7 @@ def parse_otel(data: bytes, file_name: str, attribution: AttributionConfig | Non
     query = _QUERIES.get(attribution) or _QUERIES.setdefault(attribution, _query(attribution))
     whole = read_whole(data, file_name)
     records = _records(whole, file_name)
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         con.register("lines_in", records)
         judged = con.sql(query).to_arrow_table()

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.storage.database import sql_text
+from pipelines.storage.database import in_memory, sql_text
 from pipelines.storage.home import Home
 from pipelines.storage.relations import sql_literal
 
@@ -91,7 +91,7 @@ def write_self_hosted_logs(home: Home, seed: int) -> Path | None:
         "files": files, "seed": str(seed), "per_mille": int(SELF_HOSTED_SHARE * 1000),
         "provider": SELF_HOSTED_PROVIDER, "model": SELF_HOSTED_MODEL,
     }
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute(f"copy ({sql_text('queries/demo_self_hosted_requests')}) to {sql_literal(path.as_posix())} (format json)", params)
     return path
 
@@ -109,7 +109,7 @@ def generate_business_data(home: Home, start: dt.date, end: dt.date, seed: int) 
     summary = {"outcomes": 0, "revenue_records": 0, "gpu_records": 0, "self_hosted_clusters": [], "files": []}
     if not files:
         return summary
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         _load_requests(con, files, start, end)
         summary["outcomes"] = _write_outcomes(con, home.landing / OUTCOMES_DIR, seed, summary["files"])

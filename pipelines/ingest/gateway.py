@@ -43,7 +43,7 @@ from pipelines.adapters.portkey import parse_portkey
 from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import ingest_workers
-from pipelines.storage.database import sql_text
+from pipelines.storage.database import in_memory, sql_text
 from pipelines.storage.environment import memory_limit_share
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
@@ -238,7 +238,7 @@ class _Staging:
 
     def __enter__(self) -> "_Staging":
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect()
+        self.con = in_memory()
         self.con.execute("set TimeZone = 'UTC'")
         self.con.execute(f"set memory_limit = {sql_literal(self.memory)}")
         self.con.execute(f"set temp_directory = {sql_literal(self.scratch.as_posix())}")
@@ -351,7 +351,7 @@ def _rejected_for_audit(rejected: pa.Table, landed: LandedFile, key: bytes) -> p
     pseudo = pseudonymize(rejected["user_id"], key) if rejected.num_rows else pa.array([], pa.string())
     records = rejected["record"]
     if rejected.num_rows and pc.any(pc.is_valid(pseudo)).as_py():
-        with duckdb.connect() as con:
+        with in_memory() as con:
             con.register("p", pa.table({"record": records, "pseudo": pseudo}))
             records = con.sql(
                 "select case when record is null or pseudo is null then record "

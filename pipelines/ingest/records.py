@@ -8,13 +8,13 @@ one Parquet file, `lake/<table>/<file_id>.parquet` (no date partitions).
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ingest.landed import IngestReport, LandedSource, ingest_landed
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.records.read import FileError, ParseResult, RecordSource, file_rejected
+from pipelines.storage.database import in_memory
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
     LandedFile,
@@ -110,7 +110,7 @@ def _drop_duplicates(home: Home, source: RecordSource, rows: pa.Table, file_id: 
     key = ", ".join(f'"{k}"' for k in source.key)
     # A null key part matches a null (`is not distinct from`), so a row without an optional key part is still one row.
     same = " and ".join(f'kept."{k}" is not distinct from seen."{k}"' for k in source.key)
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.register("incoming", rows)
         kept = con.sql(f"select * from incoming qualify row_number() over (partition by {key} order by source_row) = 1").to_arrow_table()
         landed_before = 0

@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import REJECTED_SCHEMA
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM
+from pipelines.storage.database import in_memory
 from pipelines.storage.relations import sql_identifier
 
 RAW_SCHEMA = pa.schema(
@@ -164,7 +164,7 @@ def _kind(value: object) -> str:
 
 
 def _read_jsonl(text: bytes) -> pa.Table:
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.register("lines_in", split_lines(text))
         table = con.sql(
             f"""
@@ -264,7 +264,7 @@ def _read_parquet(data: bytes, name: str) -> pa.Table:
         f"to_json({sql_identifier(f.name)}) as {sql_identifier(f.name)}" if any(kind(f.type) for kind in nested) else f"{sql_identifier(f.name)}::varchar as {sql_identifier(f.name)}"
         for f in table.schema
     )
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.register("parquet_in", table)
         con.execute("set TimeZone = 'UTC'")
         return con.sql(
@@ -284,7 +284,7 @@ def judge(raw: pa.Table, query: str, schema: pa.Schema, params: dict | None = No
     The query returns row_number, byte_offset, byte_length, record, a `problem` column
     ('field|reason' or null) and every column of `schema` except source_row.
     """
-    with duckdb.connect() as con:
+    with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         con.register("records_in", raw)
         judged = con.sql(query, params=params).to_arrow_table() if params else con.sql(query).to_arrow_table()

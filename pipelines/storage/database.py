@@ -91,7 +91,7 @@ def connect(home: Home, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
 @contextmanager
 def connect_scratch(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the warehouse's settings and macros, for a step that writes only the lake."""
-    con = duckdb.connect(":memory:")
+    con = in_memory()
     try:
         _configure(con, home, spill=True)
         for schema in SCHEMAS:
@@ -101,7 +101,16 @@ def connect_scratch(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def in_memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that draws no progress bar: DuckDB draws one on stdout, with carriage returns,
+    for a query past 2 seconds (a large day's ingestion), between tokenledger's own lines."""
+    con = duckdb.connect(":memory:")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def _configure(con: duckdb.DuckDBPyConnection, home: Home, *, spill: bool) -> None:
+    con.execute("set enable_progress_bar = false")
     con.execute("set TimeZone = 'UTC'")
     con.execute(f"set memory_limit = {sql_literal(memory_limit())}")
     define_money_macros(con)
