@@ -26,7 +26,17 @@ from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, r
 from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Dagster's console log stays silent: a failed run is one `tokenledger:` line (its stack traces are in the run's
+event log, in `tokenledger dev`), and an interrupted one says `interrupted`."""
+CLI_CONFIG = "cli.yaml"
+CLI_COMPUTE_LOGS = """
+# `tokenledger run`: no step stdout/stderr capture. The local capture starts `tail` watchers that share the
+# terminal's process group, so Ctrl-C printed their tracebacks.
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+"""
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
 INGEST_COUNTS = ("files_ingested", "files_failed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
@@ -47,12 +57,16 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
 
 
-def instance_for(home: Home) -> dg.DagsterInstance:
-    """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run."""
+def instance_for(home: Home, *, cli: bool = False) -> dg.DagsterInstance:
+    """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run; `cli`: the one
+    `tokenledger run` uses, on the same storage, without compute log capture."""
     folder = home.dagster_home
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shipped_dir("dagster.yaml"), folder / "dagster.yaml")
-    return dg.DagsterInstance.from_config(str(folder))
+    if not cli:
+        return dg.DagsterInstance.from_config(str(folder))
+    (folder / CLI_CONFIG).write_text((folder / "dagster.yaml").read_text() + CLI_COMPUTE_LOGS)
+    return dg.DagsterInstance.from_config(str(folder), config_filename=CLI_CONFIG)
 
 
 def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:
@@ -84,7 +98,7 @@ def run_pipeline(
     assets = [asset for asset in definitions.assets or [] if isinstance(asset, dg.AssetsDefinition) and asset.is_executable]
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
-    with run_lock(home), instance_for(home) as instance:
+    with run_lock(home), instance_for(home, cli=True) as instance:
         for run_id in recover_dead_runs(instance):
             progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
         for run_id in end_dead_runs(home, instance):
@@ -173,8 +187,23 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         raise_on_error=False,
     )
     if not result.success:
+        if _interrupted(result):  # Ctrl-C or SIGTERM: Dagster turned it into a step failure
+            raise KeyboardInterrupt
         raise PipelineFailed(f"run {result.run_id} failed: " + "; ".join(_failure_messages(result))[:4000])
     return result
+
+
+def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the run failed because the process was interrupted (SIGINT, or SIGTERM, which Dagster also turns into
+    DagsterExecutionInterruptedError)."""
+    for event in result.all_events:
+        data = event.step_failure_data if event.is_step_failure else None
+        error = data.error if data is not None else getattr(event.event_specific_data, "error", None) if event.is_run_failure else None
+        while error is not None:
+            if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
+                return True
+            error = error.cause
+    return False
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
