@@ -168,38 +168,3 @@ def test_a_run_interrupted_after_ingestion_publishes_nothing_and_the_next_run_ma
     output, _ = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, output[-3000:]
     assert _marts(killed) == _marts(clean)
-
-
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
-def test_a_run_stopped_by_ctrl_c_or_sigterm_says_interrupted_in_one_line_and_the_next_run_finishes(homes, stop):
-    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM mid-run printed ~100 lines: Dagster's RUN_FAILURE
-    log with its stack trace, its log watchers' KeyboardInterrupt tracebacks, and `tokenledger: run ... failed:
-    ... DagsterExecutionInterruptedError`, exit 2. It now ends with `interrupted`, exit 130, as any command does."""
-    home, clean = homes
-    _land(home, DAY, 3)
-    env = {**os.environ, **KEY, "PYTHONUNBUFFERED": "1"}
-    env.pop("TOKENLEDGER_HOME", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, start_new_session=True,  # its own process group, as a terminal's foreground job
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a suite started with `&` ignores SIGINT
-    )
-    for line in process.stdout:
-        if "materializing" in line:
-            break
-    time.sleep(1.0)
-    if stop == "ctrl-c":
-        os.killpg(process.pid, signal.SIGINT)
-    else:
-        process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, (out[-2000:], err[-3000:])
-    assert err.strip().splitlines() == ["interrupted"], err[-3000:]
-    assert "Traceback" not in out + err and "Stack Trace" not in out + err
-
-    rerun = _run(home)
-    output, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0, output[-3000:]
-    _land(clean, DAY, 3)
-    assert _run(clean).wait(timeout=600) == 0
-    assert _marts(home) == _marts(clean)
