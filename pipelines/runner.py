@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.definitions import defs
-from pipelines.defs.console import printed_to
+from pipelines.defs.console import printed_to, stop_requested, stop_signals_noted
 from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.run_workers import end_dead_runs
 from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, finish_run, partition_dates, range_tags, stage_keys
@@ -98,7 +98,7 @@ def run_pipeline(
     assets = [asset for asset in definitions.assets or [] if isinstance(asset, dg.AssetsDefinition) and asset.is_executable]
     resources = {"tokenledger": TokenledgerHome(home=str(home.root))}
     summary = RunSummary()
-    with run_lock(home), instance_for(home, cli=True) as instance:
+    with stop_signals_noted(), run_lock(home), instance_for(home, cli=True) as instance:
         for run_id in recover_dead_runs(instance):
             progress(f"run {run_id} was interrupted earlier: marked failed, its warehouse lock released")
         for run_id in end_dead_runs(home, instance):
@@ -186,24 +186,11 @@ def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcess
         run_config=QUIET,
         raise_on_error=False,
     )
+    if stop_requested():  # Ctrl-C or SIGTERM, whether the run failed of it or went on (`stop_signals_noted`)
+        raise KeyboardInterrupt
     if not result.success:
-        if _interrupted(result):  # Ctrl-C or SIGTERM: Dagster turned it into a step failure
-            raise KeyboardInterrupt
         raise PipelineFailed(f"run {result.run_id} failed: " + "; ".join(_failure_messages(result))[:4000])
     return result
-
-
-def _interrupted(result: dg.ExecuteInProcessResult) -> bool:
-    """Whether the run failed because the process was interrupted (SIGINT, or SIGTERM, which Dagster also turns into
-    DagsterExecutionInterruptedError)."""
-    for event in result.all_events:
-        data = event.step_failure_data if event.is_step_failure else None
-        error = data.error if data is not None else getattr(event.event_specific_data, "error", None) if event.is_run_failure else None
-        while error is not None:
-            if error.cls_name in ("DagsterExecutionInterruptedError", "KeyboardInterrupt"):
-                return True
-            error = error.cause
-    return False
 
 
 def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

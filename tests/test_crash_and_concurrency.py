@@ -168,3 +168,70 @@ def test_a_run_interrupted_after_ingestion_publishes_nothing_and_the_next_run_ma
     output, _ = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, output[-3000:]
     assert _marts(killed) == _marts(clean)
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_a_run_stopped_by_ctrl_c_or_sigterm_says_interrupted_in_one_line_and_the_next_run_finishes(homes, stop):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM mid-run printed ~100 lines: Dagster's RUN_FAILURE
+    log with its stack trace, its log watchers' KeyboardInterrupt tracebacks, and `tokenledger: run ... failed:
+    ... DagsterExecutionInterruptedError`, exit 2; a signal that landed while Dagster wrote an event was swallowed (the
+    run went on, exit 0), one that landed in a DuckDB query failed the run as "Query interrupted". It now ends with
+    `interrupted`, exit 130, wherever it lands."""
+    home, clean = homes
+    _land(home, DAY, 3)
+    env = {**os.environ, **KEY, "PYTHONUNBUFFERED": "1"}
+    env.pop("TOKENLEDGER_HOME", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env, start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a suite started with `&` ignores SIGINT
+    )
+    for line in process.stdout:
+        if "materializing" in line:
+            break
+    time.sleep(1.0)
+    if stop == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out[-2000:], err[-3000:])
+    assert err.strip().splitlines() == ["interrupted"], err[-3000:]
+    assert "Traceback" not in out + err and "Stack Trace" not in out + err
+
+    rerun = _run(home)
+    output, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, output[-3000:]
+    _land(clean, DAY, 3)
+    assert _run(clean).wait(timeout=600) == 0
+    assert _marts(home) == _marts(clean)
+
+
+def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it_became_is_an_interrupt():
+    """Dagster catches a signal that lands while it writes an event and goes on; DuckDB turns one into its own
+    RuntimeError. The signal's wake-up byte is read all the same: `stop_requested` says so, and the block's error is
+    KeyboardInterrupt. Real signals to this process, under a handler that does nothing with them."""
+    from pipelines.defs.console import stop_requested, stop_signals_noted
+
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised, stop_signals_noted():
+            assert not stop_requested()
+            signal.signal(signal.SIGINT, lambda signum, frame: None)  # the swallower
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs handlers between bytecodes, on the main thread
+            assert stop_requested()
+            raise RuntimeError("Query interrupted")
+        assert isinstance(raised.value.__cause__, RuntimeError)
+
+        with stop_signals_noted():  # a new block starts clean; SIGTERM within it is KeyboardInterrupt
+            assert not stop_requested()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+            assert stop_requested()
+        with pytest.raises(RuntimeError, match="disk full"), stop_signals_noted():  # no signal behind it: stays itself
+            raise RuntimeError("disk full")
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert signal.getsignal(signal.SIGTERM) is not signal.default_int_handler  # the block put the handler back

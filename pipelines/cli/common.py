@@ -167,6 +167,23 @@ def unwritable(out: Path):
 
 
 @contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does (KeyboardInterrupt: "interrupted", exit 130) instead of killing it
+    without a word; the previous handler is back after the block. Outside the main thread nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def interruptible(con) -> Iterator[None]:
     """Let Ctrl-C stop what DuckDB runs on `con`: printing a result (`relation.show()`) does not check for it, so the
     signal's wake-up byte is read on a thread that interrupts the connection; the query then ends as KeyboardInterrupt

@@ -21,6 +21,7 @@ from pipelines.cli.common import (
     home_of,
     interruptible,
     money,
+    sigterm_interrupts,
     unwritable,
     warehouse_of,
     with_home,
@@ -40,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.storage.lock import RunInProgress
 
     args = _parser().parse_args(argv)
-    with escaped_output():
+    with escaped_output(), sigterm_interrupts():
         try:
             check_environment()  # every command reads them: a bad one is one line, not a traceback from inside
             return args.handler(args)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM
             print("interrupted", file=sys.stderr)
             return 130
         except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseError) as exc:

@@ -8,10 +8,15 @@ as it is ingested and each daily table as it is built, so a minute of work is ne
         ...
     say = Progress(context)          # a step
     say("[3/8] gateway/envelope/a.jsonl.gz: 1250000 loaded, 0 rejected, 0 duplicate")
+
+Ctrl-C and SIGTERM stop such a run wherever they land (`stop_signals_noted`, `stop_requested`).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +27,9 @@ SLOW_SECONDS = 2.0
 """A step's line reaches the terminal when this long has passed since the step started or its last line."""
 
 _sinks: list[Callable[[str], None]] = []
+_wakeups: list[int] = []  # the read ends of the signal wake-up pipes of the open `stop_signals_noted` blocks
+_stopped: set[int] = set()
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 @contextmanager
@@ -46,8 +54,54 @@ class Progress:
     def __call__(self, message: str) -> None:
         warning = message.startswith("warning: ")  # always shown
         (self._log.warning if warning else self._log.info)(message)
+        if stop_requested():  # the signal may have landed in Dagster's writing of that record, which swallows it
+            raise dg.DagsterExecutionInterruptedError()
         now = time.monotonic()
         if _sinks and (warning or now - self._shown >= SLOW_SECONDS):
             self._shown = now
             for sink in list(_sinks):
                 sink(message)
+
+
+@contextmanager
+def stop_signals_noted() -> Iterator[None]:
+    """Within the block (on the main thread), every SIGINT or SIGTERM the process receives is noted, whatever becomes
+    of it: `stop_requested` then says so. Dagster turns one into an error inside a step, but one that lands while it
+    writes an event or a log record is caught there and the run goes on to success; DuckDB turns one into its own
+    "Query interrupted" error. Python writes each signal's number to the wake-up file descriptor before any handler
+    runs, so the noting misses none. Within the block SIGTERM raises KeyboardInterrupt, as SIGINT does, and an error
+the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, in the command line)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    _wakeups.append(read_end)
+    try:
+        yield
+    except Exception as exc:
+        if stop_requested():  # whatever error the signal became: DuckDB's "Query interrupted", a failed run
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        signal.set_wakeup_fd(previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        _wakeups.remove(read_end)
+        os.close(read_end)
+        os.close(write_end)
+        if not _wakeups:
+            _stopped.clear()
+
+
+def stop_requested() -> bool:
+    """Whether a SIGINT or SIGTERM has reached the process within an open `stop_signals_noted` block."""
+    for fd in _wakeups:
+        try:
+            while received := os.read(fd, 4096):
+                _stopped.update(received)
+        except BlockingIOError:  # nothing more in the pipe
+            pass
+    return not _stopped.isdisjoint(STOP_SIGNALS)
