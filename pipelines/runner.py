@@ -149,6 +149,7 @@ def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance,
         f"{summary.ingest['rows_duplicate']} duplicate"
         + (f", {summary.ingest['rows_skipped']} skipped (not provider calls)" if summary.ingest["rows_skipped"] else "")
     )
+    _report_records(result, summary, progress)
     wanted = pending_dates(home)
     today = dt.datetime.now(dt.timezone.utc).date()
     summary.dates, outside = partition_dates(wanted, today)
@@ -166,6 +167,27 @@ def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance,
     result = _materialize(assets, summary_keys, instance, resources, tags={})
     summary.run_ids.append(result.run_id)
     _warn(result, summary, progress)
+
+
+def _report_records(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:
+    """A line for each other landed source (bills, outcomes, revenue, ...) that had new files, and a warning when any
+    of their rows were rejected: a bill's rejected row is money missing from the reconciliation."""
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if event.asset_key == GATEWAY_ASSET or "landing" not in metadata:
+            continue
+        counts = {k: metadata[k].value for k in INGEST_COUNTS if k in metadata}
+        if not counts.get("files_ingested") and not counts.get("files_failed"):
+            continue
+        folder = metadata["landing"].value
+        progress(
+            f"{folder}: {counts['files_ingested']} file(s) ingested"
+            + (f", {counts['files_failed']} could not be read" if counts.get("files_failed") else "")
+            + f": {counts['rows_loaded']} rows loaded, {counts['rows_rejected']} rejected, {counts['rows_duplicate']} duplicate"
+        )
+        if counts["rows_rejected"]:
+            summary.warnings.append(f"{folder}: {counts['rows_rejected']} row(s) rejected (audit.rejected_rows names file, row, field and reason)")
+            progress(f"warning: {summary.warnings[-1]}")
 
 
 def _warn(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:

@@ -198,7 +198,7 @@ def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
     body = (
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Refund,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
-        "2026-10-01T00:00:00,2026-10-02T00:00:00Z,Usage,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
+        "2026-10-01T00:00:00 CEST,2026-10-02T00:00:00Z,Usage,,1.50,1.50,USD,Microsoft,Azure OpenAI\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,one,1.50,USD,Microsoft,Azure OpenAI\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,Correction,-0.25,-0.25,usd,Microsoft,Azure OpenAI\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage\n"
@@ -211,7 +211,7 @@ def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
     rejected = _query(home, "select source_file, row_number, field, reason from audit.rejected_rows order by row_number")
     assert rejected == [
         ("billing/focus/azure.csv", 2, "ChargeCategory", "not a FOCUS ChargeCategory (Usage, Purchase, Tax, Credit, Adjustment): Refund"),
-        ("billing/focus/azure.csv", 3, "ChargePeriodStart", "not an ISO 8601 timestamp with an offset: 2026-10-01T00:00:00"),
+        ("billing/focus/azure.csv", 3, "ChargePeriodStart", "not an ISO 8601 timestamp with an offset: 2026-10-01T00:00:00 CEST"),
         ("billing/focus/azure.csv", 4, "BilledCost", "not a number: one"),
         ("billing/focus/azure.csv", 6, "", "record has 3 cells, the header has 9"),
     ]

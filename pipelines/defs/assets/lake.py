@@ -23,6 +23,7 @@ def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> 
         "files_archived": len(report.archived),
         **report.rows,
         "touched_dates": dg.MetadataValue.json(sorted(d.isoformat() for d in report.touched_dates)),
+        "landing": f"landing/{folder}",
     }
     home = tokenledger.paths
     return dg.MaterializeResult(metadata=metadata, check_results=[conservation_check(home, folder), readable_check(home, folder)])

@@ -15,6 +15,7 @@ from pipelines.records.billing.judging import (
     billing_query,
     credits_problem,
     currency_problem,
+    in_utc,
     lookup,
     money_problem,
     quantity_problem,
@@ -24,7 +25,6 @@ from pipelines.records.billing.judging import (
     token_bucket,
     unix_time,
     unix_time_problem,
-    utc_suffix,
 )
 from pipelines.records.billing.pages import bucket_results, report_records
 from pipelines.records.read import ParseResult, judge, read_records
@@ -46,15 +46,19 @@ _FOCUS_PROVIDER = f"""case
                 or lower(coalesce(service_name, '')) like '%gemini%' then 'google'
             when (lower(coalesce(service_name, '')) like '%openai%' or lower(coalesce(service_name, '')) like '%foundry models%')
                 and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*' then 'azure_openai'
+            when lower(coalesce(service_name, '')) in ('azure ai services', 'azure ai foundry')
+                and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*'
+                and (lower(coalesce(meter, '')) similar to '.*(token|gpt).*' or lower(coalesce(unit, '')) like '%token%')
+                then 'azure_openai'
             when named_provider in {MODEL_MAKERS} then named_provider
         end"""
 
 FOCUS_QUERY = billing_query(
     "focus",
     fields=(
-        f"{utc_suffix(text('ChargePeriodStart'))} as start_text",  # Google Cloud's FOCUS in BigQuery: '... UTC' in a CSV
-        f"{utc_suffix(text('ChargePeriodEnd'))} as end_text",
-        f"{utc_suffix(text('BillingPeriodStart'))} as billing_start_text",
+        f"{in_utc(text('ChargePeriodStart'))} as start_text",  # '... UTC' (Google Cloud's FOCUS in BigQuery) or none
+        f"{in_utc(text('ChargePeriodEnd'))} as end_text",
+        f"{in_utc(text('BillingPeriodStart'))} as billing_start_text",
         f"{text('ChargeCategory')} as category_text",
         f"{text('ChargeClass')} as class_text",
         f"{text('BilledCost')} as billed_text",
@@ -135,6 +139,7 @@ OPENAI_QUERY = billing_query(
         f"{text('$.line_item')} as line_item",
         f"{text('$.project_id')} as account",
         f"{text('$.api_key_id')} as api_key_id",  # a pull filtered by API key: its lines are not another key's
+        f"{text('$.organization_id')} as organization_id",  # nor are one organization's lines another's
         f"{text('$.quantity')} as quantity",
         f"{text('$.quantity_unit')} as unit",
         f"{text('$.bucket_start_time')} as start_text",
@@ -172,7 +177,8 @@ OPENAI_QUERY = billing_query(
         "billed_cost": _OPENAI_AMOUNT,
         "effective_cost": _OPENAI_AMOUNT,
         "charge_category": f"case when {_OPENAI_AMOUNT} < 0 then 'credit' else 'usage' end",
-        "description": "line_item", "extra": "case when api_key_id is not null then cast(json_object('api_key_id', api_key_id) as varchar) end",
+        "description": "line_item", "extra": "case when coalesce(api_key_id, organization_id) is not null then cast(json_merge_patch('{}', "
+        "json_object('api_key_id', api_key_id, 'organization_id', organization_id)) as varchar) end",
     },
 )
 
@@ -349,7 +355,8 @@ def parse_anthropic_costs(data: bytes, name: str) -> ParseResult:
 # CUR 2.0 line item types -> charge category.
 _CUR_TYPES = {
     "usage": "usage", "discountedusage": "usage", "savingsplancoveredusage": "usage",
-    "credit": "credit", "bundleddiscount": "credit", "discount": "credit", "edpdiscount": "credit", "privaterateddiscount": "credit",
+    "credit": "credit", "bundleddiscount": "credit", "discount": "credit", "edpdiscount": "credit", "privateratediscount": "credit",
+    "privaterateddiscount": "credit", "rivolumediscount": "credit", "sppdiscount": "credit", "distributordiscount": "credit",
     "refund": "adjustment", "savingsplannegation": "adjustment",
     "tax": "tax",
     "fee": "purchase", "rifee": "purchase", "savingsplanrecurringfee": "purchase", "savingsplanupfrontfee": "purchase",
@@ -375,9 +382,9 @@ _CUR_MARKETPLACE = "(Amazon Bedrock Edition)"
 CUR_QUERY = billing_query(
     "aws_cur",
     fields=(
-        f"{text('line_item_usage_start_date')} as start_text",
-        f"{text('line_item_usage_end_date')} as end_text",
-        f"{text('bill_billing_period_start_date')} as billing_start_text",
+        f"{in_utc(text('line_item_usage_start_date'))} as start_text",
+        f"{in_utc(text('line_item_usage_end_date'))} as end_text",
+        f"{in_utc(text('bill_billing_period_start_date'))} as billing_start_text",
         f"{text('line_item_line_item_type')} as type_text",
         f"coalesce({text('line_item_product_code')}, {text('product_servicecode')}) as product",
         f"{text('line_item_usage_account_id')} as account",
@@ -456,8 +463,8 @@ _GCP_COST = "try_cast(cost_text as decimal(38, 15))"
 GCP_QUERY = billing_query(
     "gcp_billing",
     fields=(
-        f"{utc_suffix(text('$.usage_start_time'))} as start_text",
-        f"{utc_suffix(text('$.usage_end_time'))} as end_text",
+        f"{in_utc(text('$.usage_start_time'))} as start_text",
+        f"{in_utc(text('$.usage_end_time'))} as end_text",
         f"{text('$.invoice.month')} as invoice_month",
         f"{text('$.service.description')} as service_name",
         f"{text('$.sku.description')} as sku",

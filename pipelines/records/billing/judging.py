@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from pipelines.adapters import EARLIEST_DATE
-from pipelines.adapters.sql import SPACE_BEFORE_OFFSET, blank_null
+from pipelines.adapters.sql import DATE_TIME, SPACE_BEFORE_OFFSET, blank_null
 
 MONEY = pa.decimal128(38, 15)
 QUANTITY = pa.decimal128(38, 9)
@@ -113,10 +113,13 @@ def currency_problem(label: str) -> str:
             f"then '{label}|not an ISO 4217 currency code: ' || left(currency_text, 40)")
 
 
-def utc_suffix(expr: str) -> str:
-    """SQL: the text with a trailing ` UTC` written as the offset `+00:00`. BigQuery writes a TIMESTAMP as text that
-    way (`2025-10-06 07:00:00 UTC`, from `bq extract` and console downloads), and DuckDB does not read the name."""
-    return f"regexp_replace({expr}, '\\s+UTC$', '+00:00')"
+def in_utc(expr: str) -> str:
+    """SQL: the text of a time the export defines as UTC, with its offset written. A trailing ` UTC` becomes `+00:00`
+    (BigQuery writes a TIMESTAMP as text that way, `2025-10-06 07:00:00 UTC`, from `bq extract` and console downloads,
+    and DuckDB does not read the name); so does no offset at all. FOCUS: "Date/time values MUST be in UTC" (its own
+    sample data writes `2024-09-18 22:00:00`); CUR's and Google Cloud's times are UTC, and their Parquet timestamps
+    may carry no zone. Formats whose times are not defined as UTC keep `timestamp_problem`'s rule: no offset, no time."""
+    return f"regexp_replace(regexp_replace({expr}, '\\s+UTC$', '+00:00'), '^({DATE_TIME})$', '\\1+00:00')"
 
 
 def timestamp_problem(label: str, expr: str, *, required: bool = True) -> str:
