@@ -346,6 +346,23 @@ def test_each_splits_a_payer_into_a_statement_per_customer_with_its_own_allowanc
     ]
 
 
+def test_a_customer_named_none_is_not_the_requests_without_a_customer(tmp_path):
+    """A payer split by customer named the requests without one '<payer>:(none)', and a customer literally named
+    '(none)' got the same statement: it paid for the anonymous requests and shared its allowance with them."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    day = DAYS[0]
+    land(home, "none.jsonl", [_request(f"named_{n}", "(none)", GPT4O, day, n, user_segment="pro") for n in range(3)]
+         + [_request(f"anonymous_{n}", None, GPT4O, day, 10 + n, user_segment="pro") for n in range(2)]
+         + [_request("slash", "\\(none)", GPT4O, day, 20, user_segment="pro")])
+    (home.root / "chargeback.yaml").write_text(
+        "payers:\n  pros:\n    match: {user_segment: pro}\n    each: customer_id\n    rule: cost_plus\n    markup_pct: 0\n"
+    )
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select payer, requests from marts.chargeback_statements order by 1") == [
+        ("pros:(none)", 2), ("pros:\\(none)", 3), ("pros:\\\\(none)", 1)]
+
+
 def test_an_outcome_is_charged_once_when_its_request_id_is_a_request_of_two_sources(tmp_path):
     """A request is (source, request_id): the envelope's r2 and a LiteLLM row numbered r2 are two requests. The outcome
     naming r2 counts once, for its first request (the envelope's, at 10:00); it was charged once per source (2

@@ -98,12 +98,19 @@ request_keys as (
 payer_of_key as (
     select
         request_keys.*,
-        -- the statement's payer: the configured payer, or for a payer split by `each`, '<payer>:<value>'
         case payers.each
-            when 'customer_id' then payers.payer || ':' || coalesce(request_keys.customer_id, '(none)')
-            when 'user_segment' then payers.payer || ':' || coalesce(request_keys.user_segment, '(none)')
-            when 'feature' then payers.payer || ':' || coalesce(request_keys.feature, '(none)')
-            else payers.payer
+            when 'customer_id' then request_keys.customer_id
+            when 'user_segment' then request_keys.user_segment
+            when 'feature' then request_keys.feature
+        end as each_value,
+        -- the statement's payer: the configured payer, or for a payer split by `each`, '<payer>:<value>', and
+        -- '<payer>:(none)' for requests without a value; a value starting with '(' or '\' gets a '\' before it, so a
+        -- customer named '(none)' is '<payer>:\(none)', never the requests without a customer
+        case
+            when payers.each is null then payers.payer
+            when each_value is null then payers.payer || ':(none)'
+            when left(each_value, 1) in ('(', '\') then payers.payer || ':\' || each_value
+            else payers.payer || ':' || each_value
         end as payer,
         payers.payer as base,
         payers.outcome_type as payer_outcome_type,
