@@ -178,6 +178,7 @@ def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_pat
     folder = home.gateway_landing("envelope")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "a.jsonl").write_text(json.dumps(record) + "\n")
+    os.mkfifo(folder / "fifo\nFORGED: ingested 999 files.jsonl")  # unreadable: its name is in a warning, on one line
     runs = _cli("run", home=home.root)
     query = _cli("sql", "select feature from marts.daily_spend", home=home.root)
     for done in (runs, query):
@@ -185,6 +186,8 @@ def test_control_characters_in_values_are_escaped_in_what_the_cli_prints(tmp_pat
         assert not any(c in done.stdout + done.stderr for c in ("\x1b", "\x07", "\u202e")), done.stdout
     assert "\\x1b]0;owned\\x07\\x1b[2Jsearch\\u202egnp.exe\\nfake row" in runs.stdout  # one value, one line
     assert "]0;owned" in query.stdout
+    assert "could not be read: gateway/envelope/fifo\\nFORGED: ingested 999 files.jsonl" in runs.stdout
+    assert not [line for line in runs.stdout.splitlines() if line.startswith("FORGED")]
 
     # paths reach SQL quoted: an export into a folder whose name holds an apostrophe and a space
     for name in ("x.parquet", "x.csv"):

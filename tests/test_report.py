@@ -330,18 +330,20 @@ def test_control_characters_and_reordering_marks_in_names_are_shown_as_escapes(t
 
 
 def test_invisible_characters_cannot_make_two_names_look_alike(tmp_path, capsys):
-    """A zero-width space, byte-order mark, soft hyphen or word joiner in a feature made rows that all read
-    'support_chat' and split its spend between them; they are shown as escapes, on the page and on the terminal,
+    """A zero-width space, byte-order mark, soft hyphen, word joiner, tag character, Hangul filler or variation
+    selector in a feature made rows that all read 'support_chat' (or 'support chat') and split its spend between them; they are shown as escapes, on the page and on the terminal,
     and an error line stays one line whatever a path holds."""
     home = Home.at(tmp_path / "home").ensure()
     create_key(home.secrets)
-    names = ["support_chat", "support\u200bchat", "support_chat\ufeff", "support\u00adchat", "support\u2060_chat"]
+    names = ["support_chat", "support\u200bchat", "support_chat\ufeff", "support\u00adchat", "support\u2060_chat",
+             "support_chat\U000e0041", "support\u3164chat", "support_chat\ufe0f"]  # a tag character, a Hangul filler, a variation selector
     land(home, "day.jsonl", [envelope(f"r{n}", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 10, "completion_tokens": 2},
                                       timestamp="2026-10-10T10:00:00Z", feature=name) for n, name in enumerate(names)])
     run_pipeline(home, progress=lambda _: None)
     page = build_report(home, built_at=BUILT)
-    assert not re.search("[\u00ad\u200b\u2060\ufeff]", page)
-    for shown in ("support\\u200bchat", "support_chat\\ufeff", "support\\xadchat", "support\\u2060_chat"):
+    assert not re.search("[\u00ad\u200b\u2060\ufeff\U000e0041\u3164\ufe0f]", page)
+    for shown in ("support\\u200bchat", "support_chat\\ufeff", "support\\xadchat", "support\\u2060_chat", "support_chat\\U000e0041",
+                  "support\\u3164chat", "support_chat\\ufe0f"):
         assert escape(shown) in page
     assert insights_main(["sql", "select 1", "--home", str(tmp_path / "none\nforged line")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

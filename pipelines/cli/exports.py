@@ -72,5 +72,5 @@ def _export_usage(args: argparse.Namespace) -> int:
                 "events: they belong on a credit note or an invoice item (they are in --format csv)"
             )
     for warning in summary.warnings:
-        print(f"warning: {warning}")
+        print(f"warning: {cell(warning)}")
     return 0

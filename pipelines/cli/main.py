@@ -199,7 +199,7 @@ def _run_and_report(home: Home, start: dt.date | None = None, end: dt.date | Non
 
     started = time.perf_counter()
     try:
-        summary = run_pipeline(home, start, end, progress=lambda message: print(f"  {message}", flush=True))
+        summary = run_pipeline(home, start, end, progress=lambda message: print(f"  {cell(message)}", flush=True))  # one line each
     except PipelineFailed as exc:
         raise UserError(str(exc)) from exc
     print(f"pipeline finished in {time.perf_counter() - started:.1f}s ({len(summary.dates)} dates materialized)")
@@ -214,7 +214,7 @@ def _run_quietly(home: Home) -> None:
     except PipelineFailed as exc:
         raise UserError(str(exc)) from exc
     for warning in summary.warnings:
-        print(f"  warning: {warning}")
+        print(f"  warning: {cell(warning)}")
 
 
 def _summary(home: Home, query: str, table: str) -> list[tuple]:

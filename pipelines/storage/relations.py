@@ -92,13 +92,18 @@ def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object 
     return f"select {', '.join(guarded)} from ({query})"
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-"""Control characters (tab and newline aside), the marks that reorder or break text, and the invisible ones (zero-width
-space and joiners, word joiner, soft hyphen, byte-order mark): in a value they could retitle or clear the operator's
-terminal, make a table or a report say what it does not, or make two names (`support_chat`, `support\u200bchat`) look
-alike."""
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+"""Control characters (tab and newline aside), the marks that reorder or break text, and the invisible ones (Unicode's
+default-ignorable code points: zero-width space and joiners, word joiner, soft hyphen, byte-order mark, variation
+selectors, tag characters, the Hangul fillers; and the interlinear annotation marks): in a value they could retitle or
+clear the operator's terminal, make a table or a report say what it does not, or make two names (`support_chat`,
+`support\u200bchat`, `t\U000e0041t`) look alike."""
 
 
 def printable(text: str) -> str:
     """The text with every unsafe character written as its escape (\\x1b, \\u202e): for a terminal or a page."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}" if ord(m[0]) < 0x10000
+                       else f"\\U{ord(m[0]):08x}", text)
