@@ -175,6 +175,26 @@ def test_every_cloudevents_line_is_a_valid_cloudevent(home, tmp_path, capsys):
     assert "warning: 2026-10 is not closed" in printed
 
 
+def test_a_subject_holds_no_control_character_and_two_payers_never_share_one(tmp_path):
+    """A payer split by customer takes its name from the data: `acme:a<LF>b` was the subject as it was, though a
+    CloudEvents string may not hold U+0000-U+001F (and a CR or LF breaks the `ce-subject` header of an HTTP event)."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    customers = ["a\nb", "a%0Ab", "\x1b[2Jc\x00"]
+    land(home, "r.jsonl", [_request(f"r{n}", customer, GPT4O, DAYS[0], n) for n, customer in enumerate(customers)])
+    (home.root / "chargeback.yaml").write_text("payers:\n  each-customer:\n    match: {feature: support_chat}\n    each: customer_id\n"
+                                               "    rule: cost_plus\n    markup_pct: 0\n")
+    run_pipeline(home, progress=_quiet)
+    out = tmp_path / "events.jsonl"
+    assert _export(home, out, "cloudevents") == 0
+    events = _jsonl(out)
+    validator = Draft7Validator(SCHEMA, format_checker=Draft7Validator.FORMAT_CHECKER)
+    assert [error.message for event in events for error in validator.iter_errors(event)] == []
+    subjects = {event["subject"] for event in events}
+    assert subjects == {"each-customer:a%0Ab", "each-customer:a%250Ab", "each-customer:%1B[2Jc%00"}
+    assert {event["data"]["statement_id"] for event in events} == {f"CB-2026-10-each-customer:{c}" for c in customers}
+
+
 def test_the_days_charges_add_up_to_each_statement(home, tmp_path):
     out = tmp_path / "october.jsonl"
     assert _export(home, out, "cloudevents") == 0

@@ -254,12 +254,23 @@ def _cloudevents(days: list[dict], final: bool) -> list[tuple[str, dict]]:
                 "id": str(uuid.uuid5(ID_NAMESPACE, f"{day['statement_id']}/{day['event_date']}/{meter}")),
                 "source": SOURCE,
                 "type": TYPE_PREFIX + meter,
-                "subject": day["payer"],
+                "subject": _ce_string(day["payer"]),
                 "time": f"{day['event_date']}T00:00:00Z",
                 "datacontenttype": "application/json",
                 "data": data,
             }))
     return events
+
+
+_NOT_IN_CE_STRING = re.compile("[\x00-\x1f\x7f-\x9f%\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def _ce_string(text: str) -> str:
+    """The text as a CloudEvents String attribute: U+0000-U+001F and U+007F-U+009F (and noncharacters) are not
+    allowed in one (CloudEvents 1.0, Type System), and a CR or LF would break the `ce-subject` header of an HTTP
+    binary-mode event. They are written percent-encoded (UTF-8), and so is `%`, so two payers never share a subject
+    (a customer `a\nb` is `a%0Ab`; one named `a%0Ab` is `a%250Ab`)."""
+    return _NOT_IN_CE_STRING.sub(lambda m: "".join(f"%{byte:02X}" for byte in m[0].encode()), text)
 
 
 def _stripe_events(days: list[dict], customers: dict[str, str | None], event_name: str) -> list[tuple[str, dict]]:
