@@ -134,3 +134,36 @@ def test_a_run_says_how_many_rows_of_a_bill_it_rejected(home):
     summary = run_pipeline(home, progress=lines.append)
     assert "landing/billing: 1 file(s) ingested: 1 rows loaded, 1 rejected, 0 duplicate" in lines
     assert summary.warnings[0] == "landing/billing: 1 row(s) rejected (audit.rejected_rows names file, row, field and reason)"
+
+
+CUR_HEADER = ("bill_billing_period_start_date,line_item_usage_start_date,line_item_usage_end_date,line_item_usage_account_id,"
+              "line_item_line_item_type,line_item_product_code,line_item_usage_type,line_item_usage_amount,line_item_unblended_cost,"
+              "line_item_currency_code\n")
+
+
+def _cur_rows(*days: tuple[int, str]) -> str:
+    return CUR_HEADER + "".join(
+        f"2025-11-01T00:00:00Z,2025-11-{day:02d}T00:00:00Z,2025-11-{day + 1:02d}T00:00:00Z,222222222222,Usage,AmazonBedrock,"
+        f"USE1-Claude2.0-input-tokens,1000,{cost},USD\n"
+        for day, cost in days
+    )
+
+
+def test_a_cur_delivered_in_versions_counts_its_newest_version_only(home):
+    """AWS Data Exports with CREATE_NEW_REPORT deliver each version "in addition to the previous versions" (AWS Data
+    Exports API, S3OutputConfigurations.Overwrite), each restating the billing period: Nov 3 was billed once per
+    delivery folder ($0.66 for $0.33). Legacy CUR's assembly folders are versions the same way."""
+    period = "cur2/data/BILLING_PERIOD=2025-11"
+    _land_bill(home, "aws_cur", f"{period}/2025-11-05T0309Z-bbb/cur2-00001.csv", _cur_rows((3, "0.33"), (4, "0.66")))
+    _land_bill(home, "aws_cur", f"{period}/2025-11-04T0312Z-aaa/cur2-00001.csv", _cur_rows((3, "0.30")))  # older, ingested in the same run
+    _land_bill(home, "aws_cur", "legacy/20251101-20251201/0f6c2d1e-aaaa/legacy-1.csv", _cur_rows((5, "1.00")))
+    _land_bill(home, "aws_cur", "overwritten/BILLING_PERIOD=2025-11/part-00001.csv", _cur_rows((6, "2.00")))  # not versioned
+    run_pipeline(home, progress=_quiet)
+    by_day = "select charge_date, sum(billed_cost_usd) from core.billing_line_items group by 1 order by 1"
+    assert _query(home, by_day) == [(dt.date(2025, 11, d), Decimal(c)) for d, c in [(3, "0.33"), (4, "0.66"), (5, "1"), (6, "2")]]
+
+    # the next delivery restates Nov 3 and 4 and adds Nov 5; the legacy report's next assembly replaces its first
+    _land_bill(home, "aws_cur", f"{period}/2025-11-06T0311Z-ccc/cur2-00001.csv", _cur_rows((3, "0.33"), (4, "0.70"), (5, "0.10")))
+    _land_bill(home, "aws_cur", "legacy/20251101-20251201/9a1b3c4d-bbbb/legacy-1.csv", _cur_rows((5, "1.00"), (6, "1.50")))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, by_day) == [(dt.date(2025, 11, d), Decimal(c)) for d, c in [(3, "0.33"), (4, "0.7"), (5, "1.1"), (6, "3.5")]]

@@ -1,6 +1,7 @@
 -- One row per line item of the providers' billing exports, with every amount also in USD.
 -- A line of a paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier delivery of the
--- same line (account, day, model, bucket, tier, dimensions); a line delivered after its month was closed is marked as a correction.
+-- same line (account, day, model, bucket, tier, dimensions); of a CUR delivered in versions, only the newest version of
+-- a billing period counts; a line delivered after its month was closed is marked as a correction.
 -- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
     select *
@@ -18,12 +19,39 @@ delivered as (
     qualify files.sha256 is null or dense_rank() over (partition by files.sha256 order by files.path) = 1
 ),
 
+versions as (
+    -- a cloud export delivered as a new version each time (AWS Data Exports' CREATE_NEW_REPORT, legacy CUR's assembly
+    -- folders): `.../BILLING_PERIOD=2025-11/<version>/part.csv` or `.../20251101-20251201/<assembly id>/part.csv`.
+    -- Files directly in the period's folder (an export that overwrites itself) are not versions
+    select
+        regexp_extract(source_file, '^(.*/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8}))/[^/]+/', 1) as period_folder,
+        regexp_extract(source_file, '^.*/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})/([^/]+)/', 2) as version,
+        max(charge_period_start) as last_charge,
+        max(ingested_at) as last_ingested,
+    from delivered
+    where source_format = 'aws_cur' and regexp_matches(source_file, '/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})/[^/]+/')
+    group by all
+),
+
+latest_versions as (
+    -- each version restates the whole billing period so far, so only the newest counts: the one reaching the latest
+    -- charge (a later delivery covers every day an earlier one did), then the one ingested last, then by name
+    select period_folder, arg_max(version, (last_charge, last_ingested, version)) as version,
+    from versions
+    group by period_folder
+),
+
 current_lines as (
     -- a line of a paged API export: the latest delivery of that line (account, day, period, model, bucket, tier,
     -- description and dimensions, not its amounts), so the pages of one pull landed as separate files add up (only the
     -- newest file counted) and a pull of the same day again replaces the lines it delivers
-    select *
+    select delivered.*
     from delivered
+    left join latest_versions
+        on delivered.source_format = 'aws_cur'
+        and starts_with(delivered.source_file, latest_versions.period_folder || '/')
+    where latest_versions.version is null
+        or starts_with(delivered.source_file, latest_versions.period_folder || '/' || latest_versions.version || '/')
     qualify source_format not in ('openai_costs', 'anthropic_costs')
         or dense_rank() over (
             partition by source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''),
