@@ -207,7 +207,7 @@ def test_a_run_stopped_by_ctrl_c_or_sigterm_says_interrupted_in_one_line_and_the
     assert _marts(home) == _marts(clean)
 
 
-def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it_became_is_an_interrupt():
+def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it_became_is_an_interrupt(capfd):
     """Dagster catches a signal that lands while it writes an event and goes on; DuckDB turns one into its own
     RuntimeError. The signal's wake-up byte is read all the same: `stop_requested` says so, and the block's error is
     KeyboardInterrupt. Real signals to this process, under a handler that does nothing with them."""
@@ -232,6 +232,15 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
             assert stop_requested()
         with pytest.raises(RuntimeError, match="disk full"), stop_signals_noted():  # no signal behind it: stays itself
             raise RuntimeError("disk full")
+
+        class Finalized:  # where SQLAlchemy's weakref callback met the signal: Python printed "Exception ignored in"
+            def __del__(self):
+                raise KeyboardInterrupt
+
+        hook = sys.unraisablehook
+        with stop_signals_noted():
+            Finalized()
+        assert "Exception ignored" not in capfd.readouterr().err and sys.unraisablehook is hook
     finally:
         signal.signal(signal.SIGINT, saved)
     assert signal.getsignal(signal.SIGTERM) is not signal.default_int_handler  # the block put the handler back

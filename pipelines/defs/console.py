@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ _sinks: list[Callable[[str], None]] = []
 _wakeups: list[int] = []  # the read ends of the signal wake-up pipes of the open `stop_signals_noted` blocks
 _stopped: set[int] = set()
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_UNSET = object()
 
 
 @contextmanager
@@ -77,23 +79,39 @@ the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, 
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
     os.set_blocking(write_end, False)
-    previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    if not _wakeups:
+        _stopped.clear()  # a block left by a signal in its cleanup must not stop the next one
     _wakeups.append(read_end)
+    previous_term = previous = _UNSET
+    previous_hook = sys.unraisablehook
+
+    def quiet_interrupts(unraisable) -> None:
+        # a signal whose handler raised inside a finalizer or a weakref callback (SQLAlchemy's, while Dagster writes an
+        # event) cannot stop anything there: Python prints "Exception ignored in ..." with a traceback. It is noted
+        # (`stop_requested`) and stops the run at its next step or line of progress; the traceback is noise
+        if not isinstance(unraisable.exc_value, (KeyboardInterrupt, dg.DagsterExecutionInterruptedError)):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_interrupts
     try:
+        previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
         yield
     except Exception as exc:
         if stop_requested():  # whatever error the signal became: DuckDB's "Query interrupted", a failed run
             raise KeyboardInterrupt from exc
         raise
-    finally:
-        signal.set_wakeup_fd(previous)
-        signal.signal(signal.SIGTERM, previous_term)
+    finally:  # most needed first: a second Ctrl-C may land in here
         _wakeups.remove(read_end)
+        if not _wakeups:
+            _stopped.clear()  # runs outside a block (`tokenledger dev`'s) are not stopped by it
+        if previous is not _UNSET:
+            signal.set_wakeup_fd(previous)
+        if previous_term is not _UNSET:
+            signal.signal(signal.SIGTERM, previous_term)
+        sys.unraisablehook = previous_hook
         os.close(read_end)
         os.close(write_end)
-        if not _wakeups:
-            _stopped.clear()
 
 
 def stop_requested() -> bool:
