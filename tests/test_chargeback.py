@@ -357,10 +357,13 @@ def test_a_customer_named_none_is_not_the_requests_without_a_customer(tmp_path):
          + [_request("slash", "\\(none)", GPT4O, day, 20, user_segment="pro")])
     (home.root / "chargeback.yaml").write_text(
         "payers:\n  pros:\n    match: {user_segment: pro}\n    each: customer_id\n    rule: cost_plus\n    markup_pct: 0\n"
+        "    stripe_customer_ids: {'(none)': cus_NamedNone01}\n"
     )
     run_pipeline(home, progress=_quiet)
     assert _query(home, "select payer, requests from marts.chargeback_statements order by 1") == [
         ("pros:(none)", 2), ("pros:\\(none)", 3), ("pros:\\\\(none)", 1)]
+    # the Stripe customer of the customer named '(none)' is that customer's, not the anonymous requests'
+    assert load_chargeback(home.root).stripe_customers == {"pros": None, "pros:\\(none)": "cus_NamedNone01"}
 
 
 def test_an_outcome_is_charged_once_when_its_request_id_is_a_request_of_two_sources(tmp_path):

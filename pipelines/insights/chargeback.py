@@ -240,6 +240,14 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     return row, prices, problems
 
 
+def _each_payer(payer: str, value: str | None) -> str:
+    """The payer of a statement of a payer split by `each`, as sql/marts/chargeback_usage.sql names it: '<payer>:<value>',
+    '<payer>:(none)' for requests without a value, and a '\\' before a value that starts with '(' or '\\'."""
+    if value is None:
+        return f"{payer}:(none)"
+    return f"{payer}:\\{value}" if value[:1] in ("(", "\\") else f"{payer}:{value}"
+
+
 def _split_stripe(where: str, payer: str, spec: dict) -> tuple[dict[str, str], list[str]]:
     """`stripe_customer_ids` of an `each` payer as {'<payer>:<value>': Stripe customer id}."""
     ids = spec.get("stripe_customer_ids")
@@ -254,7 +262,7 @@ def _split_stripe(where: str, payer: str, spec: dict) -> tuple[dict[str, str], l
         if not isinstance(value, str) or not value or not isinstance(stripe, str) or not STRIPE_ID.match(stripe):
             problems.append(f"{where}.stripe_customer_ids: expected {spec['each']}: cus_..., got {shown(value)}: {shown(stripe)}")
         else:
-            found[f"{payer}:{value}"] = stripe
+            found[_each_payer(payer, value)] = stripe
     return found, problems
 
 
