@@ -85,27 +85,33 @@ def test_a_cur_parquet_with_zoneless_timestamps_and_aws_discount_types_loads(hom
 def test_azure_openai_under_microsofts_focus_service_name_is_azure_openai(home):
     """Microsoft's FOCUS export names the service of every Cognitive Services account 'Azure AI Services'
     (microsoft/finops-toolkit 04d370f, src/open-data/Services.csv), Azure OpenAI's included: such token rows had no
-    provider and the Azure OpenAI bill never reconciled. A speech meter of that service stays without one."""
-    header = "ChargePeriodStart,ChargePeriodEnd,ChargeCategory,BilledCost,BillingCurrency,ProviderName,ServiceName,SkuMeter,ConsumedUnit\n"
+    provider and the Azure OpenAI bill never reconciled. A speech meter of that service, and other makers' models it
+    sells (Llama, Phi), stay without one."""
+    header = "ChargePeriodStart,ChargePeriodEnd,ChargeCategory,BilledCost,BillingCurrency,ProviderName,PublisherName,ServiceName,SkuMeter,ConsumedUnit\n"
+    day = "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage"
     body = (
-        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,2.50,USD,Microsoft,Azure AI Services,gpt-4o-0806-Inp-glbl Tokens,1M Tokens\n"
-        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,0.40,USD,Microsoft,Azure AI Services,GPT 5 Inpt Glbl,1M\n"
-        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,1.00,USD,Microsoft,Azure AI Services,S1 Speech To Text,1 Hour\n"
-        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,3.00,USD,Microsoft,Virtual Machines,D2s v5,1 Hour\n"
+        f"{day},2.50,USD,Microsoft,Microsoft,Azure AI Services,gpt-4o-0806-Inp-glbl Tokens,1M Tokens\n"
+        f"{day},0.40,USD,Microsoft,,Azure AI Services,GPT 5 Inpt Glbl,1M\n"
+        f"{day},1.00,USD,Microsoft,Microsoft,Azure AI Services,S1 Speech To Text,1 Hour\n"
+        f"{day},3.00,USD,Microsoft,Microsoft,Virtual Machines,D2s v5,1 Hour\n"
+        # other makers' models sold by the same service: not OpenAI's, whatever their unit
+        f"{day},0.70,USD,Microsoft,Meta,Azure AI Services,Llama-3.3-70B-Instruct Input Tokens,1K Tokens\n"
+        f"{day},0.20,USD,Microsoft,Microsoft,Azure AI Services,Phi-4 Input Tokens,1K Tokens\n"
     )
     _land_bill(home, "focus", "azure.csv", header + body)
     run_pipeline(home, progress=_quiet)
     lines = _query(home, "select source_row, provider from core.billing_line_items order by source_row")
-    assert lines == [(1, "azure_openai"), (2, "azure_openai"), (3, None), (4, None)]
+    assert lines == [(1, "azure_openai"), (2, "azure_openai"), (3, None), (4, None), (5, None), (6, None)]
     recon = _query(home, "select provider, billed_cost_usd from marts.billing_reconciliation")
     assert recon == [("azure_openai", Decimal("2.9"))]
 
 
-def _costs_page(org: str, value: str) -> str:
+def _costs_page(org: str | None, value: str) -> str:
     start = int(dt.datetime(2025, 10, 5, tzinfo=UTC).timestamp())
     # A Costs API result as the API returns it for an ungrouped pull: organization named, line_item and project null
-    result = {"object": "organization.costs.result", "amount": {"value": value, "currency": "usd"}, "line_item": None,
-              "project_id": None, "organization_id": org, "organization_name": "Personal" if org.endswith("A") else "Work"}
+    result = {"object": "organization.costs.result", "amount": {"value": value, "currency": "usd"}, "line_item": None, "project_id": None}
+    if org is not None:
+        result |= {"organization_id": org, "organization_name": "Personal" if org.endswith("A") else "Work"}
     bucket = {"object": "bucket", "start_time": start, "end_time": start + 86400, "results": [result]}
     return json.dumps({"object": "page", "data": [bucket], "has_more": False, "next_page": None})
 
@@ -122,6 +128,16 @@ def test_two_openai_organizations_bills_of_one_day_both_count(home):
     _land_bill(home, "openai_costs", "org-work/2025-10-05-again.json", _costs_page("org-B", "12.75"))
     run_pipeline(home, progress=_quiet)
     assert _query(home, "select sum(billed_cost_usd) from core.billing_line_items") == [(Decimal("13.645874"),)]
+
+
+def test_a_line_without_an_organization_is_replaced_by_a_later_pull_that_names_one(home):
+    """Lines ingested before the organization was read (or from a page without it) are the same lines as a later
+    pull's of any one organization: replaced by it, not added to it ($22 for a $12 day)."""
+    _land_bill(home, "openai_costs", "2025-10-05.json", _costs_page(None, "10"))
+    run_pipeline(home, progress=_quiet)
+    _land_bill(home, "openai_costs", "2025-10-05-again.json", _costs_page("org-A", "12"))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select extra, billed_cost_usd from core.billing_line_items") == [('{"organization_id":"org-A"}', Decimal("12"))]
 
 
 def test_a_run_says_how_many_rows_of_a_bill_it_rejected(home):

@@ -41,10 +41,7 @@ latest_versions as (
     group by period_folder
 ),
 
-current_lines as (
-    -- a line of a paged API export: the latest delivery of that line (account, day, period, model, bucket, tier,
-    -- description and dimensions, not its amounts), so the pages of one pull landed as separate files add up (only the
-    -- newest file counted) and a pull of the same day again replaces the lines it delivers
+versioned as (
     select delivered.*
     from delivered
     left join latest_versions
@@ -52,13 +49,40 @@ current_lines as (
         and starts_with(delivered.source_file, latest_versions.period_folder || '/')
     where latest_versions.version is null
         or starts_with(delivered.source_file, latest_versions.period_folder || '/' || latest_versions.version || '/')
-    qualify source_format not in ('openai_costs', 'anthropic_costs')
-        or dense_rank() over (
-            partition by source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''),
-                coalesce(token_bucket, ''), coalesce(service_tier, ''), coalesce(description, ''), charge_category,
-                coalesce(cast(json_merge_patch(coalesce(extra, '{}'), '{"requests": null}') as varchar), '')
-            order by ingested_at desc, file_id desc
-        ) = 1
+),
+
+paged as (
+    -- a line of a paged API export (openai_costs, anthropic_costs) and what makes it the same line as another: account,
+    -- day, period, model, bucket, tier, description and dimensions, not its amounts; its organization apart (an OpenAI
+    -- line of an organization is not another organization's, and one delivered before lines named theirs is either's)
+    select
+        versioned.*,
+        json_extract_string(extra, '$.organization_id') as line_org,
+        (source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''), coalesce(token_bucket, ''),
+            coalesce(service_tier, ''), coalesce(description, ''), charge_category,
+            coalesce(cast(json_merge_patch(coalesce(extra, '{}'), '{"requests": null, "organization_id": null}') as varchar), '')
+        ) as line_key,
+    from versioned
+    where source_format in ('openai_costs', 'anthropic_costs')
+),
+
+current_lines as (
+    -- a line of a paged API export counts unless a later file delivered the same line (of the same organization, or
+    -- where either names none): the pages of one pull landed as separate files add up (only the newest file counted)
+    -- and a pull of the same day again replaces the lines it delivers
+    select *
+    from versioned
+    where source_format not in ('openai_costs', 'anthropic_costs')
+    union all by name
+    select line.* exclude (line_org, line_key)
+    from paged as line
+    where not exists (
+        select 1
+        from paged as newer
+        where newer.line_key is not distinct from line.line_key
+            and (newer.ingested_at > line.ingested_at or (newer.ingested_at = line.ingested_at and newer.file_id > line.file_id))
+            and (newer.line_org is null or line.line_org is null or newer.line_org = line.line_org)
+    )
 ),
 
 converted as (

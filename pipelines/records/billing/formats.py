@@ -40,6 +40,10 @@ from pipelines.records.read import ParseResult, judge, read_records
 MODEL_MAKERS = ("openai", "anthropic", "mistral", "deepseek", "xai")
 """Our providers that bill their own models: the ones a FOCUS row's provider name alone may name."""
 
+_OPENAI_METER = r"(gpt|dall-?e|whisper|tts|text-embedding|embedding-ada|davinci|babbage|codex|sora|computer-use|(^|[^a-z0-9])o[1-9])"
+"""An Azure meter of an OpenAI model (`gpt-4o-0806-Inp-glbl Tokens`, `GPT 5 Inpt Glbl`, `o3 mini inp glbl`): under
+Microsoft's `Azure AI Services` the service also sells other makers' models (Llama, DeepSeek, Phi) and its own."""
+
 _FOCUS_PROVIDER = f"""case
             when lower(coalesce(service_name, '')) like '%bedrock%' then 'aws_bedrock'
             when lower(coalesce(service_name, '')) like '%vertex%'
@@ -48,7 +52,8 @@ _FOCUS_PROVIDER = f"""case
                 and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*' then 'azure_openai'
             when lower(coalesce(service_name, '')) in ('azure ai services', 'azure ai foundry')
                 and lower(coalesce(bill_provider, '')) similar to '.*(microsoft|azure).*'
-                and (lower(coalesce(meter, '')) similar to '.*(token|gpt).*' or lower(coalesce(unit, '')) like '%token%')
+                and lower(coalesce(publisher, 'microsoft')) similar to '.*(microsoft|azure|openai).*'
+                and regexp_matches(lower(coalesce(meter, '')), '{_OPENAI_METER}')
                 then 'azure_openai'
             when named_provider in {MODEL_MAKERS} then named_provider
         end"""
