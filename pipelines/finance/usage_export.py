@@ -262,7 +262,9 @@ def _cloudevents(days: list[dict], final: bool) -> list[tuple[str, dict]]:
     return events
 
 
-_NOT_IN_CE_STRING = re.compile("[\x00-\x1f\x7f-\x9f%\ufdd0-\ufdef\ufffe\uffff]")
+_NOT_IN_CE_STRING = re.compile(
+    "[\x00-\x1f\x7f-\x9f%\ufdd0-\ufdef" + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]"
+)
 
 
 def _ce_string(text: str) -> str:

@@ -94,7 +94,7 @@ def spreadsheet_safe(con: duckdb.DuckDBPyConnection, query: str, params: object 
 
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 """Control characters (tab and newline aside), the marks that reorder or break text, and the invisible ones (Unicode's
 default-ignorable code points: zero-width space and joiners, word joiner, soft hyphen, byte-order mark, variation
