@@ -71,6 +71,15 @@ LINES = [
             {"input_tokens": 682, "output_tokens": 1320, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0,
              "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "type": "message"}],
         "output_tokens": 1320, "service_tier": "standard", "inference_geo": "global", "server_tool_use": {"web_search_requests": 0}}),
+    # Chat Completions audio output (the usage OpenAI returns with modalities ["text", "audio"]): gpt-4o-audio-preview's
+    # dated snapshots, text $2.50 / $10 and audio out $80 (2024-12-17) or $200 (2024-10-01) per 1M:
+    # 17 x 2.50 + 56 x 10 + 175 x 80 = 14,602.5 per 1M; with 175 x 200: 35,602.5. The undated name stays text-only.
+    *[_line(f"chat-audio-{snapshot}", "openai", f"gpt-4o-audio-preview{snapshot}", {
+        "prompt_tokens": 17, "completion_tokens": 231, "total_tokens": 248,
+        "prompt_tokens_details": {"audio_tokens": 0, "cached_tokens": 0, "text_tokens": 17, "image_tokens": 0},
+        "completion_tokens_details": {"accepted_prediction_tokens": 0, "audio_tokens": 175, "reasoning_tokens": 0,
+                                      "rejected_prediction_tokens": 0, "text_tokens": 56}})
+      for snapshot in ("-2024-12-17", "-2024-10-01", "")],
 ]
 
 BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, audio_output)
@@ -82,6 +91,9 @@ BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, a
     "fast": ("fast", 1200, 0, 0, 800, 0),
     "standard": ("standard", 1200, 0, 0, 800, 0),
     "compaction": ("standard", 61067, 0, 0, 1912, 0),
+    "chat-audio--2024-12-17": ("standard", 17, 0, 0, 56, 175),
+    "chat-audio--2024-10-01": ("standard", 17, 0, 0, 56, 175),
+    "chat-audio-": ("standard", 17, 0, 0, 56, 175),
 }
 
 
@@ -112,6 +124,9 @@ def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
         "fast": (None, "unknown_tier"),
         "standard": (Decimal("0.026"), None),  # Opus 4.6: 1200 x 5 + 800 x 25 per 1M
         "compaction": (Decimal("0.353135"), None),
+        "chat-audio--2024-12-17": (Decimal("0.0146025"), None),
+        "chat-audio--2024-10-01": (Decimal("0.0356025"), None),
+        "chat-audio-": (None, "no_price_for_bucket:audio_output"),  # flagged, never text's price
     }
 
 

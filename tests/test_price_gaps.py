@@ -270,8 +270,12 @@ def test_openai_audio_preview_and_tts_audio_buckets(book):
     tts = book.lookup("openai", "gpt-4o-mini-tts", AT, "standard", 50)
     assert request_cost(audio, input=200, audio_input=800, output=100, audio_output=400) == Decimal("0.01609")
     assert request_cost(tts, input=50, audio_output=2000) == Decimal("0.02403")
-    # gpt-4o-audio-preview keeps no audio price: its one entry also matches the 2024-10-01 snapshot, priced higher
-    assert book.lookup("openai", "gpt-4o-audio-preview-2024-12-17", AT)["audio_input_per_mtok"] is None
+    # the undated gpt-4o-audio-preview keeps no audio price (it named the 2024-10-01 snapshot first, priced higher);
+    # each dated snapshot has its own: $40 / $80 from 2024-12-17 on, $100 / $200 on 2024-10-01
+    assert book.lookup("openai", "gpt-4o-audio-preview", AT)["audio_input_per_mtok"] is None
+    assert [(book.lookup("openai", f"gpt-4o-audio-preview-{snapshot}", AT)["audio_input_per_mtok"],
+             book.lookup("openai", f"gpt-4o-audio-preview-{snapshot}", AT)["audio_output_per_mtok"])
+            for snapshot in ("2024-10-01", "2024-12-17", "2025-06-03")] == [(100, 200), (40, 80), (40, 80)]
 
 
 # --------------------------------------------------------------------------- through the pipeline
