@@ -43,6 +43,13 @@ LINES = [
         "input_token_details": {"text_tokens": 2000, "audio_tokens": 10000, "cached_tokens": 3000,
                                 "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 3000}},
         "output_token_details": {"text_tokens": 50, "audio_tokens": 250}}),
+    # a Realtime call with an image (image input 5.00 per 1M; 500 of its image tokens cached, at the cached 0.40):
+    # 1000 x 4 + 500 x 0.40 + 1500 x 5 + 100 x 16 = 13,300 per 1M (read as text input: 11,800)
+    _line("realtime-image", "openai", "gpt-realtime", {
+        "total_tokens": 3100, "input_tokens": 3000, "output_tokens": 100,
+        "input_token_details": {"text_tokens": 1000, "audio_tokens": 0, "image_tokens": 2000, "cached_tokens": 500,
+                                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 500}},
+        "output_token_details": {"text_tokens": 100, "audio_tokens": 0}}),
     # gpt-4o-mini-transcribe: audio in 3.00, text out 5.00 per 1M: 14 x 3 + 45 x 5 = 267 per 1M
     _line("transcribe", "openai", "gpt-4o-mini-transcribe", {
         "type": "tokens", "input_tokens": 14, "input_token_details": {"text_tokens": 0, "audio_tokens": 14}, "output_tokens": 45, "total_tokens": 59}),
@@ -85,6 +92,7 @@ LINES = [
 BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, audio_output)
     "realtime": ("standard", 2000, 0, 10000, 50, 250),
     "realtime-cached": ("standard", 2000, 3000, 7000, 50, 250),
+    "realtime-image": ("standard", 1000, 500, 0, 100, 0),  # and 1,500 image input tokens
     "transcribe": ("standard", 0, 0, 14, 45, 0),
     "gemini": ("standard", 20, 0, 10000, 200, 0),
     "gemini-snake": ("standard", 20, 4000, 6000, 200, 0),
@@ -118,6 +126,7 @@ def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
     assert {k: v[6:] for k, v in rows.items()} == {
         "realtime": (Decimal("0.3448"), None),
         "realtime-cached": (Decimal("0.25"), None),
+        "realtime-image": (Decimal("0.0133"), None),
         "transcribe": (Decimal("0.000267"), None),
         "gemini": (Decimal("0.010506"), None),
         "gemini-snake": (Decimal("0.006626"), None),

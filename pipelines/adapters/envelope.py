@@ -242,10 +242,11 @@ buckets as (
             when shape = 'google' then coalesce(gemini_audio_out, 0)
             else 0
         end as audio_output_tokens,
-        -- images: OpenAI's image_tokens details (the Images API's, or a chat model's), else Gemini's IMAGE modality
-        -- (its cached images stay in the cache read)
+        -- images: OpenAI's image_tokens details (the Images API's, a chat model's, or Realtime's input_token_details,
+        -- whose cached images are in the cache read), else Gemini's IMAGE modality (its cached images likewise)
         case
-            when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens_details.image_tokens')}, {t('input_tokens_details.image_tokens')}, 0)
+            when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens_details.image_tokens')}, {t('input_tokens_details.image_tokens')},
+                {t('input_token_details.image_tokens')} - coalesce({t('input_token_details.cached_tokens_details.image_tokens')}, 0), 0)
             when shape = 'google' then coalesce(gemini_image_in, 0) - coalesce(gemini_image_cached, 0)
             else 0
         end as image_input_tokens,
