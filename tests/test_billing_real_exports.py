@@ -100,8 +100,9 @@ def test_azure_openai_under_microsofts_focus_service_name_is_azure_openai(home):
     )
     _land_bill(home, "focus", "azure.csv", header + body)
     run_pipeline(home, progress=_quiet)
-    lines = _query(home, "select source_row, provider from core.billing_line_items order by source_row")
-    assert lines == [(1, "azure_openai"), (2, "azure_openai"), (3, None), (4, None), (5, None), (6, None)]
+    lines = _query(home, "select source_row, provider, token_bucket from core.billing_line_items order by source_row")
+    assert lines == [(1, "azure_openai", "input"), (2, "azure_openai", "input"), (3, None, None), (4, None, None), (5, None, "input"),
+                     (6, None, "input")]
     recon = _query(home, "select provider, billed_cost_usd from marts.billing_reconciliation")
     assert recon == [("azure_openai", Decimal("2.9"))]
 

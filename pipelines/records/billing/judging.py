@@ -173,7 +173,7 @@ def lookup(mapping: dict[str, str], expr: str) -> str:
 
 def token_bucket(meter: str) -> str:
     """SQL: the token bucket a free-text meter name describes, or null. Azure abbreviates (`gpt-4o-0806-Inp-glbl`,
-    `...-Outp-glbl`); Vertex calls cache reads `Input Text Caching` and bills `Context Caching Storage` per hour
+    `...-Outp-glbl`, `GPT 5 Inpt Glbl`, `gpt-4o-transcribe-txt-out-glbl`); Vertex calls cache reads `Input Text Caching` and bills `Context Caching Storage` per hour
     (no token bucket)."""
     t = f"lower(coalesce({meter}, ''))"
     return f"""case
@@ -184,8 +184,8 @@ def token_bucket(meter: str) -> str:
             when {t} similar to '.*cache[ _-]?(write|creation).*' then 'cache_write_5m'
             when {t} similar to '.*(reasoning|thinking).*' then 'reasoning'
             when {t} similar to '.*web[ _-]?search.*' then 'web_search'
-            when {t} similar to '.*input.*' or {t} similar to '(.*[^a-z])?inp([^a-z].*)?' then 'input'
-            when {t} similar to '.*output.*' or {t} similar to '(.*[^a-z])?outp([^a-z].*)?' then 'output'
+            when {t} similar to '.*input.*' or {t} similar to '(.*[^a-z])?inpt?([^a-z].*)?' then 'input'
+            when {t} similar to '.*output.*' or {t} similar to '(.*[^a-z])?(outpt?|out)([^a-z].*)?' then 'output'
         end"""
 
 
