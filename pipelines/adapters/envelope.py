@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.envelope_usage import GEMINI_DETAILS, TOKEN_LEAVES, USAGE_STRUCTURE, compaction, gemini_modality
+from pipelines.adapters.envelope_usage import GEMINI_DETAILS, GEMINI_MODALITIES, TOKEN_LEAVES, USAGE_STRUCTURE, compaction
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -162,12 +162,7 @@ checked as (
                     from_json(u.cacheDetails, '[{{"ttl": "VARCHAR", "inputTokens": "BIGINT"}}]'),
                     lambda d: case when d.ttl = '1h' then coalesce(d.inputTokens, 0) else 0 end))
         end as bedrock_write_1h,
-        {gemini_modality('gemini_details', 0, 'AUDIO')} as gemini_audio_in,
-        {gemini_modality('gemini_details', 1, 'AUDIO')} as gemini_audio_cached,
-        {gemini_modality('gemini_details', 2, 'AUDIO')} as gemini_audio_out,
-        {gemini_modality('gemini_details', 0, 'IMAGE')} as gemini_image_in,
-        {gemini_modality('gemini_details', 1, 'IMAGE')} as gemini_image_cached,
-        {gemini_modality('gemini_details', 2, 'IMAGE')} as gemini_image_out,
+        {GEMINI_MODALITIES},
         case when u.iterations is not null then {compaction('u.iterations')} end as compaction,
         -- whose usage object this is: the provider's, except Anthropic's own usage object, which Claude on Vertex AI
         -- (provider google, claude-sonnet-4-5@20250929) and Bedrock's InvokeModel (Messages body) return

@@ -76,20 +76,36 @@ GEMINI_DETAILS = (
     "'$.cache_tokens_details', '$.candidatesTokensDetails', '$.candidates_tokens_details'])"
 )
 """SQL: Gemini's per-modality token lists in the usage JSON text `usage` (camelCase, then snake_case: prompt, cached,
-candidates), as one list of six JSON values; `gemini_modality` reads them."""
+candidates), as one list of six JSON values; `gemini_parts` reads them."""
 
 
-def gemini_modality(details: str, part: int, modality: str) -> str:
-    """SQL: the tokens of `modality` (AUDIO, IMAGE) in part 0 (prompt), 1 (cached) or 2 (candidates) of `GEMINI_DETAILS`
-    (null when the usage has no such list): `[{"modality": "AUDIO", "tokenCount": 120}, ...]` (`token_count` in
-    snake_case)."""
+def gemini_parts(details: str, part: int) -> str:
+    """SQL: part 0 (prompt), 1 (cached) or 2 (candidates) of `GEMINI_DETAILS` parsed once, as a list of
+    {modality, tokenCount, token_count} (null when the usage has no such list): `[{"modality": "AUDIO", "tokenCount":
+    120}, ...]` (`token_count` in snake_case); `gemini_modality` sums one modality of it."""
     one = ", ".join(
-        f"case when json_type({details}[{2 * part + k}]) = 'ARRAY' then list_sum(list_transform(from_json({details}[{2 * part + k}], "
-        "'[{\"modality\": \"VARCHAR\", \"tokenCount\": \"VARCHAR\", \"token_count\": \"VARCHAR\"}]'), "
-        f"lambda d: case when upper(d.modality) = '{modality}' then try_cast(coalesce(d.tokenCount, d.token_count) as bigint) else 0 end)) end"
+        f"case when json_type({details}[{2 * part + k}]) = 'ARRAY' then from_json({details}[{2 * part + k}], "
+        "'[{\"modality\": \"VARCHAR\", \"tokenCount\": \"VARCHAR\", \"token_count\": \"VARCHAR\"}]') end"
         for k in (1, 2)
     )
     return f"coalesce({one})"
+
+
+def gemini_modality(parts: str, modality: str) -> str:
+    """SQL: the tokens of `modality` (AUDIO, IMAGE) in a list `gemini_parts` parsed (null when there is no list)."""
+    return (f"list_sum(list_transform({parts}, lambda d: case when upper(d.modality) = '{modality}' "
+            "then try_cast(coalesce(d.tokenCount, d.token_count) as bigint) else 0 end))")
+
+
+_GEMINI_PARTS = (("prompt", "in"), ("cached", "cached"), ("candidates", "out"))
+GEMINI_MODALITIES = ",\n        ".join(
+    [f"{gemini_parts('gemini_details', n)} as gemini_{part}_parts" for n, (part, _) in enumerate(_GEMINI_PARTS)]
+    + [f"{gemini_modality(f'gemini_{part}_parts', modality.upper())} as gemini_{modality}_{name}"
+       for modality in ("audio", "image") for part, name in _GEMINI_PARTS]
+)
+"""SQL select items over `gemini_details` (`GEMINI_DETAILS`): Gemini's three modality lists, each parsed once
+(gemini_prompt_parts, ..._cached_..., ..._candidates_...), and the AUDIO and IMAGE tokens of each (gemini_audio_in,
+gemini_audio_cached, gemini_audio_out; gemini_image_in, ...)."""
 
 
 _ITERATIONS = (
