@@ -133,6 +133,33 @@ def test_provider_semantics_for_cache_reasoning_and_audio():
     assert _buckets(result, 3) == _zero(input_tokens=120, cache_read_tokens=8000, cache_write_5m_tokens=2000, output_tokens=350)
 
 
+def test_image_tokens_of_openai_and_gemini_are_their_own_buckets():
+    """Gemini image generation through LiteLLM: its Gemini transformer (1.110.2, vertex_and_google_ai_studio_gemini.py
+    _calculate_usage) writes candidatesTokensDetails' IMAGE into completion_tokens_details.image_tokens and the prompt's
+    into prompt_tokens_details.image_tokens (cached ones in cached_tokens_details). The candidates are those of
+    pydantic/pydantic-ai 4fda389 tests/models/cassettes/test_google/test_google_image_generation_with_web_search.yaml
+    (1,780 candidate tokens, 1,120 of them IMAGE), the prompt made up to hold images, some cached. They were text
+    output (priced 10x low)."""
+    gemini = row(request_id="g", custom_llm_provider="gemini", model="gemini-3-pro-image-preview", prompt_tokens=2300, completion_tokens=1780,
+                 metadata=_usage(prompt_tokens_details={"text_tokens": 1000, "image_tokens": 1300, "cached_tokens": 500,
+                                                        "cached_tokens_details": {"image_tokens": 500}},
+                                 completion_tokens_details={"text_tokens": 660, "image_tokens": 1120}, cache_read_input_tokens=500))
+    openai = row(request_id="o", custom_llm_provider="openai", model="gpt-image-1", prompt_tokens=50, completion_tokens=4160,
+                 metadata=_usage(prompt_tokens_details={"text_tokens": 40, "image_tokens": 10}, completion_tokens_details={"image_tokens": 4160}))
+    anthropic = row(request_id="a", custom_llm_provider="anthropic", model="claude-sonnet-4-5", prompt_tokens=100, completion_tokens=10,
+                    metadata=_usage(prompt_tokens_details={"image_tokens": 50}))  # not read for Claude: its images are input
+    broken = row(request_id="b", custom_llm_provider="gemini", model="gemini-3-pro-image-preview", prompt_tokens=100, completion_tokens=10,
+                 metadata=_usage(prompt_tokens_details={"image_tokens": 10, "cached_tokens": 40, "cached_tokens_details": {"image_tokens": 40}},
+                                 cache_read_input_tokens=40))
+    result = _parse(gemini, openai, anthropic, broken)
+    assert _buckets(result, 0) == _zero(input_tokens=1000, cache_read_tokens=500, image_input_tokens=800, output_tokens=660,
+                                        image_output_tokens=1120)
+    assert _buckets(result, 1) == _zero(input_tokens=40, image_input_tokens=10, image_output_tokens=4160)
+    assert _buckets(result, 2) == _zero(input_tokens=100, output_tokens=10)
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("metadata", "inconsistent usage: cached image tokens exceed the image tokens")]
+
+
 def test_provider_names_map_to_ours():
     names = sorted(PROVIDERS)
     result = _parse(*(row(request_id=n, custom_llm_provider=n) for n in names))
@@ -216,9 +243,9 @@ REJECTIONS = [
     (row(prompt_tokens=None), "prompt_tokens", "missing required field"),
     (row(completion_tokens=None), "completion_tokens", "missing required field"),
     (row(metadata=_usage(cache_read_input_tokens=9000)), "prompt_tokens",
-     "inconsistent usage: cached, cache-write and audio tokens in metadata exceed prompt_tokens"),
+     "inconsistent usage: cached, cache-write, audio and image tokens in metadata exceed prompt_tokens"),
     (row(metadata=_usage(completion_tokens_details={"reasoning_tokens": 351})), "completion_tokens",
-     "inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens"),
+     "inconsistent usage: reasoning, audio and image tokens in metadata exceed completion_tokens"),
     (row(metadata=_usage(cache_creation_input_tokens=10, prompt_tokens_details={"cache_creation_token_details": {"ephemeral_1h_input_tokens": 11}})),
      "metadata", "inconsistent usage: 1-hour cache writes exceed the cache writes total"),
 ]

@@ -51,8 +51,9 @@ _READ = (*COLUMNS, *(j.name for j in _JSON_COLUMNS))
 _V = '"VARCHAR"'
 _USAGE = (
     '{"prompt_tokens_details": {"cached_tokens": %(v)s, "cache_creation_tokens": %(v)s, "cache_write_tokens": %(v)s, "text_tokens": %(v)s, '
-    '"audio_tokens": %(v)s, "cache_creation_token_details": {"ephemeral_5m_input_tokens": %(v)s, "ephemeral_1h_input_tokens": %(v)s}}, '
-    '"completion_tokens_details": {"reasoning_tokens": %(v)s, "audio_tokens": %(v)s}, '
+    '"audio_tokens": %(v)s, "image_tokens": %(v)s, "cached_tokens_details": {"image_tokens": %(v)s}, '
+    '"cache_creation_token_details": {"ephemeral_5m_input_tokens": %(v)s, "ephemeral_1h_input_tokens": %(v)s}}, '
+    '"completion_tokens_details": {"reasoning_tokens": %(v)s, "audio_tokens": %(v)s, "image_tokens": %(v)s}, '
     '"cache_read_input_tokens": %(v)s, "cache_creation_input_tokens": %(v)s, '
     '"server_tool_use": {"web_search_requests": %(v)s}, "service_tier": %(v)s}'
 ) % {"v": _V}
@@ -71,6 +72,9 @@ _LEAVES = {
     "reasoning": "completion_tokens_details.reasoning_tokens",
     "audio_in": "prompt_tokens_details.audio_tokens",
     "audio_out": "completion_tokens_details.audio_tokens",
+    "image_in": "prompt_tokens_details.image_tokens",
+    "image_cached": "prompt_tokens_details.cached_tokens_details.image_tokens",
+    "image_out": "completion_tokens_details.image_tokens",
     "web_search": "server_tool_use.web_search_requests",
 }
 
@@ -125,8 +129,14 @@ _DETAILS = (
         end as cache_write""",
     f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_in')} else 0 end as audio_in",
     f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_out')} else 0 end as audio_out",
+    # images: OpenAI's details as they came, and Gemini's IMAGE modality as LiteLLM's Gemini transformer writes it
+    # (1.110.2 vertex_and_google_ai_studio_gemini.py _calculate_usage: prompt images include the cached ones, given
+    # in cached_tokens_details, which stay in the cache read; candidates' images inside completion_tokens)
+    f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('image_in')} - {_d('image_cached')} else 0 end as image_in",
+    f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('image_out')} else 0 end as image_out",
 )
-"""The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio (OpenAI and Azure only)."""
+"""The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio (OpenAI and Azure only),
+images (OpenAI, Azure and Gemini)."""
 
 _BUCKETS = (
     # /v1/messages (call_type anthropic_messages) rows from LiteLLM since its PR #23342 (2026-03): prompt_tokens
@@ -144,11 +154,11 @@ _BUCKETS = (
             when claude_usage and cache_write > 0
                  and (t_prompt_tokens < cache_read + cache_write or t_prompt_tokens = t_text_tokens + cache_read)
                 then t_prompt_tokens - cache_read
-            else t_prompt_tokens - cache_read - cache_write - audio_in
+            else t_prompt_tokens - cache_read - cache_write - audio_in - image_in
         end as input_tokens""",
     f"cache_write - {_d('write_1h')} as cache_write_5m_tokens",
     f"{_d('write_1h')} as cache_write_1h_tokens",
-    f"t_completion_tokens - {_d('reasoning')} - audio_out as output_tokens",
+    f"t_completion_tokens - {_d('reasoning')} - audio_out - image_out as output_tokens",
     """case
             when tier_raw is null and lower(coalesce(call_type, '')) like '%batch%' then 'batch'
             when coalesce(tier_raw, 'standard') in ('default', 'standard', 'auto', 'on_demand') then 'standard'
@@ -180,10 +190,11 @@ FORMAT = Format(
     parsed=(f"from_json(meta, '{_META_STRUCTURE}') as m", """from_json(tags_json, '["VARCHAR"]') as tag_list"""),
     steps=(("details", _DETAILS), ("buckets", _BUCKETS)),
     problems=(
+        "when image_in < 0 then 'metadata|inconsistent usage: cached image tokens exceed the image tokens'",
         "when input_tokens < 0 "
-        "then 'prompt_tokens|inconsistent usage: cached, cache-write and audio tokens in metadata exceed prompt_tokens'",
+        "then 'prompt_tokens|inconsistent usage: cached, cache-write, audio and image tokens in metadata exceed prompt_tokens'",
         "when output_tokens < 0 "
-        "then 'completion_tokens|inconsistent usage: reasoning and audio tokens in metadata exceed completion_tokens'",
+        "then 'completion_tokens|inconsistent usage: reasoning, audio and image tokens in metadata exceed completion_tokens'",
         "when cache_write_5m_tokens < 0 then 'metadata|inconsistent usage: 1-hour cache writes exceed the cache writes total'",
         tier_problem("metadata.service_tier", "service_tier"),
     ),
@@ -200,8 +211,8 @@ FORMAT = Format(
         "reasoning_tokens": _unless_cache_hit(_d("reasoning")),
         "audio_input_tokens": _unless_cache_hit("audio_in"),
         "audio_output_tokens": _unless_cache_hit("audio_out"),
-        "image_input_tokens": "0",
-        "image_output_tokens": "0",
+        "image_input_tokens": _unless_cache_hit("image_in"),
+        "image_output_tokens": _unless_cache_hit("image_out"),
         "web_search_requests": _unless_cache_hit(_d("web_search")),
     },
     # A call that failed before reaching any provider (LiteLLM logs auth failures with an empty
