@@ -391,7 +391,8 @@ def test_azure_foundry_meters_and_vertex_caching_skus_get_provider_and_bucket():
     """FOCUS rows Azure exports for its current service name "Foundry Models" with the abbreviated meters Azure
     writes (`gpt-4o-0806-Inp-glbl`, `...-Outp-glbl`, `...-cached-Inp-glbl`), and a Vertex AI SKU "Input Text
     Caching" (a cache read) beside "Context Caching Storage" (storage by the hour, no token bucket)."""
-    from pipelines.records.billing.formats import parse_focus, parse_gcp_billing
+    from pipelines.records.billing.clouds import parse_gcp_billing
+    from pipelines.records.billing.formats import parse_focus
 
     with open(FORMATS / "focus_1_2_bedrock_row.csv", newline="") as handle:
         template = next(csv.DictReader(handle))
@@ -433,7 +434,7 @@ def _cur(rows: list[dict]) -> bytes:
 def test_claude_on_bedrock_billed_through_aws_marketplace_is_bedrock_usage():
     """Anthropic's models on Bedrock are an AWS Marketplace product in the CUR: product_product_name "Claude Sonnet
     4.6 (Amazon Bedrock Edition)", a Marketplace product code, usage types USE1-MP:USE1_InputTokenCount-Units."""
-    from pipelines.records.billing.formats import parse_aws_cur
+    from pipelines.records.billing.clouds import parse_aws_cur
 
     marketplace = {"line_item_product_code": "prod-2r3dl0z2j1yk4g6m", "product_servicecode": "",
                    "product_product_name": "Claude Sonnet 4.6 (Amazon Bedrock Edition)", "bill_billing_entity": "AWS Marketplace"}
@@ -461,7 +462,7 @@ def test_claude_on_bedrock_is_found_in_cur2s_product_map_as_csv_and_parquet():
     Exports, "CUR 2.0 table dictionary: product", docs.aws.amazon.com/cur/latest/userguide/table-dictionary-cur2-product.html).
     A CSV export writes the map as JSON text, a Parquet export as a map. Neither was read: the Marketplace rows of
     Claude on Bedrock had no provider and never reached the reconciliation."""
-    from pipelines.records.billing.formats import parse_aws_cur
+    from pipelines.records.billing.clouds import parse_aws_cur
 
     def product(name: str) -> dict:
         return {"product_name": name, "region": "us-east-1"}
@@ -507,7 +508,7 @@ def test_claude_on_bedrock_is_found_in_cur2s_product_map_as_csv_and_parquet():
 def test_bedrock_usage_types_give_model_bucket_ttl_and_tier(usage_type, model, bucket, tier):
     """Usage-type forms of AWS's Bedrock price list: with and without `-tokens`, `-cross-region-global`, 1-hour
     cache writes, batch and flex."""
-    from pipelines.records.billing.formats import parse_aws_cur
+    from pipelines.records.billing.clouds import parse_aws_cur
 
     result = parse_aws_cur(_cur([{"line_item_usage_type": usage_type}]), "cur.csv")
     assert [(r["provider"], r["model"], r["token_bucket"], r["service_tier"]) for r in result.rows.to_pylist()] == [

@@ -7,7 +7,8 @@ import csv
 import io
 import json
 
-from pipelines.records.billing.formats import parse_focus, parse_gcp_billing, parse_openai_costs
+from pipelines.records.billing.clouds import parse_gcp_billing
+from pipelines.records.billing.formats import parse_focus, parse_openai_costs
 from pipelines.records.business import parse_gpu
 
 

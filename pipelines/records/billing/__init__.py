@@ -16,13 +16,8 @@ they share: every amount is DECIMAL; credits are negative whatever sign the expo
 
 from __future__ import annotations
 
-from pipelines.records.billing.formats import (
-    parse_anthropic_costs,
-    parse_aws_cur,
-    parse_focus,
-    parse_gcp_billing,
-    parse_openai_costs,
-)
+from pipelines.records.billing.clouds import parse_aws_cur, parse_gcp_billing
+from pipelines.records.billing.formats import parse_anthropic_costs, parse_focus, parse_openai_costs
 from pipelines.records.billing.judging import BILLING_SCHEMA
 from pipelines.records.read import RecordFormat, RecordSource
 
