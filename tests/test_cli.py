@@ -81,6 +81,17 @@ def test_demo_runs_end_to_end_and_prints_spend_per_feature(tmp_path):
         assert con.execute("select count(*) from marts.restatements").fetchall() == [(0,)]
         assert con.execute("select sum(requests) from finance.daily_spend").fetchall() == [(all_requests,)]
 
+    # the README's Stripe export runs on a demo home (its internal team had no Stripe customer: the export refused)
+    stripe = _cli("export", "usage", "--month", "2026-11", "--format", "stripe", "--out", str(tmp_path / "meter.jsonl"), home=home)
+    assert stripe.returncode == 0, stripe.stderr[-3000:]
+    # `tokenledger sql ... | head -1`: the reader is gone (here before the first write, so the write surely fails);
+    # a BrokenPipeError traceback and exit 1 before
+    piped = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "sql", "select * from core.request_costs", "--home", str(home)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    piped.stdout.close()
+    assert piped.wait(timeout=120) == 0
+    assert piped.stderr.read() == b""
+
 
 def test_run_on_a_missing_home_says_how_to_start(tmp_path):
     done = _cli("run", home=tmp_path / "nowhere")

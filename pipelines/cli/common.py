@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -100,17 +100,13 @@ def money(value: Decimal | None, places: int = 2) -> str:
     return f"{Decimal(value).quantize(Decimal(1).scaleb(-places)):,}"
 
 
-def pipe_safe(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """`tokenledger prices list | head` ends quietly instead of with a BrokenPipeError traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except BrokenPipeError:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes stdout at exit
-            return 0
-
-    return run
+def reader_gone() -> int:
+    """`tokenledger sql ... | head`: the reader closed the pipe, which is no error. Standard output is pointed at
+    /dev/null, so the interpreter's last flush at exit writes nowhere instead of raising again; exit 0."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno())
+    os.close(devnull)
+    return 0
 
 
 def cell(value: object) -> str:

@@ -21,6 +21,7 @@ from pipelines.cli.common import (
     home_of,
     interruptible,
     money,
+    reader_gone,
     sigterm_interrupts,
     unwritable,
     warehouse_of,
@@ -44,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     with escaped_output(), sigterm_interrupts():
         try:
             check_environment()  # every command reads them: a bad one is one line, not a traceback from inside
-            return args.handler(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+            return code
+        except BrokenPipeError:  # `... | head`
+            return reader_gone()
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM
             print("interrupted", file=sys.stderr)
             return 130

@@ -14,7 +14,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.cli.common import UserError, cell, date_arg, pipe_safe, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, date_arg, warehouse_of, with_home
 from pipelines.pricing.audit import alias_disagreements, audit_reference, read_litellm_prices
 from pipelines.pricing.book import (
     BUCKETS,
@@ -47,32 +47,32 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
     imported = commands.add_parser("import-genai-prices", help="write pricing/list/imported/*.yaml from the genai-prices package")
     imported.add_argument("--out", type=Path, help=f"output folder (default: pricing/list/{IMPORTED_DIR})")
     imported.add_argument("--corrections", type=Path, help="corrections file (default: pricing/corrections.yaml)")
-    imported.set_defaults(handler=pipe_safe(_import_command))
+    imported.set_defaults(handler=_import_command)
 
     listed = with_book(commands.add_parser("list", help="every priced provider/model, one per line"))
-    listed.set_defaults(handler=pipe_safe(_list_command))
+    listed.set_defaults(handler=_list_command)
 
     show = with_book(commands.add_parser("show", help="every version x tier x band of a model, with price_id and source"))
     show.add_argument("model", help="a model name or alias, optionally as provider/model")
-    show.set_defaults(handler=pipe_safe(_show_command))
+    show.set_defaults(handler=_show_command)
 
     check = with_book(commands.add_parser("check", help="validate the price book and corrections.yaml"))
     check.add_argument("--corrections", type=Path, help="corrections file (default: pricing/corrections.yaml)")
-    check.set_defaults(handler=pipe_safe(_check_command))
+    check.set_defaults(handler=_check_command)
 
     coverage = with_home(with_book(commands.add_parser("coverage", help="models seen in the warehouse without a price")))
-    coverage.set_defaults(handler=pipe_safe(_coverage_command))
+    coverage.set_defaults(handler=_coverage_command)
 
     audit = with_book(commands.add_parser(
         "audit", help="compare the book with a LiteLLM-format price file (model_prices_and_context_window.json)"))
     audit.add_argument("--reference", type=Path, required=True, help="the reference price file (JSON, USD per token)")
     audit.add_argument("--at", type=_moment_arg, help="compare the prices in force at this UTC date or time (default: now)")
     audit.add_argument("--missing", action="store_true", help="also list the reference's models the book does not price")
-    audit.set_defaults(handler=pipe_safe(_audit_command))
+    audit.set_defaults(handler=_audit_command)
 
     diff = with_book(commands.add_parser("diff", help="prices that take effect on or after a date"))
     diff.add_argument("--since", type=date_arg, required=True, help="first effective date to show (YYYY-MM-DD)")
-    diff.set_defaults(handler=pipe_safe(_diff_command))
+    diff.set_defaults(handler=_diff_command)
     return prices
 
 

@@ -80,6 +80,7 @@ def write_demo_chargeback(home: Home) -> Path:
         "    outcome_type: ticket_resolved",
         "  search-platform:",
         "    match: {feature: [search, summarize]}",
+        "    stripe_customer_id: cus_demo_search_platform",  # cross-charged too: the README's Stripe export runs on a demo home
         "    rule: cost_plus",
         "    markup_pct: 0",
     ]
