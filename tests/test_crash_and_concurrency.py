@@ -243,4 +243,19 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
         assert "Exception ignored" not in capfd.readouterr().err and sys.unraisablehook is hook
     finally:
         signal.signal(signal.SIGINT, saved)
+    # SQLAlchemy's pool catches one while closing a connection and logs it: Python's last-resort handler printed
+    # "Exception closing connection" and its traceback (a process without logging set up, as the command line is)
+    script = (
+        "import logging\n"
+        "from pipelines.defs.console import stop_signals_noted\n"
+        "log = logging.getLogger('sqlalchemy.pool.impl.QueuePool')\n"
+        "with stop_signals_noted():\n"
+        "    try:\n"
+        "        raise KeyboardInterrupt\n"
+        "    except KeyboardInterrupt:\n"
+        "        log.error('Exception closing connection', exc_info=True)\n"
+        "log.error('a real error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "a real error\n")
     assert signal.getsignal(signal.SIGTERM) is not signal.default_int_handler  # the block put the handler back

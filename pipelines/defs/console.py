@@ -14,6 +14,7 @@ Ctrl-C and SIGTERM stop such a run wherever they land (`stop_signals_noted`, `st
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -93,6 +94,8 @@ the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, 
             previous_hook(unraisable)
 
     sys.unraisablehook = quiet_interrupts
+    quiet_logs = _QuietInterrupts()  # and SQLAlchemy's pool logs one it caught while closing a connection
+    logging.lastResort.addFilter(quiet_logs)
     try:
         previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
         previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
@@ -110,8 +113,17 @@ the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, 
         if previous_term is not _UNSET:
             signal.signal(signal.SIGTERM, previous_term)
         sys.unraisablehook = previous_hook
+        logging.lastResort.removeFilter(quiet_logs)
         os.close(read_end)
         os.close(write_end)
+
+
+class _QuietInterrupts(logging.Filter):
+    """Drops a log record whose error is the interrupt `stop_signals_noted` has noted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, (KeyboardInterrupt, dg.DagsterExecutionInterruptedError))
 
 
 def stop_requested() -> bool:
