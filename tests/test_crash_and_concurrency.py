@@ -213,7 +213,11 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
     KeyboardInterrupt. Real signals to this process, under a handler that does nothing with them."""
     from pipelines.defs.console import stop_requested, stop_signals_noted
 
+    def before(signum, frame):  # the handler the block must put back (a Dagster run in this process leaves its own)
+        raise AssertionError("SIGTERM reached the handler from before the block")
+
     saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    saved_term = signal.signal(signal.SIGTERM, before)
     try:
         with pytest.raises(KeyboardInterrupt) as raised, stop_signals_noted():
             assert not stop_requested()
@@ -230,6 +234,7 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.05)
             assert stop_requested()
+        assert signal.getsignal(signal.SIGTERM) is before  # the block put the handler back
         with pytest.raises(RuntimeError, match="disk full"), stop_signals_noted():  # no signal behind it: stays itself
             raise RuntimeError("disk full")
 
@@ -243,6 +248,7 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
         assert "Exception ignored" not in capfd.readouterr().err and sys.unraisablehook is hook
     finally:
         signal.signal(signal.SIGINT, saved)
+        signal.signal(signal.SIGTERM, saved_term)
     # SQLAlchemy's pool catches one while closing a connection and logs it: Python's last-resort handler printed
     # "Exception closing connection" and its traceback (a process without logging set up, as the command line is)
     script = (
@@ -258,4 +264,3 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (0, "a real error\n")
-    assert signal.getsignal(signal.SIGTERM) is not signal.default_int_handler  # the block put the handler back
