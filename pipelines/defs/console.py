@@ -73,7 +73,7 @@ def stop_signals_noted() -> Iterator[None]:
     writes an event or a log record is caught there and the run goes on to success; DuckDB turns one into its own
     "Query interrupted" error. Python writes each signal's number to the wake-up file descriptor before any handler
     runs, so the noting misses none. Within the block SIGTERM raises KeyboardInterrupt, as SIGINT does, and an error
-the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, in the command line)."""
+    the block ends with after either is KeyboardInterrupt ("interrupted", exit 130, in the command line)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

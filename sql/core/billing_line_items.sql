@@ -24,12 +24,20 @@ versions as (
     -- folders): `.../BILLING_PERIOD=2025-11/<version>/part.csv` or `.../20251101-20251201/<assembly id>/part.csv`.
     -- Files directly in the period's folder (an export that overwrites itself) are not versions
     select
-        regexp_extract(source_file, '^(.*/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8}))/[^/]+/', 1) as period_folder,
-        regexp_extract(source_file, '^.*/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})/([^/]+)/', 2) as version,
+        folder.period_folder,
+        folder.version,
         max(charge_period_start) as last_charge,
         max(ingested_at) as last_ingested,
-    from delivered
-    where source_format = 'aws_cur' and regexp_matches(source_file, '/(BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8})/[^/]+/')
+    from (
+        select
+            *,
+            regexp_extract(
+                source_file, '^(.*/(?:BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8}))/([^/]+)/', ['period_folder', 'version']
+            ) as folder,
+        from delivered
+        where source_format = 'aws_cur'
+    )
+    where folder.version <> ''
     group by all
 ),
 
