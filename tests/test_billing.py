@@ -457,6 +457,38 @@ def test_claude_on_bedrock_billed_through_aws_marketplace_is_bedrock_usage():
     ]
 
 
+@pytest.mark.parametrize(
+    ("usage_type", "bucket", "tier"),
+    [
+        ("USE1-MP:USE1_InputTokenCount-Units", "input", None),
+        ("USE1-MP:USE1_InputTokenCount_Batch-Units", "input", "batch"),
+        ("USE1-MP:USE1_InputTokenCount_Global_Batch-Units", "input", "batch"),
+        ("USE1-MP:USE1_output_tokens_batch-Units", "output", "batch"),
+        ("USE1-MP:USE1_MillionBatchInputTokens-Units", "input", "batch"),
+        ("USW2-MP:USW2_cache_read_tokens_standard-Units", "cache_read", None),
+        ("USE1-MP:USE1_CacheWrite1hInputTokenCount_Global-Units", "cache_write_1h", None),
+        ("USE1-MP:USE1_cache_write_tokens_1h_long_ctx_global_standard-Units", "cache_write_1h", None),
+        ("USE1-MP:USE1_Reserved_3Month_OutputTPM_Global-Units", None, None),
+        ("USE1-MP:USE1_InputImageCount-Units", None, None),
+    ],
+)
+def test_a_bedrock_marketplace_usage_type_names_its_tier_and_only_tokens_name_a_bucket(usage_type, bucket, tier):
+    """The Marketplace usage types of Claude (and other third-party models) on Bedrock, in the AWS Price List's
+    AmazonBedrockFoundationModels products: CamelCase (`InputTokenCount_Global_Batch`) and the newer snake case
+    (`output_tokens_batch`, `cache_write_tokens_1h_long_ctx_global_standard`). A batch row was stored without its
+    tier, and a reserved-throughput commitment (`OutputTPM`) or an image count as output or input tokens."""
+    from pipelines.records.billing.clouds import parse_aws_cur
+
+    row = {"line_item_product_code": "prod-2r3dl0z2j1yk4g6m", "product_servicecode": "", "line_item_usage_type": usage_type,
+           "product_product_name": "Claude Sonnet 4.6 (Amazon Bedrock Edition)", "line_item_usage_amount": "10",
+           "line_item_unblended_cost": "1.10"}
+    result = parse_aws_cur(_cur([row]), "cur.csv")
+    assert result.rejected.num_rows == 0
+    [line] = result.rows.to_pylist()
+    assert (line["provider"], line["model"], line["token_bucket"], line["service_tier"]) == (
+        "aws_bedrock", "Claude Sonnet 4.6", bucket, tier)
+
+
 def test_claude_on_bedrock_is_found_in_cur2s_product_map_as_csv_and_parquet():
     """CUR 2.0 has no product_product_name column: `product` is a map<string,string> holding product_name (AWS Data
     Exports, "CUR 2.0 table dictionary: product", docs.aws.amazon.com/cur/latest/userguide/table-dictionary-cur2-product.html).

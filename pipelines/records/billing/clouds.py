@@ -80,8 +80,12 @@ CUR_QUERY = billing_query(
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 1) as usage_model",
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 2) as usage_kind",
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 3) as usage_modifiers",
-        "case when contains(usage_modifiers, '-batch') then 'batch' when contains(usage_modifiers, '-flex') then 'flex'"
-        " when contains(usage_modifiers, '-priority') then 'priority' end as usage_tier",
+        # a Marketplace usage type after its region: `InputTokenCount_Global_Batch`, `output_tokens_batch`,
+        # `cache_write_tokens_1h_long_ctx_global_standard`, `MillionBatchInputTokens`, `Reserved_3Month_OutputTPM_Global`
+        "case when marketplace then lower(regexp_replace(usage_type, '^.*:[A-Za-z0-9]+_|-Units$', '', 'g')) end as mp_usage",
+        "case when contains(usage_modifiers, '-batch') or contains(mp_usage, 'batch') then 'batch'"
+        " when contains(usage_modifiers, '-flex') or contains(mp_usage, 'flex') then 'flex'"
+        " when contains(usage_modifiers, '-priority') or contains(mp_usage, 'priority') then 'priority' end as usage_tier",
         "contains(usage_modifiers, '-1-hour') or contains(usage_modifiers, '-1h') as usage_one_hour",
     ),
     problems=(
@@ -106,12 +110,13 @@ CUR_QUERY = billing_query(
             when usage_model <> '' and not contains(usage_model, '<') then usage_model
         end""",
         "token_bucket": f"""case
-            when marketplace then {token_bucket('usage_type')}
+            when marketplace and contains(mp_usage, 'token') then {token_bucket('mp_usage')}
+            when marketplace then null  -- image counts, reserved throughput (`OutputTPM`), model units: not tokens
             when usage_kind <> '' and usage_one_hour and starts_with(usage_kind, 'cache-write') then 'cache_write_1h'
             when usage_kind <> '' then {lookup(_CUR_KINDS, 'usage_kind')}
         end""",
         "service_tier": "usage_tier",
-        "unit": "case when usage_kind <> '' or (marketplace and contains(usage_type, 'TokenCount')) then 'tokens' "
+        "unit": "case when usage_kind <> '' or contains(mp_usage, 'tokencount') then 'tokens' "
         "when unit_text is not null and not contains(unit_text, '<') then unit_text end",
         "billed_cost": "try_cast(cost_text as decimal(38, 15))",
         "effective_cost": "coalesce(try_cast(net_text as decimal(38, 15)), try_cast(cost_text as decimal(38, 15)))",
