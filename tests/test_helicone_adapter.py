@@ -315,3 +315,20 @@ def test_a_failed_request_without_token_counts_loads_with_its_status_and_no_toke
     result = _parse(failed, broken)
     assert [(r["request_id"], r["status"], r["input_tokens"], r["output_tokens"]) for r in result.rows.to_pylist()] == [("f-500", "500", 0, 0)]
     assert [(r["row_number"], r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [(2, "prompt_tokens", "missing required field")]
+
+
+def test_audio_columns_are_the_audio_buckets_beside_the_text_tokens():
+    """request_response_rmt has `prompt_audio_tokens` / `completion_audio_tokens` (Helicone/helicone
+    clickhouse/migrations/schema_44_audio_tokens.sql), apart from `prompt_tokens` / `completion_tokens`: Helicone's
+    own cost adds them on top at the audio rate (packages/cost/index.ts `costOfPrompt`, commit 05a819cb), and its usage
+    processors write prompt tokens less cached and audio ones. They were not read: an audio call was priced as its
+    text tokens alone ($0.00075 for $0.16075)."""
+    audio = row(provider="OPENAI", model="gpt-4o-audio-preview-2024-12-17", request_created_at="2025-01-15 10:00:00.000",
+                prompt_tokens=100, prompt_cache_write_tokens=0, prompt_cache_read_tokens=0, completion_tokens=50,
+                prompt_audio_tokens=2000, completion_audio_tokens="1000")
+    result = _parse(audio, row(request_id="older-table"), row(request_id="bad", prompt_audio_tokens="-1"))
+    assert _buckets(result) == _zero(input_tokens=100, audio_input_tokens=2000, output_tokens=50, audio_output_tokens=1000)
+    # by hand, per 1M: 100 × $2.50 + 2000 × $40 + 50 × $10 + 1000 × $80 = $160,750
+    assert _list_price_usd(result.rows.slice(0, 1).to_pylist()[0]) == Decimal("0.16075")
+    assert _buckets(result, 1) == _zero(input_tokens=120, cache_read_tokens=8000, cache_write_5m_tokens=2000, output_tokens=350)
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [("prompt_audio_tokens", "negative token count")]

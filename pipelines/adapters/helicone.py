@@ -15,6 +15,8 @@ cache columns on top; with Anthropic's usage `prompt_tokens` is Anthropic's `inp
     cache_write_5m_tokens = prompt_cache_write_tokens     (the table has no TTL split)
     output_tokens         = completion_tokens
     reasoning_tokens      = reasoning_tokens              (newer tables; apart from completion_tokens, else 0)
+    audio_input_tokens    = prompt_audio_tokens           (apart from prompt_tokens, as Helicone's cost adds them)
+    audio_output_tokens   = completion_audio_tokens       (apart from completion_tokens)
 
 `cost` (Helicone's estimate, USD × 1e9) is never read, and `request_body` / `response_body` (or any
 `request` / `response` object) are never read into any column, so they cannot reach rows or rejected
@@ -39,6 +41,7 @@ DEFAULT_KEYS = HELICONE_DEFAULTS
 COLUMNS = (
     "request_id", "request_created_at", "status", "provider", "model", "latency",
     "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens", "reasoning_tokens",
+    "prompt_audio_tokens", "completion_audio_tokens",
     *HELICONE_COLUMNS,
 )
 
@@ -58,6 +61,8 @@ FORMAT = Format(
         column_token("prompt_cache_read_tokens"),
         column_token("completion_tokens", required=True),
         column_token("reasoning_tokens"),
+        column_token("prompt_audio_tokens"),
+        column_token("completion_audio_tokens"),
     ),
     # a request that failed (a status outside 2xx) may have no token counts (the columns are Nullable): 0, loaded
     failed="coalesce(try_cast(trim(status) as integer) not between 200 and 299, false)",
@@ -74,8 +79,8 @@ FORMAT = Format(
         "cache_write_1h_tokens": "0",
         "output_tokens": "coalesce(t_completion_tokens, 0)",
         "reasoning_tokens": "coalesce(t_reasoning_tokens, 0)",
-        "audio_input_tokens": "0",
-        "audio_output_tokens": "0",
+        "audio_input_tokens": "coalesce(t_prompt_audio_tokens, 0)",
+        "audio_output_tokens": "coalesce(t_completion_audio_tokens, 0)",
         "image_input_tokens": "0",
         "image_output_tokens": "0",
         "web_search_requests": "0",
@@ -84,6 +89,7 @@ FORMAT = Format(
     record_columns=(
         "request_id", "request_created_at", "status", "provider", "model", "latency",
         "prompt_tokens", "prompt_cache_write_tokens", "prompt_cache_read_tokens", "completion_tokens", "reasoning_tokens",
+        "prompt_audio_tokens", "completion_audio_tokens",
     ),
 )
 
