@@ -585,3 +585,65 @@ def test_openllmetry_bedrock_spans_carry_the_uncached_input():
     # under another scope the conventions hold: input includes the cache, and one below it is inconsistent
     other = _parse(doc(span(read, span_id="c1"), scope="opentelemetry.instrumentation.botocore"))
     assert [r["reason"] for r in other.rejected.to_pylist()] == ["inconsistent usage: cache read and cache creation tokens exceed the input total"]
+
+
+_AUDIO_CALL = {"gen_ai.response.model": "gpt-4o-audio-preview-2024-12-17", "gen_ai.usage.input_tokens": 2100,
+               "gen_ai.usage.output_tokens": 1050}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        # the modality split of the GenAI conventions (opentelemetry-util-genai's InferenceInvocation writes
+        # gen_ai.usage.{text,image,audio}.{input,output}_tokens and .cache_read.input_tokens, each inside the totals)
+        ({**_AUDIO_CALL, "gen_ai.usage.audio.input_tokens": 2000, "gen_ai.usage.audio.output_tokens": 1000},
+         {"input_tokens": 100, "audio_input_tokens": 2000, "output_tokens": 50, "audio_output_tokens": 1000}),
+        # Logfire / Pydantic AI (pydantic/pydantic-ai 4fda389, usage.py RequestUsage.opentelemetry_attributes)
+        ({**_AUDIO_CALL, "gen_ai.usage.details.input_audio_tokens": 2000, "gen_ai.usage.details.output_audio_tokens": 1000},
+         {"input_tokens": 100, "audio_input_tokens": 2000, "output_tokens": 50, "audio_output_tokens": 1000}),
+        # a Gemini image generation: cached images stay in the cache read, the rest are image input
+        ({"gen_ai.response.model": "gemini-2.5-flash-image", "gen_ai.usage.input_tokens": 1500,
+          "gen_ai.usage.cache_read.input_tokens": 300, "gen_ai.usage.image.input_tokens": 1290,
+          "gen_ai.usage.image.cache_read.input_tokens": 258, "gen_ai.usage.output_tokens": 1300,
+          "gen_ai.usage.image.output_tokens": 1290},
+         {"input_tokens": 168, "cache_read_tokens": 300, "image_input_tokens": 1032, "output_tokens": 10,
+          "image_output_tokens": 1290}),
+        # Pydantic AI's Gemini details (models/google.py _usage_metadata_as_usage: <modality>_candidates_tokens)
+        ({"gen_ai.response.model": "gemini-2.5-flash-image", "gen_ai.usage.input_tokens": 33,
+          "gen_ai.usage.output_tokens": 1300, "gen_ai.usage.details.image_candidates_tokens": 1290},
+         {"input_tokens": 33, "output_tokens": 10, "image_output_tokens": 1290}),
+        # the conventions' new name for a cache write (cache_creation before)
+        ({"gen_ai.usage.input_tokens": 2100, "gen_ai.usage.cache_write.input_tokens": 2000, "gen_ai.usage.output_tokens": 50},
+         {"input_tokens": 100, "cache_write_5m_tokens": 2000, "output_tokens": 50}),
+    ],
+)
+def test_audio_image_and_cache_write_tokens_of_a_span_are_their_own_buckets(attributes, expected):
+    """Audio and image tokens were priced as text (an audio call through OTel at $0.01575 for $0.16075; a Gemini image
+    at a tenth) and the conventions' `gen_ai.usage.cache_write.input_tokens` as plain input."""
+    result = _parse(doc(span(chat(**attributes))))
+    assert result.rejected.num_rows == 0
+    assert _buckets(result) == {**{b: 0 for b in (*TOKEN_BUCKETS, "web_search_requests")}, **expected}
+
+
+def test_openinference_audio_details_are_the_audio_buckets():
+    """OpenInference's llm.token_count.prompt_details.audio / completion_details.audio (Arize-ai/openinference 1fe497f,
+    python/openinference-semantic-conventions/.../semconv/trace/__init__.py), inside the prompt and completion."""
+    attributes = {"openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o-audio-preview-2024-12-17",
+                  "llm.token_count.prompt": 2100, "llm.token_count.prompt_details.audio": 2000,
+                  "llm.token_count.completion": 1050, "llm.token_count.completion_details.audio": 1000, "llm.token_count.total": 3150}
+    buckets = _buckets(_parse(doc(span(attributes))))
+    assert (buckets["input_tokens"], buckets["audio_input_tokens"], buckets["output_tokens"], buckets["audio_output_tokens"]) == (
+        100, 2000, 50, 1000)
+
+
+def test_media_tokens_beyond_their_totals_are_rejected_naming_the_attribute():
+    cached_over = chat(**{"gen_ai.usage.audio.input_tokens": 10, "gen_ai.usage.audio.cache_read.input_tokens": 20,
+                          "gen_ai.usage.cache_read.input_tokens": 20})
+    input_over = chat(**{"gen_ai.usage.input_tokens": 100, "gen_ai.usage.image.input_tokens": 150})
+    output_over = chat(**{"gen_ai.usage.output_tokens": 100, "gen_ai.usage.details.output_audio_tokens": 150})
+    result = _parse(*(doc(span(a, span_id=f"00f067aa0ba902b{i}")) for i, a in enumerate((cached_over, input_over, output_over))))
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("gen_ai.usage.audio.cache_read.input_tokens", "inconsistent usage: cached audio tokens exceed the audio input"),
+        ("gen_ai.usage.input_tokens", "inconsistent usage: cache, audio and image tokens exceed the input total"),
+        ("gen_ai.usage.output_tokens", "inconsistent usage: reasoning, audio and image tokens exceed the output total"),
+    ]

@@ -11,6 +11,11 @@ INCLUDES cache reads and cache creation, output_tokens INCLUDES reasoning, so
     cache_write_5m_tokens = cache_creation (no TTL split)    output = output_tokens - reasoning
     reasoning_tokens = reasoning
 
+and the audio and image tokens (`gen_ai.usage.{audio,image}.{input,output}_tokens`, their `.cache_read.input_tokens`,
+Logfire's `gen_ai.usage.details.*`, OpenInference's `*_details.audio`) are inside input and output: their uncached
+input and their output are taken out of input and output into the audio and image buckets; cached ones stay in
+the cache read.
+
 OpenInference LLM spans (`openinference.span.kind = LLM`, `llm.token_count.*`, `llm.provider`, `llm.model_name`)
 are read the same way: llm.token_count.prompt includes prompt_details.cache_read and cache_write, completion
 includes completion_details.reasoning. Provider names go through the shared table in pipelines/adapters/providers.py.
@@ -63,6 +68,16 @@ OPENINFERENCE_ATTRIBUTES = (
     "llm.token_count.prompt", "llm.token_count.completion", "llm.token_count.total",
     "llm.token_count.prompt_details.cache_read", "llm.token_count.prompt_details.cache_write",
     "llm.token_count.completion_details.reasoning",
+    "llm.token_count.prompt_details.audio", "llm.token_count.completion_details.audio",
+)
+# The modality split (opentelemetry-util-genai's InferenceInvocation, semantic-conventions-genai 2026) and
+# Logfire's (Pydantic AI `RequestUsage.opentelemetry_attributes`; Gemini's `<modality>_<prompt|cache|candidates>_tokens`)
+MEDIA_ATTRIBUTES = (
+    "gen_ai.usage.audio.input_tokens", "gen_ai.usage.audio.cache_read.input_tokens", "gen_ai.usage.audio.output_tokens",
+    "gen_ai.usage.image.input_tokens", "gen_ai.usage.image.cache_read.input_tokens", "gen_ai.usage.image.output_tokens",
+    "gen_ai.usage.details.input_audio_tokens", "gen_ai.usage.details.cache_audio_read_tokens",
+    "gen_ai.usage.details.output_audio_tokens", "gen_ai.usage.details.image_prompt_tokens",
+    "gen_ai.usage.details.image_cache_tokens", "gen_ai.usage.details.image_candidates_tokens",
 )
 
 # The only span attributes a rejected record keeps: usage, model, provider and ids — never content.
@@ -71,11 +86,12 @@ RECORD_ATTRIBUTES = (
     "gen_ai.response.model", "gen_ai.response.id", "gen_ai.conversation.id",
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
     "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.details.reasoning_tokens",
     # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
     "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
-    *OPENINFERENCE_ATTRIBUTES,
+    *OPENINFERENCE_ATTRIBUTES, *MEDIA_ATTRIBUTES,
 )
 _RESOURCE_ATTRIBUTES = ("service.name",)
 
@@ -123,6 +139,18 @@ class _Columns:
         )
 
 
+_MEDIA_TOKENS = {
+    "audio_in": ("gen_ai.usage.audio.input_tokens", "gen_ai.usage.details.input_audio_tokens", "llm.token_count.prompt_details.audio"),
+    "audio_cached": ("gen_ai.usage.audio.cache_read.input_tokens", "gen_ai.usage.details.cache_audio_read_tokens"),
+    "audio_out": ("gen_ai.usage.audio.output_tokens", "gen_ai.usage.details.output_audio_tokens",
+                  "llm.token_count.completion_details.audio"),
+    "image_in": ("gen_ai.usage.image.input_tokens", "gen_ai.usage.details.image_prompt_tokens"),
+    "image_cached": ("gen_ai.usage.image.cache_read.input_tokens", "gen_ai.usage.details.image_cache_tokens"),
+    "image_out": ("gen_ai.usage.image.output_tokens", "gen_ai.usage.details.image_candidates_tokens"),
+}
+"""Audio and image tokens, each inside the span's input (the cached ones inside its cache read) or output."""
+
+
 def _query(attribution: AttributionConfig) -> str:
     attribution_keys = [key for field in ALL_FIELDS for key in attribution.otel.keys(field)]
     span = _Columns("s", [*RECORD_ATTRIBUTES, *attribution_keys])
@@ -142,12 +170,15 @@ def _query(attribution: AttributionConfig) -> str:
         "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),
                        ("gen_ai.usage.cache_read_input_tokens", a["gen_ai.usage.cache_read_input_tokens"]),
                        ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"])),
-        "cache_creation": (("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
+        "cache_creation": (("gen_ai.usage.cache_write.input_tokens", a["gen_ai.usage.cache_write.input_tokens"]),
+                           ("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
                            ("gen_ai.usage.cache_creation_input_tokens", a["gen_ai.usage.cache_creation_input_tokens"]),
                            ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"])),
         "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),
                       ("gen_ai.usage.reasoning_tokens", a["gen_ai.usage.reasoning_tokens"]),
+                      ("gen_ai.usage.details.reasoning_tokens", a["gen_ai.usage.details.reasoning_tokens"]),
                       ("llm.token_count.completion_details.reasoning", a["llm.token_count.completion_details.reasoning"])),
+        **{name: tuple((key, a[key]) for key in keys) for name, keys in _MEDIA_TOKENS.items()},
     }
     raw_tokens = ",\n        ".join(
         f"coalesce({', '.join(alias for _, alias in leaves)}) as raw_{name},\n        "
@@ -287,7 +318,9 @@ thoughts as (
     -- (OpenLLMetry's google_generativeai, vertexai): the total's excess over input and output, billed as output
     select *,
         case when t_reasoning is null and provider = 'google' and contains(lower(model), 'gemini') and t_total > t_prompt + coalesce(t_output, 0)
-            then t_total - t_prompt - coalesce(t_output, 0) end as t_thoughts
+            then t_total - t_prompt - coalesce(t_output, 0) end as t_thoughts,
+        coalesce(t_audio_in, 0) - coalesce(t_audio_cached, 0) as audio_input,
+        coalesce(t_image_in, 0) - coalesce(t_image_cached, 0) as image_input,
     from checked
 ),
 judged as (
@@ -309,6 +342,14 @@ judged as (
                 then label_input || '|inconsistent usage: cache read and cache creation tokens exceed the input total'
             when coalesce(t_output, 0) - coalesce(t_reasoning, 0) < 0
                 then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning tokens exceed the output total'
+            when coalesce(t_audio_cached, 0) > coalesce(t_audio_in, 0)
+                then label_audio_cached || '|inconsistent usage: cached audio tokens exceed the audio input'
+            when coalesce(t_image_cached, 0) > coalesce(t_image_in, 0)
+                then label_image_cached || '|inconsistent usage: cached image tokens exceed the image input'
+            when t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) - audio_input - image_input < 0
+                then label_input || '|inconsistent usage: cache, audio and image tokens exceed the input total'
+            when coalesce(t_output, 0) - coalesce(t_reasoning, 0) - coalesce(t_audio_out, 0) - coalesce(t_image_out, 0) < 0
+                then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning, audio and image tokens exceed the output total'
         end as problem
     from thoughts
 )
@@ -328,16 +369,16 @@ select
     case when end_ns >= start_ns then (end_ns - start_ns) // 1000000 end as latency_ms,
     case when status_code in ('2', 'STATUS_CODE_ERROR') or {a['error.type']} is not null then 'error' else 'ok' end as status,
     cast({without_user_keys(tags, user_names)} as varchar) as tags,
-    t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as input_tokens,
+    t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) - audio_input - image_input as input_tokens,
     coalesce(t_cache_read, 0) as cache_read_tokens,
     coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
     0 as cache_write_1h_tokens,
-    coalesce(t_output, 0) - coalesce(t_reasoning, 0) as output_tokens,
+    coalesce(t_output, 0) - coalesce(t_reasoning, 0) - coalesce(t_audio_out, 0) - coalesce(t_image_out, 0) as output_tokens,
     coalesce(t_reasoning, t_thoughts, 0) as reasoning_tokens,
-    0 as audio_input_tokens,
-    0 as audio_output_tokens,
-    0 as image_input_tokens,
-    0 as image_output_tokens,
+    audio_input as audio_input_tokens,
+    coalesce(t_audio_out, 0) as audio_output_tokens,
+    image_input as image_input_tokens,
+    coalesce(t_image_out, 0) as image_output_tokens,
     0 as web_search_requests,
     case when problem is not null then cast(json_merge_patch('{{}}', json_object(
         'traceId', trace_id, 'spanId', span_id, 'startTimeUnixNano', start_raw,
