@@ -469,6 +469,8 @@ def test_claude_on_bedrock_billed_through_aws_marketplace_is_bedrock_usage():
         ("USE1-MP:USE1_CacheWrite1hInputTokenCount_Global-Units", "cache_write_1h", None),
         ("USE1-MP:USE1_cache_write_tokens_1h_long_ctx_global_standard-Units", "cache_write_1h", None),
         ("USE1-MP:USE1_Reserved_3Month_OutputTPM_Global-Units", None, None),
+        ("USE1-MP:USE1_Reserved_1Month_InputTokensPerMinute-Units", None, None),
+        ("USE1-MP:output_tokens_batch-Units", "output", "batch"),  # no region code after MP:
         ("USE1-MP:USE1_InputImageCount-Units", None, None),
     ],
 )

@@ -87,7 +87,7 @@ RECORD_ATTRIBUTES = (
     "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
     "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.reasoning.output_tokens",
-    "gen_ai.usage.details.reasoning_tokens",
+    "gen_ai.usage.details.reasoning_tokens", "gen_ai.usage.details.cache_read_tokens", "gen_ai.usage.details.cache_write_tokens",
     # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
     "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
@@ -169,11 +169,13 @@ def _query(attribution: AttributionConfig) -> str:
                    ("llm.token_count.completion", a["llm.token_count.completion"])),
         "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),
                        ("gen_ai.usage.cache_read_input_tokens", a["gen_ai.usage.cache_read_input_tokens"]),
-                       ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"])),
+                       ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"]),
+                       ("gen_ai.usage.details.cache_read_tokens", a["gen_ai.usage.details.cache_read_tokens"])),
         "cache_creation": (("gen_ai.usage.cache_write.input_tokens", a["gen_ai.usage.cache_write.input_tokens"]),
                            ("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
                            ("gen_ai.usage.cache_creation_input_tokens", a["gen_ai.usage.cache_creation_input_tokens"]),
-                           ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"])),
+                           ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"]),
+                           ("gen_ai.usage.details.cache_write_tokens", a["gen_ai.usage.details.cache_write_tokens"])),
         "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),
                       ("gen_ai.usage.reasoning_tokens", a["gen_ai.usage.reasoning_tokens"]),
                       ("gen_ai.usage.details.reasoning_tokens", a["gen_ai.usage.details.reasoning_tokens"]),
@@ -319,8 +321,13 @@ thoughts as (
     select *,
         case when t_reasoning is null and provider = 'google' and contains(lower(model), 'gemini') and t_total > t_prompt + coalesce(t_output, 0)
             then t_total - t_prompt - coalesce(t_output, 0) end as t_thoughts,
-        coalesce(t_audio_in, 0) - coalesce(t_audio_cached, 0) as audio_input,
-        coalesce(t_image_in, 0) - coalesce(t_image_cached, 0) as image_input,
+        t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) as fresh_input,
+        -- uncached audio and images: the media count less its cached part; where the span gives no cached part
+        -- (OpenInference has none), as much of the count as the uncached input holds (the rest was read from cache)
+        case when t_audio_cached is null then least(coalesce(t_audio_in, 0), greatest(fresh_input, 0))
+            else coalesce(t_audio_in, 0) - t_audio_cached end as audio_input,
+        case when t_image_cached is null then least(coalesce(t_image_in, 0), greatest(fresh_input - audio_input, 0))
+            else coalesce(t_image_in, 0) - t_image_cached end as image_input,
     from checked
 ),
 judged as (
@@ -346,7 +353,9 @@ judged as (
                 then label_audio_cached || '|inconsistent usage: cached audio tokens exceed the audio input'
             when coalesce(t_image_cached, 0) > coalesce(t_image_in, 0)
                 then label_image_cached || '|inconsistent usage: cached image tokens exceed the image input'
-            when t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) - audio_input - image_input < 0
+            when coalesce(t_audio_in, 0) + coalesce(t_image_in, 0) > t_prompt - coalesce(t_cache_creation, 0)
+                then label_input || '|inconsistent usage: audio and image tokens exceed the input total'
+            when fresh_input - audio_input - image_input < 0
                 then label_input || '|inconsistent usage: cache, audio and image tokens exceed the input total'
             when coalesce(t_output, 0) - coalesce(t_reasoning, 0) - coalesce(t_audio_out, 0) - coalesce(t_image_out, 0) < 0
                 then 'gen_ai.usage.output_tokens|inconsistent usage: reasoning, audio and image tokens exceed the output total'
@@ -369,7 +378,7 @@ select
     case when end_ns >= start_ns then (end_ns - start_ns) // 1000000 end as latency_ms,
     case when status_code in ('2', 'STATUS_CODE_ERROR') or {a['error.type']} is not null then 'error' else 'ok' end as status,
     cast({without_user_keys(tags, user_names)} as varchar) as tags,
-    t_prompt - coalesce(t_cache_read, 0) - coalesce(t_cache_creation, 0) - audio_input - image_input as input_tokens,
+    fresh_input - audio_input - image_input as input_tokens,
     coalesce(t_cache_read, 0) as cache_read_tokens,
     coalesce(t_cache_creation, 0) as cache_write_5m_tokens,
     0 as cache_write_1h_tokens,

@@ -82,7 +82,7 @@ CUR_QUERY = billing_query(
         f"regexp_extract(usage_type, '{_CUR_USAGE_TYPE}', 3) as usage_modifiers",
         # a Marketplace usage type after its region: `InputTokenCount_Global_Batch`, `output_tokens_batch`,
         # `cache_write_tokens_1h_long_ctx_global_standard`, `MillionBatchInputTokens`, `Reserved_3Month_OutputTPM_Global`
-        "case when marketplace then lower(regexp_replace(usage_type, '^.*:[A-Za-z0-9]+_|-Units$', '', 'g')) end as mp_usage",
+        "case when marketplace then lower(regexp_replace(usage_type, '^.*:(?:[A-Z]{2,4}[0-9]?_)?|-Units$', '', 'g')) end as mp_usage",
         "case when contains(usage_modifiers, '-batch') or contains(mp_usage, 'batch') then 'batch'"
         " when contains(usage_modifiers, '-flex') or contains(mp_usage, 'flex') then 'flex'"
         " when contains(usage_modifiers, '-priority') or contains(mp_usage, 'priority') then 'priority' end as usage_tier",
@@ -110,7 +110,8 @@ CUR_QUERY = billing_query(
             when usage_model <> '' and not contains(usage_model, '<') then usage_model
         end""",
         "token_bucket": f"""case
-            when marketplace and contains(mp_usage, 'token') then {token_bucket('mp_usage')}
+            when marketplace and regexp_matches(mp_usage, 'token|web[ _-]?search')
+                and not regexp_matches(mp_usage, 'reserved|provisioned|tpm|perminute') then {token_bucket('mp_usage')}
             when marketplace then null  -- image counts, reserved throughput (`OutputTPM`), model units: not tokens
             when usage_kind <> '' and usage_one_hour and starts_with(usage_kind, 'cache-write') then 'cache_write_1h'
             when usage_kind <> '' then {lookup(_CUR_KINDS, 'usage_kind')}
