@@ -160,6 +160,27 @@ def test_image_tokens_of_openai_and_gemini_are_their_own_buckets():
         ("metadata", "inconsistent usage: cached image tokens exceed the image tokens")]
 
 
+def test_gemini_audio_through_litellm_is_its_own_bucket():
+    """LiteLLM's Gemini transformer (1.110.2, vertex_and_google_ai_studio_gemini.py _calculate_usage) writes the prompt's
+    AUDIO modality into prompt_tokens_details.audio_tokens, cached audio included and given in cached_tokens_details,
+    and the candidates' AUDIO into completion_tokens_details.audio_tokens. Gemini audio was read for OpenAI and Azure
+    only: a gemini-2.5-flash call with 800 audio tokens in was priced at the text rate ($0.30 for $1.00 per 1M)."""
+    gemini = row(request_id="g", custom_llm_provider="gemini", model="gemini-2.5-flash", prompt_tokens=1200, completion_tokens=100,
+                 metadata=_usage(prompt_tokens_details={"text_tokens": 200, "audio_tokens": 1000, "cached_tokens": 300,
+                                                        "cached_tokens_details": {"audio_tokens": 200, "text_tokens": 100}},
+                                 cache_read_input_tokens=300))
+    live = row(request_id="l", custom_llm_provider="vertex_ai", model="gemini-live-2.5-flash", prompt_tokens=500, completion_tokens=900,
+               metadata=_usage(prompt_tokens_details={"audio_tokens": 400}, completion_tokens_details={"audio_tokens": 800}))
+    broken = row(request_id="b", custom_llm_provider="gemini", model="gemini-2.5-flash", prompt_tokens=100, completion_tokens=10,
+                 metadata=_usage(prompt_tokens_details={"audio_tokens": 10, "cached_tokens": 40, "cached_tokens_details": {"audio_tokens": 40}},
+                                 cache_read_input_tokens=40))
+    result = _parse(gemini, live, broken)
+    assert _buckets(result, 0) == _zero(input_tokens=100, cache_read_tokens=300, audio_input_tokens=800, output_tokens=100)
+    assert _buckets(result, 1) == _zero(input_tokens=100, audio_input_tokens=400, output_tokens=100, audio_output_tokens=800)
+    assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
+        ("metadata", "inconsistent usage: cached audio tokens exceed the audio tokens")]
+
+
 def test_provider_names_map_to_ours():
     names = sorted(PROVIDERS)
     result = _parse(*(row(request_id=n, custom_llm_provider=n) for n in names))

@@ -51,7 +51,7 @@ _READ = (*COLUMNS, *(j.name for j in _JSON_COLUMNS))
 _V = '"VARCHAR"'
 _USAGE = (
     '{"prompt_tokens_details": {"cached_tokens": %(v)s, "cache_creation_tokens": %(v)s, "cache_write_tokens": %(v)s, "text_tokens": %(v)s, '
-    '"audio_tokens": %(v)s, "image_tokens": %(v)s, "cached_tokens_details": {"image_tokens": %(v)s}, '
+    '"audio_tokens": %(v)s, "image_tokens": %(v)s, "cached_tokens_details": {"image_tokens": %(v)s, "audio_tokens": %(v)s}, '
     '"cache_creation_token_details": {"ephemeral_5m_input_tokens": %(v)s, "ephemeral_1h_input_tokens": %(v)s}}, '
     '"completion_tokens_details": {"reasoning_tokens": %(v)s, "audio_tokens": %(v)s, "image_tokens": %(v)s}, '
     '"cache_read_input_tokens": %(v)s, "cache_creation_input_tokens": %(v)s, '
@@ -71,6 +71,7 @@ _LEAVES = {
     "write_1h": "prompt_tokens_details.cache_creation_token_details.ephemeral_1h_input_tokens",
     "reasoning": "completion_tokens_details.reasoning_tokens",
     "audio_in": "prompt_tokens_details.audio_tokens",
+    "audio_cached": "prompt_tokens_details.cached_tokens_details.audio_tokens",
     "audio_out": "completion_tokens_details.audio_tokens",
     "image_in": "prompt_tokens_details.image_tokens",
     "image_cached": "prompt_tokens_details.cached_tokens_details.image_tokens",
@@ -127,16 +128,17 @@ _DETAILS = (
                 then greatest({_d('cache_creation_input_tokens')}, {_d('cache_creation_tokens')}, {_d('cache_write_tokens')})
             else {_d('write_5m')} + {_d('write_1h')}
         end as cache_write""",
-    f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_in')} else 0 end as audio_in",
-    f"case when provider_ours in ('openai', 'azure_openai') then {_d('audio_out')} else 0 end as audio_out",
-    # images: OpenAI's details as they came, and Gemini's IMAGE modality as LiteLLM's Gemini transformer writes it
-    # (1.110.2 vertex_and_google_ai_studio_gemini.py _calculate_usage: prompt images include the cached ones, given
-    # in cached_tokens_details, which stay in the cache read; candidates' images inside completion_tokens)
+    # audio and images: OpenAI's details as they came, and Gemini's AUDIO and IMAGE modalities as LiteLLM's Gemini
+    # transformer writes them (1.110.2 vertex_and_google_ai_studio_gemini.py _calculate_usage: prompt audio and images
+    # include the cached ones, given in cached_tokens_details, which stay in the cache read; candidates' audio and
+    # images inside completion_tokens)
+    f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('audio_in')} - {_d('audio_cached')} else 0 end as audio_in",
+    f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('audio_out')} else 0 end as audio_out",
     f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('image_in')} - {_d('image_cached')} else 0 end as image_in",
     f"case when provider_ours in ('openai', 'azure_openai', 'google') then {_d('image_out')} else 0 end as image_out",
 )
-"""The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio (OpenAI and Azure only),
-images (OpenAI, Azure and Gemini)."""
+"""The usage detail as LiteLLM's transformers report it: cache reads, cache writes, audio and images (OpenAI, Azure
+and Gemini)."""
 
 _BUCKETS = (
     # /v1/messages (call_type anthropic_messages) rows from LiteLLM since its PR #23342 (2026-03): prompt_tokens
@@ -191,6 +193,7 @@ FORMAT = Format(
     steps=(("details", _DETAILS), ("buckets", _BUCKETS)),
     problems=(
         "when image_in < 0 then 'metadata|inconsistent usage: cached image tokens exceed the image tokens'",
+        "when audio_in < 0 then 'metadata|inconsistent usage: cached audio tokens exceed the audio tokens'",
         "when input_tokens < 0 "
         "then 'prompt_tokens|inconsistent usage: cached, cache-write, audio and image tokens in metadata exceed prompt_tokens'",
         "when output_tokens < 0 "
