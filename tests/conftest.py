@@ -9,6 +9,7 @@ suite passes and kept for a look when it does not.
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -45,3 +46,15 @@ def home(tmp_path: Path) -> Home:
     home = Home.at(tmp_path / "home").ensure()
     create_key(home.secrets)
     return home
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """Each test starts with the process's SIGINT and SIGTERM handlers as they were: an in-process Dagster run leaves
+    SIGTERM on the SIGINT handler (its `capture_interrupts`), which a later test, or a child process that inherits an
+    ignored signal, would otherwise see."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        if handler is not None:
+            signal.signal(signum, handler)

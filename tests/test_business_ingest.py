@@ -150,7 +150,7 @@ def test_bad_revenue_is_rejected_with_field_and_reason():
 
 
 def test_bad_gpu_records_are_rejected_with_field_and_reason():
-    tomorrow_plus_one = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=2)).isoformat()
+    tomorrow_plus_one = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=5)).isoformat()  # days ahead: not flaky at midnight
     bad = [
         {**GPU, "cluster": "gpu a"},
         {**GPU, "date": "2026-11-27T00:00:00Z"},
