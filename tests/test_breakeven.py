@@ -222,6 +222,9 @@ def test_breakeven_command_prints_the_mart_and_compares_on_the_fly(world, capsys
     assert "--compare-with 'gpt-4o-mini' is priced under several providers" in capsys.readouterr().err
     assert cli_main(["breakeven", "--home", str(world.root), "--month", "2026-10"]) == 0
     assert "no self-hosted traffic compared with an API model for 2026-10" in capsys.readouterr().out
+    # a cluster the data does not know is named as such (it said "no traffic compared: add compare_with")
+    assert cli_main(["breakeven", "--home", str(world.root), "--cluster", "gpu-z"]) == 2
+    assert capsys.readouterr().err == "tokenledger: no cluster 'gpu-z' in the data (--cluster; clusters: gpu-a, gpu-b, gpu-c)\n"
 
 
 # -- compare_with in model_tiers.yaml ---------------------------------------------------------------

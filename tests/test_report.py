@@ -141,6 +141,9 @@ def test_report_command_writes_the_file(home, tmp_path, capsys):
     assert insights_main(["report", "--home", str(home.root), "--month", "2025-10", "--out", str(out)]) == 0
     assert f"report written to {out}" in capsys.readouterr().out
     assert "month 2025-10" in out.read_text()
+    mistyped = tmp_path / "no-such-home"  # a mistyped --home: refused, no folder made (it wrote an empty report there)
+    assert insights_main(["report", "--home", str(mistyped)]) == 2
+    assert capsys.readouterr().err.startswith(f"tokenledger: no home at {mistyped}: run `tokenledger init") and not mistyped.exists()
     (home.root / "budgets.yaml").write_text("features:\n  support_chat: plenty\n")
     try:
         page = build_report(home, "2025-10")

@@ -111,8 +111,11 @@ def _whatif_mode(args: argparse.Namespace) -> str:
 def _report_command(args: argparse.Namespace) -> int:
     from pipelines.report import write_report
 
+    home = home_of(args)
+    if not home.root.is_dir():  # a mistyped --home: not a new empty folder with an empty report in it
+        raise UserError(f"no home at {home.root}: run `tokenledger init --home {home.root}` (or `tokenledger demo`) first")
     with unwritable(args.out):
-        path = write_report(home_of(args), args.out, args.month)
+        path = write_report(home, args.out, args.month)
     print(f"report written to {cell(path)}")
     return 0
 

@@ -412,8 +412,10 @@ def breakeven(
         define_reprice(con)
         con.execute(f"create or replace temp view breakeven_now as {sql_text(BREAKEVEN_TABLE)}")
         relation = "breakeven_now"
-    if cluster is not None:
+    if cluster is not None:  # a cluster the data does not know is a mistake, not "no traffic compared"
         cluster = cluster.removeprefix(SELF_HOSTED)
+        if table_exists(con, "reference.gpu_capacity") and table_exists(con, "marts.daily_spend"):
+            cluster = _check_cluster(con, cluster, "--cluster")
     cursor = con.execute(sql_text("queries/breakeven"), {"relation": relation, "cluster": cluster, "month": month})
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
