@@ -309,6 +309,19 @@ def test_close_prints_the_final_statements(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "chargeback statement CB-2026-10-acme is final: 0.06 USD" in out
     assert "chargeback statement CB-2026-10-umbrella is final: 0.28 EUR" in out
+    assert "warning" not in out  # October 2026 has ended
+
+
+def test_closing_a_month_that_has_not_ended_says_so(home, capsys):
+    """A close of the running month froze it without a word; the requests of its remaining days then only appear as
+    restatements and adjustment lines. The close still happens (finance may close early), with a warning."""
+    now = dt.datetime.now(dt.timezone.utc)
+    land(home, "today.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 100, "completion_tokens": 10},
+                                        timestamp=now.strftime("%Y-%m-%dT%H:%M:%SZ"))])
+    run_pipeline(home, progress=_quiet)
+    assert main(["close", now.strftime("%Y-%m"), "--home", str(home.root)]) == 0
+    ended_meanwhile = f"{dt.datetime.now(dt.timezone.utc):%Y-%m}" != f"{now:%Y-%m}"  # a run across a month's last midnight
+    assert ended_meanwhile or f"warning: {now:%Y-%m} has not ended (UTC)" in capsys.readouterr().out
 
 
 def test_each_splits_a_payer_into_a_statement_per_customer_with_its_own_allowance(tmp_path):

@@ -181,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _close(args: argparse.Namespace) -> int:
-    from pipelines.finance.close import CloseError, close_month
+    from pipelines.finance.close import CloseError, close_month, month_bounds
 
     home = warehouse_of(args)
     try:
@@ -196,6 +196,9 @@ def _close(args: argparse.Namespace) -> int:
     statements = _summary(home, "closed_statements", "marts.chargeback_statements")
     for statement_id, currency, charge in statements:
         print(f"  chargeback statement {cell(statement_id)} is final: {money(charge)} {currency} (later changes become credit and debit lines)")
+    if dt.datetime.now(dt.timezone.utc).date() < month_bounds(closed["month"])[1]:
+        print(f"warning: {closed['month']} has not ended (UTC): the requests of its remaining days will be restatements "
+              "and credit or debit lines, not part of the frozen month")
     return 0
 
 
