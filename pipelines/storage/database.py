@@ -234,8 +234,10 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
         raise NotAReadQuery(f"tokenledger sql is read-only and runs one query, got {len(statements)} statements")
     (statement,) = statements
     if statement.type == duckdb.StatementType.MULTI and _is_pivot(statement.query):
-        # DuckDB runs a PIVOT without an IN list as two statements: a temporary ENUM of the values, then the query
-        return con.sql(statement.query)
+        # DuckDB runs a PIVOT without an IN list as two statements, a temporary ENUM of the values, then the statement
+        # holding it, whatever that is: COPY (PIVOT ...) TO wrote into the lake tables' folders. Only a query parses as
+        # a subquery, so the text runs as one (the newline ends a trailing `--` comment).
+        return con.sql(_as_subquery(con, statement.query))
     if statement.type not in READ_STATEMENTS:
         raise NotAReadQuery(
             f"tokenledger sql is read-only: only a query (SELECT, WITH, FROM, PIVOT, DESCRIBE, SHOW, SUMMARIZE) or EXPLAIN "
@@ -248,6 +250,21 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
             got = explained.name if explained else "of something that is not one statement"
             raise NotAReadQuery(f"tokenledger sql is read-only: EXPLAIN runs only of a query, got EXPLAIN {got}")
     return con.sql(statement.query)
+
+
+def _as_subquery(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """`select * from (query)`, or NotAReadQuery when the query is not one (a COPY, CREATE, INSERT or EXPLAIN
+    around a PIVOT does not parse there)."""
+    wrapped = f"select * from (\n{query}\n)"
+    try:
+        if len(con.extract_statements(wrapped)) == 1:
+            return wrapped
+    except duckdb.ParserException:
+        pass
+    raise NotAReadQuery(
+        "tokenledger sql is read-only: a PIVOT runs only as a query (PIVOT, SELECT, WITH, FROM), "
+        "not inside COPY, CREATE, INSERT or EXPLAIN"
+    )
 
 
 def _is_pivot(query: str) -> bool:
