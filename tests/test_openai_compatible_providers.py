@@ -91,6 +91,10 @@ TIME_OF_DAY = [
     _line("v4-sunday", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-11-01T01:30:00Z"),
     # Monday 10:00 UTC: peak has ended
     _line("v4-monday-1000", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-11-02T10:00:00Z"),
+    # V4.1 Flash (`deepseek-flash`, genai-prices' id) at the same hours: Saturday off-peak, Monday peak; genai-prices
+    # 0.2.5 notes it cannot say "Monday to Friday" (its issue #582), so the import billed weekends at the peak price
+    _line("flash-saturday", "deepseek", "deepseek-flash", HIT_MISS, "2026-11-14T02:00:00Z"),
+    _line("flash-monday", "deepseek", "deepseek-flash", HIT_MISS, "2026-11-16T02:00:00Z"),
     # before 2025-02-08 16:00 UTC deepseek-chat kept V2.5's price, whose start DeepSeek never published: undated
     # 2000 at $0.14, 8000 at $0.014, 500 at $0.28 = 0.00028 + 0.000112 + 0.00014
     _line("undated", "deepseek", "deepseek-chat", HIT_MISS, "2025-01-15T12:00:00Z"),
@@ -106,6 +110,8 @@ TIME_OF_DAY_EXPECTED = {
     "v4-sunday": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
     "v4-monday-1000": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
     "undated": ("deepseek/deepseek-chat@undated/standard", Decimal("0.000532"), "undated"),
+    "flash-saturday": ("deepseek/deepseek-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
+    "flash-monday": ("deepseek/deepseek-flash@2026-09-10/standard/utc01:00-04:00[mon-fri]", Decimal("0.001248"), "dated"),
 }
 
 EXPECTED = {

@@ -265,3 +265,13 @@ def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
         "vx-flex": ("flex", None, None, "unknown_tier"),
         "api-flex": ("flex", "google/gemini-3.1-flash-lite@2026-10-14/flex", Decimal("0.00135"), None),
     }
+
+
+def test_o4_mini_flex_cached_input_is_the_published_rate(book):
+    """OpenAI's pricing page lists o4-mini Flex at $0.55 input, $0.138 cached input, $2.20 output (not half of the
+    $0.275 Standard cached rate, $0.1375; genai-prices 0.2.5: "Flex cached input uses the published $0.138/MTok
+    rate"). 40,000 input, 60,000 cached, 10,000 output:
+    40,000 x 0.55 + 60,000 x 0.138 + 10,000 x 2.20 = 22,000 + 8,280 + 22,000 = 52,280 per 1M."""
+    row = book.lookup("openai", "o4-mini", AT, "flex", 100_000)
+    assert request_cost(row, input=40_000, cache_read=60_000, output=10_000) == Decimal("0.05228")
+    assert row["price_id"] == "openai/o4-mini-2025-04-16@2026-10-12/flex"
