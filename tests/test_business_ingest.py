@@ -184,9 +184,15 @@ def test_bad_gpu_records_are_rejected_with_field_and_reason():
 
 
 def test_unreadable_rows_keep_the_readers_problem():
-    result = parse_outcomes(b'{"outcome_id": "o1"\n[1, 2]\n', "broken.jsonl")
-    assert _rejected(result) == [(1, "", "invalid JSON"), (2, "", "record is not a JSON object (found array)")]
-    assert [r["record"] for r in result.rejected.to_pylist()] == [None, None]
+    result = parse_outcomes(b'{"outcome_id": "o1"\n[1, 2]\n{"outcome_id": "o\\ud800", "a|b": "\\udfff"}\n', "broken.jsonl")
+    assert _rejected(result) == [
+        (1, "", "invalid JSON"),
+        (2, "", "record is not a JSON object (found array)"),
+        (3, "outcome_id", "invalid JSON: a string holds a lone surrogate escape (\\ud800), not a Unicode character"),
+    ]
+    assert [r["record"] for r in result.rejected.to_pylist()] == [None, None, None]
+    field_with_bar = parse_outcomes(b'{"outcome_id": "o1", "a|b": "\\udfff"}\n', "broken.jsonl")
+    assert _rejected(field_with_bar) == [(1, "a\\x7cb", "invalid JSON: a string holds a lone surrogate escape (\\udfff), not a Unicode character")]
 
 
 def test_rejected_records_keep_only_the_sources_fields():

@@ -105,6 +105,11 @@ def test_service_tier_default_and_feature_fallbacks():
 
 REJECTIONS = [
     ('{"request_id": "x"', "", "invalid JSON"),
+    # JSON to Python's parser, not to DuckDB's: the string's field and escape are named (json.dumps writes "\\udc00")
+    (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, feature="chat\udc00"), "feature",
+     "invalid JSON: a string holds a lone surrogate escape (\\udc00), not a Unicode character"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 1, "completion_tokens": 1}, tags={"team": ["ok", "x\ud83d"]}), "tags.team[1]",
+     "invalid JSON: a string holds a lone surrogate escape (\\ud83d), not a Unicode character"),
     ("[1, 2, 3]", "", "record is not a JSON object (found array)"),
     (envelope("a", "openai", "m", {"prompt_tokens": -1, "completion_tokens": 1}), "usage.prompt_tokens", "negative token count"),
     (envelope("a", "openai", "m", {"prompt_tokens": 1.5, "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a whole number"),

@@ -239,6 +239,8 @@ def _line_with(**changes) -> str:
 
 REJECTIONS = [
     ('{"resourceSpans": [', "", "invalid JSON"),
+    (_line_with(attributes={"gen_ai.response.model": "gpt-4o\ud800"}), "resourceSpans[0].scopeSpans[0].spans[0].attributes[3].value.stringValue",
+     "invalid JSON: a string holds a lone surrogate escape (\\ud800), not a Unicode character"),
     ("[1, 2]", "", "record is not a JSON object (found array)"),
     ('{"resource": {}}', "resourceSpans", "missing required field"),
     ('{"resourceSpans": {"a": 1}}', "resourceSpans", "not a JSON array (found object)"),

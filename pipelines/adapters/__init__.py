@@ -7,6 +7,8 @@ The row shapes they produce (CANONICAL_SCHEMA, REJECTED_SCHEMA, the token bucket
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -32,6 +34,7 @@ __all__ = [
     "UnreadableFile",
     "judged_chunks",
     "judged_whole",
+    "lone_surrogate_problem",
     "merge_skipped",
     "reject_file_problem",
     "reject_long_line",
@@ -119,7 +122,82 @@ class AdapterResult:
                 "record_sha256": _hashes(text, rejected["byte_offset"], rejected["byte_length"]),
             }
         ).cast(REJECTED_SCHEMA)
-        return cls(rows=rows, rejected=rejected_table)
+        return cls(rows=rows, rejected=_lone_surrogates_named(rejected_table, text))
+
+
+_EXPLAINED = 1000
+"""At most this many unparsable lines of a chunk are read again to say which field made them so."""
+
+
+def _lone_surrogates_named(rejected: pa.Table, text: bytes) -> pa.Table:
+    """Rejected rows whose line is JSON only to a lenient parser, a string holding a lone UTF-16 surrogate escape
+    (`"\\ud800"`, which DuckDB's parser refuses and no Unicode text can hold), with that string's field and escape
+    named instead of a bare 'invalid JSON'. Other unparsable lines keep their reason."""
+    bare = pc.and_(pc.equal(rejected["reason"], "invalid JSON"), pc.equal(rejected["field"], ""))
+    indices = pc.indices_nonzero(pc.fill_null(bare, False)).to_pylist()[:_EXPLAINED]
+    if not indices:
+        return rejected
+    fields, reasons = rejected["field"].to_pylist(), rejected["reason"].to_pylist()
+    offsets, lengths = rejected["byte_offset"].to_pylist(), rejected["byte_length"].to_pylist()
+    for i in indices:
+        if offsets[i] is None or lengths[i] is None:
+            continue
+        named = lone_surrogate_problem(text[offsets[i] : offsets[i] + lengths[i]])
+        if named is not None:
+            fields[i], reasons[i] = named
+    rejected = rejected.set_column(rejected.schema.get_field_index("field"), "field", pa.array(fields, pa.string()))
+    return rejected.set_column(rejected.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
+
+
+def lone_surrogate_problem(line: bytes) -> tuple[str, str] | None:
+    """(field, reason) for a line DuckDB cannot parse because a string in it holds a lone surrogate escape, or None
+    when the line is not JSON to Python's parser either or holds none."""
+    found = _lone_surrogate(line)
+    if found is None:
+        return None
+    field, code = found
+    return field, f"invalid JSON: a string holds a lone surrogate escape (\\u{code:04x}), not a Unicode character"
+
+
+def _lone_surrogate(line: bytes) -> tuple[str, int] | None:
+    """(field path, code point) of the first string (value or key) in `line` holding a lone surrogate, or None when
+    the line is not JSON even to Python's parser or holds none. A key's own surrogate is shown escaped."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                named = f"{path}.{key}" if path else key
+                code = _surrogate_in(key)
+                if code is not None:
+                    return _shown(named), code
+                children.append((named, child))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(f"{path}[{n}]", child) for n, child in enumerate(item)]))
+        elif isinstance(item, str):
+            code = _surrogate_in(item)
+            if code is not None:
+                return _shown(path), code
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_in(text: str) -> int | None:
+    found = _SURROGATE.search(text)
+    return None if found is None else ord(found.group())
+
+
+def _shown(path: str) -> str:
+    """A field path as text storable anywhere: surrogates escaped, at most 200 characters."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
 
 
 def _hashes(text: bytes, offsets: pa.ChunkedArray, lengths: pa.ChunkedArray) -> pa.Array:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.adapters import REJECTED_SCHEMA
+from pipelines.adapters import REJECTED_SCHEMA, lone_surrogate_problem
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM
 from pipelines.storage.database import in_memory
@@ -174,7 +174,22 @@ def _read_jsonl(text: bytes) -> pa.Table:
             order by line_no
             """
         ).to_arrow_table().cast(RAW_SCHEMA)
-    return _exact_numbers(table)
+    return _exact_numbers(_lone_surrogates_named(table, text))
+
+
+def _lone_surrogates_named(table: pa.Table, text: bytes) -> pa.Table:
+    """Lines rejected as invalid JSON because a string holds a lone surrogate escape get that string's field named
+    (`lone_surrogate_problem`); the first thousand such lines are read again, the rest keep 'invalid JSON'."""
+    bare = pc.indices_nonzero(pc.fill_null(pc.equal(table["problem"], "|invalid JSON"), False)).to_pylist()[:1000]
+    if not bare:
+        return table
+    problems, offsets, lengths = (table[name].to_pylist() for name in ("problem", "byte_offset", "byte_length"))
+    for i in bare:
+        named = lone_surrogate_problem(text[offsets[i] : offsets[i] + lengths[i]])
+        if named is not None:
+            field, reason = named
+            problems[i] = field.replace("|", "\\x7c") + "|" + reason  # the first '|' splits field from reason
+    return table.set_column(table.schema.get_field_index("problem"), "problem", pa.array(problems, pa.string()))
 
 
 def _exact_numbers(table: pa.Table) -> pa.Table:
