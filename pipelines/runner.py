@@ -39,7 +39,7 @@ compute_logs:
 """
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
-INGEST_COUNTS = ("files_ingested", "files_failed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
+INGEST_COUNTS = ("files_ingested", "files_failed", "files_removed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
                  "rows_skipped")
 
 
@@ -177,12 +177,13 @@ def _report_records(result: dg.ExecuteInProcessResult, summary: RunSummary, prog
         if event.asset_key == GATEWAY_ASSET or "landing" not in metadata:
             continue
         counts = {k: metadata[k].value for k in INGEST_COUNTS if k in metadata}
-        if not counts.get("files_ingested") and not counts.get("files_failed"):
+        if not counts.get("files_ingested") and not counts.get("files_failed") and not counts.get("files_removed"):
             continue
         folder = metadata["landing"].value
         progress(
             f"{folder}: {counts['files_ingested']} file(s) ingested"
             + (f", {counts['files_failed']} could not be read" if counts.get("files_failed") else "")
+            + (f", {counts['files_removed']} no longer in landing: their rows withdrawn" if counts.get("files_removed") else "")
             + f": {counts['rows_loaded']} rows loaded, {counts['rows_rejected']} rejected, {counts['rows_duplicate']} duplicate"
         )
         if counts["rows_rejected"]:

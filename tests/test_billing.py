@@ -268,7 +268,10 @@ def test_focus_parquet_and_redelivery_replace_and_withdraw(home):
     assert _query(home, "select count(*), sum(billed_cost_usd) from core.billing_line_items") == [(4, Decimal("-9.9952"))]
     # The export is delivered again with one part: the other part's rows are withdrawn.
     (home.landing / "billing" / "focus" / "BILLING_PERIOD=2024-11" / "part-2.csv").unlink()
-    run_pipeline(home, progress=_quiet)
+    said: list[str] = []
+    run_pipeline(home, progress=said.append)
+    # the run said "1 file(s) ingested: 0 rows loaded" of the file that was withdrawn
+    assert "landing/billing: 0 file(s) ingested, 1 no longer in landing: their rows withdrawn: 0 rows loaded, 0 rejected, 0 duplicate" in said
     assert _query(home, "select count(*), sum(billed_cost_usd) from core.billing_line_items") == [(2, Decimal("-4.9976"))]
     removed = _query(home, "select status, rows_read, error from audit.ingested_files where path like '%part-2.csv'")
     assert removed == [("removed", 0, "no longer in landing; its 2 rows were withdrawn")]

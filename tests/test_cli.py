@@ -163,6 +163,13 @@ def test_a_file_that_could_not_be_read_is_not_counted_as_ingested(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ingested 1 files (0 unchanged, 2 could not be read): 1 rows loaded, 0 rejected" in done.stdout
     assert "2 landed file(s) could not be read: gateway/envelope/dangling.jsonl (symlink does not point to a regular file)" in done.stdout
+    # run again, nothing changed: still 2 that could not be read, not 2 more 'unchanged' (the warning named them while
+    # the summary counted them as unchanged); a JSON document that is not one is read, fails, and is counted so again
+    (landing / "broken.json").write_text('{"request_id": ')
+    again = _cli("run", home=home)
+    assert "ingested 0 files (1 unchanged, 3 could not be read): 0 rows loaded" in again.stdout, again.stdout
+    third = _cli("run", home=home)
+    assert "ingested 0 files (1 unchanged, 3 could not be read): 0 rows loaded" in third.stdout, third.stdout
 
 
 def test_run_without_a_key_says_how_to_make_one(tmp_path):

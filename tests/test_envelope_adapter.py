@@ -114,6 +114,11 @@ REJECTIONS = [
     (envelope("a", "openai", "m", {"prompt_tokens": -1, "completion_tokens": 1}), "usage.prompt_tokens", "negative token count"),
     (envelope("a", "openai", "m", {"prompt_tokens": 1.5, "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a whole number"),
     (envelope("a", "openai", "m", {"prompt_tokens": 10**20, "completion_tokens": 1}), "usage.prompt_tokens", "token count exceeds the 64-bit integer range"),
+    # written with an exponent (it said "not a whole number"); 1e400 is a double's infinity
+    (envelope("a", "openai", "m", {"prompt_tokens": 123456789, "completion_tokens": 1}).replace("123456789", "1e19"), "usage.prompt_tokens",
+     "token count exceeds the 64-bit integer range"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 123456789, "completion_tokens": 1}).replace("123456789", "1e400"), "usage.prompt_tokens",
+     "token count exceeds the 64-bit integer range"),
     (envelope("a", "openai", "m", {"prompt_tokens": "many", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: many"),
     # DuckDB's cast reads these as 16, 5 and 1000: a count is digits
     (envelope("a", "openai", "m", {"prompt_tokens": "0x10", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: 0x10"),

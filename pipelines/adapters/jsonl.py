@@ -38,7 +38,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, judged_chunks, judged_whole, merge_skipped
+from pipelines.adapters import CANONICAL_COLUMNS, AdapterResult, UnreadableFile, judged_chunks, judged_whole, merge_skipped
 from pipelines.adapters.attribution import (
     ALL_FIELDS,
     FIELDS,
@@ -49,7 +49,7 @@ from pipelines.adapters.attribution import (
     sql_string,
     without_user_keys,
 )
-from pipelines.adapters.lines import numbered, prefetch, read_whole, text_chunks
+from pipelines.adapters.lines import BOM, decompress, numbered, prefetch, read_whole, text_chunks
 from pipelines.adapters.providers import EXPECTED, provider_sql
 from pipelines.adapters.sql import (
     DATE_TIME,
@@ -412,3 +412,30 @@ def _judge(con: duckdb.DuckDBPyConnection, query: str, lines: pa.Table, text: by
         con.unregister("lines_in")
     judged, skipped = _without_skipped(judged)
     return dataclasses.replace(AdapterResult.from_judged(judged, source=source, text=text), skipped=skipped)
+
+
+DOCUMENT_SUFFIXES = (".json", ".json.gz")
+"""A file of a JSON Lines format under these names holds one JSON document: a record, or an array of records."""
+
+
+def document_as_lines(data: bytes, file_name: str) -> bytes:
+    """A landed `.json` document (gzip allowed, pretty-printed or not) as JSON Lines: an array's elements one per line
+    (row n is element n), any other value one line, each compact as DuckDB writes JSON. UnreadableFile when the
+    file is not one JSON document."""
+    text, problem = decompress(data, file_name)
+    if problem is not None:
+        raise UnreadableFile(problem.reason)
+    start = len(BOM) if text.startswith(BOM) else 0
+    try:
+        document = text[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"file is not valid UTF-8 (byte {start + exc.start})") from None
+    with in_memory() as con:
+        try:
+            kind = con.execute("select json_type(json($d))", {"d": document}).fetchone()[0]
+            select = "unnest(json_extract(json($d), '$[*]'))" if kind == "ARRAY" else "json($d)"
+            records = [row[0] for row in con.execute(f"select cast({select} as varchar)", {"d": document}).fetchall()]
+        except duckdb.Error as exc:
+            reason = str(exc).split("\n")[0].split("Input:")[0].strip()
+            raise UnreadableFile(f"not one JSON document ({reason})") from None
+    return "".join(f"{record}\n" for record in records).encode()

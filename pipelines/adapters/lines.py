@@ -270,12 +270,18 @@ def _long_line(buffer: bytearray, start: int, limit: int) -> tuple[int, int] | N
     return start + int(starts[first]), start + int(ends[first]) if first < len(breaks) else -1
 
 
+NOT_GZIP = "file is not gzip: its name ends .gz but it does not start with gzip's bytes 1f 8b"
+
+
 def _decompressed_pieces(data: bytes, name: str) -> Iterator[bytes | FileProblem]:
     """Decompressed bytes in pieces of at most PIECE_BYTES, member by member; a FileProblem where a member is
     cut or corrupt. However much a member inflates, no more than one piece is made at a time."""
     if not name.lower().endswith(".gz"):
         for start in range(0, max(len(data), 1), PIECE_BYTES):
             yield data[start : start + PIECE_BYTES]
+        return
+    if data and not data.startswith(b"\x1f\x8b"):
+        yield FileProblem(NOT_GZIP, 0)
         return
     view = memoryview(data)
     member_start, produced = 0, 0

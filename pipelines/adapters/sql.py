@@ -54,6 +54,8 @@ def token_problem(label: str, raw: str, typed: str) -> str:
         when {typed} is null or ((contains({raw}, '.') or contains(lower({raw}), 'e')) and try_cast({raw} as double) <> {typed}) then case
             when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
             when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
+            -- 1e19, 1e400 (a double's infinity): whole, but past the range
+            when abs(try_cast({raw} as double)) >= 9223372036854775808 then {label} || '|token count exceeds the 64-bit integer range'
             when try_cast({raw} as double) is not null then {label} || '|token count is not a whole number'
             else {label} || '|token count is not a number: ' || left({raw}, 40)
         end

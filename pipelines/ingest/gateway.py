@@ -36,6 +36,7 @@ from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
 from pipelines.adapters.envelope import file_query as envelope_file_query
 from pipelines.adapters.envelope import iter_envelope, parse_envelope
 from pipelines.adapters.helicone import parse_helicone
+from pipelines.adapters.jsonl import DOCUMENT_SUFFIXES, document_as_lines
 from pipelines.adapters.lines import count_lines
 from pipelines.adapters.litellm import parse_litellm
 from pipelines.adapters.otel import parse_otel
@@ -70,9 +71,18 @@ class Adapter:
     parse: Callable[[bytes, str, AttributionConfig], AdapterResult]
     suffixes: tuple[str, ...]
     chunks: Callable[[bytes, str, AttributionConfig], Iterator[AdapterResult]] | None = None
+    documents: bool = False
+    """Whether a `.json` file is one JSON document (a record or an array of records) read as JSON Lines."""
 
     def results(self, data: bytes, name: str, attribution: AttributionConfig) -> Iterator[AdapterResult]:
         """The file's rows and rejections in chunks (one chunk for adapters that read whole files)."""
+        if self.documents and name.lower().endswith(DOCUMENT_SUFFIXES):
+            # row n is the document's record n; byte offsets would be those of the lines made of it, so none are kept
+            lines, stem = document_as_lines(data, name), name[: name.lower().rindex(".json")]
+            read = self.chunks or (lambda *args: [self.parse(*args)])
+            parts = read(lines, stem + ".jsonl", attribution)  # the lines as text: not gzip whatever the file was
+            yield from (part.without_offsets() for part in parts)
+            return
         if self.chunks is not None:
             yield from self.chunks(data, name, attribution)
         else:
@@ -82,13 +92,14 @@ class Adapter:
 ADAPTERS: dict[str, Adapter] = {
     "envelope": Adapter(
         lambda data, name, _: parse_envelope(data, name),
-        (".jsonl", ".jsonl.gz", ".parquet"),
+        (".jsonl", ".jsonl.gz", ".parquet", *DOCUMENT_SUFFIXES),
         lambda data, name, _: iter_envelope(data, name),
+        documents=True,
     ),
     "otel": Adapter(parse_otel, (".jsonl", ".jsonl.gz", ".json", ".json.gz")),
-    "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz")),
-    "helicone": Adapter(parse_helicone, (".jsonl", ".jsonl.gz")),
-    "portkey": Adapter(parse_portkey, (".jsonl", ".jsonl.gz")),
+    "litellm": Adapter(parse_litellm, (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", *DOCUMENT_SUFFIXES), documents=True),
+    "helicone": Adapter(parse_helicone, (".jsonl", ".jsonl.gz", *DOCUMENT_SUFFIXES), documents=True),
+    "portkey": Adapter(parse_portkey, (".jsonl", ".jsonl.gz", *DOCUMENT_SUFFIXES), documents=True),
 }
 
 SUFFIXES = {fmt: adapter.suffixes for fmt, adapter in ADAPTERS.items()}

@@ -39,6 +39,8 @@ class IngestReport:
     source: str = ""
     ingested: list[dict] = field(default_factory=list)
     skipped: int = 0
+    still_failed: int = 0
+    """Files not read again since they are as they were when they could not be read (counted as not read, not unchanged)."""
     files: list[str] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     """Files no longer in landing whose rows stay: recorded, neither ingested nor counted in `rows`."""
@@ -106,7 +108,11 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
         entries = pool.map(lambda landed_file: _ingest_file(home, source, landed_file, manifest.get(landed_file.relative)), landed)
         for index, (landed_file, entry) in enumerate(zip(landed, entries), start=1):
             if entry is None:
-                report.skipped += 1
+                previous = manifest.get(landed_file.relative)
+                if previous and previous["status"] == "failed":
+                    report.still_failed += 1
+                else:
+                    report.skipped += 1
                 continue
             report.add(entry, manifest.get(landed_file.relative), landed_file.relative)
             progress(

@@ -17,8 +17,9 @@ from pipelines.storage.lake import GATEWAY
 
 def _result(report: IngestReport, tokenledger: TokenledgerHome, folder: str) -> dg.MaterializeResult:
     metadata = {
-        "files_ingested": sum(entry["status"] != "failed" for entry in report.ingested),
-        "files_failed": sum(entry["status"] == "failed" for entry in report.ingested),
+        "files_ingested": sum(entry["status"] not in ("failed", "removed") for entry in report.ingested),
+        "files_removed": sum(entry["status"] == "removed" for entry in report.ingested),
+        "files_failed": sum(entry["status"] == "failed" for entry in report.ingested) + report.still_failed,
         "files_unchanged": report.skipped,
         "files_archived": len(report.archived),
         **report.rows,
