@@ -4,6 +4,7 @@ is the sum of its usage lines; `demo_statements` prints them."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import duckdb
@@ -105,3 +106,21 @@ def test_allowances_read_like_ones_a_person_set():
     assert _about(Decimal("0.001"), Decimal("0.01")) == "0.01"
     assert _about(Decimal("817021"), Decimal(1)) == "820000"
     assert _about(Decimal("7.5"), Decimal(1)) == "8"
+
+
+def test_a_demo_ending_on_a_months_last_day_prints_that_months_statements(tmp_path):
+    """Outcomes follow their requests by up to a day: a demo ending 2026-11-30 lands outcomes of 2026-12-01, whose
+    empty December statements (no requests) were printed as 'the month's' instead of November's."""
+    home = Home.at(tmp_path / "home").ensure()
+    generate_demo(home, end=dt.date(2026, 11, 30), days=2, requests_per_day=120, seed=11, progress=lambda _: None)
+    # as a bigger demo does: an outcome a minute past midnight of a request of the 30th
+    linked = next(json.loads(line) for line in (home.landing / "outcomes" / "2026-11-30.jsonl").read_text().splitlines()
+                  if json.loads(line)["request_id"])
+    late = {**linked, "outcome_id": "out_after_midnight", "timestamp": "2026-12-01T00:00:45Z"}
+    (home.landing / "outcomes" / "2026-12-01.jsonl").write_text(json.dumps(late) + "\n")
+    write_demo_chargeback(home)
+    run_pipeline(home, progress=lambda _: None)
+    periods = dict(_query(home, "select period, sum(requests) from marts.chargeback_statements group by period"))
+    assert periods["2026-11"] > 0 and periods["2026-12"] == 0
+    lines = demo_statements(home)
+    assert lines and all(" 2026-11 (draft): " in line for line in lines), lines

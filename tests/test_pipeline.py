@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -67,6 +69,43 @@ def test_shared_samples_price_to_the_cent(home):
         "from core.request_costs where request_id = 'req_anthropic'",
     )
     assert buckets == [(Decimal("0.00036"), Decimal("0.0024"), Decimal("0.005625"), Decimal("0.003"), Decimal("0.00525"))]
+
+
+def test_json_documents_land_as_delivered(home):
+    """A `.json` file of a JSON Lines format is one document: a record (the shared Helicone, LiteLLM and Portkey samples,
+    pretty-printed, as delivered: they failed as 'unsupported file type') or an array of records, row n its record n.
+    Dollars as the one-line forms give them (test_helicone/litellm/portkey_adapter: $0.015510, $0.029610, $0.008015)."""
+    fixtures = Path(__file__).resolve().parent / "fixtures"
+    for fmt, name in (("helicone", "helicone_request_response_rmt_row.json"), ("litellm", "litellm_spendlogs_row.json"),
+                      ("portkey", "portkey_log_export_row.json")):
+        folder = home.gateway_landing(fmt)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes((fixtures / fmt / name).read_bytes())
+    records = [json.loads(envelope(f"arr{i}", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100}))
+               for i in range(2)]
+    records += [[1, 2], json.loads(envelope("neg", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": -1, "completion_tokens": 1}))]
+    envelopes = home.gateway_landing("envelope")
+    envelopes.mkdir(parents=True, exist_ok=True)
+    (envelopes / "array.json").write_text(json.dumps(records, indent=2))
+    (envelopes / "one.json.gz").write_bytes(gzip.compress(json.dumps({**records[0], "request_id": "gz"}, indent=1).encode()))
+    (envelopes / "broken.json").write_text('{"request_id": ')
+    run_pipeline(home, progress=_quiet)
+    costs = dict(_query(home, "select request_id, cost_usd from core.request_costs"))
+    assert costs == {
+        "6f1d9d2c-0000-4000-8000-000000000001": Decimal("0.01551"),  # Helicone
+        "chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000001": Decimal("0.02961"),  # LiteLLM
+        "3c90c3cc-0d44-4b50-8888-8dd25736052a": Decimal("0.008015"),  # Portkey
+        "arr0": Decimal("0.0035"), "arr1": Decimal("0.0035"), "gz": Decimal("0.0035"),  # 1000 x $2.50 + 100 x $10 per 1M
+    }
+    rejected = _query(home, "select source_file, row_number, byte_offset, field, reason from audit.rejected_rows order by all")
+    assert rejected == [
+        ("gateway/envelope/array.json", 3, None, "", "record is not a JSON object (found array)"),
+        ("gateway/envelope/array.json", 4, None, "usage.prompt_tokens", "negative token count"),
+    ]
+    files = {path: (status, error) for path, status, error in _query(home, "select path, status, error from audit.ingested_files")}
+    assert files["gateway/envelope/broken.json"] == (
+        "failed", "not one JSON document (Invalid Input Error: Malformed JSON at byte 15 of input: unexpected end of data.)")
+    assert {status for path, (status, _) in files.items() if path != "gateway/envelope/broken.json"} == {"loaded"}
 
 
 def test_warehouse_holds_the_contract_tables(home):
@@ -136,7 +175,7 @@ def test_duplicate_request_is_counted_not_billed_twice(home):
 def test_unknown_model_is_flagged_and_counted_never_zero(home):
     land(home, "unknown.jsonl", _samples() + [envelope("mystery", "openai", "gpt-9-preview", {"prompt_tokens": 1000, "completion_tokens": 10})])
     summary = run_pipeline(home, progress=_quiet)
-    assert summary.warnings == ["marts/price_coverage every_model_priced: 1 of 3 requests have no price"]
+    assert summary.warnings == ["marts/price_coverage every_model_priced: 1 of 3 requests have no price: openai/gpt-9-preview (1)"]
     assert _query(home, "select is_priced, unpriced_reason, cost_usd, price_id from core.request_costs where request_id = 'mystery'") == [
         (False, "unknown_model", None, None)
     ]

@@ -159,7 +159,7 @@ unit_requests as (
         count(*) filter (where coalesce(members.status, 'ok') <> 'ok') as errors,
         count(*) filter (where not members.is_priced) as unpriced_requests,
         coalesce(sum(members.cost_usd), 0) as cost_usd,
-        list(members.latency_ms) filter (where members.latency_ms is not null) as latencies_ms,
+        list_sort(list(members.latency_ms) filter (where members.latency_ms is not null)) as latencies_ms,  -- sorted: the same list on every run
         min(members.occurred_at) as first_request_at,
     from members
     join units using (experiment, unit_type, unit_id)

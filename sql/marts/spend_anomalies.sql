@@ -203,9 +203,9 @@ select
             else 'price'
         end
     end as cause,
-    round(volume_effect, 4) as volume_effect,
-    round(tokens_per_request_effect, 4) as tokens_per_request_effect,
-    round(mix_effect, 4) as mix_effect,
-    round(price_effect, 4) as price_effect,
+    round(volume_effect, 4) + 0.0 as volume_effect,  -- + 0.0: a -0.0 (a tiny negative rounded) reads 0.0
+    round(tokens_per_request_effect, 4) + 0.0 as tokens_per_request_effect,
+    round(mix_effect, 4) + 0.0 as mix_effect,
+    round(price_effect, 4) + 0.0 as price_effect,
 from flagged
 order by dimension, subject, provider, event_date

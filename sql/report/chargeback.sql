@@ -1,6 +1,7 @@
 -- The chargeback statements of the periods $start_month .. $end_month (marts.chargeback_statements), each with the
 -- decimals of its currency's minor unit (marts.chargeback_lines.currency_places) to show its money in and whether its
--- period is the latest of those with statements (is_latest); the latest period first, then by payer.
+-- period is the latest of those with requests (is_latest; the latest with statements when none has any: a month
+-- holding only outcomes, say the day after a demo's last, has empty statements); the latest period first, then by payer.
 with statements as (
     select *
     from marts.chargeback_statements
@@ -20,7 +21,8 @@ select
     statements.statement_id,
     statements.payer,
     statements.period,
-    statements.period = max(statements.period) over () as is_latest,
+    statements.period = coalesce(max(statements.period) filter (where statements.requests > 0) over (), max(statements.period) over ())
+        as is_latest,
     statements.status,
     statements.closed_at,
     statements.currency,

@@ -5,9 +5,12 @@ from pipelines.defs.sql_models import sql_model
 
 
 def _unpriced(rows: list[tuple], con, params: dict) -> str:
+    """How many requests have no price, naming the models with the most (rows come most requests first)."""
     unpriced = sum(row[3] for row in rows)
     (total,) = con.execute("select count(*) from core.request_costs").fetchone()
-    return f"{unpriced} of {total} requests have no price"
+    top = ", ".join(f"{provider}/{model[:80]} ({requests})" for provider, model, _, requests in rows[:3])
+    more = f" and {len(rows) - 3} more model(s)" if len(rows) > 3 else ""
+    return f"{unpriced} of {total} requests have no price: {top}{more}"
 
 
 EVERY_MODEL_PRICED = SqlCheck("every_model_priced", "marts.price_coverage", _unpriced, passed="every request is priced", warn=True)
