@@ -173,6 +173,15 @@ def test_a_corrections_path_that_is_not_a_file_is_named_as_such_not_read(tmp_pat
     assert out.splitlines()[-1] == "1 problem in the price book"
 
 
+@pytest.mark.parametrize("command", [["check"], ["list"], ["show", "gpt-4o"]])
+def test_a_book_folder_that_does_not_exist_is_a_usage_error(tmp_path, capsys, command):
+    """A mistyped --book said 'no price files found' and '1 problem in the price book', exit 1, as if the book were broken."""
+    with pytest.raises(SystemExit) as exited:
+        main(["prices", *command, "--book", str(tmp_path / "typo")])
+    assert exited.value.code == 2
+    assert f"argument --book: no folder at {tmp_path / 'typo'}" in capsys.readouterr().err
+
+
 def test_show_prints_every_version_with_price_id_and_source(capsys):
     code, out, _ = _run(capsys, "show", "openai/o3-2025-04-16")
     assert code == 0

@@ -79,6 +79,9 @@ REFUSED = {
                                   "a PIVOT runs only as a query"),
     "insert a pivot": ("insert into marts.daily_spend select * from (pivot (select 1 a, 'x' b) on b using sum(a))",
                        "a PIVOT runs only as a query"),
+    # no extension is installed or loaded on the fly: the message was cut at its first line, mid-sentence
+    "a Delta scan": ("select * from delta_scan('{tmp}')", 'Table Function with name "delta_scan" is not in the catalog'),
+    "an Iceberg scan": ("select * from iceberg_scan('{tmp}')", 'Table Function with name "iceberg_scan" is not in the catalog'),
     "a pivot over a file": ("pivot (select * from read_csv('{tmp}/plain.csv')) on a using sum(b)", "Permission Error"),
     # refused or failing only while the rows are made (it printed a traceback, exit 1)
     "sniff a file": ("select * from sniff_csv('{tmp}/plain.csv')", "Permission Error"),

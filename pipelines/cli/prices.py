@@ -41,7 +41,7 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
     commands = prices.add_subparsers(dest="prices_command", required=True)
 
     def with_book(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--book", type=Path, help="price-book folder (default: the shipped pricing/list)")
+        sub.add_argument("--book", type=_book_folder, help="price-book folder (default: the shipped pricing/list)")
         return sub
 
     imported = commands.add_parser("import-genai-prices", help="write pricing/list/imported/*.yaml from the genai-prices package")
@@ -74,6 +74,14 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
     diff.add_argument("--since", type=date_arg, required=True, help="first effective date to show (YYYY-MM-DD)")
     diff.set_defaults(handler=_diff_command)
     return prices
+
+
+def _book_folder(text: str) -> Path:
+    """--book: an existing folder (a mistyped path was 'no price files found', exit 1, as if the book were broken)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder at {text}")
+    return path
 
 
 def _load(args: argparse.Namespace) -> PriceBook | None:

@@ -218,6 +218,9 @@ def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str] = ()) -> None:
     `readable`: folders it may still read (the lake tables its views read). Nothing spills to disk either: a query
     larger than the memory limit fails (a killed query left gigabytes in `<home>/warehouse.duckdb.tmp`)."""
     con.execute("set temp_directory = ''")
+    # no extension is fetched or loaded on the fly (delta_scan tried to download one): the function is not there
+    con.execute("set autoinstall_known_extensions = false")
+    con.execute("set autoload_known_extensions = false")
     if readable:
         listed = ", ".join(sql_literal(folder) for folder in readable)
         con.execute(f"set allowed_directories = [{listed}]")
