@@ -33,7 +33,9 @@ def test_a_query_of_the_warehouse_runs(warehouse, capsys):
                   "with x as (from marts.daily_spend) select sum(requests) as total from x", "explain select 1",
                   # without an IN list DuckDB parses PIVOT as two statements (a temporary ENUM, then the query): it was refused
                   "pivot marts.daily_spend on feature using sum(requests)",
-                  "select * from (pivot marts.daily_spend on feature using sum(requests)) -- pivot"):
+                  "select * from (pivot marts.daily_spend on feature using sum(requests)) -- pivot",
+                  "pivot marts.daily_spend on feature using sum(requests);", "pivot marts.daily_spend on feature using sum(requests) ; -- end",
+                  "/* a */ pivot marts.daily_spend on feature using sum(requests) order by 1 limit 1 -- ) ; copy x to 'y'"):
         code, out, err = _sql(warehouse, query, capsys)
         assert (code, err) == (0, ""), query
     code, out, _ = _sql(warehouse, "select sum(requests) as total from marts.daily_spend", capsys)

@@ -258,6 +258,10 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
 def _as_subquery(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """`select * from (query)`, or NotAReadQuery when the query is not one (a COPY, CREATE, INSERT or EXPLAIN
     around a PIVOT does not parse there)."""
+    text = query.encode()  # tokenize gives byte offsets
+    code = [start for start, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
+    if code and text[code[-1] : code[-1] + 1] == b";":  # the statement's own end, which a subquery cannot hold
+        query = (text[: code[-1]] + text[code[-1] + 1 :]).decode()
     wrapped = f"select * from (\n{query}\n)"
     try:
         if len(con.extract_statements(wrapped)) == 1:
