@@ -124,3 +124,23 @@ def test_gzip_bombs_beside_a_good_file_stay_under_the_memory_bound(home):
         assert (long["field"], long["record_sha256"], long["record"]) == ("", digest.hexdigest(), None)
         assert long["reason"] == f"line is longer than {16 * MiB} bytes (the TOKENLEDGER_MAX_LINE_BYTES limit); not read"
     assert rejected == {}
+
+
+def test_a_json_document_longer_than_a_whole_file_is_read_fails_alone_gzipped_or_not(monkeypatch):
+    """A `.json` document is parsed whole: past `whole_text_bytes` it is not read, gzipped or not, with one reason (an
+    uncompressed one had no cap at all, a gzipped one said 'the rest was not read' of a file none of which was)."""
+    import gzip
+
+    import pytest
+
+    from pipelines.adapters import UnreadableFile
+    from pipelines.ingest.gateway import ADAPTERS
+
+    monkeypatch.setenv("TOKENLEDGER_MAX_LINE_BYTES", "1024")  # at most 32 KiB of text read whole
+    records = [json.loads(envelope(f"r{i}", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 10, "completion_tokens": 1}))
+               for i in range(200)]
+    small, large = json.dumps(records[:20]).encode(), json.dumps(records).encode()
+    assert sum(part.rows.num_rows for part in ADAPTERS["envelope"].results(small, "s.json", None)) == 20
+    for name, data in (("l.json", large), ("l.json.gz", gzip.compress(large))):
+        with pytest.raises(UnreadableFile, match="a JSON document is read whole, at most 32768 bytes"):
+            list(ADAPTERS["envelope"].results(data, name, None))

@@ -89,18 +89,23 @@ def test_json_documents_land_as_delivered(home):
     (envelopes / "array.json").write_text(json.dumps(records, indent=2))
     (envelopes / "one.json.gz").write_bytes(gzip.compress(json.dumps({**records[0], "request_id": "gz"}, indent=1).encode()))
     (envelopes / "broken.json").write_text('{"request_id": ')
+    # a record DuckDB's parser refuses (a lone surrogate) is that record's rejection, not the document's failure
+    lone = [json.loads(envelope("ok", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100})),
+            json.loads(envelope("lone", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1, "completion_tokens": 1}, feature="x\ud800"))]
+    (envelopes / "lone.json").write_text(json.dumps(lone, indent=1))
     run_pipeline(home, progress=_quiet)
     costs = dict(_query(home, "select request_id, cost_usd from core.request_costs"))
     assert costs == {
         "6f1d9d2c-0000-4000-8000-000000000001": Decimal("0.01551"),  # Helicone
         "chatcmpl-9f2c1a7e-1b2d-4c3e-8f4a-000000000001": Decimal("0.02961"),  # LiteLLM
         "3c90c3cc-0d44-4b50-8888-8dd25736052a": Decimal("0.008015"),  # Portkey
-        "arr0": Decimal("0.0035"), "arr1": Decimal("0.0035"), "gz": Decimal("0.0035"),  # 1000 x $2.50 + 100 x $10 per 1M
+        "arr0": Decimal("0.0035"), "arr1": Decimal("0.0035"), "gz": Decimal("0.0035"), "ok": Decimal("0.0035"),  # 1000 x $2.50 + 100 x $10 per 1M
     }
     rejected = _query(home, "select source_file, row_number, byte_offset, field, reason from audit.rejected_rows order by all")
     assert rejected == [
         ("gateway/envelope/array.json", 3, None, "", "record is not a JSON object (found array)"),
         ("gateway/envelope/array.json", 4, None, "usage.prompt_tokens", "negative token count"),
+        ("gateway/envelope/lone.json", 2, None, "feature", "invalid JSON: a string holds a lone surrogate escape (\\ud800), not a Unicode character"),
     ]
     files = {path: (status, error) for path, status, error in _query(home, "select path, status, error from audit.ingested_files")}
     assert files["gateway/envelope/broken.json"] == (

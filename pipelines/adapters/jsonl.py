@@ -31,6 +31,7 @@ unread); a format read through `read_rows` (LiteLLM's CSV) is judged whole (`lin
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,7 +50,16 @@ from pipelines.adapters.attribution import (
     sql_string,
     without_user_keys,
 )
-from pipelines.adapters.lines import BOM, decompress, numbered, prefetch, read_whole, text_chunks
+from pipelines.adapters.lines import (
+    BOM,
+    WHOLE_TEXT_LINES,
+    decompress,
+    numbered,
+    prefetch,
+    read_whole,
+    text_chunks,
+    whole_text_bytes,
+)
 from pipelines.adapters.providers import EXPECTED, provider_sql
 from pipelines.adapters.sql import (
     DATE_TIME,
@@ -61,6 +71,7 @@ from pipelines.adapters.sql import (
     timestamptz,
     token_problem,
 )
+from pipelines.settings import MAX_LINE_BYTES_ENV
 from pipelines.storage.database import in_memory
 
 OUTPUT_COLUMNS = (*(c for c in CANONICAL_COLUMNS if c not in ("source", "source_row")), "record")
@@ -420,22 +431,48 @@ DOCUMENT_SUFFIXES = (".json", ".json.gz")
 
 def document_as_lines(data: bytes, file_name: str) -> bytes:
     """A landed `.json` document (gzip allowed, pretty-printed or not) as JSON Lines: an array's elements one per line
-    (row n is element n), any other value one line, each compact as DuckDB writes JSON. UnreadableFile when the
-    file is not one JSON document."""
+    (row n is element n), any other value one line, each compact as DuckDB writes JSON. A document DuckDB refuses only
+    for a string holding a lone surrogate escape is split by Python's parser instead, so that record alone is
+    rejected, naming its field. UnreadableFile when the file is not one JSON document, or is longer than a whole
+    file is read (`whole_text_bytes`)."""
+    most = whole_text_bytes()
+    too_long = UnreadableFile(
+        f"a JSON document is read whole, at most {most} bytes ({WHOLE_TEXT_LINES} times the {MAX_LINE_BYTES_ENV} limit): "
+        "this one is longer and was not read; land it as JSON Lines (.jsonl, .jsonl.gz), read line by line"
+    )
+    if not file_name.lower().endswith(".gz") and len(data) > most:
+        raise too_long
     text, problem = decompress(data, file_name)
     if problem is not None:
-        raise UnreadableFile(problem.reason)
+        raise too_long if problem.reason.startswith("file is longer than") else UnreadableFile(problem.reason)
     start = len(BOM) if text.startswith(BOM) else 0
     try:
         document = text[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"file is not valid UTF-8 (byte {start + exc.start})") from None
-    with in_memory() as con:
-        try:
-            kind = con.execute("select json_type(json($d))", {"d": document}).fetchone()[0]
-            select = "unnest(json_extract(json($d), '$[*]'))" if kind == "ARRAY" else "json($d)"
-            records = [row[0] for row in con.execute(f"select cast({select} as varchar)", {"d": document}).fetchall()]
-        except duckdb.Error as exc:
-            reason = str(exc).split("\n")[0].split("Input:")[0].strip()
+    del text
+    try:
+        with in_memory() as con:
+            records = con.execute(
+                "select cast(unnest(case when json_type(j) = 'ARRAY' then json_extract(j, '$[*]') else [j] end) as varchar) "
+                "from (select json($d) as j)",
+                {"d": document},
+            ).fetchall()
+        records = [row[0] for row in records]
+    except duckdb.Error as exc:
+        records = _split_by_python(document)
+        if records is None:
+            reason = str(exc).split("\n")[0].split("Input:")[0].strip()  # DuckDB's message quotes the document after "Input:"
             raise UnreadableFile(f"not one JSON document ({reason})") from None
     return "".join(f"{record}\n" for record in records).encode()
+
+
+def _split_by_python(document: str) -> list[str] | None:
+    """The records of a document Python's parser reads (lone surrogate escapes included, which DuckDB's refuses), each
+    written back as ASCII JSON, or None when it is not JSON to Python either. Whole numbers stay exact; a fraction
+    or exponent is written as Python's float writes it (1E3 as 1000.0, the same count)."""
+    try:
+        value = json.loads(document)
+        return [json.dumps(item) for item in (value if isinstance(value, list) else [value])]
+    except (ValueError, RecursionError):
+        return None

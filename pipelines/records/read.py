@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -183,13 +184,19 @@ def _lone_surrogates_named(table: pa.Table, text: bytes) -> pa.Table:
     bare = pc.indices_nonzero(pc.fill_null(pc.equal(table["problem"], "|invalid JSON"), False)).to_pylist()[:1000]
     if not bare:
         return table
-    problems, offsets, lengths = (table[name].to_pylist() for name in ("problem", "byte_offset", "byte_length"))
-    for i in bare:
-        named = lone_surrogate_problem(text[offsets[i] : offsets[i] + lengths[i]])
-        if named is not None:
-            field, reason = named
-            problems[i] = field.replace("|", "\\x7c") + "|" + reason  # the first '|' splits field from reason
-    return table.set_column(table.schema.get_field_index("problem"), "problem", pa.array(problems, pa.string()))
+    offsets, lengths = (table[name].take(bare).to_pylist() for name in ("byte_offset", "byte_length"))
+    named = {}
+    for i, offset, length in zip(bare, offsets, lengths):
+        found = lone_surrogate_problem(text[offset : offset + length])
+        if found is not None:
+            field, reason = found
+            named[i] = field.replace("|", "\\x7c") + "|" + reason  # the first '|' splits field from reason
+    if not named:
+        return table
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[list(named)] = True
+    problems = pc.replace_with_mask(table["problem"].combine_chunks(), pa.array(mask), pa.array([named[i] for i in sorted(named)], pa.string()))
+    return table.set_column(table.schema.get_field_index("problem"), "problem", problems)
 
 
 def _exact_numbers(table: pa.Table) -> pa.Table:
