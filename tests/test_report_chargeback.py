@@ -99,7 +99,7 @@ def _units(row: dict, column: str) -> str:
 def test_latest_period_shows_every_statement_as_the_mart_has_it(home):
     statements = _statements(home)
     section = _section(build_report(home, built_at=BUILT))
-    assert "Statements of <b>2026-10</b> (the latest period with statements): 3 payers, 3 draft (the month is open); <b>2</b> cannot" in section
+    assert "Statements of <b>2026-10</b> (the latest period with requests or a charge): 3 payers, 3 draft (the month is open); <b>2</b> cannot" in section
     rows = {row[0]: row[1:] for row in _table_rows(section, "chargeback statements of 2026-10")}
     assert set(rows) == {payer for payer, period in statements if period == "2026-10"} == {"acme", "globex-eu", "initech"}
     for payer, cells in rows.items():

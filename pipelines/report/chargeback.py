@@ -82,7 +82,7 @@ def _latest(data: ReportData, rows: list[dict]) -> str:
     period = rows[0]["period"]
     final = sum(row["status"] == "final" for row in rows)
     blocked = [row for row in rows if row["blocked_reason"]]
-    which = "" if data.month else " (the latest period with statements)"
+    which = "" if data.month else " (the latest period with requests or a charge)"
     kinds = [f"{len(rows) - final:,} draft (the month is open)"] if final < len(rows) else []
     kinds += [f"{final:,} final (closed)"] if final else []
     text = (

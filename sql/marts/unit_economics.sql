@@ -7,11 +7,11 @@
 -- on an API, so DOUBLE): kwh_measured and kwh_estimated are never added up silently; wh_per_request divides their
 -- sum by the requests whose energy is known and energy_basis says what was summed ('measured', 'estimated',
 -- 'measured+estimated', with '+unknown' when some requests have no figure, or 'unknown'). Same for carbon.
--- The sums are rounded to 12 decimals: DOUBLE sums differ in their last digits with the order threads add them in,
--- and a re-run gives identical marts. Idle capacity's energy is not attributed here. Per outcome: outcomes of the
--- month whose first linked request is in the segment (marts.outcome_costs.user_segment); cost_per_outcome_usd,
--- full_cost_per_outcome_usd and wh_per_outcome divide all of the segment's cost or known energy by them (requests
--- that led to no outcome included).
+-- Each segment's share is summed as DECIMAL (DOUBLE sums differ in their last digits with the order threads add
+-- them in) and shown as DOUBLE: a re-run gives identical marts. Idle capacity's energy is not attributed here.
+-- Per outcome: outcomes of the month whose first linked request is in the segment (marts.outcome_costs.user_segment);
+-- cost_per_outcome_usd, full_cost_per_outcome_usd and wh_per_outcome divide all of the segment's cost or known
+-- energy by them (requests that led to no outcome included).
 -- money_muldiv is an exact DECIMAL division macro, basis_label a macro too (pipelines/storage/money.py).
 with requests as (
     select
@@ -78,8 +78,8 @@ segment_energy as (
             when starts_with(energy.provider, 'self_hosted:') and energy.tokens > 0 then segment_groups.tokens / energy.tokens
             else segment_groups.requests / energy.requests
         end as part,
-        cast(energy.kwh as double) * part as kwh,
-        cast(energy.kg_co2e as double) * part as kg_co2e,
+        cast(cast(energy.kwh as double) * part as decimal(38, 15)) as kwh,  -- DECIMAL: summed exactly, in any order
+        cast(cast(energy.kg_co2e as double) * part as decimal(38, 15)) as kg_co2e,
     from segment_groups
     inner join marts.energy_carbon as energy
         on energy.event_date = segment_groups.event_date
@@ -92,12 +92,12 @@ energy as (
     select
         month,
         user_segment,
-        round(sum(kwh) filter (where basis = 'measured'), 12) as kwh_measured,
-        round(sum(kwh) filter (where basis = 'estimated'), 12) as kwh_estimated,
+        cast(sum(kwh) filter (where basis = 'measured') as double) as kwh_measured,
+        cast(sum(kwh) filter (where basis = 'estimated') as double) as kwh_estimated,
         sum(requests) filter (where basis <> 'unknown') as energy_requests,
         sum(requests) filter (where basis = 'unknown') as unknown_energy_requests,
-        round(sum(kg_co2e) filter (where carbon_basis = 'measured'), 12) as kg_co2e_measured,
-        round(sum(kg_co2e) filter (where carbon_basis = 'estimated'), 12) as kg_co2e_estimated,
+        cast(sum(kg_co2e) filter (where carbon_basis = 'measured') as double) as kg_co2e_measured,
+        cast(sum(kg_co2e) filter (where carbon_basis = 'estimated') as double) as kg_co2e_estimated,
         sum(requests) filter (where carbon_basis <> 'unknown') as carbon_requests,
         sum(requests) filter (where carbon_basis = 'unknown') as unknown_carbon_requests,
     from segment_energy

@@ -1,7 +1,8 @@
 -- The chargeback statements of the periods $start_month .. $end_month (marts.chargeback_statements), each with the
 -- decimals of its currency's minor unit (marts.chargeback_lines.currency_places) to show its money in and whether its
--- period is the latest of those with requests (is_latest; the latest with statements when none has any: a month
--- holding only outcomes, say the day after a demo's last, has empty statements); the latest period first, then by payer.
+-- period is the latest of those with requests or a charge (is_latest; the latest with statements when none has any:
+-- a month holding only outcomes that charge nothing, say the day after a demo's last, has empty statements); the
+-- latest period first, then by payer.
 with statements as (
     select *
     from marts.chargeback_statements
@@ -21,8 +22,9 @@ select
     statements.statement_id,
     statements.payer,
     statements.period,
-    statements.period = coalesce(max(statements.period) filter (where statements.requests > 0) over (), max(statements.period) over ())
-        as is_latest,
+    statements.period = coalesce(
+        max(statements.period) filter (where statements.requests > 0 or statements.charge <> 0) over (), max(statements.period) over ()
+    ) as is_latest,
     statements.status,
     statements.closed_at,
     statements.currency,
