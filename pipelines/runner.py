@@ -57,6 +57,20 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+def publish_after(home: Home | str, instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Publish `<home>/warehouse.duckdb` after a run started through Dagster's own API (`dg.materialize`,
+    `execute_in_process`, `dagster asset materialize` without the daemon), as `tokenledger run` and the daemon's
+    publish sensors do after theirs. A run that succeeded and rebuilt every whole-history mart finishes itself and the
+    runs that ended before it; publishing then copies the working warehouse over the published one. Returns False when
+    there is no working warehouse yet; raises WarehouseUnfinished, publishing nothing, while a run that wrote days
+    still awaits a rebuild of the whole-history marts (readers keep the last good state)."""
+    home = home if isinstance(home, Home) else Home.at(home)
+    record = instance.get_run_record_by_id(run_id)
+    if record is not None and record.dagster_run.status == dg.DagsterRunStatus.SUCCESS:
+        finish_run(home, instance, run_id)
+    return publish(home)
+
+
 def instance_for(home: Home, *, cli: bool = False) -> dg.DagsterInstance:
     """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run; `cli`: the one
     `tokenledger run` uses, on the same storage, without compute log capture."""

@@ -78,3 +78,47 @@ def test_the_ingest_job_holds_no_partitioned_asset_and_the_models_job_every_one(
     assert dg.AssetKey(["audit", "duplicate_requests"]) in partitioned
     assert ingest and not ingest & partitioned
     assert partitioned <= models
+
+
+def test_a_run_through_dagsters_own_api_is_published_by_publish_after(home, monkeypatch):
+    """A run of the daily job started with Dagster's API (as `dg.materialize` or a notebook would) writes the working
+    warehouse only: `<home>/warehouse.duckdb` appears once `publish_after` finishes the run and publishes it, as
+    `tokenledger run` and the daemon's publish sensors do after theirs."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import duckdb
+    from helpers import envelope, land
+
+    from pipelines.defs.stages import range_tags
+    from pipelines.runner import publish_after
+
+    land(home, "api.jsonl", [envelope("api-1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 100})])
+    monkeypatch.setenv("TOKENLEDGER_HOME", str(home.root))
+    instance = dg.DagsterInstance.ephemeral()
+    day = dt.date(2026, 11, 27)
+    result = defs().resolve_job_def("tokenledger_daily").execute_in_process(instance=instance, tags=range_tags(day - dt.timedelta(days=1), day))
+    assert result.success
+    # one result for the two days, which Dagster shows on each partition: it says it is the window's, not a day's
+    (costs,) = {event.materialization.metadata["window_row_count"].value: event for event in result.get_asset_materialization_events()
+                if event.asset_key == dg.AssetKey(["core", "request_costs"])}.values()
+    metadata = costs.materialization.metadata
+    assert metadata["window"].value == "2026-11-26 .. 2026-11-27" and metadata["window_row_count"].value == 1
+    assert "dagster/row_count" not in metadata
+    assert not home.warehouse.exists() and home.work_warehouse.is_file()
+    assert publish_after(home.root, instance, result.run_id) is True
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select request_id, cost_usd from core.request_costs").fetchall() == [("api-1", Decimal("0.0035"))]
+        assert con.execute("select sum(requests) from marts.daily_spend").fetchall() == [(1,)]
+
+
+def test_a_lake_table_built_before_what_it_reads_says_what_to_build_first(home, monkeypatch):
+    """Selecting core/request_costs alone on a new home failed with DuckDB's 'Catalog Error: Table ... does not exist'."""
+    monkeypatch.setenv("TOKENLEDGER_HOME", str(home.root))
+    job = defs().resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), asset_selection=[dg.AssetKey(["core", "request_costs"])],
+                                    partition_key="2026-11-27", raise_on_error=False)
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    message = failure.step_failure_data.error.to_string()  # the step's error with its cause
+    assert "core.request_costs reads a table this home has not built yet" in message and "run `tokenledger run`" in message

@@ -36,6 +36,10 @@ LAKE = {"kinds": {"duckdb", "delta"}}
 PREVIEW_COLUMNS = 8
 
 
+class UpstreamMissing(RuntimeError):
+    """A lake table's step run before the tables it reads exist (Dagster lets a user select it alone)."""
+
+
 def header(name: str) -> str:
     """The comment at the top of a table's SQL file: what one row is, the money type, the traps."""
     return sql_header(sql_text(name))
@@ -96,7 +100,17 @@ def sql_model(
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
         with writing_marts(home, context.run_id, name, entry.daily), tokenledger.lake() if lake else tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
-            count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
+            try:
+                count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
+            except duckdb.CatalogException as exc:
+                if not lake:
+                    raise
+                # a lake table's step selected alone on a home that never built what it reads
+                raise UpstreamMissing(
+                    f"{name} reads a table this home has not built yet ({str(exc).splitlines()[0]}): materialize its "
+                    "upstream assets first (lake/gateway_requests, then the day's staging), or run `tokenledger run`, "
+                    "which builds them in order"
+                ) from None
             meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}
             if metadata is not None:
                 meta |= metadata(con, scope, inputs)
@@ -106,6 +120,9 @@ def sql_model(
         last = window[1] - dt.timedelta(days=1) if window else None
         days = "" if window is None else f" {window[0]}" + (f" .. {last}" if last != window[0] else "")
         say(f"built {name}{days}: {count:,} rows in {time.monotonic() - began:.1f}s")
+        if window is not None and last != window[0]:
+            # one result for a range run: Dagster shows it on every partition, so it says it is the window's, not a day's
+            meta = {"window": f"{window[0]} .. {last}", **{("window_row_count" if k == "dagster/row_count" else k): v for k, v in meta.items()}}
         return dg.MaterializeResult(metadata=meta, check_results=results)
 
     return model
