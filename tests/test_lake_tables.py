@@ -33,7 +33,7 @@ def _rows(day: dt.date, count: int, cost: str) -> str:
 
 def _commit(home: Home, day: dt.date, count: int, cost: str) -> int:
     with connect_scratch(home) as con:
-        return commit_window(home, con, TABLE, _rows(day, count, cost), day, day + dt.timedelta(days=1), {})
+        return commit_window(home, con, TABLE, _rows(day, count, cost), day, day + dt.timedelta(days=1), {})[0]
 
 
 def _spend(home: Home) -> list[tuple]:
@@ -78,11 +78,33 @@ def test_a_select_giving_rows_outside_its_window_is_refused_and_commits_nothing(
     assert not list(home.scratch.glob("lake-*"))
 
 
+def test_an_audit_that_refuses_the_new_rows_commits_nothing(tmp_path):
+    """Write-audit-publish: the audit reads the new files before their commit; refused, the table keeps its rows."""
+    home = Home.at(tmp_path / "home").ensure()
+    assert _commit(home, DAY, 2, "1") == 2
+    seen = []
+
+    def audit(relation: str) -> bool:
+        with connect_scratch(home) as con:
+            seen.append(con.execute(f"select count(*), sum(cost_usd) from {relation}").fetchone())
+        return False
+
+    with connect_scratch(home) as con:
+        assert commit_window(home, con, TABLE, _rows(DAY, 3, "-1"), DAY, NEXT, {}, audit) == (3, False)
+    assert seen == [(3, Decimal("-3"))]
+    assert _spend(home) == [(DAY, 2, Decimal("2"))]
+    assert open_table(home, TABLE).version() == 0
+    assert not list(home.scratch.glob("lake-*"))
+    with connect_scratch(home) as con:
+        assert commit_window(home, con, TABLE, _rows(DAY, 3, "1"), DAY, NEXT, {}, lambda relation: True) == (3, True)
+    assert _spend(home) == [(DAY, 3, Decimal("3"))]
+
+
 def test_a_window_of_several_days_commits_each_day_in_its_own_folder(tmp_path):
     home = Home.at(tmp_path / "home").ensure()
     both = f"{_rows(DAY, 300_000, '0.5')} union all {_rows(NEXT, 2, '1')}"
     with connect_scratch(home) as con:
-        assert commit_window(home, con, TABLE, both, DAY, NEXT + dt.timedelta(days=1), {}) == 300_002
+        assert commit_window(home, con, TABLE, both, DAY, NEXT + dt.timedelta(days=1), {}) == (300_002, True)
     files, _ = current_files(home, TABLE)
     assert {Path(f).parent.name for f in files} == {f"event_date={DAY}", f"event_date={NEXT}"}
     assert _spend(home) == [(DAY, 300_000, Decimal("150000")), (NEXT, 2, Decimal("2"))]

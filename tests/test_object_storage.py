@@ -174,7 +174,7 @@ from pipelines.storage.lake_tables import commit_window
 home, day = Home.at(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])
 select = f"select date '{day}' as event_date, range as n, (range * 0.001)::decimal(38, 15) as cost_usd from range(1000)"
 with connect_scratch(home) as con:
-    print(commit_window(home, con, "test.concurrent_days", select, day, day + dt.timedelta(days=1), {}))
+    print(commit_window(home, con, "test.concurrent_days", select, day, day + dt.timedelta(days=1), {})[0])
 """
 
 

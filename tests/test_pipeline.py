@@ -303,6 +303,7 @@ def test_cumulative_streaming_records_count_once_with_final_usage(home):
 def test_failed_contract_leaves_the_last_good_marts(home):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+    from deltalake import DeltaTable
 
     from pipelines.runner import PipelineFailed
 
@@ -321,6 +322,10 @@ def test_failed_contract_leaves_the_last_good_marts(home):
     after = _fingerprint(home)
     assert after["marts.daily_spend"] == good["marts.daily_spend"]
     assert after["core.request_costs"] == good["core.request_costs"]
+    # write-audit-publish: the rows that broke the contract never reached the lake's staging table either
+    staging = DeltaTable(str(home.lake / "tables" / "staging" / "stg_gateway_requests"))
+    assert staging.version() == 0
+    assert min(staging.to_pyarrow_table(columns=["output_tokens"])["output_tokens"].to_pylist()) >= 0
 
 
 def test_gemini_bedrock_cliffs_and_match_rules_price_by_hand(home):

@@ -98,10 +98,18 @@ def sql_model(
         home, began, say = tokenledger.paths, time.monotonic(), Progress(context)
         window = window_of(context) if entry.daily else None
         scope = {"window_start": window[0], "window_end": window[1]} if window else {}
+        audited: list = []
+
+        def audit(relation: str) -> bool:
+            # write-audit-publish: a lake table's new rows meet the contract before their commit
+            audited.append(validate(con, contract, scope, relation))
+            return audited[0].success
+
         with writing_marts(home, context.run_id, name, entry.daily), tokenledger.lake() if lake else tokenledger.warehouse() as con:
             extra = rows(con, home) if rows else None
             try:
-                count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra)
+                count, inputs = build(con, home, name, window, params(home) if params else None, rows=extra,
+                                      audit=audit if lake and contract is not None else None)
             except duckdb.CatalogException as exc:
                 if not lake:
                     raise
@@ -111,15 +119,22 @@ def sql_model(
                     "upstream assets first (lake/gateway_requests, then the day's staging), or run `tokenledger run`, "
                     "which builds them in order"
                 ) from None
-            meta: dict = {"dagster/row_count": count, "preview": preview(con, name, scope)}
-            if metadata is not None:
-                meta |= metadata(con, scope, inputs)
-            results = [check.evaluate(con, scope | (params(home) if params else {})) for check in checks]
+            refused = bool(audited) and not audited[0].success
+            if refused:
+                # write-audit-publish: the window's new rows broke the contract; the lake keeps its previous rows
+                meta: dict = {"committed": False, "rows_refused": count}
+                results = [check.not_run(f"the window's rows failed {contract.name} and were not committed") for check in checks]
+            else:
+                meta = {"dagster/row_count": count, "preview": preview(con, name, scope)}
+                if metadata is not None:
+                    meta |= metadata(con, scope, inputs)
+                results = [check.evaluate(con, scope | (params(home) if params else {})) for check in checks]
             if contract is not None:
-                results.append(contract_check(contract.name, validate(con, contract, scope)))
+                results.append(contract_check(contract.name, audited[0] if audited else validate(con, contract, scope)))
         last = window[1] - dt.timedelta(days=1) if window else None
         days = "" if window is None else f" {window[0]}" + (f" .. {last}" if last != window[0] else "")
-        say(f"built {name}{days}: {count:,} rows in {time.monotonic() - began:.1f}s")
+        outcome = f"{count:,} rows failed {contract.name}, not committed (the lake keeps the previous rows)" if refused else f"{count:,} rows"
+        say(f"built {name}{days}: {outcome} in {time.monotonic() - began:.1f}s")
         if window is not None and last != window[0]:
             # one result for a range run: Dagster shows it on every partition, so it says it is the window's, not a day's
             meta = {"window": f"{window[0]} .. {last}", **{("window_row_count" if k == "dagster/row_count" else k): v for k, v in meta.items()}}

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -109,15 +110,21 @@ def _files_of(table) -> tuple[list[str], pa.Schema]:
 
 
 def commit_window(
-    home: Home, con: duckdb.DuckDBPyConnection, name: str, select_sql: str, start: dt.date, end: dt.date, params: dict
-) -> int:
-    """Replace the days start <= event_date < end of lake table `name` by the select's rows, in one Delta commit.
+    home: Home, con: duckdb.DuckDBPyConnection, name: str, select_sql: str, start: dt.date, end: dt.date, params: dict,
+    audit: Callable[[str], bool] | None = None,
+) -> tuple[int, bool]:
+    """Replace the days start <= event_date < end of lake table `name` by the select's rows, in one Delta commit;
+    (rows written, whether they were committed).
 
     DuckDB writes the rows as zstd Parquet files (one folder per day, FILE_SIZE each at most) into the home's
     scratch folder; they are moved into the table's folder, then one commit removes the window's old files and
     adds the new ones. Returns the rows written. A one-day window (the daily run's) is written by every thread into
     the day's folder without DuckDB's partitioned writer, which takes about 1.6 times the CPU for the same files;
     its files' event_date statistics then show that every row is of that day.
+
+    `audit(relation)` is the write-audit-publish gate: given a SQL relation over the new files (before they reach the
+    table) it returns whether to commit them; when it says no, nothing is committed and the table keeps the window's
+    previous rows (a failed data contract never reaches a reader of the lake).
     """
     from deltalake import Schema
     from deltalake.transaction import AddAction, create_table_with_add_actions
@@ -135,7 +142,7 @@ def commit_window(
             f"file_size_bytes {sql_literal(FILE_SIZE)}, filename_pattern 'part-{{uuid}}')",
             params,
         )
-        actions, rows = [], 0
+        written = []
         for path in sorted(scratch.rglob("*.parquet")):
             day = path.parent.name.split("=", 1)[1]
             metadata = pq.read_metadata(path)
@@ -143,9 +150,15 @@ def commit_window(
             outside = sorted(d for d in days if not start.isoformat() <= d < end.isoformat())
             if outside:
                 raise ValueError(f"{name}: the select gave rows of {outside[0]}, outside [{start}, {end})")
-            count, size = metadata.num_rows, path.stat().st_size
-            if count == 0:
-                continue
+            if metadata.num_rows:
+                written.append((path, day, metadata.num_rows))
+        if written and audit is not None:
+            files = ", ".join(sql_literal(path.as_posix()) for path, _, _ in written)
+            if not audit(f"read_parquet([{files}])"):
+                return sum(count for _, _, count in written), False
+        actions, rows = [], 0
+        for path, day, count in written:
+            size = path.stat().st_size
             relative = f"{PARTITION}={day}/{path.name}"
             store.put_file(path, f"{folder(name)}/{relative}")
             now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
@@ -161,11 +174,11 @@ def commit_window(
             if table is None:
                 create_table_with_add_actions(uri, Schema.from_arrow(schema), actions, mode="append",
                                               partition_by=[PARTITION], storage_options=options)
-                return rows
+                return rows, True
     days = [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days)]
     table.create_write_transaction(actions, mode="overwrite", schema=_widened(table, schema), partition_by=[PARTITION],
                                    partition_filters=[(PARTITION, "in", days)])
-    return rows
+    return rows, True
 
 
 def _days_in(metadata: pq.FileMetaData, column: int) -> set[str]:

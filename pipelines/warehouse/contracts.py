@@ -16,7 +16,7 @@ the thread that validates: never on a thread of its own, where it raced Dagster'
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -156,8 +156,13 @@ CORE = Contract(
     ),
 )
 
-def validate(con: duckdb.DuckDBPyConnection, contract: Contract, params: dict) -> ContractResult:
-    """Check every row of the window in SQL, then run the GX suite on a bounded frame of the window."""
+def validate(con: duckdb.DuckDBPyConnection, contract: Contract, params: dict, relation: str | None = None) -> ContractResult:
+    """Check every row of the window in SQL, then run the GX suite on a bounded frame of the window.
+
+    `relation`: check these rows (a SQL relation, e.g. a lake table's new files before their commit) instead of
+    the contract's table."""
+    if relation is not None:
+        contract = replace(contract, table=relation)
     rows, counts = _unexpected_counts(con, contract, params)
     if rows == 0:
         return ContractResult(contract.name, True, 0, [])

@@ -387,12 +387,14 @@ def build(
     window: Window | None = None,
     params: dict | None = None,
     rows: dict[str, pa.Table] | None = None,
+    audit: Callable[[str], bool] | None = None,
 ) -> tuple[int, dict[str, object]]:
     """Set up a table's inputs (`rows` gives those computed in Python) and replace the table from its SQL, or a
     daily table's window; (rows now in the table or window, what each input's setup returned by name).
 
-    A lake table's window is committed to the lake (on a connection from `open_lake`), whose views then read it;
-    a reference table the pricing step reads is copied to the lake."""
+    A lake table's window is committed to the lake (on a connection from `open_lake`), whose views then read it,
+    unless `audit` (given a relation over the new rows) refuses them: see `lake_tables.commit_window`. A reference
+    table the pricing step reads is copied to the lake."""
     entry = table(name)
     if entry.daily and window is None:
         raise ValueError(f"{name} is replaced window by window: give the window")
@@ -405,7 +407,7 @@ def build(
             found[item.name] = item.setup(con, home, window or NEVER)
     if is_lake_table(name):
         window_params = {**(params or {}), "window_start": window[0], "window_end": window[1]}
-        count = commit_window(home, con, name, sql_text(name), window[0], window[1], window_params)
+        count, _ = commit_window(home, con, name, sql_text(name), window[0], window[1], window_params, audit)
         attach(con, home, persistent=False)
         return count, found
     if entry.daily:
