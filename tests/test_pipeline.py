@@ -265,7 +265,7 @@ def test_gzip_files_ingest_and_user_ids_are_pseudonymized(home):
 
 
 def _fingerprint(home: Home) -> dict[str, str]:
-    tables = ["core.request_costs", "marts.daily_spend", "marts.price_coverage", "staging.stg_gateway_requests"]
+    tables = ["core.request_costs", "marts.daily_spend", "marts.price_coverage", "staging.stg_gateway_requests", "marts.scenarios"]
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         return {
             table: hashlib.sha256(repr(con.execute(f"select * from {table} order by all").fetchall()).encode()).hexdigest()
