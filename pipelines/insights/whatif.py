@@ -488,21 +488,13 @@ def save_scenarios(con: duckdb.DuckDBPyConnection, rows: pa.Table, replace_kind:
 
 
 def refresh_growth_scenarios(con: duckdb.DuckDBPyConnection, built_at: dt.datetime) -> tuple[int, int]:
-    """Replace marts.scenarios' growth rows with the latest month's; (rows in the table, growth rows written).
-
-    Rows equal to those in the table but for built_at are kept as they are: a re-run over the same data leaves the
-    table identical, and built_at says when the projections last changed."""
+    """Replace marts.scenarios' growth rows with the latest month's unless only built_at would change; (rows, growth rows)."""
     growth = growth_rows(con, built_at)
     columns = ", ".join(name for name in SCENARIO_SCHEMA.names if name != "built_at")
+    kept = f"(select {columns} from {SCENARIOS_TABLE} where kind = 'growth')"
     con.register("growth_rows", growth)
-    try:
-        changed = con.execute(
-            f"select count(*) from ((select {columns} from growth_rows except all select {columns} from {SCENARIOS_TABLE} "
-            f"where kind = 'growth') union all (select {columns} from {SCENARIOS_TABLE} where kind = 'growth' "
-            f"except all select {columns} from growth_rows))"
-        ).fetchall()[0][0]
-    finally:
-        con.unregister("growth_rows")
-    if not changed:
-        return con.execute(f"select count(*) from {SCENARIOS_TABLE}").fetchall()[0][0], growth.num_rows
-    return save_scenarios(con, growth, replace_kind="growth"), growth.num_rows
+    ((changed,),) = con.execute(f"select count(*) from ((select {columns} from growth_rows except all {kept}) "
+                                f"union all ({kept} except all select {columns} from growth_rows))").fetchall()
+    con.unregister("growth_rows")
+    rows = save_scenarios(con, growth, replace_kind="growth") if changed else con.execute(f"select count(*) from {SCENARIOS_TABLE}").fetchall()[0][0]
+    return rows, growth.num_rows
