@@ -204,7 +204,7 @@ REJECTIONS = [
     (row(provider=" "), "provider", "missing required field"),
     (row(model=""), "model", "missing required field"),
     (row(provider="COHERE"), "provider",
-     "unknown provider 'COHERE' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+     "unknown provider 'COHERE' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     (row(request_created_at="yesterday"), "request_created_at", "invalid timestamp: 'yesterday'"),
     (row(request_created_at="2024-13-01 00:00:00.000"), "request_created_at", "invalid timestamp: '2024-13-01 00:00:00.000'"),
     (row(request_created_at="2999-01-01 00:00:00.000"), "request_created_at",

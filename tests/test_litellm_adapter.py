@@ -249,7 +249,7 @@ REJECTIONS = [
     (row(custom_llm_provider=""), "custom_llm_provider", "missing required field"),
     (row(model="", model_group=None), "model", "missing required field"),
     (row(custom_llm_provider="cohere"), "custom_llm_provider",
-     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     (row(startTime="yesterday"), "startTime", "invalid timestamp: 'yesterday'"),
     (row(metadata="{not json"), "metadata", "not a JSON object"),
     (row(request_tags="feature:search"), "request_tags", "not a JSON array"),

@@ -259,9 +259,9 @@ REJECTIONS = [
      "timestamp before 2000-01-01: '1730419200000' (expected nanoseconds since the epoch)"),
     (_line_with(attributes={"gen_ai.provider.name": None}), "gen_ai.provider.name", "missing required field"),
     (_line_with(attributes={"gen_ai.provider.name": "ibm.watsonx.ai"}), "gen_ai.provider.name",
-     "unknown provider 'ibm.watsonx.ai' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+     "unknown provider 'ibm.watsonx.ai' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     (_line_with(attributes={"gen_ai.provider.name": None, "gen_ai.system": "cohere"}), "gen_ai.system",
-     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     (_line_with(attributes={"gen_ai.request.model": None, "gen_ai.response.model": None}), "gen_ai.response.model", "missing required field"),
     (_line_with(attributes={"gen_ai.response.id": None}, spanId=None), "spanId", "missing required field"),
     (_line_with(attributes={"gen_ai.usage.cache_read.input_tokens": 2000, "gen_ai.usage.cache_creation.input_tokens": 10}),
@@ -526,7 +526,7 @@ def test_an_openinference_chain_span_is_skipped_and_a_bad_llm_span_rejected_with
     assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
         ("llm.token_count.prompt", "inconsistent usage: cache read and cache creation tokens exceed the input total"),
         ("llm.provider", "unknown provider 'ollama' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, "
-                         "mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+                         "mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     ]
 
 
@@ -671,3 +671,59 @@ def test_media_counts_that_include_cached_tokens_without_saying_how_many_keep_th
     ]
     assert [(r["field"], r["reason"]) for r in result.rejected.to_pylist()] == [
         ("gen_ai.usage.input_tokens", "inconsistent usage: audio and image tokens exceed the input total")]
+
+
+def _vercel(system: str, model: str, **usage) -> dict:
+    """An AI SDK `ai.generateText.doGenerate` span (vercel/ai packages/ai/src/generate-text/generate-text.ts)."""
+    return {"ai.operationId": "ai.generateText.doGenerate", "operation.name": "ai.generateText.doGenerate",
+            "gen_ai.system": system, "gen_ai.request.model": model, "gen_ai.response.model": model, **usage}
+
+
+def test_vercel_ai_sdk_cache_split_is_read_from_its_own_usage_attributes():
+    """The AI SDK writes the cache split only under ai.usage.*: AI SDK 6's input_tokens includes the cache
+    (inputTokenDetails, as in opencode's real doStream span: 2 + 649452 read + 907 written = 650361); AI SDK 5's
+    Anthropic provider writes Anthropic's input_tokens, without the cache, and cachedInputTokens beside it
+    (getsentry/sentry-javascript packages/core/test/lib/tracing/vercel-ai-cached-tokens.test.ts), its cache write only
+    in the provider metadata. Before, every cached token was priced as fresh input (AI SDK 6) or dropped (AI SDK 5)."""
+    v6 = _vercel("anthropic.messages", "claude-fable-5", **{
+        "gen_ai.usage.input_tokens": 650361, "gen_ai.usage.output_tokens": 369, "ai.usage.inputTokens": 650361,
+        "ai.usage.cachedInputTokens": 649452, "ai.usage.inputTokenDetails.cacheReadTokens": 649452,
+        "ai.usage.inputTokenDetails.cacheWriteTokens": 907, "ai.usage.inputTokenDetails.noCacheTokens": 2,
+        "ai.usage.totalTokens": 650730})
+    v6_openai = _vercel("openai.chat", "gpt-4o-2024-08-06", **{
+        "gen_ai.usage.input_tokens": 2006, "gen_ai.usage.output_tokens": 300,
+        "ai.usage.inputTokenDetails.cacheReadTokens": 1920, "ai.usage.inputTokenDetails.noCacheTokens": 86})
+    v5 = _vercel("anthropic.messages", "claude-3-5-sonnet-20241022", **{
+        "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 350, "ai.usage.cachedInputTokens": 8000,
+        "ai.response.providerMetadata": json.dumps({"anthropic": {"cacheCreationInputTokens": 2000}})})
+    v5_openai = _vercel("openai.chat", "gpt-4o-2024-08-06", **{
+        "gen_ai.usage.input_tokens": 2006, "gen_ai.usage.output_tokens": 300, "ai.usage.cachedInputTokens": 1920})
+    v5_vertex = _vercel("vertex.anthropic.messages", "claude-sonnet-4-5@20250929", **{
+        "gen_ai.usage.input_tokens": 6, "gen_ai.usage.output_tokens": 10, "ai.usage.cachedInputTokens": 5000})
+    result = _parse(doc(*(span(a, span_id=f"s{i}") for i, a in enumerate([v6, v6_openai, v5, v5_openai, v5_vertex])), scope="ai"))
+    assert result.rejected.num_rows == 0
+    got = [(r["provider"], r["input_tokens"], r["cache_read_tokens"], r["cache_write_5m_tokens"], r["output_tokens"])
+           for r in result.rows.to_pylist()]
+    assert got == [
+        ("anthropic", 2, 649452, 907, 369),
+        ("openai", 86, 1920, 0, 300),
+        ("anthropic", 120, 8000, 2000, 350),
+        ("openai", 86, 1920, 0, 300),
+        ("google", 6, 5000, 0, 10),  # Claude on Vertex through the AI SDK's google-vertex provider
+    ]
+
+
+def test_openinference_claude_agent_sdk_prompt_leaves_the_cache_out():
+    """openinference-instrumentation-claude-agent-sdk (Arize-ai/openinference, _wrappers.py
+    _extract_usage_and_cost_attributes) writes Anthropic's input_tokens as llm.token_count.prompt and
+    total = prompt + completion: a typical agent call (6 fresh, 244 written, 87250 read) was rejected as
+    inconsistent, and one with more fresh input than cache lost its cache from the input."""
+    agent = {"openinference.span.kind": "AGENT", "llm.system": "anthropic", "llm.model_name": "claude-sonnet-4-5-20250929"}
+    typical = {**agent, "llm.token_count.prompt": 6, "llm.token_count.completion": 637, "llm.token_count.total": 643,
+               "llm.token_count.prompt_details.cache_write": 244, "llm.token_count.prompt_details.cache_read": 87250}
+    cold = {**agent, "llm.token_count.prompt": 5000, "llm.token_count.completion": 200, "llm.token_count.total": 5200,
+            "llm.token_count.prompt_details.cache_write": 3000}
+    result = _parse(doc(span(typical, span_id="a1"), span(cold, span_id="a2"), scope="openinference.instrumentation.claude_agent_sdk"))
+    assert result.rejected.num_rows == 0
+    got = [tuple(_buckets(result, i)[b] for b in ("input_tokens", "cache_read_tokens", "cache_write_5m_tokens", "output_tokens")) for i in range(2)]
+    assert got == [(6, 87250, 244, 637), (5000, 0, 3000, 200)]

@@ -195,7 +195,7 @@ REJECTIONS = [
     (row(ai_org=""), "ai_org", "missing required field"),
     (row(ai_model=None), "ai_model", "missing required field"),
     (row(ai_org="cohere"), "ai_org",
-     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists)"),
+     "unknown provider 'cohere' (expected one of openai, azure_openai, anthropic, google, aws_bedrock, mistral, deepseek, xai, or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml)"),
     (row(created_at="2024-11-01T00:00:00"), "created_at", "timestamp has no UTC offset: '2024-11-01T00:00:00'"),
     (row(created_at="yesterday"), "created_at", "invalid timestamp: 'yesterday'"),
     (row(created_at="2024-02-30T00:00:00Z"), "created_at", "invalid timestamp: '2024-02-30T00:00:00Z'"),

@@ -79,6 +79,20 @@ MEDIA_ATTRIBUTES = (
     "gen_ai.usage.details.output_audio_tokens", "gen_ai.usage.details.image_prompt_tokens",
     "gen_ai.usage.details.image_cache_tokens", "gen_ai.usage.details.image_candidates_tokens",
 )
+# The Vercel AI SDK's own usage attributes on its ai.*.doGenerate / doStream spans, beside gen_ai.usage.input_tokens
+# and output_tokens (vercel/ai packages/ai/src/generate-text/generate-text.ts): the cache split is only here. AI SDK 6
+# writes inputTokenDetails (input_tokens includes the cache, as the conventions say); AI SDK 5 only cachedInputTokens,
+# and its Anthropic and Bedrock providers write their own input count, which leaves the cache out.
+VERCEL_ATTRIBUTES = (
+    "ai.usage.inputTokenDetails.cacheReadTokens", "ai.usage.inputTokenDetails.cacheWriteTokens",
+    "ai.usage.cachedInputTokens", "ai.usage.totalTokens",
+)
+VERCEL_METADATA = "ai.response.providerMetadata"
+"""Read for one number only (AI SDK 5 writes Anthropic's cache creation nowhere else), never kept in a rejected record."""
+CACHE_EXCLUSIVE_SCOPES = ("openinference.instrumentation.claude_agent_sdk",)
+"""Instrumentations whose prompt count is Anthropic's input_tokens, which leaves the cache reads and writes out:
+OpenInference's Claude Agent SDK (Arize-ai/openinference, openinference-instrumentation-claude-agent-sdk,
+_wrappers.py `_extract_usage_and_cost_attributes`: prompt = input_tokens, total = prompt + completion)."""
 
 # The only span attributes a rejected record keeps: usage, model, provider and ids — never content.
 RECORD_ATTRIBUTES = (
@@ -91,7 +105,7 @@ RECORD_ATTRIBUTES = (
     # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
     "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
     "gen_ai.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
-    *OPENINFERENCE_ATTRIBUTES, *MEDIA_ATTRIBUTES,
+    *OPENINFERENCE_ATTRIBUTES, *MEDIA_ATTRIBUTES, *VERCEL_ATTRIBUTES,
 )
 _RESOURCE_ATTRIBUTES = ("service.name",)
 
@@ -153,7 +167,7 @@ _MEDIA_TOKENS = {
 
 def _query(attribution: AttributionConfig) -> str:
     attribution_keys = [key for field in ALL_FIELDS for key in attribution.otel.keys(field)]
-    span = _Columns("s", [*RECORD_ATTRIBUTES, *attribution_keys])
+    span = _Columns("s", [*RECORD_ATTRIBUTES, VERCEL_METADATA, *attribution_keys])
     res = _Columns("r", [*_RESOURCE_ATTRIBUTES, *attribution_keys])
     a = span.alias
 
@@ -170,12 +184,17 @@ def _query(attribution: AttributionConfig) -> str:
         "cache_read": (("gen_ai.usage.cache_read.input_tokens", a["gen_ai.usage.cache_read.input_tokens"]),
                        ("gen_ai.usage.cache_read_input_tokens", a["gen_ai.usage.cache_read_input_tokens"]),
                        ("llm.token_count.prompt_details.cache_read", a["llm.token_count.prompt_details.cache_read"]),
-                       ("gen_ai.usage.details.cache_read_tokens", a["gen_ai.usage.details.cache_read_tokens"])),
+                       ("gen_ai.usage.details.cache_read_tokens", a["gen_ai.usage.details.cache_read_tokens"]),
+                       ("ai.usage.inputTokenDetails.cacheReadTokens", a["ai.usage.inputTokenDetails.cacheReadTokens"]),
+                       ("ai.usage.cachedInputTokens", a["ai.usage.cachedInputTokens"])),
         "cache_creation": (("gen_ai.usage.cache_write.input_tokens", a["gen_ai.usage.cache_write.input_tokens"]),
                            ("gen_ai.usage.cache_creation.input_tokens", a["gen_ai.usage.cache_creation.input_tokens"]),
                            ("gen_ai.usage.cache_creation_input_tokens", a["gen_ai.usage.cache_creation_input_tokens"]),
                            ("llm.token_count.prompt_details.cache_write", a["llm.token_count.prompt_details.cache_write"]),
-                           ("gen_ai.usage.details.cache_write_tokens", a["gen_ai.usage.details.cache_write_tokens"])),
+                           ("gen_ai.usage.details.cache_write_tokens", a["gen_ai.usage.details.cache_write_tokens"]),
+                           ("ai.usage.inputTokenDetails.cacheWriteTokens", a["ai.usage.inputTokenDetails.cacheWriteTokens"]),
+                           (VERCEL_METADATA, f"case when json_valid({a[VERCEL_METADATA]}) then "
+                                             f"json_extract_string({a[VERCEL_METADATA]}, '$.anthropic.cacheCreationInputTokens') end")),
         "reasoning": (("gen_ai.usage.reasoning.output_tokens", a["gen_ai.usage.reasoning.output_tokens"]),
                       ("gen_ai.usage.reasoning_tokens", a["gen_ai.usage.reasoning_tokens"]),
                       ("gen_ai.usage.details.reasoning_tokens", a["gen_ai.usage.details.reasoning_tokens"]),
@@ -311,8 +330,15 @@ checked as (
             -- converse_usage_record): made whole the same way
             when scope_name = 'opentelemetry.instrumentation.bedrock' and label_input = 'gen_ai.usage.input_tokens'
             then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
+            when scope_name in ({", ".join(sql_string(name) for name in CACHE_EXCLUSIVE_SCOPES)}) and label_input = 'llm.token_count.prompt'
+            then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
+            -- AI SDK 5's Anthropic and Bedrock providers: their input count without the cache read (VERCEL_ATTRIBUTES)
+            when (label_cache_read = 'ai.usage.cachedInputTokens' or label_cache_creation = {sql_string(VERCEL_METADATA)})
+                and label_input = 'gen_ai.usage.input_tokens' and (provider = 'aws_bedrock' or contains(lower(provider_raw), 'anthropic'))
+            then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
             else t_input end as t_prompt,
-        try_cast(coalesce({blank_null(a['gen_ai.usage.total_tokens'])}, {blank_null(a['llm.token_count.total'])}) as bigint) as t_total
+        try_cast(coalesce({blank_null(a['gen_ai.usage.total_tokens'])}, {blank_null(a['llm.token_count.total'])},
+                          {blank_null(a['ai.usage.totalTokens'])}) as bigint) as t_total
     from typed
 ),
 thoughts as (

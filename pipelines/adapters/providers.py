@@ -70,6 +70,7 @@ PREFIXES = {
     "azure": "azure_openai",
     "azure-openai": "azure_openai",
     "amazon-bedrock": "aws_bedrock",
+    "vertex": "google",
 }
 """An SDK provider id `<prefix>.<api>` (`openai.responses`, `xai.chat`) → ours, when the whole name is not in NAMES."""
 
@@ -87,7 +88,7 @@ def tier_problem(field: str, tier: str) -> str:
             f"(expected one of {', '.join(SERVICE_TIERS)})'")
 
 
-EXPECTED = ", ".join(OURS) + ", or a name docs/formats/providers.md lists"
+EXPECTED = ", ".join(OURS) + ", or a name docs/formats/providers.md lists; map another under providers: in attribution.yaml"
 """What an unknown-provider reason says was expected."""
 
 
