@@ -294,7 +294,7 @@ def test_unpriced_separate_lists_them_apart_and_a_close_then_a_discount_gives_a_
     changes = _query(home, "select statement_id, line_type, status, model, requests, cost, gross_charge, charge from marts.chargeback_lines "
                            "where payer = 'acme' and line_type <> 'usage' order by line_type")
     assert changes == [
-        ("CB-2026-10-acme-ADJ", "adjustment", "draft", "gpt-9-preview", 1, Decimal(0), Decimal(0), Decimal(0)),
+        ("CB-2026-10-acme-ADJ", "adjustment", "draft", "gpt-9-preview", 1, None, None, None),  # unpriced: no cost, never $0
         ("CB-2026-10-acme-ADJ", "credit", "draft", GPT4O, 0, Decimal("-0.07"), Decimal("-0.084"), Decimal("-0.03")),
     ]
     assert _query(home, "select sum(charge) from finance.chargeback_usage where payer = 'acme'") == [(Decimal("0.063"),)]

@@ -596,6 +596,17 @@ def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_rec
         ("2026-11", "anthropic", Decimal("0.016635"), Decimal("0.0149715"), Decimal("-0.0016635"), "repriced")
     ]
 
+    # a late request of a model the book does not know: unpriced in the restatement and the reconciliation, never $0
+    land(home, "late.jsonl", [envelope("late-unknown", "openai", "gpt-7-secret", {"prompt_tokens": 1000, "completion_tokens": 10},
+                                       timestamp="2026-11-27T12:00:00Z")])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select model, closed_cost_usd, current_cost_usd, delta_usd, reason, current_unpriced_requests "
+                        "from marts.restatements where model = 'gpt-7-secret'") == [
+        ("gpt-7-secret", Decimal("0"), None, Decimal("0"), "late or corrected usage", 1)
+    ]
+    assert _query(home, "select status, estimated_cost_usd, unpriced_requests from marts.billing_reconciliation "
+                        "where model = 'gpt-7-secret'") == [("estimated_only", Decimal("0"), 1)]
+
 
 def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
     (home.root / "settings.yaml").write_text("reporting_currency: EUR\n")

@@ -119,7 +119,7 @@ select
     case when estimated_cost_usd <> 0 then cast(round(exact_ratio(variance_usd * 100, estimated_cost_usd), 4) as decimal(18, 4)) end as variance_pct,
     case
         when has_bill and not has_estimate then 'billed_only'
-        when has_estimate and not has_bill and estimated_cost_usd <> 0 then 'estimated_only'
+        when has_estimate and not has_bill and (estimated_cost_usd <> 0 or unpriced_requests > 0) then 'estimated_only'
         when abs(variance_usd) <= tolerance_usd then 'matched'
         when variance_usd > 0 then 'over_billed'
         else 'under_billed'

@@ -1,4 +1,6 @@
 -- One row per closed-month daily_spend row that changed after the close: what changed, by how much, why.
+-- A cost is null where every request of the row is unpriced (as in marts.daily_spend), never $0; a row absent on one
+-- side costs 0 there. delta_usd is the priced change; the unpriced requests of each side are their own columns.
 with closed as (
     select *
     from finance.daily_spend
@@ -22,8 +24,8 @@ compared as (
         coalesce(closed.service_tier, current.service_tier) as service_tier,
         coalesce(closed.requests, 0) as closed_requests,
         coalesce(current.requests, 0) as current_requests,
-        coalesce(closed.cost_usd, 0) as closed_cost_usd,
-        coalesce(current.cost_usd, 0) as current_cost_usd,
+        case when closed.event_date is null then 0 else closed.cost_usd end as closed_cost_usd,
+        case when current.event_date is null then 0 else current.cost_usd end as current_cost_usd,
         coalesce(closed.unpriced_requests, 0) as closed_unpriced_requests,
         coalesce(current.unpriced_requests, 0) as current_unpriced_requests,
         coalesce(closed.closed_at, current.period_closed_at) as closed_at,
@@ -49,14 +51,16 @@ select
     current_requests,
     closed_cost_usd,
     current_cost_usd,
-    cast(current_cost_usd - closed_cost_usd as decimal(38, 15)) as delta_usd,
+    cast(coalesce(current_cost_usd, 0) - coalesce(closed_cost_usd, 0) as decimal(38, 15)) as delta_usd,
     case
         when closed_requests <> current_requests then 'late or corrected usage'
         when closed_unpriced_requests <> current_unpriced_requests then 'price coverage changed'
         else 'repriced'
     end as reason,
     closed_at,
+    closed_unpriced_requests,
+    current_unpriced_requests,
 from compared
 where closed_requests <> current_requests
-    or closed_cost_usd <> current_cost_usd
+    or closed_cost_usd is distinct from current_cost_usd
     or closed_unpriced_requests <> current_unpriced_requests
