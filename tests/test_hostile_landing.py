@@ -177,3 +177,48 @@ def test_scratch_left_by_a_killed_ingestion_is_removed_by_the_next_run(home):
 def test_every_test_home_sits_on_a_path_with_an_apostrophe_a_space_and_non_ascii_letters(home):
     """tests/conftest.py puts the suite's temporary folders there: every path reaches SQL quoted or bound."""
     assert {"'", " ", "ü"} <= set(str(home.root)), home.root
+
+
+def test_a_file_replaced_before_duckdb_reads_its_path_is_not_billed_on_the_new_bytes(home, monkeypatch):
+    """DuckDB reads a clean envelope file whole from its path, after the bytes were hashed: a file copied over in
+    between (same ids, other usage) was billed on the new content under the old hash, and the next run, seeing the
+    old bytes again, kept those rows as unchanged. Now the file fails as changed and is read again next run."""
+    from pipelines.ingest import gateway
+
+    original = land(home, "swapped.jsonl", _lines("swap-1", "swap-2"))
+    replacement = "\n".join(envelope(i, "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 777777, "completion_tokens": 100})
+                            for i in ("swap-1", "swap-2")) + "\n"
+    query = gateway.envelope_file_query
+
+    def swapped_meanwhile(path, name):  # the writer replaces the file between the hash and DuckDB's read
+        original.write_text(replacement)
+        return query(path, name)
+
+    monkeypatch.setattr(gateway, "envelope_file_query", swapped_meanwhile)
+    summary = run_pipeline(home, progress=lambda _: None)
+    status, error, _ = _files(home)["gateway/envelope/swapped.jsonl"]
+    assert (status, error) == ("failed", "the file changed while it was read (replaced or rewritten after it was hashed)")
+    assert any("swapped.jsonl" in warning for warning in summary.warnings)
+    assert _requests(home) == []
+
+    monkeypatch.undo()
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/swapped.jsonl"] == ("loaded", None, 2)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select sum(input_tokens) from core.request_costs").fetchall() == [(2 * 777777,)]
+
+
+def test_a_symlinked_folder_in_landing_is_a_failed_row_not_a_silent_skip(home, tmp_path):
+    """os.walk does not enter a symlinked folder: an envelope folder linked to another disk (or a dated subfolder
+    linked anywhere) loaded nothing, with no audit row and no warning, and the run said 'no spend yet'."""
+    from pipelines.storage.lake import SYMLINKED_FOLDER
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "day.jsonl").write_text("\n".join(_lines("out-1")) + "\n")
+    land(home, "good.jsonl", _lines("good-1"))
+    (home.gateway_landing("envelope") / "2026-11-27").symlink_to(outside, target_is_directory=True)
+    summary = run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/2026-11-27"] == ("failed", SYMLINKED_FOLDER, 0)
+    assert any("2026-11-27" in warning for warning in summary.warnings)
+    assert _requests(home) == ["good-1"]

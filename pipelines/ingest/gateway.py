@@ -196,6 +196,8 @@ def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes
         if rows is not None and lines is not None and lines.result() != rows:
             staging.clear()
             rows = None
+    if landed.path is not None and landed.store is None:
+        landed.check_unchanged()  # DuckDB read the path again: the rows must be those of the bytes hashed
     return rows
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from pipelines.storage.home import Home
 from pipelines.storage.lake import (
+    ChangedWhileRead,
     LandedFile,
     manifest_entry,
     mark_pending,
@@ -164,7 +165,12 @@ def _ingest_file(home: Home, source: LandedSource, landed: LandedFile, previous:
     sha = hashlib.sha256(data).hexdigest()
     if previous and previous["sha256"] == sha and previous["status"] not in GONE:
         return None
-    return source.load(landed, data, sha, previous)
+    try:
+        return source.load(landed, data, sha, previous)
+    except ChangedWhileRead as exc:  # rewritten while its path was read again: nothing of it staged, read next run
+        if previous and previous["status"] not in GONE and previous.get("rows_loaded"):
+            return _failed_keeping(home, landed, str(exc), previous)
+        return failed(home, landed, str(exc))
 
 
 COUNTS = ("rows_read", "rows_loaded", "rows_rejected", "rows_duplicate", "duplicate_conflicts", "rows_skipped", "skipped_reasons")

@@ -101,7 +101,26 @@ class LandedFile:
         after = self.path.stat()
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
             raise OSError(f"the file changed while it was read ({before.st_size} bytes, then {after.st_size})")
+        object.__setattr__(self, "_read_as", _signature(after))
         return data
+
+    def check_unchanged(self) -> None:
+        """ChangedWhileRead when the local file is no longer what `read_bytes` read (a reader that opens the path
+        again, as DuckDB's whole-file read does, must call this after it)."""
+        try:
+            now = _signature(self.path.stat())
+        except OSError:
+            now = None
+        if now != getattr(self, "_read_as", None):
+            raise ChangedWhileRead("the file changed while it was read (replaced or rewritten after it was hashed)")
+
+
+class ChangedWhileRead(OSError):
+    """A landed file rewritten between the read that hashed it and a later read of its path: read it again next run."""
+
+
+def _signature(status: os.stat_result) -> tuple[int, int, int]:
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def landing_store(home: Home, folder: str) -> Store:
@@ -114,8 +133,8 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
 
     With `by_format`, the first folder below names the file's format (a file directly under landing/<folder>/
     has format '', which `file_problem` reports); otherwise every file's format is `folder`. Nothing is left out
-    in silence: a FIFO, socket or device, a name that is not UTF-8 and a folder that cannot be listed come back
-    with their `problem` set.
+    in silence: a FIFO, socket or device, a name that is not UTF-8, a folder that cannot be listed and a symlink to a
+    folder (not followed) come back with their `problem` set.
     """
 
     def fmt(parts: tuple[str, ...] | list[str]) -> str:
@@ -138,12 +157,18 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
         path = Path(error.filename)
         found.append(_landed(landing, root, path, fmt, f"the folder cannot be listed: {error.strerror}"))
 
-    for directory, _, names in os.walk(root, onerror=unlisted):
+    for directory, folders, names in os.walk(root, onerror=unlisted):
         for name in names:
             if not name.startswith("."):
                 path = Path(directory) / name
                 found.append(_landed(landing, root, path, fmt, _not_regular(path)))
+        for name in folders:  # os.walk does not enter a symlinked folder: say so rather than skip its files unseen
+            if not name.startswith(".") and (path := Path(directory) / name).is_symlink():
+                found.append(_landed(landing, root, path, fmt, SYMLINKED_FOLDER))
     yield from sorted(found, key=lambda landed: landed.relative)
+
+
+SYMLINKED_FOLDER = "a symlink to a folder, not followed: land the files themselves (or a symlink per file, inside landing)"
 
 
 def _landed(landing: Path, root: Path, path: Path, fmt, problem: str | None) -> LandedFile:
