@@ -180,3 +180,39 @@ def test_sql_cannot_write_into_the_lake_tables_it_may_read(published):
     assert _cli(home, "sql", REQUESTS).stdout == before
     explained = _cli(home, "sql", "explain analyze select count(*) from core.request_costs")
     assert explained.returncode == 0, explained.stderr
+
+
+_FULL_DISK = """
+import resource, signal, sys
+import duckdb
+from pipelines.storage.database import PublishFailed, publish
+from pipelines.storage.home import Home
+
+home = Home.at(sys.argv[1])
+with duckdb.connect(str(home.work_warehouse)) as con:  # a run's writes, in the working copy's log, not checkpointed yet
+    con.execute("pragma disable_checkpoint_on_shutdown")
+    con.execute("create table marts.filler as select range as n from range(1000)")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: nothing may be written past the first MiB of any file
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+try:
+    publish(home)
+except PublishFailed as exc:
+    print("PublishFailed:", exc)
+"""
+
+
+def test_a_disk_full_at_publish_is_one_clear_error_and_readers_keep_the_last_state(published):
+    """The working warehouse's checkpoint failed on a full disk with DuckDB's raw FatalException and a traceback;
+    publishing then stopped outside its own error. Now it is PublishFailed, whose message the CLI prints in one line."""
+    before = _query_published(published)
+    env = {**os.environ, **KEY, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(published.root)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith(f"PublishFailed: {published.warehouse} was not replaced: the working warehouse could not be written (")
+    assert "readers keep the last published state" in done.stdout
+    assert _query_published(published) == before
+
+
+def _query_published(home: Home) -> list[tuple]:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute(TOTAL).fetchall()

@@ -183,7 +183,13 @@ def publish(home: Home) -> bool:
         )
     with connect(home) as con:
         attach(con, home, persistent=True)  # the lake tables' views read their versions of now
-        con.execute("checkpoint")
+        try:
+            con.execute("checkpoint")
+        except duckdb.Error as exc:  # a full disk: DuckDB's own error, fatal to the working copy until it is reopened
+            raise PublishFailed(
+                f"{home.warehouse} was not replaced: the working warehouse could not be written ({str(exc).splitlines()[0]}); "
+                "readers keep the last published state; make room, then `tokenledger run` publishes"
+            ) from exc
         for left in home.root.glob(".warehouse.publishing.*"):  # a publish killed mid-copy; none runs beside this one
             left.unlink(missing_ok=True)
         copy = home.root / f".warehouse.publishing.{os.getpid()}"
