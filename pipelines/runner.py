@@ -74,13 +74,20 @@ def publish_after(home: Home | str, instance: dg.DagsterInstance, run_id: str) -
 def instance_for(home: Home, *, cli: bool = False) -> dg.DagsterInstance:
     """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run; `cli`: the one
     `tokenledger run` uses, on the same storage, without compute log capture."""
+    import yaml
+    from dagster._core.instance.ref import InstanceRef
+
     folder = home.dagster_home
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shipped_dir("dagster.yaml"), folder / "dagster.yaml")
-    if not cli:
-        return dg.DagsterInstance.from_config(str(folder))
-    (folder / CLI_CONFIG).write_text((folder / "dagster.yaml").read_text() + CLI_COMPUTE_LOGS)
-    return dg.DagsterInstance.from_config(str(folder), config_filename=CLI_CONFIG)
+    name = "dagster.yaml"
+    if cli:
+        name = CLI_CONFIG
+        (folder / CLI_CONFIG).write_text((folder / "dagster.yaml").read_text() + CLI_COMPUTE_LOGS)
+    # Dagster finds the file by a glob of its path: a home named with [ ] * ? matched nothing, and the instance ran
+    # with Dagster's defaults (telemetry on, output capture on). The settings are given as they are instead.
+    settings = yaml.safe_load((folder / name).read_text()) or {}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(folder), config_filename=name, overrides=settings))
 
 
 def recover_dead_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -122,3 +122,18 @@ def test_a_lake_table_built_before_what_it_reads_says_what_to_build_first(home, 
     (failure,) = [event for event in result.all_events if event.is_step_failure]
     message = failure.step_failure_data.error.to_string()  # the step's error with its cause
     assert "core.request_costs reads a table this home has not built yet" in message and "run `tokenledger run`" in message
+
+
+def test_a_home_named_with_glob_characters_keeps_its_dagster_settings(tmp_path):
+    """Dagster finds dagster.yaml by a glob of its path: under a home named `h [x]{*}` it matched nothing and the
+    instance ran on Dagster's defaults (telemetry on, step output captured, no pool limit)."""
+    from pipelines.runner import instance_for
+    from pipelines.storage.home import Home
+
+    home = Home.at(tmp_path / "h o'm\"e;ü [x]{*}").ensure()  # not '?': Dagster's SQLite URL ends there
+    for cli in (False, True):
+        with instance_for(home, cli=cli) as instance:
+            assert instance.get_settings("telemetry") == {"enabled": False}
+            assert instance.get_settings("concurrency")["pools"]["default_limit"] == 1
+            assert type(instance.compute_log_manager).__name__ == ("NoOpComputeLogManager" if cli else "LocalComputeLogManager")
+            assert instance.root_directory == str(home.dagster_home)
