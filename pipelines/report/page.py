@@ -80,7 +80,7 @@ document.getElementById('toggle-tables').addEventListener('click', function (eve
 def _kpis(data: ReportData) -> str:
     full_cost = None if data.full_cost.missing else sum((r["total_usd"] for r in data.full_cost.rows), Decimal(0))
     tiles = [
-        (usd(data.cost_usd), "inference spend (priced requests)"),
+        (usd(data.cost_usd), "inference spend (API prices and whole GPU bills)"),
         (usd(full_cost), "full cost (overhead included)"),
         (count(data.requests), "requests"),
         (unit_usd(data.cost_per_request_usd), "cost per request"),
