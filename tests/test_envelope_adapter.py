@@ -288,6 +288,19 @@ def test_gemini_traffic_type_sets_the_service_tier():
     assert result.rows["service_tier"].to_pylist() == ["standard", "flex", "priority", "provisioned_throughput"]
 
 
+def test_gemini_api_usage_metadata_service_tier_sets_the_service_tier():
+    """The Gemini API's usageMetadata names its tier (`"serviceTier": "standard"` in a live response kept as
+    vercel/ai packages/google/src/__fixtures__/google-usage-raw-live.json): a priority request logged as it came was
+    priced at the standard tier. A value that is not a tier of ours is not read (the request stays standard)."""
+    def gemini(rid: str, tier: str) -> str:
+        usage = {"promptTokenCount": 10, "candidatesTokenCount": 2, "totalTokenCount": 12, "serviceTier": tier}
+        return envelope(rid, "google", "gemini-2.5-flash", usage, service_tier=None)
+
+    result = _parse(gemini("a", "standard"), gemini("b", "priority"), gemini("c", "FLEX"), gemini("d", "SERVICE_TIER_UNSPECIFIED"))
+    assert result.rejected.num_rows == 0
+    assert result.rows["service_tier"].to_pylist() == ["standard", "priority", "flex", "standard"]
+
+
 def test_bedrock_service_tier_type_sets_the_service_tier():
     """A Converse response's `serviceTier.type` (priority, default, flex, reserved) written as the envelope's
     service_tier: `default` is the Standard tier, `reserved` (capacity billed per tokens-per-minute) is read as

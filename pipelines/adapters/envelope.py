@@ -274,14 +274,14 @@ canonical as (
             else reported_output
         end as output_tokens,
         -- Anthropic's fast mode (usage.speed) is a premium price of its own: a tier, unpriced where the book has none
-        case when shape = 'anthropic' and lower(u.speed) = 'fast' then 'fast' else case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
+        case when shape = 'anthropic' and lower(u.speed) = 'fast' then 'fast' else case coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), {_GEMINI_TIER}, 'standard')
             when 'default' then 'standard'
             when 'auto' then 'standard'
             when 'on_demand' then 'standard'
             when 'on_demand_flex' then 'flex'
             when 'on_demand_priority' then 'priority'
             when 'reserved' then 'provisioned_throughput'
-            else coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), 'standard')
+            else coalesce(envelope_tier, lower(u.service_tier), lower(coalesce(u.trafficType, u.traffic_type)), {_GEMINI_TIER}, 'standard')
         end end as service_tier
     from buckets
 ),
@@ -350,6 +350,9 @@ from judged
 """
 
 
+_GEMINI_TIER = "case when lower(u.serviceTier) in ('standard', 'flex', 'priority') then lower(u.serviceTier) end"
+"""SQL: the tier a Gemini API usageMetadata names (`serviceTier`, as in vercel/ai packages/google/src/__fixtures__/
+google-usage-raw-live.json); another value (or Bedrock's object) is not a tier here."""
 _STRING_ONLY = ("request_id", "timestamp", "provider", "model", "service_tier")
 
 

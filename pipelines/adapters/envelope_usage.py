@@ -63,7 +63,7 @@ USAGE_STRUCTURE = """{
   "server_tool_use": {"web_search_requests": "VARCHAR"},
   "service_tier": "VARCHAR",
   "promptTokenCount": "VARCHAR", "cachedContentTokenCount": "VARCHAR", "candidatesTokenCount": "VARCHAR",
-  "thoughtsTokenCount": "VARCHAR", "toolUsePromptTokenCount": "VARCHAR", "trafficType": "VARCHAR",
+  "thoughtsTokenCount": "VARCHAR", "toolUsePromptTokenCount": "VARCHAR", "trafficType": "VARCHAR", "serviceTier": "VARCHAR",
   "prompt_token_count": "VARCHAR", "cached_content_token_count": "VARCHAR", "candidates_token_count": "VARCHAR",
   "thoughts_token_count": "VARCHAR", "tool_use_prompt_token_count": "VARCHAR", "traffic_type": "VARCHAR",
   "inputTokens": "VARCHAR", "outputTokens": "VARCHAR", "cacheReadInputTokens": "VARCHAR", "cacheWriteInputTokens": "VARCHAR",
