@@ -247,7 +247,7 @@ def _failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
                 error = error.cause
             messages.append(f"{event.step_key}: {error.message.strip()}")
     for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
+        if not evaluation.passed and evaluation.severity != dg.AssetCheckSeverity.WARN:  # a warning, or a check not run
             failures = evaluation.metadata.get("failures")
             details = [
                 f"{f['expectation']} {f['column']} ({f['unexpected_count']} unexpected, e.g. {', '.join(f['examples'][:3])})"

@@ -99,6 +99,18 @@ def test_run_on_a_missing_home_says_how_to_start(tmp_path):
     assert "does not exist: run `tokenledger init --home" in done.stderr
 
 
+def test_a_home_path_duckdb_or_dagster_cannot_use_is_refused_in_one_line(tmp_path):
+    """DuckDB reads what follows '?' in a database path as options: `init` made the home, then `run` failed with a
+    traceback about 'a.wal?b/.work/warehouse.duckdb'. Dagster's webserver and daemon find dagster.yaml by a glob."""
+    for command in ("init", "run", "sql"):
+        done = _cli(command, *(["select 1"] if command == "sql" else []), home=tmp_path / "a?b")
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == f"tokenledger: {tmp_path / 'a?b'}: a home folder's path may not contain '?' (DuckDB cuts database paths there); rename it\n"
+    assert not (tmp_path / "a?b").exists()
+    done = _cli("dev", home=tmp_path / "h [x]")
+    assert done.returncode == 2 and "`tokenledger dev` cannot use a home whose path holds [, ] or *" in done.stderr
+
+
 def test_a_bad_environment_variable_is_one_line_before_the_run_starts(tmp_path, monkeypatch):
     home = tmp_path / "h"
     assert _cli("init", home=home).returncode == 0

@@ -32,7 +32,10 @@ def with_home(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def home_of(args: argparse.Namespace) -> Home:
-    return Home.at(args.home)
+    home = Home.at(args.home)
+    if "?" in str(home.root):  # DuckDB reads what follows a '?' in a database path as options (its log went to 'a.wal?b/')
+        raise UserError(f"{home.root}: a home folder's path may not contain '?' (DuckDB cuts database paths there); rename it")
+    return home
 
 
 def warehouse_of(args: argparse.Namespace) -> Home:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from pipelines.cli.common import home_of
+from pipelines.cli.common import UserError, home_of
 from pipelines.settings import HOME_ENV
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -32,6 +32,9 @@ def dev_command(args: argparse.Namespace) -> int:
     from pipelines.runner import instance_for
 
     home = home_of(args).ensure()
+    if any(char in str(home.dagster_home) for char in "[]*"):
+        raise UserError(f"{home.root}: `tokenledger dev` cannot use a home whose path holds [, ] or *: Dagster's webserver and "
+                        "daemon find dagster.yaml by a glob of its path and would run without its settings; rename it")
     instance_for(home).dispose()
     workspace = home.dagster_home / "workspace.yaml"
     workspace.write_text(WORKSPACE)

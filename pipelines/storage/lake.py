@@ -168,7 +168,7 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
     yield from sorted(found, key=lambda landed: landed.relative)
 
 
-SYMLINKED_FOLDER = "a symlink to a folder, not followed: land the files themselves (or a symlink per file, inside landing)"
+SYMLINKED_FOLDER = "a symlink to a folder, not followed: move or copy its files into landing"
 
 
 def _landed(landing: Path, root: Path, path: Path, fmt, problem: str | None) -> LandedFile:

@@ -161,7 +161,7 @@ adjustments as (
             as decimal(38, 15)) as included_units,
         cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) end
             as decimal(38, 15)) as gross_charge,
-        cast(case when coalesce(stated.priced, now_.priced) and not (now_.priced and now_.charge is null)
+        cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.priced and now_.charge is null, false)
             then coalesce(now_.charge, 0) - coalesce(stated.charge, 0) end
             as decimal(38, 15)) as charge,
         now_.problem,
