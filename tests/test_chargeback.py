@@ -455,3 +455,18 @@ def test_a_bad_chargeback_file_stops_the_run_before_it_starts(tmp_path, capsys):
 
 def test_no_chargeback_file_means_no_statements(tmp_path):
     assert load_chargeback(tmp_path).payers.num_rows == 0
+
+
+def test_a_closed_line_whose_requests_are_withdrawn_is_credited_in_full(tmp_path):
+    """A corrected file withdraws every request of a closed statement's line: the line has no counterpart now, and its
+    adjustment's charge was NULL (NOT (NULL AND TRUE) in SQL), so the payer was never credited."""
+    home = _home(tmp_path, "unpriced: separate\n" + CHARGEBACK)
+    run_pipeline(home, progress=_quiet)
+    close_month(home, "2026-10")
+    (stated,) = _query(home, "select charge from marts.chargeback_lines where payer = 'umbrella' and line_type = 'usage'")
+    assert stated[0] > 0
+    land(home, "october.jsonl", [line for line in _requests() if '"umbrella"' not in line])
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select statement_id, line_type, requests, charge from marts.chargeback_lines "
+                        "where payer = 'umbrella' and status = 'draft'") == [("CB-2026-10-umbrella-ADJ", "credit", -80, -stated[0])]
+    assert _statement(home, "umbrella")["adjustments"] == -stated[0]
