@@ -20,6 +20,7 @@ from pipelines.defs.resources import TokenledgerHome
 from pipelines.defs.run_workers import end_dead_runs
 from pipelines.defs.stages import PUBLISHED_BY_LAUNCHER, contiguous_ranges, finish_run, partition_dates, range_tags, stage_keys
 from pipelines.ingest.privacy import load_key, short_key_warning
+from pipelines.settings import load_yaml
 from pipelines.storage.database import WarehouseUnfinished, publish
 from pipelines.storage.home import Home, shipped_dir
 from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
@@ -74,7 +75,6 @@ def publish_after(home: Home | str, instance: dg.DagsterInstance, run_id: str) -
 def instance_for(home: Home, *, cli: bool = False) -> dg.DagsterInstance:
     """A persistent Dagster instance inside the home folder, so `tokenledger dev` shows every run; `cli`: the one
     `tokenledger run` uses, on the same storage, without compute log capture."""
-    import yaml
     from dagster._core.instance.ref import InstanceRef
 
     folder = home.dagster_home
@@ -86,7 +86,7 @@ def instance_for(home: Home, *, cli: bool = False) -> dg.DagsterInstance:
         (folder / CLI_CONFIG).write_text((folder / "dagster.yaml").read_text() + CLI_COMPUTE_LOGS)
     # Dagster finds the file by a glob of its path: a home named with [ ] * ? matched nothing, and the instance ran
     # with Dagster's defaults (telemetry on, output capture on). The settings are given as they are instead.
-    settings = yaml.safe_load((folder / name).read_text()) or {}
+    settings = load_yaml(folder / name) or {}
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(folder), config_filename=name, overrides=settings))
 
 
