@@ -57,26 +57,24 @@ def memory_limit() -> str:
 
 
 def max_line_bytes() -> int:
-    """The longest line ingestion reads: $TOKENLEDGER_MAX_LINE_BYTES (a whole number of bytes, at least 1024),
-    else 16 MiB; ConfigError naming the variable when it is not one."""
+    """The longest line ingestion reads: $TOKENLEDGER_MAX_LINE_BYTES (a whole number of bytes in ASCII digits, at
+    least 1024), else 16 MiB; ConfigError naming the variable when it is not one."""
     raw = env(MAX_LINE_BYTES_ENV)
     if raw is None:
         return DEFAULT_MAX_LINE_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
+    value = int(raw) if re.fullmatch(r"[ \t]*[0-9]{1,15}[ \t]*", raw) else 0
     if value < 1024:
         raise ConfigError(f"{MAX_LINE_BYTES_ENV} must be a whole number of bytes of at least 1024, got {raw[:SHOWN_CHARS]!r}")
     return value
 
 
 def ingest_workers() -> int:
-    """$TOKENLEDGER_INGEST_WORKERS, else 1; ConfigError naming the variable when it is not a whole number from 1 to 16."""
+    """$TOKENLEDGER_INGEST_WORKERS, else 1; ConfigError naming the variable when it is not a whole number from 1 to 16
+    in ASCII digits (int() would also take other scripts' digits and underscores)."""
     raw = env(INGEST_WORKERS_ENV)
     if raw is None:
         return DEFAULT_INGEST_WORKERS
-    if not re.fullmatch(r"\s*\d{1,2}\s*", raw) or not 1 <= int(raw) <= 16:
+    if not re.fullmatch(r"[ \t]*[0-9]{1,2}[ \t]*", raw) or not 1 <= int(raw) <= 16:
         raise ConfigError(f"{INGEST_WORKERS_ENV} must be a whole number from 1 to 16, got {raw[:SHOWN_CHARS]!r}")
     return int(raw)
 

@@ -219,7 +219,7 @@ def test_the_setting_reads_a_whole_number_of_bytes(monkeypatch):
     assert max_line_bytes() == LIMIT
     monkeypatch.delenv(MAX_LINE_BYTES_ENV)
     assert max_line_bytes() == DEFAULT_MAX_LINE_BYTES == 16 * 2**20
-    for bad in ("16MB", "-5", "100"):
+    for bad in ("16MB", "-5", "100", "2_048", "\u0662\u0660\u0664\u0668"):  # int() reads both as 2048
         monkeypatch.setenv(MAX_LINE_BYTES_ENV, bad)
         with pytest.raises(ValueError, match=MAX_LINE_BYTES_ENV):
             max_line_bytes()

@@ -85,6 +85,18 @@ def test_a_second_run_on_the_same_home_fails_at_once_with_a_clear_message(homes)
         pass
 
 
+def test_deleting_the_lock_file_during_a_run_does_not_let_a_second_run_start(homes):
+    home, _ = homes
+    with run_lock(home):
+        (home.root / ".run.lock").unlink()  # a tidy-up script or a person clearing "stale" files
+        with pytest.raises(RunInProgress, match="another tokenledger run is writing"):
+            with run_lock(home):
+                pass
+    with run_lock(home):
+        assert (home.root / ".run.lock").read_text() == str(os.getpid())
+    assert (home.root / ".run.lock").read_text() == ""
+
+
 def test_cli_reports_a_run_in_progress(homes):
     home, _ = homes
     shutil.rmtree(home.secrets)

@@ -120,7 +120,7 @@ def test_a_file_that_fails_does_not_stop_the_files_being_loaded_beside_it(home, 
     assert len(read_manifest(home)) == 6
 
 
-@pytest.mark.parametrize("raw", ["0", "17", "two", "-1", "1.5"])
+@pytest.mark.parametrize("raw", ["0", "17", "two", "-1", "1.5", "\u0664", "1_2", "\uff14"])  # Arabic-Indic and fullwidth 4: int() takes them
 def test_a_bad_worker_count_is_refused_naming_the_variable(home, monkeypatch, raw):
     land(home, "2026-11-27/a.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", OPENAI)])
     monkeypatch.setenv("TOKENLEDGER_INGEST_WORKERS", raw)

@@ -30,7 +30,7 @@ def memory_limit_share(parts: int) -> str:
     """`memory_limit()` split between `parts` DuckDB databases working at once, in bytes (as DuckDB reads units:
     KB = 1000, KiB = 1024); the limit as it is when it is not a size DuckDB spells that way."""
     limit = memory_limit()
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", limit.lower(), re.ASCII)
     if parts <= 1 or match is None or match.group(2) not in MEMORY_UNITS:
         return limit
     return f"{int(Decimal(match.group(1)) * MEMORY_UNITS[match.group(2)] / parts)}B"
@@ -55,7 +55,7 @@ def check_memory_limit() -> None:
     if raw is None:
         return
     problem = f"{MEMORY_LIMIT_ENV} must be a memory size such as 1536MB, 2GiB or 75% (at least 128MiB), got {raw[:SHOWN_CHARS]!r}"
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", raw.lower())
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", raw.lower(), re.ASCII)
     if match and match.group(2) in MEMORY_UNITS and Decimal(match.group(1)) * MEMORY_UNITS[match.group(2)] < MIN_MEMORY_BYTES:
         raise ConfigError(problem)
     with duckdb.connect() as con:

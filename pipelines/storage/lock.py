@@ -7,7 +7,7 @@
 - `pending_lock`: the read-modify-write of the pending dates file, from ingestion, sensors and runs.
 - `short_lock`: any other brief exclusive step (the first copy of the working warehouse).
 
-Every lock is an flock on a file: the kernel drops it when its process dies, so a killed run never leaves one.
+Every lock is an flock on a file (the run lock on the home folder): the kernel drops it when its process dies, so a killed run never leaves one.
 """
 
 from __future__ import annotations
@@ -61,16 +61,27 @@ def _held(handle: IO[str]) -> Iterator[None]:
 
 @contextmanager
 def run_lock(home: Home) -> Iterator[None]:
-    """Hold the home's run lock: a second run fails at once with a clear message, never interleaves."""
+    """Hold the home's run lock: a second run fails at once with a clear message, never interleaves.
+
+    The lock is an flock on the home folder itself, which cannot be deleted while it holds anything: a lock on
+    `.run.lock` alone was lost when someone deleted that file during a run (the next run locked a new file and
+    ran beside the first). `.run.lock` holds the holder's pid, for the message."""
     home.root.mkdir(parents=True, exist_ok=True)
-    path = home.root / ".run.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {_holder(handle)}); try again when it finishes") from None
-        with _held(handle):
-            yield
+    folder = os.open(home.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with open(home.root / ".run.lock", "a+") as handle:
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {_holder(handle)}); try again when it finishes") from None
+            _claim(handle)
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+    finally:
+        os.close(folder)  # closing the last descriptor drops the flock
 
 
 def _lock_file(home: Home, name: str) -> Path:
