@@ -222,3 +222,25 @@ def test_a_symlinked_folder_in_landing_is_a_failed_row_not_a_silent_skip(home, t
     assert _files(home)["gateway/envelope/2026-11-27"] == ("failed", SYMLINKED_FOLDER, 0)
     assert any("2026-11-27" in warning for warning in summary.warnings)
     assert _requests(home) == ["good-1"]
+
+
+def test_a_file_truncated_after_it_was_read_withdraws_its_rows_and_says_so(home):
+    """logrotate's copytruncate empties a log in place after copying it: the re-read withdraws the file's records
+    (README: a corrected file re-resolves its requests), which the run and the audit now say, never silently."""
+    path = land(home, "app.jsonl", _lines("rot-1", "rot-2", "rot-3"))
+    run_pipeline(home, progress=lambda _: None)
+    assert _requests(home) == ["rot-1", "rot-2", "rot-3"]
+
+    path.write_bytes(b"")
+    lines: list[str] = []
+    run_pipeline(home, progress=lines.append)
+    said = "3 rows loaded by its last read, 0 now: the records no longer in it are withdrawn (land the rotated or corrected copy to keep them)"
+    assert f"  warning: gateway/envelope/app.jsonl changed since its last read: {said}" in lines, lines
+    assert _files(home)["gateway/envelope/app.jsonl"] == ("loaded", said, 0)
+    assert _requests(home) == []
+
+    land(home, "app.jsonl", _lines("rot-4"))  # the application writes on: more rows than the empty read, no warning
+    lines.clear()
+    run_pipeline(home, progress=lines.append)
+    assert not [line for line in lines if "warning" in line], lines
+    assert _files(home)["gateway/envelope/app.jsonl"] == ("loaded", None, 1)

@@ -41,7 +41,7 @@ from pipelines.adapters.lines import count_lines
 from pipelines.adapters.litellm import parse_litellm
 from pipelines.adapters.otel import parse_otel
 from pipelines.adapters.portkey import parse_portkey
-from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed
+from pipelines.ingest.landed import IngestReport, LandedSource, failed, ingest_landed, withdrawn
 from pipelines.ingest.privacy import load_key, pseudonymize
 from pipelines.settings import ingest_workers
 from pipelines.storage.database import in_memory, sql_text
@@ -153,7 +153,10 @@ def _load(
         landed,
         sha256=sha,
         status="loaded",
-        error=f"{rejected_rows.num_rows} rows rejected" if rejected_rows.num_rows else None,
+        error="; ".join(part for part in (
+            f"{rejected_rows.num_rows} rows rejected" if rejected_rows.num_rows else "",
+            withdrawn({"status": "loaded", "rows_loaded": loaded}, previous) or "",
+        ) if part) or None,
         rows_read=rows_read,
         rows_loaded=loaded,
         rows_rejected=rejected_rows.num_rows,

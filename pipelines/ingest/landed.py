@@ -122,6 +122,8 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
                 + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
                 + (f" ({entry['error']})" if entry["error"] and entry["status"] != "loaded" else "")  # loaded: "N rows rejected"
             )
+            if (shrunk := withdrawn(entry, manifest.get(landed_file.relative))) is not None:
+                progress(f"warning: {landed_file.relative} changed since its last read: {shrunk}")
     finally:
         pool.shutdown(cancel_futures=True)  # a file that failed stops the files not started; the started ones finish
     present = {landed_file.relative for landed_file in landed}
@@ -134,6 +136,18 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
                 report.add(entry, previous, path)
             progress(f"{path}: no longer in landing ({entry['error']})")
     return report
+
+
+def withdrawn(entry: dict, previous: dict | None) -> str | None:
+    """What a re-read of a changed file withdrew, when it loaded fewer rows than its last read (a file truncated
+    or rewritten in place, as logrotate's copytruncate does): said, never silent; None otherwise."""
+    if entry["status"] != "loaded" or not previous or previous["status"] in GONE:
+        return None
+    before, now = previous.get("rows_loaded") or 0, entry.get("rows_loaded") or 0
+    if now >= before:
+        return None
+    return (f"{before} rows loaded by its last read, {now} now: the records no longer in it are withdrawn "
+            f"(land the rotated or corrected copy to keep them)")
 
 
 def archive(home: Home, path: str, previous: dict) -> dict:
