@@ -350,3 +350,25 @@ def test_invisible_characters_cannot_make_two_names_look_alike(tmp_path, capsys)
         assert escape(shown) in page
     assert insights_main(["sql", "select 1", "--home", str(tmp_path / "none\nforged line")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_closed_month_says_whether_its_figures_are_restated(tmp_path):
+    """The page of a closed month shows today's marts; the header says what was closed and what changed since."""
+    from pipelines.finance.close import close_month
+
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    land(home, "october.jsonl", [envelope(f"oct_{n}", "openai", "gpt-4o-2024-08-06", CHAT_USAGE, timestamp=f"2025-10-10T09:0{n}:00Z") for n in range(2)])
+    run_pipeline(home, progress=lambda _: None)
+    close_month(home, "2025-10", today=dt.date(2025, 11, 3))
+    closed = build_report(home, "2025-10", built_at=BUILT)
+    said = re.search(r'<p id="closes" class="closed">(.*?)</p>', closed).group(1)
+    assert re.fullmatch(r"2025-10 was closed on \d{4}-\d\d-\d\d \d\d:\d\d UTC with \$0\.01 over 2 requests; unchanged since the close\.", said)
+    assert 'id="closes"' not in build_report(home, "2025-11", built_at=BUILT)  # an open month says nothing
+
+    land(home, "late.jsonl", [envelope("oct_late", "openai", "gpt-4o-2024-08-06", CHAT_USAGE, timestamp="2025-10-30T09:00:00Z")])
+    run_pipeline(home, progress=lambda _: None)
+    restated = unescape(re.search(r'<p id="closes" class="restated">(.*?)</p>', build_report(home, "2025-10", built_at=BUILT)).group(1))
+    assert "The figures below are current and restate 2025-10: $0.01 over 2 requests at the close, $0.02 over 3 now" in restated
+    everything = unescape(re.search(r'<p id="closes" class="restated">(.*?)</p>', build_report(home, built_at=BUILT)).group(1))
+    assert everything.startswith("Closed months: 1 (2025-10 to 2025-10). The figures below are current and restate 2025-10: ")

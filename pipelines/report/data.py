@@ -103,6 +103,8 @@ class ReportData:
     chargeback_payers: int = 0
     """The payers of the home's chargeback.yaml (0: no file)."""
     chargeback_error: str | None = None
+    closes: list[dict] = field(default_factory=list)
+    """The closed months of the window (sql/report/closes.sql): the header says which ones its figures restate."""
 
     @property
     def has_data(self) -> bool:
@@ -165,6 +167,8 @@ def _load(con: duckdb.DuckDBPyConnection, home: Home, data: ReportData) -> None:
         data.cost_per_request_usd, data.cost_per_1m_tokens_usd = summary["cost_per_request_usd"], summary["cost_per_1m_tokens_usd"]
         data.net_saved_usd, data.unpriced_pct = summary["net_saved_usd"], summary["unpriced_pct"]
     data.features = [row["feature"] for row in _rows(con, "features", window)]
+    if table_exists(con, "finance.closed_periods"):
+        data.closes = _rows(con, "closes", window)
     scenario_month = data.month or (data.last_day.strftime("%Y-%m") if data.last_day else "")
     for name, (tables, query) in SECTIONS.items():
         setattr(data, name, _section(con, tables, query, {**window, "month": scenario_month}))

@@ -23,6 +23,7 @@ color: var(--ink); background: var(--bg); }
 header { background: #1d2330; color: #fff; padding: 20px 32px 16px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 2px 0; color: #cfd6e4; }
+header p.restated { color: #fcd34d; }
 nav { padding: 8px 32px; background: #fff; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 2; }
 nav a { margin-right: 14px; color: var(--accent); text-decoration: none; white-space: nowrap; }
 nav button { float: right; font: inherit; padding: 2px 10px; border: 1px solid var(--line); border-radius: 4px; \
@@ -96,6 +97,30 @@ def _section(anchor: str, title: str, note: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{escape(title)}</h2><p class="note">{note}</p>{body}</section>'
 
 
+def _closes(data: ReportData) -> str:
+    """The header's word on closed months: which ones the page's current figures restate, and by how much."""
+    if not data.closes:
+        return ""
+    restated = [row for row in data.closes
+                if (row["closed_requests"], row["closed_cost_usd"]) != (row["current_requests"], row["current_cost_usd"])]
+    if data.month and len(data.closes) == 1:
+        row = data.closes[0]
+        said = f"{row['month']} was closed on {row['closed_at']:%Y-%m-%d %H:%M} UTC with {usd(row['closed_cost_usd'])} over {count(row['closed_requests'])} requests"
+    else:
+        said = f"Closed months: {len(data.closes)} ({data.closes[0]['month']} to {data.closes[-1]['month']})"
+    if not restated:
+        text = f"{said}; unchanged since the close."
+    else:
+        changes = ", ".join(
+            f"{row['month']}: {usd(row['closed_cost_usd'])} over {count(row['closed_requests'])} requests at the close, "
+            f"{usd(row['current_cost_usd'])} over {count(row['current_requests'])} now"
+            for row in restated
+        )
+        text = (f"{said}. The figures below are current and restate {changes} (re-prices, late or corrected usage: "
+                "marts.restatements lists the changed rows, finance.daily_spend keeps what was closed).")
+    return f'<p id="closes" class="{"restated" if restated else "closed"}">{escape(text)}</p>'
+
+
 def render(data: ReportData) -> str:
     """The whole page as one HTML string."""
     built = data.built_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -116,7 +141,7 @@ def render(data: ReportData) -> str:
         f"<style>{CSS}</style></head><body>"
         f"<header><h1>AI inference spend report</h1><p id=\"covers\">{escape(covers)}</p>"
         f"<p id=\"built\">Built {escape(built)} from the tokenledger warehouse · amounts in USD (chargeback: in each payer's currency)</p>"
-        f"<p id=\"features\">Features: {escape(feature_list)}</p></header>"
+        f"<p id=\"features\">Features: {escape(feature_list)}</p>{_closes(data)}</header>"
         f'<nav>{nav}<button id="toggle-tables" type="button" data-open="false">Show all tables</button></nav>'
         f"<main>{_kpis(data)}{body}</main>"
         "<footer>Money is computed in exact decimals and rounded only for display. "
