@@ -105,7 +105,7 @@ def test_files_that_cannot_be_read_fail_alone_and_are_read_on_the_next_run(home)
     assert files["gateway/envelope/unreadable.jsonl"] == ("loaded", None, 1)
     assert files["gateway/envelope/locked/inner.jsonl"] == ("loaded", None, 1)
     assert files["gateway/envelope/cafe.jsonl"] == ("loaded", None, 1)
-    assert files["gateway/envelope/fifo.jsonl"][0] == "archived"
+    assert files["gateway/envelope/fifo.jsonl"] == ("archived", "no longer in landing; it had no rows (its last read failed)", 0)
     assert _requests(home) == ["good-1", "good-2", "inner-1", "latin-1", "perm-1"]
 
 

@@ -602,10 +602,10 @@ def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_rec
     run_pipeline(home, progress=_quiet)
     assert _query(home, "select model, closed_cost_usd, current_cost_usd, delta_usd, reason, current_unpriced_requests "
                         "from marts.restatements where model = 'gpt-7-secret'") == [
-        ("gpt-7-secret", Decimal("0"), None, Decimal("0"), "late or corrected usage", 1)
+        ("gpt-7-secret", Decimal("0"), None, None, "late or corrected usage", 1)  # an unknown change, not a $0 one
     ]
-    assert _query(home, "select status, estimated_cost_usd, unpriced_requests from marts.billing_reconciliation "
-                        "where model = 'gpt-7-secret'") == [("estimated_only", Decimal("0"), 1)]
+    assert _query(home, "select status, estimated_cost_usd, variance_usd, unpriced_requests from marts.billing_reconciliation "
+                        "where model = 'gpt-7-secret'") == [("estimated_only", None, None, 1)]
 
 
 def test_reporting_currency_uses_the_latest_rate_and_records_it(home):

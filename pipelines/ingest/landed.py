@@ -154,8 +154,10 @@ def archive(home: Home, path: str, previous: dict) -> dict:
     """Record a file no longer in landing whose rows stay in the lake: its counts and dates, status `archived`."""
     landed = LandedFile(path=None, relative=path, format=previous["format"])
     counts = {key: previous.get(key) for key in COUNTS}
+    kept = (f"its {previous['rows_loaded']} rows stay" if previous.get("rows_loaded") or previous["status"] != "failed"
+            else "it had no rows (its last read failed)")
     entry = manifest_entry(
-        landed, sha256=previous["sha256"], status="archived", error=f"no longer in landing; its {previous['rows_loaded']} rows stay",
+        landed, sha256=previous["sha256"], status="archived", error=f"no longer in landing; {kept}",
         event_dates=previous["event_dates"] or [], **counts,
     )
     write_manifest(home, landed, entry)  # its rejected rows stay as they were

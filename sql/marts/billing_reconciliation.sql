@@ -46,7 +46,8 @@ estimated as (
         case
             when not coalesce(bill_days.has_unnamed, false) or bill_models.reconcile_model is not null then estimate_rows.reconcile_model
         end as model,
-        cast(coalesce(sum(estimate_rows.cost_usd), 0) as decimal(38, 15)) as estimated_cost_usd,
+        -- null when every request behind it is unpriced (as marts.daily_spend.cost_usd): unknown, never $0
+        cast(sum(estimate_rows.cost_usd) as decimal(38, 15)) as estimated_cost_usd,
         sum(estimate_rows.requests) as requests,
         sum(estimate_rows.unpriced_requests) as unpriced_requests,
     from estimate_rows
@@ -78,9 +79,9 @@ joined as (
         coalesce(estimated.charge_date, billed.charge_date) as charge_date,
         coalesce(estimated.provider, billed.provider) as provider,
         coalesce(estimated.model, billed.model) as model,
-        estimated.estimated_cost_usd is not null as has_estimate,
+        estimated.charge_date is not null as has_estimate,
         coalesce(billed.usage_lines, 0) > 0 as has_bill,
-        coalesce(estimated.estimated_cost_usd, 0) as estimated_cost_usd,
+        case when estimated.charge_date is null then 0 else estimated.estimated_cost_usd end as estimated_cost_usd,
         coalesce(billed.billed_cost_usd, 0) as billed_cost_usd,
         coalesce(estimated.requests, 0) as requests,
         coalesce(estimated.unpriced_requests, 0) as unpriced_requests,
@@ -119,7 +120,9 @@ select
     case when estimated_cost_usd <> 0 then cast(round(exact_ratio(variance_usd * 100, estimated_cost_usd), 4) as decimal(18, 4)) end as variance_pct,
     case
         when has_bill and not has_estimate then 'billed_only'
-        when has_estimate and not has_bill and (estimated_cost_usd <> 0 or unpriced_requests > 0) then 'estimated_only'
+        when has_estimate and not has_bill and (estimated_cost_usd is null or estimated_cost_usd <> 0 or unpriced_requests > 0) then 'estimated_only'
+        -- a bill beside only unpriced requests: the bill's usage has no priced estimate to match
+        when estimated_cost_usd is null then 'billed_only'
         when abs(variance_usd) <= tolerance_usd then 'matched'
         when variance_usd > 0 then 'over_billed'
         else 'under_billed'

@@ -1,6 +1,7 @@
 -- One row per closed-month daily_spend row that changed after the close: what changed, by how much, why.
 -- A cost is null where every request of the row is unpriced (as in marts.daily_spend), never $0; a row absent on one
--- side costs 0 there. delta_usd is the priced change; the unpriced requests of each side are their own columns.
+-- side costs 0 there. delta_usd is the priced change (null when neither side has a priced request); the unpriced
+-- requests of each side are their own columns.
 with closed as (
     select *
     from finance.daily_spend
@@ -51,7 +52,10 @@ select
     current_requests,
     closed_cost_usd,
     current_cost_usd,
-    cast(coalesce(current_cost_usd, 0) - coalesce(closed_cost_usd, 0) as decimal(38, 15)) as delta_usd,
+    -- the priced change; null when neither side has a priced request (an unknown cost is not a $0 change)
+    case when closed_requests > closed_unpriced_requests or current_requests > current_unpriced_requests
+        then cast(coalesce(current_cost_usd, 0) - coalesce(closed_cost_usd, 0) as decimal(38, 15))
+    end as delta_usd,
     case
         when closed_requests <> current_requests then 'late or corrected usage'
         when closed_unpriced_requests <> current_unpriced_requests then 'price coverage changed'

@@ -212,6 +212,31 @@ def test_reconciliation_tolerance_is_exact_on_large_amounts(con):
     ]
 
 
+def test_an_estimate_of_only_unpriced_requests_is_unknown_never_zero(con):
+    # README: an unknown model is never priced at $0. Day 1: a bill beside only unpriced requests has no priced
+    # estimate to match (billed_only, variance unknown). Day 2: no bill (estimated_only, estimate unknown). Day 3: a
+    # priced model beside them keeps its estimate.
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    table(con, "reference.model_aliases", [], ALIASES)
+    table(con, "marts.daily_spend", [
+        {"event_date": days[0], "provider": "openai", "model": "gpt-9", "cost_usd": None, "requests": 3, "unpriced_requests": 3},
+        {"event_date": days[1], "provider": "openai", "model": "gpt-9", "cost_usd": None, "requests": 2, "unpriced_requests": 2},
+        {"event_date": days[2], "provider": "openai", "model": "gpt-4o", "cost_usd": Decimal("1.5"), "requests": 1, "unpriced_requests": 0},
+    ], DAILY)
+    table(con, "core.billing_line_items", [
+        {"charge_date": days[0], "provider": "openai", "reconcile_model": "gpt-9", "charge_category": "usage",
+         "billed_cost_usd": Decimal("4.2"), "included_credits_usd": None, "is_correction": False, "fx_rate": Decimal(1)},
+    ], LINES)
+    rows = run(con, "marts.billing_reconciliation", {"tolerance_pct": Decimal("1"), "tolerance_usd": Decimal("0.01")})
+    got = sorted((r["charge_date"], r["estimated_cost_usd"], r["billed_cost_usd"], r["variance_usd"], r["variance_pct"], r["status"],
+                  r["unpriced_requests"]) for r in rows)
+    assert got == [
+        (days[0], None, Decimal("4.2"), None, None, "billed_only", 3),
+        (days[1], None, Decimal(0), None, None, "estimated_only", 2),
+        (days[2], Decimal("1.5"), Decimal(0), Decimal("-1.5"), Decimal("-100.0000"), "estimated_only", 0),
+    ]
+
+
 COSTS = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("provider", pa.string()), ("model", pa.string()),
                    ("user_segment", pa.string()), ("user_id", pa.string()), ("is_priced", pa.bool_()), ("cost_usd", MONEY),
                    ("total_input_tokens", pa.int64()), ("total_output_tokens", pa.int64())])
