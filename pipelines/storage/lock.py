@@ -49,14 +49,16 @@ def _claim(handle: IO[str]) -> None:
 
 
 @contextmanager
-def _held(handle: IO[str]) -> Iterator[None]:
+def _held(handle: IO[str], locked: IO[str] | int | None = None) -> Iterator[None]:
+    """Write our pid into `handle` while the lock is held; then clear it and let go of the flock on `locked`
+    (`handle` itself unless another file or folder is the lock)."""
     _claim(handle)
     try:
         yield
     finally:
         handle.seek(0)
         handle.truncate()
-        fcntl.flock(handle, fcntl.LOCK_UN)
+        fcntl.flock(handle if locked is None else locked, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -74,14 +76,10 @@ def run_lock(home: Home) -> Iterator[None]:
                 fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {_holder(handle)}); try again when it finishes") from None
-            _claim(handle)
-            try:
+            with _held(handle, folder):
                 yield
-            finally:
-                handle.seek(0)
-                handle.truncate()
     finally:
-        os.close(folder)  # closing the last descriptor drops the flock
+        os.close(folder)
 
 
 def _lock_file(home: Home, name: str) -> Path:
