@@ -142,12 +142,16 @@ def run_pipeline(
             except Exception:  # the run's own error is what is reported
                 pass
             raise
+        if stop_requested():  # a signal Dagster swallowed while it wrote the last stage's events: nothing published
+            raise KeyboardInterrupt
         finish_run(home, instance, summary.run_ids[-1])  # the whole-history marts were rebuilt after every day it wrote
         try:
             publish(home)
         except WarehouseUnfinished as exc:  # this run is finished; another (a daemon's, still running or dead) is not
             summary.warnings.append(str(exc))
             progress(f"warning: {exc}")
+        if stop_requested():  # one that landed in finish_run's or publish's own writes (SQLAlchemy's, DuckDB's), which
+            raise KeyboardInterrupt  # went on: the run is whole and published, and the command still says "interrupted"
     return summary
 
 

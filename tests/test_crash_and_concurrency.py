@@ -276,3 +276,30 @@ def test_a_stop_signal_is_noted_even_when_a_handler_swallows_it_and_the_error_it
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (0, "a real error\n")
+
+
+def test_a_stop_signal_swallowed_while_the_run_publishes_still_ends_it_as_interrupted(home, monkeypatch):
+    """The robustness review: SIGTERM sent as the run published was swallowed by a handler inside finish_run or
+    publish (Dagster's and SQLAlchemy's writes catch it), and `tokenledger run` exited 0. The run is whole and
+    published, and the signal still ends it as interrupted (KeyboardInterrupt: "interrupted", exit 130)."""
+    from helpers import envelope, land
+
+    import pipelines.runner as runner
+
+    real_publish = runner.publish
+
+    def publish_and_swallow_a_signal(home):
+        real_publish(home)
+        swallowing = signal.signal(signal.SIGINT, lambda signum, frame: None)  # as a handler inside a write does
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs handlers between bytecodes, on the main thread
+        finally:
+            signal.signal(signal.SIGINT, swallowing)
+
+    land(home, "a.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 100, "completion_tokens": 10})])
+    monkeypatch.setattr(runner, "publish", publish_and_swallow_a_signal)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from core.request_costs").fetchone() == (1,)  # published whole
