@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -97,6 +98,21 @@ def test_run_on_a_missing_home_says_how_to_start(tmp_path):
     done = _cli("run", home=tmp_path / "nowhere")
     assert done.returncode == 2
     assert "does not exist: run `tokenledger init --home" in done.stderr
+    (tmp_path / "afile").write_text("")
+    for command in ("run", "init"):  # `init` cannot make a home there, so "run tokenledger init" would mislead
+        done = _cli(command, home=tmp_path / "afile")
+        assert (done.returncode, done.stderr) == (2, f"tokenledger: {tmp_path / 'afile'} is not a folder: give --home a folder (`tokenledger init` makes one)\n")
+
+
+def test_a_range_outside_the_daily_partitions_is_refused_before_the_run(tmp_path):
+    """The robustness review: `run --reprice --start 2026-12-01 --end 2099-12-31` (a typo) was taken, and its 26,686
+    dates no run can materialize stayed pending, one warning on every later run until 2099."""
+    tomorrow = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    for start, end in (("2026-01-01", "2099-12-31"), ("2019-12-31", "2020-01-05"), ("2026-01-01", str(tomorrow + dt.timedelta(days=1)))):
+        done = _cli("run", "--reprice", "--start", start, "--end", end, home=tmp_path / "nowhere")
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (f"tokenledger: --start and --end must be within the daily partitions, 2020-01-01 .. {tomorrow} "
+                               f"(tomorrow, UTC); got {start} .. {end}\n")
 
 
 def test_a_home_path_duckdb_or_dagster_cannot_use_is_refused_in_one_line(tmp_path):

@@ -244,3 +244,45 @@ def test_a_file_truncated_after_it_was_read_withdraws_its_rows_and_says_so(home)
     run_pipeline(home, progress=lines.append)
     assert not [line for line in lines if "warning" in line], lines
     assert _files(home)["gateway/envelope/app.jsonl"] == ("loaded", None, 1)
+
+
+def test_a_home_the_machine_will_not_let_it_write_is_one_line_not_a_traceback(home):
+    """The robustness review: a read-only home made `run`, `close`, `whatif` and `init` print a traceback from the run
+    lock's open (exit 1). A folder without write permission (root's override dropped, as for the files above) now
+    gets one line, `tokenledger: ...`, exit 2."""
+    land(home, "a.jsonl", _lines("ro-1"))
+    home.root.chmod(0o555)
+    try:
+        env = {key: value for key, value in os.environ.items() if key != "TOKENLEDGER_HOME"}
+        for command in (["run", "--home", str(home.root)], ["init", "--home", str(home.root / "new")]):
+            done = subprocess.run([sys.executable, "-m", "pipelines.cli", *command], capture_output=True, text=True, env=env,
+                                  timeout=600, preexec_fn=_without_root_reads)
+            assert done.returncode == 2, (command, done.stderr[-3000:])
+            assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+            assert done.stderr.startswith("tokenledger: the machine refused a file operation: ") and "Permission denied" in done.stderr
+    finally:
+        home.root.chmod(0o755)
+
+
+def test_a_full_or_read_only_disk_under_a_library_error_is_named_in_one_line():
+    """Dagster's SQLite run history on a full disk raised SQLAlchemy's error from sqlite3's "disk I/O error" (a
+    109-line traceback in the review); the cause is found along what each error was raised from, not along what it
+    was handling (a bug raised while handling an OSError stays a traceback)."""
+    import sqlite3
+
+    from pipelines.cli.main import _machine_problem
+
+    try:
+        try:
+            raise sqlite3.OperationalError("disk I/O error")
+        except sqlite3.OperationalError as inner:
+            raise RuntimeError("(sqlite3.OperationalError) disk I/O error") from inner
+    except RuntimeError as outer:
+        assert _machine_problem(outer).startswith("Dagster's run history (<home>/.dagster) could not be written: disk I/O error")
+    try:
+        try:
+            open("/nonexistent/x")
+        except OSError:
+            raise KeyError("a bug")
+    except KeyError as bug:
+        assert _machine_problem(bug) is None

@@ -35,6 +35,8 @@ def home_of(args: argparse.Namespace) -> Home:
     home = Home.at(args.home)
     if "?" in str(home.root):  # DuckDB reads what follows a '?' in a database path as options (its log went to 'a.wal?b/')
         raise UserError(f"{home.root}: a home folder's path may not contain '?' (DuckDB cuts database paths there); rename it")
+    if home.root.exists() and not home.root.is_dir():
+        raise UserError(f"{home.root} is not a folder: give --home a folder (`tokenledger init` makes one)")
     return home
 
 

@@ -54,9 +54,37 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             return 130
         except (UserError, MissingKeyError, RunInProgress, ConfigError, AttributionConfigError, WarehouseError) as exc:
-            message = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a log or path held
-            print(f"tokenledger: {message}", file=sys.stderr)
-            return 2
+            return _one_line(str(exc))
+        except Exception as exc:
+            problem = _machine_problem(exc)
+            if problem is None:
+                raise
+            return _one_line(problem)
+
+
+def _one_line(message: str) -> int:
+    message = message.replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever a log or path held
+    print(f"tokenledger: {message}", file=sys.stderr)
+    return 2
+
+
+def _machine_problem(exc: BaseException) -> str | None:
+    """What the machine refused, when an error is one (a read-only or full disk, a permission), found along its
+    causes: said in one line, as the README promises user errors are, not as a traceback. None for anything else."""
+    import sqlite3
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.strerror:
+            where = f": {error.filename}" if error.filename else ""
+            return f"the machine refused a file operation{where}: {error.strerror} (make room, or fix the folder's permissions, then try again)"
+        if isinstance(error, sqlite3.OperationalError) and any(word in str(error) for word in ("disk", "full", "readonly", "read-only")):
+            return (f"Dagster's run history (<home>/.dagster) could not be written: {error} (make room, or fix the folder's "
+                    "permissions, then try again)")
+        error = error.__cause__  # what it was raised from (SQLAlchemy's error from sqlite3's), never what it was handling
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,6 +200,14 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--reprice needs --start and --end: the dates to re-price")
     if args.start and args.end < args.start:
         raise UserError(f"--end {args.end} is before --start {args.start}")
+    if args.start:
+        from pipelines.storage.schemas import EARLIEST_DATE
+
+        first, last = dt.date.fromisoformat(EARLIEST_DATE), dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+        if args.start < first or args.end > last:
+            # such a date could not be materialized, and would stay pending (a warning on every run) until it could
+            raise UserError(f"--start and --end must be within the daily partitions, {EARLIEST_DATE} .. {last} (tomorrow, UTC); "
+                            f"got {args.start} .. {args.end}")
     home = home_of(args)
     if not home.landing.is_dir():
         raise UserError(f"{home.landing} does not exist: run `tokenledger init --home {home.root}` first")
