@@ -234,7 +234,7 @@ def test_a_file_truncated_after_it_was_read_withdraws_its_rows_and_says_so(home)
     path.write_bytes(b"")
     lines: list[str] = []
     run_pipeline(home, progress=lines.append)
-    said = "3 rows loaded by its last read, 0 now: the records no longer in it are withdrawn (land the rotated or corrected copy to keep them)"
+    said = "3 rows loaded by its last read, 0 now: the records it no longer loads are withdrawn (land the rotated or corrected copy to keep them)"
     assert f"  warning: gateway/envelope/app.jsonl changed since its last read: {said}" in lines, lines
     assert _files(home)["gateway/envelope/app.jsonl"] == ("loaded", said, 0)
     assert _requests(home) == []
@@ -244,6 +244,14 @@ def test_a_file_truncated_after_it_was_read_withdraws_its_rows_and_says_so(home)
     run_pipeline(home, progress=lines.append)
     assert not [line for line in lines if "warning" in line], lines
     assert _files(home)["gateway/envelope/app.jsonl"] == ("loaded", None, 1)
+
+    path.unlink()  # archived: its row stays; landed again with none of it, the re-read withdraws it and says so
+    run_pipeline(home, progress=lambda _: None)
+    assert _files(home)["gateway/envelope/app.jsonl"][0] == "archived"
+    land(home, "app.jsonl", [])
+    lines.clear()
+    run_pipeline(home, progress=lines.append)
+    assert any(line.startswith("  warning: gateway/envelope/app.jsonl changed since its last read: 1 rows loaded") for line in lines), lines
 
 
 def test_a_home_the_machine_will_not_let_it_write_is_one_line_not_a_traceback(home):

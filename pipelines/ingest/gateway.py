@@ -121,6 +121,7 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
         load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution, workers),
         workers=workers,
         table=REQUESTS_TABLE,
+        says_withdrawn=True,
     )
     return ingest_landed(home, source, list(discover_landed(home, GATEWAY)), progress)
 

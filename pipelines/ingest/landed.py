@@ -84,6 +84,9 @@ class LandedSource:
     workers: int = 1
     table: str | None = None
     dates: str | None = None
+    says_withdrawn: bool = False
+    """Whether a re-read that loads fewer rows says so (`withdrawn`): the gateway's, whose rows are the file's own; a
+    record source's `rows_loaded` leaves out rows another file holds, which stay."""
 
 
 def ingest_landed(
@@ -122,7 +125,7 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
                 + (f", {entry['rows_skipped']} skipped" if entry.get("rows_skipped") else "")
                 + (f" ({entry['error']})" if entry["error"] and entry["status"] != "loaded" else "")  # loaded: "N rows rejected"
             )
-            if (shrunk := withdrawn(entry, manifest.get(landed_file.relative))) is not None:
+            if source.says_withdrawn and (shrunk := withdrawn(entry, manifest.get(landed_file.relative))) is not None:
                 progress(f"warning: {landed_file.relative} changed since its last read: {shrunk}")
     finally:
         pool.shutdown(cancel_futures=True)  # a file that failed stops the files not started; the started ones finish
@@ -140,13 +143,14 @@ def _ingest_all(home: Home, source: LandedSource, landed: list[LandedFile], prog
 
 def withdrawn(entry: dict, previous: dict | None) -> str | None:
     """What a re-read of a changed file withdrew, when it loaded fewer rows than its last read (a file truncated
-    or rewritten in place, as logrotate's copytruncate does): said, never silent; None otherwise."""
-    if entry["status"] != "loaded" or not previous or previous["status"] in GONE:
+    or rewritten in place, as logrotate's copytruncate does, or landed again after it was archived): said, never
+    silent; None otherwise. A `removed` file's rows were withdrawn already."""
+    if entry["status"] != "loaded" or not previous or previous["status"] == "removed":
         return None
     before, now = previous.get("rows_loaded") or 0, entry.get("rows_loaded") or 0
     if now >= before:
         return None
-    return (f"{before} rows loaded by its last read, {now} now: the records no longer in it are withdrawn "
+    return (f"{before} rows loaded by its last read, {now} now: the records it no longer loads are withdrawn "
             f"(land the rotated or corrected copy to keep them)")
 
 

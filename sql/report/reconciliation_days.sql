@@ -2,5 +2,5 @@
 select charge_date, provider, model, estimated_cost_usd, billed_cost_usd, variance_usd, variance_pct, status
 from marts.billing_reconciliation
 where charge_date >= $start and charge_date < $end and status <> 'matched'
-order by abs(coalesce(variance_usd, 0)) desc, charge_date, provider, model
+order by abs(coalesce(variance_usd, billed_cost_usd, 0)) desc, charge_date, provider, model  -- an unknown estimate: its bill
 limit 20
