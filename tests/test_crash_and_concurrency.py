@@ -303,3 +303,28 @@ def test_a_stop_signal_swallowed_while_the_run_publishes_still_ends_it_as_interr
         runner.run_pipeline(home, progress=lambda _: None)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from core.request_costs").fetchone() == (1,)  # published whole
+
+
+def test_where_a_folder_cannot_be_flocked_the_lock_file_is_the_lock(home, monkeypatch):
+    """NFS emulates flock with byte-range locks, which a folder opened read-only cannot take (EBADF): the run lock
+    falls back to `.run.lock` itself, and a second run is still refused."""
+    import errno
+    import fcntl
+
+    import pipelines.storage.lock as lock
+
+    real_flock = fcntl.flock
+
+    def nfs_flock(target, operation):
+        if isinstance(target, int) and operation & fcntl.LOCK_EX:  # the folder's descriptor
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real_flock(target, operation)
+
+    monkeypatch.setattr(lock.fcntl, "flock", nfs_flock)
+    with run_lock(home):
+        assert (home.root / ".run.lock").read_text() == str(os.getpid())
+        with pytest.raises(RunInProgress, match="another tokenledger run is writing"):
+            with run_lock(home):
+                pass
+    with run_lock(home):
+        pass

@@ -71,13 +71,15 @@ def _one_line(message: str) -> int:
 def _machine_problem(exc: BaseException) -> str | None:
     """What the machine refused, when an error is one (a read-only or full disk, a permission), found along its
     causes: said in one line, as the README promises user errors are, not as a traceback. None for anything else."""
+    import errno
     import sqlite3
 
+    refusals = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG}
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, OSError) and error.strerror:
+        if isinstance(error, OSError) and error.errno in refusals:
             where = f": {error.filename}" if error.filename else ""
             return f"the machine refused a file operation{where}: {error.strerror} (make room, or fix the folder's permissions, then try again)"
         if isinstance(error, sqlite3.OperationalError) and any(word in str(error) for word in ("disk", "full", "readonly", "read-only")):

@@ -67,16 +67,24 @@ def run_lock(home: Home) -> Iterator[None]:
 
     The lock is an flock on the home folder itself, which cannot be deleted while it holds anything: a lock on
     `.run.lock` alone was lost when someone deleted that file during a run (the next run locked a new file and
-    ran beside the first). `.run.lock` holds the holder's pid, for the message."""
+    ran beside the first). `.run.lock` holds the holder's pid, for the message. Where a folder cannot be flocked
+    (NFS emulates flock with byte-range locks, which need a file open for writing) `.run.lock` itself is the lock."""
     home.root.mkdir(parents=True, exist_ok=True)
     folder = os.open(home.root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with open(home.root / ".run.lock", "a+") as handle:
+            locked: IO[str] | int = folder
             try:
-                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                try:
+                    fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise
+                except OSError:  # EBADF, ENOLCK: no flock on a folder here
+                    locked = handle
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise RunInProgress(f"another tokenledger run is writing {home.root} (pid {_holder(handle)}); try again when it finishes") from None
-            with _held(handle, folder):
+            with _held(handle, locked):
                 yield
     finally:
         os.close(folder)
