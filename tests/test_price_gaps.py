@@ -278,6 +278,42 @@ def test_openai_audio_preview_and_tts_audio_buckets(book):
             for snapshot in ("2024-10-01", "2024-12-17", "2025-06-03")] == [(100, 200), (40, 80), (40, 80)]
 
 
+def test_the_first_realtime_snapshot_pays_the_launch_audio_price(book):
+    """gpt-4o-realtime-preview-2024-10-01 (openai.com/index/introducing-the-realtime-api/: text $5 / $20, audio $100 /
+    $200 per 1M): 500 text and 1,000 audio tokens in, 200 text and 400 audio tokens out:
+    500 x 5 + 1,000 x 100 + 200 x 20 + 400 x 200 = 2,500 + 100,000 + 4,000 + 80,000 = 186,500 per 1M. It was priced
+    by the gpt-4o-realtime rule at the later snapshots' $40 / $80 (openai.com/index/o1-and-new-tools-for-developers/):
+    78,500 per 1M, 2.4x under."""
+    first = book.lookup("openai", "gpt-4o-realtime-preview-2024-10-01", dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc), "standard", 1500)
+    later = book.lookup("openai", "gpt-4o-realtime-preview-2024-12-17", AT, "standard", 1500)
+    tokens = {"input": 500, "audio_input": 1000, "output": 200, "audio_output": 400}
+    assert first["price_id"] == "openai/gpt-4o-realtime-preview-2024-10-01@2024-10-01/standard"
+    assert later["price_id"] == "openai/gpt-4o-realtime-preview-2024-12-17@2024-12-17/standard"
+    assert (request_cost(first, **tokens), request_cost(later, **tokens)) == (Decimal("0.1865"), Decimal("0.0785"))
+
+
+@pytest.mark.parametrize(("name", "input_tokens", "entry", "usd"), [
+    # 150,000 prompt tokens of which 4,000 cached, 3,000 out (reasoning included):
+    # above 128K: 146,000 x 6 + 4,000 x 1.50 + 3,000 x 30 = 876,000 + 6,000 + 90,000 = 972,000 per 1M
+    ("grok-4", 150000, "xai/grok-4-0709@undated/standard/input>128000", "0.972"),
+    # exactly 128,000 stays below: 124,000 x 3 + 4,000 x 0.75 + 3,000 x 15 = 372,000 + 3,000 + 45,000 = 420,000 per 1M
+    ("grok-4-0709", 128000, "xai/grok-4-0709@undated/standard/input<=128000", "0.42"),
+    # Grok 4 Fast above 128K: 146,000 x 0.40 + 4,000 x 0.10 + 3,000 x 1.00 = 58,400 + 400 + 3,000 = 61,800 per 1M
+    ("grok-4-fast", 150000, "xai/grok-4-fast-reasoning@undated/standard/input>128000", "0.0618"),
+    ("grok-4-fast-non-reasoning", 150000, "xai/grok-4-fast-non-reasoning@undated/standard/input>128000", "0.0618"),
+    ("grok-4-1-fast-reasoning", 150000, "xai/grok-4-1-fast-reasoning@undated/standard/input>128000", "0.0618"),
+    ("grok-4-1-fast-non-reasoning", 150000, "xai/grok-4-1-fast-non-reasoning@undated/standard/input>128000", "0.0618"),
+])
+def test_grok_4_and_grok_4_fast_requests_above_128k_pay_twice_every_rate(book, name, input_tokens, entry, usd):
+    """Sources: openrouter.ai/x-ai/grok-4 ("Pricing increases once the total tokens in a given request is greater than
+    128k tokens"; wavespeed.ai: > 128K $6 / $30), Grok 4 Fast's launch price ($0.40 / $1.00 above 128K; marked
+    "tiered-cost" by vercel.com/ai-gateway), xAI's rule of doubling every rate, cached input included
+    (docs.x.ai/developers/models/grok-4.20-0309). genai-prices 0.2.3 had them flat: 2x under."""
+    row = book.lookup("xai", name, AT, "standard", input_tokens)
+    assert row["price_id"] == entry
+    assert request_cost(row, input=input_tokens - 4000, cache_read=4000, output=3000) == Decimal(usd)
+
+
 # --------------------------------------------------------------------------- through the pipeline
 
 
@@ -305,6 +341,16 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
         envelope("oa-long", "openai", "gpt-5.6-cyber",
                  {"prompt_tokens": 300000, "completion_tokens": 2000, "total_tokens": 302000,
                   "prompt_tokens_details": {"cached_tokens": 100000}}),
+        # the Realtime API's first snapshot (OpenAI's usage shape: text and audio under the details): 186,500 per 1M (above)
+        envelope("oa-realtime", "openai", "gpt-4o-realtime-preview-2024-10-01",
+                 {"prompt_tokens": 1500, "completion_tokens": 600, "total_tokens": 2100,
+                  "prompt_tokens_details": {"audio_tokens": 1000, "text_tokens": 500, "cached_tokens": 0},
+                  "completion_tokens_details": {"audio_tokens": 400, "text_tokens": 200}}, timestamp="2024-11-01T09:00:00Z"),
+        # xAI's own API counts reasoning apart from completion_tokens: 150,000 prompt (4,000 cached), 1,000 completion
+        # and 2,000 reasoning tokens: 972,000 per 1M (above)
+        envelope("xai-long", "xai", "grok-4",
+                 {"prompt_tokens": 150000, "completion_tokens": 1000, "total_tokens": 153000,
+                  "prompt_tokens_details": {"cached_tokens": 4000}, "completion_tokens_details": {"reasoning_tokens": 2000}}),
     ]
     land(home, "price_gaps.jsonl", lines)
     run_pipeline(home, progress=lambda _: None)
@@ -320,4 +366,6 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
         "br-maverick-batch": ("aws_bedrock/meta.llama4-maverick-17b-instruct-v1:0@undated/batch", Decimal("0.0021675"), None),
         "oa-audio": ("openai/gpt-4o-mini-audio-preview@undated/standard", Decimal("0.01609"), None),
         "oa-long": ("openai/gpt-5.6-cyber@undated/standard/input>272000", Decimal("5.475"), None),
+        "oa-realtime": ("openai/gpt-4o-realtime-preview-2024-10-01@2024-10-01/standard", Decimal("0.1865"), None),
+        "xai-long": ("xai/grok-4-0709@undated/standard/input>128000", Decimal("0.972"), None),
     }
