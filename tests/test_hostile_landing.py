@@ -287,6 +287,10 @@ def test_a_full_or_read_only_disk_under_a_library_error_is_named_in_one_line():
             raise RuntimeError("(sqlite3.OperationalError) disk I/O error") from inner
     except RuntimeError as outer:
         assert _machine_problem(outer).startswith("Dagster's run history (<home>/.dagster) could not be written: disk I/O error")
+    for refusal in ("database or disk is full", "attempt to write a readonly database"):
+        assert _machine_problem(sqlite3.OperationalError(refusal)).endswith("(make room, or fix the folder's permissions, then try again)")
+    assert _machine_problem(sqlite3.DatabaseError("database disk image is malformed")) is None  # damaged, not refused
+    assert _machine_problem(sqlite3.OperationalError("database disk image is malformed")) is None
     try:
         try:
             open("/nonexistent/x")

@@ -82,7 +82,10 @@ def _machine_problem(exc: BaseException) -> str | None:
         if isinstance(error, OSError) and error.errno in refusals:
             where = f": {error.filename}" if error.filename else ""
             return f"the machine refused a file operation{where}: {error.strerror} (make room, or fix the folder's permissions, then try again)"
-        if isinstance(error, sqlite3.OperationalError) and any(word in str(error) for word in ("disk", "full", "readonly", "read-only")):
+        # SQLite's words for a full disk, a failed write and a read-only file; not "database disk image is malformed"
+        # (a damaged file is no refusal of the machine, and stays a traceback)
+        if isinstance(error, sqlite3.OperationalError) and any(
+                words in str(error) for words in ("disk I/O error", "disk is full", "readonly database", "read-only")):
             return (f"Dagster's run history (<home>/.dagster) could not be written: {error} (make room, or fix the folder's "
                     "permissions, then try again)")
         error = error.__cause__  # what it was raised from (SQLAlchemy's error from sqlite3's), never what it was handling
