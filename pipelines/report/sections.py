@@ -300,6 +300,13 @@ def _scenarios(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _estimate(row: dict) -> str:
+    """A status's estimate: the sum of its rows' estimates, and how many rows have none (only unpriced requests)."""
+    known = usd(row["estimated_cost_usd"])
+    unknown = row["unknown_estimates"]
+    return f"{known} + {count(unknown)} unpriced" if unknown else known
+
+
 def _reconciliation(data: ReportData) -> str:
     about = " (provider bills reconcile the estimate from request logs)"
     if note := no_data(data.reconciliation, "no billing rows for this period", about):
@@ -308,7 +315,7 @@ def _reconciliation(data: ReportData) -> str:
     chart = bars("Estimated vs billed by reconciliation status", [r["status"] for r in rows], rows,
                  [("estimated", "estimated_cost_usd"), ("billed", "billed_cost_usd")], axis_usd)
     table_rows = [
-        [r["status"], count(r["rows"]), usd(r["estimated_cost_usd"]), usd(r["billed_cost_usd"]), usd(r["variance_usd"])]
+        [r["status"], count(r["rows"]), _estimate(r), usd(r["billed_cost_usd"]), usd(r["variance_usd"])]
         for r in rows
     ]
     body = chart + data_table("reconciliation by status", ["status", "rows", "estimated", "billed", "variance"], table_rows,

@@ -235,6 +235,16 @@ def test_an_estimate_of_only_unpriced_requests_is_unknown_never_zero(con):
         (days[1], None, Decimal(0), None, None, "estimated_only", 2),
         (days[2], Decimal("1.5"), Decimal(0), Decimal("-1.5"), Decimal("-100.0000"), "estimated_only", 0),
     ]
+    # The report's per-status totals (sql/report/reconciliation.sql) keep the unknown apart: the estimated_only
+    # status sums the estimate it has and counts the one it has not; its variance is unknown, not -1.5.
+    con.register("_built", pa.Table.from_pylist(rows))
+    con.execute("create table marts.billing_reconciliation as select * from _built")
+    totals = run(con, "report/reconciliation", {"start": days[0], "end": days[2] + dt.timedelta(days=1)})
+    assert [(r["status"], r["rows"], r["unknown_estimates"], r["estimated_cost_usd"], r["billed_cost_usd"], r["variance_usd"])
+            for r in totals] == [
+        ("billed_only", 1, 1, Decimal(0), Decimal("4.2"), None),
+        ("estimated_only", 2, 1, Decimal("1.5"), Decimal(0), None),
+    ]
 
 
 COSTS = pa.schema([("event_date", pa.date32()), ("feature", pa.string()), ("provider", pa.string()), ("model", pa.string()),
