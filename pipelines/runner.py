@@ -23,7 +23,8 @@ from pipelines.ingest.privacy import load_key, short_key_warning
 from pipelines.settings import load_yaml
 from pipelines.storage.database import WarehouseUnfinished, publish
 from pipelines.storage.home import Home, shipped_dir
-from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch
+from pipelines.storage.lake import clear_pending, mark_pending, pending_dates, remove_scratch, request_dates
+from pipelines.storage.lake_tables import LAKE_TABLES, held_dates
 from pipelines.storage.lock import run_lock
 from pipelines.storage.schemas import EARLIEST_DATE
 
@@ -130,7 +131,11 @@ def run_pipeline(
         if start is not None or end is not None:
             first, last = start or end, end or start
             wanted = {first + dt.timedelta(days=n) for n in range((last - first).days + 1)}
-            mark_pending(home, wanted)  # a range re-priced but killed before its marts is finished by the next run
+            held = wanted & dates_holding_rows(home)  # a day without a request anywhere has nothing to re-price
+            if len(held) < len(wanted):
+                progress(f"{len(wanted) - len(held)} of the {len(wanted)} dates from {first} to {last} hold no request: "
+                         "nothing to re-price on them")
+            mark_pending(home, held)  # a range re-priced but killed before its marts is finished by the next run
         try:
             with printed_to(lambda message: progress(f"  {message}")):  # the slow steps' own lines, indented
                 _stages(home, assets, stage_keys(assets), instance, resources, summary, progress)
@@ -153,6 +158,14 @@ def run_pipeline(
         if stop_requested():  # one that landed in finish_run's or publish's own writes (SQLAlchemy's, DuckDB's), which
             raise KeyboardInterrupt  # went on: the run is whole and published, and the command still says "interrupted"
     return summary
+
+
+def dates_holding_rows(home: Home) -> set[dt.date]:
+    """The dates with a gateway request in the lake or a row in a daily table (one whose requests were withdrawn)."""
+    held = request_dates(home)
+    for name in LAKE_TABLES:
+        held |= held_dates(home, name)
+    return held
 
 
 def _stages(home: Home, assets: list, keys: tuple, instance: dg.DagsterInstance, resources: dict, summary: RunSummary,

@@ -361,6 +361,13 @@ def request_files(home: Home, dates: list[dt.date]) -> list[str]:
     return [lake.uri(relative) for day in dates for relative in lake.files(f"{REQUESTS_TABLE}/event_date={day.isoformat()}", ".parquet")]
 
 
+def request_dates(home: Home) -> set[dt.date]:
+    """The event dates that hold gateway requests in the lake (its event_date=YYYY-MM-DD folders with a file)."""
+    prefix = f"{REQUESTS_TABLE}/event_date="
+    return {dt.date.fromisoformat(f[len(prefix):len(prefix) + 10]) for f in home.lake_store.files(REQUESTS_TABLE, ".parquet")
+            if f.startswith(prefix)}
+
+
 def request_file(day: dt.date, file_id: str) -> str:
     """Where one landed file's requests of one event date are kept, relative to the lake."""
     return f"{REQUESTS_TABLE}/event_date={day.isoformat()}/{file_id}.parquet"

@@ -98,6 +98,14 @@ def open_table(home: Home, name: str):
     return DeltaTable(uri, storage_options=options)
 
 
+def held_dates(home: Home, name: str) -> set[dt.date]:
+    """The event dates the table's current version holds rows of (its partitions); none before its first commit."""
+    table = open_table(home, name)
+    if table is None:
+        return set()
+    return {dt.date.fromisoformat(values[PARTITION]) for values in table.partitions() if values.get(PARTITION)}
+
+
 def current_files(home: Home, name: str) -> tuple[list[str], pa.Schema] | None:
     """The data files of the table's current version (paths or s3:// URLs) and its columns; None before its first commit."""
     table = open_table(home, name)
