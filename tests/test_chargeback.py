@@ -470,3 +470,39 @@ def test_a_closed_line_whose_requests_are_withdrawn_is_credited_in_full(tmp_path
     assert _query(home, "select statement_id, line_type, requests, charge from marts.chargeback_lines "
                         "where payer = 'umbrella' and status = 'draft'") == [("CB-2026-10-umbrella-ADJ", "credit", -80, -stated[0])]
     assert _statement(home, "umbrella")["adjustments"] == -stated[0]
+
+
+def test_a_corrected_or_missing_rate_after_the_close_is_an_adjustment_and_a_missing_one_blocks_the_export(tmp_path):
+    """umbrella (EUR, cost plus 10%) with 100 EUR of charge included pays nothing: its charge stays 0 whatever the rate.
+    Its month cost 0.063 + 0.063 + 0.0665 + 0.0665 = 0.259 EUR at the close (0.07 USD a day; 0.90, then 0.95 from
+    Oct 22). A corrected rate of 0.50 from Oct 22 makes it 0.063 + 0.063 + 0.035 + 0.035 = 0.196 EUR: an `adjustment`
+    line of -0.063 EUR, gross charge -0.0693 (docs/chargeback.md: a change of cost that leaves the charge as it was).
+    It had none: the lines were compared on USD cost and charge alone. With no EUR rate at all, the month's cost in EUR
+    is unknown: the line's amounts are null, not a reversal of the whole 0.259 EUR, and the final statement cannot be
+    issued (its adjustments are unknown), so the export refuses it; before, -0.259 EUR and an export that went through."""
+    from pipelines.finance.usage_export import UsageExportError, export_usage
+
+    allowance = CHARGEBACK.replace("    currency: EUR\n    rule: cost_plus\n    markup_pct: 10\n",
+                                   "    currency: EUR\n    rule: cost_plus\n    markup_pct: 10\n    included: {amount: 100}\n")
+    assert allowance != CHARGEBACK
+    home = _home(tmp_path, "unpriced: separate\n" + allowance)
+    run_pipeline(home, progress=_quiet)
+    close_month(home, "2026-10")
+    assert (_statement(home, "umbrella")["cost"], _statement(home, "umbrella")["charge"]) == (Decimal("0.259"), Decimal(0))
+
+    (home.landing / "fx" / "rates.csv").write_text(RATES.replace("2026-10-22,EUR,0.95", "2026-10-22,EUR,0.50"))
+    run_pipeline(home, progress=_quiet)
+    adjusted = "select line_type, requests, cost_usd, cost, gross_charge, charge, problem from marts.chargeback_lines " \
+               "where payer = 'umbrella' and status = 'draft'"
+    assert _query(home, adjusted) == [("adjustment", 0, Decimal(0), Decimal("-0.063"), Decimal("-0.0693"), Decimal(0), None)]
+    umbrella = _statement(home, "umbrella")
+    assert (umbrella["adjustment_lines"], umbrella["adjustments"], umbrella["blocked_reason"]) == (1, Decimal(0), None)
+
+    (home.landing / "fx" / "rates.csv").write_text("date,currency,rate\n2026-10-01,JPY,150\n")
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, adjusted) == [("adjustment", 0, Decimal(0), None, None, None, "no_fx_rate:EUR")]
+    umbrella = _statement(home, "umbrella")
+    assert (umbrella["status"], umbrella["cost"], umbrella["adjustment_lines"], umbrella["adjustments"], umbrella["blocked_reason"]) == (
+        "final", Decimal("0.259"), 1, None, "adjustments since the close: no_fx_rate:EUR")
+    with pytest.raises(UsageExportError, match=r"CB-2026-10-umbrella: adjustments since the close: no_fx_rate:EUR"):
+        export_usage(home, "2026-10", "csv", tmp_path / "usage.csv")

@@ -33,7 +33,9 @@ def money(value: Decimal | None, currency: str, places: int) -> str:
     return f"{Decimal(value).quantize(Decimal(1).scaleb(-places)) + 0:,} {currency}"  # + 0: a tiny negative shows 0.00, not -0.00
 
 
-def _signed(value: Decimal, currency: str, places: int) -> str:
+def _signed(value: Decimal | None, currency: str, places: int) -> str:
+    if value is None:
+        return "n/a"
     shown = money(value, currency, places)
     return shown if shown.startswith("-") else "+" + shown
 

@@ -4,7 +4,8 @@
 -- and, for a closed month, what changed since the close (late usage, a repricing, a new rate) as the difference
 -- between the month recomputed now (marts.chargeback_usage) and its frozen copy (finance.chargeback_usage), on the
 -- statement id '<statement_id>-ADJ': 'credit' (the charge went down), 'debit' (up), 'adjustment' (usage or cost
--- changed but the charge did not, or cannot be computed now: then its charge is null and `problem` says why; a
+-- changed but the charge did not, or cannot be computed now: then its charge, and its cost, units and gross_charge in
+-- the payer's currency, are null (unknown, never a reversal to 0) and `problem` says why; a
 -- change in unpriced requests has no cost, units or charge, as an unpriced line). A closed month's own lines come from the
 -- frozen copy and never change. status: 'final' for a closed month's lines, 'draft' for an open month and for
 -- adjustments. charge is rounded to the currency's minor unit (cents; none for JPY, three places for KWD)
@@ -153,20 +154,20 @@ adjustments as (
         coalesce(now_.outcomes, 0) - coalesce(stated.outcomes, 0) as outcomes,
         cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.cost_usd, 0) - coalesce(stated.cost_usd, 0) end
             as decimal(38, 15)) as cost_usd,
-        cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.cost, 0) - coalesce(stated.cost, 0) end
+        cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.unknown_now, false) then coalesce(now_.cost, 0) - coalesce(stated.cost, 0) end
             as decimal(38, 15)) as cost,
-        cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.units, 0) - coalesce(stated.units, 0) end
+        cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.unknown_now, false) then coalesce(now_.units, 0) - coalesce(stated.units, 0) end
             as decimal(38, 15)) as units,
-        cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.included_units, 0) - coalesce(stated.included_units, 0) end
+        cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.unknown_now, false) then coalesce(now_.included_units, 0) - coalesce(stated.included_units, 0) end
             as decimal(38, 15)) as included_units,
-        cast(case when coalesce(stated.priced, now_.priced) then coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) end
+        cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.unknown_now, false) then coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) end
             as decimal(38, 15)) as gross_charge,
         cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.priced and now_.charge is null, false)
             then coalesce(now_.charge, 0) - coalesce(stated.charge, 0) end
             as decimal(38, 15)) as charge,
         now_.problem,
     from (select * from charged where version = 'statement' and period in (select month from closed)) as stated
-    full outer join current_lines as now_
+    full outer join (select *, priced and problem is not null as unknown_now from current_lines) as now_
         on now_.statement_id = stated.statement_id
         and now_.feature is not distinct from stated.feature
         and now_.provider = stated.provider
@@ -177,6 +178,9 @@ adjustments as (
         or coalesce(now_.tokens, 0) <> coalesce(stated.tokens, 0)
         or coalesce(now_.outcomes, 0) <> coalesce(stated.outcomes, 0)
         or coalesce(now_.cost_usd, 0) <> coalesce(stated.cost_usd, 0)
+        or coalesce(now_.cost, 0) <> coalesce(stated.cost, 0)  -- a corrected rate moves the cost in the payer's currency alone
+        or coalesce(now_.gross_charge, 0) <> coalesce(stated.gross_charge, 0)
+        or coalesce(now_.units, 0) <> coalesce(stated.units, 0)
         or coalesce(now_.charge, 0) <> coalesce(stated.charge, 0)
         or (now_.problem is not null and stated.problem is null)
 )

@@ -8,7 +8,8 @@
 -- allowance_used); allowance_used never exceeds the allowance and is whole for tokens, requests and outcomes.
 -- unpriced_requests are never charged;
 -- blocked_reason says why the statement cannot be issued (unpriced requests under `unpriced: block`, a missing
--- exchange rate, a tier without a price): `tokenledger close` and `tokenledger export usage` refuse it.
+-- exchange rate, a tier without a price; for a final statement, an adjustment line since the close that cannot be
+-- charged for one of these, and `adjustments` is then null): `tokenledger close` and `tokenledger export usage` refuse it.
 with lines as (
     select *
     from marts.chargeback_lines
@@ -82,10 +83,15 @@ every_statement as (
 ),
 
 adjustments as (
+    -- a priced line whose charge cannot be computed now (a missing rate, a tier without a price) makes the sum unknown
+    -- and blocks the final statement's export until it can
     select
         left(statement_id, length(statement_id) - 4) as statement_id,
         count(*) as adjustment_lines,
-        cast(sum(charge) as decimal(38, 15)) as adjustments,
+        case when count(*) filter (where cost_usd is not null and problem is not null) = 0
+            then cast(sum(charge) as decimal(38, 15)) end as adjustments,
+        'adjustments since the close: ' || string_agg(distinct problem, '; ' order by problem)
+            filter (where cost_usd is not null and problem is not null) as blocked_reason,
     from lines
     where line_type in ('credit', 'debit', 'adjustment')
     group by all
@@ -118,8 +124,8 @@ select
     statements.charge,
     cast(statements.charge - statements.cost as decimal(38, 15)) as margin,
     coalesce(adjustments.adjustment_lines, 0) as adjustment_lines,
-    coalesce(adjustments.adjustments, 0) as adjustments,
-    statements.blocked_reason,
+    case when adjustments.statement_id is null then 0 else adjustments.adjustments end as adjustments,
+    coalesce(statements.blocked_reason, adjustments.blocked_reason) as blocked_reason,
 from every_statement as statements
 left join adjustments
     on adjustments.statement_id = statements.statement_id
