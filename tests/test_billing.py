@@ -288,6 +288,15 @@ def test_bill_delivered_after_close_is_a_correction(home):
     assert _query(home, "select status, corrections_usd from marts.billing_reconciliation where charge_date = '2026-10-04'") == [
         ("matched", Decimal("0.05615"))
     ]
+    # A copy of a bill delivered before the close, saved under a name that sorts first (`2026-10-02 (1).json`): its
+    # lines count from the copy now, but the content was delivered before the close, so nothing is a correction (they
+    # were all flagged, and the day's whole bill became corrections_usd)
+    original = home.landing / "billing" / "openai_costs" / "2026-10-02.json"
+    original.with_name("2026-10-02 (1).json").write_bytes(original.read_bytes())
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select source_file, is_correction from core.billing_line_items where charge_date = '2026-10-02'") == [
+        ("billing/openai_costs/2026-10-02 (1).json", False)]
+    assert _query(home, "select corrections_usd from marts.billing_reconciliation where charge_date = '2026-10-02'") == [(Decimal(0),)]
 
 
 def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, capsys):

@@ -9,10 +9,12 @@ with lines as (
 ),
 
 delivered as (
-    -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count
+    -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count,
+    -- delivered when the content first was (a copy landed after the close corrects nothing)
     select
         lines.*,
-        files.ingested_at,
+        case when files.sha256 is null then files.ingested_at else min(files.ingested_at) over (partition by files.sha256) end
+            as ingested_at,
     from lines
     left join audit.ingested_files as files
         on files.file_id = lines.file_id
