@@ -298,3 +298,18 @@ def test_a_full_or_read_only_disk_under_a_library_error_is_named_in_one_line():
             raise KeyError("a bug")
     except KeyError as bug:
         assert _machine_problem(bug) is None
+
+
+def test_hidden_files_and_folders_in_landing_are_not_read(tmp_path):
+    """A write in progress: rsync keeps a partial file in the folder `.~tmp~` (its --partial-dir) until it renames it
+    into place, and a partial file of that folder was read as a whole log; a dot file (`.day.jsonl.part`) was skipped
+    already. Neither is read; a plain subfolder is."""
+    from pipelines.storage.lake import discover_landed
+
+    home = Home.at(tmp_path / "home").ensure()
+    envelope_dir = home.landing / "gateway" / "envelope"
+    for relative in ("day.jsonl", ".day.jsonl.part", ".~tmp~/late.jsonl", "eu/night.jsonl", "eu/.cache/x.jsonl"):
+        (envelope_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (envelope_dir / relative).write_text("{}\n")
+    assert [landed.relative for landed in discover_landed(home, "gateway")] == [
+        "gateway/envelope/day.jsonl", "gateway/envelope/eu/night.jsonl"]

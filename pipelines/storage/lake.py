@@ -129,7 +129,7 @@ def landing_store(home: Home, folder: str) -> Store:
 
 
 def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator[LandedFile]:
-    """Every file under landing/<folder>/, sorted by path, hidden files skipped, symlinks included (judged later).
+    """Every file under landing/<folder>/, sorted by path, hidden files and folders skipped, symlinks included (judged later).
 
     With `by_format`, the first folder below names the file's format (a file directly under landing/<folder>/
     has format '', which `file_problem` reports); otherwise every file's format is `folder`. Nothing is left out
@@ -144,7 +144,7 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
     if not store.is_local:
         for relative in store.files(folder):
             parts = relative.split("/")[1:]
-            if not parts[-1].startswith("."):
+            if not any(part.startswith(".") for part in parts):
                 yield LandedFile(path=None, relative=relative, format=fmt(parts), store=store)
         return
     landing = Path(store.root)
@@ -158,6 +158,7 @@ def discover_landed(home: Home, folder: str, by_format: bool = True) -> Iterator
         found.append(_landed(landing, root, path, fmt, f"the folder cannot be listed: {error.strerror}"))
 
     for directory, folders, names in os.walk(root, onerror=unlisted):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # rsync's .~tmp~ holds partial files
         for name in names:
             if not name.startswith("."):
                 path = Path(directory) / name
