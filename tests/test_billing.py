@@ -592,6 +592,21 @@ def test_the_pages_of_one_pull_landed_as_separate_files_add_up(home):
     assert _query(home, lines) == [("claude-haiku-4-5", Decimal("100")), ("claude-sonnet-4-5", Decimal("250"))]
 
 
+def test_a_repull_that_reverts_to_an_earlier_pulls_content_is_the_newest(home):
+    """A day pulled (1.00), pulled again after the provider restated it (2.00), then pulled a third time after it
+    reverted: the third file is byte for byte the first. The latest pull counts (1.00, from the third file), though its
+    content was first delivered with the first (a copy's delivery time must not make it older than the pull between)."""
+    day = dt.date(2026, 10, 5)
+    _land_bill(home, "openai_costs", "2026-10-05.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    run_pipeline(home, progress=_quiet)
+    _land_bill(home, "openai_costs", "2026-10-05 r1.json", _openai_page(day, [(f"{MODEL}, input", "2.00")]))
+    run_pipeline(home, progress=_quiet)
+    _land_bill(home, "openai_costs", "2026-10-05 r2.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select billed_cost, source_file, is_correction from core.billing_line_items where charge_date = ?", [day]) == [
+        (Decimal("1"), "billing/openai_costs/2026-10-05 r2.json", False)]
+
+
 def test_the_same_export_landed_under_two_names_is_billed_once(home):
     """A FOCUS export saved twice (`export-2026-10.csv` and `export-2026-10 (1).csv`) doubled the billed cost and
     showed the day over-billed. Files of the same content count once, the first path's, whatever was read first."""

@@ -497,6 +497,12 @@ def test_a_corrected_or_missing_rate_after_the_close_is_an_adjustment_and_a_miss
     assert _query(home, adjusted) == [("adjustment", 0, Decimal(0), Decimal("-0.063"), Decimal("-0.0693"), Decimal(0), None)]
     umbrella = _statement(home, "umbrella")
     assert (umbrella["adjustment_lines"], umbrella["adjustments"], umbrella["blocked_reason"]) == (1, Decimal(0), None)
+    # a late request of a model the book does not know: an adjustment line with no charge, and nothing to block
+    land(home, "late.jsonl", [envelope("acme_late", "openai", "gpt-9-preview", USAGE, timestamp="2026-10-23T18:00:00Z", customer_id="acme")])
+    run_pipeline(home, progress=_quiet)
+    acme = _statement(home, "acme")
+    assert (acme["adjustment_lines"], acme["adjustments"], acme["blocked_reason"]) == (1, Decimal(0), None)
+    assert [total.adjustments for total in export_usage(home, "2026-10", "csv", tmp_path / "usage.csv").totals] == [0, 0, 0]
 
     (home.landing / "fx" / "rates.csv").write_text("date,currency,rate\n2026-10-01,JPY,150\n")
     run_pipeline(home, progress=_quiet)

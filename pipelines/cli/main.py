@@ -279,9 +279,9 @@ def _print_reconciliation_summary(home: Home) -> None:
     if not rows:
         return
     print("\nestimate vs bill (marts.billing_reconciliation, USD)")
-    print(f"  {'status':<16}{'rows':>6}{'estimated':>14}{'billed':>14}{'variance':>14}{'credits':>12}")
-    for status, count, estimated, billed, variance, credits in rows:
-        print(f"  {status:<16}{count:>6}{money(estimated):>14}{money(billed):>14}{money(variance):>14}{money(credits):>12}")
+    print(f"  {'status':<16}{'rows':>6}{'estimated':>14}{'no estimate':>12}{'billed':>14}{'variance':>14}{'credits':>12}")
+    for status, count, unknown, estimated, billed, variance, credits in rows:  # no estimate: only unpriced requests
+        print(f"  {status:<16}{count:>6}{money(estimated):>14}{unknown:>12}{money(billed):>14}{money(variance):>14}{money(credits):>12}")
 
 
 def _print_spend_summary(home: Home) -> None:

@@ -9,12 +9,14 @@ with lines as (
 ),
 
 delivered as (
-    -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count,
-    -- delivered when the content first was (a copy landed after the close corrects nothing)
+    -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count;
+    -- a later pull of the same content is newer than the pulls between them (ingested_at orders re-pulls), but its
+    -- content was first delivered with the first of them (first_delivered_at: a copy landed after the close corrects nothing)
     select
         lines.*,
+        files.ingested_at,
         case when files.sha256 is null then files.ingested_at else min(files.ingested_at) over (partition by files.sha256) end
-            as ingested_at,
+            as first_delivered_at,
     from lines
     left join audit.ingested_files as files
         on files.file_id = lines.file_id
@@ -144,10 +146,10 @@ select
     money_divide(list_cost, fx_rate) as list_cost_usd,
     money_divide(included_credits, fx_rate) as included_credits_usd,
     charge_category,
-    is_correction or coalesce(ingested_at > closed_at, false) as is_correction,
+    is_correction or coalesce(first_delivered_at > closed_at, false) as is_correction,
     case
         when is_correction then 'the export marks it a correction (ChargeClass)'
-        when ingested_at > closed_at then 'delivered after ' || strftime(charge_date, '%Y-%m') || ' was closed'
+        when first_delivered_at > closed_at then 'delivered after ' || strftime(charge_date, '%Y-%m') || ' was closed'
     end as correction_reason,
     description,
     extra,

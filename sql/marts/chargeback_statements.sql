@@ -89,7 +89,7 @@ adjustments as (
         left(statement_id, length(statement_id) - 4) as statement_id,
         count(*) as adjustment_lines,
         case when count(*) filter (where cost_usd is not null and problem is not null) = 0
-            then cast(sum(charge) as decimal(38, 15)) end as adjustments,
+            then cast(coalesce(sum(charge), 0) as decimal(38, 15)) end as adjustments,  -- unpriced lines: no charge
         'adjustments since the close: ' || string_agg(distinct problem, '; ' order by problem)
             filter (where cost_usd is not null and problem is not null) as blocked_reason,
     from lines
