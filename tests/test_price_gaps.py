@@ -292,17 +292,6 @@ def test_the_first_realtime_snapshot_pays_the_launch_audio_price(book):
     assert (request_cost(first, **tokens), request_cost(later, **tokens)) == (Decimal("0.1865"), Decimal("0.0785"))
 
 
-def test_gpt_4o_2024_08_06_in_priority_pays_gpt_4o_s_priority_price(book):
-    """OpenAI's pricing page lists one priority price for gpt-4o ($4.25 input, $2.125 cached, $17 output; LiteLLM
-    1.110.2 gives it to gpt-4o-2024-08-06 as to 2024-11-20); the snapshot's priority requests were unknown_tier.
-    2,006 prompt tokens of which 1,920 cached, 300 out: 86 x 4.25 + 1,920 x 2.125 + 300 x 17 = 365.5 + 4,080 + 5,100
-    = 9,545.5 per 1M."""
-    row = book.lookup("openai", "gpt-4o-2024-08-06", AT, "priority", 2006)
-    assert row["price_id"] == "openai/gpt-4o-2024-08-06@2026-10-12/priority"
-    assert request_cost(row, input=86, cache_read=1920, output=300) == Decimal("0.0095455")
-    assert book.lookup("openai", "gpt-4o-2024-08-06", dt.datetime(2026, 10, 11, tzinfo=dt.timezone.utc), "priority") is None
-
-
 @pytest.mark.parametrize(("name", "input_tokens", "entry", "usd"), [
     # 150,000 prompt tokens of which 4,000 cached, 3,000 out (reasoning included):
     # above 128K: 146,000 x 6 + 4,000 x 1.50 + 3,000 x 30 = 876,000 + 6,000 + 90,000 = 972,000 per 1M

@@ -128,7 +128,7 @@ def test_an_unknown_model_is_flagged_never_zero(book):
         assert book.lookup(provider, name, _utc("2026-11-27")) is None
     # a known model outside its price history, or in a tier it is not sold in, has no price either
     assert book.lookup("openai", "gpt-4o-2024-08-06", _utc("2024-08-05")) is None
-    assert book.lookup("openai", "gpt-4o-2024-08-06", _utc("2026-11-27"), "flex") is None
+    assert book.lookup("openai", "gpt-4o-2024-08-06", _utc("2026-11-27"), "priority") is None
 
 
 def test_bedrock_regional_inference_profiles_resolve_to_the_same_model(book):
