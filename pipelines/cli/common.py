@@ -74,7 +74,7 @@ def check_home(home: Home) -> None:
     load_energy(home.root)
     load_chargeback(home.root)
     AttributionConfig.load(home.root)
-    load_price_book()
+    load_price_book(home_root=home.root)
     with run_lock(home), connect(home):
         pass
 

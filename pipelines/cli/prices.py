@@ -14,11 +14,12 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.cli.common import UserError, cell, date_arg, warehouse_of, with_home
+from pipelines.cli.common import UserError, cell, date_arg, home_of, warehouse_of, with_home
 from pipelines.pricing.audit import alias_disagreements, audit_reference, read_litellm_prices
 from pipelines.pricing.book import (
     BUCKETS,
     FEES,
+    HOME_DIR,
     IMPORTED_DIR,
     TIERS,
     TOKEN_LIMIT,
@@ -42,7 +43,7 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
 
     def with_book(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--book", type=_book_folder, help="price-book folder (default: the shipped pricing/list)")
-        return sub
+        return with_home(sub)  # with the home's own prices/*.yaml
 
     imported = commands.add_parser("import-genai-prices", help="write pricing/list/imported/*.yaml from the genai-prices package")
     imported.add_argument("--out", type=Path, help=f"output folder (default: pricing/list/{IMPORTED_DIR})")
@@ -60,7 +61,7 @@ def add_prices_parser(subcommands: argparse._SubParsersAction) -> argparse.Argum
     check.add_argument("--corrections", type=Path, help="corrections file (default: pricing/corrections.yaml)")
     check.set_defaults(handler=_check_command)
 
-    coverage = with_home(with_book(commands.add_parser("coverage", help="models seen in the warehouse without a price")))
+    coverage = with_book(commands.add_parser("coverage", help="models seen in the warehouse without a price"))
     coverage.set_defaults(handler=_coverage_command)
 
     audit = with_book(commands.add_parser(
@@ -86,7 +87,7 @@ def _book_folder(text: str) -> Path:
 
 def _load(args: argparse.Namespace) -> PriceBook | None:
     try:
-        return load_price_book(args.book)
+        return load_price_book(args.book, home_root=home_of(args).root)
     except PriceBookError as exc:
         print(f"tokenledger: {exc}", file=sys.stderr)
         return None
@@ -105,7 +106,7 @@ def _check_command(args: argparse.Namespace) -> int:
     problems: list[str] = []
     book = None
     try:
-        book = load_price_book(args.book)
+        book = load_price_book(args.book, home_root=home_of(args).root)
     except PriceBookError as exc:
         lines = str(exc).splitlines()
         problems += [line.strip() for line in (lines[1:] if len(lines) > 1 else lines)]
@@ -120,11 +121,13 @@ def _check_command(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the price book")
         return 1
     imported = sum(1 for name in book.files if name.startswith(f"{IMPORTED_DIR}/"))
+    own = sum(1 for name in book.files if name.startswith(f"{HOME_DIR}/"))
     print(
         f"price book OK: {len(book.models)} priced models from {len(book.providers)} providers, "
         f"{book.prices.num_rows} price rows, {book.aliases.num_rows} names, {book.match_rules.num_rows} match rules; "
-        f"{len(book.files) - imported} curated + {imported} imported files, "
-        f"{len(book.shadowed)} imported models overridden by curated ones"
+        + (f"{own} of the home's own + " if own else "")
+        + f"{len(book.files) - imported - own} curated + {imported} imported files, "
+        f"{len(book.shadowed)} models overridden by a higher layer"
     )
     return 0
 

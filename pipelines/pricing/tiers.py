@@ -60,7 +60,7 @@ def load_tier_rules(home_root: Path, book: PriceBook | None = None) -> pa.Table:
         if os.path.lexists(path):
             rules += _read_rules(path, label)
     if any(rule["compare_with"] for rule in rules):
-        _resolve_compare_with(rules, book or load_price_book())
+        _resolve_compare_with(rules, book or load_price_book(home_root=home_root))
     for order, rule in enumerate(rules, start=1):
         rule["rule_order"] = order
     return pa.Table.from_pylist(rules, schema=RULES_SCHEMA)

@@ -39,7 +39,7 @@ class Reference:
 
 def load_reference(con: duckdb.DuckDBPyConnection, home: Home) -> Reference:
     """Validate the price book, overrides, settings and rates, then replace every reference table with them."""
-    book = load_price_book()
+    book = load_price_book(home_root=home.root)
     overrides = load_overrides(home.root)
     currency = reporting_currency(home.root)
     rates, fx_rejected = load_rates(home.landing)

@@ -184,7 +184,7 @@ GATEWAY_RECORDS = (
 
 
 def _model_names(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> list[list[str]]:
-    return register_model_names(con, {"window_start": window[0], "window_end": window[1]})
+    return register_model_names(con, {"window_start": window[0], "window_end": window[1]}, home.root if home else None)
 
 
 def _gpu_allocation(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:

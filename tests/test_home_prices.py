@@ -1,0 +1,97 @@
+"""A home's own price files, `<home>/prices/*.yaml` (pricing/README.md, "Prices of your own"): a model the shipped
+book lacks (released after it, or a fine-tuned model) is priced from the home's file at the next run or re-price,
+named by its price_id and file; a home entry wins over a shipped model of the same name; a bad file stops the run
+before it starts, naming the file. Before, a model the book did not know could not be priced at all: a negotiated
+price only changes a known model's price, so a `unpriced: block` month could not be closed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+from helpers import envelope, land
+
+from pipelines.cli.main import main
+from pipelines.pricing.book import load_price_book
+from pipelines.runner import run_pipeline
+from pipelines.storage.home import Home
+
+DAY = dt.date(2026, 11, 27)
+USAGE = {"prompt_tokens": 12000, "completion_tokens": 800, "prompt_tokens_details": {"cached_tokens": 2000}}
+OWN = """\
+provider: openai
+currency: USD
+models:
+  gpt-6-preview:
+    aliases: [gpt-6-preview-latest]
+    prices:
+      - effective_from: 2026-11-01
+        source: https://example.com/our-order-form
+        standard: {input: 1.50, cache_read: 0.15, output: 9.00}
+  gpt-4o-2024-08-06:                 # a shipped model: the home's price wins
+    - effective_from: 2024-08-06
+      source: https://example.com/our-order-form
+      standard: {input: 2.00, cache_read: 1.00, output: 8.00}
+"""
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _costs(home: Home) -> dict:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = con.execute("select request_id, price_id, cost_usd, unpriced_reason from core.request_costs").fetchall()
+    return {r[0]: (r[1], r[2].normalize() if r[2] is not None else None, r[3]) for r in rows}
+
+
+def test_a_model_the_book_lacks_is_priced_from_the_homes_own_file(home: Home):
+    land(home, "day.jsonl", [
+        envelope("new", "openai", "gpt-6-preview", USAGE, timestamp=f"{DAY}T10:00:00Z"),
+        envelope("alias", "openai", "gpt-6-preview-latest", USAGE, timestamp=f"{DAY}T10:01:00Z"),
+        envelope("known", "openai", "gpt-4o-2024-08-06", USAGE, timestamp=f"{DAY}T10:02:00Z"),
+    ])
+    run_pipeline(home, progress=_quiet)
+    # list prices: gpt-4o-2024-08-06 10,000 x 2.50 + 2,000 x 1.25 + 800 x 10 = 25,000 + 2,500 + 8,000 = 35,500 per 1M
+    assert _costs(home) == {
+        "new": (None, None, "unknown_model"),
+        "alias": (None, None, "unknown_model"),
+        "known": ("openai/gpt-4o-2024-08-06@2024-10-01/standard", Decimal("0.0355"), None),
+    }
+    (home.root / "prices").mkdir()
+    (home.root / "prices" / "ours.yaml").write_text(OWN)
+    run_pipeline(home, start=DAY, end=DAY, progress=_quiet)
+    # gpt-6-preview: 10,000 x 1.50 + 2,000 x 0.15 + 800 x 9 = 15,000 + 300 + 7,200 = 22,500 per 1M
+    # gpt-4o-2024-08-06 at the home's price: 10,000 x 2 + 2,000 x 1 + 800 x 8 = 20,000 + 2,000 + 6,400 = 28,400 per 1M
+    assert _costs(home) == {
+        "new": ("openai/gpt-6-preview@2026-11-01/standard", Decimal("0.0225"), None),
+        "alias": ("openai/gpt-6-preview@2026-11-01/standard", Decimal("0.0225"), None),
+        "known": ("openai/gpt-4o-2024-08-06@2024-08-06/standard", Decimal("0.0284"), None),
+    }
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select distinct book_file, source from reference.prices where model = 'gpt-6-preview'").fetchall() == [
+            ("prices/ours.yaml", "https://example.com/our-order-form")]
+
+
+def test_a_bad_home_price_file_stops_the_run_naming_the_file(tmp_path, capsys):
+    assert main(["init", "--home", str(tmp_path / "h")]) == 0
+    (tmp_path / "h" / "prices").mkdir()
+    (tmp_path / "h" / "prices" / "ours.yaml").write_text(OWN.replace("input: 1.50", "input: lots"))
+    capsys.readouterr()
+    assert main(["run", "--home", str(tmp_path / "h")]) == 2
+    err = capsys.readouterr().err
+    assert "prices/ours.yaml: openai/gpt-6-preview" in err and "input" in err, err
+    assert len(err.strip().splitlines()) <= 3, err
+    # the prices commands read the home's files too
+    (tmp_path / "h" / "prices" / "ours.yaml").write_text(OWN)
+    assert main(["prices", "show", "openai/gpt-6-preview", "--home", str(tmp_path / "h")]) == 0
+    assert "openai/gpt-6-preview@2026-11-01/standard" in capsys.readouterr().out
+
+
+def test_the_shipped_book_alone_does_not_know_the_homes_models(tmp_path):
+    (tmp_path / "prices").mkdir()
+    (tmp_path / "prices" / "ours.yaml").write_text(OWN)
+    assert load_price_book().resolve("openai", "gpt-6-preview") is None
+    assert load_price_book(home_root=tmp_path).resolve("openai", "gpt-6-preview") == "gpt-6-preview"
+    assert "prices/ours.yaml" in load_price_book(home_root=tmp_path).files
