@@ -243,3 +243,4 @@ def test_coverage_lists_unpriced_models_and_suggests_aliases(tmp_path, capsys):
     assert lines[2].split()[:3] == ["openai/gpt-6-preview", "12", "9,000"]
     assert "anthropic/claude-3-sonnet-20240229" in lines[3]
     assert "a match rule says anthropic/claude-3-sonnet: add 'claude-3-sonnet-20240229' as its alias" in lines[3]
+    assert lines[4].startswith(f"price a model the book lacks in {tmp_path / 'prices'}/*.yaml")
