@@ -95,3 +95,60 @@ def test_the_shipped_book_alone_does_not_know_the_homes_models(tmp_path):
     assert load_price_book().resolve("openai", "gpt-6-preview") is None
     assert load_price_book(home_root=tmp_path).resolve("openai", "gpt-6-preview") == "gpt-6-preview"
     assert "prices/ours.yaml" in load_price_book(home_root=tmp_path).files
+
+
+def _home_book(tmp_path, files: dict[str, str]):
+    folder = tmp_path / "prices"
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return load_price_book(home_root=tmp_path)
+
+
+O3 = """\
+provider: openai
+currency: USD
+models:
+  o3-2025-04-16:
+    - effective_from: 2025-04-16
+      source: https://example.com/our-order-form
+      standard: {input: 1.00, output: 4.00}
+"""
+
+
+def test_a_replaced_shipped_entry_no_longer_hides_what_its_aliases_hid(tmp_path):
+    """The shipped curated o3-2025-04-16 answers to `o3` and so hides the imported `o3`. A home entry that replaces
+    it (without that alias) left `o3` unknown to every layer: its requests became unknown_model."""
+    assert load_price_book().resolve_exact("openai", "o3") == "o3-2025-04-16"
+    book = _home_book(tmp_path, {"o3.yaml": O3})
+    assert book.resolve_exact("openai", "o3-2025-04-16") == "o3-2025-04-16"
+    assert book.rows_for("openai", "o3-2025-04-16")[0]["book_file"] == "prices/o3.yaml"
+    assert book.resolve_exact("openai", "o3") == "o3"  # the imported entry answers to it again
+    assert "imported/openai.yaml: openai/o3" not in book.shadowed
+
+
+def test_home_price_files_refuse_another_currency_skip_dot_files_and_read_yml(tmp_path):
+    import pytest
+
+    from pipelines.pricing.book import PriceBookError
+
+    (tmp_path / "prices").mkdir()
+    os_link = tmp_path / "prices" / ".#ours.yaml"  # an editor's lock file while ours.yaml is edited: a dangling symlink
+    os_link.symlink_to("root@host.1234:1700000000")
+    (tmp_path / "prices" / "._ours.yaml").write_bytes(b"\x00\x05\x16\x07")  # a macOS AppleDouble file
+    assert load_price_book(home_root=tmp_path).resolve("openai", "gpt-6-preview") is None
+    assert _home_book(tmp_path, {"ours.yml": OWN}).resolve("openai", "gpt-6-preview") == "gpt-6-preview"
+    with pytest.raises(PriceBookError, match=r"prices/euro\.yaml: currency EUR: prices must be in USD"):
+        _home_book(tmp_path, {"euro.yaml": O3.replace("USD", "EUR").replace("o3-2025-04-16", "o9")})
+
+
+def test_home_price_files_over_the_size_limit_are_named(tmp_path):
+    import pytest
+
+    from pipelines.pricing.book import PriceBookError
+
+    (tmp_path / "prices").mkdir()
+    for n in range(9):
+        (tmp_path / "prices" / f"big{n}.yaml").write_text("# " + "x" * 1_000_000 + "\n")
+    with pytest.raises(PriceBookError, match=r"Largest: prices/big\d\.yaml \(1,000,003 bytes\)"):
+        load_price_book(home_root=tmp_path)

@@ -218,8 +218,9 @@ def _coverage_command(args: argparse.Namespace) -> int:
             hint = f"; a match rule says {provider}/{match}: add '{model}' as its alias" if match else ""
         why = f"{reasons} ({tiers}){hint}"
         print(f"  {cell(provider + '/' + model):<48}{requests:>10,}{tokens or 0:>14,}  {str(first)[:10]:<11}{str(last)[:10]:<11}{why}")
-    print(f"price a model the book lacks in {home.root / HOME_DIR}/*.yaml (pricing/README.md, \"Prices of your own\"), "
-          "then re-price its days: tokenledger run --reprice --start D1 --end D2")
+    if any("unknown_model" in (reasons or "") for _, _, _, _, reasons, *_ in unpriced):
+        print(f"price a model the book lacks in {home.root / HOME_DIR}/*.yaml (pricing/README.md, \"Prices of your own\"), "
+              f"then re-price its days: tokenledger run --home {home.root} --reprice --start D1 --end D2")
     return 0
 
 

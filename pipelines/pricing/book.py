@@ -195,25 +195,27 @@ class _Entry:
 
 
 def load_price_book(book_dir: Path | None = None, home_root: Path | None = None) -> PriceBook:
-    """Read `*.yaml` and `imported/*.yaml` under book_dir (and `<home_root>/prices/*.yaml`), validate, apply
-    precedence and flatten.
+    """Read `*.yaml` and `imported/*.yaml` under book_dir (and `<home_root>/prices/*.yaml` / `*.yml`, dot files
+    skipped: an editor's lock or a copy in progress), validate, apply precedence and flatten.
 
     Raise PriceBookError listing every problem, each with its file and entry. The result is reused
     while no file of the book changes (same names, sizes and modification times).
     """
     book_dir = Path(book_dir) if book_dir is not None else default_book_dir()
-    own = sorted((Path(home_root) / HOME_DIR).glob("*.yaml")) if home_root is not None else []
+    own = sorted(p for suffix in ("*.yaml", "*.yml") for p in (Path(home_root) / HOME_DIR).glob(suffix)
+                 if not p.name.startswith(".")) if home_root is not None else []
     curated = sorted(book_dir.glob("*.yaml"))
     imported = sorted((book_dir / IMPORTED_DIR).glob("*.yaml"))
     if not curated and not imported:
         raise PriceBookError(f"{book_dir}: no price files (*.yaml or {IMPORTED_DIR}/*.yaml) found")
-    if any(not path.is_file() for path in own):  # a folder, FIFO or device named *.yaml: named, never read
-        raise PriceBookError(f"{HOME_DIR}/{next(p for p in own if not p.is_file()).name}: not a regular file")
+    if odd := [f"{HOME_DIR}/{p.name}" for p in own if not p.is_file()]:  # a folder, FIFO or device named *.yaml: never read
+        raise PriceBookError(f"{', '.join(odd)}: not a regular file")
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in own + curated + imported)
     total = sum(size for _, _, size in signature)
     if total > MAX_BOOK_BYTES:  # 100 files of 1 MiB took minutes and gigabytes to validate
         largest = sorted(signature, key=lambda item: -item[2])[:3]
-        named = ", ".join(f"{Path(p).relative_to(book_dir).as_posix()} ({size:,} bytes)" for p, _, size in largest)
+        layer_of = {str(p): layer for layer, paths in (("home", own), ("curated", curated), ("imported", imported)) for p in paths}
+        named = ", ".join(f"{_label(book_dir, layer_of[p], Path(p))} ({size:,} bytes)" for p, _, size in largest)
         raise PriceBookError(f"{book_dir}: its {len(signature)} price files hold {total:,} bytes; a price book may hold at most "
                              f"{MAX_BOOK_BYTES // 2**20} MiB (the shipped one is about 0.5 MB). Largest: {named}")
     key = (book_dir.resolve(), Path(home_root).resolve() if home_root is not None else None)
@@ -288,6 +290,9 @@ def _read_file(name: str, layer: str, document: object, start: int) -> tuple[lis
         return [], problems + [f"{name}: provider must be a name (text), got {shown(provider)}"]
     if not isinstance(currency, str) or not _CURRENCY.match(currency):
         problems.append(f"{name}: currency must be a 3-letter ISO code, got {shown(currency)}")
+    elif currency != "USD":  # request_costs prices in USD: another currency's numbers would be taken as dollars
+        problems.append(f"{name}: currency {currency}: prices must be in USD (convert them; costs are converted to the "
+                        "reporting currency in marts.daily_spend)")
     fees = document.get("fees") or {}
     if not isinstance(fees, dict):
         problems.append(f"{name}: fees must be a mapping, got {shown(fees)}")

@@ -18,17 +18,21 @@ def duplicate_models(entries: list) -> list[str]:
 
 
 def apply_precedence(entries: list) -> tuple[list, list[str]]:
-    """A higher layer wins (LAYERS): drop a lower layer's models named like a higher layer's name of the same provider,
-    and such aliases."""
-    names: dict[tuple[str, str], set[str]] = {}
-    for entry in entries:
-        names.setdefault((entry.layer, entry.provider), set()).update([entry.model, *entry.aliases])
-    kept, shadowed = [], []
-    for entry in entries:
-        claimed = set().union(*(names.get((layer, entry.provider), set()) for layer in LAYERS[:LAYERS.index(entry.layer)]))
-        if entry.model in claimed:
-            shadowed.append(f"{entry.file}: {entry.provider}/{entry.model}")
-            continue
-        entry.aliases = [alias for alias in entry.aliases if alias not in claimed]
-        kept.append(entry)
-    return kept, shadowed
+    """A higher layer wins (LAYERS): drop a lower layer's models named like a name a higher layer keeps for the same
+    provider, and such aliases. Only kept entries claim names: a shipped entry the home replaces no longer hides the
+    imported entries its aliases hid."""
+    claimed: dict[str, set[str]] = {}
+    kept, shadowed = set(), []
+    for layer in LAYERS:
+        names: dict[str, set[str]] = {}
+        for entry in (e for e in entries if e.layer == layer):
+            taken = claimed.get(entry.provider, set())
+            if entry.model in taken:
+                shadowed.append(f"{entry.file}: {entry.provider}/{entry.model}")
+                continue
+            entry.aliases = [alias for alias in entry.aliases if alias not in taken]
+            kept.add(id(entry))
+            names.setdefault(entry.provider, set()).update([entry.model, *entry.aliases])
+        for provider, found in names.items():
+            claimed.setdefault(provider, set()).update(found)
+    return [entry for entry in entries if id(entry) in kept], shadowed
