@@ -152,3 +152,44 @@ def test_home_price_files_over_the_size_limit_are_named(tmp_path):
         (tmp_path / "prices" / f"big{n}.yaml").write_text("# " + "x" * 1_000_000 + "\n")
     with pytest.raises(PriceBookError, match=r"Largest: prices/big\d\.yaml \(1,000,003 bytes\)"):
         load_price_book(home_root=tmp_path)
+
+
+SONNET = """\
+provider: anthropic
+currency: USD
+models:
+  our-sonnet:
+    aliases: [claude-sonnet-4-5-20250929]   # the home prices the shipped model's dated name under its own entry
+    prices:
+      - effective_from: 2025-09-29
+        source: https://example.com/our-order-form
+        standard: {input: 2.00, cache_read: 0.20, cache_write_5m: 2.50, cache_write_1h: 4.00, output: 10.00}
+"""
+
+
+def test_a_same_as_entry_copies_the_price_the_home_gives_its_target_name(tmp_path):
+    """Vertex's `claude-sonnet-4-5@20250929` is priced as `anthropic/claude-sonnet-4-5-20250929`. When the home's own
+    entry takes that name as an alias, Anthropic's requests got the home's price but the Vertex copy kept the shipped
+    one: the copy looked its target up among every entry, the shadowed shipped one included."""
+    shipped = load_price_book().rows_for("google", "claude-sonnet-4-5@20250929")
+    assert {(row["input_per_mtok"], row["output_per_mtok"]) for row in shipped} == {(Decimal(3), Decimal(15)), (Decimal(6), Decimal("22.5"))}
+    book = _home_book(tmp_path, {"sonnet.yaml": SONNET})
+    assert book.resolve_exact("anthropic", "claude-sonnet-4-5-20250929") == "our-sonnet"
+    vertex = book.rows_for("google", "claude-sonnet-4-5@20250929")
+    assert {(row["service_tier"], row["input_per_mtok"], row["output_per_mtok"]) for row in vertex} == {("standard", 2, 10)}
+    assert all("same price as anthropic/claude-sonnet-4-5-20250929" in row["note"] for row in vertex)
+
+
+def test_a_price_file_rewritten_at_the_same_size_and_time_is_read_again(tmp_path):
+    """A long-lived process (Dagster's) reuses the book while its files are unchanged. It judged that by name, size and
+    modification time, so a file rewritten within one tick of the clock at the same size kept the old prices."""
+    import os
+
+    first = _home_book(tmp_path, {"o3.yaml": O3})
+    assert first.rows_for("openai", "o3-2025-04-16")[0]["input_per_mtok"] == 1
+    path = tmp_path / "prices" / "o3.yaml"
+    stat = path.stat()
+    path.write_text(O3.replace("input: 1.00", "input: 7.00"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert load_price_book(home_root=tmp_path).rows_for("openai", "o3-2025-04-16")[0]["input_per_mtok"] == 7

@@ -10,6 +10,7 @@ higher one claims is dropped. The schema is documented in pricing/README.md.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -199,7 +200,7 @@ def load_price_book(book_dir: Path | None = None, home_root: Path | None = None)
     skipped: an editor's lock or a copy in progress), validate, apply precedence and flatten.
 
     Raise PriceBookError listing every problem, each with its file and entry. The result is reused
-    while no file of the book changes (same names, sizes and modification times).
+    while no file of the book changes (same names and contents).
     """
     book_dir = Path(book_dir) if book_dir is not None else default_book_dir()
     own = sorted(p for suffix in ("*.yaml", "*.yml") for p in (Path(home_root) / HOME_DIR).glob(suffix)
@@ -210,14 +211,17 @@ def load_price_book(book_dir: Path | None = None, home_root: Path | None = None)
         raise PriceBookError(f"{book_dir}: no price files (*.yaml or {IMPORTED_DIR}/*.yaml) found")
     if odd := [f"{HOME_DIR}/{p.name}" for p in own if not p.is_file()]:  # a folder, FIFO or device named *.yaml: never read
         raise PriceBookError(f"{', '.join(odd)}: not a regular file")
-    signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in own + curated + imported)
-    total = sum(size for _, _, size in signature)
+    sizes = tuple((str(p), p.stat().st_size) for p in own + curated + imported)
+    total = sum(size for _, size in sizes)
     if total > MAX_BOOK_BYTES:  # 100 files of 1 MiB took minutes and gigabytes to validate
-        largest = sorted(signature, key=lambda item: -item[2])[:3]
+        largest = sorted(sizes, key=lambda item: -item[1])[:3]
         layer_of = {str(p): layer for layer, paths in (("home", own), ("curated", curated), ("imported", imported)) for p in paths}
-        named = ", ".join(f"{_label(book_dir, layer_of[p], Path(p))} ({size:,} bytes)" for p, _, size in largest)
-        raise PriceBookError(f"{book_dir}: its {len(signature)} price files hold {total:,} bytes; a price book may hold at most "
+        named = ", ".join(f"{_label(book_dir, layer_of[p], Path(p))} ({size:,} bytes)" for p, size in largest)
+        raise PriceBookError(f"{book_dir}: its {len(sizes)} price files hold {total:,} bytes; a price book may hold at most "
                              f"{MAX_BOOK_BYTES // 2**20} MiB (the shipped one is about 0.5 MB). Largest: {named}")
+    # by content, not modification time: a file rewritten within one tick of the clock at the same size (a script
+    # writing prices/ours.yaml twice) kept the old book in a long-lived process; 0.5 MB hashes in about a millisecond
+    signature = tuple((p, hashlib.sha256(Path(p).read_bytes()).digest()) for p, _ in sizes)
     key = (book_dir.resolve(), Path(home_root).resolve() if home_root is not None else None)
     cached = _LOADED.get(key)
     if cached is not None and cached[0] == signature:
@@ -249,8 +253,8 @@ def _load(book_dir: Path, layers: dict[str, list[Path]]) -> PriceBook:
             entries += file_entries
             problems += file_problems
     problems += duplicate_models(entries)
-    problems += resolve_same_as(entries)
     kept, shadowed = apply_precedence(entries)
+    problems += resolve_same_as(kept)
     rows: list[dict] = []
     alias_rows: list[dict] = []
     match_rows: list[dict] = []

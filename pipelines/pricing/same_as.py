@@ -3,7 +3,6 @@ list price, such as Claude on Vertex AI), resolved once every file of the book i
 
 from __future__ import annotations
 
-from pipelines.pricing.precedence import LAYERS
 from pipelines.pricing.versions import TIERS
 from pipelines.settings import shown
 
@@ -11,13 +10,14 @@ SAME_AS_KEYS = {"model", "tiers", "source", "reason", "checked"}
 
 
 def resolve_same_as(entries: list) -> list[str]:
-    """Give each `same_as` entry the versions of the model it names (`<provider>/<model>`, a curated entry of the
-    book first (the home's, then the shipped one's), else an imported one): only the tiers it lists (its file's fees, not the maker's), each version's `source` replaced by the
+    """Give each `same_as` entry the versions of the model it names (`<provider>/<model>`, among the entries kept once
+    the layers are applied (precedence.py), so the entry that prices that name in requests): only the tiers it lists (its file's fees, not the maker's), each version's `source` replaced by the
     platform's page and its note saying whose price it is. A platform that resells a model at the maker's list price
     (Claude on Vertex AI) is written once: the maker's history, cliffs and tiers follow without a copy."""
-    by_name = {}
-    for entry in sorted(entries, key=lambda e: LAYERS.index(e.layer)):
-        by_name.setdefault(f"{entry.provider}/{entry.model}", entry)
+    by_name = {f"{entry.provider}/{entry.model}": entry for entry in entries}
+    for entry in entries:  # a name the home gives as an alias prices that name, here as in requests
+        for alias in entry.aliases:
+            by_name.setdefault(f"{entry.provider}/{alias}", entry)
     problems = []
     for entry in entries:
         if entry.same_as is None:
