@@ -63,6 +63,15 @@ LINES = [
         "prompt_token_count": 10020, "candidates_token_count": 200, "cached_content_token_count": 4000,
         "prompt_tokens_details": [{"modality": "TEXT", "token_count": 20}, {"modality": "AUDIO", "token_count": 10000}],
         "cache_tokens_details": [{"modality": "AUDIO", "token_count": 4000}]}),
+    # The Live API names the output `response` (responseTokenCount, responseTokensDetails): the recorded session
+    # pydantic/pydantic-ai tests/realtime/cassettes/test_parity_ws/test_history_seeding_parity[google-previous].yaml
+    # (models/gemini-2.5-flash-native-audio-latest; the same names in a capture at discuss.ai.google.dev/t/188765).
+    # gemini-live-2.5-flash: text in 0.50, audio out 12, thoughts at 2 per 1M: 417 x 0.50 + 74 x 12 + 77 x 2 = 1,250.5
+    # per 1M (the 74 audio tokens were dropped: $0.0003625)
+    _line("gemini-live", "google", "gemini-2.5-flash-native-audio-latest", {
+        "promptTokenCount": 417, "responseTokenCount": 74, "totalTokenCount": 491,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 417}], "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 74}],
+        "thoughtsTokenCount": 77}),
     # fast mode has no price in the book: unpriced (unknown_tier), never the standard price
     _line("fast", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "fast"}),
     _line("standard", "anthropic", "claude-opus-4-6", {"input_tokens": 1200, "output_tokens": 800, "speed": "standard"}),
@@ -96,6 +105,7 @@ BUCKETS = {  # request: (service_tier, input, cache_read, audio_input, output, a
     "transcribe": ("standard", 0, 0, 14, 45, 0),
     "gemini": ("standard", 20, 0, 10000, 200, 0),
     "gemini-snake": ("standard", 20, 4000, 6000, 200, 0),
+    "gemini-live": ("standard", 417, 0, 0, 0, 74),
     "fast": ("fast", 1200, 0, 0, 800, 0),
     "standard": ("standard", 1200, 0, 0, 800, 0),
     "compaction": ("standard", 61067, 0, 0, 1912, 0),
@@ -130,6 +140,7 @@ def test_audio_is_priced_at_the_audio_rates_and_fast_mode_is_flagged(home):
         "transcribe": (Decimal("0.000267"), None),
         "gemini": (Decimal("0.010506"), None),
         "gemini-snake": (Decimal("0.006626"), None),
+        "gemini-live": (Decimal("0.0012505"), None),
         "fast": (None, "unknown_tier"),
         "standard": (Decimal("0.026"), None),  # Opus 4.6: 1200 x 5 + 800 x 25 per 1M
         "compaction": (Decimal("0.353135"), None),

@@ -191,3 +191,41 @@ def test_otel_spans_and_litellm_rows_name_the_three_providers():
     litellm = parse_litellm(("\n".join(json.dumps(r) for r in records) + "\n").encode(), "spend.jsonl")
     assert litellm.rejected.num_rows == 0
     assert [r["provider"] for r in litellm.rows.to_pylist()] == ["mistral", "deepseek", "xai"]
+
+
+# Usage objects recorded from the providers' APIs (pydantic/pydantic-ai's test cassettes):
+# - xAI's own SDK (gRPC) writes reasoning_tokens and cached_prompt_text_tokens at the top of its usage, the reasoning
+#   left out of completion_tokens (total 252 = 213 + 3 + 36): tests/models/xai/cassettes/test_thinking/
+#   test_xai_grok_45_thinking.xai.yaml (grok-4.5) and test_search_tools/test_xai_builtin_x_search_tool.xai.yaml
+# - Mistral's chat completions give the cache hit as num_cached_tokens (inside prompt_tokens):
+#   tests/models/cassettes/test_multimodal_tool_returns/test_multimodal_tool_return_matrix[*-mistral].yaml
+RECORDED = [
+    _line("xai-sdk", "xai", "grok-4.5", {
+        "completion_tokens": 3, "prompt_tokens": 213, "total_tokens": 252, "prompt_text_tokens": 213, "reasoning_tokens": 36,
+        "cached_prompt_text_tokens": 128, "cost_in_usd_ticks": "4680000"}, "2026-08-15T12:00:00Z"),
+    _line("xai-sdk-fast", "xai", "grok-4-fast-reasoning", {
+        "completion_tokens": 62, "prompt_tokens": 5821, "total_tokens": 6407, "prompt_text_tokens": 5821, "reasoning_tokens": 524,
+        "cached_prompt_text_tokens": 2692}, "2026-08-15T12:00:00Z"),
+    _line("mistral-cached", "mistral", "mistral-medium-latest", {
+        "completion_tokens": 12, "num_cached_tokens": 69, "prompt_tokens": 70, "total_tokens": 82}, "2026-08-15T12:00:00Z"),
+]
+RECORDED_EXPECTED = {
+    # 85 at $2, 128 cached at $0.30, 3 out + 36 reasoning at $6 = 170 + 38.4 + 234 per 1M (they were billed as 213
+    # uncached input and 3 output: the cached and reasoning keys were not read)
+    "xai-sdk": (85, 128, 3, 36, "xai/grok-4.5@undated/standard/input<=199999", Decimal("0.0004424")),
+    # 3129 at $0.20, 2692 cached at $0.05, 62 out + 524 reasoning at $0.50 = 625.8 + 134.6 + 293 per 1M
+    "xai-sdk-fast": (3129, 2692, 62, 524, "xai/grok-4-fast-reasoning@undated/standard/input<=128000", Decimal("0.0010534")),
+    # 1 at $1.50, 69 cached at $0.15, 12 out at $7.50 = 1.5 + 10.35 + 90 per 1M
+    "mistral-cached": (1, 69, 12, 0, "mistral/mistral-medium-latest@2026-06-16/standard", Decimal("0.00010185")),
+}
+
+
+def test_xai_sdk_and_mistral_cache_fields_recorded_from_their_apis_are_read(home):
+    land(home, "recorded.jsonl", RECORDED)
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from audit.rejected_rows").fetchall() == [(0,)]
+        rows = con.execute(
+            "select request_id, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens, price_id, cost_usd "
+            "from core.request_costs").fetchall()
+    assert {r[0]: (*r[1:6], r[6].normalize()) for r in rows} == {k: (*v[:5], v[5].normalize()) for k, v in RECORDED_EXPECTED.items()}

@@ -17,6 +17,9 @@ TOKEN_LEAVES = (
     ("prompt_tokens_details.audio_tokens", "u.prompt_tokens_details.audio_tokens"),
     ("completion_tokens_details.reasoning_tokens", "u.completion_tokens_details.reasoning_tokens"),
     ("prompt_cache_hit_tokens", "u.prompt_cache_hit_tokens"),
+    ("num_cached_tokens", "u.num_cached_tokens"),
+    ("cached_prompt_text_tokens", "u.cached_prompt_text_tokens"),
+    ("reasoning_tokens", "u.reasoning_tokens"),
     ("completion_tokens_details.audio_tokens", "u.completion_tokens_details.audio_tokens"),
     ("input_tokens_details.cached_tokens", "u.input_tokens_details.cached_tokens"),
     ("input_tokens_details.cache_write_tokens", "u.input_tokens_details.cache_write_tokens"),
@@ -40,6 +43,7 @@ TOKEN_LEAVES = (
     ("promptTokenCount", "coalesce(u.promptTokenCount, u.prompt_token_count)"),
     ("cachedContentTokenCount", "coalesce(u.cachedContentTokenCount, u.cached_content_token_count)"),
     ("candidatesTokenCount", "coalesce(u.candidatesTokenCount, u.candidates_token_count)"),
+    ("responseTokenCount", "coalesce(u.responseTokenCount, u.response_token_count)"),
     ("thoughtsTokenCount", "coalesce(u.thoughtsTokenCount, u.thoughts_token_count)"),
     ("toolUsePromptTokenCount", "coalesce(u.toolUsePromptTokenCount, u.tool_use_prompt_token_count)"),
     ("inputTokens", "u.inputTokens"),
@@ -50,6 +54,7 @@ TOKEN_LEAVES = (
 
 USAGE_STRUCTURE = """{
   "prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR", "total_tokens": "VARCHAR", "prompt_cache_hit_tokens": "VARCHAR",
+  "num_cached_tokens": "VARCHAR", "cached_prompt_text_tokens": "VARCHAR", "reasoning_tokens": "VARCHAR",
   "input_tokens": "VARCHAR", "output_tokens": "VARCHAR",
   "prompt_tokens_details": {"cached_tokens": "VARCHAR", "cache_write_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
   "completion_tokens_details": {"reasoning_tokens": "VARCHAR", "audio_tokens": "VARCHAR", "image_tokens": "VARCHAR"},
@@ -64,6 +69,7 @@ USAGE_STRUCTURE = """{
   "service_tier": "VARCHAR",
   "promptTokenCount": "VARCHAR", "cachedContentTokenCount": "VARCHAR", "candidatesTokenCount": "VARCHAR",
   "thoughtsTokenCount": "VARCHAR", "toolUsePromptTokenCount": "VARCHAR", "trafficType": "VARCHAR", "serviceTier": "VARCHAR",
+  "responseTokenCount": "VARCHAR", "response_token_count": "VARCHAR",
   "prompt_token_count": "VARCHAR", "cached_content_token_count": "VARCHAR", "candidates_token_count": "VARCHAR",
   "thoughts_token_count": "VARCHAR", "tool_use_prompt_token_count": "VARCHAR", "traffic_type": "VARCHAR",
   "inputTokens": "VARCHAR", "outputTokens": "VARCHAR", "cacheReadInputTokens": "VARCHAR", "cacheWriteInputTokens": "VARCHAR",
@@ -71,22 +77,26 @@ USAGE_STRUCTURE = """{
 }"""
 
 
-GEMINI_DETAILS = (
-    "json_extract({usage}, ['$.promptTokensDetails', '$.prompt_tokens_details', '$.cacheTokensDetails', "
-    "'$.cache_tokens_details', '$.candidatesTokensDetails', '$.candidates_tokens_details'])"
+_GEMINI_LISTS = (
+    ("promptTokensDetails", "prompt_tokens_details"),
+    ("cacheTokensDetails", "cache_tokens_details"),
+    # the Live API's usage names the output `response` (responseTokenCount, responseTokensDetails)
+    ("candidatesTokensDetails", "candidates_tokens_details", "responseTokensDetails", "response_tokens_details"),
 )
+GEMINI_DETAILS = "json_extract({usage}, [" + ", ".join(f"'$.{name}'" for names in _GEMINI_LISTS for name in names) + "])"
 """SQL: Gemini's per-modality token lists in the usage JSON text `usage` (camelCase, then snake_case: prompt, cached,
-candidates), as one list of six JSON values; `gemini_parts` reads them."""
+candidates or the Live API's response), as one list of JSON values; `gemini_parts` reads them."""
 
 
 def gemini_parts(details: str, part: int) -> str:
     """SQL: part 0 (prompt), 1 (cached) or 2 (candidates) of `GEMINI_DETAILS` parsed once, as a list of
     {modality, tokenCount, token_count} (null when the usage has no such list): `[{"modality": "AUDIO", "tokenCount":
     120}, ...]` (`token_count` in snake_case); `gemini_modality` sums one modality of it."""
+    first = sum(len(names) for names in _GEMINI_LISTS[:part]) + 1
     one = ", ".join(
-        f"case when json_type({details}[{2 * part + k}]) = 'ARRAY' then from_json({details}[{2 * part + k}], "
+        f"case when json_type({details}[{first + k}]) = 'ARRAY' then from_json({details}[{first + k}], "
         "'[{\"modality\": \"VARCHAR\", \"tokenCount\": \"VARCHAR\", \"token_count\": \"VARCHAR\"}]') end"
-        for k in (1, 2)
+        for k in range(len(_GEMINI_LISTS[part]))
     )
     return f"coalesce({one})"
 
