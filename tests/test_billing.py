@@ -297,6 +297,15 @@ def test_bill_delivered_after_close_is_a_correction(home):
     assert _query(home, "select source_file, is_correction from core.billing_line_items where charge_date = '2026-10-02'") == [
         ("billing/openai_costs/2026-10-02 (1).json", False)]
     assert _query(home, "select corrections_usd from marts.billing_reconciliation where charge_date = '2026-10-02'") == [(Decimal(0),)]
+    # The first day pulled again after the close, with its credit restated: the line the pull repeats was delivered
+    # before the close; only the changed credit is a correction (the whole day's bill was, $0.56 of usage with it)
+    day_one = _query(home, "select billed_cost from core.billing_line_items where charge_date = '2026-10-01' and description is not null")
+    _land_bill(home, "openai_costs", "2026-10-01 repull.json",
+               _openai_page(dt.date(2026, 10, 1), [(f"{MODEL}, input", str(day_one[0][0])), (None, "-3.00")]))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select billed_cost, is_correction from core.billing_line_items where charge_date = '2026-10-01' order by 1") == [
+        (Decimal("-3.00"), True), (day_one[0][0], False)]
+    assert _query(home, "select sum(corrections_usd) from marts.billing_reconciliation where charge_date = '2026-10-01'") == [(Decimal("-3.00"),)]
 
 
 def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, capsys):

@@ -1,22 +1,24 @@
 -- One row per line item of the providers' billing exports, with every amount also in USD.
 -- A line of a paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier delivery of the
 -- same line (account, day, model, bucket, tier, dimensions); of a CUR delivered in versions, only the newest version of
--- a billing period counts; a line delivered after its month was closed is marked as a correction.
+-- a billing period counts; a line whose content was first delivered after its month was closed is marked as a correction.
 -- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
-    select *
+    -- what a line says, whatever file and row hold it: a re-pull or new version of a bill after the close repeats the
+    -- lines it does not change, and those are not corrections
+    select *, md5(to_json(struct_pack(*columns(* exclude (source_file, source_row, file_id))))) as content_key,
     from lake_billing_line_items
 ),
 
 delivered as (
     -- the same export landed twice under two names (a copy, `export (1).csv`): the lines of the first path count;
-    -- a later pull of the same content is newer than the pulls between them (ingested_at orders re-pulls), but its
-    -- content was first delivered with the first of them (first_delivered_at: a copy landed after the close corrects nothing)
+    -- a later pull of the same content is newer than the pulls between them (ingested_at orders re-pulls), but a line's
+    -- content was first delivered with the first file that held it (first_delivered_at: a copy landed after the close,
+    -- or the lines a re-pull after the close does not change, correct nothing)
     select
-        lines.*,
+        lines.* exclude (content_key),
         files.ingested_at,
-        case when files.sha256 is null then files.ingested_at else min(files.ingested_at) over (partition by files.sha256) end
-            as first_delivered_at,
+        min(files.ingested_at) over (partition by lines.content_key) as first_delivered_at,
     from lines
     left join audit.ingested_files as files
         on files.file_id = lines.file_id
