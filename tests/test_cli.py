@@ -292,3 +292,43 @@ def test_no_connection_tokenledger_opens_draws_duckdbs_progress_bar(tmp_path):
     opened = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "duckdb.connect(" in p.read_text(encoding="utf-8"))
     # the helpers themselves, a one-value check of the memory limit, and close's one-row read of the published file
     assert opened == ["finance/close.py", "storage/database.py", "storage/environment.py"]
+
+
+def test_a_damaged_warehouse_is_one_line_naming_it_from_every_command(tmp_path, capsys):
+    """A warehouse file emptied by a full disk (or another file copied over it) was a traceback from sql, close, run
+    and the insight commands, and `report` called it "cannot write the output"; `close` also copied it as the
+    working warehouse, so the next run failed on the copy after the file was restored."""
+    from pipelines.cli.main import main
+
+    home = tmp_path / "h"
+    assert main(["init", "--home", str(home)]) == 0
+    (home / "warehouse.duckdb").write_bytes(b"")
+    capsys.readouterr()
+    for command in (["sql", "select 1"], ["close", "2026-11"], ["report"], ["experiments"], ["prices", "coverage"]):
+        assert main([*command, "--home", str(home)]) == 2, command
+        err = capsys.readouterr().err
+        assert err == (f"tokenledger: {home / 'warehouse.duckdb'} (the published warehouse) is not a DuckDB database: damaged, "
+                       "or replaced by another file; restore it from a backup, or move it away and rebuild the days from the "
+                       "lake (`tokenledger run --reprice --start ... --end ...`)\n"), command
+    assert not (home / ".work" / "warehouse.duckdb").exists()
+
+
+def test_an_output_path_inside_the_homes_state_is_refused(tmp_path, capsys):
+    """`report --out <home>/warehouse.duckdb` replaced the warehouse with HTML (exit 0); the key, the working
+    warehouse, a price or config file, or landing (read back as input) were as open."""
+    from pipelines.cli.main import main
+
+    home = tmp_path / "h"
+    assert main(["init", "--home", str(home)]) == 0
+    key = (home / "secrets").iterdir().__next__()
+    before = key.read_bytes()
+    capsys.readouterr()
+    for out, command in ((home / "warehouse.duckdb", "report"), (key, "report"), (home / ".work" / "warehouse.duckdb", "report"),
+                         (home / "settings.yaml", "report"), (home / "landing" / "x.jsonl", "report"),
+                         (home / "prices" / "x.yaml", "report")):
+        args = ["report", "--home", str(home), "--out", str(out)]
+        assert main(args) == 2, out
+        assert "is part of the home's own state" in capsys.readouterr().err
+    assert key.read_bytes() == before and not (home / "warehouse.duckdb").exists()
+    export = ["export", "focus", "--home", str(home), "--out", str(home / "warehouse.duckdb")]
+    assert main(export) == 2 and "is part of the home's own state" in capsys.readouterr().err

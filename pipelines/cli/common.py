@@ -147,13 +147,34 @@ def escaped_output() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+_HOME_STATE = ("secrets", ".work", ".dagster", ".tmp", ".locks", "lake", "landing", "prices")
+"""Folders of a home that hold its state or its inputs: an export or report written there would replace a key, the
+warehouse, the run history or a price file, or be read back as a landed file."""
+
+
+def refuse_home_state(out: Path | None, home) -> None:
+    """UserError when `out` names a file of the home's own state: the published warehouse (or its log), a config
+    file at the home's top, or anything under _HOME_STATE. `tokenledger report --out <home>/warehouse.duckdb` replaced
+    the warehouse with HTML."""
+    if out is None or home is None:
+        return
+    root = home.root.resolve()
+    target = Path(out).expanduser().resolve()
+    inside = target.parent == root and (target.name.startswith("warehouse.duckdb") or target.suffix in (".yaml", ".yml"))
+    inside = inside or any(target.is_relative_to(root / name) for name in _HOME_STATE)
+    if inside:
+        raise UserError(f"{out} is part of the home's own state ({root}): write the output elsewhere, "
+                        f"for example under {root / 'reports'}")
+
+
 @contextmanager
-def unwritable(out: Path):
-    """An output path that is a folder, a FIFO, socket or device, or that cannot be written (no such device, no
-    permission, a full disk), as one UserError naming it instead of a traceback. None is the command's default path
-    (named from the error)."""
+def unwritable(out: Path, home=None):
+    """An output path that is a folder, a FIFO, socket or device, that is part of the home's state
+    (`refuse_home_state`), or that cannot be written (no such device, no permission, a full disk), as one UserError
+    naming it instead of a traceback. None is the command's default path (named from the error)."""
     import duckdb
 
+    refuse_home_state(out, home)
     target = Path(out).expanduser() if out is not None else None
     if target is not None and (target.is_dir() or not target.name):
         raise UserError(f"{out} is a folder: name the file to write")

@@ -48,7 +48,7 @@ def _export_usage(args: argparse.Namespace) -> int:
 
     if args.event_name is not None and args.format != "stripe":
         raise UserError("--event-name names a Stripe meter: use it with --format stripe")
-    with unwritable(args.out):
+    with unwritable(args.out, home_of(args)):
         try:
             summary = export_usage(home_of(args), args.month, args.format, args.out, event_name=args.event_name or DEFAULT_EVENT_NAME)
         except UsageExportError as exc:

@@ -114,7 +114,7 @@ def _report_command(args: argparse.Namespace) -> int:
     home = home_of(args)
     if not home.root.is_dir():  # a mistyped --home: not a new empty folder with an empty report in it
         raise UserError(f"no home at {home.root}: run `tokenledger init --home {home.root}` (or `tokenledger demo`) first")
-    with unwritable(args.out):
+    with unwritable(args.out, home):
         path = write_report(home, args.out, args.month)
     print(f"report written to {cell(path)}")
     return 0

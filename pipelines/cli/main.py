@@ -323,7 +323,7 @@ def _print_breakeven(home: Home) -> None:
 def _export_focus(args: argparse.Namespace) -> int:
     from pipelines.finance.focus_export import ExportError, export_focus
 
-    with unwritable(args.out):
+    with unwritable(args.out, home_of(args)):
         try:
             summary = export_focus(home_of(args), args.out)
         except ExportError as exc:
