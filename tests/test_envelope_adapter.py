@@ -119,6 +119,8 @@ REJECTIONS = [
      "token count exceeds the 64-bit integer range"),
     (envelope("a", "openai", "m", {"prompt_tokens": 123456789, "completion_tokens": 1}).replace("123456789", "1e400"), "usage.prompt_tokens",
      "token count exceeds the 64-bit integer range"),
+    (envelope("a", "openai", "m", {"prompt_tokens": 123456789, "completion_tokens": 1}).replace("123456789", "1.255e2"), "usage.prompt_tokens",
+     "token count is not a whole number"),
     (envelope("a", "openai", "m", {"prompt_tokens": "many", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: many"),
     # DuckDB's cast reads these as 16, 5 and 1000: a count is digits
     (envelope("a", "openai", "m", {"prompt_tokens": "0x10", "completion_tokens": 1}), "usage.prompt_tokens", "token count is not a number: 0x10"),

@@ -255,6 +255,9 @@ REJECTIONS = [
     (row(request_tags="feature:search"), "request_tags", "not a JSON array"),
     (row(prompt_tokens=-1), "prompt_tokens", "negative token count"),
     (row(completion_tokens=1.5), "completion_tokens", "token count is not a whole number"),
+    # below a double's precision, judged on the digits: 1e-400 and 1.0000000000000001 were loaded as 0 and 1
+    (row(prompt_tokens="1e-400"), "prompt_tokens", "token count is not a whole number"),
+    (row(prompt_tokens="1.0000000000000001"), "prompt_tokens", "token count is not a whole number"),
     (row(prompt_tokens="many"), "prompt_tokens", "token count is not a number: many"),
     (row(prompt_tokens=10**20), "prompt_tokens", "token count exceeds the 64-bit integer range"),
     (row(metadata=_usage(cache_read_input_tokens="NaN")), "metadata.additional_usage_values.cache_read_input_tokens",

@@ -42,6 +42,23 @@ MAX_TOKENS = 10**12
 """More tokens than this in one request is a broken record, not usage (and would overflow daily sums)."""
 
 
+_PARTS = r"^\s*[+-]?([0-9]+)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*$"
+
+
+def _not_whole(raw: str) -> str:
+    """SQL: true when the text, a number with a fraction or an exponent, is not exactly a whole number, judged on its
+    digits (the mantissa's fraction against the exponent), never through a double: `1e-400` and `1.0000000000000001`
+    round to a whole double, and were read as 0 and 1."""
+    number = (f"list_transform([regexp_extract({raw}, '{_PARTS}', ['i', 'f', 'e'])], lambda p: {{'i': p.i, 'f': rtrim(p.f, '0'), "
+              "'e': coalesce(try_cast(nullif(p.e, '') as bigint), case when p.e = '' then 0 when starts_with(p.e, '-') "
+              "then -9223372036854775807 else 9223372036854775807 end)})[1]")
+    # zero, else: a non-negative exponent covers the fraction's digits; a negative one needs no fraction and as many
+    # trailing zeros in the whole digits
+    whole = (f"list_transform([{number}], lambda n: (ltrim(n.i, '0') = '' and n.f = '') or (n.e >= 0 and length(n.f) <= n.e) "
+             "or (n.e < 0 and n.f = '' and length(n.i) - length(rtrim(n.i, '0')) >= -n.e))[1]")
+    return f"case when regexp_full_match({raw}, '{_PARTS}') then not {whole} else false end"
+
+
 def token_problem(label: str, raw: str, typed: str) -> str:
     """SQL naming what is wrong with a token count, as 'field|reason', or null when absent or valid.
 
@@ -51,7 +68,7 @@ def token_problem(label: str, raw: str, typed: str) -> str:
     """
     return f"""case
         when {raw} is null then null
-        when {typed} is null or ((contains({raw}, '.') or contains(lower({raw}), 'e')) and try_cast({raw} as double) <> {typed}) then case
+        when {typed} is null or case when contains({raw}, '.') or contains(lower({raw}), 'e') then {_not_whole(raw)} end then case
             when regexp_full_match({raw}, '-?[0-9]+') then {label} || '|token count exceeds the 64-bit integer range'
             when lower({raw}) in ('nan', '-nan', 'inf', '-inf', 'infinity', '-infinity') then {label} || '|token count is not a finite number'
             -- 1e19, 1e400 (a double's infinity): whole, but past the range
