@@ -365,6 +365,10 @@ def as_number(value: object) -> Decimal | None:
     return as_decimal(value) if isinstance(value, (int, Decimal)) else None
 
 
+# The most a price per 1M tokens (or fee) and a chargeback markup (percent) may be: an absurd 10^28 fits DECIMAL(38, 9)
+# but overflowed the costs' DECIMAL(38, 15) in the middle of a run, naming no file
+MAX_PER_MTOK, MAX_MARKUP_PCT = Decimal(1_000_000), Decimal(1_000_000)
+
 def fits_decimal(value: Decimal, places: int = 9) -> bool:
     """True when the warehouse's DECIMAL(38, places) holds `value` exactly: less than 10^(38 - places) and no more
     than `places` decimals."""

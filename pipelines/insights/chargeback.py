@@ -48,7 +48,18 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.pricing.tiers import TIERS, UNCLASSIFIED
-from pipelines.settings import ConfigError, as_number, clipped, fits_decimal, problems_text, read_yaml, shown, shown_kind
+from pipelines.settings import (
+    MAX_MARKUP_PCT,
+    MAX_PER_MTOK,
+    ConfigError,
+    as_number,
+    clipped,
+    fits_decimal,
+    problems_text,
+    read_yaml,
+    shown,
+    shown_kind,
+)
 
 CHARGEBACK_FILE = "chargeback.yaml"
 RULES = ("cost_plus", "per_mtok", "per_outcome")
@@ -208,13 +219,15 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     if "outcome_type" in spec and rule != "per_outcome":
         problems.append(f"{where}.outcome_type: only a per_outcome rule counts outcomes by type")
     if rule == "cost_plus" and "markup_pct" in spec:
-        row["markup_pct"] = _amount(spec["markup_pct"], minimum=Decimal(-100))
+        row["markup_pct"] = _amount(spec["markup_pct"], minimum=Decimal(-100), maximum=MAX_MARKUP_PCT)
         if row["markup_pct"] is None:
-            problems.append(f"{where}.markup_pct: expected a percentage (a number, at least -100, at most 9 decimals), got {shown(spec['markup_pct'])}")
+            problems.append(f"{where}.markup_pct: expected a percentage (a number from -100 to {MAX_MARKUP_PCT:,}, at most 9 decimals), "
+                            f"got {shown(spec['markup_pct'])}")
     if rule == "per_outcome" and "per_outcome" in spec:
-        row["per_outcome"] = _amount(spec["per_outcome"])
+        row["per_outcome"] = _amount(spec["per_outcome"], maximum=MAX_PER_MTOK)
         if row["per_outcome"] is None:
-            problems.append(f"{where}.per_outcome: expected a price per outcome (a number >= 0, at most 9 decimals), got {shown(spec['per_outcome'])}")
+            problems.append(f"{where}.per_outcome: expected a price per outcome (a number from 0 to {MAX_PER_MTOK:,}, at most 9 decimals), "
+                            f"got {shown(spec['per_outcome'])}")
         outcome_type = spec.get("outcome_type")
         if outcome_type is not None and (not isinstance(outcome_type, str) or not outcome_type.strip()):
             problems.append(f"{where}.outcome_type: expected an outcome type, got {shown(outcome_type)}")
@@ -225,11 +238,12 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
             problems.append(f"{where}.per_mtok: expected a price per 1M tokens per model tier ({', '.join(TIER_KEYS)}), got {shown_kind(tiers)}")
             tiers = {}
         for tier, price in tiers.items():
-            value = _amount(price)
+            value = _amount(price, maximum=MAX_PER_MTOK)
             if tier not in TIER_KEYS:
                 problems.append(f"{where}.per_mtok: unknown model tier {shown(tier)} (known: {', '.join(TIER_KEYS)})")
             elif value is None:
-                problems.append(f"{where}.per_mtok.{tier}: expected a price per 1M tokens (a number >= 0, at most 9 decimals), got {shown(price)}")
+                problems.append(f"{where}.per_mtok.{tier}: expected a price per 1M tokens (a number from 0 to {MAX_PER_MTOK:,}, at most 9 "
+                                f"decimals), got {shown(price)}")
             else:
                 prices.append({"payer": payer, "model_tier": tier, "per_mtok": value})
     if "included" in spec:
@@ -315,7 +329,9 @@ def _allowance(value: object) -> tuple[str | None, Decimal | None, str | None]:
     return unit, amount, None
 
 
-def _amount(value: object, minimum: Decimal = Decimal(0), places: int = 9) -> Decimal | None:
-    """A number (never a boolean, text, .nan or .inf) at least `minimum` that DECIMAL(38, places) holds."""
+def _amount(value: object, minimum: Decimal = Decimal(0), places: int = 9, maximum: Decimal | None = None) -> Decimal | None:
+    """A number (never a boolean, text, .nan or .inf) at least `minimum` (and at most `maximum`) that DECIMAL(38, places)
+    holds."""
     amount = as_number(value)
-    return amount if amount is not None and amount >= minimum and fits_decimal(amount, places) else None
+    fits = amount is not None and amount >= minimum and (maximum is None or amount <= maximum) and fits_decimal(amount, places)
+    return amount if fits else None

@@ -36,7 +36,17 @@ from pipelines.pricing.versions import (  # noqa: F401 - TIERS, start_label and 
     version_problems,
     version_start,
 )
-from pipelines.settings import ConfigError, as_date, as_decimal, clipped, fits_decimal, load_yaml, shown, yaml_problem
+from pipelines.settings import (
+    MAX_PER_MTOK,
+    ConfigError,
+    as_date,
+    as_decimal,
+    clipped,
+    fits_decimal,
+    load_yaml,
+    shown,
+    yaml_problem,
+)
 from pipelines.storage.home import shipped_dir
 
 BUCKETS = (
@@ -422,8 +432,8 @@ def bucket_prices(label: str, block: dict, fees: dict, required: tuple[str, ...]
             problems.append(f"{label}: {key} is not a number: {shown(value)}")
         elif amount < 0:
             problems.append(f"{label}: negative price for {key}: {shown(amount)}")
-        elif not fits_decimal(amount, 9):
-            problems.append(f"{label}: {key} must have at most 29 digits before the point and 9 after, got {shown(value)}")
+        elif amount > MAX_PER_MTOK or not fits_decimal(amount, 9):
+            problems.append(f"{label}: {key} must be at most {MAX_PER_MTOK:,} with at most 9 decimals, got {shown(value)}")
         else:
             prices[key] = amount
     missing = [key for key in required if key not in block]

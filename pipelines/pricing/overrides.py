@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipelines.pricing.book import BUCKETS, PriceBookError
-from pipelines.settings import as_date, as_number, clipped, fits_decimal, problems_text, read_yaml, shown
+from pipelines.settings import MAX_PER_MTOK, as_date, as_number, clipped, fits_decimal, problems_text, read_yaml, shown
 
 OVERRIDES_FILE = "price_overrides.yaml"
 KEYS = {"id", "provider", "model", "account", "service_tier", "effective_from", "effective_to", "discount_pct", "rates", "note"}
@@ -98,8 +98,8 @@ def _row(name: str, index: int, entry: object) -> tuple[dict | None, list[str]]:
         rate = as_number(value)
         if bucket not in BUCKETS:
             problems.append(f"{where}: unknown bucket key {shown(bucket)} in rates")
-        elif rate is None or rate < 0 or not fits_decimal(rate, 9):
-            problems.append(f"{where}: rates.{bucket} must be a non-negative number of USD per 1M tokens, got {shown(value)}")
+        elif rate is None or rate < 0 or rate > MAX_PER_MTOK or not fits_decimal(rate, 9):
+            problems.append(f"{where}: rates.{bucket} must be a number of USD per 1M tokens from 0 to {MAX_PER_MTOK:,}, got {shown(value)}")
         else:
             prices[bucket] = rate
     text = {key: entry.get(key) if isinstance(entry.get(key), str) else None for key in TEXT_KEYS}
