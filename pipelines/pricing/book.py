@@ -44,6 +44,7 @@ from pipelines.settings import (
     clipped,
     fits_decimal,
     load_yaml,
+    problems_text,
     shown,
     yaml_problem,
 )
@@ -282,7 +283,7 @@ def _load(book_dir: Path, layers: dict[str, list[Path]]) -> PriceBook:
         ]
     problems += _alias_conflicts(alias_rows)
     if problems:
-        raise PriceBookError("invalid price book:\n  " + "\n  ".join(problems))
+        raise PriceBookError(problems_text("price book", problems))  # one problem is one line, as every config file's
     return PriceBook(
         prices=pa.Table.from_pylist(rows, schema=PRICE_SCHEMA),
         aliases=pa.Table.from_pylist(_unique([{k: r[k] for k in ALIAS_SCHEMA.names} for r in alias_rows]), schema=ALIAS_SCHEMA),
