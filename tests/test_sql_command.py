@@ -89,6 +89,8 @@ REFUSED = {
     "sniff a file": ("select * from sniff_csv('{tmp}/plain.csv')", "Permission Error"),
     "a cast that fails": ("select cast(feature as integer) from marts.daily_spend", "Conversion Error"),
     "error()": ("select error('boom')", "boom"),
+    # a carriage return inside the message is shown escaped (the message was cut at it)
+    "error() with a CR": ("select error('boom' || chr(13) || 'after')", "boom\\rafter"),
 }
 
 

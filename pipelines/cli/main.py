@@ -350,7 +350,8 @@ def _sql(args: argparse.Namespace) -> int:
                 with interruptible(con):  # Ctrl-C stops a runaway query
                     relation.show(max_rows=200, max_width=200)
         except (duckdb.Error, NotAReadQuery) as exc:
-            raise UserError(str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__) from exc
+            # its first line (DuckDB adds the query and a caret below); a \r inside a value is shown escaped, not cut at
+            raise UserError(str(exc).split("\n")[0] if str(exc).strip() else type(exc).__name__) from exc
     return 0
 
 
