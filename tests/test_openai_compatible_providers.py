@@ -127,8 +127,9 @@ EXPECTED = {
 }
 
 
-def test_mistral_deepseek_and_xai_requests_are_read_and_priced_by_hand(home):
-    land(home, "compatible.jsonl", LINES)
+def _priced(home, name: str, lines: list[str]) -> tuple[list, dict]:
+    """Land and run the lines: the rejected rows, and each request's buckets, price_id and cost (as EXPECTED)."""
+    land(home, name, lines)
     run_pipeline(home, progress=lambda _: None)
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         rejected = con.execute("select row_number, field, reason from audit.rejected_rows").fetchall()
@@ -136,9 +137,17 @@ def test_mistral_deepseek_and_xai_requests_are_read_and_priced_by_hand(home):
             "select request_id, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens, price_id, cost_usd "
             "from core.request_costs order by request_id"
         ).fetchall()
+    return rejected, {r[0]: (*r[1:6], r[6].normalize()) for r in rows}
+
+
+def _normalized(expected: dict) -> dict:
+    return {k: (*v[:5], v[5].normalize()) for k, v in expected.items()}
+
+
+def test_mistral_deepseek_and_xai_requests_are_read_and_priced_by_hand(home):
+    assert _priced(home, "compatible.jsonl", LINES) == ([], _normalized(EXPECTED))
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
         providers = con.execute("select distinct provider from core.request_costs order by 1").fetchall()
-    assert rejected == []
-    assert {r[0]: (*r[1:6], r[6].normalize()) for r in rows} == {k: (*v[:5], v[5].normalize()) for k, v in EXPECTED.items()}
     assert providers == [("deepseek",), ("mistral",), ("xai",)]
 
 
@@ -221,11 +230,4 @@ RECORDED_EXPECTED = {
 
 
 def test_xai_sdk_and_mistral_cache_fields_recorded_from_their_apis_are_read(home):
-    land(home, "recorded.jsonl", RECORDED)
-    run_pipeline(home, progress=lambda _: None)
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        assert con.execute("select count(*) from audit.rejected_rows").fetchall() == [(0,)]
-        rows = con.execute(
-            "select request_id, input_tokens, cache_read_tokens, output_tokens, reasoning_tokens, price_id, cost_usd "
-            "from core.request_costs").fetchall()
-    assert {r[0]: (*r[1:6], r[6].normalize()) for r in rows} == {k: (*v[:5], v[5].normalize()) for k, v in RECORDED_EXPECTED.items()}
+    assert _priced(home, "recorded.jsonl", RECORDED) == ([], _normalized(RECORDED_EXPECTED))
