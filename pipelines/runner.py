@@ -41,6 +41,7 @@ compute_logs:
 """
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
+FX_ASSET = dg.AssetKey(["reference", "fx_rates"])
 INGEST_COUNTS = ("files_ingested", "files_failed", "files_removed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
                  "rows_skipped")
 
@@ -230,11 +231,17 @@ def _report_records(result: dg.ExecuteInProcessResult, summary: RunSummary, prog
 
 
 def _warn(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:
-    """Every check a stage's run did not pass (warnings: a failed blocking check fails the run) into the summary."""
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            summary.warnings.append(f"{evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
-            progress(f"warning: {summary.warnings[-1]}")
+    """Every check a stage's run did not pass (warnings: a failed blocking check fails the run) into the summary, and
+    rejected exchange-rate rows (a rate missing is money that cannot be converted), once a run."""
+    found = [f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}" for e in result.get_asset_check_evaluations() if not e.passed]
+    for event in result.get_asset_materialization_events():
+        rejected = event.materialization.metadata.get("rejected_rows") if event.asset_key == FX_ASSET else None
+        fx = f"landing/fx: {rejected.value} row(s) rejected (audit.rejected_fx_rows names file, row, field and reason)" if rejected else ""
+        if rejected is not None and rejected.value and fx not in summary.warnings:
+            found.append(fx)
+    for warning in found:
+        summary.warnings.append(warning)
+        progress(f"warning: {warning}")
 
 
 def _materialize(assets, keys, instance, resources, tags) -> dg.ExecuteInProcessResult:

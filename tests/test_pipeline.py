@@ -623,7 +623,11 @@ def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
     )
     samples = _samples()
     land(home, "fx.jsonl", [samples[0], samples[1].replace("2026-11-27T10:15:02.120Z", "2026-11-26T10:00:00Z")])
-    run_pipeline(home, progress=_quiet)
+    said: list[str] = []
+    summary = run_pipeline(home, progress=said.append)
+    # said once, as every other landed source's rejected rows are (the run said nothing of them)
+    fx_warning = "landing/fx: 2 row(s) rejected (audit.rejected_fx_rows names file, row, field and reason)"
+    assert [line for line in said if "landing/fx" in line] == [f"warning: {fx_warning}"] and fx_warning in summary.warnings
     rows = _query(home, "select event_date, cost_usd, reporting_currency, fx_rate, fx_rate_date, cost_reporting from marts.daily_spend order by 1")
     assert rows == [
         (dt.date(2026, 11, 26), Decimal("0.016635"), "EUR", Decimal("0.90"), dt.date(2026, 11, 25), Decimal("0.0149715")),
