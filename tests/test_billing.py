@@ -306,6 +306,13 @@ def test_bill_delivered_after_close_is_a_correction(home):
     assert _query(home, "select billed_cost, is_correction from core.billing_line_items where charge_date = '2026-10-01' order by 1") == [
         (Decimal("-3.00"), True), (day_one[0][0], False)]
     assert _query(home, "select sum(corrections_usd) from marts.billing_reconciliation where charge_date = '2026-10-01'") == [(Decimal("-3.00"),)]
+    # The third day pulled again with its line twice (two identical lines, as a CUR without resource ids has them): the
+    # second is new after the close, a correction (lines were matched as a set, and the added $0.25 was not)
+    _land_bill(home, "openai_costs", "2026-10-03 repull.json",
+               _openai_page(dt.date(2026, 10, 3), [(f"{MODEL}, output", 0.25), (f"{MODEL}, output", 0.25)]))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, "select billed_cost, is_correction from core.billing_line_items where charge_date = '2026-10-03' order by 2") == [
+        (Decimal("0.25"), False), (Decimal("0.25"), True)]
 
 
 def test_focus_export_has_every_column_and_sums_to_the_ledger(home, tmp_path, capsys):

@@ -4,9 +4,12 @@
 -- a billing period counts; a line whose content was first delivered after its month was closed is marked as a correction.
 -- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
-    -- what a line says, whatever file and row hold it: a re-pull or new version of a bill after the close repeats the
-    -- lines it does not change, and those are not corrections
-    select *, md5(to_json(struct_pack(*columns(* exclude (source_file, source_row, file_id))))) as content_key,
+    -- what a line says, whatever file and row hold it, and which of a file's identical lines it is (a second identical
+    -- line is a line of its own): a re-pull or new version of a bill after the close repeats the lines it does not
+    -- change, and those are not corrections
+    select *,
+        hash(*columns(* exclude (source_file, source_row, file_id))) as content_hash,
+        row_number() over (partition by file_id, content_hash order by source_row) as content_copy,
     from lake_billing_line_items
 ),
 
@@ -16,9 +19,9 @@ delivered as (
     -- content was first delivered with the first file that held it (first_delivered_at: a copy landed after the close,
     -- or the lines a re-pull after the close does not change, correct nothing)
     select
-        lines.* exclude (content_key),
+        lines.* exclude (content_hash, content_copy),
         files.ingested_at,
-        min(files.ingested_at) over (partition by lines.content_key) as first_delivered_at,
+        min(files.ingested_at) over (partition by lines.content_hash, lines.content_copy) as first_delivered_at,
     from lines
     left join audit.ingested_files as files
         on files.file_id = lines.file_id
