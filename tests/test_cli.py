@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -311,6 +312,14 @@ def test_a_damaged_warehouse_is_one_line_naming_it_from_every_command(tmp_path, 
                        "or replaced by another file; restore it from a backup, or move it away and rebuild the days from the "
                        "lake (`tokenledger run --reprice --start ... --end ...`)\n"), command
     assert not (home / ".work" / "warehouse.duckdb").exists()
+    # cut short, as a full disk leaves a file being written: DuckDB says it "could not read enough bytes"
+    (home / "warehouse.duckdb").unlink()
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("create schema marts; create table marts.t as select range as n from range(200000)")
+    os.truncate(home / "warehouse.duckdb", 8192)
+    for command in (["sql", "select 1"], ["report"]):
+        assert main([*command, "--home", str(home)]) == 2, command
+        assert "(the published warehouse) is not a DuckDB database: damaged" in capsys.readouterr().err, command
 
 
 def test_an_output_path_inside_the_homes_state_is_refused(tmp_path, capsys):
@@ -332,3 +341,13 @@ def test_an_output_path_inside_the_homes_state_is_refused(tmp_path, capsys):
     assert key.read_bytes() == before and not (home / "warehouse.duckdb").exists()
     export = ["export", "focus", "--home", str(home), "--out", str(home / "warehouse.duckdb")]
     assert main(export) == 2 and "is part of the home's own state" in capsys.readouterr().err
+    # a warehouse or landing folder that is a symlink elsewhere (a shared drive) is the home's all the same
+    (tmp_path / "shared" / "landing").mkdir(parents=True)
+    (tmp_path / "shared" / "warehouse.duckdb").write_bytes(b"")
+    (home / "warehouse.duckdb").symlink_to(tmp_path / "shared" / "warehouse.duckdb")
+    shutil.rmtree(home / "landing")
+    (home / "landing").symlink_to(tmp_path / "shared" / "landing")
+    for out in (home / "warehouse.duckdb", home / "landing" / "gateway" / "x.jsonl", tmp_path / "shared" / "landing" / "x.jsonl"):
+        assert main(["report", "--home", str(home), "--out", str(out)]) == 2, out
+        assert "is part of the home's own state" in capsys.readouterr().err
+    assert (tmp_path / "shared" / "warehouse.duckdb").read_bytes() == b""

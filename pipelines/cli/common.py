@@ -159,9 +159,12 @@ def refuse_home_state(out: Path | None, home) -> None:
     if out is None or home is None:
         return
     root = home.root.resolve()
-    target = Path(out).expanduser().resolve()
-    inside = target.parent == root and (target.name.startswith("warehouse.duckdb") or target.suffix in (".yaml", ".yml"))
-    inside = inside or any(target.is_relative_to(root / name) for name in _HOME_STATE)
+    roots = {home.root.absolute(), root}  # as written and as resolved: a state folder or file may be a symlink
+    folders = {folder for r in roots for folder in (r / name for name in _HOME_STATE)} | {(root / name).resolve() for name in _HOME_STATE}
+    files = {home.warehouse.resolve(), home.warehouse.with_name("warehouse.duckdb.wal").resolve()}
+    targets = {Path(out).expanduser().absolute(), Path(out).expanduser().resolve()}
+    inside = any(t in files or any(t.is_relative_to(f) for f in folders)
+                 or (t.parent in roots and (t.name.startswith("warehouse.duckdb") or t.suffix in (".yaml", ".yml"))) for t in targets)
     if inside:
         raise UserError(f"{out} is part of the home's own state ({root}): write the output elsewhere, "
                         f"for example under {root / 'reports'}")

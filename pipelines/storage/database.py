@@ -132,7 +132,8 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if "not a valid duckdb database file" in str(exc).lower():  # emptied by a full disk, or another file put there
+            damaged = ("not a valid duckdb database file", "could not read enough bytes")  # emptied, cut short, or another file
+            if any(words in str(exc).lower() for words in damaged):
                 where = "the published warehouse" if read_only else "the working warehouse"
                 raise WarehouseError(
                     f"{path} ({where}) is not a DuckDB database: damaged, or replaced by another file; restore it from a "
@@ -163,7 +164,7 @@ def _working(home: Home) -> Path:
     with short_lock(home, "work-warehouse"):  # two steps starting at once copy it once
         if not work.is_file():
             if _wal(home.warehouse).is_file():  # a run killed before it checkpointed: replay its log into the file first
-                duckdb.connect(str(home.warehouse)).close()
+                _open(home.warehouse, read_only=False).close()
             _open(home.warehouse, read_only=True).close()  # a damaged file is named as the published one, never copied
             copy = work.with_name(f".{work.name}.{os.getpid()}")
             shutil.copyfile(home.warehouse, copy)
