@@ -200,7 +200,7 @@ buckets as (
             when {_OAI} or shape = 'openai' then coalesce({t('prompt_tokens_details.cached_tokens')}, {t('input_tokens_details.cached_tokens')},
                 {t('input_token_details.cached_tokens')}, {t('prompt_cache_hit_tokens')},
                 -- Mistral's num_cached_tokens; xAI's own SDK's cached_prompt_text_tokens (both inside the prompt count)
-                {t('num_cached_tokens')}, {t('cached_prompt_text_tokens')}, 0)
+                case when provider = 'mistral' then {t('num_cached_tokens')} when provider = 'xai' then {t('cached_prompt_text_tokens')} end, 0)
             when shape = 'anthropic' then coalesce({t('cache_read_input_tokens')}, 0) + coalesce(compaction.cache_read, 0)
             when shape = 'google' then coalesce({t('cachedContentTokenCount')}, 0)
             when provider = 'aws_bedrock' then coalesce({t('cacheReadInputTokens')}, 0)
@@ -223,7 +223,7 @@ buckets as (
         case
             -- xAI's own SDK writes reasoning_tokens at the top of its usage (left out of completion_tokens)
             when {_OAI} or shape = 'openai' then coalesce({t('completion_tokens_details.reasoning_tokens')}, {t('output_tokens_details.reasoning_tokens')},
-                {t('reasoning_tokens')}, 0)
+                case when provider = 'xai' then {t('reasoning_tokens')} end, 0)
             when shape = 'anthropic' then coalesce({t('output_tokens_details.thinking_tokens')}, 0)
             when shape = 'google' then coalesce({t('thoughtsTokenCount')}, 0)
             else 0
