@@ -41,7 +41,6 @@ compute_logs:
 """
 LAUNCHER_TAG = {"tokenledger/launcher": "cli"}
 GATEWAY_ASSET = dg.AssetKey(["lake", "gateway_requests"])
-FX_ASSET = dg.AssetKey(["reference", "fx_rates"])
 INGEST_COUNTS = ("files_ingested", "files_failed", "files_removed", "files_unchanged", "files_archived", "rows_read", "rows_loaded", "rows_rejected", "rows_duplicate",
                  "rows_skipped")
 
@@ -232,13 +231,19 @@ def _report_records(result: dg.ExecuteInProcessResult, summary: RunSummary, prog
 
 def _warn(result: dg.ExecuteInProcessResult, summary: RunSummary, progress: Callable[[str], None]) -> None:
     """Every check a stage's run did not pass (warnings: a failed blocking check fails the run) into the summary, and
-    rejected exchange-rate rows (a rate missing is money that cannot be converted), once a run."""
+    the rows an asset reading landed files rejected (metadata `rejected_rows`, `rejected_from` the landing folder,
+    `rejected_in` the audit table naming them: exchange rates, whose rejected row is money that cannot be
+    converted), once a run."""
     found = [f"{e.asset_key.to_user_string()} {e.check_name}: {e.description}" for e in result.get_asset_check_evaluations() if not e.passed]
     for event in result.get_asset_materialization_events():
-        rejected = event.materialization.metadata.get("rejected_rows") if event.asset_key == FX_ASSET else None
-        fx = f"landing/fx: {rejected.value} row(s) rejected (audit.rejected_fx_rows names file, row, field and reason)" if rejected else ""
-        if rejected is not None and rejected.value and fx not in summary.warnings:
-            found.append(fx)
+        metadata = event.materialization.metadata
+        if "rejected_from" in metadata and metadata["rejected_rows"].value:
+            warning = (
+                f"{metadata['rejected_from'].value}: {metadata['rejected_rows'].value} row(s) rejected "
+                f"({metadata['rejected_in'].value} names file, row, field and reason)"
+            )
+            if warning not in summary.warnings:
+                found.append(warning)
     for warning in found:
         summary.warnings.append(warning)
         progress(f"warning: {warning}")

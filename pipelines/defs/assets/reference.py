@@ -33,6 +33,8 @@ def price_book(tokenledger: TokenledgerHome):
             "reporting_currency": loaded.currency,
             "restated_days": dg.MetadataValue.json([d.isoformat() for d in loaded.restated]),
             "rejected_rows": len(loaded.fx_rejected),
+            "rejected_from": "landing/fx",
+            "rejected_in": "audit.rejected_fx_rows",
             "rejected": dg.MetadataValue.md(markdown_table(["file", "row", "field", "reason"], [tuple(r.values()) for r in loaded.fx_rejected[:10]])),
         },
     }
