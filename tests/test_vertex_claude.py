@@ -28,10 +28,11 @@ VERTEX_IDS = (
     "claude-sonnet-4@20250514", "claude-3-7-sonnet@20250219", "claude-3-5-sonnet-v2@20241022", "claude-haiku-4-5@20251001",
     "claude-3-5-haiku@20241022", "claude-3-5-sonnet@20240620", "claude-3-opus@20240229", "claude-3-haiku@20240307",
 )
+BATCH_IDS = ("claude-opus-4-5@20251101", "claude-sonnet-4-5@20250929", "claude-haiku-4-5@20251001")
 BUCKETS = ("input_per_mtok", "cache_read_per_mtok", "cache_write_5m_per_mtok", "cache_write_1h_per_mtok", "output_per_mtok", "reasoning_per_mtok")
 
 
-def test_every_vertex_id_resolves_to_anthropics_prices_standard_tier_only():
+def test_every_vertex_id_resolves_to_anthropics_prices_and_batch_where_vertex_lists_it():
     book = load_price_book()
     at = dt.datetime(2026, 11, 27, 10, tzinfo=dt.timezone.utc)
     for vertex_id in VERTEX_IDS:
@@ -44,7 +45,11 @@ def test_every_vertex_id_resolves_to_anthropics_prices_standard_tier_only():
             assert {b: ours[b] for b in BUCKETS} == {b: theirs[b] for b in BUCKETS}, (vertex_id, tokens)
             assert ours["source"] == "https://cloud.google.com/vertex-ai/generative-ai/pricing"
             assert f"same price as anthropic/{anthropic}" in ours["note"]
-        assert book.lookup("google", vertex_id, at, "batch") is None  # Vertex batch predictions: not priced from Anthropic's
+        batch = book.lookup("google", vertex_id, at, "batch", 1000)
+        if vertex_id in BATCH_IDS:  # Vertex's batch price, as LiteLLM 1.110.2 transcribes it: Anthropic's Batch price
+            assert {b: batch[b] for b in BUCKETS} == {b: book.lookup("anthropic", anthropic, at, "batch", 1000)[b] for b in BUCKETS}
+        else:  # no Vertex batch price known: unpriced, never the standard price
+            assert batch is None, vertex_id
 
 
 def _query(home: Home, sql: str) -> list[tuple]:
@@ -61,8 +66,10 @@ def test_claude_on_vertex_requests_are_read_with_anthropics_usage_and_priced_by_
         envelope("v-long", "google", "claude-sonnet-4-5@20250929", {"input_tokens": 250000, "output_tokens": 1000}),
         # a Gemini request under the same provider keeps Gemini's usage semantics: 1000 x 0.30 + 100 x 2.50 (2.5 Flash)
         envelope("v-gemini", "google", "gemini-2.5-flash", {"promptTokenCount": 1000, "candidatesTokenCount": 100, "totalTokenCount": 1100}),
-        # a Vertex batch prediction: no Vertex batch price in the book, so unpriced (never $0)
+        # a Vertex batch prediction of Claude Haiku 4.5, at Anthropic's Batch price: 100 x 0.50 + 10 x 2.50 = 75 per 1M;
+        # of Claude 3 Haiku, which has no Vertex batch price in the book: unpriced (never $0, never the standard price)
         envelope("v-batch", "google", "claude-haiku-4-5@20251001", {"input_tokens": 100, "output_tokens": 10}, service_tier="batch"),
+        envelope("v-batch-old", "google", "claude-3-haiku@20240307", {"input_tokens": 100, "output_tokens": 10}, service_tier="batch"),
         envelope("b-write", "aws_bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0",
                  {"input_tokens": 4, "cache_creation_input_tokens": 18131, "cache_read_input_tokens": 0, "output_tokens": 50}),
         envelope("b-read", "aws_bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0",
@@ -84,7 +91,8 @@ def test_claude_on_vertex_requests_are_read_with_anthropics_usage_and_priced_by_
                                 Decimal("0.016635"), None)
     assert rows["v-long"][-3:] == ("google/claude-sonnet-4-5@20250929@2025-09-29/standard/input>200000", Decimal("1.5225"), None)
     assert (rows["v-gemini"][1], rows["v-gemini"][5], rows["v-gemini"][7]) == (1000, 100, Decimal("0.00055"))
-    assert rows["v-batch"][-2:] == (None, "unknown_tier")
+    assert rows["v-batch"][-3:] == ("google/claude-haiku-4-5@20251001@2025-10-15/batch", Decimal("0.000075"), None)
+    assert rows["v-batch-old"][-2:] == (None, "unknown_tier")
     assert rows["msg_v1"][0] == "google" and rows["msg_v1"][-2:] == (Decimal("0.0005"), None)
     # Bedrock's Claude 3.5 Haiku: input 0.80, cache read 0.08, 5-minute write 1.00, output 4.00 per 1M.
     # 4 x 0.80 + 18131 x 1.00 + 50 x 4 = 18,334.2 per 1M; 4 x 0.80 + 18131 x 0.08 + 50 x 4 = 1,653.68 per 1M
