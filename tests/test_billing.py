@@ -679,3 +679,35 @@ def test_a_focus_csv_writing_null_as_the_text_NULL_loads_every_row():
         ("usage", Decimal("0.0024"), "cache_read", Decimal("8000"), usage_extra), ("credit", Decimal("-5"), None, None, None)]
     written = parse_focus(out.getvalue().replace(",NULL,", ",NaN,", 1).encode(), "focus-sample.csv")
     assert written.rejected.num_rows == 1  # only the exact text NULL is empty: another word in a number is still refused
+
+
+def test_a_credit_reversal_adds_back_what_it_reverses():
+    """A credit keeps the sign the export gave it. FOCUS writes a credit negative and its reversal as a positive Credit
+    row of ChargeClass `Correction` (FOCUS 1.2, ChargeClass: "a correction to one or more charges invoiced in a previous
+    billing period"); CUR reverses a Credit line with a positive one; a GCP row's `credits[]` may hold a credit and its
+    reversal. Each credit and its reversal net to zero (every credit was made negative, so a reversal doubled it)."""
+    from pipelines.records.billing.clouds import parse_aws_cur, parse_gcp_billing
+    from pipelines.records.billing.formats import parse_focus
+
+    with open(FORMATS / "focus_1_2_bedrock_row.csv", newline="") as handle:
+        template = next(csv.DictReader(handle))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(template))
+    writer.writeheader()
+    for cost, charge_class in (("-5.00", ""), ("5.00", "Correction")):
+        writer.writerow({**template, "ChargeCategory": "Credit", "ChargeClass": charge_class, "BilledCost": cost,
+                         "EffectiveCost": cost, "ListCost": "0", "ContractedCost": "0"})
+    focus = parse_focus(out.getvalue().encode(), "focus.csv")
+    assert focus.rejected.num_rows == 0
+    assert [(r["charge_category"], r["billed_cost"]) for r in focus.rows.to_pylist()] == [("credit", Decimal("-5")), ("credit", Decimal("5"))]
+
+    cur = parse_aws_cur(_cur([{"line_item_line_item_type": "Credit", "line_item_unblended_cost": "-3.00"},
+                              {"line_item_line_item_type": "Credit", "line_item_unblended_cost": "3.00"}]), "cur.csv")
+    assert cur.rejected.num_rows == 0
+    assert sum(r["billed_cost"] for r in cur.rows.to_pylist()) == 0
+
+    gcp = json.loads((FORMATS / "gcp_billing_export_v1_vertex_row.json").read_text())
+    row = {**gcp, "credits": [{"name": "Free trial credit", "amount": -1.0}, {"name": "Free trial credit", "amount": 1.5}]}
+    vertex = parse_gcp_billing((json.dumps(row) + "\n").encode(), "gcp.jsonl")
+    assert vertex.rejected.num_rows == 0
+    assert vertex.rows.to_pylist()[0]["included_credits"] == Decimal("0.5")

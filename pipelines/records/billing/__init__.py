@@ -11,7 +11,8 @@ Formats, one folder each under `landing/billing/<format>/` (see docs/billing.md)
 - `gcp_billing`: Cloud Billing detailed export rows (BigQuery rows as JSON Lines, a JSON array or Parquet).
 
 Each format declares its judging query with `judging.billing_query`, which holds the schema and the rules
-they share: every amount is DECIMAL; credits are negative whatever sign the export gave them.
+they share: every amount is DECIMAL; a credit keeps the sign the export gave it (negative; a
+positive credit row is a reversal and adds back).
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def parse_aws_cur(data: bytes, name: str) -> ParseResult:
 # The `gcp_billing` bill format: Cloud Billing detailed export rows (BigQuery rows as JSON or Parquet) in, line items out.
 #
 # `service.description` Vertex AI or Gemini → google; `cost` is the billed cost; the `credits` inside a row are
-# summed into `included_credits` (negative); `cost_type` tax and adjustment rows are not usage; `invoice.month`
+# summed into `included_credits` (negative; a positive credit reverses one); `cost_type` tax and adjustment rows are not usage; `invoice.month`
 # (YYYYMM) gives the billing period.
 
 _GCP_COST = "try_cast(cost_text as decimal(38, 15))"
@@ -176,8 +176,8 @@ GCP_QUERY = billing_query(
         "unit": "case when unit is not null and not contains(unit, '<') then unit end",
         "billed_cost": _GCP_COST,
         "effective_cost": _GCP_COST,
-        "included_credits": "cast(-abs(coalesce(list_sum(list_transform(coalesce(credit_texts, []), "
-        "lambda t: try_cast(t as decimal(38, 15)))), 0)) as decimal(38, 15))",
+        "included_credits": "cast(coalesce(list_sum(list_transform(coalesce(credit_texts, []), "
+        "lambda t: try_cast(t as decimal(38, 15)))), 0) as decimal(38, 15))",
         "charge_category": "case cost_type when 'tax' then 'tax' when 'adjustment' then 'adjustment' "
         "when 'rounding_error' then 'adjustment' else 'usage' end",
         "description": "sku",

@@ -4,7 +4,7 @@ A format gives `billing_query` the fields it reads from each record (`records_in
 as `pipelines.records.read` makes them), the CASE branches that reject a row, and the SQL of the columns
 that are its own; the rest take DEFAULT_COLUMNS. Out comes one query returning the reader's columns, a
 `problem` ('field|reason' or null) and BILLING_SCHEMA's columns. Rules every format shares: amounts are
-DECIMAL, credits are negative whatever sign the export gave them, only usage rows have a token bucket.
+DECIMAL, a credit keeps the export's sign (a positive one reverses a credit), only usage rows have a token bucket.
 """
 
 from __future__ import annotations
@@ -237,9 +237,9 @@ select
     service_tier,
     try_cast(quantity as decimal(38, 9)) as quantity,
     unit,
-    case when charge_category = 'credit' then -abs(billed_cost) else billed_cost end as billed_cost,
-    case when charge_category = 'credit' then -abs(effective_cost) else effective_cost end as effective_cost,
-    case when charge_category = 'credit' then -abs(list_cost) else list_cost end as list_cost,
+    billed_cost,
+    effective_cost,
+    list_cost,
     included_credits,
     currency,
     charge_category,
