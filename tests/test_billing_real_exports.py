@@ -4,13 +4,16 @@ OpenAI organizations, and a run that says when a bill's rows were rejected."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from helpers import FORMATS
 
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
@@ -166,18 +169,40 @@ def _cur_rows(*days: tuple[int, str]) -> str:
     )
 
 
+def _focus_rows(*days: tuple[int, str]) -> str:
+    """FOCUS 1.2 rows of the shared Bedrock sample, one a day of November 2025 with its cost."""
+    lines = (FORMATS / "focus_1_2_bedrock_row.csv").read_text().splitlines()
+    header, template = lines[0].split(","), next(csv.reader(lines[1:2]))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for day, cost in days:
+        row = dict(zip(header, template))
+        row.update(BillingPeriodStart="2025-11-01T00:00:00Z", ChargePeriodStart=f"2025-11-{day:02d}T00:00:00Z",
+                   ChargePeriodEnd=f"2025-11-{day:02d}T01:00:00Z", BilledCost=cost, EffectiveCost=cost)
+        writer.writerow(row.values())
+    return out.getvalue()
+
+
 def test_a_cur_delivered_in_versions_counts_its_newest_version_only(home):
     """AWS Data Exports with CREATE_NEW_REPORT deliver each version "in addition to the previous versions" (AWS Data
     Exports API, S3OutputConfigurations.Overwrite), each restating the billing period: Nov 3 was billed once per
-    delivery folder ($0.66 for $0.33). Legacy CUR's assembly folders are versions the same way."""
+    delivery folder ($0.66 for $0.33). Legacy CUR's assembly folders are versions the same way, and so are the versions
+    of a FOCUS export (Data Exports' FOCUS table; an Azure cost export's run folders under its date range): a FOCUS
+    export in two versions was billed twice."""
+    focus = "azure-focus/20251101-20251130"
+    _land_bill(home, "focus", f"{focus}/5f0c8a4e-1111/part_0_0001.csv", _focus_rows((3, "7.00")))
+    _land_bill(home, "focus", f"{focus}/0b7d2f9c-2222/part_0_0001.csv", _focus_rows((3, "7.50"), (4, "1.00")))  # restated, newer
     period = "cur2/data/BILLING_PERIOD=2025-11"
     _land_bill(home, "aws_cur", f"{period}/2025-11-05T0309Z-bbb/cur2-00001.csv", _cur_rows((3, "0.33"), (4, "0.66")))
     _land_bill(home, "aws_cur", f"{period}/2025-11-04T0312Z-aaa/cur2-00001.csv", _cur_rows((3, "0.30")))  # older, ingested in the same run
     _land_bill(home, "aws_cur", "legacy/20251101-20251201/0f6c2d1e-aaaa/legacy-1.csv", _cur_rows((5, "1.00")))
     _land_bill(home, "aws_cur", "overwritten/BILLING_PERIOD=2025-11/part-00001.csv", _cur_rows((6, "2.00")))  # not versioned
     run_pipeline(home, progress=_quiet)
-    by_day = "select charge_date, sum(billed_cost_usd) from core.billing_line_items group by 1 order by 1"
+    by_day = "select charge_date, sum(billed_cost_usd) from core.billing_line_items where source_format = 'aws_cur' group by 1 order by 1"
     assert _query(home, by_day) == [(dt.date(2025, 11, d), Decimal(c)) for d, c in [(3, "0.33"), (4, "0.66"), (5, "1"), (6, "2")]]
+    focus_by_day = by_day.replace("'aws_cur'", "'focus'")
+    assert _query(home, focus_by_day) == [(dt.date(2025, 11, 3), Decimal("7.5")), (dt.date(2025, 11, 4), Decimal("1"))]
 
     # the next delivery restates Nov 3 and 4 and adds Nov 5; the legacy report's next assembly replaces its first
     _land_bill(home, "aws_cur", f"{period}/2025-11-06T0311Z-ccc/cur2-00001.csv", _cur_rows((3, "0.33"), (4, "0.70"), (5, "0.10")))

@@ -29,9 +29,10 @@ delivered as (
 ),
 
 versions as (
-    -- a cloud export delivered as a new version each time (AWS Data Exports' CREATE_NEW_REPORT, legacy CUR's assembly
-    -- folders): `.../BILLING_PERIOD=2025-11/<version>/part.csv` or `.../20251101-20251201/<assembly id>/part.csv`.
-    -- Files directly in the period's folder (an export that overwrites itself) are not versions
+    -- a cloud export delivered as a new version each time (AWS Data Exports' CREATE_NEW_REPORT, of CUR 2.0 or FOCUS;
+    -- legacy CUR's assembly folders; an Azure cost export's run folders): `.../BILLING_PERIOD=2025-11/<version>/part.csv`
+    -- or `.../20251101-20251201/<assembly or run id>/part.csv`. Files directly in the period's folder (an export that
+    -- overwrites itself) are not versions
     select
         folder.period_folder,
         folder.version,
@@ -44,7 +45,7 @@ versions as (
                 source_file, '^(.*/(?:BILLING_PERIOD=\d{4}-\d{2}|\d{8}-\d{8}))/([^/]+)/', ['period_folder', 'version']
             ) as folder,
         from delivered
-        where source_format = 'aws_cur'
+        where source_format in ('aws_cur', 'focus')
     )
     where folder.version <> ''
     group by all
@@ -62,7 +63,7 @@ versioned as (
     select delivered.*
     from delivered
     left join latest_versions
-        on delivered.source_format = 'aws_cur'
+        on delivered.source_format in ('aws_cur', 'focus')
         and starts_with(delivered.source_file, latest_versions.period_folder || '/')
     where latest_versions.version is null
         or starts_with(delivered.source_file, latest_versions.period_folder || '/' || latest_versions.version || '/')
