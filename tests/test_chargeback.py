@@ -512,3 +512,32 @@ def test_a_corrected_or_missing_rate_after_the_close_is_an_adjustment_and_a_miss
         "final", Decimal("0.259"), 1, None, "adjustments since the close: no_fx_rate:EUR")
     with pytest.raises(UsageExportError, match=r"CB-2026-10-umbrella: adjustments since the close: no_fx_rate:EUR"):
         export_usage(home, "2026-10", "csv", tmp_path / "usage.csv")
+
+
+def test_a_change_after_the_close_charges_the_lines_that_changed_only(tmp_path):
+    """A statement's charges are rounded cumulatively in line order, so the month recomputed after a late request
+    rounds the later lines' cents differently: taking each line's rounded charge now minus at the close put +0.01 and
+    -0.01 on lines whose usage did not change. The -ADJ lines now round their own running total from the closed
+    statement's: only changed lines, adding up to the recomputed statement's rounded charge minus the closed one's.
+    gpt-4o input is $2.50 per 1M: 1,600 tokens $0.004, 800 $0.002, 3,200 $0.008."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    day = dt.date(2026, 10, 20)
+    ask = lambda rid, feature, tokens, minute: envelope(  # noqa: E731
+        rid, "openai", GPT4O, {"prompt_tokens": tokens, "completion_tokens": 0}, timestamp=f"{day}T08:{minute:02d}:00Z",
+        customer_id="p", feature=feature)
+    land(home, "october.jsonl", [ask(f"r{n}", feature, 1600, n) for n, feature in enumerate("abcd")])
+    (home.root / "chargeback.yaml").write_text("payers:\n  p:\n    match: {customer_id: p}\n    rule: cost_plus\n    markup_pct: 0\n")
+    run_pipeline(home, progress=_quiet)
+    lines = "select feature, line_type, cost_usd, charge from marts.chargeback_lines where statement_id = ? order by feature"
+    # running totals 0.004, 0.008, 0.012, 0.016 round to 0.00, 0.01, 0.01, 0.02
+    assert _query(home, lines, ["CB-2026-10-p"]) == [
+        ("a", "usage", Decimal("0.004"), Decimal("0")), ("b", "usage", Decimal("0.004"), Decimal("0.01")),
+        ("c", "usage", Decimal("0.004"), Decimal("0")), ("d", "usage", Decimal("0.004"), Decimal("0.01"))]
+    close_month(home, "2026-10")
+    land(home, "late.jsonl", [ask("late_a", "a", 800, 10), ask("late_c", "c", 3200, 11)])
+    run_pipeline(home, progress=_quiet)
+    # from the closed 0.016: + 0.002 = 0.018 rounds to 0.02 as 0.016 did (a: no charge); + 0.008 = 0.026 rounds to 0.03 (c: 0.01)
+    assert _query(home, lines, ["CB-2026-10-p-ADJ"]) == [
+        ("a", "adjustment", Decimal("0.002"), Decimal("0")), ("c", "debit", Decimal("0.008"), Decimal("0.01"))]
+    assert _statement(home, "p")["adjustments"] == Decimal("0.01")  # 0.03 recomputed - 0.02 closed

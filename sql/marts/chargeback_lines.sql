@@ -9,7 +9,8 @@
 -- change in unpriced requests has no cost, units or charge, as an unpriced line). A closed month's own lines come from the
 -- frozen copy and never change. status: 'final' for a closed month's lines, 'draft' for an open month and for
 -- adjustments. charge is rounded to the currency's minor unit (cents; none for JPY, three places for KWD)
--- cumulatively in line order, so a statement's lines add up to its rounded total exactly; gross_charge (before the
+-- cumulatively in line order, so a statement's lines add up to its rounded total exactly (an -ADJ statement's from the
+-- closed statement's exact total on, so they add up to the change of its rounded total); gross_charge (before the
 -- allowance) stays exact to 10^-15. A line with a problem (marts.chargeback_usage.problem) has no charge.
 -- minor_units, from_minor_units: money macros (pipelines/storage/money.py).
 with closed as (
@@ -116,17 +117,20 @@ current_lines as (
     where version = 'current'
 ),
 
-adjustments as (
+stated_totals as (
+    -- a closed month's statement total before rounding: where its adjustments' running total starts
+    select statement_id, sum(exact_charge) as exact_total
+    from charged
+    where version = 'statement' and priced and period in (select month from closed)
+    group by statement_id
+),
+
+changes as (
     select
+        coalesce(stated.statement_id, now_.statement_id) as stated_id,
         coalesce(stated.statement_id, now_.statement_id) || '-ADJ' as statement_id,
         coalesce(stated.payer, now_.payer) as payer,
         coalesce(stated.period, now_.period) as period,
-        case
-            when now_.priced and now_.charge is null then 'adjustment'
-            when coalesce(now_.charge, 0) - coalesce(stated.charge, 0) < 0 then 'credit'
-            when coalesce(now_.charge, 0) - coalesce(stated.charge, 0) > 0 then 'debit'
-            else 'adjustment'
-        end as line_type,
         'draft' as status,
         coalesce(stated.feature, now_.feature) as feature,
         coalesce(stated.provider, now_.provider) as provider,
@@ -162,9 +166,10 @@ adjustments as (
             as decimal(38, 15)) as included_units,
         cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.unknown_now, false) then coalesce(now_.gross_charge, 0) - coalesce(stated.gross_charge, 0) end
             as decimal(38, 15)) as gross_charge,
+        -- the change of the line's exact charge (null when it cannot be charged now)
         cast(case when coalesce(stated.priced, now_.priced) and not coalesce(now_.priced and now_.charge is null, false)
-            then coalesce(now_.charge, 0) - coalesce(stated.charge, 0) end
-            as decimal(38, 15)) as charge,
+            then coalesce(now_.exact_charge, 0) - coalesce(stated.exact_charge, 0) end
+            as decimal(38, 15)) as exact_change,
         now_.problem,
     from (select * from charged where version = 'statement' and period in (select month from closed)) as stated
     full outer join (select *, priced and problem is not null as unknown_now from current_lines) as now_
@@ -181,8 +186,46 @@ adjustments as (
         or coalesce(now_.cost, 0) <> coalesce(stated.cost, 0)  -- a corrected rate moves the cost in the payer's currency alone
         or coalesce(now_.gross_charge, 0) <> coalesce(stated.gross_charge, 0)
         or coalesce(now_.units, 0) <> coalesce(stated.units, 0)
-        or coalesce(now_.charge, 0) <> coalesce(stated.charge, 0)
+        or coalesce(now_.exact_charge, 0) <> coalesce(stated.exact_charge, 0)
         or (now_.problem is not null and stated.problem is null)
+),
+
+adjustments as (
+    -- a line's charge is the step it adds to the statement's running total, rounded, from the stated total on: the
+    -- -ADJ statement's lines add up to the recomputed statement's rounded charge minus the stated one's, and a line
+    -- whose exact charge did not change has no charge (the rounded steps of the recomputed statement, taken per line,
+    -- moved cents onto lines that did not change when an earlier line did)
+    select
+        * exclude (stated_id, exact_change, exact_total, through_minor),
+        case
+            when charge is null and priced then 'adjustment'
+            when charge < 0 then 'credit'
+            when charge > 0 then 'debit'
+            else 'adjustment'
+        end as line_type,
+    from (
+        select
+            *,
+            case when exact_change is not null then
+                from_minor_units(through_minor - coalesce(lag(through_minor) over adjustment_order,
+                    minor_units(coalesce(exact_total, 0), currency_places)), currency_places)
+            end as charge,
+        from (
+            select
+                changes.*,
+                stated_totals.exact_total,
+                minor_units(coalesce(stated_totals.exact_total, 0) + sum(coalesce(exact_change, 0)) over adjustment_order, currency_places)
+                    as through_minor,
+            from changes
+            left join stated_totals on stated_totals.statement_id = changes.stated_id
+            window adjustment_order as (
+                partition by changes.statement_id
+                order by priced desc, feature nulls first, provider, model, service_tier
+                rows between unbounded preceding and current row
+            )
+        )
+        window adjustment_order as (partition by statement_id order by priced desc, feature nulls first, provider, model, service_tier)
+    )
 )
 
 select
