@@ -196,3 +196,40 @@ def test_count_lines_samples_whole_lines_by_their_number():
     assert count_lines(data, "f.jsonl", samples=samples) == 30_000
     assert len(samples) >= 5
     assert all(json.loads(line)["request_id"] == f"r{number}" for number, line in samples.items())
+
+
+def test_parquet_as_pandas_and_polars_write_it_loads_and_a_local_timestamp_is_rejected(home):
+    """pandas writes a `category` column and Polars a `Categorical` one as a dictionary of strings, and Polars its own
+    strings as `string_view`: such a `usage` was rendered as a JSON string and every row rejected ('usage is not a JSON
+    object'). A column the envelope does not name (the prompt's messages) is not read, as a JSON line's other keys
+    are not. A Parquet timestamp without a zone is a local time (isAdjustedToUTC false): rejected as a naive
+    timestamp in a JSON line is, where it was taken as UTC."""
+    records = [json.loads(line) for line in _lines(4)]
+    table = pa.table(
+        {
+            "request_id": pa.array([r["request_id"] for r in records]).dictionary_encode(),
+            "timestamp": pa.array([1_795_774_502_120_000] * 4, pa.timestamp("us", tz="UTC")),
+            "provider": pa.array([r["provider"] for r in records], pa.string_view()),
+            "model": pa.array([r["model"] for r in records]).dictionary_encode(),
+            "usage": pa.array([json.dumps(r["usage"]) for r in records]).dictionary_encode(),
+            "messages": ["x" * 100_000] * 4,
+        }
+    )
+    landing = home.gateway_landing("envelope") / "2026-11-27"
+    landing.mkdir(parents=True)
+    pq.write_table(table, landing / "pandas.parquet")
+    naive = table.set_column(1, "timestamp", pa.array([1_795_774_502_120_000] * 4, pa.timestamp("us")))
+    pq.write_table(naive.set_column(0, "request_id", pa.array([f"n{i}" for i in range(4)])), landing / "naive.parquet")
+
+    line_path = parse_envelope((landing / "pandas.parquet").read_bytes(), "pandas.parquet")
+    assert (line_path.rows.num_rows, line_path.rejected.num_rows) == (4, 0)
+    assert file_query((landing / "pandas.parquet").as_posix(), "pandas.parquet") is not None
+    ingest_gateway(home)
+
+    manifest = {entry["path"].rsplit("/", 1)[-1]: entry for entry in read_manifest(home).values()}
+    assert (manifest["pandas.parquet"]["rows_loaded"], manifest["pandas.parquet"]["rows_rejected"]) == (4, 0)
+    assert (manifest["naive.parquet"]["rows_loaded"], manifest["naive.parquet"]["rows_rejected"]) == (0, 4)
+    rejected = pq.read_table(home.lake / "_audit" / "rejected_rows").to_pylist()
+    assert {(r["field"], r["reason"]) for r in rejected} == {("timestamp", "timestamp has no UTC offset: '2026-11-27T10:15:02.120000'")}
+    assert all('"messages"' not in r["record"] for r in rejected)
+    assert _lake(home)["request_id"].to_pylist() == [f"r{i}" for i in range(4)]

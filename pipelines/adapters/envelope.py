@@ -427,7 +427,7 @@ def iter_envelope(
     with in_memory() as con:
         con.execute("set TimeZone = 'UTC'")
         if file_name.lower().endswith(".parquet"):
-            for lines, text in parquet_lines(con, data):
+            for lines, text in parquet_lines(con, data, _TOP):
                 yield _judge(con, lines, text, tags_without).without_offsets()
             return
         chunks = prefetch(numbered(text_chunks(data, file_name, chunk_bytes)))

@@ -27,21 +27,33 @@ JSON_FIELDS = ("usage", "tags")
 """Envelope fields holding a JSON object; the others are text."""
 
 
-def parquet_lines(con: duckdb.DuckDBPyConnection, data: bytes) -> Iterator[tuple[pa.Table, bytes]]:
-    """Each batch of a Parquet envelope file as `lines_in` rows and the JSON Lines text they make (for hashes)."""
+def parquet_lines(con: duckdb.DuckDBPyConnection, data: bytes, names: tuple[str, ...]) -> Iterator[tuple[pa.Table, bytes]]:
+    """Each batch of a Parquet envelope file as `lines_in` rows and the JSON Lines text they make (for hashes). Only
+    the envelope's fields (`names`) are read, as a JSON line's other keys are never read."""
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise UnreadableFile("not a readable Parquet file (no valid Parquet footer)") from exc
+    columns = [name for name in dict.fromkeys(parquet.schema_arrow.names) if name in names]
     first = 1
-    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        con.register("batch_in", scannable(pa.Table.from_batches([batch])))
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
+        table = _plain_text(pa.Table.from_batches([batch]))
+        con.register("batch_in", scannable(table))
         try:
-            rendered = con.sql(f"select {_parquet_json(batch.schema)} as line from batch_in").to_arrow_table()["line"]
+            rendered = con.sql(f"select {_parquet_json(table.schema)} as line from batch_in").to_arrow_table()["line"]
         finally:
             con.unregister("batch_in")
         yield _numbered(rendered, first)
         first += batch.num_rows
+
+
+def _plain_text(table: pa.Table) -> pa.Table:
+    """Text stored as a dictionary (pandas `category`, Polars `Categorical`) or as `string_view` (Polars' own strings)
+    as plain strings, which DuckDB reads as text (it read them as something other than a string, so a JSON `usage`
+    column became a JSON string and every row was rejected)."""
+    plain = lambda kind: pa.types.is_string(kind) or pa.types.is_large_string(kind)  # noqa: E731
+    fields = [pa.field(f.name, f.type if plain(f.type) or not _is_text(f.type) else pa.large_string(), f.nullable) for f in table.schema]
+    return table.cast(pa.schema(fields)) if fields != list(table.schema) else table
 
 
 def _json_text(column: str) -> str:
@@ -49,13 +61,18 @@ def _json_text(column: str) -> str:
     return f"case when json_valid({column}) then json({column}) else to_json({column}) end"
 
 
-def _utc_text(column: str) -> str:
-    """SQL: a timestamp column as ISO 8601 UTC text, as a gateway would log it."""
-    return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+def _utc_text(column: str, kind: pa.TimestampType) -> str:
+    """SQL: a timestamp column as ISO 8601 text, as a gateway would log it: in UTC with `Z` when the column is in UTC
+    (Parquet's isAdjustedToUTC), and without an offset when it is a local time, which the envelope rejects as it
+    rejects a naive timestamp in a JSON line."""
+    return f"strftime({column}, '%Y-%m-%dT%H:%M:%S.%f{'Z' if kind.tz is not None else ''}')"
 
 
 def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    """Text, however Arrow holds it: string, large_string, string_view, or a dictionary of strings."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 def _parquet_json(schema: pa.Schema) -> str:
@@ -66,7 +83,7 @@ def _parquet_json(schema: pa.Schema) -> str:
         if field.name in JSON_FIELDS and _is_text(field.type):
             value = _json_text(column)
         elif pa.types.is_timestamp(field.type):
-            value = _utc_text(column)
+            value = _utc_text(column, field.type)
         else:
             value = column
         parts.append(f"'{field.name.replace(chr(39), chr(39) * 2)}', {value}")
@@ -113,7 +130,7 @@ def parquet_fields(schema: pa.Schema, names: tuple[str, ...]) -> dict[str, str] 
         elif _is_text(kind):
             values[name] = column
         elif pa.types.is_timestamp(kind):
-            values[name] = _utc_text(column)
+            values[name] = _utc_text(column, kind)
         elif pa.types.is_integer(kind):
             values[name] = f"cast({column} as varchar)"
         else:
