@@ -351,3 +351,24 @@ def test_an_output_path_inside_the_homes_state_is_refused(tmp_path, capsys):
         assert main(["report", "--home", str(home), "--out", str(out)]) == 2, out
         assert "is part of the home's own state" in capsys.readouterr().err
     assert (tmp_path / "shared" / "warehouse.duckdb").read_bytes() == b""
+
+
+def test_a_run_whose_reader_is_gone_still_runs_to_its_end(tmp_path):
+    """`tokenledger run | head -1`: the reader closes the pipe after the first progress line. The run stopped at its
+    next line, abandoned its work and exited 0; it now finishes (its output goes nowhere) and exits with its own code."""
+    from helpers import envelope, land
+
+    from pipelines.storage.home import Home
+
+    home = tmp_path / "home"
+    assert _cli("init", home=home).returncode == 0
+    land(Home.at(home), "a.jsonl", [envelope(f"r{n}", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 10})
+                                    for n in range(3)])
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKENLEDGER_HOME", "TOKENLEDGER_PSEUDONYM_KEY")}
+    piped = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--home", str(home)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    piped.stdout.close()
+    assert piped.wait(timeout=600) == 0
+    assert piped.stderr.read() == b""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), sum(cost_usd) from core.request_costs").fetchall() == [(3, Decimal("0.0078"))]

@@ -120,17 +120,30 @@ def cell(value: object) -> str:
 
 
 class _Escaped(io.TextIOBase):
-    """A text stream that escapes unsafe characters before they reach the terminal."""
+    """A text stream that escapes unsafe characters before they reach the terminal. When its reader is gone (`tokenledger
+    run | head -1`) the rest goes nowhere and the command goes on to its end and its own exit code: a run stopped by
+    its progress line abandoned its work and exited 0."""
 
     def __init__(self, stream):
         self._stream = stream
 
     def write(self, text: str) -> int:
-        self._stream.write(printable(text))
+        try:
+            self._stream.write(printable(text))
+        except BrokenPipeError:
+            self._nowhere()
         return len(text)
 
     def flush(self) -> None:
-        self._stream.flush()
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._nowhere()
+
+    def _nowhere(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
 
     def fileno(self) -> int:
         return self._stream.fileno()
