@@ -313,3 +313,27 @@ def test_hidden_files_and_folders_in_landing_are_not_read(tmp_path):
         (envelope_dir / relative).write_text("{}\n")
     assert [landed.relative for landed in discover_landed(home, "gateway")] == [
         "gateway/envelope/day.jsonl", "gateway/envelope/eu/night.jsonl"]
+
+
+def test_a_file_too_big_for_memory_fails_alone_named_and_the_others_load(home: Home):
+    """A landed file is held in memory while it is read: one that does not fit (here 8 GiB, sparse, under a 6 GB
+    address-space limit) raised MemoryError out of the ingestion step, so the run failed naming no file and no other
+    file loaded, every run. It is now `failed` with its size and what to do, and the file beside it loads."""
+    import resource
+
+    land(home, "small.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 1000, "completion_tokens": 10})])
+    big = home.gateway_landing("envelope") / "big.jsonl"
+    with open(big, "wb") as handle:
+        handle.truncate(8 * 2**30)
+    env = {key: value for key, value in os.environ.items() if key != "TOKENLEDGER_HOME"}
+    limit = 6 * 10**9
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--home", str(home.root)], capture_output=True, text=True, env=env,
+        timeout=600, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    reason = ("not enough memory to read it (8,589,934,592 bytes; a landed file is held in memory while it is read): "
+              "gzip it or split it")
+    assert f"gateway/envelope/big.jsonl ({reason})" in done.stdout
+    assert _files(home)["gateway/envelope/big.jsonl"] == ("failed", reason, 0)
+    assert _requests(home) == ["r1"]

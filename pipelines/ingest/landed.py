@@ -169,6 +169,20 @@ def archive(home: Home, path: str, previous: dict) -> dict:
 
 
 def _ingest_file(home: Home, source: LandedSource, landed: LandedFile, previous: dict | None) -> dict | None:
+    try:
+        return _read_and_load(home, source, landed, previous)
+    except MemoryError:  # a file held in memory while it is read (in its compressed form) that does not fit
+        try:
+            size = f"{landed.path.stat().st_size:,} bytes; " if landed.path is not None else ""
+        except OSError:
+            size = ""
+        reason = f"not enough memory to read it ({size}a landed file is held in memory while it is read): gzip it or split it"
+        if previous and previous["status"] not in GONE and previous.get("rows_loaded"):
+            return _failed_keeping(home, landed, reason, previous)
+        return failed(home, landed, reason)
+
+
+def _read_and_load(home: Home, source: LandedSource, landed: LandedFile, previous: dict | None) -> dict | None:
     problem = source.problem(landed)
     if problem:
         if previous and previous["error"] == problem:
