@@ -29,8 +29,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from pipelines.adapters import CANONICAL_SCHEMA, AdapterResult, UnreadableFile, merge_skipped
+from pipelines.adapters import AdapterResult, UnreadableFile, merge_skipped
 from pipelines.adapters.attribution import AttributionConfig
 from pipelines.adapters.envelope import SOURCE as SOURCE_ENVELOPE
 from pipelines.adapters.envelope import file_query as envelope_file_query
@@ -132,42 +133,77 @@ def _load(
 ) -> dict:
     """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row."""
     stale = (previous or {}).get("event_dates") or []
-    rejected, rows_read, skipped = [], 0, []
+    rows_read, skipped = 0, []
+    rejected = _Rejected(home, landed, key)
     try:
-        with _Staging(home, landed.file_id, memory_limit_share(workers)) as staging:
-            whole = _whole_file(staging, landed, data, key)
-            if whole is not None:
-                rows_read = whole
-            else:
-                for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
-                    staging.add(_with_lake_columns(part.rows, landed.relative, key))
-                    rejected.append(part.rejected)
-                    rows_read += part.rows_read
-                    skipped.append(part.skipped)
-            del data
-            loaded, duplicates, conflicts, dates = staging.publish(stale)
-    except UnreadableFile as exc:
-        return failed(home, landed, str(exc), sha256=sha)
-    mark_pending(home, set(dates) | set(stale))
-    rejected_rows = AdapterResult.concat([AdapterResult(CANONICAL_SCHEMA.empty_table(), r) for r in rejected]).rejected
-    entry = manifest_entry(
-        landed,
-        sha256=sha,
-        status="loaded",
-        error="; ".join(part for part in (
-            f"{rejected_rows.num_rows} rows rejected" if rejected_rows.num_rows else "",
-            withdrawn({"status": "loaded", "rows_loaded": loaded}, previous) or "",
-        ) if part) or None,
-        rows_read=rows_read,
-        rows_loaded=loaded,
-        rows_rejected=rejected_rows.num_rows,
-        rows_duplicate=duplicates,
-        duplicate_conflicts=conflicts,
-        event_dates=dates,
-        **skipped_counts(merge_skipped(skipped)),
-    )
-    write_audit(home, landed, entry, _rejected_for_audit(rejected_rows, landed, key))
-    return entry
+        try:
+            with _Staging(home, landed.file_id, memory_limit_share(workers)) as staging:
+                whole = _whole_file(staging, landed, data, key)
+                if whole is not None:
+                    rows_read = whole
+                else:
+                    for part in ADAPTERS[landed.format].results(data, landed.name, attribution):
+                        staging.add(_with_lake_columns(part.rows, landed.relative, key))
+                        rejected.add(part.rejected)
+                        rows_read += part.rows_read
+                        skipped.append(part.skipped)
+                del data
+                loaded, duplicates, conflicts, dates = staging.publish(stale)
+        except UnreadableFile as exc:
+            return failed(home, landed, str(exc), sha256=sha)
+        mark_pending(home, set(dates) | set(stale))
+        entry = manifest_entry(
+            landed,
+            sha256=sha,
+            status="loaded",
+            error="; ".join(part for part in (
+                f"{rejected.rows} rows rejected" if rejected.rows else "",
+                withdrawn({"status": "loaded", "rows_loaded": loaded}, previous) or "",
+            ) if part) or None,
+            rows_read=rows_read,
+            rows_loaded=loaded,
+            rows_rejected=rejected.rows,
+            rows_duplicate=duplicates,
+            duplicate_conflicts=conflicts,
+            event_dates=dates,
+            **skipped_counts(merge_skipped(skipped)),
+        )
+        write_audit(home, landed, entry, rejected.finished())
+        return entry
+    finally:
+        rejected.discard()
+
+
+class _Rejected:
+    """A landed file's rejected rows, ready for the audit (file named, user ids pseudonymized), written part by part
+    to a scratch Parquet file: a file of millions of bad lines held them all in memory (0.3 KB a row) until its end."""
+
+    def __init__(self, home: Home, landed: LandedFile, key: bytes) -> None:
+        self.landed, self.key, self.rows = landed, key, 0
+        self.path = home.scratch / f"rejected-{landed.file_id}-{uuid.uuid4().hex[:8]}.parquet"
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, rejected: pa.Table) -> None:
+        if not rejected.num_rows:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, AUDIT_REJECTED_SCHEMA, compression="zstd")
+        self.writer.write_table(_rejected_for_audit(rejected, self.landed, self.key))
+        self.rows += rejected.num_rows
+
+    def finished(self) -> Path | None:
+        """The Parquet file of every row added (None when none was)."""
+        if self.writer is None:
+            return None
+        self.writer.close()
+        self.writer = None
+        return self.path
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _whole_file(staging: "_Staging", landed: LandedFile, data: bytes, key: bytes) -> int | None:

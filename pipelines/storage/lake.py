@@ -316,10 +316,15 @@ def skipped_counts(skipped: tuple[tuple[str, int], ...]) -> dict:
     return {"rows_skipped": total, "skipped_reasons": json.dumps(dict(skipped), sort_keys=True) if total else None}
 
 
-def write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table | None = None) -> None:
-    """Rejected rows first, the manifest row last: a crash in between re-ingests the file next time."""
-    rejected = AUDIT_REJECTED_SCHEMA.empty_table() if rejected is None else rejected.cast(AUDIT_REJECTED_SCHEMA)
-    home.lake_store.write_bytes(f"{REJECTED_DIR}/{landed.file_id}.parquet", parquet_bytes(rejected))
+def write_audit(home: Home, landed: LandedFile, entry: dict, rejected: pa.Table | Path | None = None) -> None:
+    """Rejected rows first (a table, or a local Parquet file of AUDIT_REJECTED_SCHEMA moved into the lake), the manifest
+    row last: a crash in between re-ingests the file next time."""
+    relative = f"{REJECTED_DIR}/{landed.file_id}.parquet"
+    if isinstance(rejected, Path):
+        home.lake_store.put_file(rejected, relative)
+    else:
+        rejected = AUDIT_REJECTED_SCHEMA.empty_table() if rejected is None else rejected.cast(AUDIT_REJECTED_SCHEMA)
+        home.lake_store.write_bytes(relative, parquet_bytes(rejected))
     write_manifest(home, landed, entry)
 
 
