@@ -233,3 +233,17 @@ def test_parquet_as_pandas_and_polars_write_it_loads_and_a_local_timestamp_is_re
     assert {(r["field"], r["reason"]) for r in rejected} == {("timestamp", "timestamp has no UTC offset: '2026-11-27T10:15:02.120000'")}
     assert all('"messages"' not in r["record"] for r in rejected)
     assert _lake(home)["request_id"].to_pylist() == [f"r{i}" for i in range(4)]
+
+
+def test_a_file_read_line_by_line_says_how_far_it_got(home, monkeypatch):
+    """A file judged line by line said nothing until it was read to its end (a 20 GiB gzip file: minutes of silence);
+    every IN_FILE_PROGRESS_SECONDS (here every part) it says how many lines it has read and rejected so far."""
+    lines = _lines(3)
+    lines[1] = "not json"
+    land(home, "2026-11-27/slow.jsonl", lines)
+    monkeypatch.setattr(ingest, "IN_FILE_PROGRESS_SECONDS", 0.0)
+    said: list[str] = []
+
+    ingest_gateway(home, progress=said.append)
+
+    assert "gateway/envelope/2026-11-27/slow.jsonl: 3 lines read so far, 1 of them rejected" in said, said

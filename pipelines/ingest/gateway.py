@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -119,7 +120,7 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
         name=GATEWAY,
         folder=GATEWAY,
         problem=lambda landed: file_problem(home, landed, SUFFIXES),
-        load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution, workers),
+        load=lambda landed, data, sha, previous: _load(home, landed, data, sha, previous, key, attribution, workers, progress),
         workers=workers,
         table=REQUESTS_TABLE,
         says_withdrawn=True,
@@ -129,11 +130,12 @@ def ingest_gateway(home: Home, progress: Callable[[str], None] = lambda _: None)
 
 def _load(
     home: Home, landed: LandedFile, data: bytes, sha: str, previous: dict | None, key: bytes, attribution: AttributionConfig,
-    workers: int,
+    workers: int, progress: Callable[[str], None],
 ) -> dict:
-    """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row."""
+    """Stage the file's rows, drop duplicates, write them per event date; the file's manifest row. A file read line
+    by line for more than IN_FILE_PROGRESS_SECONDS says how far it got (a 20 GiB file was minutes of silence)."""
     stale = (previous or {}).get("event_dates") or []
-    rows_read, skipped = 0, []
+    rows_read, skipped, said = 0, [], time.monotonic()
     rejected = _Rejected(home, landed, key)
     try:
         try:
@@ -147,6 +149,9 @@ def _load(
                         rejected.add(part.rejected)
                         rows_read += part.rows_read
                         skipped.append(part.skipped)
+                        if time.monotonic() - said >= IN_FILE_PROGRESS_SECONDS:
+                            said = time.monotonic()
+                            progress(f"{landed.relative}: {rows_read:,} lines read so far, {rejected.rows:,} of them rejected")
                 del data
                 loaded, duplicates, conflicts, dates = staging.publish(stale)
         except UnreadableFile as exc:
@@ -172,6 +177,9 @@ def _load(
         return entry
     finally:
         rejected.discard()
+
+
+IN_FILE_PROGRESS_SECONDS = 20.0
 
 
 class _Rejected:
