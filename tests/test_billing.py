@@ -711,3 +711,15 @@ def test_a_credit_reversal_adds_back_what_it_reverses():
     vertex = parse_gcp_billing((json.dumps(row) + "\n").encode(), "gcp.jsonl")
     assert vertex.rejected.num_rows == 0
     assert vertex.rows.to_pylist()[0]["included_credits"] == Decimal("0.5")
+
+
+def test_a_gcp_rounding_error_row_is_an_adjustment_however_its_cost_type_is_spelled():
+    """Google's page on the detailed export's schema spells the cost type "rounding error", and code reading the export
+    matches both that and `rounding_error`: either is an adjustment, never usage compared with the requests' cost."""
+    from pipelines.records.billing.clouds import parse_gcp_billing
+
+    gcp = json.loads((FORMATS / "gcp_billing_export_v1_vertex_row.json").read_text())
+    rows = [json.dumps({**gcp, "cost_type": cost_type}) for cost_type in ("regular", "rounding_error", "rounding error", "Tax")]
+    parsed = parse_gcp_billing(("\n".join(rows) + "\n").encode(), "gcp.jsonl")
+    assert parsed.rejected.num_rows == 0
+    assert [r["charge_category"] for r in parsed.rows.to_pylist()] == ["usage", "adjustment", "adjustment", "tax"]

@@ -178,8 +178,8 @@ GCP_QUERY = billing_query(
         "effective_cost": _GCP_COST,
         "included_credits": "cast(coalesce(list_sum(list_transform(coalesce(credit_texts, []), "
         "lambda t: try_cast(t as decimal(38, 15)))), 0) as decimal(38, 15))",
-        "charge_category": "case cost_type when 'tax' then 'tax' when 'adjustment' then 'adjustment' "
-        "when 'rounding_error' then 'adjustment' else 'usage' end",
+        "charge_category": "case lower(cost_type) when 'tax' then 'tax' when 'adjustment' then 'adjustment' "
+        "when 'rounding_error' then 'adjustment' when 'rounding error' then 'adjustment' else 'usage' end",
         "description": "sku",
     },
 )
