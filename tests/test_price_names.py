@@ -5,7 +5,9 @@ Sources:
 - Azure OpenAI (derivations in pricing/corrections.yaml): Global Standard lists GPT-5.1, 5.2, 5.4, 5.5 and o3-pro at
   OpenAI's per-token price (azure.microsoft.com/en-us/pricing/details/cognitive-services/openai-service/); LiteLLM
   1.110.2's azure/ entries for these names equal its OpenAI entries on every bucket. gpt-35-turbo-0125: $0.50 / $1.50,
-  OpenAI's gpt-3.5-turbo-0125 price (LiteLLM 1.110.2: azure/gpt-35-turbo $0.50 / $1.50). gpt-5.3-chat and
+  OpenAI's gpt-3.5-turbo-0125 price (LiteLLM 1.110.2: azure/gpt-35-turbo $0.50 / $1.50). gpt-35-turbo-1106 $1 / $2,
+  -0613 $1.50 / $2, -16k $3 / $4: LiteLLM's azure/ entries for them before they were retired (OpenAI's prices for the
+  same versions; 1.110.2 no longer lists them). gpt-5.3-chat and
   gpt-5.3-codex: LiteLLM 1.110.2's azure/ entries, $1.75 / $14.00, cached input $0.175, OpenAI's gpt-5.3 and gpt-5.3-codex.
 - Bedrock models genai-prices lacks (pricing/list/aws_bedrock.yaml): the in-Region on-demand price of
   aws.amazon.com/bedrock/pricing, equal to LiteLLM 1.110.2's entry for the same id. Cohere Command R / R+ (not in
@@ -30,7 +32,8 @@ BEDROCK_PAGE = "https://aws.amazon.com/bedrock/pricing/"
 NOW_PRICED = {
     "azure_openai": [
         "gpt-5.1", "gpt-5.1-chat", "gpt-5.1-codex", "gpt-5.2", "gpt-5.2-chat", "gpt-5.4", "gpt-5.5", "o3-pro",
-        "gpt-35-turbo-0125", "gpt-5.3-chat", "gpt-5.3-codex",
+        "gpt-35-turbo-0125", "gpt-5.3-chat", "gpt-5.3-codex", "gpt-35-turbo-1106", "gpt-35-turbo-0613",
+        "gpt-35-turbo-16k", "gpt-35-turbo-16k-0613",
     ],
     "aws_bedrock": [
         "ai21.jamba-1-5-large-v1:0", "ai21.jamba-1-5-mini-v1:0", "meta.llama3-1-405b-instruct-v1:0",
@@ -43,11 +46,11 @@ NOW_PRICED = {
 }
 
 # Left unpriced on purpose (see the derivations in pricing/corrections.yaml): a name Azure does not list (gpt-5.3:
-# Azure sells gpt-5.3-chat and gpt-5.3-codex), no azure/ entry in LiteLLM 1.110.2 and no Azure page read to
-# cross-check (gpt-35-turbo-16k, -1106, -0613), a higher Azure price than OpenAI's (gpt-35-turbo-instruct: $1.65 /
-# $2.20 against $1.50 / $2.00).
+# Azure sells gpt-5.3-chat and gpt-5.3-codex), a higher Azure price than OpenAI's in LiteLLM 1.110.2
+# (gpt-35-turbo-instruct: $1.65 / $2.20 against $1.50 / $2.00, after an earlier $1.50 / $2.00), a price no
+# reference gives right (gpt-35-turbo-0301: LiteLLM's $0.20 input).
 STILL_UNPRICED = {
-    "azure_openai": ["gpt-5.3", "gpt-35-turbo-16k", "gpt-35-turbo-1106", "gpt-35-turbo-0613", "gpt-35-turbo-instruct"],
+    "azure_openai": ["gpt-5.3", "gpt-35-turbo-instruct", "gpt-35-turbo-0301"],
 }
 
 
@@ -120,6 +123,22 @@ def test_an_azure_gpt35_turbo_0125_deployment(book):
     row = book.lookup("azure_openai", "gpt-35-turbo-0125", AT, "standard", 1000)
     assert row["price_id"] == "azure_openai/gpt-3.5-turbo@undated/standard"
     assert request_cost(row, input=1000, output=200) == Decimal("0.0008")
+
+
+@pytest.mark.parametrize(("name", "model", "usd"), [
+    # 3,000 prompt tokens, 400 completion tokens (these versions have no cached-input price).
+    ("gpt-35-turbo-1106", "gpt-3.5-turbo-1106", "0.0038"),      # 3,000 x 1 + 400 x 2 = 3,000 + 800
+    ("gpt-35-turbo-0613", "gpt-3.5-turbo-0613", "0.0053"),      # 3,000 x 1.50 + 400 x 2 = 4,500 + 800
+    ("gpt-35-turbo-16k", "gpt-3.5-turbo-16k", "0.0106"),        # 3,000 x 3 + 400 x 4 = 9,000 + 1,600
+    ("gpt-35-turbo-16k-0613", "gpt-3.5-turbo-16k", "0.0106"),
+])
+def test_an_earlier_azure_gpt35_turbo_deployment(book, name, model, usd):
+    row = book.lookup("azure_openai", name, AT, "standard", 3000)
+    assert row["price_id"] == f"azure_openai/{model}@undated/standard"
+    assert row["source"] == AZURE_PAGE
+    assert f"derived from openai/{model}" in row["note"]
+    assert request_cost(row, input=3000, output=400) == Decimal(usd)
+    assert book.lookup("azure_openai", name, AT, "batch", 3000) is None
 
 
 def test_the_azure_gpt5_names_have_no_batch_price(book):
