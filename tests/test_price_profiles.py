@@ -15,6 +15,10 @@ Sources (each price written out by hand below):
 - Nova 2 Lite's jp. profile: LiteLLM 1.110.2 (jp.amazon.nova-2-lite-v1:0) $0.396 / $3.311, cache read $0.099, against
   the us. profile's $0.33 / $2.75 / $0.0825 (genai-prices 0.2.3, aws.amazon.com/nova/pricing).
 - Claude's jp. profiles: LiteLLM 1.110.2 prices them at the us. price (Sonnet 4.6 $3.30 / $16.50).
+- eu. / apac. profiles of Nova and Llama 3.2 (LiteLLM 1.110.2, the eu. / apac. ids): Nova Pro eu. $1.05 / $4.20, cache
+  read $0.2625 (us. $0.80 / $3.20 / $0.20); Nova Micro apac. $0.037 / $0.148, cache read $0.00925; Nova 2 Lite eu.
+  $0.429 / $3.597, cache read $0.10725; Llama 3.2 1B eu. $0.13 / $0.13. Their other eu. / apac. ids (Claude, Llama 3.1)
+  LiteLLM prices at the us. price.
 """
 
 from __future__ import annotations
@@ -144,14 +148,46 @@ def test_the_kept_claude_japan_profiles_cost_the_us_price(book, name, model):
 
 @pytest.mark.parametrize(("name", "model"), [
     ("us.amazon.nova-lite-v1:0", "amazon.nova-lite-v1:0"),
-    ("eu.amazon.nova-2-lite-v1:0", "amazon.nova-2-lite-v1:0"),
     ("amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("global.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+    ("eu.anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+    ("apac.anthropic.claude-sonnet-4-20250514-v1:0", "anthropic.claude-sonnet-4-20250514-v1:0"),
+    ("eu.meta.llama3-1-8b-instruct-v1:0", "meta.llama3-1-8b-instruct-v1:0"),
+    ("apac.meta.llama3-2-1b-instruct-v1:0", "meta.llama3-2-1b-instruct-v1:0"),  # only eu. is priced apart for Llama 3.2
     ("us.anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic.claude-3-5-haiku-20241022-v1:0"),
     ("bedrock/anthropic.claude-3-5-haiku-20241022-v1:0", "anthropic.claude-3-5-haiku-20241022-v1:0"),  # a guarded rule
     ("us.meta.llama3-3-70b-instruct-v1:0", "meta.llama3-3-70b-instruct-v1:0"),
 ])
 def test_the_other_spellings_still_reach_the_in_region_price(book, name, model):
     assert book.resolve("aws_bedrock", name) == model
+
+
+# --------------------------------------------------------------------------- Europe and Asia Pacific, by hand
+
+
+@pytest.mark.parametrize(("name", "usd"), [
+    # 1,000 input, 4,000 cache reads and 300 output tokens.
+    ("eu.amazon.nova-pro-v1:0", "0.00336"),         # 1,000 x 1.05 + 4,000 x 0.2625 + 300 x 4.20 = 1,050 + 1,050 + 1,260
+    ("us.amazon.nova-pro-v1:0", "0.00256"),         # 1,000 x 0.80 + 4,000 x 0.20 + 300 x 3.20 = 800 + 800 + 960
+    ("apac.amazon.nova-micro-v1:0", "0.0001184"),   # 1,000 x 0.037 + 4,000 x 0.00925 + 300 x 0.148 = 37 + 37 + 44.4
+    ("eu.amazon.nova-2-lite-v1:0", "0.0019371"),    # 1,000 x 0.429 + 4,000 x 0.10725 + 300 x 3.597 = 429 + 429 + 1,079.1
+])
+def test_a_nova_request_on_the_eu_or_apac_profile_costs_that_regions_price(book, name, usd):
+    row = book.lookup("aws_bedrock", name, AT, "standard", 5000)
+    model = name if not name.startswith("us.") else name[3:]
+    assert row["price_id"] == f"aws_bedrock/{model}@undated/standard"
+    assert request_cost(row, input=1000, cache_read=4000, output=300) == Decimal(usd)
+
+
+def test_a_llama_3_2_request_on_the_eu_profile_and_the_tiers_left_unpriced(book):
+    """2,000 input and 500 output tokens at $0.13 / $0.13: 2,500 x 0.13 = 325 per 1M (us.: 2,500 x 0.10 = 250)."""
+    row = book.lookup("aws_bedrock", "eu.meta.llama3-2-1b-instruct-v1:0", AT, "standard", 2000)
+    assert row["price_id"] == "aws_bedrock/eu.meta.llama3-2-1b-instruct-v1:0@undated/standard"
+    assert request_cost(row, input=2000, output=500) == Decimal("0.000325")
+    # No EU batch price is published in either reference: unpriced, not the US batch price.
+    assert book.lookup("aws_bedrock", "eu.amazon.nova-pro-v1:0", AT, "batch", 1000) is None
+    assert book.lookup("aws_bedrock", "eu.amazon.nova-pro-v1:0", AT, "flex", 1000)["price_id"] == (
+        "aws_bedrock/eu.amazon.nova-pro-v1:0@undated/flex")
 
 
 # --------------------------------------------------------------------------- through the pipeline
@@ -220,18 +256,20 @@ def test_a_bad_priced_apart_rule_is_refused_naming_the_entry(tmp_path):
         priced_apart:
           - {provider: aws_bedrock, prefix: us-gov, reason: r, source: https://x, keep: [a, a]}
           - {provider: aws_bedrock, prefix: JP., source: https://x, keep: model, premium: 1.2, checked: soon}
+          - {provider: aws_bedrock, prefix: eu., reason: r, source: https://x, keep: [a], only: [b]}
     """)
     assert corrections_file_problems(path) == [
         "corrections.yaml: priced_apart[0] aws_bedrock: prefix must be a profile prefix in lower case ending in a dot, "
         "such as 'us-gov.', got 'us-gov'",
         "corrections.yaml: priced_apart[0] aws_bedrock: keep: models lists a more than once",
-        "corrections.yaml: priced_apart[1] aws_bedrock: unknown key 'premium' (known: checked, keep, prefix, provider, "
-        "reason, source)",
+        "corrections.yaml: priced_apart[1] aws_bedrock: unknown key 'premium' (known: checked, keep, only, prefix, "
+        "provider, reason, source)",
         "corrections.yaml: priced_apart[1] aws_bedrock: missing 'reason'",
         "corrections.yaml: priced_apart[1] aws_bedrock: prefix must be a profile prefix in lower case ending in a dot, "
         "such as 'us-gov.', got 'JP.'",
         "corrections.yaml: priced_apart[1] aws_bedrock: keep: models must be a non-empty list of model names, got 'model'",
         "corrections.yaml: priced_apart[1] aws_bedrock: checked is not a date (YYYY-MM-DD)",
+        "corrections.yaml: priced_apart[2] aws_bedrock: give keep (every model but these) or only (these models), not both",
     ]
 
 
@@ -243,21 +281,29 @@ def test_the_import_applies_the_rule_and_refuses_a_kept_model_it_does_not_have(t
         priced_apart:
           - {provider: aws_bedrock, prefix: jp., reason: r, source: https://x, keep: ["anthropic.claude-sonnet-9-v1:0"]}
           - {provider: nobody, prefix: jp., reason: r, source: https://x}
+          - {provider: aws_bedrock, prefix: eu., reason: r, source: https://x, only: ["amazon.nova-9-v1:0"]}
     """)
     with pytest.raises(PriceBookError) as raised:
         import_genai_prices(tmp_path / "bad", bad)
     assert "priced_apart[0] aws_bedrock/jp.: keep: anthropic.claude-sonnet-9-v1:0: no such imported model" in str(raised.value)
     assert "priced_apart[1] nobody/jp.: no imported provider nobody" in str(raised.value)
+    assert "priced_apart[2] aws_bedrock/eu.: only: amazon.nova-9-v1:0: no such imported model" in str(raised.value)
 
     good = _corrections(tmp_path, """
         priced_apart:
           - {provider: aws_bedrock, prefix: us-gov., reason: r, source: https://x}
+          - {provider: aws_bedrock, prefix: eu., reason: r, source: https://x, only: ["amazon.nova-pro-v1:0"]}
     """)
     result = import_genai_prices(tmp_path / "imported", good)
-    assert result.platform[-1].startswith("priced_apart[0] aws_bedrock/us-gov.: us-gov. ids no longer reach the price of ")
+    assert result.platform[-2].startswith("priced_apart[0] aws_bedrock/us-gov.: us-gov. ids no longer reach the price of ")
+    assert result.platform[-1].startswith("priced_apart[1] aws_bedrock/eu.: eu. ids no longer reach the price of 1 imported model ")
     imported = load_price_book(tmp_path / "imported")
     for name in ("us-gov.anthropic.claude-haiku-5-5", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0",
                  "us-gov.anthropic.claude-3-5-haiku-20241022-v1:0", "us-gov.amazon.nova-pro-v1:0"):
         assert imported.resolve("aws_bedrock", name) is None, name
     assert imported.resolve("aws_bedrock", "jp.amazon.nova-2-lite-v1:0") == "amazon.nova-2-lite-v1:0"  # no jp. rule here
     assert imported.resolve("aws_bedrock", "us.anthropic.claude-haiku-5-5") == "anthropic.claude-haiku-5-5"
+    # `only`: the listed model's eu. id is no longer its alias (nor generated as one); the others' still are.
+    assert imported.resolve("aws_bedrock", "eu.amazon.nova-pro-v1:0") is None
+    assert imported.resolve("aws_bedrock", "apac.amazon.nova-pro-v1:0") == "amazon.nova-pro-v1:0"
+    assert imported.resolve("aws_bedrock", "eu.amazon.nova-lite-v1:0") == "amazon.nova-lite-v1:0"

@@ -31,7 +31,7 @@ DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason
 PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "reason", "source", "checked"}
 GLOBAL_PROFILE_KEYS = {"provider", "prefix", "premium", "models", "reason", "source", "checked"}
 TIER_HISTORY_KEYS = {"provider", "tiers", "models", "reason", "source", "checked"}
-PRICED_APART_KEYS = {"provider", "prefix", "keep", "reason", "source", "checked"}
+PRICED_APART_KEYS = {"provider", "prefix", "keep", "only", "reason", "source", "checked"}
 HISTORY_TIERS = ("batch", "flex", "priority")
 SECTIONS = ("corrections", "tier_history", "derivations", "global_profiles", "platform_tiers", "priced_apart")
 
@@ -222,6 +222,9 @@ def _priced_apart_problems(label: str, rule: object) -> list[str]:
     prefix = rule.get("prefix")
     if prefix and not (isinstance(prefix, str) and PREFIX.match(prefix)):
         problems.append(f"{label}: prefix must be a profile prefix in lower case ending in a dot, such as 'us-gov.', got {shown(prefix)}")
-    if "keep" in rule:
-        problems += _model_list_problems(f"{label}: keep", rule["keep"])
+    for key in ("keep", "only"):
+        if key in rule:
+            problems += _model_list_problems(f"{label}: {key}", rule[key])
+    if "keep" in rule and "only" in rule:
+        problems.append(f"{label}: give keep (every model but these) or only (these models), not both")
     return problems + _checked_problems(label, rule)

@@ -72,6 +72,8 @@ class ImportedModel:
     aliases: list[str]
     match: list[dict]
     versions: list[dict]
+    priced_apart: set[str] = field(default_factory=set)
+    """Profile prefixes a `priced_apart` rule keeps off this model (no `<prefix><id>` spelling is generated)."""
 
 
 @dataclass
@@ -363,7 +365,7 @@ def _generated_aliases(provider: str, models: list[ImportedModel]) -> None:
     for model in models:
         if provider == "aws_bedrock" and not _BEDROCK_ANY_PREFIX.match(model.model):
             bases = [name for name in (model.model, *model.aliases) if not _BEDROCK_ANY_PREFIX.match(name) and "." in name]
-            extra = [prefix + name for name in bases for prefix in BEDROCK_PREFIXES]
+            extra = [prefix + name for name in bases for prefix in BEDROCK_PREFIXES if prefix not in model.priced_apart]
         elif provider == "google":
             extra = [f"google/{name}" for name in (model.model, *model.aliases) if "/" not in name]
         else:

@@ -1,13 +1,14 @@
 """Profiles priced apart, applied on import (pricing/corrections.yaml `priced_apart`, pricing/README.md).
 
 A Bedrock cross-Region profile is billed at its source Region's price. Where that Region costs more than the US
-(`us-gov.` ids: AWS GovCloud; `jp.` ids of some models: Tokyo), the in-Region entry must not answer to the prefixed
-id, or its requests would be priced too low. genai-prices reaches such ids three ways: exact aliases
-(`us-gov.anthropic.claude-haiku-5-5`), match rules written for them (`contains: jp.amazon.nova-2-lite`) and generic
-match rules that also match them (`contains: claude-3-5-haiku-20241022`). For every imported model of the provider
-except those the rule keeps, this drops the first two and guards the third with a regex that refuses names starting
-with the prefix. A prefixed id with a published price is then priced by a curated entry of its own
-(pricing/list/aws_bedrock.yaml); any other stays unpriced (`unknown_model`), never priced at another Region's price.
+(`us-gov.` ids: AWS GovCloud; `jp.` ids of some models: Tokyo; `eu.` and `apac.` ids of Nova and Llama 3.2), the
+in-Region entry must not answer to the prefixed id, or its requests would be priced too low. genai-prices reaches such
+ids three ways: exact aliases (`us-gov.anthropic.claude-haiku-5-5`), match rules written for them
+(`contains: jp.amazon.nova-2-lite`) and generic match rules that also match them (`contains: claude-3-5-haiku-20241022`).
+For every imported model of the provider except those the rule keeps (or, with `only`, for the models it lists), this
+drops the first two and guards the third with a regex that refuses names starting with the prefix. A prefixed id with
+a published price is then priced by a curated entry of its own (pricing/list/aws_bedrock.yaml); any other stays
+unpriced (`unknown_model`), never priced at another Region's price.
 `book` maps each provider to its imported models (genai_import.ImportedModel); `result.platform` gets one line per rule.
 """
 
@@ -28,17 +29,19 @@ def apply_priced_apart(book: dict, rules: list[dict], result) -> list[str]:
 
 
 def priced_apart(book: dict, rule: dict, label: str, result) -> list[str]:
-    """Keep the provider's imported models, except those in `keep`, from answering to `<prefix>` ids."""
+    """Keep the provider's imported models, except those in `keep` (or only those in `only`), from answering to
+    `<prefix>` ids."""
     provider, prefix = rule["provider"], rule["prefix"]
     if provider not in book:
         return [f"{label}: no imported provider {provider} (known: {', '.join(sorted(book))})"]
     models = book[provider]
-    keep = rule.get("keep") or []
-    problems = [f"{label}: keep: {name}: no such imported model" for name in keep if all(m.model != name for m in models)]
+    keep, only = rule.get("keep") or [], rule.get("only")
+    problems = [f"{label}: {key}: {name}: no such imported model" for key in ("keep", "only")
+                for name in rule.get(key) or [] if all(m.model != name for m in models)]
     guard = refuse_prefix(prefix)
     aliases = dropped = guarded = touched = 0
     for model in models:
-        if model.model in keep or model.model.startswith(prefix):
+        if model.model in keep or model.model.startswith(prefix) or (only is not None and model.model not in only):
             continue
         kept_aliases = [alias for alias in model.aliases if not alias.lower().startswith(prefix)]
         match = []
@@ -53,6 +56,7 @@ def priced_apart(book: dict, rule: dict, label: str, result) -> list[str]:
         changed = len(kept_aliases) != len(model.aliases) or match != model.match
         aliases += len(model.aliases) - len(kept_aliases)
         model.aliases, model.match = kept_aliases, match
+        model.priced_apart.add(prefix)
         touched += changed
     line = (f"{label}: {prefix} ids no longer reach the price of {touched} imported model{'s' if touched != 1 else ''} "
             f"({aliases} alias{'es' if aliases != 1 else ''} and {dropped} match rule{'s' if dropped != 1 else ''} dropped, "
