@@ -111,8 +111,17 @@ def test_an_azure_gpt_4o_global_batch_request_costs_openais_batch_price(book):
     assert "Azure OpenAI Global Batch costs 50% less than Global Standard" in azure["note"]
 
 
+@pytest.mark.parametrize("name", ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"])
+def test_a_gpt_4o_batch_request_costs_the_same_whichever_spelling_the_log_carries(book, name):
+    """The same batch request as above, 86 x 1.25 + 1,920 x 0.625 + 300 x 5 = 2,807.5 per 1M, on the undated name too
+    (genai-prices gives gpt-4o's batch variant no cached price; the import kept the standard $1.25: 4,007.5)."""
+    row = book.lookup("openai", name, AT, "batch", 2006)
+    assert request_cost(row, input=86, cache_read=1920, output=300) == Decimal("0.0028075")
+
+
 @pytest.mark.parametrize(("azure", "openai"), [
-    ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"), ("gpt-4o-2024-11-20", "gpt-4o-2024-11-20"), ("gpt-4o-mini", "gpt-4o-mini"),
+    ("gpt-4o", "gpt-4o"), ("gpt-4o-2024-05-13", "gpt-4o-2024-05-13"), ("gpt-4o-2024-11-20", "gpt-4o-2024-11-20"),
+    ("gpt-4o-mini", "gpt-4o-mini"),
     ("gpt-4.1", "gpt-4.1"), ("gpt-4.1-mini", "gpt-4.1-mini"), ("gpt-4.1-nano", "gpt-4.1-nano"), ("gpt-5", "gpt-5"),
     ("o3", "o3"), ("o4-mini", "o4-mini"), ("o3-mini", "o3-mini"), ("gpt-4-turbo", "gpt-4-turbo"), ("gpt-4-0613", "gpt-4"),
     ("gpt-35-turbo", "gpt-3.5-turbo-0125"),
