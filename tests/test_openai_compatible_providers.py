@@ -14,7 +14,8 @@ DeepSeek's prices changed on 2025-09-05 at 16:00 UTC and on 2025-09-29 (pricing/
 one minute before the change is priced at the old price, one at 16:00 at the new. Before 2025-09-05, UTC 16:30-00:30
 was discounted (deepseek-chat 50%, deepseek-reasoner 75%: api-docs.deepseek.com/quick_start/pricing as published
 until then); V4 bills peak hours (01:00-04:00 and 06:00-10:00 UTC, Monday to Friday) at twice off-peak from
-2026-08-16 16:00 UTC. Requests on each side of each window edge are priced by hand. `mistral-large-latest` serves
+2026-08-16 16:00 UTC; V4's cache hits cost a tenth of their launch price from 2026-04-26 12:15 UTC. Requests on each
+side of each window edge are priced by hand. `mistral-large-latest` serves
 Mistral Large 3 from its release on 2025-12-02 (mistral.ai/news/mistral-3; pricing/list/mistral.yaml).
 """
 
@@ -95,6 +96,14 @@ TIME_OF_DAY = [
     # 0.2.5 notes it cannot say "Monday to Friday" (its issue #582), so the import billed weekends at the peak price
     _line("flash-saturday", "deepseek", "deepseek-flash", HIT_MISS, "2026-11-14T02:00:00Z"),
     _line("flash-monday", "deepseek", "deepseek-flash", HIT_MISS, "2026-11-16T02:00:00Z"),
+    # V4's launch cache-hit price until 2026-04-26 12:15 UTC, then a tenth of it ("For all models, the input cache hit
+    # price has been reduced to 1/10 of the launch price", api-docs.deepseek.com/quick_start/pricing):
+    # 2000 at $0.14 + 8000 at $0.028 + 500 at $0.28 = 0.00028 + 0.000224 + 0.00014; from 12:15 8000 at $0.0028 = 0.0000224
+    _line("v4-launch-hit", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-04-26T12:14:59Z"),
+    _line("v4-tenth-hit", "deepseek", "deepseek-v4-flash", HIT_MISS, "2026-04-26T12:15:00Z"),
+    _line("chat-launch-hit", "deepseek", "deepseek-chat", HIT_MISS, "2026-04-25T08:00:00Z"),
+    # V4 Pro at 75% off: 2000 at $0.435 + 8000 at $0.03625 + 500 at $0.87 = 0.00087 + 0.00029 + 0.000435
+    _line("v4-pro-launch-hit", "deepseek", "deepseek-v4-pro", HIT_MISS, "2026-04-25T08:00:00Z"),
     # before 2025-02-08 16:00 UTC deepseek-chat kept V2.5's price, whose start DeepSeek never published: undated
     # 2000 at $0.14, 8000 at $0.014, 500 at $0.28 = 0.00028 + 0.000112 + 0.00014
     _line("undated", "deepseek", "deepseek-chat", HIT_MISS, "2025-01-15T12:00:00Z"),
@@ -110,6 +119,10 @@ TIME_OF_DAY_EXPECTED = {
     "v4-sunday": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
     "v4-monday-1000": ("deepseek/deepseek-v4-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
     "undated": ("deepseek/deepseek-chat@undated/standard", Decimal("0.000532"), "undated"),
+    "v4-launch-hit": ("deepseek/deepseek-v4-flash@2026-04-24/standard", Decimal("0.000644"), "dated"),
+    "v4-tenth-hit": ("deepseek/deepseek-v4-flash@2026-04-26T12:15Z/standard", Decimal("0.0004424"), "dated"),
+    "chat-launch-hit": ("deepseek/deepseek-chat@2026-04-24/standard", Decimal("0.000644"), "dated"),
+    "v4-pro-launch-hit": ("deepseek/deepseek-v4-pro@2026-04-24/standard", Decimal("0.001595"), "dated"),
     "flash-saturday": ("deepseek/deepseek-flash@2026-09-10/standard", Decimal("0.000624"), "dated"),
     "flash-monday": ("deepseek/deepseek-flash@2026-09-10/standard/utc01:00-04:00[mon-fri]", Decimal("0.001248"), "dated"),
 }
