@@ -187,3 +187,18 @@ def test_a_claude_request_on_the_japan_or_australia_profile_costs_the_in_region_
     assert row["price_id"] == us["price_id"]
     assert row["price_id"].startswith(f"aws_bedrock/{model}@")
     assert request_cost(row, input=120, cache_read=8000, cache_write_5m=2000, output=350) == Decimal(usd)
+
+
+# --------------------------------------------------------------------------- Mistral
+
+
+@pytest.mark.parametrize("name", ["mistral-small-2503", "mistral-small-3.1-24b-instruct"])
+def test_a_mistral_small_3_1_request_costs_mistrals_price_not_a_resellers(book, name):
+    """Mistral's API billed Small 3.1 (mistral-small-2503) at $0.10 / $0.30, as Small 3.2 (LiteLLM 1.110.2:
+    mistral/mistral-small and azure_ai/mistral-small-2503 $0.10 / $0.30); genai-prices 0.2.3 carries OpenRouter's
+    $0.351 / $0.555. 4,000 prompt and 600 completion tokens: 4,000 x 0.10 + 600 x 0.30 = 400 + 180 = 580 per 1M."""
+    row = book.lookup("mistral", name, AT, "standard", 4000)
+    assert row["price_id"] == "mistral/mistral-small-3.1-24b-instruct@undated/standard"
+    assert request_cost(row, input=4000, output=600) == Decimal("0.00058")
+    assert request_cost(row, input=4000, output=600) == request_cost(
+        book.lookup("mistral", "mistral-small-2506", AT, "standard", 4000), input=4000, output=600)
