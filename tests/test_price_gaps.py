@@ -369,3 +369,15 @@ def test_the_pipeline_prices_the_filled_gaps(home: Home):
         "oa-realtime": ("openai/gpt-4o-realtime-preview-2024-10-01@2024-10-01/standard", Decimal("0.1865"), None),
         "xai-long": ("xai/grok-4-0709@undated/standard/input>128000", Decimal("0.972"), None),
     }
+
+
+@pytest.mark.parametrize("name", ["gemini-3.8-flash-cyber", "google/gemini-3.8-flash-cyber"])
+def test_gemini_3_8_flash_cyber_costs_twice_gemini_3_8_flash(book, name):
+    """Vertex prices the cyber variant at $1.50 / cached $0.15 / $7.50 (LiteLLM 1.110.2, vertex_ai/gemini-3.8-flash-cyber),
+    twice Gemini 3.8 Flash; the gemini-3.8-flash match rule priced it at half. 4,000 uncached input, 8,000 cache reads,
+    1,000 output tokens: 4,000 x 1.50 + 8,000 x 0.15 + 1,000 x 7.50 = 6,000 + 1,200 + 7,500 = 14,700 per 1M."""
+    row = book.lookup("google", name, AT, "standard", 12000)
+    assert row["price_id"] == "google/gemini-3.8-flash-cyber@undated/standard"
+    assert request_cost(row, input=4000, cache_read=8000, output=1000) == Decimal("0.0147")
+    base = book.lookup("google", "gemini-3.8-flash", AT, "standard", 12000)
+    assert request_cost(base, input=4000, cache_read=8000, output=1000) == Decimal("0.00735")

@@ -52,7 +52,8 @@ PRIORITY = {
     "nvidia.nemotron-super-3-120b:0", "openai.gpt-oss-20b-1:0", "openai.gpt-oss-120b-1:0", "qwen.qwen3-32b-v1:0",
     "qwen.qwen3-coder-30b-a3b-v1:0", "zai.glm-5.3", "global.zai.glm-5.3",
 }
-CURATED_FLEX = {"deepseek.v3.2", "moonshot.kimi-k2-thinking", "minimax.minimax-m2", "jp.amazon.nova-2-lite-v1:0"}
+CURATED_FLEX = {"deepseek.v3.2", "moonshot.kimi-k2-thinking", "minimax.minimax-m2", "jp.amazon.nova-2-lite-v1:0",
+                "eu.deepseek.v3.2", "eu.amazon.nova-pro-v1:0", "apac.amazon.nova-pro-v1:0"}
 CURATED_PRIORITY = {"deepseek.v3.2", "jp.amazon.nova-2-lite-v1:0"}
 
 
@@ -180,10 +181,10 @@ def test_bedrock_service_tiers_are_priced_by_the_pipeline(home: Home):
 # --------------------------------------------------------------------------- Gemini
 
 GEMINI_FLEX = {"gemini-2.5-flash-image", "gemini-3-pro-image-preview", "gemini-3.1-flash-image-preview", "gemini-3.1-flash-lite",
-               "gemini-3.1-flash-lite-image", "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash"}
+               "gemini-3.1-flash-lite-image", "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash", "gemini-3.8-flash-cyber"}
 GEMINI_PRIORITY = {"gemini-2.5-flash", "gemini-2.5-flash-image", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-3-flash-preview",
                    "gemini-3.1-flash-image-preview", "gemini-3.1-flash-lite", "gemini-3.1-flash-lite-image", "gemini-3.1-pro-preview",
-                   "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash", "gemini-nano-banana-2.1"}
+                   "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash", "gemini-3.8-flash-cyber", "gemini-nano-banana-2.1"}
 GEMINI_TTS = {"gemini-3.8-flash-tts", "gemini-3.8-flash-lite-tts"}  # genai-prices 0.2.3's own flex and priority prices
 
 
