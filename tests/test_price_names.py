@@ -202,3 +202,24 @@ def test_a_mistral_small_3_1_request_costs_mistrals_price_not_a_resellers(book, 
     assert request_cost(row, input=4000, output=600) == Decimal("0.00058")
     assert request_cost(row, input=4000, output=600) == request_cost(
         book.lookup("mistral", "mistral-small-2506", AT, "standard", 4000), input=4000, output=600)
+
+
+# --------------------------------------------------------------------------- OpenAI audio snapshots
+
+
+@pytest.mark.parametrize(("name", "model"), [
+    ("gpt-4o-mini-tts-2025-03-20", "gpt-4o-mini-tts"), ("gpt-4o-mini-tts-2025-12-15", "gpt-4o-mini-tts"),
+    ("gpt-4o-mini-transcribe-2025-03-20", "gpt-4o-mini-transcribe"),
+    ("gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-mini-transcribe"),
+])
+def test_a_dated_openai_audio_snapshot_costs_its_models_price(book, name, model):
+    """The snapshots carry the undated model's price (LiteLLM 1.110.2 lists each at it). A transcription of 1,500 audio
+    input tokens, 50 text prompt tokens and 400 text output tokens on gpt-4o-mini-transcribe ($1.25 text in, $3 audio
+    in, $5 out): 50 x 1.25 + 1,500 x 3 + 400 x 5 = 62.5 + 4,500 + 2,000 = 6,562.5 per 1M; speech of 2,000 audio output
+    tokens from 100 text tokens on gpt-4o-mini-tts ($0.60 in, $12 audio out): 60 + 24,000 = 24,060 per 1M."""
+    row = book.lookup("openai", name, AT, "standard", 1550)
+    assert row["price_id"] == f"openai/{model}@undated/standard"
+    if model == "gpt-4o-mini-transcribe":
+        assert request_cost(row, input=50, audio_input=1500, output=400) == Decimal("0.0065625")
+    else:
+        assert request_cost(row, input=100, audio_output=2000) == Decimal("0.02406")
