@@ -41,7 +41,7 @@ NOW_PRICED = {
         "moonshot.kimi-k2-thinking", "moonshotai.kimi-k2-thinking", "minimax.minimax-m2",
         "jp.anthropic.claude-sonnet-4-5-20250929-v1:0", "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
         "jp.anthropic.claude-haiku-4-5-20251001-v1:0", "au.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "cohere.command-r-v1:0", "cohere.command-r-plus-v1:0",
+        "cohere.command-r-v1:0", "cohere.command-r-plus-v1:0", "apac.anthropic.claude-opus-4-8",
     ],
 }
 
@@ -180,6 +180,8 @@ def test_a_bedrock_request_to_a_model_genai_prices_lacks(book, name, model, usd)
     # Haiku 4.5: 120 x 1.10 + 8,000 x 0.11 + 2,000 x 1.375 + 350 x 5.50 = 132 + 880 + 2,750 + 1,925 = 5,687
     ("jp.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0", "0.005687"),
     ("au.anthropic.claude-haiku-4-5-20251001-v1:0", "anthropic.claude-haiku-4-5-20251001-v1:0", "0.005687"),
+    # Opus 4.8's APAC id: 120 x 5.50 + 8,000 x 0.55 + 2,000 x 6.875 + 350 x 27.50 = 660 + 4,400 + 13,750 + 9,625 = 28,435
+    ("apac.anthropic.claude-opus-4-8", "anthropic.claude-opus-4-8-v1:0", "0.028435"),
 ])
 def test_a_claude_request_on_the_japan_or_australia_profile_costs_the_in_region_price(book, name, model, usd):
     row = book.lookup("aws_bedrock", name, AT, "standard", 10120)
