@@ -132,6 +132,32 @@ def test_the_final_record_of_each_request_counts_and_the_others_are_recorded(cle
     assert loaded == len(core) + len(duplicates)
 
 
+def test_ids_a_gateway_numbers_per_day_are_other_requests_on_another_day(tmp_path):
+    """Records are resolved within their UTC event date (README): a gateway whose ids restart each day (1, 2, 3 on
+    2026-12-01 and again on 2026-12-02) logs six requests. One run over both days' files, one run per day, and one file
+    holding both days all give two days of three requests; a run over both days kept only the second day's (the first
+    day's were `conflict` records of the second's, and 2026-12-01 was gone from marts.daily_spend)."""
+    days = ("2026-12-01", "2026-12-02")
+    lines = {day: [_openai(str(n), 100 * n, n, f"{day}T10:00:0{n}Z") for n in (1, 2, 3)] for day in days}
+    together, split, one_file = (_new_home(tmp_path / name) for name in ("together", "split", "one_file"))
+    for day in days:
+        _land(together, f"envelope/{day}.jsonl", lines[day])
+    _run(together)
+    for day in days:
+        _land(split, f"envelope/{day}.jsonl", lines[day])
+        _run(split)
+    _land(one_file, "envelope/both.jsonl", lines[days[0]] + lines[days[1]])
+    _run(one_file)
+    per_day = "select cast(event_date as varchar), sum(requests) from marts.daily_spend group by all order by all"
+    for home in (together, split, one_file):
+        assert _query(home, per_day) == [(days[0], 3), (days[1], 3)], home.root.name
+        assert _query(home, "select count(*) from audit.duplicate_requests") == [(0,)]
+        assert _query(home, "select count(*), sum(input_tokens) from core.request_costs") == [(6, 1200)]
+    assert _query(one_file, "select rows_duplicate from audit.ingested_files where path like '%both.jsonl'") == [(0,)]
+    costs = "select request_id, occurred_at, cost_usd from core.request_costs order by all"
+    assert _query(together, costs) == _query(split, costs) == [tuple(r) for r in _query(one_file, costs)]
+
+
 def test_same_call_sources_is_configurable(tmp_path):
     home = _new_home(tmp_path / "home")
     (home.root / "settings.yaml").write_text("same_call_sources: []\n")

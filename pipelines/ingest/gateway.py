@@ -1,7 +1,7 @@
 """Ingest landed gateway files into the lake: one Parquet file per (landed file, event date), with a manifest.
 
 A file is read once per content hash; a file whose content changed replaces the rows it wrote before.
-Rows are keyed by (source, request_id). A request a file holds more than once is written once (its final
+Rows are keyed by (source, request_id, event_date). A request a file holds more than once is written once (its final
 record) and the rest counted as duplicates; a request that other files hold too is written by each, and which
 record counts is decided in the warehouse (staging/_duplicate_records.sql), so that the result does not depend
 on the order files land in and a corrected file re-resolves its requests. Every file gets one row in the
@@ -388,20 +388,21 @@ class _Staging:
 
 
 def _deduplicate(con: duckdb.DuckDBPyConnection) -> int:
-    """Table `deduped`: one row per (source, request_id) of `incoming`; returns the conflicting request ids.
+    """Table `deduped`: one row per (source, request_id, event_date) of `incoming`; returns the conflicting request ids.
 
     The final record of each request is kept (the identity rule, as across files): several records whose usage
     only grows are one streaming request's cumulative usage; records whose usage disagrees otherwise are a
-    conflict, counted.
+    conflict, counted. Records are resolved within their UTC event date, as across files: an id a gateway numbers
+    per day is another request on another day.
     """
-    con.execute("create table repeated as select source, request_id from incoming group by all having count(*) > 1")
+    con.execute("create table repeated as select source, request_id, event_date from incoming group by all having count(*) > 1")
     if not con.execute("select count(*) from repeated").fetchall()[0][0]:
         con.execute("create view deduped as select * from incoming")
         return 0
     con.execute(f"create table chosen as {sql_text('queries/ingest_chosen_records')}")
     conflicts = con.execute("select count(*) from chosen where conflict").fetchall()[0][0]
     con.execute(
-        "create view deduped as select * from incoming anti join repeated using (source, request_id) "
+        "create view deduped as select * from incoming anti join repeated using (source, request_id, event_date) "
         "union all by name select * exclude (conflict) from chosen"
     )
     return conflicts

@@ -123,13 +123,13 @@ class ContractResult:
 STAGING = Contract(
     name="lake_to_staging",
     table="staging.stg_gateway_requests",
-    columns=("source", "request_id", "occurred_at", "provider", "model", "service_tier", "feature", *TOKEN_COLUMNS),
+    columns=("source", "request_id", "event_date", "occurred_at", "provider", "model", "service_tier", "feature", *TOKEN_COLUMNS),
     expectations=(
         Expectation("ExpectColumnValuesToNotBeNull", "request_id"),
         Expectation("ExpectColumnValuesToNotBeNull", "occurred_at"),
         Expectation("ExpectColumnValuesToNotBeNull", "model"),
         Expectation("ExpectColumnValuesToNotBeNull", "feature"),
-        Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id"]}),
+        Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id", "event_date"]}),
         Expectation("ExpectColumnValuesToMatchRegex", "provider", {"regex": r"^(?:openai|azure_openai|anthropic|google|aws_bedrock|mistral|deepseek|xai|self_hosted:[A-Za-z0-9_.-]+)$"}),
         Expectation("ExpectColumnValuesToBeInSet", "service_tier", {"value_set": SERVICE_TIERS}),
         *(Expectation("ExpectColumnValuesToBeBetween", c, {"min_value": 0}) for c in TOKEN_COLUMNS),
@@ -142,9 +142,9 @@ _UNPRICED = {"row_condition": "is_priced == False", "condition_parser": "pandas"
 CORE = Contract(
     name="core_to_marts",
     table="core.request_costs",
-    columns=("source", "request_id", "is_priced", "price_id", "unpriced_reason", "cost_usd", "input_cost_usd", "output_cost_usd"),
+    columns=("source", "request_id", "event_date", "is_priced", "price_id", "unpriced_reason", "cost_usd", "input_cost_usd", "output_cost_usd"),
     expectations=(
-        Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id"]}),
+        Expectation("ExpectCompoundColumnsToBeUnique", None, {"column_list": ["source", "request_id", "event_date"]}),
         Expectation("ExpectColumnValuesToNotBeNull", "is_priced"),
         Expectation("ExpectColumnValuesToNotBeNull", "price_id", _PRICED, where="is_priced"),
         Expectation("ExpectColumnValuesToNotBeNull", "cost_usd", _PRICED, where="is_priced"),

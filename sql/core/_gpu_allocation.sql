@@ -74,6 +74,7 @@ gpu_bucket_levels as (
     select
         source,
         request_id,
+        event_date,
         gpu_price_id,
         share_units,
         coalesce(share_of(share_units, input_tokens, gpu_tokens), 0) as through_input,
@@ -93,6 +94,7 @@ gpu_costs as (
     select
         source,
         request_id,
+        event_date,
         gpu_price_id,
         money_from_units(through_input) as gpu_input_cost_usd,
         money_from_units(through_cache_read - through_input) as gpu_cache_read_cost_usd,

@@ -126,9 +126,9 @@ assigned as (
     -- a request the feed reaches through two units of one experiment counts once, by its user, then conversation
     select * exclude (conflict), 'assignment' as assigned_by, conflict as assignment_conflict,
     from assigned_matches
-    anti join tagged_requests using (experiment, source, request_id)
+    anti join tagged_requests using (experiment, source, request_id, event_date)
     qualify row_number() over (
-        partition by experiment, source, request_id
+        partition by experiment, source, request_id, event_date
         order by case unit_type when 'user_id' then 1 when 'conversation_id' then 2 else 3 end
     ) = 1
 ),

@@ -77,6 +77,7 @@ priced as (
     left join gpu_costs
         on gpu_costs.source = named.source
         and gpu_costs.request_id = named.request_id
+        and gpu_costs.event_date = named.event_date
 ),
 
 model_tiers as (

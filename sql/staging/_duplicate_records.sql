@@ -8,13 +8,14 @@
 -- one still counts). Sources listed in same_call_sources (settings.yaml, rank = position in the list) log the
 -- provider's own response id as request_id: a request id found in two of them is one provider call, counted
 -- once from the first-listed source; the other source's records are `same_call`. Records are resolved within a
--- UTC event date (the window holds whole dates, and a request's records all carry its occurred_at date unless
--- their timestamps cross midnight).
+-- UTC event date, whatever dates the window holds (a request's records all carry its occurred_at date unless
+-- their timestamps cross midnight, and ids a gateway numbers per day are other requests on another day): every
+-- partition, hash and join below includes event_date, so a run over several dates equals one run per date.
 -- Cost: almost every request has one record, so the requests with several are found first from a narrow scan,
 -- grouped by a 64-bit hash of the identity (a hash shared by two requests only makes both candidates; the
 -- window functions then tell them apart by the identity itself), and only their records are read again whole.
 with keys as (
-    select hash(case when same_call.source is null then lake.source else '' end, lake.request_id) as rkey
+    select hash(case when same_call.source is null then lake.source else '' end, lake.request_id, lake.event_date) as rkey
     from lake_gateway_requests as lake
     left join same_call_sources as same_call on same_call.source = lake.source
     where lake.event_date >= window_start and lake.event_date < window_end
@@ -36,7 +37,7 @@ records as (
         lake.web_search_requests,
         coalesce(same_call.rank, 0) as source_rank,
         case when same_call.source is null then lake.source else '' end as identity,
-        hash(case when same_call.source is null then lake.source else '' end, lake.request_id) as rkey,
+        hash(case when same_call.source is null then lake.source else '' end, lake.request_id, lake.event_date) as rkey,
     from lake_gateway_requests as lake
     left join same_call_sources as same_call on same_call.source = lake.source
     where lake.event_date >= window_start and lake.event_date < window_end
@@ -45,7 +46,7 @@ records as (
 contested as (
     select
         records.*,
-        min(source_rank) over (partition by identity, request_id) as best_rank,
+        min(source_rank) over (partition by identity, request_id, event_date) as best_rank,
     from records
     semi join repeated using (rkey)
 ),
@@ -64,19 +65,19 @@ versions as (
             and image_input_tokens >= coalesce(lag(image_input_tokens) over w, 0)
             and image_output_tokens >= coalesce(lag(image_output_tokens) over w, 0)
             and web_search_requests >= coalesce(lag(web_search_requests) over w, 0) as grew,
-        row_number() over w = count(*) over (partition by identity, request_id) as is_final,
+        row_number() over w = count(*) over (partition by identity, request_id, event_date) as is_final,
     from contested
     where source_rank = best_rank
-    window w as (partition by identity, request_id order by occurred_at, source_file, source_row)
+    window w as (partition by identity, request_id, event_date order by occurred_at, source_file, source_row)
 ),
 
 judged as (
-    select *, bool_and(grew) over (partition by identity, request_id) as cumulative,
+    select *, bool_and(grew) over (partition by identity, request_id, event_date) as cumulative,
     from versions
 ),
 
 finals as (
-    select identity, request_id, source as kept_source, source_file as kept_source_file, source_row as kept_source_row
+    select identity, request_id, event_date, source as kept_source, source_file as kept_source_file, source_row as kept_source_row
     from judged
     where is_final
 ),
@@ -96,4 +97,4 @@ select
     losers.event_date, losers.source, losers.request_id, losers.occurred_at, losers.source_file, losers.source_row,
     losers.reason, finals.kept_source, finals.kept_source_file, finals.kept_source_row,
 from losers
-inner join finals using (identity, request_id)
+inner join finals using (identity, request_id, event_date)

@@ -1,4 +1,4 @@
--- One row per request (source, request_id) of the window: the lake record that counts by the identity rule
+-- One row per request (source, request_id, event_date) of the window: the lake record that counts by the identity rule
 -- (staging/_duplicate_records.sql: the final record of each request, one source per provider call), typed, with
 -- total input and output tokens. The records that do not count are in audit.duplicate_requests.
 with source as (
