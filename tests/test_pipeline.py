@@ -421,6 +421,40 @@ overrides:
     assert rows["other"] == (Decimal("18.000000"), Decimal("18.000000"), None)
 
 
+def test_negotiated_rates_price_their_tier_below_the_long_context_band_and_not_batch_or_the_band(home):
+    """Explicit rates are the standard tier's negotiated price (the override names no service_tier). Applied flat, they
+    billed a batch request above its list price ($2 / $10 against Batch's $1.50 / $7.50) and a request above 200K input
+    tokens at the base rates (the >200K surcharge gone). Now those pay their list rate less discount_pct (10%).
+    Claude Sonnet 4 (list $3 / $15; batch $1.50 / $7.50; above 200K $6 / $22.50), 1M output tokens each:
+    standard 100,000 in + 1M out: 0.1 x 2.50 + 1 x 12.00 = 12.25;
+    batch 100,000 in + 1M out at 90% of Batch: 0.1 x 1.35 + 1 x 6.75 = 6.885 (list 7.65);
+    250,000 in + 1M out above 200K at 90% of the band: 0.25 x 5.40 + 1 x 20.25 = 21.60 (list 24.00)."""
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: sonnet-4-contract
+    provider: anthropic
+    model: claude-sonnet-4-20250514
+    effective_from: 2026-01-01
+    discount_pct: 10
+    rates: {input: 2.50, output: 12.00}
+"""
+    )
+    small, large = {"input_tokens": 100_000, "output_tokens": 1_000_000}, {"input_tokens": 250_000, "output_tokens": 1_000_000}
+    land(home, "contract.jsonl", [
+        envelope("standard", "anthropic", "claude-sonnet-4-20250514", small),
+        envelope("batch", "anthropic", "claude-sonnet-4-20250514", small, service_tier="batch"),
+        envelope("long", "anthropic", "claude-sonnet-4-20250514", large),
+    ])
+    run_pipeline(home, progress=_quiet)
+    rows = {r[0]: r[1:] for r in _query(home, "select request_id, cost_usd, list_cost_usd, override_id from core.request_costs")}
+    assert rows == {
+        "standard": (Decimal("12.25"), Decimal("15.3"), "sonnet-4-contract"),
+        "batch": (Decimal("6.885"), Decimal("7.65"), "sonnet-4-contract"),
+        "long": (Decimal("21.6"), Decimal("24"), "sonnet-4-contract"),
+    }
+
+
 def test_a_discount_rounds_each_bucket_to_15_decimals_and_the_cost_is_their_sum(home):
     (home.root / "price_overrides.yaml").write_text(
         """

@@ -59,6 +59,7 @@ priced as (
         prices.image_output_per_mtok,
         prices.web_search_per_1k,
         prices.per_request,
+        prices.input_tokens_from as price_band_from,
     from named
     left join (
         select * exclude (utc_segments), unnest(utc_segments, recursive := true)
@@ -135,6 +136,7 @@ chosen_overrides as (
     select
         account_days.*,
         overrides.override_id,
+        overrides.service_tier as rates_tier,
         cast(1 - overrides.discount_pct * 0.01 as decimal(38, 12)) as multiplier,
         overrides.input_per_mtok as override_input,
         overrides.cache_read_per_mtok as override_cache_read,
@@ -170,32 +172,37 @@ rated as (
         cast(judged.web_search_requests as decimal(38, 0)) * coalesce(judged.web_search_per_1k, 0) * 0.001
             + coalesce(judged.per_request, 0) as fees_list_cost_usd,
         case when judged.unpriced_reason is null then chosen_overrides.override_id end as override_id,
+        -- explicit rates are the negotiated price of one tier (the override's service_tier, else standard) below its
+        -- first long-context band: a batch request or one above the band keeps its list rate less discount_pct (the
+        -- standard-tier rates applied flat made a batch request cost more than its list price and dropped the band)
+        coalesce(chosen_overrides.rates_tier, 'standard') = judged.service_tier and coalesce(judged.price_band_from, 0) = 0
+            as rates_apply,
         chosen_overrides.multiplier,
-        effective_rate(chosen_overrides.override_input, judged.input_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_input end, judged.input_per_mtok, chosen_overrides.multiplier)
             as effective_input_per_mtok,
-        effective_rate(chosen_overrides.override_cache_read, judged.cache_read_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_cache_read end, judged.cache_read_per_mtok, chosen_overrides.multiplier)
             as effective_cache_read_per_mtok,
-        effective_rate(chosen_overrides.override_cache_write_5m, judged.cache_write_5m_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_cache_write_5m end, judged.cache_write_5m_per_mtok, chosen_overrides.multiplier)
             as effective_cache_write_5m_per_mtok,
-        effective_rate(chosen_overrides.override_cache_write_1h, judged.cache_write_1h_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_cache_write_1h end, judged.cache_write_1h_per_mtok, chosen_overrides.multiplier)
             as effective_cache_write_1h_per_mtok,
-        effective_rate(chosen_overrides.override_output, judged.output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_output end, judged.output_per_mtok, chosen_overrides.multiplier)
             as effective_output_per_mtok,
-        effective_rate(chosen_overrides.override_reasoning, judged.reasoning_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_reasoning end, judged.reasoning_per_mtok, chosen_overrides.multiplier)
             as effective_reasoning_per_mtok,
         -- audio at the list rates times the discount (one rounding), unless the override names an audio rate
-        chosen_overrides.override_audio_input is not null or chosen_overrides.override_audio_output is not null
+        rates_apply and (chosen_overrides.override_audio_input is not null or chosen_overrides.override_audio_output is not null)
             as audio_overridden,
-        effective_rate(chosen_overrides.override_audio_input, judged.audio_input_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_audio_input end, judged.audio_input_per_mtok, chosen_overrides.multiplier)
             as effective_audio_input_per_mtok,
-        effective_rate(chosen_overrides.override_audio_output, judged.audio_output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_audio_output end, judged.audio_output_per_mtok, chosen_overrides.multiplier)
             as effective_audio_output_per_mtok,
         -- image input without an image price of its own is input: at the input rate the request pays
-        case when judged.image_input_per_mtok is null and chosen_overrides.override_image_input is null
-            then effective_rate(chosen_overrides.override_input, judged.input_per_mtok, chosen_overrides.multiplier)
-            else effective_rate(chosen_overrides.override_image_input, judged.image_input_per_mtok, chosen_overrides.multiplier)
+        case when judged.image_input_per_mtok is null and (not rates_apply or chosen_overrides.override_image_input is null)
+            then effective_rate(case when rates_apply then chosen_overrides.override_input end, judged.input_per_mtok, chosen_overrides.multiplier)
+            else effective_rate(case when rates_apply then chosen_overrides.override_image_input end, judged.image_input_per_mtok, chosen_overrides.multiplier)
         end as effective_image_input_per_mtok,
-        effective_rate(chosen_overrides.override_image_output, judged.image_output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(case when rates_apply then chosen_overrides.override_image_output end, judged.image_output_per_mtok, chosen_overrides.multiplier)
             as effective_image_output_per_mtok,
     from judged
     left join chosen_overrides
