@@ -383,3 +383,27 @@ def test_a_bad_tiers_file_names_the_file_and_the_rule(tmp_path):
         "model_tiers.yaml: rule 2 (*opus*): tier must be one of small, medium, premium, got 'huge'\n"
         "model_tiers.yaml: rule 3: expected exactly the keys match and tier, got {'tier': 'small'}"
     )
+
+
+def test_latency_cost_never_shows_a_model_without_a_price_at_zero(home):
+    """marts.latency_cost summed cost with coalesce(..., 0): a model the book lacks showed cost_usd 0, cost per request 0
+    and cost per outcome 0, and a group with some unpriced requests divided its cost by all of them. Now: null cost and
+    ratios for an unpriced model; per-request figures over the priced requests; no cost per outcome for a group that
+    has unpriced requests. gpt-4o-2024-08-06 at $2.50 / $10: 1,000 x 2.50 + 100 x 10 = 3,500 per 1M a request; the
+    audio request has no audio price (unpriced, `no_price_for_bucket:audio_input`)."""
+    audio = {"prompt_tokens": 50, "completion_tokens": 1, "prompt_tokens_details": {"audio_tokens": 40}}
+    land(home, "requests.jsonl", [
+        envelope("p1", "openai", "gpt-4o-2024-08-06", _openai(1000, 100), latency_ms=100),
+        envelope("p2", "openai", "gpt-4o-2024-08-06", _openai(1000, 100), latency_ms=200, status="error"),
+        envelope("p3", "openai", "gpt-4o-2024-08-06", audio, latency_ms=300),
+        envelope("u1", "openai", "gpt-6-preview", _openai(1000, 100), latency_ms=400),
+    ])
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select model, requests, unpriced_requests, cost_usd, cost_per_request, cost_per_successful_request, cost_per_outcome "
+            "from marts.latency_cost order by model").fetchall()
+    assert rows == [
+        ("gpt-4o-2024-08-06", 3, 1, Decimal("0.007"), Decimal("0.0035"), Decimal("0.0035"), None),
+        ("gpt-6-preview", 1, 1, None, None, None, None),
+    ]

@@ -2,8 +2,11 @@
 -- over the requests with a latency), error_rate (share of requests whose status is not 'ok'; DOUBLE), priced cost
 -- per request and per successful request, and the outcomes linked to the group's requests (core.outcomes: by
 -- request_id, or by conversation_id to a conversation with a request in the group, of the outcome's feature; an
--- outcome whose conversation spans several models counts for each) with cost_per_outcome. Money is
--- DECIMAL(38, 15); money_muldiv is an exact DECIMAL division (storage/money.py).
+-- outcome whose conversation spans several models counts for each) with cost_per_outcome. A model without a price is
+-- never $0 here: cost_usd is the priced requests' cost (null when none is priced, unpriced_requests says how many are
+-- not), cost per request and per successful request divide by the priced ones, and cost_per_outcome is null when any
+-- request of the group is unpriced (what its outcomes cost is not known). Money is DECIMAL(38, 15); money_muldiv is an
+-- exact DECIMAL division (storage/money.py).
 with requests as (
     select
         event_date, feature, provider, model, service_tier, request_id, conversation_id, latency_ms, status, is_priced, cost_usd,
@@ -21,10 +24,13 @@ groups as (
         count(*) as requests,
         count(*) filter (where not is_priced) as unpriced_requests,
         count(*) filter (where succeeded) as successful_requests,
+        count(*) filter (where is_priced) as priced_requests,
+        count(*) filter (where is_priced and succeeded) as priced_successful_requests,
         quantile_disc(latency_ms, 0.5) as p50_latency_ms,
         quantile_disc(latency_ms, 0.95) as p95_latency_ms,
         quantile_disc(latency_ms, 0.99) as p99_latency_ms,
-        coalesce(sum(cost_usd), 0) as cost_usd,
+        sum(cost_usd) as cost_usd,
+        sum(cost_usd) filter (where succeeded) as successful_cost_usd,
     from requests
     group by event_date, feature, provider, model, service_tier
 ),
@@ -64,10 +70,11 @@ select
     groups.p99_latency_ms,
     (groups.requests - groups.successful_requests) / groups.requests as error_rate,
     cast(groups.cost_usd as decimal(38, 15)) as cost_usd,
-    money_muldiv(groups.cost_usd, 1, groups.requests) as cost_per_request,
-    money_muldiv(groups.cost_usd, 1, nullif(groups.successful_requests, 0)) as cost_per_successful_request,
+    money_muldiv(groups.cost_usd, 1, nullif(groups.priced_requests, 0)) as cost_per_request,
+    money_muldiv(groups.successful_cost_usd, 1, nullif(groups.priced_successful_requests, 0)) as cost_per_successful_request,
     coalesce(group_outcomes.outcomes, 0) as outcomes,
-    money_muldiv(groups.cost_usd, 1, nullif(group_outcomes.outcomes, 0)) as cost_per_outcome,
+    case when groups.unpriced_requests = 0 then money_muldiv(groups.cost_usd, 1, nullif(group_outcomes.outcomes, 0)) end
+        as cost_per_outcome,
 from groups
 left join group_outcomes
     on group_outcomes.event_date = groups.event_date

@@ -24,7 +24,7 @@ with models as (
 rated as (
     select
         *,
-        money_muldiv(cost_usd, 1, requests) as cost_per_request,
+        money_muldiv(cost_usd, 1, requests - unpriced_requests) as cost_per_request,  -- over the priced requests
         outcomes / requests as outcome_rate,
         row_number() over (partition by feature order by requests desc, provider, model) = 1 as is_reference,
     from models
