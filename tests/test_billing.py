@@ -623,6 +623,34 @@ def test_a_repull_that_reverts_to_an_earlier_pulls_content_is_the_newest(home):
         (Decimal("1"), "billing/openai_costs/2026-10-05 r2.json", False)]
 
 
+def test_a_paged_line_that_returns_after_the_close_to_an_earlier_content_is_a_correction(home):
+    """A day pulled at 1.00, restated to 2.00 before the close (the closed month holds 2.00), then pulled after the
+    close at 1.00 again: the line changed what was closed, so it is a correction, though its content was first
+    delivered before the close (it was not flagged, and the month's closed 2.00 silently became 1.00). Pulled once more
+    at 1.00 (the same bytes): still the same correction. A day whose re-pull after the close repeats it is not one."""
+    _reconciliation_home(home)  # requests in 2026-10, so the month can be closed
+    day, same = dt.date(2026, 10, 5), dt.date(2026, 10, 6)
+    _land_bill(home, "openai_costs", "2026-10-05.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    _land_bill(home, "openai_costs", "2026-10-06.json", _openai_page(same, [(f"{MODEL}, input", "3.00")]))
+    run_pipeline(home, progress=_quiet)
+    _land_bill(home, "openai_costs", "2026-10-05 r1.json", _openai_page(day, [(f"{MODEL}, input", "2.00")]))
+    run_pipeline(home, progress=_quiet)
+    close_month(home, "2026-10")
+    _land_bill(home, "openai_costs", "2026-10-05 r2.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    _land_bill(home, "openai_costs", "2026-10-06 r1.json", _openai_page(same, [(f"{MODEL}, input", "3.00")]))
+    run_pipeline(home, progress=_quiet)
+    query = ("select charge_date, billed_cost, source_file, is_correction, correction_reason from core.billing_line_items "
+             "where charge_date >= '2026-10-05' order by 1")
+    expected = [
+        (day, Decimal("1"), "billing/openai_costs/2026-10-05 r2.json", True, "changed after 2026-10 was closed"),
+        (same, Decimal("3"), "billing/openai_costs/2026-10-06 r1.json", False, None),
+    ]
+    assert _query(home, query) == expected
+    _land_bill(home, "openai_costs", "2026-10-05 r3.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, query) == expected  # r3 is r2 byte for byte: a copy, its first path's lines count
+
+
 def test_the_same_export_landed_under_two_names_is_billed_once(home):
     """A FOCUS export saved twice (`export-2026-10.csv` and `export-2026-10 (1).csv`) doubled the billed cost and
     showed the day over-billed. Files of the same content count once, the first path's, whatever was read first."""

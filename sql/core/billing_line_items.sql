@@ -1,15 +1,27 @@
 -- One row per line item of the providers' billing exports, with every amount also in USD.
 -- A line of a paged API export (openai_costs, anthropic_costs) pulled again replaces the earlier delivery of the
 -- same line (account, day, model, bucket, tier, dimensions); of a CUR delivered in versions, only the newest version of
--- a billing period counts; a line whose content was first delivered after its month was closed is marked as a correction.
+-- a billing period counts; a line whose content was first delivered after its month was closed, or a paged line that says
+-- something else than it did at the close, is marked as a correction.
 -- Amounts are converted to USD exactly (money_divide, pipelines/storage/money.py), never through a binary float.
 with lines as (
     -- what a line says, whatever file and row hold it, and which of a file's identical lines it is (a second identical
     -- line is a line of its own): a re-pull or new version of a bill after the close repeats the lines it does not
     -- change, and those are not corrections
+    -- A line of a paged API export (openai_costs, anthropic_costs) is the same line as another of the same account,
+    -- day, period, model, bucket, tier, description and dimensions, not its amounts (line_key); its organization apart
+    -- (an OpenAI line of an organization is not another organization's, and one delivered before lines named theirs is
+    -- either's)
     select *,
         hash(*columns(* exclude (source_file, source_row, file_id))) as content_hash,
         row_number() over (partition by file_id, content_hash order by source_row) as content_copy,
+        case when source_format in ('openai_costs', 'anthropic_costs') then json_extract_string(extra, '$.organization_id') end
+            as line_org,
+        case when source_format in ('openai_costs', 'anthropic_costs') then (
+            source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''), coalesce(token_bucket, ''),
+            coalesce(service_tier, ''), coalesce(description, ''), charge_category,
+            coalesce(cast(json_merge_patch(coalesce(extra, '{}'), '{"requests": null, "organization_id": null}') as varchar), '')
+        ) end as line_key,
     from lake_billing_line_items
 ),
 
@@ -19,7 +31,7 @@ delivered as (
     -- content was first delivered with the first file that held it (first_delivered_at: a copy landed after the close,
     -- or the lines a re-pull after the close does not change, correct nothing)
     select
-        lines.* exclude (content_hash, content_copy),
+        lines.*,
         files.ingested_at,
         min(files.ingested_at) over (partition by lines.content_hash, lines.content_copy) as first_delivered_at,
     from lines
@@ -70,18 +82,17 @@ versioned as (
 ),
 
 paged as (
-    -- a line of a paged API export (openai_costs, anthropic_costs) and what makes it the same line as another: account,
-    -- day, period, model, bucket, tier, description and dimensions, not its amounts; its organization apart (an OpenAI
-    -- line of an organization is not another organization's, and one delivered before lines named theirs is either's)
-    select
-        versioned.*,
-        json_extract_string(extra, '$.organization_id') as line_org,
-        (source_format, coalesce(account, ''), charge_date, charge_period_start, coalesce(model, ''), coalesce(token_bucket, ''),
-            coalesce(service_tier, ''), coalesce(description, ''), charge_category,
-            coalesce(cast(json_merge_patch(coalesce(extra, '{}'), '{"requests": null, "organization_id": null}') as varchar), '')
-        ) as line_key,
-    from versioned
-    where source_format in ('openai_costs', 'anthropic_costs')
+    select * from versioned where line_key is not null
+),
+
+paged_deliveries as (
+    -- every delivery of a paged line, copies of a file included (a copy landed after the close does not make the
+    -- original's lines new)
+    select lines.line_key, lines.line_org, lines.content_hash, lines.content_copy, lines.file_id, files.ingested_at,
+    from lines
+    join audit.ingested_files as files
+        on files.file_id = lines.file_id
+    where lines.line_key is not null
 ),
 
 current_lines as (
@@ -92,7 +103,7 @@ current_lines as (
     from versioned
     where source_format not in ('openai_costs', 'anthropic_costs')
     union all by name
-    select line.* exclude (line_org, line_key)
+    select line.*
     from paged as line
     where not exists (
         select 1
@@ -116,14 +127,39 @@ converted as (
         on closed.month = strftime(current_lines.charge_date, '%Y-%m')
 ),
 
-resolved as (
+at_close as (
+    -- a paged line after its month was closed is a correction when what it says now is not what it said at the close
+    -- (the newest delivery up to the close), including a line that returns to an earlier content: 1.00, 2.00 before
+    -- the close and 1.00 again after it changed what was closed; a line with no delivery before the close is new, and
+    -- so is a second identical line a pull after the close adds (content_copy)
     select
         converted.*,
-        aliases.model as reconcile_model,
+        case
+            when converted.line_key is null or converted.closed_at is null then null
+            else (
+                select arg_max(earlier.content_hash, (earlier.ingested_at, earlier.file_id))
+                from paged_deliveries as earlier
+                where earlier.line_key is not distinct from converted.line_key
+                    and earlier.content_copy = converted.content_copy
+                    and earlier.ingested_at <= converted.closed_at
+                    and (earlier.line_org is null or converted.line_org is null or earlier.line_org = converted.line_org)
+            )
+        end as content_at_close,
     from converted
+),
+
+resolved as (
+    select
+        at_close.*,
+        case
+            when line_key is null or closed_at is null then coalesce(first_delivered_at > closed_at, false)
+            else content_at_close is distinct from content_hash
+        end as changed_after_close,
+        aliases.model as reconcile_model,
+    from at_close
     left join reference.model_aliases as aliases
-        on aliases.provider = converted.provider
-        and aliases.name = converted.model
+        on aliases.provider = at_close.provider
+        and aliases.name = at_close.model
 )
 
 select
@@ -152,10 +188,12 @@ select
     money_divide(list_cost, fx_rate) as list_cost_usd,
     money_divide(included_credits, fx_rate) as included_credits_usd,
     charge_category,
-    is_correction or coalesce(first_delivered_at > closed_at, false) as is_correction,
+    is_correction or changed_after_close as is_correction,
     case
         when is_correction then 'the export marks it a correction (ChargeClass)'
-        when first_delivered_at > closed_at then 'delivered after ' || strftime(charge_date, '%Y-%m') || ' was closed'
+        when changed_after_close and first_delivered_at <= closed_at
+            then 'changed after ' || strftime(charge_date, '%Y-%m') || ' was closed'
+        when changed_after_close then 'delivered after ' || strftime(charge_date, '%Y-%m') || ' was closed'
     end as correction_reason,
     description,
     extra,
