@@ -35,7 +35,9 @@ def test_a_query_of_the_warehouse_runs(warehouse, capsys):
                   "pivot marts.daily_spend on feature using sum(requests)",
                   "select * from (pivot marts.daily_spend on feature using sum(requests)) -- pivot",
                   "pivot marts.daily_spend on feature using sum(requests);", "pivot marts.daily_spend on feature using sum(requests) ; -- end",
-                  "/* a */ pivot marts.daily_spend on feature using sum(requests) order by 1 limit 1 -- ) ; copy x to 'y'"):
+                  "/* a */ pivot marts.daily_spend on feature using sum(requests) order by 1 limit 1 -- ) ; copy x to 'y'",
+                  # one query ended by `;` and a note: showing the rows runs it inside another query, where `;` failed
+                  "select sum(requests) from marts.daily_spend; -- a note", "select 1; /* a note */", "select ';' as x;"):
         code, out, err = _sql(warehouse, query, capsys)
         assert (code, err) == (0, ""), query
     code, out, _ = _sql(warehouse, "select sum(requests) as total from marts.daily_spend", capsys)

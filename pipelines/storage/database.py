@@ -266,17 +266,24 @@ def read_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRel
             # EXPLAIN ANALYZE runs what it explains: EXPLAIN ANALYZE COPY wrote into the lake tables' folders
             got = explained.name if explained else "of something that is not one statement"
             raise NotAReadQuery(f"tokenledger sql is read-only: EXPLAIN runs only of a query, got EXPLAIN {got}")
-    return con.sql(statement.query)
+    # without its closing `;`: showing the rows runs the query inside another, and `select 1; -- a note` failed there
+    return con.sql(_without_end(statement.query))
+
+
+def _without_end(query: str) -> str:
+    """The statement without its closing `;` (the last token that is not a comment), which a subquery cannot hold; a
+    trailing `--` comment stays, ended by the newline a wrapping query puts after it."""
+    text = query.encode()  # tokenize gives byte offsets
+    code = [start for start, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
+    if code and text[code[-1] : code[-1] + 1] == b";":
+        return (text[: code[-1]] + text[code[-1] + 1 :]).decode()
+    return query
 
 
 def _as_subquery(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """`select * from (query)`, or NotAReadQuery when the query is not one (a COPY, CREATE, INSERT or EXPLAIN
     around a PIVOT does not parse there)."""
-    text = query.encode()  # tokenize gives byte offsets
-    code = [start for start, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
-    if code and text[code[-1] : code[-1] + 1] == b";":  # the statement's own end, which a subquery cannot hold
-        query = (text[: code[-1]] + text[code[-1] + 1 :]).decode()
-    wrapped = f"select * from (\n{query}\n)"
+    wrapped = f"select * from (\n{_without_end(query)}\n)"
     try:
         if len(con.extract_statements(wrapped)) == 1:
             return wrapped
