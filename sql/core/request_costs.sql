@@ -177,32 +177,42 @@ rated as (
         -- standard-tier rates applied flat made a batch request cost more than its list price and dropped the band)
         coalesce(chosen_overrides.rates_tier, 'standard') = judged.service_tier and coalesce(judged.price_band_from, 0) = 0
             as rates_apply,
+        case when rates_apply then chosen_overrides.override_input end as rate_input,
+        case when rates_apply then chosen_overrides.override_cache_read end as rate_cache_read,
+        case when rates_apply then chosen_overrides.override_cache_write_5m end as rate_cache_write_5m,
+        case when rates_apply then chosen_overrides.override_cache_write_1h end as rate_cache_write_1h,
+        case when rates_apply then chosen_overrides.override_output end as rate_output,
+        case when rates_apply then chosen_overrides.override_reasoning end as rate_reasoning,
+        case when rates_apply then chosen_overrides.override_audio_input end as rate_audio_input,
+        case when rates_apply then chosen_overrides.override_audio_output end as rate_audio_output,
+        case when rates_apply then chosen_overrides.override_image_input end as rate_image_input,
+        case when rates_apply then chosen_overrides.override_image_output end as rate_image_output,
         chosen_overrides.multiplier,
-        effective_rate(case when rates_apply then chosen_overrides.override_input end, judged.input_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_input, judged.input_per_mtok, chosen_overrides.multiplier)
             as effective_input_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_cache_read end, judged.cache_read_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_cache_read, judged.cache_read_per_mtok, chosen_overrides.multiplier)
             as effective_cache_read_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_cache_write_5m end, judged.cache_write_5m_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_cache_write_5m, judged.cache_write_5m_per_mtok, chosen_overrides.multiplier)
             as effective_cache_write_5m_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_cache_write_1h end, judged.cache_write_1h_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_cache_write_1h, judged.cache_write_1h_per_mtok, chosen_overrides.multiplier)
             as effective_cache_write_1h_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_output end, judged.output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_output, judged.output_per_mtok, chosen_overrides.multiplier)
             as effective_output_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_reasoning end, judged.reasoning_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_reasoning, judged.reasoning_per_mtok, chosen_overrides.multiplier)
             as effective_reasoning_per_mtok,
         -- audio at the list rates times the discount (one rounding), unless the override names an audio rate
-        rates_apply and (chosen_overrides.override_audio_input is not null or chosen_overrides.override_audio_output is not null)
+        rate_audio_input is not null or rate_audio_output is not null
             as audio_overridden,
-        effective_rate(case when rates_apply then chosen_overrides.override_audio_input end, judged.audio_input_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_audio_input, judged.audio_input_per_mtok, chosen_overrides.multiplier)
             as effective_audio_input_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_audio_output end, judged.audio_output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_audio_output, judged.audio_output_per_mtok, chosen_overrides.multiplier)
             as effective_audio_output_per_mtok,
         -- image input without an image price of its own is input: at the input rate the request pays
-        case when judged.image_input_per_mtok is null and (not rates_apply or chosen_overrides.override_image_input is null)
-            then effective_rate(case when rates_apply then chosen_overrides.override_input end, judged.input_per_mtok, chosen_overrides.multiplier)
-            else effective_rate(case when rates_apply then chosen_overrides.override_image_input end, judged.image_input_per_mtok, chosen_overrides.multiplier)
+        case when judged.image_input_per_mtok is null and rate_image_input is null
+            then effective_rate(rate_input, judged.input_per_mtok, chosen_overrides.multiplier)
+            else effective_rate(rate_image_input, judged.image_input_per_mtok, chosen_overrides.multiplier)
         end as effective_image_input_per_mtok,
-        effective_rate(case when rates_apply then chosen_overrides.override_image_output end, judged.image_output_per_mtok, chosen_overrides.multiplier)
+        effective_rate(rate_image_output, judged.image_output_per_mtok, chosen_overrides.multiplier)
             as effective_image_output_per_mtok,
     from judged
     left join chosen_overrides

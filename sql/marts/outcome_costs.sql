@@ -4,7 +4,8 @@
 -- linked_requests is 0 and direct_cost_usd is null (unknown, not free). user_segment is the segment of the first
 -- request behind it ('unattributed' when that request names none; null when no request is found), and
 -- first_request_id and first_request_source that request's id and source (the earliest; on a tie, the smallest id,
--- then source): a request is (source, request_id), and one id can be a request of two sources.
+-- then source): a request is (source, request_id) on its UTC date, and one id can be a request of two sources (or,
+-- from a gateway that numbers its requests per day, of two dates: an outcome naming it links them all).
 with outcomes as (
     select *
     from core.outcomes
