@@ -229,6 +229,7 @@ def test_a_bad_rule_is_refused_with_errors_naming_the_entry(tmp_path):
             source: https://x
             start: 2024-08-01
           - {provider: azure_openai, add: batch, from: batch, multiplier: true, models: gpt-4o, reason: r, source: https://x}
+          - {provider: google, add: flex, from: standard, multiplier: 0.5, models: [g], unpriced: [cached], reason: r, source: https://x}
         global_profiles:
           - {provider: aws_bedrock, prefix: global, premium: 0.9, models: [], reason: r, source: https://x, checked: soon}
         platform_rules: []
@@ -243,7 +244,7 @@ def test_a_bad_rule_is_refused_with_errors_naming_the_entry(tmp_path):
         "profile's), got 0.9",
         "corrections.yaml: global_profiles[0] aws_bedrock: checked is not a date (YYYY-MM-DD)",
         "corrections.yaml: platform_tiers[1] aws_bedrock/turbo: unknown key 'start' (known: add, checked, from, models, "
-        "multiplier, provider, reason, source)",
+        "multiplier, provider, reason, source, unpriced)",
         "corrections.yaml: platform_tiers[1] aws_bedrock/turbo: missing 'reason'",
         "corrections.yaml: platform_tiers[1] aws_bedrock/turbo: add must be one of standard, batch, flex, priority, got 'turbo'",
         "corrections.yaml: platform_tiers[1] aws_bedrock/turbo: multiplier must be a positive number, got -1",
@@ -251,6 +252,8 @@ def test_a_bad_rule_is_refused_with_errors_naming_the_entry(tmp_path):
         "corrections.yaml: platform_tiers[2] azure_openai/batch: add and from name the same tier",
         "corrections.yaml: platform_tiers[2] azure_openai/batch: multiplier must be a positive number, got true",
         "corrections.yaml: platform_tiers[2] azure_openai/batch: models must be a non-empty list of model names, got 'gpt-4o'",
+        "corrections.yaml: platform_tiers[3] google/flex: unpriced must be a non-empty list of buckets (input, cache_read, "
+        "cache_write_5m, cache_write_1h, output, reasoning, audio_input, audio_output, image_input, image_output), got ['cached']",
     ]
 
 

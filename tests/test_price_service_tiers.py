@@ -186,6 +186,8 @@ GEMINI_PRIORITY = {"gemini-2.5-flash", "gemini-2.5-flash-image", "gemini-2.5-fla
                    "gemini-3.1-flash-image-preview", "gemini-3.1-flash-lite", "gemini-3.1-flash-lite-image", "gemini-3.1-pro-preview",
                    "gemini-3.6-flash", "gemini-3.7-flash", "gemini-3.8-flash", "gemini-3.8-flash-cyber", "gemini-nano-banana-2.1"}
 GEMINI_TTS = {"gemini-3.8-flash-tts", "gemini-3.8-flash-lite-tts"}  # genai-prices 0.2.3's own flex and priority prices
+# Flex at half of Standard but cached input, left unpriced (LiteLLM 1.110.2 keeps it at the Standard price)
+GEMINI_FLEX_UNCACHED = {"gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.5-pro", "gemini-3-flash-preview", "gemini-3.1-pro-preview"}
 
 
 def test_a_gemini_2_5_flash_priority_request_costs_1_8_times_standard(book):
@@ -199,7 +201,8 @@ def test_a_gemini_2_5_flash_priority_request_costs_1_8_times_standard(book):
     assert (request_cost(standard, **tokens), request_cost(priority, **tokens)) == (Decimal("0.00394"), Decimal("0.007092"))
     assert priority["price_id"] == "google/gemini-2.5-flash@2026-10-14/priority"
     assert "priority: 1.8 x standard (https://ai.google.dev/gemini-api/docs/pricing)" in priority["note"]
-    assert book.lookup("google", "gemini-2.5-flash", AT, "flex") is None  # cached input: Google's 50% or LiteLLM's Standard price
+    # Flex without a cached-input price (Google's 50% or LiteLLM's Standard price): that request is unpriced there
+    assert book.lookup("google", "gemini-2.5-flash", AT, "flex")["cache_read_per_mtok"] is None
 
 
 def test_gemini_priority_scales_the_long_context_band_and_flex_follows_a_price_change(book):
@@ -217,15 +220,31 @@ def test_gemini_priority_scales_the_long_context_band_and_flex_follows_a_price_c
 
 def test_exactly_the_listed_gemini_models_have_flex_and_priority_at_their_multiple_of_standard(book):
     rows = [r for r in book.prices.to_pylist() if r["provider"] == "google"]
-    assert {r["model"] for r in rows if r["service_tier"] == "flex"} == GEMINI_FLEX | GEMINI_TTS
+    assert {r["model"] for r in rows if r["service_tier"] == "flex"} == GEMINI_FLEX | GEMINI_TTS | GEMINI_FLEX_UNCACHED
     assert {r["model"] for r in rows if r["service_tier"] == "priority"} == GEMINI_PRIORITY | GEMINI_TTS
-    for tier, models, factor in (("flex", GEMINI_FLEX, Decimal("0.5")), ("priority", GEMINI_PRIORITY, Decimal("1.8"))):
+    for tier, models, factor in (("flex", GEMINI_FLEX | GEMINI_FLEX_UNCACHED, Decimal("0.5")), ("priority", GEMINI_PRIORITY, Decimal("1.8"))):
         for model in models:
             standard = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == "standard"}
             scaled = {(r["effective_from"], r["input_tokens_from"]): r for r in rows if r["model"] == model and r["service_tier"] == tier}
             assert scaled.keys() == standard.keys(), (model, tier)
             for key, row in scaled.items():
-                assert bucket_prices(row) == {b: None if p is None else p * factor for b, p in bucket_prices(standard[key]).items()}, (model, tier)
+                expected = {b: None if p is None else p * factor for b, p in bucket_prices(standard[key]).items()}
+                if tier == "flex" and model in GEMINI_FLEX_UNCACHED:
+                    expected["cache_read"] = None
+                assert bucket_prices(row) == expected, (model, tier)
+
+
+def test_a_gemini_2_5_pro_flex_request_costs_half_and_one_with_cached_input_stays_unpriced(book):
+    """Gemini 2.5 Pro in Flex (LiteLLM 1.110.2: $0.625 / $5, above 200K $1.25 / $7.50, half of Standard): 4,000 input and
+    1,000 output tokens: 4,000 x 0.625 + 1,000 x 5 = 2,500 + 5,000 = 7,500 per 1M; 250,000 input above the band:
+    250,000 x 1.25 + 1,000 x 7.50 = 312,500 + 7,500 per 1M. Cached input has no Flex price (LiteLLM keeps the Standard
+    one, Google says 50% off): a request with cached tokens is unpriced, never priced at a guess."""
+    flex = book.lookup("google", "gemini-2.5-pro", AT, "flex", 4000)
+    assert request_cost(flex, input=4000, output=1000) == Decimal("0.0075")
+    above = book.lookup("google", "gemini-2.5-pro", AT, "flex", 250000)
+    assert above["price_id"] == "google/gemini-2.5-pro@2026-10-14/flex/input>200000"
+    assert request_cost(above, input=250000, output=1000) == Decimal("0.32")
+    assert flex["cache_read_per_mtok"] is None and above["cache_read_per_mtok"] is None
 
 
 GEMINI_BATCH_RULE = {"gemini-2.5-flash-image", "gemini-3.5-flash", "gemini-3.7-flash", "gemini-embedding-001", "gemini-robotics-er-2-preview"}
@@ -251,8 +270,9 @@ def test_the_gemini_models_genai_prices_gives_no_batch_price_get_half_of_standar
 
 def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
     """Vertex AI's trafficType and the Gemini API's tier (written from its x-gemini-service-tier header) on the Gemini
-    response sample: priority on gemini-2.5-flash costs 7,092 per 1M as above; ON_DEMAND_FLEX on gemini-2.5-flash has
-    no price (unknown_tier, never $0); flex on gemini-3.1-flash-lite ($0.125 / $0.75, cached $0.0125):
+    response sample: priority on gemini-2.5-flash costs 7,092 per 1M as above; ON_DEMAND_FLEX on gemini-2.5-flash with
+    its 8,000 cached tokens has no price (Flex cached input is unpriced there: never $0, never a guess); flex on
+    gemini-3.1-flash-lite ($0.125 / $0.75, cached $0.0125):
     4,000 x 0.125 + 8,000 x 0.0125 + 1,000 x 0.75 = 500 + 100 + 750 = 1,350 per 1M."""
     usage = json.loads((FORMATS / "gemini_generate_content_usage_metadata.json").read_text())["usageMetadata"]
     lines = [
@@ -263,7 +283,7 @@ def test_gemini_service_tiers_are_priced_by_the_pipeline(home: Home):
     rows = _priced(home, "gemini_service_tiers.jsonl", lines)
     assert rows == {
         "vx-priority": ("priority", "google/gemini-2.5-flash@2026-10-14/priority", Decimal("0.007092"), None),
-        "vx-flex": ("flex", None, None, "unknown_tier"),
+        "vx-flex": ("flex", "google/gemini-2.5-flash@2026-10-14/flex", None, "no_price_for_bucket:cache_read"),
         "api-flex": ("flex", "google/gemini-3.1-flash-lite@2026-10-14/flex", Decimal("0.00135"), None),
     }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.pricing.book import TIERS, bucket_prices, version_problems
+from pipelines.pricing.book import BUCKETS, TIERS, bucket_prices, version_problems
 from pipelines.pricing.priced_apart import PREFIX
 from pipelines.settings import clipped, load_yaml, shown, yaml_problem
 
@@ -28,7 +28,7 @@ CORRECTION_KEYS = {"provider", "model", "reason", "source", "checked", "drop", "
 CORRECTION_ACTIONS = ("drop", "prices", "first_effective_from", "set", "add_aliases")
 SET_KEYS = {"tier", "from", "before", "prices"}
 DERIVATION_KEYS = {"provider", "from_provider", "tiers", "keep_aliases", "reason", "source", "checked", "models"}
-PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "reason", "source", "checked"}
+PLATFORM_TIER_KEYS = {"provider", "add", "from", "multiplier", "models", "unpriced", "reason", "source", "checked"}
 GLOBAL_PROFILE_KEYS = {"provider", "prefix", "premium", "models", "reason", "source", "checked"}
 TIER_HISTORY_KEYS = {"provider", "tiers", "models", "reason", "source", "checked"}
 PRICED_APART_KEYS = {"provider", "prefix", "keep", "only", "reason", "source", "checked"}
@@ -196,6 +196,9 @@ def _platform_tier_problems(label: str, rule: object) -> list[str]:
         problems.append(f"{label}: multiplier must be a positive number, got {shown(rule['multiplier'])}")
     if rule.get("models"):
         problems += _model_list_problems(label, rule["models"])
+    unpriced = rule.get("unpriced")
+    if unpriced is not None and (not isinstance(unpriced, list) or not unpriced or any(b not in BUCKETS for b in unpriced)):
+        problems.append(f"{label}: unpriced must be a non-empty list of buckets ({', '.join(BUCKETS)}), got {shown(unpriced)}")
     return problems + _checked_problems(label, rule)
 
 

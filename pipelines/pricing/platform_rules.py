@@ -62,7 +62,8 @@ def global_profiles(book: dict, rule: dict, label: str, result) -> list[str]:
 def platform_tier(book: dict, rule: dict, label: str, result) -> list[str]:
     """A tier the platform sells at a fixed multiple of another, given to exactly the models it names: every version
     that prices the `from` tier gains the `add` tier at `multiplier` times its buckets (fees as they are), so the
-    new tier starts and changes exactly when the `from` tier does."""
+    new tier starts and changes exactly when the `from` tier does. Buckets listed in `unpriced` get no price in the new
+    tier (a request that uses them is unpriced there, `no_price_for_bucket`), where the platform's rule is unsettled."""
     provider, add, source_tier = rule["provider"], rule["add"], rule["from"]
     multiplier = Decimal(rule["multiplier"])
     reason = " ".join(str(rule["reason"]).split())
@@ -86,10 +87,15 @@ def platform_tier(book: dict, rule: dict, label: str, result) -> list[str]:
                 problems.append(f"{label}: {name}@{start_in_price_id(version)}: a version with time-of-day windows cannot gain a tier")
                 continue
             block, inexact = _scaled(version[source_tier], multiplier)
+            for bucket in rule.get("unpriced") or []:  # buckets whose price in the tier is not known: left unpriced
+                block.pop(bucket, None)
+                if isinstance(block.get("long_context"), dict):
+                    block["long_context"].pop(bucket, None)
             problems += [f"{label}: {name}@{start_in_price_id(version)}: {key} {value} x {multiplier} is not a price with at most "
                          "9 decimals" for key, value in inexact]
             version[add] = block
-            version["note_parts"] = [*version["note_parts"], f"{add}: {multiplier} x {source_tier} ({rule['source']}): {reason}"]
+            left = f", {' and '.join(rule['unpriced'])} unpriced" if rule.get("unpriced") else ""
+            version["note_parts"] = [*version["note_parts"], f"{add}: {multiplier} x {source_tier}{left} ({rule['source']}): {reason}"]
     count = len(rule["models"])
     result.platform.append(f"{label}: {add} at {multiplier} x {source_tier} for {count} model{'s' if count != 1 else ''}")
     return problems
