@@ -116,8 +116,8 @@ def test_gpu_allocation_shares_add_up_to_the_allocated_bill_exactly(con):
     assert shares == {"a": Decimal("3.333333333333333"), "b": Decimal("3.333333333333334"), "c": Decimal("3.333333333333333")}
     assert sum(shares.values()) == Decimal("10")
     # a's share splits 60:40 over input and output, the buckets adding up to the share.
-    a = next(row for row in rows if row[1] == "a")
-    assert (a[3], a[7]) == (Decimal("2.000000000000000"), Decimal("1.333333333333333"))
+    a = next(row for row in rows if row[1] == "a")  # source, request_id, event_date, gpu_price_id, input, ..., output
+    assert (a[2], a[4], a[8]) == (DAY, Decimal("2.000000000000000"), Decimal("1.333333333333333"))
 
 
 def test_effective_rate_prefers_the_negotiated_rate_then_the_discounted_list_rate(con):
