@@ -631,19 +631,21 @@ def test_a_paged_line_that_returns_after_the_close_to_an_earlier_content_is_a_co
     _reconciliation_home(home)  # requests in 2026-10, so the month can be closed
     day, same = dt.date(2026, 10, 5), dt.date(2026, 10, 6)
     _land_bill(home, "openai_costs", "2026-10-05.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
-    _land_bill(home, "openai_costs", "2026-10-06.json", _openai_page(same, [(f"{MODEL}, input", "3.00")]))
+    # two lines of one key (the same model, bucket and dimensions) in one pull, both repeated after the close
+    _land_bill(home, "openai_costs", "2026-10-06.json", _openai_page(same, [(f"{MODEL}, input", "3.00"), (f"{MODEL}, input", "4.00")]))
     run_pipeline(home, progress=_quiet)
     _land_bill(home, "openai_costs", "2026-10-05 r1.json", _openai_page(day, [(f"{MODEL}, input", "2.00")]))
     run_pipeline(home, progress=_quiet)
     close_month(home, "2026-10")
     _land_bill(home, "openai_costs", "2026-10-05 r2.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
-    _land_bill(home, "openai_costs", "2026-10-06 r1.json", _openai_page(same, [(f"{MODEL}, input", "3.00")]))
+    _land_bill(home, "openai_costs", "2026-10-06 r1.json", _openai_page(same, [(f"{MODEL}, input", "4.00"), (f"{MODEL}, input", "3.00")]))
     run_pipeline(home, progress=_quiet)
     query = ("select charge_date, billed_cost, source_file, is_correction, correction_reason from core.billing_line_items "
-             "where charge_date >= '2026-10-05' order by 1")
+             "where charge_date >= '2026-10-05' order by 1, 2")
     expected = [
         (day, Decimal("1"), "billing/openai_costs/2026-10-05 r2.json", True, "changed after 2026-10 was closed"),
         (same, Decimal("3"), "billing/openai_costs/2026-10-06 r1.json", False, None),
+        (same, Decimal("4"), "billing/openai_costs/2026-10-06 r1.json", False, None),
     ]
     assert _query(home, query) == expected
     _land_bill(home, "openai_costs", "2026-10-05 r3.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))

@@ -128,23 +128,22 @@ converted as (
 ),
 
 at_close as (
-    -- a paged line after its month was closed is a correction when what it says now is not what it said at the close
-    -- (the newest delivery up to the close), including a line that returns to an earlier content: 1.00, 2.00 before
-    -- the close and 1.00 again after it changed what was closed; a line with no delivery before the close is new, and
-    -- so is a second identical line a pull after the close adds (content_copy)
+    -- a paged line after its month was closed is a correction when the pull that stood at the close (the newest file
+    -- delivering its line key up to the close) did not hold it as it is now: a line that returns to an earlier content
+    -- (1.00, 2.00 before the close, 1.00 after) changed what was closed, a line no pull before the close delivered is
+    -- new, and so is a second identical line a pull after the close adds (content_copy)
     select
         converted.*,
         case
             when converted.line_key is null or converted.closed_at is null then null
             else (
-                select arg_max(earlier.content_hash, (earlier.ingested_at, earlier.file_id))
+                select arg_max(earlier.file_id, (earlier.ingested_at, earlier.file_id))
                 from paged_deliveries as earlier
                 where earlier.line_key is not distinct from converted.line_key
-                    and earlier.content_copy = converted.content_copy
                     and earlier.ingested_at <= converted.closed_at
                     and (earlier.line_org is null or converted.line_org is null or earlier.line_org = converted.line_org)
             )
-        end as content_at_close,
+        end as file_at_close,
     from converted
 ),
 
@@ -153,7 +152,14 @@ resolved as (
         at_close.*,
         case
             when line_key is null or closed_at is null then coalesce(first_delivered_at > closed_at, false)
-            else content_at_close is distinct from content_hash
+            else not exists (
+                select 1
+                from paged_deliveries as closed_pull
+                where closed_pull.file_id = at_close.file_at_close
+                    and closed_pull.line_key is not distinct from at_close.line_key
+                    and closed_pull.content_hash = at_close.content_hash
+                    and closed_pull.content_copy = at_close.content_copy
+            )
         end as changed_after_close,
         aliases.model as reconcile_model,
     from at_close
