@@ -13,14 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 from helpers import envelope
 from test_otel_adapter import chat, doc, span
 
-from pipelines.ingest.privacy import create_key
+from pipelines.ingest.privacy import create_key, load_key, pseudonymize
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
 
@@ -156,6 +158,61 @@ def test_ids_a_gateway_numbers_per_day_are_other_requests_on_another_day(tmp_pat
     assert _query(one_file, "select rows_duplicate from audit.ingested_files where path like '%both.jsonl'") == [(0,)]
     costs = "select request_id, occurred_at, cost_usd from core.request_costs order by all"
     assert _query(together, costs) == _query(split, costs) == [tuple(r) for r in _query(one_file, costs)]
+
+
+def test_a_self_hosted_request_numbered_per_day_shares_its_own_days_gpu_bill(tmp_path):
+    """A self-hosted request id used on two days is two requests, each sharing its own day's GPU bill (the GPU
+    allocation is joined on the request's event date): request 1 of 2026-12-01 gets that day's $10 and request 1
+    of 2026-12-02 that day's $20, once each."""
+    home = _new_home(tmp_path / "gpu")
+    usage = {"input_tokens": 900, "output_tokens": 100}
+    lines = [envelope("1", "self_hosted:gpu-a", "llama-3.1-8b", usage, timestamp=f"{day}T10:00:00Z") for day in ("2026-12-01", "2026-12-02")]
+    _land(home, "envelope/requests.jsonl", lines)
+    gpu = home.landing / "gpu"
+    gpu.mkdir(parents=True)
+    # no capacity given: each day's whole bill goes to its one request (1 GPU x 10 h x $1 and x $2)
+    (gpu / "capacity.csv").write_text(
+        "cluster,date,gpu_type,gpu_count,hours,hourly_rate,currency,capacity_tokens_per_hour\n"
+        "gpu-a,2026-12-01,A100,1,10,1.00,USD,\n"
+        "gpu-a,2026-12-02,A100,1,10,2.00,USD,\n"
+    )
+    _run(home)
+    rows = _query(home, "select cast(event_date as varchar), request_id, price_id, cost_usd, input_cost_usd, output_cost_usd "
+                        "from core.request_costs order by all")
+    assert rows == [
+        ("2026-12-01", "1", "gpu:gpu-a:2026-12-01", Decimal("10"), Decimal("9"), Decimal("1")),
+        ("2026-12-02", "1", "gpu:gpu-a:2026-12-02", Decimal("20"), Decimal("18"), Decimal("2")),
+    ]
+    assert _query(home, "select sum(cost_usd) from marts.daily_spend") == [(Decimal("30"),)]
+
+
+def test_an_experiment_counts_a_request_id_once_per_day_not_once(tmp_path):
+    """The experiment feed reaches a request through its user and its conversation: it counts once, by its user,
+    per (source, request_id, event_date). A gateway numbering its requests per day logs request 1 on two days for
+    user p_u1 (both counted), and request 2 tagged into the experiment on 2026-12-01 by user p_u2 does not hide
+    p_u1's untagged request 2 of 2026-12-02 from the feed."""
+    home = _new_home(tmp_path / "experiment")
+    days = ("2026-12-01", "2026-12-02")
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100}  # 1000 x 2.50 + 100 x 10 per 1M = $0.0035
+
+    def request(request_id: str, day: str, user: str, **fields) -> str:
+        return envelope(request_id, "openai", "gpt-4o-2024-08-06", usage, timestamp=f"{day}T10:00:00Z", user_id=user,
+                        conversation_id="c7", **fields)
+
+    _land(home, "envelope/requests.jsonl", [
+        request("1", days[0], "u1"), request("1", days[1], "u1"),
+        request("2", days[0], "u2", tags={"experiment": "e", "variant": "new"}), request("2", days[1], "u1"),
+    ])
+    users = dict(zip(("u1", "u2"), pseudonymize(pa.array(["u1", "u2"]), load_key(home.secrets)).to_pylist()))
+    feed = home.landing / "experiments"
+    feed.mkdir(parents=True)
+    (feed / "assign.jsonl").write_text("\n".join(json.dumps(row) for row in [
+        {"experiment": "e", "variant": "new", "user_id": "u1", "assigned_at": "2026-11-30T00:00:00Z"},
+        {"experiment": "e", "variant": "new", "conversation_id": "c7", "assigned_at": "2026-11-30T00:00:00Z"},
+    ]) + "\n")
+    _run(home)
+    units = _query(home, "select unit_type, unit_id, requests, cost_usd from core.experiment_units order by all")
+    assert units == [("user_id", users["u1"], 3, Decimal("0.0105")), ("user_id", users["u2"], 1, Decimal("0.0035"))]
 
 
 def test_same_call_sources_is_configurable(tmp_path):
