@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -328,3 +329,57 @@ def test_where_a_folder_cannot_be_flocked_the_lock_file_is_the_lock(home, monkey
                 pass
     with run_lock(home):
         pass
+
+
+def test_a_run_killed_while_it_books_a_bill_corrected_after_the_close_books_it_whole_next_time(homes):
+    """A day's OpenAI cost pulled at 1.00, restated to 2.00 before October was closed, and pulled at 1.00 again after
+    the close (docs/billing.md, "Late and corrected bills"): the run that books the re-pull is killed at four moments.
+    Each time readers see the bill as closed (2.00, no correction) or the whole correction, never a mix; the next run
+    books the correction exactly as a run never killed does, and the reconciliation shows it."""
+    from test_billing import MODEL, _land_bill, _openai_page
+
+    home, _ = homes
+    day = dt.date(2026, 10, 5)
+    usage = {"prompt_tokens": 1000, "completion_tokens": 100}
+    requests = home.gateway_landing("envelope") / "october.jsonl"
+    requests.write_text(json.dumps({"request_id": "r1", "timestamp": "2026-10-05T12:00:00Z", "provider": "openai", "model": MODEL,
+                                    "usage": usage}) + "\n")
+    env = {**os.environ, **KEY}
+    env.pop("TOKENLEDGER_HOME", None)
+    _land_bill(home, "openai_costs", "2026-10-05.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+    assert _run(home).wait(timeout=600) == 0
+    _land_bill(home, "openai_costs", "2026-10-05 r1.json", _openai_page(day, [(f"{MODEL}, input", "2.00")]))
+    assert _run(home).wait(timeout=600) == 0
+    close = subprocess.run([sys.executable, "-m", "pipelines.cli", "close", "2026-10", "--home", str(home.root)],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert close.returncode == 0, close.stdout[-2000:] + close.stderr[-2000:]
+    _land_bill(home, "openai_costs", "2026-10-05 r2.json", _openai_page(day, [(f"{MODEL}, input", "1.00")]))
+
+    lines = "select billed_cost, source_file, is_correction, correction_reason from core.billing_line_items order by all"
+    corrections = "select charge_date, corrections_usd from marts.billing_reconciliation where corrections_usd <> 0"
+
+    def booked() -> tuple[list[tuple], list[tuple]]:
+        with duckdb.connect(str(home.warehouse), read_only=True) as con:
+            return con.execute(lines).fetchall(), con.execute(corrections).fetchall()
+
+    closed = booked()
+    assert closed == ([(Decimal("2"), "billing/openai_costs/2026-10-05 r1.json", False, None)], [])
+    corrected = ([(Decimal("1"), "billing/openai_costs/2026-10-05 r2.json", True, "changed after 2026-10 was closed")],
+                 [(day, Decimal("1"))])
+    seen = []
+    for after, delay in (("ingesting new landing files", 0.0), ("landing/billing", 0.0), ("refreshing the whole-history marts", 0.3),
+                         ("refreshing the whole-history marts", 1.5)):
+        process = _run(home)
+        for line in process.stdout:
+            if after in line:
+                break
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        seen.append(booked())
+        assert seen[-1] in (closed, corrected), (after, delay, seen[-1])
+    assert seen[0] == closed  # killed before it published anything
+    rerun = _run(home)
+    output, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, output[-3000:]
+    assert booked() == corrected
