@@ -381,3 +381,36 @@ def test_gemini_3_8_flash_cyber_costs_twice_gemini_3_8_flash(book, name):
     assert request_cost(row, input=4000, cache_read=8000, output=1000) == Decimal("0.0147")
     base = book.lookup("google", "gemini-3.8-flash", AT, "standard", 12000)
     assert request_cost(base, input=4000, cache_read=8000, output=1000) == Decimal("0.00735")
+
+
+@pytest.mark.parametrize(("name", "at", "entry", "usd"), [
+    # 2,000 input and 500 output tokens: at launch 2,000 x 1 + 500 x 5 = 4,500 per 1M; after the cut 2,000 x 0.80 + 500 x 4 = 3,600
+    ("us.anthropic.claude-3-5-haiku-20241022-v1:0", dt.datetime(2024, 11, 20, tzinfo=dt.timezone.utc),
+     "aws_bedrock/anthropic.claude-3-5-haiku-20241022-v1:0@2024-11-04/standard", "0.0045"),
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", dt.datetime(2025, 1, 10, tzinfo=dt.timezone.utc),
+     "aws_bedrock/anthropic.claude-3-5-haiku-20241022-v1:0@2024-12-01/standard", "0.0036"),
+])
+def test_bedrock_claude_3_5_haiku_pays_the_launch_price_before_the_cut(book, name, at, entry, usd):
+    """Claude 3.5 Haiku reached Bedrock on 2024-11-04 at Anthropic's launch price, $1 / $5 per 1M, cut to $0.80 / $4
+    about a month later (aws.amazon.com/bedrock/pricing; aiwiki.ai/wiki/claude_3_5_haiku; the book's Anthropic entry
+    has the same history). The Bedrock entry had today's price for all time: November 2024 was 20% low."""
+    row = book.lookup("aws_bedrock", name, at, "standard", 2000)
+    assert row["price_id"] == entry
+    assert request_cost(row, input=2000, output=500) == Decimal(usd)
+    # the same request on Anthropic's API on the same day costs the same
+    assert request_cost(book.lookup("anthropic", "claude-3-5-haiku-20241022", at, "standard", 2000), input=2000, output=500) == Decimal(usd)
+
+
+def test_the_gemini_2_5_flash_lite_preview_pays_its_own_audio_price(book):
+    """gemini-2.5-flash-lite-preview-06-17 launched with audio input at $0.50 per 1M (smythos.com's launch write-up),
+    the stable gemini-2.5-flash-lite costs $0.30; it was an alias of the stable model. 2,000 text and 10,000 audio
+    tokens in, 1,000 out: 2,000 x 0.10 + 10,000 x 0.50 + 1,000 x 0.40 = 200 + 5,000 + 400 = 5,600 per 1M (3,600 at
+    the stable price). Cached input has no published preview price: unpriced, not the stable model's."""
+    at = dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)
+    for name in ("gemini-2.5-flash-lite-preview-06-17", "google/gemini-2.5-flash-lite-preview-06-17"):
+        row = book.lookup("google", name, at, "standard", 12000)
+        assert row["price_id"] == "google/gemini-2.5-flash-lite-preview-06-17@2025-06-17/standard"
+        assert request_cost(row, input=2000, audio_input=10000, output=1000) == Decimal("0.0056")
+        assert row["cache_read_per_mtok"] is None
+    stable = book.lookup("google", "gemini-2.5-flash-lite", at, "standard", 12000)
+    assert request_cost(stable, input=2000, audio_input=10000, output=1000) == Decimal("0.0036")
