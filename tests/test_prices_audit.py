@@ -9,6 +9,7 @@ f9ff14734f6203c490573cb1e2ae8fdac7a52a41, a copy of BerriAI/litellm's file): pri
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -164,3 +165,27 @@ def test_an_instant_past_what_utc_can_represent_is_a_usage_error(capsys):
         main(["prices", "audit", "--reference", str(REFERENCE), "--at", "9999-12-31T23:59:59-05:00"])
     assert exited.value.code == 2
     assert "outside the dates this can represent in UTC" in capsys.readouterr().err
+
+
+def test_audit_compares_the_vertex_and_bedrock_mantle_entries_and_names_the_one_that_differs(tmp_path, capsys):
+    """LiteLLM files Gemini on Vertex AI under `vertex_ai`, Claude on Vertex under `vertex_ai-anthropic_models` and
+    Bedrock's OpenAI-compatible endpoint under `bedrock_mantle`: 156 entries the audit skipped as other providers'.
+    Entries below as in LiteLLM 1.110.2 (prices in USD per token). Vertex AI lists Gemini 2.0 Flash at $0.15 / $0.60,
+    the Gemini API (the book's price) at $0.10 / $0.40: the line names the Vertex entry."""
+    reference = tmp_path / "prices.json"
+    reference.write_text(json.dumps({
+        "vertex_ai/gemini-2.0-flash": {"litellm_provider": "vertex_ai", "input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07},
+        "gemini/gemini-2.0-flash": {"litellm_provider": "gemini", "input_cost_per_token": 1e-07, "output_cost_per_token": 4e-07},
+        "vertex_ai/claude-sonnet-4-5@20250929": {"litellm_provider": "vertex_ai-anthropic_models", "input_cost_per_token": 3e-06,
+                                                 "output_cost_per_token": 1.5e-05},
+        "bedrock_mantle/openai.gpt-oss-120b": {"litellm_provider": "bedrock_mantle", "input_cost_per_token": 1.5e-07,
+                                               "output_cost_per_token": 6e-07},
+    }))
+    code, lines, _ = _run(capsys, "audit", "--reference", str(reference), "--at", "2026-11-02")
+    assert code == 1
+    assert lines == [
+        "google/gemini-2.0-flash (as 'vertex_ai/gemini-2.0-flash') standard input: book 0.1, reference 0.15",
+        "google/gemini-2.0-flash (as 'vertex_ai/gemini-2.0-flash') standard output: book 0.4, reference 0.6",
+        "2 disagreements on 1 of 4 models compared at 2026-11-02T00:00:00+00:00; 0 reference models of our providers not in "
+        "the book (--missing lists them); 0 entries of other providers skipped",
+    ]

@@ -28,8 +28,11 @@ LITELLM_PROVIDERS = {
     "anthropic": "anthropic",
     "gemini": "google",
     "vertex_ai-language-models": "google",
+    "vertex_ai": "google",
+    "vertex_ai-anthropic_models": "google",
     "bedrock": "aws_bedrock",
     "bedrock_converse": "aws_bedrock",
+    "bedrock_mantle": "aws_bedrock",
     "azure": "azure_openai",
     "mistral": "mistral",
     "deepseek": "deepseek",
@@ -60,6 +63,7 @@ class Disagreement:
     provider: str
     model: str
     name: str
+    """the reference's name, route prefix included (`vertex_ai/gemini-2.0-flash`): it says which platform's price differs"""
     tier: str
     band: int | None
     bucket: str
@@ -170,7 +174,7 @@ def audit_reference(book: PriceBook, reference: dict, at: dt.datetime) -> Audit:
             for bucket, value in sorted(buckets.items()):
                 ours = None if row is None else row[f"{bucket}_per_mtok"]
                 if ours is None or ours.normalize() != value:
-                    disagreements.append(Disagreement(provider, model, wanted, tier, band, bucket, ours, value))
+                    disagreements.append(Disagreement(provider, model, name, tier, band, bucket, ours, value))
     return Audit(disagreements, compared, missing, others)
 
 
