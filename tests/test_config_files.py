@@ -257,6 +257,11 @@ def test_a_file_that_is_not_utf8_names_the_file(tmp_path, name):
         ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: true}\n",
          "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got true"),
         ("budgets.yaml", "features:\n  search: .nan\n", "budgets.yaml: features.search: expected a monthly amount in USD (a number >= 0), got .nan"),
+        # YAML 1.1 reads these as whole numbers (26, 90, 3): a person writing them meant no amount of that kind
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-01-01, discount_pct: 0x1A}\n",
+         "price_overrides.yaml: override 'x': discount_pct must be a number from 0 to 100, got '0x1A'"),
+        ("budgets.yaml", "features:\n  search: 1:30\n", "budgets.yaml: features.search: expected a monthly amount in USD (a number >= 0), got '1:30'"),
+        ("budgets.yaml", "segments:\n  pro: 0b11\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got '0b11'"),
         ("budgets.yaml", "segments:\n  pro: .inf\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got .inf"),
         ("budgets.yaml", "segments:\n  pro: false\n", "budgets.yaml: segments.pro: expected a monthly amount in USD (a number >= 0), got false"),
         ("settings.yaml", "reconciliation: {tolerance_pct: .nan}\n", "settings.yaml: reconciliation.tolerance_pct must be a percentage from 0 to 100, got .nan"),
@@ -339,6 +344,11 @@ def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path, name):
 def test_good_files_still_read_as_decimals(tmp_path):
     _write(tmp_path, "settings.yaml", "reporting_currency: EUR\nreconciliation: {tolerance_pct: 2.5, tolerance_usd: 1_000.50}\n")
     assert reconciliation_tolerance(tmp_path) == (Decimal("2.5"), Decimal("1000.50"))
+    # a whole number with a leading zero is decimal, as written (YAML 1.1 read 012 as octal 10, 0500 as 320)
+    _write(tmp_path, "settings.yaml", "reconciliation: {tolerance_pct: 012, tolerance_usd: 0500}\n")
+    assert reconciliation_tolerance(tmp_path) == (Decimal("12"), Decimal("500"))
+    _write(tmp_path, "settings.yaml", "reconciliation: {tolerance_pct: 1_0, tolerance_usd: -0}\n")
+    assert reconciliation_tolerance(tmp_path) == (Decimal("10"), Decimal("0"))
     _write(tmp_path, "price_overrides.yaml", textwrap.dedent("""
         overrides:
           - {id: a, provider: openai, effective_from: 2026-01-01, discount_pct: 12.5, rates: &r {input: 2.00, output: 10}}
@@ -352,10 +362,10 @@ def test_good_files_still_read_as_decimals(tmp_path):
 
 
 def test_every_config_read_goes_through_the_one_loader():
-    """No module parses YAML itself: settings.load_yaml is the only place that calls PyYAML's loaders."""
+    """No module parses YAML itself: settings.yaml_files.load_yaml is the only place that calls PyYAML's loaders."""
     offenders = []
     for path in sorted((ROOT / "pipelines").rglob("*.py")):
-        if path.name == "settings.py" and path.parent.name == "pipelines":
+        if path.name == "yaml_files.py" and path.parent.name == "settings":
             continue
         text = path.read_text(encoding="utf-8")
         for call in ("yaml.safe_load", "yaml.load(", "yaml.full_load", "yaml.unsafe_load", "yaml.compose", "Loader("):
