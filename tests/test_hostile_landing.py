@@ -337,3 +337,47 @@ def test_a_file_too_big_for_memory_fails_alone_named_and_the_others_load(home: H
     assert f"gateway/envelope/big.jsonl ({reason})" in done.stdout
     assert _files(home)["gateway/envelope/big.jsonl"] == ("failed", reason, 0)
     assert _requests(home) == ["r1"]
+
+
+def _cut_gzip(text: bytes) -> bytes:
+    """A gzip stream that stops right after a sync flush: its text reads to the end of `text`, then the stream breaks
+    (an upload or a log shipper killed mid-write)."""
+    import zlib
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+def test_a_gzip_stream_that_breaks_mid_line_does_not_load_the_line_it_cut_short(home):
+    """A CSV's last record cut mid-number still has every column: revenue of 4800.00 loaded as 48, a LiteLLM request's
+    5000 completion tokens as 5 and an outcome's 125.50 as 12, with only the gzip problem in audit.rejected_rows.
+    The cut line is not read: the file's rejected row names the cut and the bytes it left unread, and the whole lines
+    before it load."""
+    landing = home.landing
+    files = {
+        "revenue/rev.csv.gz": b"customer_id,user_segment,period_start,period_end,currency,plan,amount\n"
+                              b"beta,pro,2026-11-01,2026-12-01,USD,pro,50.00\n"
+                              b"acme,enterprise,2026-11-01,2026-12-01,USD,ent,48",
+        "gateway/litellm/spend.csv.gz": b"request_id,startTime,custom_llm_provider,model,request_tags,status,prompt_tokens,completion_tokens\n"
+                                        b'r1,2026-11-10 10:00:00,openai,gpt-4o-mini-2024-07-18,"[""feature:chat""]",success,1000,5000\n'
+                                        b'r2,2026-11-10 10:00:00,openai,gpt-4o-mini-2024-07-18,"[""feature:chat""]",success,1000,5',
+        "outcomes/done.csv.gz": b"outcome_id,timestamp,outcome_type,feature,request_id,value_usd\n"
+                                b"o1,2026-11-10T12:00:00Z,done,chat,r1,12",
+    }
+    for relative, text in files.items():
+        (landing / relative).parent.mkdir(parents=True, exist_ok=True)
+        (landing / relative).write_bytes(_cut_gzip(text))
+    run_pipeline(home, progress=lambda _: None)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("select customer_id, amount from core.revenue").fetchall() == [("beta", 50)]
+        assert con.execute("select request_id, output_tokens from core.request_costs").fetchall() == [("r1", 5000)]
+        assert con.execute("select count(*) from core.outcomes").fetchall() == [(0,)]
+        rejected = con.execute("select source_file, row_number, reason from audit.rejected_rows order by 1").fetchall()
+        counts = con.execute("select path, rows_read, rows_loaded, rows_rejected from audit.ingested_files order by 1").fetchall()
+    cut = "gzip stream is truncated or corrupt after {} decompressed bytes; the {} bytes after the last line break, a line it cut short, are not read"
+    assert rejected == [
+        ("gateway/litellm/spend.csv.gz", 3, cut.format(279, 88)),  # line 3 (the header is line 1); 279 bytes of text in all
+        ("outcomes/done.csv.gz", 1, cut.format(102, 39)),  # the first record after the header
+        ("revenue/rev.csv.gz", 2, cut.format(163, 48)),
+    ]
+    assert counts == [("gateway/litellm/spend.csv.gz", 2, 1, 1), ("outcomes/done.csv.gz", 1, 0, 1), ("revenue/rev.csv.gz", 2, 1, 1)]

@@ -115,7 +115,10 @@ def decompress(data: bytes, name: str, limit: int | None = None) -> tuple[bytes,
     text = bytearray()
     for piece in _decompressed_pieces(data, name):
         if isinstance(piece, FileProblem):
-            return bytes(text), piece
+            cut = text.rfind(b"\n") + 1
+            dropped = len(text) - cut
+            del text[cut:]
+            return bytes(text), _unfinished(piece, dropped)
         if len(text) + len(piece) > most:
             text += piece[: most - len(text)]
             del text[text.rfind(b"\n") + 1 :]
@@ -134,11 +137,17 @@ def text_chunks(
     splitter = _Splitter(limit or max_line_bytes(), chunk_bytes)
     for piece in _decompressed_pieces(data, name):
         if isinstance(piece, FileProblem):
+            dropped = splitter.drop_unfinished()
             yield from splitter.finish(at_eof=False)
-            yield piece
+            yield _unfinished(piece, dropped)
             return
         yield from splitter.feed(piece)
     yield from splitter.finish(at_eof=True)
+
+
+def _unfinished(problem: FileProblem, dropped: int) -> FileProblem:
+    """A stream that broke `dropped` bytes into a line cut it short (4800.00 read as 48): it is not read, and it says so."""
+    return problem if not dropped else FileProblem(f"{problem.reason}; the {dropped:,} bytes after the last line break, a line it cut short, are not read", problem.byte_offset)
 
 
 def numbered(items: Iterator[TextChunk | LongLine | FileProblem]) -> Iterator[tuple[TextChunk, pa.Table] | LongLine | FileProblem]:
@@ -181,6 +190,17 @@ class _Splitter:
             cut = self.pending.rfind(b"\n")
             if cut >= 0:
                 yield self._chunk(cut + 1)
+
+    def drop_unfinished(self) -> int:
+        """Forget the text after the last line break (a line cut short); its length. A long line being hashed is left
+        to `finish`, which rejects it as long."""
+        if self.skipping is not None:
+            return 0
+        cut = self.pending.rfind(b"\n") + 1
+        dropped = len(self.pending) - cut
+        del self.pending[cut:]
+        self.checked = min(self.checked, cut)
+        return dropped
 
     def finish(self, at_eof: bool) -> Iterator[TextChunk | LongLine]:
         if self.skipping is not None:
