@@ -215,6 +215,31 @@ def test_an_experiment_counts_a_request_id_once_per_day_not_once(tmp_path):
     assert units == [("user_id", users["u1"], 3, Decimal("0.0105")), ("user_id", users["u2"], 1, Decimal("0.0035"))]
 
 
+def test_an_outcome_naming_a_request_id_used_on_several_days_links_the_request_nearest_before_it(tmp_path):
+    """Request n1 on 2026-11-10, -11 and -20 (a gateway numbering its requests per day), each 1,000 in / 100 out on
+    gpt-4o ($0.0035). An outcome of 2026-11-11 12:00 naming n1 linked all three ($0.0105, its last request nine days
+    after it); it links the request of that id at or before it, else the first after it."""
+    home = _new_home(tmp_path / "outcomes")
+    days = ("2026-11-10", "2026-11-11", "2026-11-20")
+    _land(home, "envelope/requests.jsonl", [_openai("n1", 1000, 100, f"{day}T10:00:00Z") for day in days])
+    outcomes = home.landing / "outcomes"
+    outcomes.mkdir(parents=True)
+    (outcomes / "events.jsonl").write_text("\n".join(json.dumps(
+        {"outcome_id": outcome_id, "timestamp": at, "outcome_type": "resolved", "feature": "support_chat", "request_id": "n1"})
+        for outcome_id, at in (("same-day", "2026-11-11T12:00:00Z"), ("before-its-day", "2026-11-11T09:00:00Z"),
+                               ("before-all", "2026-11-09T23:00:00Z"))) + "\n")
+    _run(home)
+    linked = _query(home, "select outcome_id, linked_requests, direct_cost_usd, cast(timezone('UTC', first_request_at) as varchar), "
+                          "cast(timezone('UTC', last_request_at) as varchar) from marts.outcome_costs order by all")
+    assert linked == [
+        ("before-all", 1, Decimal("0.0035"), "2026-11-10 10:00:00", "2026-11-10 10:00:00"),  # none before: the first after
+        ("before-its-day", 1, Decimal("0.0035"), "2026-11-10 10:00:00", "2026-11-10 10:00:00"),  # the latest before it
+        ("same-day", 1, Decimal("0.0035"), "2026-11-11 10:00:00", "2026-11-11 10:00:00"),
+    ]
+    per_day = "select cast(event_date as varchar), outcomes from marts.latency_cost order by 1"
+    assert _query(home, per_day) == [("2026-11-10", 2), ("2026-11-11", 1), ("2026-11-20", 0)]
+
+
 def test_same_call_sources_is_configurable(tmp_path):
     home = _new_home(tmp_path / "home")
     (home.root / "settings.yaml").write_text("same_call_sources: []\n")

@@ -11,8 +11,9 @@
 --   through two units of one experiment counts once, by its user, then its conversation.
 -- A unit found in two or more variants of one experiment (by tags, by the feed or both) belongs to none: its rows
 -- have variant null and conflict true, and the results leave them out and count them. An outcome counts for a unit
--- when it links (core.outcomes.linked_by) to one of the unit's requests of the outcome's feature, by request_id or
--- by conversation_id; each outcome once. Request-level rows are not stored: they are core.request_costs' rows.
+-- when it links (core.outcomes.linked_by) to one of the unit's requests of the outcome's feature, by request_id (the
+-- request of that id nearest before the outcome, as marts.outcome_costs links it) or by conversation_id; each outcome
+-- once. Request-level rows are not stored: they are core.request_costs' rows.
 with requests as not materialized (
     -- read by each join with the assignments (cheap when there are none), not stored
     select
@@ -166,12 +167,26 @@ unit_requests as (
     group by all
 ),
 
+request_links as (
+    -- the request an outcome names by request_id: of each source, the one of that id at or before the outcome (the
+    -- latest), else the first after it. A gateway that numbers its requests per day reuses an id on other dates.
+    select outcomes.outcome_id, named.source, named.request_id, named.event_date,
+    from core.outcomes as outcomes
+    inner join core.request_costs as named
+        on named.request_id = outcomes.request_id
+    where outcomes.linked_by = 'request_id'
+    qualify row_number() over (
+        partition by outcomes.outcome_id, named.source
+        order by named.occurred_at > outcomes.occurred_at, abs(epoch_us(named.occurred_at) - epoch_us(outcomes.occurred_at)), named.event_date
+    ) = 1
+),
+
 linked as (
     select members.experiment, members.feature, members.unit_type, members.unit_id, outcomes.outcome_id,
     from members
+    join request_links using (source, request_id, event_date)
     join core.outcomes as outcomes
-        on outcomes.linked_by = 'request_id'
-        and outcomes.request_id = members.request_id
+        on outcomes.outcome_id = request_links.outcome_id
         and outcomes.feature = members.feature
     union
     select members.experiment, members.feature, members.unit_type, members.unit_id, outcomes.outcome_id,

@@ -1,7 +1,7 @@
 -- One row per event_date x feature x provider x model x service_tier: requests, latency quantiles (quantile_disc
 -- over the requests with a latency), error_rate (share of requests whose status is not 'ok'; DOUBLE), priced cost
 -- per request and per successful request, and the outcomes linked to the group's requests (core.outcomes: by
--- request_id, or by conversation_id to a conversation with a request in the group, of the outcome's feature; an
+-- request_id, to that id's request nearest before the outcome (marts.outcome_costs), or by conversation_id to a conversation with a request in the group, of the outcome's feature; an
 -- outcome whose conversation spans several models counts for each) with cost_per_outcome. A model without a price is
 -- never $0 here: cost_usd is the priced requests' cost (null when none is priced, unpriced_requests says how many are
 -- not), cost per request and per successful request divide by the priced ones, and cost_per_outcome is null when any
@@ -9,7 +9,7 @@
 -- exact DECIMAL division (storage/money.py).
 with requests as (
     select
-        event_date, feature, provider, model, service_tier, request_id, conversation_id, latency_ms, status, is_priced, cost_usd,
+        event_date, feature, provider, model, service_tier, source, request_id, conversation_id, latency_ms, status, is_priced, cost_usd,
         coalesce(status, 'ok') = 'ok' as succeeded,
     from core.request_costs
 ),
@@ -35,12 +35,26 @@ groups as (
     group by event_date, feature, provider, model, service_tier
 ),
 
+request_links as (
+    -- the request an outcome names by request_id: of each source, the one of that id at or before the outcome (the
+    -- latest), else the first after it. A gateway that numbers its requests per day reuses an id on other dates.
+    select outcomes.outcome_id, named.source, named.request_id, named.event_date,
+    from core.outcomes as outcomes
+    inner join core.request_costs as named
+        on named.request_id = outcomes.request_id
+    where outcomes.linked_by = 'request_id'
+    qualify row_number() over (
+        partition by outcomes.outcome_id, named.source
+        order by named.occurred_at > outcomes.occurred_at, abs(epoch_us(named.occurred_at) - epoch_us(outcomes.occurred_at)), named.event_date
+    ) = 1
+),
+
 linked as (
     select requests.event_date, requests.feature, requests.provider, requests.model, requests.service_tier, outcomes.outcome_id,
     from requests
+    join request_links using (source, request_id, event_date)
     join core.outcomes as outcomes
-        on outcomes.linked_by = 'request_id'
-        and outcomes.request_id = requests.request_id
+        on outcomes.outcome_id = request_links.outcome_id
         and outcomes.feature = requests.feature
     union
     select requests.event_date, requests.feature, requests.provider, requests.model, requests.service_tier, outcomes.outcome_id,

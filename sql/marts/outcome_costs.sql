@@ -4,8 +4,9 @@
 -- linked_requests is 0 and direct_cost_usd is null (unknown, not free). user_segment is the segment of the first
 -- request behind it ('unattributed' when that request names none; null when no request is found), and
 -- first_request_id and first_request_source that request's id and source (the earliest; on a tie, the smallest id,
--- then source): a request is (source, request_id) on its UTC date, and one id can be a request of two sources (or,
--- from a gateway that numbers its requests per day, of two dates: an outcome naming it links them all).
+-- then source): a request is (source, request_id) on its UTC date, and one id can be a request of two sources (an
+-- outcome naming it links both) or, from a gateway that numbers its requests per day, of two dates: the outcome links,
+-- of each source, the request of that id at or before it (the latest), else the first after it.
 with outcomes as (
     select *
     from core.outcomes
@@ -15,6 +16,7 @@ requests as (
     select
         source,
         request_id,
+        event_date,
         conversation_id,
         occurred_at,
         is_priced,
@@ -24,6 +26,20 @@ requests as (
     from core.request_costs
 ),
 
+request_links as (
+    -- the request an outcome names by request_id: of each source, the one of that id at or before the outcome (the
+    -- latest), else the first after it. A gateway that numbers its requests per day reuses an id on other dates.
+    select outcomes.outcome_id, named.source, named.request_id, named.event_date,
+    from core.outcomes as outcomes
+    inner join core.request_costs as named
+        on named.request_id = outcomes.request_id
+    where outcomes.linked_by = 'request_id'
+    qualify row_number() over (
+        partition by outcomes.outcome_id, named.source
+        order by named.occurred_at > outcomes.occurred_at, abs(epoch_us(named.occurred_at) - epoch_us(outcomes.occurred_at)), named.event_date
+    ) = 1
+),
+
 linked as (
     select outcomes.outcome_id, requests.*
     from outcomes
@@ -31,11 +47,9 @@ linked as (
         on requests.conversation_id = outcomes.conversation_id
     where outcomes.linked_by = 'conversation_id'
     union all
-    select outcomes.outcome_id, requests.*
-    from outcomes
-    inner join requests
-        on requests.request_id = outcomes.request_id
-    where outcomes.linked_by = 'request_id'
+    select request_links.outcome_id, requests.*
+    from request_links
+    inner join requests using (source, request_id, event_date)
 ),
 
 direct as (
