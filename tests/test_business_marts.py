@@ -407,3 +407,17 @@ def test_latency_cost_never_shows_a_model_without_a_price_at_zero(home):
         ("gpt-4o-2024-08-06", 3, 1, Decimal("0.007"), Decimal("0.0035"), Decimal("0.0035"), None),
         ("gpt-6-preview", 1, 1, None, None, None, None),
     ]
+
+
+def test_energy_per_outcome_is_null_not_zero_when_no_requests_energy_is_known(world):
+    """docs/full-cost.md: unknown energy is null, never zero. marts.cost_per_outcome showed wh_per_outcome 0.0 for
+    outcomes whose requests have no energy estimate, and marts.unit_economics g_co2e_per_outcome 0 for a segment whose
+    requests have no carbon figure."""
+    _, con = world
+    per_feature = _rows(con, "select feature, energy_basis, kwh_measured, kwh_estimated, wh_per_outcome from marts.cost_per_outcome "
+                             "where energy_basis = 'unknown' order by all")
+    assert per_feature and all(row[2:] == (None, None, None) for row in per_feature), per_feature
+    # enterprise: two outcomes, gpt-4o's energy estimated, no carbon intensity for any of its requests
+    per_segment = _rows(con, "select user_segment, outcomes, carbon_basis, g_co2e_per_outcome from marts.unit_economics "
+                             "where carbon_basis = 'unknown' and outcomes > 0 order by all")
+    assert per_segment == [("enterprise", 2, "unknown", None)]

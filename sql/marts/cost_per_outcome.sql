@@ -70,7 +70,8 @@ select
     money_muldiv(coalesce(full_cost.full_cost_usd, 0), 1, outcomes.outcomes) as full_cost_per_outcome_usd,
     energy.kwh_measured,
     energy.kwh_estimated,
-    cast((coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / outcomes.outcomes as double) as wh_per_outcome,
+    case when coalesce(energy.kwh_measured, energy.kwh_estimated) is not null then  -- null, never 0, when no energy is known
+        cast((coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / outcomes.outcomes as double) end as wh_per_outcome,
     basis_label(energy.kwh_measured, energy.kwh_estimated, energy.unknown_energy_requests, energy.energy_requests) as energy_basis,
 from outcomes
 left join spend

@@ -134,8 +134,11 @@ select
     cast(coalesce(outcomes.outcomes, 0) as bigint) as outcomes,
     money_muldiv(cost_usd, 1, outcomes.outcomes) as cost_per_outcome_usd,
     money_muldiv(coalesce(full_cost.full_cost_usd, 0), 1, outcomes.outcomes) as full_cost_per_outcome_usd,
-    (coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0) as wh_per_outcome,
-    (coalesce(energy.kg_co2e_measured, 0) + coalesce(energy.kg_co2e_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0)
+    -- null, never 0, when no request's energy (or carbon) is known
+    case when coalesce(energy.kwh_measured, energy.kwh_estimated) is not null then
+        (coalesce(energy.kwh_measured, 0) + coalesce(energy.kwh_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0) end as wh_per_outcome,
+    case when coalesce(energy.kg_co2e_measured, energy.kg_co2e_estimated) is not null then
+        (coalesce(energy.kg_co2e_measured, 0) + coalesce(energy.kg_co2e_estimated, 0)) * 1000 / nullif(outcomes.outcomes, 0) end
         as g_co2e_per_outcome,
 from totals
 left join full_cost using (month, user_segment)
