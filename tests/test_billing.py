@@ -203,6 +203,7 @@ def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,Correction,-0.25,-0.25,usd,Microsoft,Azure OpenAI\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage\n"
         "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,3.00,3.00,USD,Microsoft,Virtual Machines\n"
+        "2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,Usage,,1_500,1_500,USD,Microsoft,Azure OpenAI\n"  # DuckDB's cast reads 1500
     )
     _land_bill(home, "focus", "azure.csv", header + body)
     _land_bill(home, "focus", "notes.txt", "not a bill")
@@ -214,6 +215,7 @@ def test_bad_billing_rows_are_rejected_with_field_and_reason(home):
         ("billing/focus/azure.csv", 3, "ChargePeriodStart", "not an ISO 8601 timestamp with an offset: 2026-10-01T00:00:00 CEST"),
         ("billing/focus/azure.csv", 4, "BilledCost", "not a number: one"),
         ("billing/focus/azure.csv", 6, "", "record has 3 cells, the header has 9"),
+        ("billing/focus/azure.csv", 8, "BilledCost", "not a number: 1_500"),
     ]
     lines = _query(home, "select source_row, provider, billed_cost_usd, is_correction, correction_reason from core.billing_line_items order by source_row")
     assert lines == [

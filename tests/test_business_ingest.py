@@ -133,6 +133,7 @@ def test_bad_revenue_is_rejected_with_field_and_reason():
         {**REVENUE, "amount": "20000000000"},
         {**REVENUE, "currency": "EURO"},
         {**REVENUE, "currency": ""},
+        {**REVENUE, "amount": "1_000"},  # DuckDB's cast reads 1000; neither a person nor a spreadsheet writes it so
     ]
     result = parse_revenue(*_as("csv", [REVENUE, *bad]))
     assert result.rows.num_rows == 1
@@ -146,6 +147,7 @@ def test_bad_revenue_is_rejected_with_field_and_reason():
         (8, "amount", "beyond ±10000000000 is not plausible for one record: '20000000000'"),
         (9, "currency", "not an ISO 4217 currency code: 'EURO'"),
         (10, "currency", "missing required field"),
+        (11, "amount", "not a number: '1_000'"),
     ]
 
 

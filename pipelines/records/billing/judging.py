@@ -88,7 +88,7 @@ MAX_LINE_AMOUNT = 10**10
 def money_problem(label: str, expr: str, *, required: bool) -> str:
     """CASE branches: a missing (when required), non-numeric or implausibly large amount."""
     branches = (
-        f"when {expr} is not null and try_cast({expr} as decimal(38, 15)) is null "
+        f"when {expr} is not null and (try_cast({expr} as decimal(38, 15)) is null or contains({expr}, '_')) "  # DuckDB reads 1_000
         f"then '{label}|not a number: ' || left({expr}, 40)\n            "
         f"when abs(try_cast({expr} as decimal(38, 15))) >= {MAX_LINE_AMOUNT} "
         f"then '{label}|beyond ±{MAX_LINE_AMOUNT} is not plausible for one bill line: ' || left({expr}, 40)"
@@ -101,7 +101,7 @@ def money_problem(label: str, expr: str, *, required: bool) -> str:
 def quantity_problem(label: str) -> str:
     """A CASE branch: a quantity (the field `quantity`) that is not a number."""
     return (
-        "when quantity is not null and try_cast(quantity as decimal(38, 9)) is null "
+        "when quantity is not null and (try_cast(quantity as decimal(38, 9)) is null or contains(quantity, '_')) "
         f"then '{label}|not a number: ' || left(quantity, 40)"
     )
 
@@ -161,7 +161,8 @@ def unix_time_problem(label: str, expr: str) -> str:
 def credits_problem(label: str, texts: str) -> str:
     """CASE branches: a credit amount in the list `texts` that is not a number, or implausibly large."""
     amount = "try_cast(t as decimal(38, 15))"
-    return (f"when len(list_filter(coalesce({texts}, []), lambda t: {amount} is null)) > 0 then '{label}|a credit amount is not a number'\n"
+    return (f"when len(list_filter(coalesce({texts}, []), lambda t: {amount} is null or contains(t, '_'))) > 0 "
+            f"then '{label}|a credit amount is not a number'\n"
             f"            when len(list_filter(coalesce({texts}, []), lambda t: abs({amount}) >= {MAX_LINE_AMOUNT})) > 0 "
             f"then '{label}|beyond ±{MAX_LINE_AMOUNT} is not plausible for one bill line'")
 
