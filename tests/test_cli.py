@@ -105,6 +105,17 @@ def test_run_on_a_missing_home_says_how_to_start(tmp_path):
         assert (done.returncode, done.stderr) == (2, f"tokenledger: {tmp_path / 'afile'} is not a folder: give --home a folder (`tokenledger init` makes one)\n")
 
 
+def test_an_empty_home_is_refused_not_taken_as_the_current_folder(tmp_path):
+    """`tokenledger init --home ""` made the folder it ran in a home (Path("") is "."): a script with an unset variable
+    in `--home "$HOME_DIR"` wrote landing/, lake/ and secrets/ into the working directory."""
+    for command in (["init"], ["run"], ["sql", "select 1"]):
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", *command, "--home", ""], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600)
+        assert (done.returncode, done.stderr) == (2, "tokenledger: --home is empty: give it a folder (or leave it out for "
+                                                     "$TOKENLEDGER_HOME or ./data)\n"), command
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_range_outside_the_daily_partitions_is_refused_before_the_run(tmp_path):
     """The robustness review: `run --reprice --start 2026-12-01 --end 2099-12-31` (a typo) was taken, and its 26,686
     dates no run can materialize stayed pending, one warning on every later run until 2099."""

@@ -32,6 +32,8 @@ def with_home(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def home_of(args: argparse.Namespace) -> Home:
+    if args.home is not None and not args.home.strip():  # Path("") is the current folder: init would make it a home
+        raise UserError("--home is empty: give it a folder (or leave it out for $" + HOME_ENV + f" or {DEFAULT_HOME})")
     home = Home.at(args.home)
     if "?" in str(home.root):  # DuckDB reads what follows a '?' in a database path as options (its log went to 'a.wal?b/')
         raise UserError(f"{home.root}: a home folder's path may not contain '?' (DuckDB cuts database paths there); rename it")
