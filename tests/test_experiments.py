@@ -30,6 +30,7 @@ from pipelines.insights.experiments import (
 from pipelines.records.business import EXPERIMENTS, parse_experiments
 from pipelines.storage.database import sql_text
 from pipelines.storage.money import define_money_macros
+from pipelines.warehouse.tables import OUTCOME_REQUESTS
 
 MONEY = pa.decimal128(38, 15)
 UTC = dt.timezone.utc
@@ -84,6 +85,7 @@ def _load(con, requests, outcomes=(), assignments=None) -> None:
 
 def _results(con, designs: dict | None = None) -> list[dict]:
     con.register("experiment_designs", designs_table(designs or {}))
+    OUTCOME_REQUESTS.setup(con, None, (dt.date.min, dt.date.max))  # the table macro the pipeline defines for it
     for name in ("core.experiment_assignments", "core.experiment_units"):
         con.execute(f"create or replace table {name} as {sql_text(name)}")
     con.register("experiment_stats", experiment_stats(con, designs or {}))

@@ -191,6 +191,13 @@ def _gpu_allocation(con: duckdb.DuckDBPyConnection, home: Home | None, window: W
     con.execute(f"create or replace temp macro gpu_allocation(window_start, window_end) as table {sql_text('core._gpu_allocation')}")
 
 
+def _outcome_requests(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
+    con.execute(f"create or replace temp macro outcome_requests() as table {sql_text('core._outcome_requests')}")
+
+
+OUTCOME_REQUESTS = Input("outcome_requests", _outcome_requests, sql="core._outcome_requests")
+
+
 def _tier_rules(con: duckdb.DuckDBPyConnection, home: Home | None, window: Window) -> None:
     con.register("tier_rules", load_tier_rules(home.root) if home else RULES_SCHEMA.empty_table())
 
@@ -246,13 +253,13 @@ TABLES: tuple[Table, ...] = (
     Table("core.experiment_assignments", (_records(EXPERIMENTS),)),
     Table("core.overhead", (_records(OVERHEAD),)),
     Table("reference.carbon_intensity", (_records(CARBON),)),
-    Table("core.experiment_units", (_arrow("experiment_designs", EXPERIMENT_DESIGNS_SCHEMA),)),
+    Table("core.experiment_units", (_arrow("experiment_designs", EXPERIMENT_DESIGNS_SCHEMA), OUTCOME_REQUESTS)),
     Table("marts.price_coverage"),
     Table("marts.price_coverage_daily"),
     Table("marts.restatements"),
     Table("marts.billing_reconciliation", params={"tolerance_pct": DEFAULT_TOLERANCE[0], "tolerance_usd": DEFAULT_TOLERANCE[1]}),
-    Table("marts.outcome_costs"),
-    Table("marts.latency_cost"),
+    Table("marts.outcome_costs", (OUTCOME_REQUESTS,)),
+    Table("marts.latency_cost", (OUTCOME_REQUESTS,)),
     Table(
         "marts.experiment_results",
         (_arrow("experiment_stats", EXPERIMENT_STATS_SCHEMA),),

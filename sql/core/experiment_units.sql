@@ -168,17 +168,7 @@ unit_requests as (
 ),
 
 request_links as (
-    -- the request an outcome names by request_id: of each source, the one of that id at or before the outcome (the
-    -- latest), else the first after it. A gateway that numbers its requests per day reuses an id on other dates.
-    select outcomes.outcome_id, named.source, named.request_id, named.event_date,
-    from core.outcomes as outcomes
-    inner join core.request_costs as named
-        on named.request_id = outcomes.request_id
-    where outcomes.linked_by = 'request_id'
-    qualify row_number() over (
-        partition by outcomes.outcome_id, named.source
-        order by named.occurred_at > outcomes.occurred_at, abs(epoch_us(named.occurred_at) - epoch_us(outcomes.occurred_at)), named.event_date
-    ) = 1
+    select * from outcome_requests()  -- core/_outcome_requests.sql
 ),
 
 linked as (
