@@ -235,7 +235,7 @@ def _dollars(expr: str) -> str:
 def _cents_problems(label: str, expr: str, *, required: bool) -> tuple[str, ...]:
     """CASE branches: a missing (when required) amount of cents, one that is not a decimal number, or out of range."""
     return (
-        money_problem(label, expr, required=required),
+        money_problem(label, expr, required=required, digits_only=False),  # the next branch names a 1_000 as not cents
         f"when not regexp_full_match({expr}, '{_CENTS_NUMBER}') then '{label}|not a decimal string of cents: ' || left({expr}, 40)",
         f"when {expr} is not null and {_cents(expr)} is null "
         f"then '{label}|out of range (more than 21 digits of cents): ' || left({expr}, 40)",

@@ -85,10 +85,12 @@ MAX_LINE_AMOUNT = 10**10
 """A bill line beyond ±10^10 (in any currency) is not one line of usage; exact USD conversion is bounded there."""
 
 
-def money_problem(label: str, expr: str, *, required: bool) -> str:
-    """CASE branches: a missing (when required), non-numeric or implausibly large amount."""
+def money_problem(label: str, expr: str, *, required: bool, digits_only: bool = True) -> str:
+    """CASE branches: a missing (when required), non-numeric or implausibly large amount. DuckDB's cast reads 1_000
+    as 1000: it is not a number here (`digits_only`), unless the caller judges the amount's form itself."""
+    underscore = f" or contains({expr}, '_')" if digits_only else ""
     branches = (
-        f"when {expr} is not null and (try_cast({expr} as decimal(38, 15)) is null or contains({expr}, '_')) "  # DuckDB reads 1_000
+        f"when {expr} is not null and (try_cast({expr} as decimal(38, 15)) is null{underscore}) "
         f"then '{label}|not a number: ' || left({expr}, 40)\n            "
         f"when abs(try_cast({expr} as decimal(38, 15))) >= {MAX_LINE_AMOUNT} "
         f"then '{label}|beyond ±{MAX_LINE_AMOUNT} is not plausible for one bill line: ' || left({expr}, 40)"
