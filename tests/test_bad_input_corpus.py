@@ -89,7 +89,7 @@ def _deep_nesting(path: Path, recipe: dict, home: Home) -> None:
         "[" * depth + "]" * depth,
         '{"a": ' * depth + "1" + "}" * depth,
         "[" * depth,
-        _envelope("deep-6")[:-1] + ', "usage": {"prompt_tokens": 10, "completion_tokens": 2, "x": ' + '{"a": ' * depth + "1" + "}" * depth + "}}",
+        _envelope("deep-6", usage={"prompt_tokens": 10, "completion_tokens": 2, "x": "DEEP"}).replace('"DEEP"', '{"a": ' * depth + "1" + "}" * depth),
     ]
     if recipe.get("valid_only"):
         lines = lines[:2]

@@ -255,6 +255,25 @@ def test_a_billing_file_nested_deeper_than_json_can_be_read_fails_alone_named(ho
     assert _query(home, "select count(*) from core.billing_line_items where source_format = 'openai_costs'") == [(1,)]
 
 
+def test_a_bill_giving_a_key_twice_in_one_object_fails_alone_named(home):
+    """An amount given twice in one cost result ({"value": 12.5, "value": 0.5}) has no one meaning (Python's JSON
+    parser keeps the last, DuckDB's the first): the bill is rejected naming the key, as a document or one page a
+    line, and the other bills load; a JSON parser's silent choice priced the bill at 0.5."""
+    sample = json.loads((FORMATS / "openai_org_costs_page.json").read_text())
+    page = json.dumps(sample)
+    value = json.dumps(sample["data"][0]["results"][0]["amount"]["value"])
+    twice = page.replace('"value": ' + value, '"value": ' + value + ', "value": 0.5', 1)
+    assert twice != page
+    _land_bill(home, "openai_costs", "twice.json", twice)
+    _land_bill(home, "openai_costs", "twice_pages.jsonl", '{"object": "page", "data": []}\n' + twice + "\n")
+    _land_bill(home, "openai_costs", "openai_org_costs_page.json", page)
+    run_pipeline(home, progress=_quiet)
+    rejected = dict(_query(home, "select source_file, reason from audit.rejected_rows"))
+    reason = "the key 'value' is given twice in one object (which value is meant is ambiguous)"
+    assert rejected == {"billing/openai_costs/twice.json": f"not read: {reason}", "billing/openai_costs/twice_pages.jsonl": f"line 2: {reason}"}
+    assert _query(home, "select count(*) from core.billing_line_items where source_format = 'openai_costs'") == [(1,)]
+
+
 def test_focus_parquet_and_redelivery_replace_and_withdraw(home):
     import pyarrow as pa
     import pyarrow.parquet as pq

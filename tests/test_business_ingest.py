@@ -17,6 +17,7 @@ from helpers import envelope, land
 
 from pipelines.ingest.privacy import create_key
 from pipelines.records.business import parse_gpu, parse_outcomes, parse_revenue
+from pipelines.records.read import FileError
 from pipelines.runner import run_pipeline
 from pipelines.storage.home import Home
 
@@ -195,6 +196,18 @@ def test_unreadable_rows_keep_the_readers_problem():
     assert [r["record"] for r in result.rejected.to_pylist()] == [None, None, None]
     field_with_bar = parse_outcomes(b'{"outcome_id": "o1", "a|b": "\\udfff"}\n', "broken.jsonl")
     assert _rejected(field_with_bar) == [(1, "a\\x7cb", "invalid JSON: a string holds a lone surrogate escape (\\udfff), not a Unicode character")]
+
+
+def test_a_key_given_twice_in_a_record_is_not_read_as_either_value():
+    # JSON leaves a repeated key's meaning open; DuckDB's parser keeps the first value, Python's the last: neither is guessed
+    twice = b'{"customer_id": "acme", "user_segment": "enterprise", "plan": "pro", "period_start": "2026-11-15", ' \
+        b'"period_end": "2026-12-15", "amount": "4800.00", "amount": "48.00", "currency": "USD"}'
+    once = json.dumps(REVENUE).encode()
+    lines = parse_revenue(once + b"\n" + twice + b"\n", "revenue.jsonl")
+    assert lines.rows.num_rows == 1
+    assert _rejected(lines) == [(2, "amount", "key given twice in one object: which value is meant is ambiguous")]
+    with pytest.raises(FileError, match="the key 'amount' is given twice in one object"):
+        parse_revenue(b"[" + once + b", " + twice + b"]", "revenue.json")
 
 
 def test_rejected_records_keep_only_the_sources_fields():

@@ -24,7 +24,15 @@ import pyarrow.parquet as pq
 from pipelines.adapters import AdapterResult, judged_chunks
 from pipelines.adapters.attribution import AttributionConfig, user_keys, without_user_keys
 from pipelines.adapters.envelope_parquet import JSON_FIELDS, parquet_fields, parquet_lines
-from pipelines.adapters.envelope_usage import GEMINI_DETAILS, GEMINI_MODALITIES, TOKEN_LEAVES, USAGE_STRUCTURE, compaction
+from pipelines.adapters.envelope_usage import (
+    GEMINI_DETAILS,
+    GEMINI_MODALITIES,
+    OBJECTS,
+    TOKEN_LEAVES,
+    USAGE_STRUCTURE,
+    XAI_REASONING_APART,
+    compaction,
+)
 from pipelines.adapters.lines import CHUNK_BYTES, numbered, prefetch, scannable, text_chunks
 from pipelines.adapters.providers import tier_problem
 from pipelines.adapters.sql import (
@@ -47,7 +55,7 @@ PROVIDERS = ("openai", "azure_openai", "anthropic", "google", "aws_bedrock", "mi
 OPENAI_COMPATIBLE = ("openai", "azure_openai", "mistral", "deepseek", "xai")
 """Providers whose usage is OpenAI's Chat Completions shape: `prompt_tokens` includes the cached input
 (`prompt_tokens_details.cached_tokens`, or DeepSeek's `prompt_cache_hit_tokens`), `completion_tokens` the
-reasoning (but for xAI, see `_XAI_REASONING_APART`)."""
+reasoning (but for xAI, see `XAI_REASONING_APART`)."""
 
 
 def _one_of(names) -> str:
@@ -94,7 +102,7 @@ typed as (
 ),
 classified as (
     select line_no, byte_offset, byte_length, line,
-        {line_problem("line", "line_type")} as line_problem
+        {line_problem("line", "line_type", OBJECTS)} as line_problem
     from typed
 ),
 envelopes as (
@@ -104,15 +112,6 @@ envelopes as (
 )"""
 """The judging query's source when it reads `lines_in` (numbered lines of text): each line parsed once as an
 envelope (and again, for a text field's JSON type, only where its text starts with `{` or `[`)."""
-
-
-_XAI_REASONING_APART = (
-    "(provider = 'xai' and reasoning_tokens > 0 and (try_cast(u.total_tokens as bigint) = reported_input + reported_output + reasoning_tokens"
-    " or (u.total_tokens is null and reasoning_tokens > reported_output)))"
-)
-"""SQL: an xAI usage whose `completion_tokens` leaves the reasoning tokens out. xAI's own API has reported them
-apart (`total_tokens` = prompt + completion + reasoning), unlike OpenAI, while relays such as OpenRouter count
-them inside; the total says which, and reasoning above the completion count can only be apart."""
 
 
 def _query(envelopes: str = _LINE_ENVELOPES, tags_without: tuple[str, ...] = ()) -> str:
@@ -272,7 +271,7 @@ canonical as (
             else reported_input
         end as input_tokens,
         case
-            when {_XAI_REASONING_APART} then reported_output
+            when {XAI_REASONING_APART} then reported_output
             when {_OAI} or shape in ('openai', 'anthropic') then reported_output - reasoning_tokens - audio_output_tokens - image_output_tokens
             when shape = 'google' then reported_output - audio_output_tokens - image_output_tokens
             else reported_output

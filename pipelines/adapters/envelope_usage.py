@@ -6,6 +6,8 @@ Realtime, Anthropic Messages (also from Claude on Vertex AI and Bedrock's Invoke
 snake_case), Bedrock Converse, and the OpenAI-compatible shapes of Mistral, DeepSeek and xAI.
 """
 
+import json
+
 # Every token leaf the adapter reads, as (label users see, path inside the usage struct).
 TOKEN_LEAVES = (
     ("prompt_tokens", "u.prompt_tokens"),
@@ -75,6 +77,25 @@ USAGE_STRUCTURE = """{
   "inputTokens": "VARCHAR", "outputTokens": "VARCHAR", "cacheReadInputTokens": "VARCHAR", "cacheWriteInputTokens": "VARCHAR",
   "cacheDetails": "JSON"
 }"""
+
+
+def _objects(structure: dict, prefix: str) -> list[str]:
+    nested = [(f"{prefix}.{name}", inner) for name, inner in structure.items() if isinstance(inner, dict)]
+    return [found for path, inner in nested for found in (path, *_objects(inner, path))]
+
+
+OBJECTS = ("", "tags", "usage", *_objects(json.loads(USAGE_STRUCTURE), "usage"))
+"""The envelope's objects as dotted paths: the record (`""`), `tags`, `usage` and every object in the usage the adapter
+reads (`usage.cache_creation`, ...); a key given twice in any of them rejects the line (`sql.key_given_twice`)."""
+
+
+XAI_REASONING_APART = (
+    "(provider = 'xai' and reasoning_tokens > 0 and (try_cast(u.total_tokens as bigint) = reported_input + reported_output + reasoning_tokens"
+    " or (u.total_tokens is null and reasoning_tokens > reported_output)))"
+)
+"""SQL: an xAI usage whose `completion_tokens` leaves the reasoning tokens out. xAI's own API has reported them
+apart (`total_tokens` = prompt + completion + reasoning), unlike OpenAI, while relays such as OpenRouter count
+them inside; the total says which, and reasoning above the completion count can only be apart."""
 
 
 _GEMINI_LISTS = (

@@ -116,10 +116,31 @@ def date_range_problem(field: str, occurred_at: str, text: str) -> str:
     )
 
 
+def key_given_twice(line: str, objects: tuple[str, ...] = ("",)) -> str:
+    """CASE branch: a key given twice in one object of the record, at the top (`""`) or at one of the dotted `objects`
+    (`usage.prompt_tokens_details`), rejected as ambiguous: JSON parsers differ on which value they keep (DuckDB's
+    the first, Python's the last), so no value is guessed. The field named is the key's dotted path; a `|` in a key
+    is written `\\x7c`, as it would split the field from the reason. The keys are listed once per line; only a line
+    with a repeat is searched for which one."""
+    paths = ", ".join("'$'" if not o else "'$" + "".join(f'."{part}"' for part in o.split(".")) + "'" for o in objects)
+    prefixes = ", ".join(f"'{o}.'" if o else "''" for o in objects)
+    keys = f"json_keys({line}, [{paths}])"
+    repeated = " or ".join(f"len({keys}[{n}]) <> list_unique({keys}[{n}])" for n in range(1, len(objects) + 1))
+    first = (
+        f"flatten(list_transform(list_zip([{prefixes}], {keys}), lambda pk: list_transform(list_filter(coalesce(pk[2], []), "
+        "lambda k, i: list_position(pk[2], k) < i), lambda k: pk[1] || k)))[1]"
+    )
+    return (
+        f"when {repeated} then replace(left({first}, 200), '|', '\\x7c') "
+        "|| '|key given twice in one object: which value is meant is ambiguous'"
+    )
+
+
 LINE_PROBLEM = f"""case
             when line is null then '|line is not valid UTF-8'
             when not json_valid(line) then '|invalid JSON'
             when json_type(line) <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind("json_type(line)")} || ')'
+            {key_given_twice("line")}
         end"""
 """SQL: what makes a JSON Lines line unreadable as a record (as '|reason'), or null."""
 
@@ -134,10 +155,12 @@ def json_of_kind(expr: str, kind: str) -> str:
         end"""
 
 
-def line_problem(line: str, line_type: str) -> str:
-    """SQL: LINE_PROBLEM with the line parsed once: `line_type` is try(json_type(line)), null when not JSON."""
+def line_problem(line: str, line_type: str, objects: tuple[str, ...] = ("",)) -> str:
+    """SQL: LINE_PROBLEM with the line parsed once: `line_type` is try(json_type(line)), null when not JSON. A key
+    given twice is looked for at the top and in each of the dotted `objects` (`key_given_twice`)."""
     return f"""case
             when {line} is null then '|line is not valid UTF-8'
             when {line_type} is null then '|invalid JSON'
             when {line_type} <> 'OBJECT' then '|record is not a JSON object (found ' || {json_kind(line_type)} || ')'
+            {key_given_twice(line, objects)}
         end"""

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from pipelines.pricing.book import TIERS, PriceBook
-from pipelines.settings import ConfigError, clipped, shown
+from pipelines.settings import ConfigError, clipped, shown, unique_keys
 
 LITELLM_PROVIDERS = {
     "openai": "openai",
@@ -94,14 +94,6 @@ MAX_PRICE = Decimal(1000)
 """USD per token: a reference price above it is not one (the dearest model costs about $0.0006)."""
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        twice = next(key for key in keys if keys.count(key) > 1)
-        raise ValueError(f"the key {shown(twice)} is given twice in one object (JSON would keep the last silently)")
-    return dict(pairs)
-
-
 def read_litellm_prices(path: Path) -> dict:
     """The entries of a LiteLLM-format price file; a clear error when it is not one."""
     try:
@@ -114,7 +106,7 @@ def read_litellm_prices(path: Path) -> dict:
     if len(data) > MAX_REFERENCE_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_REFERENCE_BYTES // 2**20} MiB: not a price file (LiteLLM's is about 3.5 MB)")
     try:
-        document = json.loads(data.decode("utf-8"), parse_float=Decimal, object_pairs_hook=_unique_keys)
+        document = json.loads(data.decode("utf-8"), parse_float=Decimal, object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, a duplicate key, an integer of > 4,300 digits
         raise ConfigError(f"{path}: not a JSON price file (LiteLLM's model_prices_and_context_window.json format): {clipped(str(exc), 300)}") from None
     except RecursionError:

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines.adapters import REJECTED_SCHEMA, lone_surrogate_problem
 from pipelines.adapters.lines import decompress, split_lines
 from pipelines.adapters.sql import LINE_PROBLEM
+from pipelines.settings import clipped, unique_keys
 from pipelines.storage.database import in_memory
 from pipelines.storage.relations import sql_identifier
 
@@ -146,16 +147,19 @@ def records_from_objects(objects: list, *, start: int = 1) -> pa.Table:
 
 def load_json_document(data: bytes, name: str) -> object:
     """A whole JSON document (gzip allowed), decimals kept as their text so money stays exact.
-    A file that is not one is a FileError naming the position."""
+    A file that is not one is a FileError naming the position; one with a key given twice in an object, naming
+    the key (`unique_keys`)."""
     text, problem = decompress(data, name)
     if problem is not None:
         raise FileError(problem.reason)
     try:
-        return json.loads(text.decode("utf-8-sig"), parse_float=str)
+        return json.loads(text.decode("utf-8-sig"), parse_float=str, object_pairs_hook=unique_keys)
     except UnicodeDecodeError as exc:
         raise FileError(f"file is not valid UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise FileError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # a key given twice, a whole number of more than 4,300 digits
+        raise FileError(f"not read: {clipped(str(exc), 300)}") from None
     except RecursionError:
         raise FileError("JSON nested too deeply to read") from None
 

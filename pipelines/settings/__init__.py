@@ -28,6 +28,7 @@ from pipelines.settings.yaml_files import (  # noqa: F401  (the loader and messa
     read_yaml,
     shown,
     shown_kind,
+    unique_keys,
     yaml_problem,
 )
 

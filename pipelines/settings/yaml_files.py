@@ -226,6 +226,16 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return clipped(_shown(value, limit + 1), limit)
 
 
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` for `json.loads`: an object, or a ValueError naming a key given twice in it. Python's
+    parser keeps the last value silently (DuckDB's the first); which one was meant is ambiguous, so neither is read."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"the key {shown(twice)} is given twice in one object (which value is meant is ambiguous)")
+    return dict(pairs)
+
+
 def problems_text(what: str, problems: list[str]) -> str:
     """One problem as itself (one line for the user, naming the file); several under `invalid <what>:`, one a line."""
     if len(problems) == 1:

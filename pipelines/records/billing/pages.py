@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.records.read import FileError, load_json_document, read_records, records_from_objects
+from pipelines.settings import clipped, unique_keys
 
 
 def pages(data: bytes, name: str) -> list[dict]:
@@ -32,9 +33,11 @@ def pages(data: bytes, name: str) -> list[dict]:
         found = []
         for row in raw.to_pylist():
             try:
-                found.append(json.loads(row["record"], parse_float=str))
+                found.append(json.loads(row["record"], parse_float=str, object_pairs_hook=unique_keys))
             except RecursionError:
                 raise FileError(f"line {row['row_number']}: JSON nested too deeply to read") from None
+            except ValueError as exc:  # a key given twice deeper in the page
+                raise FileError(f"line {row['row_number']}: {clipped(str(exc), 300)}") from None
         what = "line"
     else:
         document = load_json_document(data, name)
