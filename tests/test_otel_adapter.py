@@ -553,19 +553,22 @@ def test_skipped_spans_are_counted_in_the_manifest_with_their_reason(home):
 
 def test_gemini_thinking_tokens_left_out_of_the_output_come_back_from_the_total():
     """OpenLLMetry's google_generativeai instrumentation (traceloop/openllmetry packages/
-    opentelemetry-instrumentation-google-generativeai/.../span_utils.py) writes candidatesTokenCount as the output and
-    totalTokenCount as gen_ai.usage.total_tokens; the thinking tokens are only in the total. The numbers are those of
+    opentelemetry-instrumentation-google-generativeai/.../span_utils.py, set_model_response_attributes) writes
+    candidatesTokenCount as the output and totalTokenCount as `llm.usage.total_tokens` (semconv_ai's
+    LLM_USAGE_TOTAL_TOKENS); other instrumentations write `gen_ai.usage.total_tokens`. The thinking tokens are only in
+    the total. The numbers are those of
     open-telemetry/opentelemetry-python-contrib's vertexai cassette test_generate_content.yaml (prompt 5, candidates 5,
     thoughts 294, total 304). They were priced as 5 output tokens: $0.00005625 instead of $0.00299625."""
     gemini = {"gen_ai.system": "Google", "gen_ai.request.model": "gemini-2.5-pro", "gen_ai.response.model": "gemini-2.5-pro",
               "gen_ai.usage.input_tokens": 5, "gen_ai.usage.output_tokens": 5}
     result = _parse(doc(span({**gemini, "gen_ai.usage.total_tokens": 304}, span_id="a1"), span(gemini, span_id="a2"),
-                        span({**gemini, "gen_ai.usage.total_tokens": 310, "gen_ai.usage.reasoning_tokens": 0}, span_id="a3")))
+                        span({**gemini, "gen_ai.usage.total_tokens": 310, "gen_ai.usage.reasoning_tokens": 0}, span_id="a3"),
+                        span({**gemini, "llm.usage.total_tokens": 304}, span_id="a4")))
     assert result.rejected.num_rows == 0
-    got = [(_buckets(result, i)["input_tokens"], _buckets(result, i)["output_tokens"], _buckets(result, i)["reasoning_tokens"]) for i in range(3)]
+    got = [(_buckets(result, i)["input_tokens"], _buckets(result, i)["output_tokens"], _buckets(result, i)["reasoning_tokens"]) for i in range(4)]
     # without a total nothing says how many thoughts there were (the vertexai instrumentation): docs/formats/otel.md;
     # a reasoning count, when written, is taken as it is
-    assert got == [(5, 5, 294), (5, 5, 0), (5, 5, 0)]
+    assert got == [(5, 5, 294), (5, 5, 0), (5, 5, 0), (5, 5, 294)]
 
 
 def test_openllmetry_bedrock_spans_carry_the_uncached_input():

@@ -104,7 +104,8 @@ RECORD_ATTRIBUTES = (
     "gen_ai.usage.details.reasoning_tokens", "gen_ai.usage.details.cache_read_tokens", "gen_ai.usage.details.cache_write_tokens",
     # OpenLLMetry's (traceloop) names for the same three, before the conventions had them
     "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.reasoning_tokens",
-    "gen_ai.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
+    # OpenLLMetry's Gemini instrumentations write the total as `llm.usage.total_tokens` (semconv_ai SpanAttributes.LLM_USAGE_TOTAL_TOKENS)
+    "gen_ai.usage.total_tokens", "llm.usage.total_tokens", "openai.response.service_tier", "gen_ai.openai.response.service_tier", "error.type",
     *OPENINFERENCE_ATTRIBUTES, *MEDIA_ATTRIBUTES, *VERCEL_ATTRIBUTES,
 )
 _RESOURCE_ATTRIBUTES = ("service.name",)
@@ -337,8 +338,8 @@ checked as (
                 and label_input = 'gen_ai.usage.input_tokens' and (provider = 'aws_bedrock' or contains(lower(provider_raw), 'anthropic'))
             then t_input + coalesce(t_cache_read, 0) + coalesce(t_cache_creation, 0)
             else t_input end as t_prompt,
-        try_cast(coalesce({blank_null(a['gen_ai.usage.total_tokens'])}, {blank_null(a['llm.token_count.total'])},
-                          {blank_null(a['ai.usage.totalTokens'])}) as bigint) as t_total
+        try_cast(coalesce({blank_null(a['gen_ai.usage.total_tokens'])}, {blank_null(a['llm.usage.total_tokens'])},
+                          {blank_null(a['llm.token_count.total'])}, {blank_null(a['ai.usage.totalTokens'])}) as bigint) as t_total
     from typed
 ),
 thoughts as (
