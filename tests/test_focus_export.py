@@ -98,3 +98,42 @@ overrides:
         assert meters["Output Tokens voice"] == [367, Decimal("0.00001"), Decimal("0.000006666666667")]
         assert meters["Audio Input Tokens voice"] == [400, Decimal("0.000032"), Decimal("0.00002")]
         assert meters["Audio Output Tokens voice"] == [333, Decimal("0.000064"), Decimal("0.000042666666667")]
+
+
+def test_a_batch_request_under_negotiated_rates_is_contracted_at_its_own_list_rate(home, tmp_path):
+    """Explicit override rates are the standard tier's negotiated price (README, "Negotiated prices"): a batch request
+    keeps its list rate less discount_pct, in the ledger and in the export alike. The export applied the standard
+    rates to every tier, so a batch row's ContractedUnitPrice ($2 / $10) was above its list price ($1.50 / $7.50) and
+    its ContractedCost differed from its EffectiveCost."""
+    (home.root / "price_overrides.yaml").write_text(
+        """
+overrides:
+  - id: sonnet-neg
+    provider: anthropic
+    model: claude-sonnet-4-5-20250929
+    effective_from: 2026-01-01
+    rates: {input: 2.00, output: 10.00}
+"""
+    )
+    usage = {"input_tokens": 1_000, "output_tokens": 1_000}
+    land(home, "day.jsonl", [
+        envelope("std", "anthropic", "claude-sonnet-4-5-20250929", usage),
+        envelope("bat", "anthropic", "claude-sonnet-4-5-20250929", usage, service_tier="batch", feature="nightly"),
+    ])
+    run_pipeline(home, progress=_quiet)
+    # by hand: standard at the negotiated $2 / $10 per 1M = 0.012; batch at Anthropic's batch list $1.50 / $7.50 = 0.009
+    assert dict(_ledger(home, "select request_id, cost_usd from core.request_costs")) == {"std": Decimal("0.012"), "bat": Decimal("0.009")}
+    out = tmp_path / "focus.parquet"
+    assert main(["export", "focus", "--home", str(home.root), "--out", str(out)]) == 0
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select x_service_tier, SkuMeter, cast(ListUnitPrice as decimal(38, 15)), cast(ContractedUnitPrice as decimal(38, 15)), "
+            f"cast(ContractedCost as decimal(38, 15)), cast(EffectiveCost as decimal(38, 15)) from read_parquet({sql_literal(str(out))}) "
+            "where SkuMeter in ('Input Tokens', 'Output Tokens') order by 1, 2"
+        ).fetchall()
+    assert rows == [
+        ("batch", "Input Tokens", Decimal("0.0000015"), Decimal("0.0000015"), Decimal("0.0015"), Decimal("0.0015")),
+        ("batch", "Output Tokens", Decimal("0.0000075"), Decimal("0.0000075"), Decimal("0.0075"), Decimal("0.0075")),
+        ("standard", "Input Tokens", Decimal("0.000003"), Decimal("0.000002"), Decimal("0.002"), Decimal("0.002")),
+        ("standard", "Output Tokens", Decimal("0.000015"), Decimal("0.00001"), Decimal("0.01"), Decimal("0.01")),
+    ]

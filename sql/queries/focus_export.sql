@@ -8,9 +8,10 @@
 -- core.request_costs.cost_usd; ListCost sums to its list_cost_usd. A self-hosted model's row is its share of the
 -- cluster's GPU bill (SkuMeter 'GPU capacity', PricingUnit 'USD', unit prices 1). Unpriced requests add no cost.
 -- x_requests counts each priced request once, on its group's 'Input Tokens' row (0 on the group's other meters), so
--- it adds up; x_unpriced_requests likewise counts those of the row's price entry (a bucket it has no price for). A
--- request with no price entry at all (unknown model, tier or date) has no row: a FOCUS row cannot carry an unknown
--- cost, and $0 would be a price. The command counts every one.
+-- it adds up; x_unpriced_requests likewise counts those of the row's price entry (a bucket it has no price for) when
+-- the group has a priced request to carry them. A request with no price entry at all (unknown model, tier or date),
+-- or whose group has no priced request, has no row: a FOCUS row cannot carry an unknown cost, and $0 would be a
+-- price. The command counts every one.
 -- effective_rate is a macro (pipelines/storage/money.py), the ledger's own arithmetic.
 with requests as (
     select *
@@ -89,16 +90,20 @@ rated as (
         prices.web_search_per_1k,
         prices.per_request,
         cast(1 - overrides.discount_pct * 0.01 as decimal(38, 12)) as multiplier,
-        overrides.input_per_mtok as override_input,
-        overrides.cache_read_per_mtok as override_cache_read,
-        overrides.cache_write_5m_per_mtok as override_cache_write_5m,
-        overrides.cache_write_1h_per_mtok as override_cache_write_1h,
-        overrides.output_per_mtok as override_output,
-        overrides.reasoning_per_mtok as override_reasoning,
-        overrides.audio_input_per_mtok as override_audio_input,
-        overrides.audio_output_per_mtok as override_audio_output,
-        overrides.image_input_per_mtok as override_image_input,
-        overrides.image_output_per_mtok as override_image_output,
+        -- as in core.request_costs: explicit rates are the price of one tier (the override's, else standard) below its
+        -- first long-context band; a batch request or one above the band pays its list rate less discount_pct
+        coalesce(overrides.service_tier, 'standard') = carried.service_tier and coalesce(prices.input_tokens_from, 0) = 0
+            as rates_apply,
+        case when rates_apply then overrides.input_per_mtok end as override_input,
+        case when rates_apply then overrides.cache_read_per_mtok end as override_cache_read,
+        case when rates_apply then overrides.cache_write_5m_per_mtok end as override_cache_write_5m,
+        case when rates_apply then overrides.cache_write_1h_per_mtok end as override_cache_write_1h,
+        case when rates_apply then overrides.output_per_mtok end as override_output,
+        case when rates_apply then overrides.reasoning_per_mtok end as override_reasoning,
+        case when rates_apply then overrides.audio_input_per_mtok end as override_audio_input,
+        case when rates_apply then overrides.audio_output_per_mtok end as override_audio_output,
+        case when rates_apply then overrides.image_input_per_mtok end as override_image_input,
+        case when rates_apply then overrides.image_output_per_mtok end as override_image_output,
     from carried
     left join reference.prices as prices
         on prices.price_id = carried.price_id
