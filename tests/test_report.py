@@ -101,9 +101,26 @@ def test_a_model_without_a_price_is_never_shown_as_zero_dollars(home, capsys):
     mix = _table_rows(_section(build_report(home, "2025-10", built_at=BUILT), "models"), "spend per feature and model")
     assert mix["email_draft"] == ["openai/gpt-9-preview", "n/a", "n/a", "1"]
     assert mix["search"][1:] == ["$0.02", "100.0%", "0"]  # a priced model beside it
+    page = build_report(home, "2025-10", built_at=BUILT)
+    # the model mix and the daily trend said $0.00 and a 0.0% share for it; the day's total counts only priced spend
+    models = _table_rows(_section(page, "models"), "spend per model")
+    assert models["openai"] == ["gpt-9-preview", "1", "2,300", "n/a", "n/a", "1"]  # the last openai row: unpriced sorts last
+    trend = _section(page, "trend")
+    header = re.search(r"<summary>Table: daily spend per feature, USD</summary><table><thead><tr>(.*?)</tr>", trend, re.S).group(1)
+    features = [unescape(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", header)][1:-1]
+    day = dict(zip(features, _table_rows(trend, "daily spend per feature, USD")["2025-10-21"]))
+    assert day["email_draft"] == "n/a"
+    assert day["support_chat"] == "$0.00"  # no request that day: nothing spent
     _print_spend_summary(home)
     line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("email_draft"))
     assert line.split() == ["email_draft", "1", "n/a", "n/a", "1"]
+
+
+def test_a_chart_label_of_a_cost_below_a_hundredth_of_a_cent_keeps_its_digits():
+    """Chart tooltips and axis labels printed $0.00000228 (a 7-in / 3-out gpt-4o-mini request) as "$0."."""
+    from pipelines.report.blocks import axis_usd
+
+    assert [axis_usd(v) for v in (0.00000228, 0.00005, 0.0537, 0.5, 12.5, 0)] == ["$0.0000023", "$0.00005", "$0.0537", "$0.5", "$12.5", "$0"]
 
 
 def test_one_month_of_the_report(home):

@@ -6,6 +6,7 @@ Every text that comes from the data is escaped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from html import escape
@@ -58,7 +59,8 @@ def axis_usd(value: float) -> str:
         return f"${value:,.0f}"
     if size >= 1:
         return f"${value:,.2f}".rstrip("0").rstrip(".")
-    return f"${value:.4f}".rstrip("0")
+    places = max(4, 1 - math.floor(math.log10(size)))  # two significant digits below $0.0001, never a bare "$0."
+    return f"${value:.{places}f}".rstrip("0").rstrip(".")
 
 
 def axis_pct(value: float) -> str:

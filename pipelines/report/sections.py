@@ -46,13 +46,14 @@ def _trend(data: ReportData) -> str:
     days = sorted({row["event_date"] for row in rows})
     cost = {(row["event_date"], row["feature"]): row["cost_usd"] for row in rows}
     features = sorted({row["feature"] for row in rows}, key=lambda f: -sum(as_float(cost.get((d, f))) for d in days))
-    series = [(feature, [as_float(cost.get((day, feature), 0)) for day in days]) for feature in features]
+    # a day without requests of a feature spent $0; a day whose requests of it are all unpriced has no known cost (None)
+    series = [(feature, [None if (c := cost.get((day, feature), 0)) is None else float(c) for day in days]) for feature in features]
     chart = line_chart("Daily spend per feature (USD)", [d.isoformat() for d in days], series, axis_usd)
     table_rows = []
     for day in days:
         costs = [cost.get((day, f), Decimal(0)) for f in features]
-        table_rows.append([day.isoformat(), *[usd(c) for c in costs], usd(sum(costs, Decimal(0)))])
-    totals = [sum((cost.get((d, f), Decimal(0)) for d in days), Decimal(0)) for f in features]
+        table_rows.append([day.isoformat(), *[usd(c) for c in costs], usd(sum((c for c in costs if c is not None), Decimal(0)))])
+    totals = [sum((c for d in days if (c := cost.get((d, f), Decimal(0))) is not None), Decimal(0)) for f in features]
     table_rows.append(["total", *[usd(t) for t in totals], usd(data.cost_usd)])
     numeric = set(range(1, len(features) + 2))
     return chart + data_table("daily spend per feature, USD", ["date", *features, "total"], table_rows, numeric)
