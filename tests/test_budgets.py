@@ -11,7 +11,7 @@ import pytest
 from helpers import envelope, land
 
 from pipelines.ingest.privacy import create_key
-from pipelines.insights.budgets import Budget, BudgetError, MonthSpan, load_budgets
+from pipelines.insights.budgets import Budget, BudgetError, MonthSpan, budget_status, load_budgets, observed_month
 from pipelines.runner import RunSummary, run_pipeline
 from pipelines.storage.home import Home
 
@@ -146,3 +146,23 @@ def test_invalid_budgets_fail_the_asset_with_the_file_and_field(pipeline):
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     described = failure.step_failure_data.user_failure_data.description
     assert "budgets.yaml: features.support_chat: expected a monthly amount in USD (a number >= 0), got 'lots'" in described
+
+
+def test_a_month_the_data_has_moved_past_is_projected_at_its_spend(tmp_path):
+    """A feature whose last request is of Nov 21, in a warehouse with data of December: November is over, so its
+    projection is its spend (docs/report.md). It was projected over the nine days after the 21st, spent x 5.5 here,
+    and warned of a budget it never passed."""
+    home = Home.at(tmp_path / "home").ensure()
+    create_key(home.secrets)
+    lines = [envelope(f"late_{day}", "openai", "gpt-4o-2024-08-06", USAGE, timestamp=f"2026-11-{day}T08:00:00Z", feature="late")
+             for day in (20, 21)]
+    lines.append(envelope("december", "openai", "gpt-4o-2024-08-06", USAGE, timestamp="2026-12-02T08:00:00Z", feature="search"))
+    land(home, "requests.jsonl", lines)
+    (home.root / "budgets.yaml").write_text("features:\n  late: 0.01\n")
+    run_pipeline(home, progress=_quiet)
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        span = observed_month(con, "2026-11")
+        assert (span.first_day, span.last_day, span.days_observed, span.days_remaining) == (dt.date(2026, 11, 20), dt.date(2026, 11, 30), 11, 0)
+        # two gpt-4o requests at 0.0035 each; December's request is not November's
+        assert budget_status(con, load_budgets(home.root), "2026-11").select(["spent_usd", "projected_usd", "status"]).to_pylist() == [
+            {"spent_usd": Decimal("0.007"), "projected_usd": Decimal("0.007"), "status": "on_track"}]
