@@ -649,6 +649,23 @@ def test_closed_month_is_unchanged_after_a_price_edit_and_the_restatement_is_rec
                         "where model = 'gpt-7-secret'") == [("estimated_only", None, None, 1)]
 
 
+def test_a_usage_record_corrected_after_the_close_is_restated_as_corrected_usage_not_a_reprice(home):
+    """The same request sent again after the close with other tokens (the final record wins): as many requests as at
+    the close, so the restatement said `repriced` though no price changed (README, "Closing a month")."""
+    from pipelines.finance.close import close_month
+
+    land(home, "samples.jsonl", _samples())
+    run_pipeline(home, progress=_quiet)
+    close_month(home, "2026-11")
+    grown = {"prompt_tokens": 4012, "completion_tokens": 600, "prompt_tokens_details": {"cached_tokens": 3840}}  # the sample's, doubled
+    land(home, "samples_resent.jsonl", [envelope("req_openai", "openai", "gpt-4o-2024-08-06", grown)])  # a later file name: final
+    run_pipeline(home, progress=_quiet)
+    # gpt-4o-2024-08-06: 172 x $2.50 + 3,840 cached x $1.25 + 600 x $10 per 1M = 0.01123
+    assert _query(home, "select provider, closed_requests, current_requests, closed_cost_usd, current_cost_usd, reason from marts.restatements") == [
+        ("openai", 1, 1, Decimal("0.005615"), Decimal("0.01123"), "late or corrected usage")
+    ]
+
+
 def test_reporting_currency_uses_the_latest_rate_and_records_it(home):
     (home.root / "settings.yaml").write_text("reporting_currency: EUR\n")
     (home.landing / "fx").mkdir(parents=True)

@@ -30,6 +30,15 @@ compared as (
         coalesce(closed.unpriced_requests, 0) as closed_unpriced_requests,
         coalesce(current.unpriced_requests, 0) as current_unpriced_requests,
         coalesce(closed.closed_at, current.period_closed_at) as closed_at,
+        -- every token of the row, to tell a corrected usage record (same requests, other tokens) from a re-price
+        coalesce(closed.input_tokens, 0) + coalesce(closed.cache_read_tokens, 0) + coalesce(closed.cache_write_5m_tokens, 0) + coalesce(closed.cache_write_1h_tokens, 0)
+            + coalesce(closed.output_tokens, 0) + coalesce(closed.reasoning_tokens, 0) + coalesce(closed.audio_input_tokens, 0) + coalesce(closed.audio_output_tokens, 0)
+            + coalesce(closed.image_input_tokens, 0) + coalesce(closed.image_output_tokens, 0)
+            as closed_tokens,
+        coalesce(current.input_tokens, 0) + coalesce(current.cache_read_tokens, 0) + coalesce(current.cache_write_5m_tokens, 0) + coalesce(current.cache_write_1h_tokens, 0)
+            + coalesce(current.output_tokens, 0) + coalesce(current.reasoning_tokens, 0) + coalesce(current.audio_input_tokens, 0) + coalesce(current.audio_output_tokens, 0)
+            + coalesce(current.image_input_tokens, 0) + coalesce(current.image_output_tokens, 0)
+            as current_tokens,
     from closed
     full outer join current
         on closed.event_date = current.event_date
@@ -57,7 +66,7 @@ select
         then cast(coalesce(current_cost_usd, 0) - coalesce(closed_cost_usd, 0) as decimal(38, 15))
     end as delta_usd,
     case
-        when closed_requests <> current_requests then 'late or corrected usage'
+        when closed_requests <> current_requests or closed_tokens <> current_tokens then 'late or corrected usage'
         when closed_unpriced_requests <> current_unpriced_requests then 'price coverage changed'
         else 'repriced'
     end as reason,
@@ -66,5 +75,6 @@ select
     current_unpriced_requests,
 from compared
 where closed_requests <> current_requests
+    or closed_tokens <> current_tokens
     or closed_cost_usd is distinct from current_cost_usd
     or closed_unpriced_requests <> current_unpriced_requests
