@@ -414,3 +414,40 @@ def test_the_gemini_2_5_flash_lite_preview_pays_its_own_audio_price(book):
         assert row["cache_read_per_mtok"] is None
     stable = book.lookup("google", "gemini-2.5-flash-lite", at, "standard", 12000)
     assert request_cost(stable, input=2000, audio_input=10000, output=1000) == Decimal("0.0036")
+
+
+@pytest.mark.parametrize(("at", "entry", "usd"), [
+    # the OpenAI chat sample (2,006 prompt tokens, 300 completion) before caching reached the name: 2,006 x 5 + 300 x 15
+    (dt.datetime(2024, 9, 1, tzinfo=dt.timezone.utc), "openai/gpt-4o@2024-05-13/standard", "0.01453"),
+    # from 2024-10-02, gpt-4o-2024-08-06's price: 2,006 x 2.50 + 300 x 10 (nothing cached here)
+    (dt.datetime(2024, 10, 2, tzinfo=dt.timezone.utc), "openai/gpt-4o@2024-10-02/standard", "0.008015"),
+])
+def test_gpt_4o_pays_the_price_of_the_snapshot_it_served(book, at, entry, usd):
+    """`gpt-4o` served gpt-4o-2024-05-13 ($5 / $15, OpenAI's structured-outputs post: 08-06 "saves 50% on input and 33%
+    on output") until OpenAI pointed it at gpt-4o-2024-08-06 on 2024-10-02 (platform.openai.com/docs/models/gpt-4o).
+    The imported entry had today's $2.50 / $10 for all time: May to September 2024 was 50% / 33% low."""
+    row = book.lookup("openai", "gpt-4o", at, "standard", 2006)
+    assert row["price_id"] == entry
+    assert request_cost(row, input=2006, output=300) == Decimal(usd)
+    # the snapshot it served costs the same that day
+    served = "gpt-4o-2024-05-13" if at.month == 9 else "gpt-4o-2024-08-06"
+    assert request_cost(book.lookup("openai", served, at, "standard", 2006), input=2006, output=300) == Decimal(usd)
+    assert book.lookup("openai", "gpt-4o", dt.datetime(2024, 5, 12, tzinfo=dt.timezone.utc), "standard", 2006) is None  # before launch
+
+
+@pytest.mark.parametrize(("name", "at", "text", "usd"), [
+    # text and 20,000 audio tokens in, 1,000 out; audio at the text input price where the page lists one input price
+    ("gemini-2.5-pro", AT, 10_000, "0.0475"),  # 30,000 x 1.25 + 1,000 x 10
+    ("gemini-2.5-pro", AT, 210_000, "0.59"),  # 230,000 in, above 200K: 230,000 x 2.50 + 1,000 x 15
+    ("gemini-1.5-pro-002", dt.datetime(2024, 11, 1, tzinfo=dt.timezone.utc), 10_000, "0.0425"),  # 30,000 x 1.25 + 1,000 x 5
+    ("gemini-2.0-flash-lite", AT, 10_000, "0.00255"),  # 30,000 x 0.075 + 1,000 x 0.30
+    # the 2.5 Flash preview's own audio line: 10,000 x 0.15 + 20,000 x 1.00 + 1,000 x 0.60
+    ("gemini-2.5-flash-preview-04-17", dt.datetime(2025, 5, 1, tzinfo=dt.timezone.utc), 10_000, "0.0221"),
+])
+def test_gemini_audio_input_is_priced_where_the_page_gives_one_input_price(book, name, at, text, usd):
+    """Gemini 2.5 Pro, 1.5 and 2.0 Flash-Lite list one input price for text, image, video and audio
+    (ai.google.dev/gemini-api/docs/pricing); the 2.5 Flash previews listed audio at $1.00 (developers.googleblog.com,
+    "Start building with Gemini 2.5 Flash"). These entries had no audio price: a request with audio tokens was
+    unpriced (no_price_for_bucket:audio_input)."""
+    row = book.lookup("google", name, at, "standard", text + 20_000)
+    assert request_cost(row, input=text, audio_input=20_000, output=1_000) == Decimal(usd)

@@ -46,17 +46,17 @@ def book():
 # --------------------------------------------------------------------------- by hand, through the shipped book
 
 
-def test_an_openai_gpt_4o_batch_request_from_2025_is_priced_at_the_batch_price(book):
-    """The OpenAI sample response on `gpt-4o` in batch on 2025-06-01: 2,006 prompt tokens of which 1,920 cached, 300
-    completion tokens. genai-prices' batch block (from 2026-10-14, its cached input corrected to half of standard) is
-    carried back to the undated version, whose standard prices ($2.50 / $1.25 cached / $10) are the same: 86 x 1.25 +
-    1,920 x 0.625 + 300 x 5 = 107.5 + 1,200 + 1,500 = 2,807.5 per 1M. Before the rule this request was unpriced (no
-    batch price before 2026-10-14)."""
-    batch = book.lookup("openai", "gpt-4o", _at("2025-06-01"), "batch", 2006)
-    assert request_cost(batch, input=86, cache_read=1920, output=300) == Decimal("0.0028075")
-    assert batch["price_id"] == "openai/gpt-4o@undated/batch"
+def test_an_openai_gpt_5_1_batch_request_from_before_the_import_is_priced_at_the_batch_price(book):
+    """The OpenAI sample response on `gpt-5.1` in batch on 2026-04-01: 2,006 prompt tokens of which 1,920 cached, 300
+    completion tokens. genai-prices' batch block (from 2026-10-14) is carried back to the undated version, whose
+    standard prices ($1.25 / $0.125 cached / $10) are the same: 86 x 0.625 + 1,920 x 0.0625 + 300 x 5 = 53.75 + 120 +
+    1,500 = 1,673.75 per 1M. Before the rule this request was unpriced (no batch price before 2026-10-14). (This test
+    used gpt-4o, whose history the book now curates: it served gpt-4o-2024-05-13 at $5 / $15 until 2024-10-02.)"""
+    batch = book.lookup("openai", "gpt-5.1", _at("2026-04-01"), "batch", 2006)
+    assert request_cost(batch, input=86, cache_read=1920, output=300) == Decimal("0.00167375")
+    assert batch["price_id"] == "openai/gpt-5.1@undated/batch"
     assert "batch: as from 2026-10-14 (https://platform.openai.com/docs/guides/batch)" in batch["note"]
-    assert bucket_prices(batch) == bucket_prices(book.lookup("openai", "gpt-4o", _at("2026-11-27"), "batch", 2006))
+    assert bucket_prices(batch) == bucket_prices(book.lookup("openai", "gpt-5.1", _at("2026-11-27"), "batch", 2006))
 
 
 def test_an_anthropic_batch_request_gets_the_batch_price_only_where_standard_is_the_same(book):
@@ -158,7 +158,7 @@ def test_tier_history_requests_are_priced_by_the_pipeline(home: Home):
     messages = sample_usage("anthropic_messages_usage.json")  # 120 in, 8000 cache read, 1500 + 500 cache write, 350 out
     when = "2026-04-01T09:00:00Z"
     lines = [
-        envelope("oa-batch", "openai", "gpt-4o", chat, service_tier="batch", timestamp=when),
+        envelope("oa-batch", "openai", "gpt-5.1", chat, service_tier="batch", timestamp=when),
         envelope("an-batch", "anthropic", "claude-opus-4-6", messages, service_tier="batch", timestamp=when),
         envelope("luna-batch", "openai", "gpt-5.6-luna", chat, service_tier="batch", timestamp=when),
     ]
@@ -170,7 +170,7 @@ def test_tier_history_requests_are_priced_by_the_pipeline(home: Home):
             "select request_id, price_id, cost_usd, unpriced_reason, price_confidence from core.request_costs").fetchall()}
     priced = {k: (v[0], v[1].normalize() if v[1] is not None else None, v[2], v[3]) for k, v in rows.items()}
     assert priced == {
-        "oa-batch": ("openai/gpt-4o@undated/batch", Decimal("0.0028075"), None, "undated"),
+        "oa-batch": ("openai/gpt-5.1@undated/batch", Decimal("0.00167375"), None, "undated"),
         "an-batch": ("anthropic/claude-opus-4-6@2026-03-13/batch", Decimal("0.0138625"), None, "dated"),
         # gpt-5.6-luna's undated standard price ($1) is not the $0.20 of the versions that price batch
         "luna-batch": (None, None, "no_price_at_time", None),
