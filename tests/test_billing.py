@@ -774,3 +774,21 @@ def test_a_gcp_rounding_error_row_is_an_adjustment_however_its_cost_type_is_spel
     parsed = parse_gcp_billing(("\n".join(rows) + "\n").encode(), "gcp.jsonl")
     assert parsed.rejected.num_rows == 0
     assert [r["charge_category"] for r in parsed.rows.to_pylist()] == ["usage", "adjustment", "adjustment", "tax"]
+
+
+def test_a_bill_line_in_a_currency_without_a_rate_is_unknown_not_zero(home):
+    """A FOCUS line billed in GBP with no GBP rate in landing/fx has no USD amount: the day's bill is unknown
+    (status no_fx_rate, billed and variance null), not $0 against the estimate and `under_billed`. With the rate
+    landed it reconciles (0.0163125 GBP / 0.75 = 0.02175 USD)."""
+    land(home, "day.jsonl", [envelope("r1", "openai", "gpt-4o-2024-08-06", {"prompt_tokens": 5_000, "completion_tokens": 925})])
+    header = "ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ChargeClass,BilledCost,EffectiveCost,BillingCurrency,ProviderName,ServiceName\n"
+    _land_bill(home, "focus", "gbp.csv", header + "2026-11-27T00:00:00Z,2026-11-28T00:00:00Z,Usage,,0.0163125,0.0163125,GBP,OpenAI,OpenAI API\n")
+    summary = run_pipeline(home, progress=_quiet)
+    query = "select estimated_cost_usd, billed_cost_usd, variance_usd, status, unconverted_lines from marts.billing_reconciliation"
+    # gpt-4o-2024-08-06: 5,000 x $2.50 + 925 x $10 per 1M = 0.02175
+    assert _query(home, query) == [(Decimal("0.02175"), None, None, "no_fx_rate", 1)]
+    assert any("a currency without an exchange rate" in warning for warning in summary.warnings)
+    (home.landing / "fx").mkdir(parents=True)
+    (home.landing / "fx" / "rates.csv").write_text("date,currency,rate\n2026-11-01,GBP,0.75\n")
+    run_pipeline(home, progress=_quiet)
+    assert _query(home, query) == [(Decimal("0.02175"), Decimal("0.02175"), Decimal("0"), "matched", 0)]

@@ -2,7 +2,8 @@
 -- Each model the bill's usage lines name (one the price book knows) is reconciled on its own row. Usage lines that
 -- name no model (or one the book does not know) are one row with a null model per provider-day, against the
 -- estimate of every model of that day the bill does not name: one unnamed line does not fold the named ones in.
--- Credits, tax, adjustments and purchases are reported beside usage and never count as usage variance.
+-- Credits, tax, adjustments and purchases are reported beside usage and never count as usage variance. A sum holding a
+-- line in a currency without a rate is null (unknown), and such a row's status is no_fx_rate.
 with bill as (
     select *
     from core.billing_line_items
@@ -62,12 +63,18 @@ billed as (
         bill.provider,
         bill.reconcile_model as model,
         count(*) filter (where bill.charge_category = 'usage') as usage_lines,
-        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'usage'), 0) as decimal(38, 15)) as billed_cost_usd,
-        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'credit'), 0)
-            + coalesce(sum(bill.included_credits_usd), 0) as decimal(38, 15)) as credits_usd,
-        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'tax'), 0) as decimal(38, 15)) as tax_usd,
-        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'adjustment'), 0) as decimal(38, 15)) as adjustments_usd,
-        cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'purchase'), 0) as decimal(38, 15)) as purchases_usd,
+        -- a sum with a line in a currency without a rate is unknown (null), never that line counted as $0
+        case when not coalesce(bool_or(bill.billed_cost_usd is null) filter (where bill.charge_category = 'usage'), false)
+            then cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'usage'), 0) as decimal(38, 15)) end as billed_cost_usd,
+        case when not coalesce(bool_or(bill.billed_cost_usd is null) filter (where bill.charge_category = 'credit'), false)
+            then cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'credit'), 0)
+                + coalesce(sum(bill.included_credits_usd), 0) as decimal(38, 15)) end as credits_usd,
+        case when not coalesce(bool_or(bill.billed_cost_usd is null) filter (where bill.charge_category = 'tax'), false)
+            then cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'tax'), 0) as decimal(38, 15)) end as tax_usd,
+        case when not coalesce(bool_or(bill.billed_cost_usd is null) filter (where bill.charge_category = 'adjustment'), false)
+            then cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'adjustment'), 0) as decimal(38, 15)) end as adjustments_usd,
+        case when not coalesce(bool_or(bill.billed_cost_usd is null) filter (where bill.charge_category = 'purchase'), false)
+            then cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.charge_category = 'purchase'), 0) as decimal(38, 15)) end as purchases_usd,
         cast(coalesce(sum(bill.billed_cost_usd) filter (where bill.is_correction), 0) as decimal(38, 15)) as corrections_usd,
         count(*) filter (where bill.fx_rate is null) as unconverted_lines,
     from bill
@@ -82,13 +89,13 @@ joined as (
         estimated.charge_date is not null as has_estimate,
         coalesce(billed.usage_lines, 0) > 0 as has_bill,
         case when estimated.charge_date is null then 0 else estimated.estimated_cost_usd end as estimated_cost_usd,
-        coalesce(billed.billed_cost_usd, 0) as billed_cost_usd,
+        case when billed.charge_date is null then 0 else billed.billed_cost_usd end as billed_cost_usd,
         coalesce(estimated.requests, 0) as requests,
         coalesce(estimated.unpriced_requests, 0) as unpriced_requests,
-        coalesce(billed.credits_usd, 0) as credits_usd,
-        coalesce(billed.tax_usd, 0) as tax_usd,
-        coalesce(billed.adjustments_usd, 0) as adjustments_usd,
-        coalesce(billed.purchases_usd, 0) as purchases_usd,
+        case when billed.charge_date is null then 0 else billed.credits_usd end as credits_usd,
+        case when billed.charge_date is null then 0 else billed.tax_usd end as tax_usd,
+        case when billed.charge_date is null then 0 else billed.adjustments_usd end as adjustments_usd,
+        case when billed.charge_date is null then 0 else billed.purchases_usd end as purchases_usd,
         coalesce(billed.corrections_usd, 0) as corrections_usd,
         coalesce(billed.unconverted_lines, 0) as unconverted_lines,
     from estimated
@@ -119,6 +126,8 @@ select
     variance_usd,
     case when estimated_cost_usd <> 0 then cast(round(exact_ratio(variance_usd * 100, estimated_cost_usd), 4) as decimal(18, 4)) end as variance_pct,
     case
+        -- the bill's usage has a line in a currency without a rate: its USD amount is unknown (land a rate in landing/fx)
+        when has_bill and billed_cost_usd is null then 'no_fx_rate'
         when has_bill and not has_estimate then 'billed_only'
         when has_estimate and not has_bill and (estimated_cost_usd is null or estimated_cost_usd <> 0 or unpriced_requests > 0) then 'estimated_only'
         -- a bill beside only unpriced requests: the bill's usage has no priced estimate to match

@@ -13,8 +13,17 @@ def _tolerance(home) -> dict:
 
 
 def _outside(rows: list[tuple], con, params: dict) -> str:
-    days = len({row[0] for row in rows})
-    return f"{len(rows)} provider-day rows on {days} day(s) are outside {params['tolerance_pct']}% / ${params['tolerance_usd']}"
+    unconverted = [row for row in rows if row[3] == "no_fx_rate"]
+    outside = [row for row in rows if row[3] != "no_fx_rate"]
+    said = []
+    if outside:
+        days = len({row[0] for row in outside})
+        said.append(f"{len(outside)} provider-day rows on {days} day(s) are outside {params['tolerance_pct']}% / ${params['tolerance_usd']}")
+    if unconverted:
+        days = len({row[0] for row in unconverted})
+        said.append(f"{len(unconverted)} provider-day rows on {days} day(s) have a bill line in a currency without an exchange rate "
+                    "(its USD amount is unknown: add the rate to landing/fx)")
+    return "; ".join(said)
 
 
 VARIANCE_WITHIN_TOLERANCE = SqlCheck(TOLERANCE_CHECK, "marts.billing_reconciliation", _outside, passed="every billed day is within tolerance", warn=True)
