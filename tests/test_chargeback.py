@@ -309,6 +309,7 @@ def test_close_prints_the_final_statements(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "chargeback statement CB-2026-10-acme is final: 0.06 USD" in out
     assert "chargeback statement CB-2026-10-umbrella is final: 0.28 EUR" in out
+    assert "chargeback statement CB-2026-10-kaiju is final: 2 JPY" in out  # the yen has no minor unit: it printed 2.00
     assert "warning" not in out  # October 2026 has ended
 
 

@@ -235,8 +235,8 @@ def _close(args: argparse.Namespace) -> int:
         "finance.daily_spend; later changes to this month appear in marts.restatements"
     )
     statements = _summary(home, "closed_statements", "marts.chargeback_statements")
-    for statement_id, currency, charge in statements:
-        print(f"  chargeback statement {cell(statement_id)} is final: {money(charge)} {currency} (later changes become credit and debit lines)")
+    for statement_id, currency, charge, places in statements:
+        print(f"  chargeback statement {cell(statement_id)} is final: {money(charge, places)} {currency} (later changes become credit and debit lines)")
     if dt.datetime.now(dt.timezone.utc).date() < month_bounds(closed["month"])[1]:
         print(f"warning: {closed['month']} has not ended (UTC): the requests of its remaining days will be restatements "
               "and credit or debit lines, not part of the frozen month")
