@@ -127,6 +127,9 @@ def test_one_month_of_the_report(home):
     page = build_report(home, "2025-11", built_at=BUILT)
     assert "Data: event dates 2025-11-02 to 2025-11-02 (1 day, month 2025-11)" in page
     assert "Features: code_assist" in page
+    # a month without requests in a warehouse that has others: not "none yet ... run tokenledger run to fill the warehouse"
+    assert "Data: no requests in 2025-01 (run `tokenledger run` if its logs have landed since the last run)" in build_report(
+        home, "2025-01", built_at=BUILT)
     # October: the data has moved on to Nov 2, so October is over: observed Oct 10-31 (22 days, none left);
     # support_chat spent 0.029568 and is projected at that, under its 0.05 budget (projected past the 21st it was
     # 0.054208, over it)

@@ -129,8 +129,10 @@ def render(data: ReportData) -> str:
         covers = f"Data: event dates {data.first_day} to {data.last_day} ({days} day{'s' if days != 1 else ''}"
         covers += f", month {data.month})" if data.month else ", everything in the warehouse)"
         covers += f" · {count(data.requests)} requests · {len(data.features)} features"
+    elif data.month:  # the warehouse may well hold other months: running again only helps if this month's logs landed since
+        covers = f"Data: no requests in {data.month} (run `tokenledger run` if its logs have landed since the last run)"
     else:
-        covers = f"Data: none yet{f' for {data.month}' if data.month else ''} — run `tokenledger run` to fill the warehouse"
+        covers = "Data: none yet — run `tokenledger run` to fill the warehouse"
     feature_list = ", ".join(data.features) if data.features else "none yet"
     nav = "".join(f'<a href="#{part.anchor}">{escape(part.nav)}</a>' for part in SECTIONS)
     body = "".join(_section(part.anchor, part.title, part.note, part.render(data)) for part in SECTIONS)
