@@ -154,8 +154,9 @@ def test_month_span_is_the_latest_month_or_the_one_asked_for(con):
         {"event_date": dt.date(2026, 11, 2), "feature": "chat", "requests": 1, "cost_usd": Decimal("1"), "unpriced_requests": 0},
     ], SPEND)
     assert run(con, "queries/month_span", {"month": None}) == [{"month": "2026-11", "first_day": dt.date(2026, 11, 1), "last_day": dt.date(2026, 11, 2)}]
-    # October's first data day is the 20th: the span starts there, not on the 1st.
-    assert run(con, "queries/month_span", {"month": "2026-10"}) == [{"month": "2026-10", "first_day": dt.date(2026, 10, 20), "last_day": dt.date(2026, 10, 23)}]
+    # October's first data day is the 20th: the span starts there, not on the 1st; the data has moved on to November,
+    # so October is over: its span runs to the 31st (days without spend spent nothing), not to its last spend on the 23rd
+    assert run(con, "queries/month_span", {"month": "2026-10"}) == [{"month": "2026-10", "first_day": dt.date(2026, 10, 20), "last_day": dt.date(2026, 10, 31)}]
     assert run(con, "queries/month_span", {"month": "2026-09"}) == []
 
 
