@@ -225,3 +225,37 @@ def test_a_dated_openai_audio_snapshot_costs_its_models_price(book, name, model)
         assert request_cost(row, input=50, audio_input=1500, output=400) == Decimal("0.0065625")
     else:
         assert request_cost(row, input=100, audio_output=2000) == Decimal("0.02406")
+
+
+@pytest.mark.parametrize(("provider", "name", "model", "usd"), [
+    # 1,000 input and 1,000 output tokens. A GovCloud profile inside an ARN or a LiteLLM route: GovCloud's $3.60 / $18
+    # (1.2 x the US price): 3.60 + 18 = 21.60 per 1M tokens each, not the US 3 + 15
+    ("aws_bedrock", "arn:aws-us-gov:bedrock:us-gov-west-1:123456789012:inference-profile/us-gov.anthropic.claude-3-7-sonnet-20250219-v1:0",
+     "us-gov.anthropic.claude-3-7-sonnet-20250219-v1:0", "0.0216"),
+    ("aws_bedrock", "bedrock/us-gov-west-1/anthropic.claude-3-7-sonnet-20250219-v1:0", "us-gov.anthropic.claude-3-7-sonnet-20250219-v1:0", "0.0216"),
+    # a foundation model invoked in GovCloud, the partition says where it ran: Claude 3 Haiku 0.30 + 1.50, not 0.25 + 1.25
+    ("aws_bedrock", "arn:aws-us-gov:bedrock:us-gov-west-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+     "us-gov.anthropic.claude-3-haiku-20240307-v1:0", "0.0018"),
+    # the EU profile of Nova Pro: 1.05 + 4.20, not the US 0.80 + 3.20
+    ("aws_bedrock", "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0", "eu.amazon.nova-pro-v1:0", "0.00525"),
+    ("aws_bedrock", "bedrock/eu.amazon.nova-pro-v1:0", "eu.amazon.nova-pro-v1:0", "0.00525"),
+    # wrapped ids that resolved to nothing, now their own entry's: 2.50 + 15; 1.25 + 10; 0.15 + 0.60
+    ("aws_bedrock", "bedrock/global.openai.gpt-5.4", "global.openai.gpt-5.4", "0.0175"),
+    ("google", "projects/p/locations/global/publishers/google/models/gemini-2.5-pro", "gemini-2.5-pro", "0.01125"),
+    ("openai", "openai/gpt-4o-mini", "gpt-4o-mini-2024-07-18", "0.00075"),
+])
+def test_a_model_id_inside_an_arn_or_a_route_is_priced_as_that_id(book, provider, name, model, usd):
+    """Bedrock logs an inference profile's ARN, LiteLLM a route (`bedrock/us-gov-west-1/<id>`), Vertex a resource path,
+    OpenRouter-style clients `openai/<id>`. A generic match rule of the in-Region entry (contains
+    'claude-3-7-sonnet-20250219') matched the whole name past the guards that keep `us-gov.` and `eu.` ids off it
+    (17-24% low); other wrapped ids matched nothing (unpriced)."""
+    assert book.resolve(provider, name) == model
+    row = book.lookup(provider, name, AT, "standard", 1000)
+    assert request_cost(row, input=1000, output=1000) == Decimal(usd)
+
+
+def test_a_wrapped_regional_id_without_an_entry_of_its_own_stays_unpriced(book):
+    """The jp. profile of Nova Lite is billed at Tokyo's price, which the book does not have: unpriced, as its bare id
+    is, never the US price through the ARN."""
+    assert book.resolve("aws_bedrock", "jp.amazon.nova-lite-v1:0") is None
+    assert book.resolve("aws_bedrock", "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/jp.amazon.nova-lite-v1:0") is None

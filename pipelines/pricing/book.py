@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import yaml
 
-from pipelines.pricing.match_rules import match_rule_problems, rule_matches
+from pipelines.pricing.match_rules import match_rule_problems, regional_bedrock_id, rule_matches, wrapped_id
 from pipelines.pricing.precedence import LAYERS, apply_precedence, duplicate_models
 from pipelines.pricing.same_as import resolve_same_as
 from pipelines.pricing.versions import (  # noqa: F401 - TIERS, start_label and version_problems are imported from here
@@ -143,15 +143,15 @@ class PriceBook:
         return sorted({provider for provider, _ in self.models})
 
     def resolve(self, provider: str, name: str) -> str | None:
-        """The book model a request's (provider, model) means: an exact name first, then the match rules in order."""
-        exact = self._exact.get((provider, name))
-        if exact is not None:
+        """The book model a request's (provider, model) means: an exact name, else the id the name wraps (`wrapped_id`)
+        as a name of its own (a Region-priced Bedrock id by its own entry only), else the match rules in order."""
+        if (exact := self._exact.get((provider, name))) is not None:
             return exact
+        inner = wrapped_id(provider, name)
+        if inner is not None and ((found := self.resolve(provider, inner)) is not None or regional_bedrock_id(provider, inner)):
+            return found
         lowered = name.lower()
-        for rule, model in self._rules.get(provider, []):
-            if rule_matches(rule, lowered):
-                return model
-        return None
+        return next((model for rule, model in self._rules.get(provider, []) if rule_matches(rule, lowered)), None)
 
     def resolve_exact(self, provider: str, name: str) -> str | None:
         """What the warehouse join (`reference.model_aliases`) finds: exact names only."""

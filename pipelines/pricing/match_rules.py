@@ -26,6 +26,29 @@ def rule_matches(rule: dict, lowered_name: str) -> bool:
     return value in lowered_name
 
 
+_PROFILES = ("us.", "eu.", "apac.", "jp.", "au.", "ca.", "global.", "us-gov.")
+"""Bedrock's cross-Region profile prefixes (`us.anthropic.claude-...`)."""
+_GOVCLOUD = re.compile(r"^arn:aws-us-gov:|(^|/)us-gov-(west|east)-\d+/")
+
+
+def wrapped_id(provider: str, name: str) -> str | None:
+    """The model id a logged name wraps, or None when it wraps none: the part after the last `/` of an ARN
+    (`arn:aws:bedrock:eu-west-1:123:inference-profile/eu.amazon.nova-pro-v1:0`), a route (`bedrock/<id>`,
+    `bedrock/us-gov-west-1/<id>`, `openai/gpt-4o`) or a resource path (`publishers/google/models/gemini-2.5-pro`).
+    A Bedrock id in AWS GovCloud (an `arn:aws-us-gov:` ARN or a `us-gov-*` Region in the route) is its `us-gov.` id:
+    GovCloud bills its own prices, never the US commercial Regions'."""
+    if "/" not in name:
+        return None
+    inner = name.rsplit("/", 1)[1]
+    if provider == "aws_bedrock" and _GOVCLOUD.search(name.lower()) and not inner.lower().startswith(_PROFILES):
+        inner = "us-gov." + inner
+    return inner or None
+
+
+def regional_bedrock_id(provider: str, inner: str) -> bool:
+    """A wrapped Bedrock id whose Region prefix is billed at its own price: only its own entry may price it."""
+    return provider == "aws_bedrock" and inner.lower().startswith(_PROFILES) and not inner.lower().startswith(("us.", "global."))
+
 
 def match_rule_problems(rule: object) -> list[str]:
     """What is wrong with one match rule, e.g. {starts_with: claude-3-5-sonnet} or {all: [...]}."""
