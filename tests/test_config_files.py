@@ -268,6 +268,16 @@ def test_a_file_that_is_not_utf8_names_the_file(tmp_path, name):
         ("settings.yaml", "reconciliation: {tolerance_pct: 1.0e+20}\n", "settings.yaml: reconciliation.tolerance_pct must be a percentage from 0 to 100, got 1.0E+20"),
         ("settings.yaml", "reconciliation: {tolerance_usd: true}\n", "settings.yaml: reconciliation.tolerance_usd must be a non-negative number, got true"),
         ("settings.yaml", "reporting_currency: 123\n", "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 123"),
+        # a trailing newline passed a check written with re.match and `$` (which matches before a final newline): the
+        # run went on with 'EUR\n', found no rate for it and left every fx_rate null
+        ("settings.yaml", 'reporting_currency: "EUR\\n"\n', "settings.yaml: reporting_currency must be an ISO 4217 code like EUR, got 'EUR\\n'"),
+        ("settings.yaml", 'clusters:\n  "gpu-a\\n": {region: x}\n', "settings.yaml: clusters: 'gpu-a\\n' is not a cluster name"),
+        ("chargeback.yaml", 'payers:\n  "acme\\n":\n    match: {customer_id: c}\n    rule: cost_plus\n    markup_pct: 1\n', "chargeback.yaml: payers: a payer id is 1-64 letters, digits, '_', '.' or '-' (it names statements), got 'acme\\n'"),
+        ("chargeback.yaml", 'payers:\n  acme:\n    match: {customer_id: c}\n    rule: cost_plus\n    markup_pct: 1\n    currency: "EUR\\n"\n',
+         "chargeback.yaml: payers.acme.currency"),
+        # a date and time is not a UTC date: 23:00 at -05:00 on the 29th is the 30th in UTC, and its local day was used
+        ("price_overrides.yaml", "overrides:\n  - {id: x, provider: openai, effective_from: 2026-11-29T23:00:00-05:00, discount_pct: 50}\n",
+         "price_overrides.yaml: override 'x': missing or invalid effective_from (YYYY-MM-DD), got 2026-11-29T23:00:00-05:00"),
         ("settings.yaml", "- reporting_currency\n", "settings.yaml: expected a mapping of settings"),
         ("settings.yaml", "pue: .nan\n", "settings.yaml: pue must be a number from 1 to 5 (facility energy / IT energy), got .nan"),
         ("settings.yaml", "pue: 0.9\n", "settings.yaml: pue must be a number from 1 to 5 (facility energy / IT energy), got 0.9"),
@@ -469,6 +479,9 @@ BAD_ARGUMENTS = [
     "prices show",
     "prices diff --since yesterday",
     "report --month 2026-13",
+    "report --month 2026-1",  # strptime's %m took it, and the report said the month had no requests
+    "whatif --feature search --to-model gpt-4o --share 0.5 --month 2026-1",
+    "run --start 20261101 --end 2026-11-02",  # Python's ISO reader takes 20261101 and 2026-W44-7
     "report --month 9999-12",  # a month whose end is past year 9999 crashed
     "whatif --feature search --to-model gpt-4o --share 2",
     "whatif --feature search --to-model gpt-4o --share 0.0000000000000000001",  # overflowed DECIMAL(38, 15)

@@ -261,7 +261,7 @@ def _providers(origin: str, section: object) -> tuple[tuple[str, str], ...]:
     for name, ours in section.items():
         if not isinstance(name, str) or not name.strip():
             raise AttributionConfigError(f"{origin}: 'providers' has a name that is not text: {shown(name)}")
-        if not isinstance(ours, str) or not (ours in OUR_PROVIDERS or _SELF_HOSTED.match(ours)):
+        if not isinstance(ours, str) or not (ours in OUR_PROVIDERS or _SELF_HOSTED.fullmatch(ours)):
             raise AttributionConfigError(
                 f"{origin}: 'providers.{clipped(name)}' must be one of {', '.join(OUR_PROVIDERS)} or self_hosted:<cluster>, "
                 f"found {shown(ours)}"
@@ -327,7 +327,7 @@ def _keys(origin: str, source: str, field: str, value: object) -> tuple[str, ...
         raise AttributionConfigError(f"{where} must be a list of keys, found {_kind(value)}")
     keys = []
     for item in value:
-        if not isinstance(item, str) or not _KEY.match(item):
+        if not isinstance(item, str) or not _KEY.fullmatch(item):
             raise AttributionConfigError(
                 f"{where} has an invalid key {item!r} (letters, digits and _ . : / @ - only)"
             )

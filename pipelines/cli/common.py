@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from pipelines.settings import DEFAULT_HOME, HOME_ENV
+from pipelines.settings import DEFAULT_HOME, HOME_ENV, as_date
 from pipelines.storage.home import Home
 from pipelines.storage.relations import printable
 
@@ -82,19 +82,18 @@ def check_home(home: Home) -> None:
 
 
 def date_arg(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+    day = as_date(text)  # YYYY-MM-DD only: Python's ISO reader also takes 20261129 and 2026-W48-7
+    if day is None:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
+    return day
 
 
 def month_arg(text: str) -> str:
-    from pipelines.finance.close import FIRST_YEAR, LAST_YEAR
+    from pipelines.finance.close import FIRST_YEAR, LAST_YEAR, MONTH
 
-    try:
-        month = dt.datetime.strptime(text, "%Y-%m")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}") from None
+    if not MONTH.fullmatch(text):  # strptime's %m also takes 2026-1, a month no table spells that way
+        raise argparse.ArgumentTypeError(f"not a month (YYYY-MM): {text!r}")
+    month = dt.datetime.strptime(text, "%Y-%m")
     if not FIRST_YEAR <= month.year <= LAST_YEAR:
         raise argparse.ArgumentTypeError(f"not a month from {FIRST_YEAR}-01 to {LAST_YEAR}-12: {text!r}")
     return text

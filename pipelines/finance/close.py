@@ -32,7 +32,7 @@ class CloseError(RuntimeError):
 
 def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     """'2025-10' -> (2025-10-01, 2025-11-01)."""
-    match = MONTH.match(month)
+    match = MONTH.fullmatch(month)
     if not match:
         raise CloseError(f"not a month (YYYY-MM): {month!r}")
     year, number = int(match[1]), int(match[2])

@@ -113,7 +113,7 @@ def export_usage(
     `now` (default: the current time) dates the Stripe 35-day window warning."""
     if fmt not in FORMATS:
         raise UsageExportError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    if not MONTH.match(month or ""):
+    if not MONTH.fullmatch(month or ""):
         raise UsageExportError(f"not a month (YYYY-MM): {month!r}")
     _check_event_name(event_name)
     if not home.warehouse.is_file():

@@ -20,6 +20,7 @@ import calendar
 import datetime as dt
 import decimal
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -147,11 +148,9 @@ class MonthSpan:
 
 def month_start(month: str) -> dt.date:
     """`2026-11` -> 2026-11-01; ValueError names the bad text."""
-    try:
-        start = dt.datetime.strptime(month, "%Y-%m").date()
-    except ValueError:
-        raise ValueError(f"not a month (YYYY-MM): {month!r}") from None
-    return start
+    if not isinstance(month, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):  # strptime also takes 2026-1
+        raise ValueError(f"not a month (YYYY-MM): {month!r}")
+    return dt.datetime.strptime(month, "%Y-%m").date()
 
 
 def observed_month(con: duckdb.DuckDBPyConnection, month: str | None = None) -> MonthSpan | None:

@@ -53,7 +53,6 @@ from pipelines.settings import (
     MAX_PER_MTOK,
     ConfigError,
     as_number,
-    clipped,
     fits_decimal,
     problems_text,
     read_yaml,
@@ -158,10 +157,10 @@ def load_chargeback(home_root: Path) -> Chargeback:
         payers = {}
     rows, prices, split_stripe = [], [], {}
     for order, (payer, spec) in enumerate(payers.items(), start=1):
-        where = f"{name}: payers.{clipped(str(payer))}"
-        if not isinstance(payer, str) or not PAYER_ID.match(payer):
-            problems.append(f"{where}: a payer id is 1-64 letters, digits, '_', '.' or '-' (it names statements), got {shown(payer)}")
+        if not isinstance(payer, str) or not PAYER_ID.fullmatch(payer):  # named by `shown`: it may hold a line break
+            problems.append(f"{name}: payers: a payer id is 1-64 letters, digits, '_', '.' or '-' (it names statements), got {shown(payer)}")
             continue
+        where = f"{name}: payers.{payer}"
         if payer.upper().endswith("-ADJ"):
             problems.append(f"{where}: a payer id may not end in -ADJ (statement CB-<month>-<payer>-ADJ holds another payer's adjustments)")
             continue
@@ -189,7 +188,7 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     match, match_problems = _match(f"{where}.match", spec.get("match"))
     problems += match_problems
     currency = spec.get("currency", "USD")
-    if not isinstance(currency, str) or not CURRENCY.match(currency):
+    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         problems.append(f"{where}.currency: expected a three-letter ISO 4217 code such as USD or EUR, got {shown(currency)}")
         currency = "USD"
     each = spec.get("each")
@@ -200,7 +199,7 @@ def _payer(where: str, payer: str, spec: dict) -> tuple[dict, list[dict], list[s
     if stripe is not None and each is not None:
         problems.append(f"{where}.stripe_customer_id: a payer split by `each` has a statement per {each}: give stripe_customer_ids")
         stripe = None
-    if stripe is not None and (not isinstance(stripe, str) or not STRIPE_ID.match(stripe)):
+    if stripe is not None and (not isinstance(stripe, str) or not STRIPE_ID.fullmatch(stripe)):
         problems.append(f"{where}.stripe_customer_id: expected a Stripe customer id such as cus_NciAYcXfLnqBoz, got {shown(stripe)}")
         stripe = None
     rule = spec.get("rule")
@@ -273,7 +272,7 @@ def _split_stripe(where: str, payer: str, spec: dict) -> tuple[dict[str, str], l
         return {}, [f"{where}.stripe_customer_ids: expected a mapping of {spec['each']} to Stripe customer id, got {shown_kind(ids)}"]
     found, problems = {}, []
     for value, stripe in ids.items():
-        if not isinstance(value, str) or not value or not isinstance(stripe, str) or not STRIPE_ID.match(stripe):
+        if not isinstance(value, str) or not value or not isinstance(stripe, str) or not STRIPE_ID.fullmatch(stripe):
             problems.append(f"{where}.stripe_customer_ids: expected {spec['each']}: cus_..., got {shown(value)}: {shown(stripe)}")
         else:
             found[_each_payer(payer, value)] = stripe
@@ -300,7 +299,7 @@ def _match(where: str, match: object) -> tuple[dict, list[str]]:
             found["tags"] = []
             for key, value in tags.items():
                 values = _values(value)
-                if not isinstance(key, str) or not TAG_KEY.match(key):
+                if not isinstance(key, str) or not TAG_KEY.fullmatch(key):
                     problems.append(f"{where}.tags: a tag name is 1-64 letters, digits or _ . : / -, got {shown(key)}")
                 elif values is None:
                     problems.append(f"{where}.tags.{key}: expected a value or a list of values (text), got {shown(value)}")

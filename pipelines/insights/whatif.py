@@ -33,7 +33,7 @@ from decimal import Decimal
 import duckdb
 import pyarrow as pa
 
-from pipelines.insights.budgets import MONEY_PLACES, MonthSpan, observed_month
+from pipelines.insights.budgets import MONEY_PLACES, MonthSpan, month_start, observed_month
 from pipelines.pricing.tiers import compare_rule, define_tiered_models
 from pipelines.storage.database import sql_text, table_exists, transaction
 
@@ -397,7 +397,7 @@ def breakeven(
     the same SQL computed now with every self-hosted model compared with those, nothing saved."""
     if month is not None:
         try:
-            dt.datetime.strptime(month, "%Y-%m")
+            month_start(month)
         except ValueError:
             raise WhatIfError(f"--month: not a month (YYYY-MM): {month!r}") from None
     needed = ("core.request_costs", "reference.gpu_capacity", "reference.prices", "reference.model_aliases") if compare_with else (BREAKEVEN_TABLE,)

@@ -303,7 +303,7 @@ def _read_file(name: str, layer: str, document: object, start: int) -> tuple[lis
     provider, currency = document["provider"], document["currency"]
     if not isinstance(provider, str) or not provider.strip():
         return [], problems + [f"{name}: provider must be a name (text), got {shown(provider)}"]
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         problems.append(f"{name}: currency must be a 3-letter ISO code, got {shown(currency)}")
     elif currency != "USD":  # request_costs prices in USD: another currency's numbers would be taken as dollars
         problems.append(f"{name}: currency {currency}: prices must be in USD (convert them; costs are converted to the "

@@ -223,7 +223,7 @@ def _priced_apart_problems(label: str, rule: object) -> list[str]:
     label = f"{label} {_name(rule.get('provider'))}"
     problems = _keys_problems(label, rule, PRICED_APART_KEYS, ("provider", "prefix", "reason", "source"))
     prefix = rule.get("prefix")
-    if prefix and not (isinstance(prefix, str) and PREFIX.match(prefix)):
+    if prefix and not (isinstance(prefix, str) and PREFIX.fullmatch(prefix)):
         problems.append(f"{label}: prefix must be a profile prefix in lower case ending in a dot, such as 'us-gov.', got {shown(prefix)}")
     for key in ("keep", "only"):
         if key in rule:

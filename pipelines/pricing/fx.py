@@ -114,7 +114,7 @@ def _problem(date: str | None, currency: str | None, rate: str | None) -> tuple[
         dt.date.fromisoformat((date or "").strip())
     except ValueError:
         return "date", f"not a date (YYYY-MM-DD): {date!r}"
-    if not CURRENCY.match((currency or "").strip()):
+    if not CURRENCY.fullmatch((currency or "").strip()):
         return "currency", f"not an ISO 4217 code: {currency!r}"
     try:
         value = Decimal((rate or "").strip())

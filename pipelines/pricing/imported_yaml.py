@@ -45,7 +45,7 @@ def render_imported_file(provider: str, models: list, version: str, genai_ids: l
             start = version["effective_from"]
             lines.append(f"      - effective_from: {UNKNOWN_START if start == UNDATED_FROM else start.isoformat()}")
             source = str(version["source"])
-            lines.append(f"        source: {source if _URL.match(source) else _scalar(source)}")
+            lines.append(f"        source: {source if _URL.fullmatch(source) else _scalar(source)}")
             if version.get("checked"):
                 lines.append(f"        checked: {version['checked'].isoformat()}")
             parts = version.get("note_parts") or []
@@ -87,7 +87,7 @@ def _scalar(value: object) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
     return json.dumps(text, ensure_ascii=False)
 

@@ -142,7 +142,7 @@ def parse_windows(label: str, spec: object, version: dict) -> tuple[list[Window]
             problems.append(f"{where}: expected a mapping with utc and tier prices, got {shown(item)}")
             continue
         problems += [f"{where}: unknown key {shown(key)} (known: {', '.join(sorted(WINDOW_KEYS))})" for key in item if key not in WINDOW_KEYS]
-        found = _RANGE.match(item["utc"]) if isinstance(item.get("utc"), str) else None
+        found = _RANGE.fullmatch(item["utc"]) if isinstance(item.get("utc"), str) else None
         start = int(found[1]) * 60 + int(found[2]) if found else None
         end = int(found[3]) * 60 + int(found[4]) if found else None
         if found is None or end > DAY_MINUTES or start == end % DAY_MINUTES:

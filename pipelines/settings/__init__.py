@@ -96,17 +96,22 @@ class ConfigError(ValueError):
 
 
 def as_date(value: object) -> dt.date | None:
-    """A YAML value as a date (a date, a datetime's day or YYYY-MM-DD text), None when it is none of those."""
+    """A YAML value as a date (a date or YYYY-MM-DD text), None when it is neither. A date and time is not one: its
+    day depends on the zone it is read in (`2026-11-29T23:00:00-05:00` is the 30th in UTC), so it is refused, as is
+    text Python's ISO reader also takes (`20261129`, `2026-W48-7`) or a trailing newline."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return None
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
             return None
     return None
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def as_decimal(value: object) -> Decimal | None:
@@ -185,7 +190,7 @@ def read_settings(home_root: Path) -> dict:
 def reporting_currency(home_root: Path) -> str:
     """The reporting currency from <home>/settings.yaml, USD when unset."""
     currency = read_settings(home_root).get("reporting_currency", "USD")
-    if not isinstance(currency, str) or not CURRENCY.match(currency):
+    if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         raise SettingsError(f"{SETTINGS_FILE}: reporting_currency must be an ISO 4217 code like EUR, got {shown(currency)}")
     return currency
 
@@ -247,7 +252,7 @@ def energy_settings(home_root: Path) -> tuple[Decimal, list[dict]]:
         raise SettingsError(f"{SETTINGS_FILE}: clusters must map each cluster name to {{region: ..., pue: ...}}, got {shown(section)}")
     clusters = []
     for name, entry in section.items():
-        if not isinstance(name, str) or not CLUSTER_NAME.match(name):
+        if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name):
             raise SettingsError(f"{SETTINGS_FILE}: clusters: {shown(name)} is not a cluster name (lower-case letters, digits, _ . -)")
         if not isinstance(entry, dict) or set(entry) - set(CLUSTER_KEYS):
             raise SettingsError(f"{SETTINGS_FILE}: clusters.{name} takes only {', '.join(CLUSTER_KEYS)}, got {shown(entry)}")
