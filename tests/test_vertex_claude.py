@@ -98,18 +98,3 @@ def test_claude_on_vertex_requests_are_read_with_anthropics_usage_and_priced_by_
     # 4 x 0.80 + 18131 x 1.00 + 50 x 4 = 18,334.2 per 1M; 4 x 0.80 + 18131 x 0.08 + 50 x 4 = 1,653.68 per 1M
     assert rows["b-write"][1:5] + rows["b-write"][-2:] == (4, 0, 18131, 0, Decimal("0.0183342"), None)
     assert rows["b-read"][1:5] + rows["b-read"][-2:] == (4, 18131, 0, 0, Decimal("0.00165368"), None)
-
-
-def test_a_vertex_claude_4_5_id_without_its_snapshot_costs_the_snapshots_price():
-    """Vertex AI takes `claude-sonnet-4-5` as well as `claude-sonnet-4-5@20250929` (LiteLLM 1.110.2 lists
-    vertex_ai/claude-sonnet-4-5, -haiku-4-5 and -opus-4-5 at the snapshots' prices); the undated ids were unpriced."""
-    book = load_price_book()
-    at = dt.datetime(2026, 11, 27, 10, tzinfo=dt.timezone.utc)
-    for snapshot in ("claude-sonnet-4-5@20250929", "claude-haiku-4-5@20251001", "claude-opus-4-5@20251101"):
-        bare = snapshot.split("@")[0]
-        for name in (bare, f"google/{bare}"):
-            row = book.lookup("google", name, at, "standard", 1000)
-            assert row is not None and row["price_id"] == book.lookup("google", snapshot, at, "standard", 1000)["price_id"], name
-    # Sonnet 4.5 by hand: 1,000 input x $3 + 1,000 output x $15 per 1M
-    row = book.lookup("google", "claude-sonnet-4-5", at, "standard", 1000)
-    assert (row["input_per_mtok"] * 1000 + row["output_per_mtok"] * 1000) / 1_000_000 == Decimal("0.018")
